@@ -1,0 +1,43 @@
+# opsmetrics: `make demo` runs the pipeline end to end, `make test` runs every test.
+GO       ?= go
+BIN      := bin/opsmetrics
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager
+
+.PHONY: all build deps demo test vet fuzz bench-ingest clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/opsmetrics
+
+# deps installs the Debian packages the demo and the tests run against, when missing.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: deps build
+	./$(BIN) demo
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+
+test: deps vet
+	$(GO) test -count=1 -timeout 25m ./...
+
+# fuzz runs each decoder fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./internal/event -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+
+# bench-ingest measures end-to-end ingestion of 1M events against clickhouse-client.
+BENCH_EVENTS ?= 1000000
+bench-ingest: deps build
+	OPSMETRICS_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test ./ingest -run '^$$' -bench '^BenchmarkIngestEndToEnd$$' -benchtime 1x -timeout 60m -v
+
+clean:
+	rm -rf bin

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+)
+
+func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
+	var cfg generator.Config
+	fs.IntVar(&cfg.Services, "services", generator.DefaultServices, "number of services")
+	fs.IntVar(&cfg.Teams, "teams", generator.DefaultTeams, "number of teams")
+	fs.IntVar(&cfg.Days, "days", generator.DefaultDays, "number of days")
+	fs.Uint64Var(&cfg.Seed, "seed", generator.DefaultSeed, "random seed: the same seed and flags give the same stream")
+	fs.BoolVar(&cfg.Anomalies, "anomalies", false, "inject anomalies in the last 7 days (a failure burst, a deployment stop)")
+	end := fs.String("end", "", "exclusive end of the range, a date or RFC 3339 time (default: today 00:00 UTC)")
+	format := fs.String("format", "native", "encoding: native, cloudevents or mixed")
+	out := fs.String("out", "", "output file (default: standard output)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.End = time.Now().UTC().Truncate(24 * time.Hour)
+	if *end != "" {
+		t, err := parseTime(*end)
+		if err != nil {
+			return fmt.Errorf("--end: %w", err)
+		}
+		cfg.End = t
+	}
+	var w io.Writer = os.Stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	stats, err := generator.WriteJSONL(w, cfg, generator.Format(*format))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "generated %d events: %d deployments, %d changes, %d incidents (%d messages), %d patch targets (%d messages)\n",
+		stats.Events, stats.Deployments, stats.Changes, stats.Incidents, stats.IncidentMessages, stats.Patches, stats.PatchMessages)
+	for _, a := range stats.Anomalies {
+		fmt.Fprintf(os.Stderr, "injected anomaly: %s\n", a)
+	}
+	return nil
+}
+
+// parseTime accepts an RFC 3339 time or a date (midnight UTC).
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", s)
+	}
+	return t, nil
+}

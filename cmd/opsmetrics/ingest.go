@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/opsmetrics/opsmetrics/ingest"
+	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/telemetry"
+)
+
+func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics,
+		config.SetIngest, config.SetMetricsAddr)
+	untilIdle := fs.Duration("until-idle", 0, "exit 0 after this long with no new messages (0: run until signalled)")
+	migrate := fs.Bool("migrate", true, "apply schema migrations at start")
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.SetClickHouse, config.SetBrokers); err != nil {
+		return err
+	}
+	log := cfg.Logger()
+	if *migrate {
+		if _, err := store.Migrate(ctx, cfg.ClickHouse, log); err != nil {
+			return err
+		}
+	}
+	st, err := store.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := telemetry.NewRegistry()
+	if cfg.MetricsAddr != "" {
+		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
+			return err
+		}
+	}
+	tp, shutdown, err := telemetry.Tracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer shutdown(context.Background())
+
+	icfg := ingest.ConfigFrom(cfg)
+	icfg.UntilIdle = *untilIdle
+	in, err := ingest.New(icfg, st, log, reg, tp)
+	if err != nil {
+		return err
+	}
+	return in.Run(ctx)
+}

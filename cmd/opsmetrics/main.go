@@ -1,0 +1,74 @@
+// Command opsmetrics is the operations-metrics pipeline: it ingests
+// deployment, incident, patch and change events from Kafka into ClickHouse.
+// Each subcommand wires packages together and holds no logic of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type command struct {
+	name, usage, summary string
+	run                  func(ctx context.Context, fs *flag.FlagSet, args []string) error
+}
+
+var commands = []command{
+	{"migrate", "migrate --clickhouse DSN", "create or upgrade the ClickHouse schema (idempotent)", runMigrate},
+	{"ingest", "ingest --clickhouse DSN --brokers LIST [--until-idle D] [--metrics-addr ADDR]", "consume events from Kafka into ClickHouse", runIngest},
+	{"generate", "generate [--services N] [--teams N] [--days N] [--seed N] [--out F]", "write a realistic, seeded event stream as JSON Lines", runGenerate},
+	{"produce", "produce --brokers LIST --file F", "publish a JSON Lines file of events to Kafka", runProduce},
+	{"demo", "demo", "run the whole pipeline end to end on embedded defaults", runDemo},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		fs := flag.NewFlagSet("opsmetrics "+c.name, flag.ContinueOnError)
+		fs.Usage = func() {
+			fmt.Fprintf(fs.Output(), "Usage: opsmetrics %s\n\n%s.\n\nFlags:\n", c.usage, c.summary)
+			fs.PrintDefaults()
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := c.run(ctx, fs, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		default:
+			fmt.Fprintf(os.Stderr, "opsmetrics %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(os.Stderr, "opsmetrics: unknown command %q\n\n", args[0])
+	usage()
+	return 2
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "Usage: opsmetrics COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'opsmetrics COMMAND --help' for a command's flags.\n")
+}

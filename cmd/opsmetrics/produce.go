@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/publish"
+)
+
+func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	parse := config.Bind(fs, config.SetBrokers, config.SetTopics)
+	file := fs.String("file", "", "JSON Lines file of events, native or CloudEvents structured mode (- for standard input)")
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.SetBrokers); err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("--file is required")
+	}
+	var r io.Reader = os.Stdin
+	size := int64(-1)
+	if *file != "-" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		r = f
+	}
+	p := publish.New(cfg.Brokers, publish.TopicsFrom(cfg.Topics), nil)
+	defer p.Close()
+	if isTerminal(os.Stderr) {
+		bar := progressbar.DefaultBytes(size, "producing")
+		r = io.TeeReader(r, bar)
+		defer bar.Finish()
+	}
+	n, err := p.File(ctx, r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "produced %d events\n", n)
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

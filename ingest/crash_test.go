@@ -1,0 +1,257 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/publish"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// opsmetricsBinary builds cmd/opsmetrics once per test binary.
+func opsmetricsBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "opsmetrics-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "opsmetrics")
+		out, err := exec.Command("go", "build", "-o", binary, "../cmd/opsmetrics").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+// ingester is an `opsmetrics ingest` process.
+type ingester struct {
+	cmd  *exec.Cmd
+	done chan error
+	log  *bytes.Buffer
+}
+
+func startIngester(t *testing.T, h *harness, group string, extra ...string) *ingester {
+	t.Helper()
+	args := append([]string{"ingest", "--clickhouse", h.dsn, "--brokers", h.brokers[0], "--group", group,
+		"--batch-size", "300", "--batch-max-latency", "100ms", "--session-timeout", "6s", "--retry-max-backoff", "1s",
+		"--log-level", "debug"}, extra...)
+	cmd := exec.Command(opsmetricsBinary(t), args...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.Env = append(os.Environ(), "OPSMETRICS_CONFIG=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in := &ingester{cmd: cmd, done: make(chan error, 1), log: &log}
+	go func() { in.done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-in.done })
+	return in
+}
+
+func (in *ingester) kill(t *testing.T) {
+	t.Helper()
+	in.cmd.Process.Signal(syscall.SIGKILL)
+	<-in.done
+	in.done <- nil // for Cleanup
+}
+
+func (in *ingester) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err := <-in.done:
+		in.done <- err
+		if err != nil {
+			t.Fatalf("ingester: %v\n%s", err, tail(in.log.String()))
+		}
+	case <-time.After(timeout):
+		t.Fatalf("ingester did not finish within %v\n%s", timeout, tail(in.log.String()))
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
+}
+
+// stream generates a stream and returns its messages and the entities it
+// should produce in each view.
+func stream(t *testing.T, h *harness, cfg generator.Config) ([]kafka.Message, map[string]int) {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := generator.WriteJSONL(&buf, cfg, generator.FormatMixed); err != nil {
+		t.Fatal(err)
+	}
+	p := publish.New(h.brokers, publish.TopicsFrom(h.cfg.Topics), nil)
+	defer p.Close()
+	var msgs []kafka.Message
+	entities := map[event.Kind]map[string]bool{}
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		m, err := p.Message(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+		e, err := (&event.Decoder{}).Decode(event.Message{Value: line})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if entities[e.Kind] == nil {
+			entities[e.Kind] = map[string]bool{}
+		}
+		entities[e.Kind][e.EntityKey()] = true
+	}
+	want := map[string]int{
+		"deployments": len(entities[event.KindDeployment]),
+		"incidents":   len(entities[event.KindIncident]),
+		"patches":     len(entities[event.KindPatch]),
+		"changes":     len(entities[event.KindChange]),
+		"events":      len(msgs),
+	}
+	return msgs, want
+}
+
+// checkExactlyOnce asserts that every generated entity is in its view and
+// that, once duplicates are merged, every message is stored exactly once.
+func checkExactlyOnce(t *testing.T, h *harness, want map[string]int) {
+	t.Helper()
+	for _, view := range []string{"deployments", "incidents", "patches", "changes"} {
+		if got := testenv.Count(t, h.st, "SELECT count() FROM "+view); got != uint64(want[view]) {
+			t.Errorf("%s: %d rows, want %d", view, got, want[view])
+		}
+	}
+	var rawTotal, unique uint64
+	for _, table := range []string{"deployment_events", "incident_events", "patch_events", "change_events"} {
+		if err := h.st.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+		rawTotal += testenv.Count(t, h.st, "SELECT count() FROM "+table)
+		unique += testenv.Count(t, h.st, "SELECT uniqExact(event_id) FROM "+table)
+	}
+	if unique != uint64(want["events"]) {
+		t.Errorf("stored %d distinct events, want %d: events were lost", unique, want["events"])
+	}
+	if rawTotal != unique {
+		t.Errorf("after merging, %d rows hold %d events: events are doubled", rawTotal, unique)
+	}
+	if n := testenv.Count(t, h.st, "SELECT count() FROM dead_letters"); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
+	}
+}
+
+// TestCrashMidStream kills the ingester with SIGKILL several times while it
+// consumes, restarts it each time, and checks that every event is stored
+// once and none is lost.
+func TestCrashMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the opsmetrics binary")
+	}
+	h := newHarness(t, 6)
+	msgs, want := stream(t, h, generator.Config{Services: 12, Days: 60, Seed: 3, End: t0})
+	h.produce(msgs...)
+	t.Logf("produced %d messages", len(msgs))
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	const kills = 4
+	for i := range kills {
+		in := startIngester(t, h, "crash")
+		// Kill once some rows have landed, so that the kill falls mid-stream.
+		before := testenv.Count(t, h.st, "SELECT count() FROM change_events")
+		testenv.Eventually(t, 60*time.Second, "ingester makes progress", func() (bool, string) {
+			n := testenv.Count(t, h.st, "SELECT count() FROM change_events")
+			return n > before, fmt.Sprintf("%d change rows", n)
+		})
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		in.kill(t)
+		t.Logf("kill %d: %d change rows stored", i+1, testenv.Count(t, h.st, "SELECT count() FROM change_events"))
+	}
+	in := startIngester(t, h, "crash", "--until-idle", "8s")
+	in.wait(t, 3*time.Minute)
+	checkExactlyOnce(t, h, want)
+}
+
+// TestClickHouseRestart stops ClickHouse mid-stream. The ingester must keep
+// retrying without committing, survive a SIGKILL while ClickHouse is down,
+// and once ClickHouse is back, store everything exactly once.
+func TestClickHouseRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the opsmetrics binary and its own ClickHouse")
+	}
+	srv := testenv.OwnClickHouse(t)
+	h := newHarness(t, 3)
+	h.dsn = testenv.MigratedDatabase(t, srv)
+	h.st = testenv.Store(t, h.dsn)
+	msgs, want := stream(t, h, generator.Config{Services: 8, Days: 30, Seed: 5, End: t0})
+	half := len(msgs) / 2
+	h.produce(msgs[:half]...)
+
+	in := startIngester(t, h, "restart")
+	testenv.Eventually(t, 60*time.Second, "first half stored", func() (bool, string) {
+		n := testenv.Count(t, h.st, "SELECT uniqExact(event_id) FROM change_events")
+		return n > 0, fmt.Sprintf("%d change events", n)
+	})
+	srv.Stop()
+	h.produce(msgs[half:]...)
+	committedDown := committedOffsets(t, h, "restart")
+	time.Sleep(3 * time.Second) // the ingester fetches the second half and fails to store it
+	if got := committedOffsets(t, h, "restart"); got != committedDown {
+		t.Errorf("offsets committed while ClickHouse was down: %d then %d", committedDown, got)
+	}
+	in.kill(t) // the fetched, unstored batch must not have been committed
+
+	if err := srv.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	in = startIngester(t, h, "restart", "--until-idle", "8s")
+	in.wait(t, 3*time.Minute)
+	checkExactlyOnce(t, h, want)
+}
+
+// committedOffsets sums the committed offsets of group over the input topics.
+func committedOffsets(t *testing.T, h *harness, group string) int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(h.brokers...), Timeout: 10 * time.Second}
+	topics := map[string][]int{}
+	for _, topic := range h.cfg.Topics.Inputs() {
+		topics[topic] = []int{0, 1, 2}
+	}
+	resp, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: topics})
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	var sum int64
+	for _, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.CommittedOffset > 0 {
+				sum += p.CommittedOffset
+			}
+		}
+	}
+	return sum
+}

@@ -1,0 +1,254 @@
+// Package chserver runs private ClickHouse servers from the installed
+// clickhouse-server binary (Debian's package), each on free loopback ports
+// with its own temporary directory. Tests, benchmarks and the demo use it so
+// that they always talk to a real server and never to a shared one.
+package chserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Binary is the path of the clickhouse-server executable.
+var Binary = "/usr/sbin/clickhouse-server"
+
+// Server is one running private ClickHouse server.
+type Server struct {
+	Dir      string // working directory: config, data and logs
+	TCPPort  int    // native protocol port on 127.0.0.1
+	HTTPPort int
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start starts a server in dir (a new temporary directory when empty) on free
+// ports, and waits until it accepts native connections.
+func Start(ctx context.Context, dir string) (*Server, error) {
+	if _, err := os.Stat(Binary); err != nil {
+		return nil, fmt.Errorf("clickhouse-server not installed at %s (apt-get install clickhouse-server): %w", Binary, err)
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "opsmetrics-clickhouse-")
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, TCPPort: ports[0], HTTPPort: ports[1]}
+	if err := s.writeConfig(ports[2]); err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr is the native protocol address, host:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.TCPPort)) }
+
+// DSN returns a clickhouse:// DSN for database db.
+func (s *Server) DSN(db string) string {
+	return fmt.Sprintf("clickhouse://default@%s/%s", s.Addr(), db)
+}
+
+func (s *Server) writeConfig(interserverPort int) error {
+	for _, d := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {
+		if err := os.MkdirAll(filepath.Join(s.Dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	config := fmt.Sprintf(`<?xml version="1.0"?>
+<yandex>
+  <logger>
+    <level>warning</level>
+    <log>%[1]s/log/server.log</log>
+    <errorlog>%[1]s/log/error.log</errorlog>
+    <size>100M</size>
+    <count>1</count>
+  </logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>%[2]d</tcp_port>
+  <http_port>%[3]d</http_port>
+  <interserver_http_port>%[4]d</interserver_http_port>
+  <path>%[1]s/data/</path>
+  <tmp_path>%[1]s/tmp/</tmp_path>
+  <user_files_path>%[1]s/user_files/</user_files_path>
+  <format_schema_path>%[1]s/format_schemas/</format_schema_path>
+  <users_config>%[1]s/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mark_cache_size>268435456</mark_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <mlock_executable>false</mlock_executable>
+</yandex>
+`, s.Dir, s.TCPPort, s.HTTPPort, interserverPort)
+	users := `<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>10000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+`
+	if err := os.WriteFile(filepath.Join(s.Dir, "config.xml"), []byte(config), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.Dir, "users.xml"), []byte(users), 0o644)
+}
+
+func (s *Server) start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(Binary, "--config-file="+filepath.Join(s.Dir, "config.xml"))
+	cmd.Dir = s.Dir
+	out, err := os.OpenFile(filepath.Join(s.Dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group, so that a test's Ctrl-C does not stop it half way.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return fmt.Errorf("start clickhouse-server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); out.Close(); close(done) }()
+	s.cmd, s.done = cmd, done
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("clickhouse-server exited during start-up; see %s: %s", filepath.Join(s.Dir, "log"), s.tailLog())
+		case <-ctx.Done():
+			s.kill()
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			return fmt.Errorf("clickhouse-server did not listen on %s within 60s: %s", s.Addr(), s.tailLog())
+		}
+	}
+}
+
+func (s *Server) tailLog() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "log", "error.log"))
+	if len(b) == 0 {
+		b, _ = os.ReadFile(filepath.Join(s.Dir, "log", "stdout.log"))
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (s *Server) kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Stop shuts the server down, gracefully when it can, keeping its directory.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return nil
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.kill()
+	}
+	s.cmd = nil
+	return nil
+}
+
+// Kill stops the server with SIGKILL, as a crash would, keeping its directory.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kill()
+	s.cmd = nil
+}
+
+// Restart starts a stopped server again on the same ports and data.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.Running() {
+		return errors.New("clickhouse server is running")
+	}
+	return s.start(ctx)
+}
+
+// Running reports whether the server process is alive.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Close stops the server and removes its directory.
+func (s *Server) Close() error {
+	s.Stop()
+	return os.RemoveAll(s.Dir)
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

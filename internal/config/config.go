@@ -1,0 +1,364 @@
+// Package config holds opsmetrics' configuration: one plain struct, filled in
+// one place from, in rising order of precedence, built-in defaults, an
+// optional YAML file (--config or OPSMETRICS_CONFIG), OPSMETRICS_*
+// environment variables and command-line flags, then validated with errors
+// that name the bad field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration. Each subcommand binds the settings it
+// uses as flags; the YAML file may hold any of them.
+type Config struct {
+	ClickHouse  string   `yaml:"clickhouse"`
+	Brokers     []string `yaml:"brokers"`
+	Group       string   `yaml:"group"`
+	Topics      Topics   `yaml:"topics"`
+	Ingest      Ingest   `yaml:"ingest"`
+	Log         Log      `yaml:"log"`
+	MetricsAddr string   `yaml:"metrics_addr"`
+}
+
+// Topics are the Kafka topics opsmetrics reads and writes.
+type Topics struct {
+	Deployments string `yaml:"deployments"`
+	Incidents   string `yaml:"incidents"`
+	Patches     string `yaml:"patches"`
+	Changes     string `yaml:"changes"`
+	DeadLetter  string `yaml:"deadletter"`
+}
+
+// Inputs are the topics ingestion consumes.
+func (t Topics) Inputs() []string {
+	return []string{t.Deployments, t.Incidents, t.Patches, t.Changes}
+}
+
+// Ingest tunes ingestion.
+type Ingest struct {
+	// BatchSize is the most messages written to ClickHouse in one insert.
+	BatchSize int `yaml:"batch_size"`
+	// BatchMaxLatency is the longest a fetched message waits to be written.
+	BatchMaxLatency time.Duration `yaml:"batch_max_latency"`
+	// MaxMessageBytes is the largest accepted payload; larger ones are
+	// dead-lettered. It also bounds the memory of a batch.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxFutureSkew is how far in the future a timestamp may be.
+	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	// RetryMaxBackoff caps the backoff between retries of a failed write.
+	RetryMaxBackoff time.Duration `yaml:"retry_max_backoff"`
+	// ShutdownTimeout bounds the final flush on SIGINT or SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// SessionTimeout is the consumer group session timeout: how long a
+	// crashed ingester holds its partitions before the group reassigns them.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn or error
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Group: "opsmetrics",
+		Topics: Topics{
+			Deployments: "ops.deployments",
+			Incidents:   "ops.incidents",
+			Patches:     "ops.patches",
+			Changes:     "ops.changes",
+			DeadLetter:  "ops.deadletter",
+		},
+		Ingest: Ingest{
+			BatchSize:       10000,
+			BatchMaxLatency: time.Second,
+			MaxMessageBytes: 1 << 20,
+			MaxFutureSkew:   time.Hour,
+			RetryMaxBackoff: 30 * time.Second,
+			ShutdownTimeout: 30 * time.Second,
+			SessionTimeout:  30 * time.Second,
+		},
+		Log: Log{Format: "text", Level: "info"},
+	}
+}
+
+// Setting names, used to choose which settings a subcommand binds as flags.
+const (
+	SetClickHouse  = "clickhouse"
+	SetBrokers     = "brokers"
+	SetGroup       = "group"
+	SetTopics      = "topics"
+	SetIngest      = "ingest"
+	SetMetricsAddr = "metrics-addr"
+)
+
+type setting struct {
+	group, flag, usage string
+	value              flag.Value
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{SetClickHouse, "clickhouse", "ClickHouse DSN clickhouse://user:pass@host:port/db", (*stringValue)(&c.ClickHouse)},
+		{SetBrokers, "brokers", "comma-separated Kafka seed brokers host:port", (*listValue)(&c.Brokers)},
+		{SetGroup, "group", "Kafka consumer group", (*stringValue)(&c.Group)},
+		{SetTopics, "topic-deployments", "topic of deployment events", (*stringValue)(&c.Topics.Deployments)},
+		{SetTopics, "topic-incidents", "topic of incident events", (*stringValue)(&c.Topics.Incidents)},
+		{SetTopics, "topic-patches", "topic of patch events", (*stringValue)(&c.Topics.Patches)},
+		{SetTopics, "topic-changes", "topic of change events", (*stringValue)(&c.Topics.Changes)},
+		{SetTopics, "topic-deadletter", "dead-letter topic for rejected messages", (*stringValue)(&c.Topics.DeadLetter)},
+		{SetIngest, "batch-size", "most messages per ClickHouse insert", (*intValue)(&c.Ingest.BatchSize)},
+		{SetIngest, "batch-max-latency", "longest a message waits before its batch is written", (*durationValue)(&c.Ingest.BatchMaxLatency)},
+		{SetIngest, "max-message-bytes", "largest accepted message; larger ones are dead-lettered", (*intValue)(&c.Ingest.MaxMessageBytes)},
+		{SetIngest, "max-future-skew", "how far in the future an event timestamp may be", (*durationValue)(&c.Ingest.MaxFutureSkew)},
+		{SetIngest, "retry-max-backoff", "cap of the backoff between retries of a failed write", (*durationValue)(&c.Ingest.RetryMaxBackoff)},
+		{SetIngest, "shutdown-timeout", "bound on the final flush at shutdown", (*durationValue)(&c.Ingest.ShutdownTimeout)},
+		{SetIngest, "session-timeout", "consumer group session timeout; a crashed ingester's partitions move after it", (*durationValue)(&c.Ingest.SessionTimeout)},
+		{SetMetricsAddr, "metrics-addr", "listen address of the Prometheus /metrics endpoint (empty: off)", (*stringValue)(&c.MetricsAddr)},
+		{"", "log-format", "log format: text or json", (*stringValue)(&c.Log.Format)},
+		{"", "log-level", "log level: debug, info, warn or error", (*stringValue)(&c.Log.Level)},
+	}
+}
+
+// EnvName is the environment variable that sets a flag.
+func EnvName(flagName string) string {
+	return "OPSMETRICS_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
+}
+
+// Bind registers --config and the flags of the named setting groups (the log
+// flags are always bound) on fs, and returns a function that parses args and
+// returns the resulting configuration, validated.
+func Bind(fs *flag.FlagSet, groups ...string) func(args []string) (*Config, error) {
+	c := Default()
+	want := map[string]bool{"": true}
+	for _, g := range groups {
+		want[g] = true
+	}
+	var bound []setting
+	for _, s := range c.settings() {
+		if want[s.group] {
+			bound = append(bound, s)
+			fs.Var(s.value, s.flag, s.usage+" (env "+EnvName(s.flag)+")")
+		}
+	}
+	var file string
+	fs.StringVar(&file, "config", "", "YAML configuration file (env OPSMETRICS_CONFIG)")
+	return func(args []string) (*Config, error) {
+		// The file is read before the flags are parsed, so that flags win:
+		// find --config first.
+		file = os.Getenv("OPSMETRICS_CONFIG")
+		if f, ok := findFlag(args, "config"); ok {
+			file = f
+		}
+		if file != "" {
+			if err := c.loadFile(file); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range bound {
+			if v, ok := os.LookupEnv(EnvName(s.flag)); ok {
+				if err := s.value.Set(v); err != nil {
+					return nil, fmt.Errorf("config: %s: %w", EnvName(s.flag), err)
+				}
+			}
+		}
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return &c, nil
+	}
+}
+
+func findFlag(args []string, name string) (string, bool) {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, p := range []string{"-" + name, "--" + name} {
+			if a == p && i+1 < len(args) {
+				return args[i+1], true
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+func (c *Config) loadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks every setting that has a value; Require checks presence.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{field}, args...)...))
+	}
+	if c.ClickHouse != "" {
+		u, err := url.Parse(c.ClickHouse)
+		if err != nil || u.Scheme != "clickhouse" || u.Host == "" {
+			bad("clickhouse", "want clickhouse://user:pass@host:port/db, got %q", redactDSN(c.ClickHouse))
+		}
+	}
+	for _, b := range c.Brokers {
+		if !strings.Contains(b, ":") {
+			bad("brokers", "want host:port, got %q", b)
+		}
+	}
+	if c.Group == "" {
+		bad("group", "must not be empty")
+	}
+	for name, t := range map[string]string{"topics.deployments": c.Topics.Deployments, "topics.incidents": c.Topics.Incidents,
+		"topics.patches": c.Topics.Patches, "topics.changes": c.Topics.Changes, "topics.deadletter": c.Topics.DeadLetter} {
+		if t == "" {
+			bad(name, "must not be empty")
+		}
+	}
+	for _, in := range c.Topics.Inputs() {
+		if in == c.Topics.DeadLetter {
+			bad("topics.deadletter", "must differ from the input topics, got %q", in)
+		}
+	}
+	if c.Ingest.BatchSize <= 0 {
+		bad("ingest.batch_size", "must be > 0, got %d", c.Ingest.BatchSize)
+	}
+	if c.Ingest.BatchMaxLatency <= 0 {
+		bad("ingest.batch_max_latency", "must be > 0, got %v", c.Ingest.BatchMaxLatency)
+	}
+	if c.Ingest.MaxMessageBytes <= 0 {
+		bad("ingest.max_message_bytes", "must be > 0, got %d", c.Ingest.MaxMessageBytes)
+	}
+	if c.Ingest.MaxFutureSkew < 0 {
+		bad("ingest.max_future_skew", "must be >= 0, got %v", c.Ingest.MaxFutureSkew)
+	}
+	if c.Ingest.RetryMaxBackoff <= 0 {
+		bad("ingest.retry_max_backoff", "must be > 0, got %v", c.Ingest.RetryMaxBackoff)
+	}
+	if c.Ingest.ShutdownTimeout <= 0 {
+		bad("ingest.shutdown_timeout", "must be > 0, got %v", c.Ingest.ShutdownTimeout)
+	}
+	if c.Ingest.SessionTimeout < time.Second {
+		bad("ingest.session_timeout", "must be >= 1s, got %v", c.Ingest.SessionTimeout)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// Require reports an error for each named setting that is empty.
+func (c *Config) Require(names ...string) error {
+	var errs []error
+	for _, n := range names {
+		empty := false
+		switch n {
+		case SetClickHouse:
+			empty = c.ClickHouse == ""
+		case SetBrokers:
+			empty = len(c.Brokers) == 0
+		}
+		if empty {
+			errs = append(errs, fmt.Errorf("config: %s: required (--%s or %s)", n, n, EnvName(n)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil {
+		return u.Redacted()
+	}
+	return "<unparseable>"
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	if err != nil {
+		return l, fmt.Errorf("want debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+// Logger builds the logger the configuration asks for, writing to stderr.
+func (c *Config) Logger() *slog.Logger {
+	level, _ := parseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+type stringValue string
+
+func (v *stringValue) String() string     { return string(*v) }
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+
+type intValue int
+
+func (v *intValue) String() string { return fmt.Sprint(int(*v)) }
+func (v *intValue) Set(s string) error {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return fmt.Errorf("want an integer, got %q", s)
+	}
+	*v = intValue(n)
+	return nil
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration like 500ms or 2m, got %q", s)
+	}
+	*v = durationValue(d)
+	return nil
+}
+
+type listValue []string
+
+func (v *listValue) String() string { return strings.Join(*v, ",") }
+func (v *listValue) Set(s string) error {
+	*v = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*v = append(*v, p)
+		}
+	}
+	return nil
+}

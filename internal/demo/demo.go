@@ -1,0 +1,227 @@
+// Package demo runs the whole pipeline end to end on embedded defaults: a
+// private ClickHouse server and an in-process Kafka broker when none are
+// configured, 90 days of generated events for 20 services in every accepted
+// encoding (plus a few malformed messages), ingestion until idle, and a
+// summary of what landed where.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/opsmetrics/opsmetrics/ingest"
+	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/publish"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a demo run.
+type Options struct {
+	Config    *config.Config // ClickHouse and brokers, when the user has them
+	Services  int
+	Days      int
+	Seed      uint64
+	End       time.Time
+	Dir       string // working directory for the private ClickHouse and the event file
+	Keep      bool   // keep the servers running until ctx is done
+	Out       io.Writer
+	Log       *slog.Logger
+	Registry  prometheus.Registerer
+	UntilIdle time.Duration
+}
+
+// Run runs the demo.
+func Run(ctx context.Context, o Options) error {
+	start := time.Now()
+	cfg := *o.Config
+	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
+
+	if cfg.ClickHouse == "" {
+		say("starting a private ClickHouse server (%s) ...", chserver.Binary)
+		srv, err := chserver.Start(ctx, filepath.Join(o.Dir, "clickhouse"))
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		cfg.ClickHouse = srv.DSN("opsmetrics")
+		say("  ClickHouse listening on %s (data in %s)", srv.Addr(), srv.Dir)
+	}
+	if len(cfg.Brokers) == 0 {
+		topics := append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, topics...))
+		if err != nil {
+			return fmt.Errorf("start embedded kafka: %w", err)
+		}
+		defer c.Close()
+		cfg.Brokers = c.ListenAddrs()
+		say("started an embedded Kafka broker (kfake) on %v with topics %v, 6 partitions each", cfg.Brokers, topics)
+	}
+
+	if _, err := store.Migrate(ctx, cfg.ClickHouse, o.Log); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	say("schema migrated to version %d in database %q", store.LatestVersion(), st.Database())
+
+	file := filepath.Join(o.Dir, "events.jsonl")
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	gcfg := generator.Config{Services: o.Services, Days: o.Days, Seed: o.Seed, End: o.End, Anomalies: true}
+	stats, err := generator.WriteJSONL(f, gcfg, generator.FormatMixed)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	say("generated %d events over %d days for %d services into %s (native, CloudEvents and CDEvents 0.4/0.5):",
+		stats.Events, gcfg.Days, gcfg.Services, file)
+	say("  %d deployments, %d changes, %d incidents in %d messages, %d patch targets in %d messages",
+		stats.Deployments, stats.Changes, stats.Incidents, stats.IncidentMessages, stats.Patches, stats.PatchMessages)
+	for _, a := range stats.Anomalies {
+		say("  injected anomaly: %s", a)
+	}
+
+	pub := publish.New(cfg.Brokers, publish.TopicsFrom(cfg.Topics), nil)
+	defer pub.Close()
+	in, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	pstart := time.Now()
+	n, err := pub.File(ctx, in)
+	in.Close()
+	if err != nil {
+		return err
+	}
+	bad := malformed(cfg.Topics)
+	if err := pub.Send(ctx, bad...); err != nil {
+		return err
+	}
+	say("produced %d events and %d malformed messages to Kafka in %v", n, len(bad), time.Since(pstart).Round(time.Millisecond))
+
+	icfg := ingest.ConfigFrom(&cfg)
+	icfg.UntilIdle = o.UntilIdle
+	ing, err := ingest.New(icfg, st, o.Log, o.Registry, nil)
+	if err != nil {
+		return err
+	}
+	istart := time.Now()
+	if err := ing.Run(ctx); err != nil {
+		return err
+	}
+	took := time.Since(istart) - o.UntilIdle
+	say("ingested in %v (%.0f events/s, not counting the %v idle wait)", took.Round(time.Millisecond),
+		float64(n+len(bad))/took.Seconds(), o.UntilIdle)
+
+	if err := summary(ctx, st, o.Out); err != nil {
+		return err
+	}
+	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))
+	if o.Keep {
+		say("servers kept running: --clickhouse %s --brokers %s (Ctrl-C to stop)", cfg.ClickHouse, cfg.Brokers[0])
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// malformed returns a few messages that must be dead-lettered, one per
+// common mistake, so that the summary shows the dead-letter path working.
+func malformed(t config.Topics) []kafka.Message {
+	return []kafka.Message{
+		{Topic: t.Incidents, Value: []byte(`{"kind":"incident","event_id":"demo-bad-1","incident_id":"INC-DEMO","detected_at":"2026-03-01T11:00:00Z","resolved_at":"2026-03-01T10:00:00Z"}`)},
+		{Topic: t.Deployments, Value: []byte(`{"kind":"deployment","event_id":"demo-bad-2","deployment_id":"d-demo",`)},
+		{Topic: t.Deployments, Value: []byte(`{"kind":"deployment","event_id":"demo-bad-3","deployment_id":"d-demo","service":"checkout","environment":"production","status":"exploded","finished_at":"2026-03-01T10:00:00Z"}`)},
+		{Topic: t.Patches, Value: []byte(`{"kind":"patch","patch_id":"CVE-2026-0001","target":"host-1","released_at":"2026-03-01T10:00:00Z"}`)},
+		{Topic: t.Changes, Value: []byte("{\"kind\":\"change\",\"event_id\":\"demo-bad-5\",\"change_id\":\"abc\",\"service\":\"caf\xe9\",\"merged_at\":\"2026-03-01T10:00:00Z\"}")},
+	}
+}
+
+func summary(ctx context.Context, st *store.Store, out io.Writer) error {
+	fmt.Fprintln(out, "\nwhat landed in ClickHouse (public views, one row per entity):")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "view\trows\tnative\tcloudevents\tcdevents\t")
+	for _, v := range []string{"deployments", "incidents", "patches", "changes"} {
+		var total uint64
+		if err := st.Conn().QueryRow(ctx, "SELECT count() FROM "+v).Scan(&total); err != nil {
+			return fmt.Errorf("count %s: %w", v, err)
+		}
+		raw := v[:len(v)-1] + "_events"
+		if v == "patches" {
+			raw = "patch_events"
+		}
+		enc := map[string]uint64{}
+		rows, err := st.Conn().Query(ctx, "SELECT encoding, uniqExact(event_id) FROM "+raw+" GROUP BY encoding")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var e string
+			var c uint64
+			if err := rows.Scan(&e, &c); err != nil {
+				rows.Close()
+				return err
+			}
+			enc[e] = c
+		}
+		rows.Close()
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", v, total, enc["native"], enc["cloudevents"], enc["cdevents"])
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "  (the encoding columns count stored messages; an incident is several messages)")
+
+	fmt.Fprintln(out, "\ndead letters (also on the dead-letter topic, with the reason in a header):")
+	rows, err := st.Conn().Query(ctx, "SELECT topic, offset, reason FROM dead_letters ORDER BY topic, partition, offset")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var topic, reason string
+		var offset int64
+		if err := rows.Scan(&topic, &offset, &reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %s@%d: %s\n", topic, offset, reason)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(out, "\nproduction deployments in the last 28 days, busiest services:")
+	rows2, err := st.Conn().Query(ctx, `SELECT service, count() AS n, countIf(status != 'success') AS failed
+		FROM deployments WHERE environment = 'production' AND finished_at >= (SELECT max(finished_at) FROM deployments) - 28*86400
+		GROUP BY service ORDER BY n DESC, service LIMIT 5`)
+	if err != nil {
+		return err
+	}
+	defer rows2.Close()
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  service\tdeployments\tfailed")
+	for rows2.Next() {
+		var s string
+		var n, failed uint64
+		if err := rows2.Scan(&s, &n, &failed); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\n", s, n, failed)
+	}
+	tw.Flush()
+	return rows2.Err()
+}

@@ -1,0 +1,72 @@
+package generator
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+)
+
+// Format is the wire encoding WriteJSONL writes events in.
+type Format string
+
+// Output formats.
+const (
+	// FormatNative writes every event in the native JSON format.
+	FormatNative Format = "native"
+	// FormatCloudEvents writes every event as a structured-mode CloudEvent
+	// of opsmetrics' own types.
+	FormatCloudEvents Format = "cloudevents"
+	// FormatMixed writes a deterministic mix: most events native, some as
+	// CloudEvents, and deployments, incidents and changes also as CDEvents of
+	// spec 0.4 and 0.5, the way a real organisation's tools would send them.
+	FormatMixed Format = "mixed"
+)
+
+// Source is the CloudEvents source of generated events.
+const Source = "/opsmetrics/generator"
+
+// WriteJSONL generates the stream of cfg and writes it to w as JSON Lines in
+// format f.
+func WriteJSONL(w io.Writer, cfg Config, f Format) (Stats, error) {
+	switch f {
+	case FormatNative, FormatCloudEvents, FormatMixed:
+	default:
+		return Stats{}, fmt.Errorf("generator: format: want native, cloudevents or mixed, got %q", f)
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	n := 0
+	stats, err := Generate(cfg, func(e *event.Event) error {
+		b, err := encode(e, f, n)
+		n++
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+		return bw.WriteByte('\n')
+	})
+	if err != nil {
+		return stats, err
+	}
+	return stats, bw.Flush()
+}
+
+func encode(e *event.Event, f Format, n int) ([]byte, error) {
+	if f == FormatCloudEvents {
+		return event.MarshalCloudEvent(e, Source)
+	}
+	if f == FormatNative {
+		return event.MarshalNative(e)
+	}
+	cdevent := e.Kind != event.KindPatch
+	switch {
+	case n%10 == 3:
+		return event.MarshalCloudEvent(e, Source)
+	case n%10 == 6 && cdevent:
+		return event.MarshalCDEvent(e, Source, "0.4")
+	case n%10 == 8 && cdevent:
+		return event.MarshalCDEvent(e, Source, "0.5")
+	}
+	return event.MarshalNative(e)
+}

@@ -1,0 +1,315 @@
+// Package store is opsmetrics' ClickHouse storage: the versioned schema and
+// its migration, and the idempotent batch writer that ingestion uses. It
+// speaks ClickHouse's native protocol through clickhouse-go, which works on
+// ClickHouse 18.16 as well as on current releases.
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+)
+
+// Store is a connection pool to one ClickHouse database.
+type Store struct {
+	conn     driver.Conn
+	database string
+}
+
+// Options converts a DSN of the form clickhouse://user:pass@host:port/db into
+// clickhouse-go options. The database defaults to "default".
+func Options(dsn string) (*clickhouse.Options, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "clickhouse" || u.Host == "" {
+		return nil, fmt.Errorf("clickhouse DSN %q: want clickhouse://user:pass@host:port/db", redact(dsn))
+	}
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse DSN %q: %w", redact(dsn), err)
+	}
+	if opts.Auth.Database == "" {
+		opts.Auth.Database = "default"
+	}
+	opts.Protocol = clickhouse.Native
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	return opts, nil
+}
+
+// redact hides the password of a DSN so that it can appear in errors.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "<unparseable DSN>"
+	}
+	return u.Redacted()
+}
+
+// Open connects to the database of dsn and checks that it answers.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	opts, err := Options(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, opts)
+}
+
+func open(ctx context.Context, opts *clickhouse.Options) (*Store, error) {
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
+	}
+	return &Store{conn: conn, database: opts.Auth.Database}, nil
+}
+
+// Conn returns the underlying connection, for queries.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Database is the name of the database the store uses.
+func (s *Store) Database() string { return s.database }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// LatestVersion is the schema version this build of opsmetrics needs.
+func LatestVersion() uint32 { return migrations[len(migrations)-1].version }
+
+// Migrate creates the database of dsn if needed and applies every migration
+// not yet recorded in its schema_migrations table, in order. It is safe to run
+// on every start and from several processes at once: each statement is
+// idempotent. It returns the versions it applied.
+func Migrate(ctx context.Context, dsn string, log *slog.Logger) ([]uint32, error) {
+	opts, err := Options(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db := opts.Auth.Database
+	boot := *opts
+	boot.Auth.Database = "default"
+	s, err := open(ctx, &boot)
+	if err != nil {
+		return nil, err
+	}
+	err = s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db))
+	s.Close()
+	if err != nil {
+		return nil, fmt.Errorf("create database %s: %w", db, err)
+	}
+	if s, err = open(ctx, opts); err != nil {
+		return nil, err
+	}
+	defer s.Close()
+
+	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version UInt32, description String, applied_at DateTime('UTC')
+	) ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	done, err := s.appliedVersions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var applied []uint32
+	for _, m := range migrations {
+		if done[m.version] {
+			continue
+		}
+		for i, stmt := range m.statements {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return applied, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.description, i+1, err)
+			}
+		}
+		if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+			m.version, m.description, time.Now().UTC()); err != nil {
+			return applied, fmt.Errorf("record migration %d: %w", m.version, err)
+		}
+		log.Info("applied migration", "version", m.version, "description", m.description, "database", db)
+		applied = append(applied, m.version)
+	}
+	return applied, nil
+}
+
+func (s *Store) appliedVersions(ctx context.Context) (map[uint32]bool, error) {
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	done := map[uint32]bool{}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		done[v] = true
+	}
+	return done, rows.Err()
+}
+
+// SchemaVersion returns the highest applied migration, 0 when none is.
+func (s *Store) SchemaVersion(ctx context.Context) (uint32, error) {
+	var exists uint8
+	if err := s.conn.QueryRow(ctx, "SELECT count() > 0 FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'").Scan(&exists); err != nil {
+		return 0, err
+	}
+	if exists == 0 {
+		return 0, nil
+	}
+	var v uint32
+	if err := s.conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+func quoteIdent(s string) string {
+	return "`" + strings.NewReplacer("\\", "\\\\", "`", "\\`").Replace(s) + "`"
+}
+
+// Record is a decoded event with the Kafka position it came from.
+type Record struct {
+	Event     *event.Event
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+// DeadLetter is a message that could not be decoded, with the reason.
+type DeadLetter struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Payload   []byte
+	Headers   []event.Header
+	Reason    event.Reason
+	Detail    string // the full, human-readable reason
+	At        time.Time
+}
+
+// Write stores a batch of records and dead letters. It returns only when
+// every row is acknowledged by ClickHouse, so the caller may then commit the
+// batch's offsets. Writing the same batch again is harmless: rows are
+// identified by event id (dead letters by topic, partition and offset).
+func (s *Store) Write(ctx context.Context, records []Record, dead []DeadLetter) error {
+	now := time.Now().UTC()
+	byKind := map[event.Kind][]Record{}
+	for _, r := range records {
+		byKind[r.Event.Kind] = append(byKind[r.Event.Kind], r)
+	}
+	for _, k := range event.Kinds {
+		rs := byKind[k]
+		if len(rs) == 0 {
+			continue
+		}
+		if err := s.writeKind(ctx, k, rs, now); err != nil {
+			return fmt.Errorf("insert %d %s events: %w", len(rs), k, err)
+		}
+	}
+	if len(dead) > 0 {
+		if err := s.writeDeadLetters(ctx, dead); err != nil {
+			return fmt.Errorf("insert %d dead letters: %w", len(dead), err)
+		}
+	}
+	return nil
+}
+
+const sourceColumns = "source_topic, source_partition, source_offset, ingested_at"
+
+var insertSQL = map[event.Kind]string{
+	event.KindDeployment: "INSERT INTO deployment_events (event_id, event_time, encoding, deployment_id, service, team, environment, started_at, finished_at, status, version, artifact, unplanned, fixes_incident, changes, " + sourceColumns + ")",
+	event.KindIncident:   "INSERT INTO incident_events (event_id, event_time, encoding, incident_id, title, service, team, environment, severity, detection_source, impact_started_at, detected_at, acknowledged_at, mitigated_at, resolved_at, cause_deployment_id, cause_commit, " + sourceColumns + ")",
+	event.KindPatch:      "INSERT INTO patch_events (event_id, event_time, encoding, patch_id, target, target_type, severity, service, team, environment, released_at, applied_at, outcome, " + sourceColumns + ")",
+	event.KindChange:     "INSERT INTO change_events (event_id, event_time, encoding, change_id, service, team, repository, author, authored_at, merged_at, " + sourceColumns + ")",
+}
+
+func (s *Store) writeKind(ctx context.Context, k event.Kind, rs []Record, now time.Time) error {
+	b, err := s.conn.PrepareBatch(ctx, insertSQL[k])
+	if err != nil {
+		return err
+	}
+	defer b.Abort()
+	for _, r := range rs {
+		e := r.Event
+		head := []any{e.ID, ts(e.Time), string(e.Encoding)}
+		tail := []any{r.Topic, int32(r.Partition), r.Offset, now}
+		var cols []any
+		switch k {
+		case event.KindDeployment:
+			d := e.Deployment
+			changes := d.Changes
+			if changes == nil {
+				changes = []string{}
+			}
+			var unplanned uint8
+			if d.Unplanned {
+				unplanned = 1
+			}
+			cols = []any{d.ID, d.Service, d.Team, d.Environment, ts(d.StartedAt), ts(d.FinishedAt),
+				string(d.Status), d.Version, d.Artifact, unplanned, d.FixesIncident, changes}
+		case event.KindIncident:
+			i := e.Incident
+			cols = []any{i.ID, i.Title, i.Service, i.Team, i.Environment, string(i.Severity), string(i.DetectionSource),
+				ts(i.ImpactStartedAt), ts(i.DetectedAt), ts(i.AcknowledgedAt), ts(i.MitigatedAt), ts(i.ResolvedAt),
+				i.CauseDeployment, i.CauseCommit}
+		case event.KindPatch:
+			p := e.Patch
+			cols = []any{p.ID, p.Target, string(p.TargetType), string(p.Severity), p.Service, p.Team, p.Environment,
+				ts(p.ReleasedAt), ts(p.AppliedAt), string(p.Outcome)}
+		case event.KindChange:
+			c := e.Change
+			cols = []any{c.ID, c.Service, c.Team, c.Repository, c.Author, ts(c.AuthoredAt), ts(c.MergedAt)}
+		}
+		row := append(append(head, cols...), tail...)
+		if err := b.Append(row...); err != nil {
+			return err
+		}
+	}
+	return b.Send()
+}
+
+func (s *Store) writeDeadLetters(ctx context.Context, dead []DeadLetter) error {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO dead_letter_events (topic, partition, offset, message_key, payload, header_keys, header_values, reason_code, reason, dead_lettered_at)")
+	if err != nil {
+		return err
+	}
+	defer b.Abort()
+	for _, d := range dead {
+		keys, values := make([]string, 0, len(d.Headers)), make([]string, 0, len(d.Headers))
+		for _, h := range d.Headers {
+			keys = append(keys, h.Key)
+			values = append(values, string(h.Value))
+		}
+		if err := b.Append(d.Topic, int32(d.Partition), d.Offset, string(d.Key), string(d.Payload), keys, values,
+			string(d.Reason), d.Detail, ts(d.At)); err != nil {
+			return err
+		}
+	}
+	return b.Send()
+}
+
+var epoch = time.Unix(0, 0).UTC()
+
+// ts maps an unset time to the epoch, which the schema reads as "unset".
+func ts(t time.Time) time.Time {
+	if t.IsZero() || t.Before(epoch) {
+		return epoch
+	}
+	return t.UTC()
+}

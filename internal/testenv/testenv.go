@@ -1,0 +1,200 @@
+// Package testenv gives tests the real servers they run against: one private
+// ClickHouse server per test binary (Debian's clickhouse-server, started by
+// package chserver) with a fresh, migrated database per test, and an
+// in-process Kafka broker (kfake) that speaks the real wire protocol.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+)
+
+var (
+	mu     sync.Mutex
+	shared *chserver.Server
+)
+
+// Main runs the tests of a package and then stops the shared ClickHouse
+// server, if one was started. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	mu.Lock()
+	if shared != nil {
+		shared.Close()
+	}
+	mu.Unlock()
+	os.Exit(code)
+}
+
+// ClickHouse returns the ClickHouse server shared by the tests of this binary,
+// starting it on first use. Packages that use it must call Main from TestMain.
+func ClickHouse(tb testing.TB) *chserver.Server {
+	tb.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if shared != nil && shared.Running() {
+		return shared
+	}
+	if shared != nil { // a test stopped it; bring it back
+		if err := shared.Restart(context.Background()); err != nil {
+			tb.Fatalf("restart shared clickhouse: %v", err)
+		}
+		return shared
+	}
+	s, err := chserver.Start(context.Background(), "")
+	if err != nil {
+		tb.Fatalf("start clickhouse: %v", err)
+	}
+	shared = s
+	return s
+}
+
+// OwnClickHouse starts a ClickHouse server for one test alone, for tests
+// that stop or restart it. It is removed when the test ends.
+func OwnClickHouse(tb testing.TB) *chserver.Server {
+	tb.Helper()
+	s, err := chserver.Start(context.Background(), tb.TempDir())
+	if err != nil {
+		tb.Fatalf("start clickhouse: %v", err)
+	}
+	tb.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// Database creates a fresh database on the shared server, migrates it and
+// returns its DSN.
+func Database(tb testing.TB) string {
+	tb.Helper()
+	return MigratedDatabase(tb, ClickHouse(tb))
+}
+
+// MigratedDatabase creates a fresh, migrated database on s and returns its DSN.
+func MigratedDatabase(tb testing.TB, s *chserver.Server) string {
+	tb.Helper()
+	dsn := s.DSN("t_" + RandomName())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := store.Migrate(ctx, dsn, Logger(tb)); err != nil {
+		tb.Fatalf("migrate %s: %v", dsn, err)
+	}
+	return dsn
+}
+
+// Store opens dsn and closes it when the test ends.
+func Store(tb testing.TB, dsn string) *store.Store {
+	tb.Helper()
+	s, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Kafka starts an in-process Kafka cluster with the given topics, each with
+// the given number of partitions, and returns its seed brokers.
+func Kafka(tb testing.TB, partitions int32, topics ...string) (*kfake.Cluster, []string) {
+	tb.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(partitions, topics...))
+	if err != nil {
+		tb.Fatalf("start kfake: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	return c, c.ListenAddrs()
+}
+
+// RandomName returns 12 random lower-case hex characters.
+func RandomName() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Logger returns a logger that writes to the test log, or discards when the
+// test is not verbose.
+func Logger(tb testing.TB) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(string(p))
+	return len(p), nil
+}
+
+// Count runs a SELECT count() style query and returns the number.
+func Count(tb testing.TB, s *store.Store, query string, args ...any) uint64 {
+	tb.Helper()
+	var n uint64
+	if err := s.Conn().QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// Eventually polls cond every 100ms until it is true or timeout passes.
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("%s: not reached within %v: %s", what, timeout, last)
+}
+
+// Rows runs query and returns every row formatted as a string, in order.
+// Tests use it to compare whole views before and after a replay.
+func Rows(tb testing.TB, s *store.Store, query string, args ...any) []string {
+	tb.Helper()
+	rows, err := s.Conn().Query(context.Background(), query, args...)
+	if err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	types := rows.ColumnTypes()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(types))
+		for i, ct := range types {
+			vals[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(vals...); err != nil {
+			tb.Fatalf("scan %s: %v", query, err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = fmt.Sprint(reflect.ValueOf(v).Elem().Interface())
+		}
+		out = append(out, strings.Join(parts, " | "))
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	return out
+}
