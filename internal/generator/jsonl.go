@@ -2,6 +2,7 @@ package generator
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 
@@ -38,7 +39,7 @@ func WriteJSONL(w io.Writer, cfg Config, f Format) (Stats, error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	n := 0
 	stats, err := Generate(cfg, func(e *event.Event) error {
-		b, err := encode(e, f, n)
+		b, err := encodeLine(e, f, n)
 		n++
 		if err != nil {
 			return err
@@ -52,21 +53,25 @@ func WriteJSONL(w io.Writer, cfg Config, f Format) (Stats, error) {
 	return stats, bw.Flush()
 }
 
-func encode(e *event.Event, f Format, n int) ([]byte, error) {
+func encodeLine(e *event.Event, f Format, n int) ([]byte, error) {
 	if f == FormatCloudEvents {
 		return event.MarshalCloudEvent(e, Source)
 	}
 	if f == FormatNative {
 		return event.MarshalNative(e)
 	}
-	cdevent := e.Kind != event.KindPatch
-	switch {
-	case n%10 == 3:
+	var b []byte
+	err := event.ErrNoCDEvent
+	switch n % 10 {
+	case 3:
 		return event.MarshalCloudEvent(e, Source)
-	case n%10 == 6 && cdevent:
-		return event.MarshalCDEvent(e, Source, "0.4")
-	case n%10 == 8 && cdevent:
-		return event.MarshalCDEvent(e, Source, "0.5")
+	case 6:
+		b, err = event.MarshalCDEvent(e, Source, "0.4")
+	case 8:
+		b, err = event.MarshalCDEvent(e, Source, "0.5")
 	}
-	return event.MarshalNative(e)
+	if errors.Is(err, event.ErrNoCDEvent) {
+		return event.MarshalNative(e)
+	}
+	return b, err
 }

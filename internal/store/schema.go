@@ -153,7 +153,7 @@ var migrations = []migration{
 				argMaxIf(team, v, team != '') AS team,
 				argMaxIf(environment, v, environment != '') AS environment,
 				argMaxIf(severity, v, severity != '') AS severity,
-				argMinIf(detection_source, tuple(detected_at, event_id), detection_source != '' AND detected_at > toDateTime(0, 'UTC')) AS detection_source,
+				argMinIf(detection_source, tuple(detected, event_id), detection_source != '' AND detected > toDateTime(0, 'UTC')) AS detection_source,
 				nullIf(minIf(impact_started_at, impact_started_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS impact_started_at,
 				nullIf(minIf(detected_at, detected_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS detected_at,
 				nullIf(minIf(acknowledged_at, acknowledged_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS acknowledged_at,
@@ -163,7 +163,7 @@ var migrations = []migration{
 				argMaxIf(cause_commit, v, cause_commit != '') AS cause_commit,
 				uniqExact(event_id) AS messages,
 				max(event_time) AS updated_at
-			FROM (SELECT *, tuple(event_time, event_id) AS v FROM incident_events)
+			FROM (SELECT *, tuple(event_time, event_id) AS v, detected_at AS detected FROM incident_events)
 			GROUP BY incident_id
 		)`,
 		`CREATE VIEW IF NOT EXISTS patches AS
@@ -177,9 +177,9 @@ var migrations = []migration{
 			argMaxIf(environment, v, environment != '') AS environment,
 			nullIf(minIf(released_at, released_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS released_at,
 			nullIf(argMaxIf(applied_at, v, applied_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS applied_at,
-			if(countIf(outcome != '') = 0, 'open', argMaxIf(outcome, v, outcome != '')) AS outcome,
+			if(countIf(o != '') = 0, 'open', argMaxIf(o, v, o != '')) AS outcome,
 			max(event_time) AS updated_at
-		FROM (SELECT *, tuple(event_time, event_id) AS v FROM patch_events)
+		FROM (SELECT *, tuple(event_time, event_id) AS v, outcome AS o FROM patch_events)
 		GROUP BY patch_id, target`,
 		`CREATE VIEW IF NOT EXISTS changes AS
 		SELECT

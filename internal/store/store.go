@@ -135,8 +135,10 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) ([]uint32, error
 				return applied, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.description, i+1, err)
 			}
 		}
-		if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-			m.version, m.description, time.Now().UTC()); err != nil {
+		// INSERT ... SELECT: an INSERT ... VALUES sent through Exec waits
+		// forever for a data block on ClickHouse 18.16.
+		if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, description, applied_at) SELECT toUInt32(?), ?, now()",
+			m.version, m.description); err != nil {
 			return applied, fmt.Errorf("record migration %d: %w", m.version, err)
 		}
 		log.Info("applied migration", "version", m.version, "description", m.description, "database", db)

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, args ...string) (*Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return Bind(fs, SetClickHouse, SetBrokers, SetGroup, SetTopics, SetIngest)(args)
+}
+
+func TestPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte(`
+clickhouse: clickhouse://file@h:9000/db
+brokers: [file:9092]
+group: from-file
+ingest:
+  batch_size: 111
+  batch_max_latency: 3s
+`), 0o644)
+	t.Setenv("OPSMETRICS_GROUP", "from-env")
+	t.Setenv("OPSMETRICS_BATCH_SIZE", "222")
+	cfg, err := load(t, "--config", file, "--batch-size", "333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"clickhouse from file", cfg.ClickHouse, "clickhouse://file@h:9000/db"},
+		{"brokers from file", strings.Join(cfg.Brokers, ","), "file:9092"},
+		{"group: env beats file", cfg.Group, "from-env"},
+		{"batch size: flag beats env and file", cfg.Ingest.BatchSize, 333},
+		{"latency from file", cfg.Ingest.BatchMaxLatency, 3 * time.Second},
+		{"default topic", cfg.Topics.Deployments, "ops.deployments"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestValidationNamesTheField(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want string
+	}{
+		{"negative batch size", []string{"--batch-size", "-3"}, nil, "", "config: ingest.batch_size: must be > 0, got -3"},
+		{"bad DSN", []string{"--clickhouse", "http://x"}, nil, "", "config: clickhouse: want clickhouse://"},
+		{"bad broker", []string{"--brokers", "kafka"}, nil, "", `config: brokers: want host:port, got "kafka"`},
+		{"bad env duration", nil, map[string]string{"OPSMETRICS_BATCH_MAX_LATENCY": "soon"}, "", "config: OPSMETRICS_BATCH_MAX_LATENCY: want a duration"},
+		{"dead-letter topic is an input", []string{"--topic-deadletter", "ops.changes"}, nil, "", "config: topics.deadletter: must differ"},
+		{"unknown YAML key", nil, nil, "ingest:\n  batchsize: 3\n", "field batchsize not found"},
+		{"bad log format", []string{"--log-format", "xml"}, nil, "", "config: log.format: want text or json"},
+		{"password is not echoed", []string{"--clickhouse", "clickhouse://u:hunter2@/db"}, nil, "", "config: clickhouse:"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			args := c.args
+			if c.yaml != "" {
+				file := filepath.Join(t.TempDir(), "c.yaml")
+				os.WriteFile(file, []byte(c.yaml), 0o644)
+				args = append(args, "--config", file)
+			}
+			_, err := load(t, args...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("args %v: error %v, want one containing %q", args, err, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestRequire(t *testing.T) {
+	cfg, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Require(SetClickHouse, SetBrokers)
+	if err == nil || !strings.Contains(err.Error(), "--clickhouse or OPSMETRICS_CLICKHOUSE") || !strings.Contains(err.Error(), "brokers") {
+		t.Fatalf("Require: %v", err)
+	}
+}

@@ -1,0 +1,269 @@
+package event
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Our own CloudEvents types, in the CDEvents naming style
+// (dev.<org>.<subject>.<predicate>.<version>). CDEvents has no patch
+// subject, so patches always use these.
+const (
+	TypeDeploymentReported = "dev.opsmetrics.deployment.reported.0.1.0"
+	TypeIncidentUpdated    = "dev.opsmetrics.incident.updated.0.1.0"
+	TypeChangeReported     = "dev.opsmetrics.change.reported.0.1.0"
+	TypePatchReleased      = "dev.opsmetrics.patch.released.0.1.0"
+	TypePatchApplied       = "dev.opsmetrics.patch.applied.0.1.0"
+	TypePatchFailed        = "dev.opsmetrics.patch.failed.0.1.0"
+	TypePatchRolledBack    = "dev.opsmetrics.patch.rolledback.0.1.0"
+)
+
+// cloudEvent is a CloudEvent's attributes and data, from either mode.
+type cloudEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Time            string          `json:"time,omitempty"`
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+	DataBase64      string          `json:"data_base64,omitempty"`
+}
+
+func decodeStructuredCloudEvent(b []byte) (*Event, *DecodeError) {
+	fields, err := object(b, "CloudEvent")
+	if err != nil {
+		return nil, err
+	}
+	var ce cloudEvent
+	for name, dst := range map[string]*string{"specversion": &ce.SpecVersion, "id": &ce.ID, "source": &ce.Source,
+		"type": &ce.Type, "time": &ce.Time, "datacontenttype": &ce.DataContentType, "data_base64": &ce.DataBase64} {
+		if *dst, err = str(fields, name, "CloudEvent"); err != nil {
+			return nil, err
+		}
+	}
+	ce.Data = fields["data"]
+	if ce.DataBase64 != "" {
+		data, derr := base64.StdEncoding.DecodeString(ce.DataBase64)
+		if derr != nil {
+			return nil, reject(ReasonWrongType, "CloudEvent %s: data_base64 is not base64: %v", ce.ID, derr)
+		}
+		ce.Data = data
+	}
+	return fromCloudEvent(&ce)
+}
+
+func decodeBinaryCloudEvent(h map[string]string, value []byte) (*Event, *DecodeError) {
+	ce := cloudEvent{
+		SpecVersion:     h["ce_specversion"],
+		ID:              h["ce_id"],
+		Source:          h["ce_source"],
+		Type:            h["ce_type"],
+		Time:            h["ce_time"],
+		DataContentType: h["content-type"],
+		Data:            value,
+	}
+	return fromCloudEvent(&ce)
+}
+
+func fromCloudEvent(ce *cloudEvent) (*Event, *DecodeError) {
+	switch {
+	case ce.SpecVersion == "":
+		return nil, reject(ReasonMissingField, "CloudEvent %s has no specversion", ce.ID)
+	case ce.SpecVersion != "1.0":
+		return nil, reject(ReasonUnsupported, "CloudEvent %s: specversion %q is not supported, want 1.0", ce.ID, ce.SpecVersion)
+	case ce.ID == "":
+		return nil, reject(ReasonMissingID, "CloudEvent of type %q from %q has no id", ce.Type, ce.Source)
+	case ce.Source == "":
+		return nil, reject(ReasonMissingID, "CloudEvent %s has no source; id and source together identify it", ce.ID)
+	case ce.Type == "":
+		return nil, reject(ReasonMissingField, "CloudEvent %s has no type", ce.ID)
+	}
+	where := "CloudEvent " + ce.ID
+	var t time.Time
+	if ce.Time != "" {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, ce.Time); err != nil {
+			return nil, reject(ReasonWrongType, "%s: time %q is not an RFC 3339 timestamp", where, ce.Time)
+		}
+		t = t.UTC()
+	}
+	if ct := strings.ToLower(ce.DataContentType); ct != "" && !strings.Contains(ct, "json") {
+		return nil, reject(ReasonUnsupported, "%s: datacontenttype %q is not JSON", where, ce.DataContentType)
+	}
+	var (
+		e   *Event
+		err *DecodeError
+	)
+	switch {
+	case strings.HasPrefix(ce.Type, "dev.opsmetrics."):
+		e, err = fromOwnType(ce, t, where)
+	case strings.HasPrefix(ce.Type, "dev.cdevents."):
+		e, err = fromCDEvent(ce, t, where)
+	default:
+		return nil, reject(ReasonUnknownKind, "%s: type %q is not one opsmetrics accepts (see docs/events.md)", where, ce.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.ID = ce.Source + " " + ce.ID
+	if e.Time.IsZero() {
+		e.Time = t
+	}
+	return e, nil
+}
+
+func fromOwnType(ce *cloudEvent, t time.Time, where string) (*Event, *DecodeError) {
+	parts := strings.SplitN(strings.TrimPrefix(ce.Type, "dev.opsmetrics."), ".", 3)
+	if len(parts) != 3 {
+		return nil, reject(ReasonUnknownKind, "%s: type %q is not dev.opsmetrics.<kind>.<predicate>.<version>", where, ce.Type)
+	}
+	kind, predicate, version := Kind(parts[0]), parts[1], parts[2]
+	known := map[Kind][]string{KindDeployment: {"reported"}, KindIncident: {"updated"}, KindChange: {"reported"},
+		KindPatch: {"released", "applied", "failed", "rolledback"}}
+	preds, ok := known[kind]
+	if !ok || !contains(preds, predicate) {
+		return nil, reject(ReasonUnknownKind, "%s: type %q is not one opsmetrics accepts (see docs/events.md)", where, ce.Type)
+	}
+	if version != "0.1.0" {
+		return nil, reject(ReasonUnsupported, "%s: type %q: version %s is not supported, want 0.1.0", where, ce.Type, version)
+	}
+	if len(ce.Data) == 0 {
+		return nil, reject(ReasonMissingField, "%s: has no data", where)
+	}
+	fields, err := object(ce.Data, where+" data")
+	if err != nil {
+		return nil, err
+	}
+	e, err := body(kind, ce.Data, fields, where)
+	if err != nil {
+		return nil, err
+	}
+	e.Encoding = EncodingCloudEvents
+	if kind == KindPatch {
+		p := e.Patch
+		outcome := map[string]PatchOutcome{"applied": PatchApplied, "failed": PatchFailed, "rolledback": PatchRolledBack}[predicate]
+		if p.Outcome == "" {
+			p.Outcome = outcome
+		}
+		switch {
+		case predicate == "released" && p.ReleasedAt.IsZero():
+			p.ReleasedAt = t
+		case outcome != "" && p.AppliedAt.IsZero():
+			p.AppliedAt = t
+		}
+	}
+	return e, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ownType is the CloudEvents type MarshalCloudEvent uses for e.
+func ownType(e *Event) string {
+	switch e.Kind {
+	case KindDeployment:
+		return TypeDeploymentReported
+	case KindIncident:
+		return TypeIncidentUpdated
+	case KindChange:
+		return TypeChangeReported
+	}
+	switch e.Patch.Outcome {
+	case PatchApplied:
+		return TypePatchApplied
+	case PatchFailed:
+		return TypePatchFailed
+	case PatchRolledBack:
+		return TypePatchRolledBack
+	}
+	return TypePatchReleased
+}
+
+// payload is the kind-specific part of e.
+func payload(e *Event) any {
+	switch e.Kind {
+	case KindDeployment:
+		return e.Deployment
+	case KindIncident:
+		return e.Incident
+	case KindPatch:
+		return e.Patch
+	}
+	return e.Change
+}
+
+// ceID is the CloudEvents id for e: the part of e.ID after the source, or
+// the whole ID for native events.
+func ceID(e *Event, source string) string {
+	if id, ok := strings.CutPrefix(e.ID, source+" "); ok {
+		return id
+	}
+	return e.ID
+}
+
+// MarshalCloudEvent encodes e as a structured-mode CloudEvent of our own
+// types, with source as its source. Send it with the header
+// content-type: application/cloudevents+json.
+func MarshalCloudEvent(e *Event, source string) ([]byte, error) {
+	data, err := json.Marshal(payload(e))
+	if err != nil {
+		return nil, err
+	}
+	ce := cloudEvent{SpecVersion: "1.0", ID: ceID(e, source), Source: source, Type: ownType(e),
+		DataContentType: "application/json", Data: data}
+	if !e.Time.IsZero() {
+		ce.Time = e.Time.UTC().Format(time.RFC3339Nano)
+	}
+	return json.Marshal(ce)
+}
+
+// CloudEventBinary encodes e as a binary-mode CloudEvent: attributes in
+// ce_* headers, data as the value.
+func CloudEventBinary(e *Event, source string) ([]Header, []byte, error) {
+	data, err := json.Marshal(payload(e))
+	if err != nil {
+		return nil, nil, err
+	}
+	hs := []Header{
+		{Key: "ce_specversion", Value: []byte("1.0")},
+		{Key: "ce_id", Value: []byte(ceID(e, source))},
+		{Key: "ce_source", Value: []byte(source)},
+		{Key: "ce_type", Value: []byte(ownType(e))},
+		{Key: "content-type", Value: []byte("application/json")},
+	}
+	if !e.Time.IsZero() {
+		hs = append(hs, Header{Key: "ce_time", Value: []byte(e.Time.UTC().Format(time.RFC3339Nano))})
+	}
+	return hs, data, nil
+}
+
+// MarshalNative encodes e in the native JSON format.
+func MarshalNative(e *Event) ([]byte, error) {
+	body, err := json.Marshal(payload(e))
+	if err != nil {
+		return nil, err
+	}
+	head := fmt.Sprintf(`{"kind":%q,"event_id":%s`, e.Kind, mustJSON(e.ID))
+	if !e.Time.IsZero() {
+		head += fmt.Sprintf(`,"time":%q`, e.Time.UTC().Format(time.RFC3339Nano))
+	}
+	if len(body) <= 2 { // {}
+		return []byte(head + "}"), nil
+	}
+	return append([]byte(head+","), body[1:]...), nil
+}
+
+func mustJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
