@@ -189,7 +189,18 @@ func Rows(tb testing.TB, s *store.Store, query string, args ...any) []string {
 		}
 		parts := make([]string, len(vals))
 		for i, v := range vals {
-			parts[i] = fmt.Sprint(reflect.ValueOf(v).Elem().Interface())
+			rv := reflect.ValueOf(v).Elem()
+			for rv.Kind() == reflect.Pointer {
+				if rv.IsNil() {
+					break
+				}
+				rv = rv.Elem()
+			}
+			if rv.Kind() == reflect.Pointer {
+				parts[i] = "NULL"
+			} else {
+				parts[i] = fmt.Sprint(rv.Interface())
+			}
 		}
 		out = append(out, strings.Join(parts, " | "))
 	}
