@@ -104,24 +104,26 @@ func (h *harness) consumeAll(topic string, partitions int) []kafka.Message {
 	return out
 }
 
-// counter returns the value of a counter in reg with the given labels.
+// counter returns the sum of the series of a counter in reg that have the
+// given labels.
 func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.Metric {
 			if matches(m, labels) {
-				return m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}
-	return 0
+	return sum
 }
 
 func matches(m *dto.Metric, labels map[string]string) bool {
@@ -171,4 +173,10 @@ func kcatAvailable(t *testing.T) string {
 	}
 	t.Skip("kcat is not installed (apt-get install kcat)")
 	return ""
+}
+
+// sumCounter adds up every series of a counter in reg.
+func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	return counter(t, reg, name, map[string]string{})
 }
