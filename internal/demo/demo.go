@@ -187,18 +187,19 @@ func summary(ctx context.Context, st *store.Store, out io.Writer) error {
 	fmt.Fprintln(out, "  (the encoding columns count stored messages; an incident is several messages)")
 
 	fmt.Fprintln(out, "\ndead letters (also on the dead-letter topic, with the reason in a header):")
-	rows, err := st.Conn().Query(ctx, "SELECT topic, offset, reason FROM dead_letters ORDER BY topic, partition, offset")
+	rows, err := st.Conn().Query(ctx, "SELECT topic, partition, offset, reason FROM dead_letters ORDER BY topic, partition, offset")
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var topic, reason string
+		var partition int32
 		var offset int64
-		if err := rows.Scan(&topic, &offset, &reason); err != nil {
+		if err := rows.Scan(&topic, &partition, &offset, &reason); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "  %s@%d: %s\n", topic, offset, reason)
+		fmt.Fprintf(out, "  %s/%d@%d: %s\n", topic, partition, offset, reason)
 	}
 	if err := rows.Err(); err != nil {
 		return err
