@@ -52,8 +52,28 @@ func opsmetricsBinary(t *testing.T) string {
 type ingester struct {
 	cmd  *exec.Cmd
 	done chan error
-	log  *bytes.Buffer
+	log  *syncBuffer
 }
+
+// syncBuffer is a bytes.Buffer that a process can write while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *syncBuffer) String() string { return string(b.Bytes()) }
 
 func startIngester(t *testing.T, h *harness, group string, extra ...string) *ingester {
 	t.Helper()
@@ -61,13 +81,13 @@ func startIngester(t *testing.T, h *harness, group string, extra ...string) *ing
 		"--batch-size", "300", "--batch-max-latency", "100ms", "--session-timeout", "6s", "--retry-max-backoff", "1s",
 		"--log-level", "debug"}, extra...)
 	cmd := exec.Command(opsmetricsBinary(t), args...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), "OPSMETRICS_CONFIG=")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	in := &ingester{cmd: cmd, done: make(chan error, 1), log: &log}
+	in := &ingester{cmd: cmd, done: make(chan error, 1), log: log}
 	go func() { in.done <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-in.done })
 	return in
@@ -254,4 +274,33 @@ func committedOffsets(t *testing.T, h *harness, group string) int64 {
 		}
 	}
 	return sum
+}
+
+// TestGracefulShutdown sends SIGTERM while a batch is held back by a long
+// batch latency: the ingester must write and commit it, and exit 0.
+func TestGracefulShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the opsmetrics binary")
+	}
+	h := newHarness(t, 3)
+	msgs, want := stream(t, h, generator.Config{Services: 3, Days: 5, Seed: 8, End: t0})
+	h.produce(msgs...)
+	in := startIngester(t, h, "graceful", "--batch-size", "1000000", "--batch-max-latency", "10m")
+	// Everything is fetched into one batch that would wait ten minutes.
+	testenv.Eventually(t, 60*time.Second, "messages fetched", func() (bool, string) {
+		return bytes.Contains(in.log.Bytes(), []byte("ingesting")), "not started"
+	})
+	time.Sleep(3 * time.Second)
+	if n := testenv.Count(t, h.st, "SELECT count() FROM change_events"); n != 0 {
+		t.Fatalf("%d rows written before the batch was due; the test would prove nothing", n)
+	}
+	in.cmd.Process.Signal(syscall.SIGTERM)
+	in.wait(t, 60*time.Second)
+	if !bytes.Contains(in.log.Bytes(), []byte("final batch committed")) {
+		t.Errorf("no final batch committed in the log:\n%s", tail(in.log.String()))
+	}
+	checkExactlyOnce(t, h, want)
+	if got := committedOffsets(t, h, "graceful"); got != int64(len(msgs)) {
+		t.Errorf("committed offsets add up to %d, want %d (every message)", got, len(msgs))
+	}
 }
