@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -261,23 +263,46 @@ func (in *Ingester) flush(ctx context.Context, r *kafka.Reader, batch []kafka.Me
 	return nil
 }
 
+// decode decodes a batch, spread over the available cores (decoding is most
+// of the ingester's CPU time), and keeps the batch's order.
 func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []store.DeadLetter) {
+	type result struct {
+		e       *event.Event
+		err     error
+		headers []event.Header
+	}
+	results := make([]result, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/256))
+	chunk := (len(batch) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(batch); lo += chunk {
+		hi := min(lo+chunk, len(batch))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				m := batch[i]
+				headers := make([]event.Header, len(m.Headers))
+				for j, h := range m.Headers {
+					headers[j] = event.Header{Key: h.Key, Value: h.Value}
+				}
+				e, err := in.decoder.Decode(event.Message{Topic: m.Topic, Value: m.Value, Headers: headers})
+				results[i] = result{e, err, headers}
+			}
+		})
+	}
+	wg.Wait()
+
 	records := make([]store.Record, 0, len(batch))
 	var dead []store.DeadLetter
 	now := time.Now().UTC()
-	for _, m := range batch {
-		headers := make([]event.Header, len(m.Headers))
-		for i, h := range m.Headers {
-			headers[i] = event.Header{Key: h.Key, Value: h.Value}
-		}
-		e, err := in.decoder.Decode(event.Message{Topic: m.Topic, Value: m.Value, Headers: headers})
-		if err == nil {
-			records = append(records, store.Record{Event: e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+	for i, m := range batch {
+		r := results[i]
+		if r.err == nil {
+			records = append(records, store.Record{Event: r.e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 			continue
 		}
 		var de *event.DecodeError
-		if !errors.As(err, &de) {
-			de = &event.DecodeError{Reason: event.ReasonInvalidJSON, Detail: err.Error()}
+		if !errors.As(r.err, &de) {
+			de = &event.DecodeError{Reason: event.ReasonInvalidJSON, Detail: r.err.Error()}
 		}
 		payload := m.Value
 		if len(payload) > in.cfg.MaxMessageBytes {
@@ -285,7 +310,7 @@ func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []store.DeadL
 		}
 		dead = append(dead, store.DeadLetter{
 			Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-			Key: m.Key, Payload: payload, Headers: headers,
+			Key: m.Key, Payload: payload, Headers: r.headers,
 			Reason: de.Reason, Detail: de.Error(), At: now,
 		})
 	}
