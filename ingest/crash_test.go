@@ -193,23 +193,31 @@ func TestCrashMidStream(t *testing.T) {
 		t.Skip("slow: runs the opsmetrics binary")
 	}
 	h := newHarness(t, 6)
-	msgs, want := stream(t, h, generator.Config{Services: 12, Days: 60, Seed: 3, End: t0})
+	msgs, want := stream(t, h, generator.Config{Services: 20, Days: 90, Seed: 3, End: t0})
 	h.produce(msgs...)
 	t.Logf("produced %d messages", len(msgs))
 
 	rng := rand.New(rand.NewPCG(1, 2))
+	stored := func() uint64 {
+		return testenv.Count(t, h.st, `SELECT (SELECT count() FROM deployment_events) + (SELECT count() FROM incident_events)
+			+ (SELECT count() FROM patch_events) + (SELECT count() FROM change_events)`)
+	}
 	const kills = 4
 	for i := range kills {
-		in := startIngester(t, h, "crash")
-		// Kill once some rows have landed, so that the kill falls mid-stream.
-		before := testenv.Count(t, h.st, "SELECT count() FROM change_events")
+		in := startIngester(t, h, "crash", "--batch-size", "100")
+		// Kill once more rows have landed, so that the kill falls mid-stream.
+		before := stored()
 		testenv.Eventually(t, 60*time.Second, "ingester makes progress", func() (bool, string) {
-			n := testenv.Count(t, h.st, "SELECT count() FROM change_events")
-			return n > before, fmt.Sprintf("%d change rows", n)
+			n := stored()
+			return n > before, fmt.Sprintf("%d rows", n)
 		})
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		in.kill(t)
-		t.Logf("kill %d: %d change rows stored", i+1, testenv.Count(t, h.st, "SELECT count() FROM change_events"))
+		n := stored()
+		t.Logf("kill %d: %d of %d messages stored", i+1, n, len(msgs))
+		if n >= uint64(len(msgs)) {
+			t.Fatalf("the stream was fully stored before kill %d; make it longer so the kills fall mid-stream", i+1)
+		}
 	}
 	in := startIngester(t, h, "crash", "--until-idle", "8s")
 	in.wait(t, 3*time.Minute)

@@ -49,7 +49,8 @@ type Config struct {
 	ShutdownTimeout time.Duration // bound on the final flush
 	SessionTimeout  time.Duration // consumer group session timeout; 0 means 30s
 	// UntilIdle, when positive, makes Run return nil once no message has
-	// arrived for that long and everything fetched is committed.
+	// arrived for that long, everything fetched is committed and the group
+	// has no lag left on the input topics.
 	UntilIdle time.Duration
 
 	// Dialer, when set, is used for every broker connection (TLS, SASL).
@@ -186,8 +187,15 @@ func (in *Ingester) Run(ctx context.Context) error {
 				lastActive = now
 			}
 			if in.cfg.UntilIdle > 0 && len(batch) == 0 && !now.Before(lastActive.Add(in.cfg.UntilIdle)) {
-				in.log.Info("idle, stopping", "idle_for", in.cfg.UntilIdle)
-				return nil
+				// Quiet is not idle while the group still has messages to
+				// read, for example while a rebalance holds the partitions.
+				lag, err := in.groupLag(ctx)
+				if err == nil && lag == 0 {
+					in.log.Info("idle, stopping", "idle_for", in.cfg.UntilIdle)
+					return nil
+				}
+				in.log.Info("quiet but not caught up; going on", "lag", lag, "err", err)
+				lastActive = now
 			}
 		default:
 			// kafka-go retries broker errors itself; what reaches us ends the
@@ -197,6 +205,56 @@ func (in *Ingester) Run(ctx context.Context) error {
 			return in.stop(r, batch, firstAt, fmt.Errorf("fetch from kafka: %w", err))
 		}
 	}
+}
+
+// groupLag returns how many messages of the input topics the group has not
+// committed yet.
+func (in *Ingester) groupLag(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Transport: in.cfg.Transport}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: in.cfg.Topics})
+	if err != nil {
+		return 0, err
+	}
+	ends := map[string][]kafka.OffsetRequest{}
+	parts := map[string][]int{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return 0, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			ends[t.Name] = append(ends[t.Name], kafka.LastOffsetOf(p.ID))
+			parts[t.Name] = append(parts[t.Name], p.ID)
+		}
+	}
+	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: ends})
+	if err != nil {
+		return 0, err
+	}
+	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: in.cfg.Group, Topics: parts})
+	if err != nil {
+		return 0, err
+	}
+	if committed.Error != nil {
+		return 0, committed.Error
+	}
+	done := map[string]int64{}
+	for topic, ps := range committed.Topics {
+		for _, p := range ps {
+			done[topic+"/"+strconv.Itoa(p.Partition)] = max(p.CommittedOffset, 0)
+		}
+	}
+	var lag int64
+	for topic, ps := range offs.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return 0, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
+			}
+			lag += max(p.LastOffset-done[topic+"/"+strconv.Itoa(p.Partition)], 0)
+		}
+	}
+	return lag, nil
 }
 
 // stop writes and commits what was fetched, within the shutdown timeout, and
