@@ -157,17 +157,15 @@ func summary(ctx context.Context, st *store.Store, out io.Writer) error {
 	fmt.Fprintln(out, "\nwhat landed in ClickHouse (public views, one row per entity):")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "view\trows\tnative\tcloudevents\tcdevents\t")
+	raws := map[string]string{"deployments": "deployment_events", "incidents": "incident_events",
+		"patches": "patch_events", "changes": "change_events"}
 	for _, v := range []string{"deployments", "incidents", "patches", "changes"} {
 		var total uint64
 		if err := st.Conn().QueryRow(ctx, "SELECT count() FROM "+v).Scan(&total); err != nil {
 			return fmt.Errorf("count %s: %w", v, err)
 		}
-		raw := v[:len(v)-1] + "_events"
-		if v == "patches" {
-			raw = "patch_events"
-		}
 		enc := map[string]uint64{}
-		rows, err := st.Conn().Query(ctx, "SELECT encoding, uniqExact(event_id) FROM "+raw+" GROUP BY encoding")
+		rows, err := st.Conn().Query(ctx, "SELECT encoding, uniqExact(event_id) FROM "+raws[v]+" GROUP BY encoding")
 		if err != nil {
 			return err
 		}
