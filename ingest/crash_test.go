@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -293,7 +296,13 @@ func TestGracefulShutdown(t *testing.T) {
 	h := newHarness(t, 3)
 	msgs, want := stream(t, h, generator.Config{Services: 3, Days: 5, Seed: 8, End: t0})
 	h.produce(msgs...)
-	in := startIngester(t, h, "graceful", "--batch-size", "1000000", "--batch-max-latency", "10m")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	in := startIngester(t, h, "graceful", "--batch-size", "1000000", "--batch-max-latency", "10m", "--metrics-addr", addr)
 	// Everything is fetched into one batch that would wait ten minutes.
 	testenv.Eventually(t, 60*time.Second, "messages fetched", func() (bool, string) {
 		return bytes.Contains(in.log.Bytes(), []byte("ingesting")), "not started"
@@ -301,6 +310,18 @@ func TestGracefulShutdown(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if n := testenv.Count(t, h.st, "SELECT count() FROM change_events"); n != 0 {
 		t.Fatalf("%d rows written before the batch was due; the test would prove nothing", n)
+	}
+	// The metrics endpoint shows the fetched, not yet stored, messages.
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"opsmetrics_ingest_messages_consumed_total{topic=\"ops.changes\"}", "opsmetrics_ingest_batch_duration_seconds_bucket", "go_goroutines"} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	in.cmd.Process.Signal(syscall.SIGTERM)
 	in.wait(t, 60*time.Second)
