@@ -180,3 +180,27 @@ func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	return counter(t, reg, name, map[string]string{})
 }
+
+// resetOffsets commits offset zero for every input partition of an idle
+// group, as an operator rewinding a consumer group would.
+func (h *harness) resetOffsets(group string, partitions int) {
+	h.t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(h.brokers...), Timeout: 10 * time.Second}
+	topics := map[string][]kafka.OffsetCommit{}
+	for _, topic := range h.cfg.Topics.Inputs() {
+		for p := range partitions {
+			topics[topic] = append(topics[topic], kafka.OffsetCommit{Partition: p, Offset: 0})
+		}
+	}
+	resp, err := client.OffsetCommit(context.Background(), &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: topics})
+	if err != nil {
+		h.t.Fatalf("reset offsets of %s: %v", group, err)
+	}
+	for topic, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				h.t.Fatalf("reset offsets of %s on %s/%d: %v", group, topic, p.Partition, p.Error)
+			}
+		}
+	}
+}
