@@ -59,6 +59,10 @@ func (d *Decoder) decode(m Message) (*Event, *DecodeError) {
 	case strings.HasPrefix(strings.ToLower(headers["content-type"]), "application/cloudevents"):
 		e, err = decodeStructuredCloudEvent(m.Value)
 	default:
+		if fe, ok := fastNative(m.Value); ok {
+			e = fe
+			break
+		}
 		fields, ferr := object(m.Value, "payload")
 		if ferr != nil {
 			return nil, ferr
@@ -242,6 +246,47 @@ func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, *Decod
 	}
 	e.ID, e.Time, e.Encoding = id, t, EncodingNative
 	return e, nil
+}
+
+// fastNative decodes a well-formed native event in two passes over the JSON
+// and without building a map of its fields. Anything unusual (a type error,
+// a CloudEvent, a missing id) returns false, and the slow path, which names
+// the offending field, takes over.
+func fastNative(b []byte) (*Event, bool) {
+	var env struct {
+		Kind        string          `json:"kind"`
+		EventID     string          `json:"event_id"`
+		Time        *time.Time      `json:"time"`
+		SpecVersion json.RawMessage `json:"specversion"`
+	}
+	if json.Unmarshal(b, &env) != nil || env.SpecVersion != nil || env.EventID == "" {
+		return nil, false
+	}
+	e := &Event{Kind: Kind(env.Kind), ID: env.EventID, Encoding: EncodingNative}
+	if env.Time != nil {
+		e.Time = *env.Time
+	}
+	var target any
+	switch e.Kind {
+	case KindDeployment:
+		e.Deployment = &Deployment{}
+		target = e.Deployment
+	case KindIncident:
+		e.Incident = &Incident{}
+		target = e.Incident
+	case KindPatch:
+		e.Patch = &Patch{}
+		target = e.Patch
+	case KindChange:
+		e.Change = &Change{}
+		target = e.Change
+	default:
+		return nil, false
+	}
+	if json.Unmarshal(b, target) != nil {
+		return nil, false
+	}
+	return e, true
 }
 
 // normalize lower-cases enumerations and maps common aliases onto ours.
