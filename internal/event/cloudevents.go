@@ -34,11 +34,15 @@ type cloudEvent struct {
 }
 
 func decodeStructuredCloudEvent(b []byte) (*Event, *DecodeError) {
+	var ce cloudEvent
+	if json.Unmarshal(b, &ce) == nil && ce.DataBase64 == "" {
+		return fromCloudEvent(&ce) // the common case: one pass, no map
+	}
 	fields, err := object(b, "CloudEvent")
 	if err != nil {
 		return nil, err
 	}
-	var ce cloudEvent
+	ce = cloudEvent{}
 	for name, dst := range map[string]*string{"specversion": &ce.SpecVersion, "id": &ce.ID, "source": &ce.Source,
 		"type": &ce.Type, "time": &ce.Time, "datacontenttype": &ce.DataContentType, "data_base64": &ce.DataBase64} {
 		if *dst, err = str(fields, name, "CloudEvent"); err != nil {
@@ -134,13 +138,15 @@ func fromOwnType(ce *cloudEvent, t time.Time, where string) (*Event, *DecodeErro
 	if len(ce.Data) == 0 {
 		return nil, reject(ReasonMissingField, "%s: has no data", where)
 	}
-	fields, err := object(ce.Data, where+" data")
-	if err != nil {
-		return nil, err
-	}
-	e, err := body(kind, ce.Data, fields, where)
-	if err != nil {
-		return nil, err
+	e, ok := fastBody(kind, ce.Data)
+	if !ok {
+		fields, err := object(ce.Data, where+" data")
+		if err != nil {
+			return nil, err
+		}
+		if e, err = body(kind, ce.Data, fields, where); err != nil {
+			return nil, err
+		}
 	}
 	e.Encoding = EncodingCloudEvents
 	if kind == KindPatch {

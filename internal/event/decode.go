@@ -262,12 +262,23 @@ func fastNative(b []byte) (*Event, bool) {
 	if json.Unmarshal(b, &env) != nil || env.SpecVersion != nil || env.EventID == "" {
 		return nil, false
 	}
-	e := &Event{Kind: Kind(env.Kind), ID: env.EventID, Encoding: EncodingNative}
+	e, ok := fastBody(Kind(env.Kind), b)
+	if !ok {
+		return nil, false
+	}
+	e.ID, e.Encoding = env.EventID, EncodingNative
 	if env.Time != nil {
 		e.Time = *env.Time
 	}
+	return e, true
+}
+
+// fastBody decodes the kind-specific fields of b in one pass, or returns
+// false for the slow path to explain what is wrong.
+func fastBody(k Kind, b []byte) (*Event, bool) {
+	e := &Event{Kind: k}
 	var target any
-	switch e.Kind {
+	switch k {
 	case KindDeployment:
 		e.Deployment = &Deployment{}
 		target = e.Deployment
