@@ -172,22 +172,7 @@ func body(k Kind, raw []byte, fields map[string]json.RawMessage, where string) (
 			return nil, err
 		}
 	}
-	e := &Event{Kind: k}
-	var target any
-	switch k {
-	case KindDeployment:
-		e.Deployment = &Deployment{}
-		target = e.Deployment
-	case KindIncident:
-		e.Incident = &Incident{}
-		target = e.Incident
-	case KindPatch:
-		e.Patch = &Patch{}
-		target = e.Patch
-	case KindChange:
-		e.Change = &Change{}
-		target = e.Change
-	}
+	e, target := newEvent(k)
 	if err := json.Unmarshal(raw, target); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -196,6 +181,27 @@ func body(k Kind, raw []byte, fields map[string]json.RawMessage, where string) (
 		return nil, reject(ReasonInvalidJSON, "%s: %v", where, err)
 	}
 	return e, nil
+}
+
+// newEvent returns an empty event of kind k and a pointer to its payload to
+// decode into, or nil for an unknown kind.
+func newEvent(k Kind) (*Event, any) {
+	e := &Event{Kind: k}
+	switch k {
+	case KindDeployment:
+		e.Deployment = &Deployment{}
+		return e, e.Deployment
+	case KindIncident:
+		e.Incident = &Incident{}
+		return e, e.Incident
+	case KindPatch:
+		e.Patch = &Patch{}
+		return e, e.Patch
+	case KindChange:
+		e.Change = &Change{}
+		return e, e.Change
+	}
+	return nil, nil
 }
 
 // timestamp reads an optional RFC 3339 field.
@@ -276,25 +282,8 @@ func fastNative(b []byte) (*Event, bool) {
 // fastBody decodes the kind-specific fields of b in one pass, or returns
 // false for the slow path to explain what is wrong.
 func fastBody(k Kind, b []byte) (*Event, bool) {
-	e := &Event{Kind: k}
-	var target any
-	switch k {
-	case KindDeployment:
-		e.Deployment = &Deployment{}
-		target = e.Deployment
-	case KindIncident:
-		e.Incident = &Incident{}
-		target = e.Incident
-	case KindPatch:
-		e.Patch = &Patch{}
-		target = e.Patch
-	case KindChange:
-		e.Change = &Change{}
-		target = e.Change
-	default:
-		return nil, false
-	}
-	if json.Unmarshal(b, target) != nil {
+	e, target := newEvent(k)
+	if e == nil || json.Unmarshal(b, target) != nil {
 		return nil, false
 	}
 	return e, true
