@@ -254,6 +254,9 @@ func TestClickHouseRestart(t *testing.T) {
 	if got := committedOffsets(t, h, "restart"); got != committedDown {
 		t.Errorf("offsets committed while ClickHouse was down: %d then %d", committedDown, got)
 	}
+	if !bytes.Contains(in.log.Bytes(), []byte("msg=retrying op=write")) {
+		t.Errorf("the ingester never failed a write while ClickHouse was down; the test proves nothing:\n%s", tail(in.log.String()))
+	}
 	in.kill(t) // the fetched, unstored batch must not have been committed
 
 	if err := srv.Restart(context.Background()); err != nil {
