@@ -1,0 +1,108 @@
+// Package metrics computes opsmetrics' operations KPIs in ClickHouse SQL
+// over the public views (docs/schema.md). This first part is the
+// incident→deployment attribution that the DORA change failure rate and
+// recovery time build on; docs/kpis.md states the rule.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Attribution says which deployment, if any, caused an incident.
+type Attribution struct {
+	IncidentID   string
+	Service      string
+	Environment  string
+	ImpactStart  time.Time // impact_started_at, or detected_at when absent
+	DeploymentID string    // empty when unattributed
+	Method       Method
+}
+
+// Method says how an attribution was made.
+type Method string
+
+// Attribution methods, in order of precedence.
+const (
+	MethodExplicit     Method = "explicit"     // the incident names its cause
+	MethodInferred     Method = "inferred"     // latest earlier deployment within the gap
+	MethodUnattributed Method = "unattributed" // neither
+)
+
+// DefaultMaxGap is how long before an incident's impact start a deployment
+// may have finished and still be blamed for it.
+const DefaultMaxGap = 24 * time.Hour
+
+// attributionSQL attributes every incident whose impact started in
+// [from, to). It runs on ClickHouse 18.16: no ASOF JOIN, no window
+// functions. Candidates are the successful deployments of the same service
+// and environment that finished in [impact start - gap, impact start]; the
+// latest wins, ties broken by deployment id, so the same data always gives
+// the same answer. An explicit cause_deployment_id (or a cause_commit that a
+// deployment shipped) takes precedence.
+const attributionSQL = `
+SELECT
+	incident_id, service, environment, impact,
+	multiIf(explicit != '', explicit, by_commit != '', by_commit, inferred) AS deployment_id,
+	multiIf(explicit != '' OR by_commit != '', 'explicit', inferred != '', 'inferred', 'unattributed') AS method
+FROM (
+	SELECT incident_id, service, environment, impact, explicit, by_commit, inferred
+	FROM (
+		SELECT incident_id, service, environment, impact, explicit, by_commit
+		FROM (
+			SELECT incident_id, service, environment,
+				assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact,
+				cause_deployment_id AS explicit, cause_commit
+			FROM incidents
+			WHERE isNotNull(ifNull(impact_started_at, detected_at))
+				AND ifNull(impact_started_at, detected_at) >= ? AND ifNull(impact_started_at, detected_at) < ?
+		)
+		ANY LEFT JOIN (
+			SELECT arrayJoin(changes) AS cause_commit, environment,
+				argMin(deployment_id, tuple(finished_at, deployment_id)) AS by_commit
+			FROM deployments WHERE status = 'success'
+			GROUP BY cause_commit, environment
+		) USING (cause_commit, environment)
+	)
+	ANY LEFT JOIN (
+		SELECT incident_id, argMax(deployment_id, tuple(finished_at, deployment_id)) AS inferred
+		FROM (
+			SELECT incident_id, service, environment, assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact
+			FROM incidents
+			WHERE isNotNull(ifNull(impact_started_at, detected_at))
+		)
+		ALL INNER JOIN (
+			SELECT deployment_id, service, environment, finished_at
+			FROM deployments WHERE status = 'success'
+		) USING (service, environment)
+		WHERE finished_at <= impact AND finished_at >= impact - ?
+		GROUP BY incident_id
+	) USING (incident_id)
+)
+ORDER BY impact, incident_id`
+
+// Attributions attributes the incidents whose impact started in [from, to).
+func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, maxGap time.Duration) ([]Attribution, error) {
+	if maxGap <= 0 {
+		maxGap = DefaultMaxGap
+	}
+	rows, err := conn.Query(ctx, attributionSQL, from.UTC(), to.UTC(), int64(maxGap/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("attribute incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []Attribution
+	for rows.Next() {
+		var a Attribution
+		var method string
+		if err := rows.Scan(&a.IncidentID, &a.Service, &a.Environment, &a.ImpactStart, &a.DeploymentID, &method); err != nil {
+			return nil, err
+		}
+		a.Method = Method(method)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
