@@ -1,0 +1,229 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Dimension is a column KPIs can be sliced by. Only these names ever reach
+// SQL as identifiers; values always go as bound parameters.
+type Dimension string
+
+// The dimensions.
+const (
+	Service     Dimension = "service"
+	Team        Dimension = "team"
+	Environment Dimension = "environment"
+)
+
+// ParseDimension accepts only the known dimensions.
+func ParseDimension(s string) (Dimension, error) {
+	switch d := Dimension(strings.TrimSpace(s)); d {
+	case Service, Team, Environment:
+		return d, nil
+	}
+	return "", fmt.Errorf("unknown dimension %q: want service, team or environment", s)
+}
+
+// Query selects what a summary covers.
+type Query struct {
+	From, To time.Time // [From, To)
+	By       []Dimension
+	// Services, Teams and Environments, when not empty, keep only those.
+	Services, Teams, Environments []string
+	// Production lists the environments that count as production.
+	// Empty means ["production"].
+	Production []string
+	MaxGap     time.Duration // attribution gap; 0 means DefaultMaxGap
+}
+
+// Summary is the DORA and incident figures of one slice. A nil pointer is
+// an absent value: a rate with no denominator, a duration with no sample.
+type Summary struct {
+	Slice map[Dimension]string `json:"slice"`
+
+	Deployments         uint64   `json:"deployments"` // production, any status
+	SuccessfulDeploys   uint64   `json:"successful_deployments"`
+	DeploymentsPerDay   float64  `json:"deployments_per_day"` // successful, per day of the range
+	DeploymentDays      uint64   `json:"deployment_days"`     // days with a successful deployment
+	FailedDeployments   uint64   `json:"failed_deployments"`  // failure, rolled back, or caused an incident
+	ChangeFailureRate   *float64 `json:"change_failure_rate"` // failed / deployments
+	ReworkDeployments   uint64   `json:"rework_deployments"`
+	ReworkRate          *float64 `json:"rework_rate"`         // unplanned / deployments
+	Incidents           uint64   `json:"incidents"`           // production, impact in range
+	MTTRMedianSeconds   *float64 `json:"mttr_median_seconds"` // detected → resolved, resolved ones
+	MTTRP90Seconds      *float64 `json:"mttr_p90_seconds"`
+	UnresolvedIncidents uint64   `json:"unresolved_incidents"`
+}
+
+func (q Query) production() []string {
+	if len(q.Production) == 0 {
+		return []string{"production"}
+	}
+	return q.Production
+}
+
+// where returns the common filter on a view with the given dimension
+// columns, and its arguments.
+func (q Query) where(timeCol string) (string, []any) {
+	conds := []string{timeCol + " >= ?", timeCol + " < ?", "has(?, environment)"}
+	args := []any{q.From.UTC(), q.To.UTC(), q.production()}
+	for _, f := range []struct {
+		col    string
+		values []string
+	}{{"service", q.Services}, {"team", q.Teams}, {"environment", q.Environments}} {
+		if len(f.values) > 0 {
+			conds = append(conds, "has(?, "+f.col+")")
+			args = append(args, f.values)
+		}
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+func (q Query) groupBy() (cols, group string) {
+	if len(q.By) == 0 {
+		return "", ""
+	}
+	names := make([]string, len(q.By))
+	for i, d := range q.By {
+		names[i] = string(d) // validated by Summaries
+	}
+	return strings.Join(names, ", ") + ", ", " GROUP BY " + strings.Join(names, ", ")
+}
+
+// Summaries computes the summary of every slice of q.By over [From, To).
+func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, error) {
+	if !q.From.Before(q.To) {
+		return nil, fmt.Errorf("empty range: from %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+	}
+	for _, d := range q.By {
+		if _, err := ParseDimension(string(d)); err != nil {
+			return nil, err
+		}
+	}
+	gap := q.MaxGap
+	if gap <= 0 {
+		gap = DefaultMaxGap
+	}
+	// Incidents up to one gap after the range can still blame a deployment in it.
+	attrs, err := Attributions(ctx, conn, q.From.Add(-gap), q.To.Add(gap), gap)
+	if err != nil {
+		return nil, err
+	}
+	// The empty id keeps the array typed Array(String) when nothing is
+	// blamed; no deployment has an empty id.
+	blamed := []string{""}
+	for _, a := range attrs {
+		if a.DeploymentID != "" {
+			blamed = append(blamed, a.DeploymentID)
+		}
+	}
+
+	slices := map[string]*Summary{}
+	get := func(vals []string) *Summary {
+		key := strings.Join(vals, "\x00")
+		s, ok := slices[key]
+		if !ok {
+			s = &Summary{Slice: map[Dimension]string{}}
+			for i, d := range q.By {
+				s.Slice[d] = vals[i]
+			}
+			slices[key] = s
+		}
+		return s
+	}
+	cols, group := q.groupBy()
+	days := q.To.Sub(q.From).Hours() / 24
+
+	where, args := q.where("finished_at")
+	dq := `SELECT ` + cols + `count(), countIf(status = 'success'), uniqExactIf(toDate(finished_at), status = 'success'),
+		countIf(status != 'success' OR has(?, deployment_id)), countIf(unplanned = 1)
+		FROM deployments WHERE ` + where + group
+	if err := scanSlices(ctx, conn, dq, append([]any{blamed}, args...), len(q.By), func(vals []string, r []any) {
+		s := get(vals)
+		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = *r[0].(*uint64), *r[1].(*uint64), *r[2].(*uint64)
+		s.FailedDeployments, s.ReworkDeployments = *r[3].(*uint64), *r[4].(*uint64)
+	}, new(uint64), new(uint64), new(uint64), new(uint64), new(uint64)); err != nil {
+		return nil, fmt.Errorf("deployment KPIs: %w", err)
+	}
+
+	where, args = q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")
+	iq := `SELECT ` + cols + `count(), countIf(isNull(resolved_at)),
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(resolved_at))),
+			isNotNull(resolved_at) AND isNotNull(detected_at))
+		FROM incidents WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + group
+	if err := scanSlices(ctx, conn, iq, args, len(q.By), func(vals []string, r []any) {
+		s := get(vals)
+		s.Incidents, s.UnresolvedIncidents = *r[0].(*uint64), *r[1].(*uint64)
+		durations := *r[2].(*[]float64)
+		s.MTTRMedianSeconds, s.MTTRP90Seconds = quantile(durations, 0.5), quantile(durations, 0.9)
+	}, new(uint64), new(uint64), new([]float64)); err != nil {
+		return nil, fmt.Errorf("incident KPIs: %w", err)
+	}
+
+	out := make([]*Summary, 0, len(slices))
+	for _, s := range slices {
+		s.DeploymentsPerDay = float64(s.SuccessfulDeploys) / days
+		if s.Deployments > 0 {
+			s.ChangeFailureRate = ptr(float64(s.FailedDeployments) / float64(s.Deployments))
+			s.ReworkRate = ptr(float64(s.ReworkDeployments) / float64(s.Deployments))
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
+	return out, nil
+}
+
+func sliceKey(s *Summary, by []Dimension) []string {
+	k := make([]string, len(by))
+	for i, d := range by {
+		k[i] = s.Slice[d]
+	}
+	return k
+}
+
+func ptr(f float64) *float64 { return &f }
+
+// quantile returns the p-quantile of xs by linear interpolation between the
+// closest ranks (numpy's default), or nil for no sample.
+func quantile(xs []float64, p float64) *float64 {
+	if len(xs) == 0 {
+		return nil
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	pos := p * float64(len(s)-1)
+	lo := int(pos)
+	if lo+1 >= len(s) {
+		return ptr(s[len(s)-1])
+	}
+	return ptr(s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo]))
+}
+
+// scanSlices runs a query whose first n columns are dimension values and
+// the rest scan into dst, calling fn per row.
+func scanSlices(ctx context.Context, conn driver.Conn, query string, args []any, n int, fn func([]string, []any), dst ...any) error {
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals := make([]string, n)
+		targets := make([]any, 0, n+len(dst))
+		for i := range vals {
+			targets = append(targets, &vals[i])
+		}
+		targets = append(targets, dst...)
+		if err := rows.Scan(targets...); err != nil {
+			return err
+		}
+		fn(vals, dst)
+	}
+	return rows.Err()
+}
