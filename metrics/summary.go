@@ -40,6 +40,9 @@ type Query struct {
 	// Empty means ["production"].
 	Production []string
 	MaxGap     time.Duration // attribution gap; 0 means DefaultMaxGap
+	// LeadTimeFromMerge starts change lead time at the merge instead of
+	// the commit (authored time).
+	LeadTimeFromMerge bool
 }
 
 // Summary is the DORA and incident figures of one slice. A nil pointer is
@@ -47,18 +50,24 @@ type Query struct {
 type Summary struct {
 	Slice map[Dimension]string `json:"slice"`
 
-	Deployments         uint64   `json:"deployments"` // production, any status
-	SuccessfulDeploys   uint64   `json:"successful_deployments"`
-	DeploymentsPerDay   float64  `json:"deployments_per_day"` // successful, per day of the range
-	DeploymentDays      uint64   `json:"deployment_days"`     // days with a successful deployment
-	FailedDeployments   uint64   `json:"failed_deployments"`  // failure, rolled back, or caused an incident
-	ChangeFailureRate   *float64 `json:"change_failure_rate"` // failed / deployments
-	ReworkDeployments   uint64   `json:"rework_deployments"`
-	ReworkRate          *float64 `json:"rework_rate"`         // unplanned / deployments
-	Incidents           uint64   `json:"incidents"`           // production, impact in range
-	MTTRMedianSeconds   *float64 `json:"mttr_median_seconds"` // detected → resolved, resolved ones
-	MTTRP90Seconds      *float64 `json:"mttr_p90_seconds"`
-	UnresolvedIncidents uint64   `json:"unresolved_incidents"`
+	Deployments           uint64   `json:"deployments"` // production, any status
+	SuccessfulDeploys     uint64   `json:"successful_deployments"`
+	DeploymentsPerDay     float64  `json:"deployments_per_day"` // successful, per day of the range
+	DeploymentDays        uint64   `json:"deployment_days"`     // days with a successful deployment
+	FailedDeployments     uint64   `json:"failed_deployments"`  // failure, rolled back, or caused an incident
+	ChangeFailureRate     *float64 `json:"change_failure_rate"` // failed / deployments
+	ReworkDeployments     uint64   `json:"rework_deployments"`
+	ReworkRate            *float64 `json:"rework_rate"`              // unplanned / deployments
+	Incidents             uint64   `json:"incidents"`                // production, impact in range
+	LeadTimeMedianSeconds *float64 `json:"lead_time_median_seconds"` // change → first successful production deployment
+	LeadTimeP90Seconds    *float64 `json:"lead_time_p90_seconds"`
+	ChangesDeployed       uint64   `json:"changes_deployed"`     // first reached production in range
+	ChangesNotDeployed    uint64   `json:"changes_not_deployed"` // started in range, never reached production
+	MTTDMedianSeconds     *float64 `json:"mttd_median_seconds"`  // impact start → detected
+	MTTAMedianSeconds     *float64 `json:"mtta_median_seconds"`  // detected → acknowledged
+	MTTRMedianSeconds     *float64 `json:"mttr_median_seconds"`  // detected → resolved, resolved ones
+	MTTRP90Seconds        *float64 `json:"mttr_p90_seconds"`
+	UnresolvedIncidents   uint64   `json:"unresolved_incidents"`
 }
 
 func (q Query) production() []string {
@@ -155,15 +164,61 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 	where, args = q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")
 	iq := `SELECT ` + cols + `count(), countIf(isNull(resolved_at)),
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(resolved_at))),
-			isNotNull(resolved_at) AND isNotNull(detected_at))
+			isNotNull(resolved_at) AND isNotNull(detected_at)),
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(impact_started_at), assumeNotNull(detected_at))),
+			isNotNull(impact_started_at) AND isNotNull(detected_at)),
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(acknowledged_at))),
+			isNotNull(acknowledged_at) AND isNotNull(detected_at))
 		FROM incidents WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + group
 	if err := scanSlices(ctx, conn, iq, args, len(q.By), func(vals []string, r []any) {
 		s := get(vals)
 		s.Incidents, s.UnresolvedIncidents = *r[0].(*uint64), *r[1].(*uint64)
 		durations := *r[2].(*[]float64)
 		s.MTTRMedianSeconds, s.MTTRP90Seconds = quantile(durations, 0.5), quantile(durations, 0.9)
-	}, new(uint64), new(uint64), new([]float64)); err != nil {
+		s.MTTDMedianSeconds = quantile(*r[3].(*[]float64), 0.5)
+		s.MTTAMedianSeconds = quantile(*r[4].(*[]float64), 0.5)
+	}, new(uint64), new(uint64), new([]float64), new([]float64), new([]float64)); err != nil {
 		return nil, fmt.Errorf("incident KPIs: %w", err)
+	}
+
+	start := "ifNull(authored_at, merged_at)"
+	if q.LeadTimeFromMerge {
+		start = "merged_at"
+	}
+	conds := []string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"}
+	largs := []any{q.production(), q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()}
+	for _, f := range []struct {
+		col    string
+		values []string
+	}{{"service", q.Services}, {"team", q.Teams}, {"environment", q.Environments}} {
+		if len(f.values) > 0 {
+			conds = append(conds, "has(?, "+f.col+")")
+			largs = append(largs, f.values)
+		}
+	}
+	lq := `SELECT ` + cols + `groupArrayIf(toFloat64(dateDiff('second', start, first_deploy)), first_deploy != toDateTime(0)),
+		countIf(first_deploy = toDateTime(0))
+		FROM (
+			SELECT change_id, service, team, deploy_env AS environment, start, first_deploy
+			FROM (
+				SELECT change_id, service, team, assumeNotNull(` + start + `) AS start
+				FROM changes WHERE isNotNull(` + start + `)
+			)
+			ANY LEFT JOIN (
+				SELECT arrayJoin(changes) AS change_id, min(finished_at) AS first_deploy,
+					argMin(environment, tuple(finished_at, deployment_id)) AS deploy_env
+				FROM deployments WHERE status = 'success' AND has(?, environment)
+				GROUP BY change_id
+			) USING (change_id)
+		)
+		WHERE ` + strings.Join(conds, " AND ") + group
+	if err := scanSlices(ctx, conn, lq, largs, len(q.By), func(vals []string, r []any) {
+		s := get(vals)
+		leads := *r[0].(*[]float64)
+		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(leads)), *r[1].(*uint64)
+		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = quantile(leads, 0.5), quantile(leads, 0.9)
+	}, new([]float64), new(uint64)); err != nil {
+		return nil, fmt.Errorf("lead time: %w", err)
 	}
 
 	out := make([]*Summary, 0, len(slices))

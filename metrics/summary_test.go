@@ -47,6 +47,15 @@ func TestSummaries(t *testing.T) {
 		resolved(inc("INC-2", "checkout", "production", t0.Add(3*h), "", ""), 4*h),
 		inc("INC-3", "checkout", "production", t0.Add(4*h), "", ""), // unresolved
 	)
+	// Changes: c-1 authored 10h before d-1 ships it; c-2 merged in range, never deployed.
+	write(t, st,
+		&event.Event{Kind: event.KindChange, ID: "e-c1", Time: t0, Change: &event.Change{ID: "c-1", Service: "checkout",
+			AuthoredAt: t0.Add(-day - 10*h), MergedAt: t0.Add(-day - 2*h)}},
+		&event.Event{Kind: event.KindChange, ID: "e-c2", Time: t0, Change: &event.Change{ID: "c-2", Service: "checkout",
+			MergedAt: t0.Add(-2 * h)}},
+		dep("d-1", "checkout", "production", t0.Add(-day), event.DeploymentSuccess, "c-1"),
+		dep("d-stg-c2", "checkout", "staging", t0.Add(-h), event.DeploymentSuccess, "c-2"),
+	)
 	// Duplicates change nothing.
 	write(t, st, dep("d-1", "checkout", "production", t0.Add(-day), event.DeploymentSuccess))
 
@@ -76,6 +85,10 @@ func TestSummaries(t *testing.T) {
 		{"checkout unresolved", c.UnresolvedIncidents, uint64(1)},
 		{"checkout MTTR median", *c.MTTRMedianSeconds, 3 * 3600.0}, // 2h and 4h
 		{"checkout MTTR p90", *c.MTTRP90Seconds, 3.8 * 3600},
+		{"checkout MTTD median", *c.MTTDMedianSeconds, 300.0},
+		{"checkout changes deployed", c.ChangesDeployed, uint64(1)},
+		{"checkout changes never deployed (staging does not count)", c.ChangesNotDeployed, uint64(1)},
+		{"checkout lead time", *c.LeadTimeMedianSeconds, 10 * 3600.0},
 		{"search CFR", *s.ChangeFailureRate, 0.0},
 		{"search incidents", s.Incidents, uint64(0)},
 	}
@@ -84,8 +97,9 @@ func TestSummaries(t *testing.T) {
 			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
 		}
 	}
-	if s.MTTRMedianSeconds != nil {
-		t.Errorf("search MTTR = %v, want absent (no incidents)", *s.MTTRMedianSeconds)
+	if s.MTTRMedianSeconds != nil || s.LeadTimeMedianSeconds != nil || c.MTTAMedianSeconds != nil {
+		t.Errorf("search MTTR, search lead time and checkout MTTA must be absent (no samples): %v %v %v",
+			s.MTTRMedianSeconds, s.LeadTimeMedianSeconds, c.MTTAMedianSeconds)
 	}
 }
 
