@@ -24,6 +24,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -131,6 +132,15 @@ func Run(ctx context.Context, o Options) error {
 		float64(n+len(bad))/took.Seconds(), o.UntilIdle)
 
 	if err := summary(ctx, st, o.Out); err != nil {
+		return err
+	}
+	q := metrics.Query{From: o.End.AddDate(0, 0, -30), To: o.End, By: []metrics.Dimension{metrics.Team}}
+	sums, err := metrics.Summaries(ctx, st.Conn(), q)
+	if err != nil {
+		return err
+	}
+	say("\nKPIs per team, production, last 30 days; durations are medians (opsmetrics kpi --by team; docs/kpis.md):")
+	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, Summaries: sums}).WriteTable(o.Out); err != nil {
 		return err
 	}
 	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))

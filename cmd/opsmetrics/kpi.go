@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	parse := config.Bind(fs, config.SetClickHouse)
+	from := fs.String("from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
+	to := fs.String("to", "", "end of the range, exclusive (default: today 00:00 UTC)")
+	by := fs.String("by", "", "slice by a comma-separated list of service, team, environment")
+	service := fs.String("service", "", "only these services (comma-separated)")
+	team := fs.String("team", "", "only these teams (comma-separated)")
+	env := fs.String("environment", "", "only these environments (comma-separated)")
+	prod := fs.String("production", "production", "environments that count as production (comma-separated)")
+	gap := fs.Duration("max-gap", metrics.DefaultMaxGap, "longest time from a deployment to an incident it can be blamed for")
+	leadFrom := fs.String("lead-time-from", "commit", "start of change lead time: commit or merge")
+	format := fs.String("format", "table", "output: table, json or csv")
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.SetClickHouse); err != nil {
+		return err
+	}
+	q := metrics.Query{MaxGap: *gap, Services: list(*service), Teams: list(*team), Environments: list(*env), Production: list(*prod)}
+	q.To = time.Now().UTC().Truncate(24 * time.Hour)
+	if *to != "" {
+		if q.To, err = parseTime(*to); err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+	}
+	q.From = q.To.AddDate(0, 0, -30)
+	if *from != "" {
+		if q.From, err = parseTime(*from); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+	}
+	for _, d := range list(*by) {
+		dim, err := metrics.ParseDimension(d)
+		if err != nil {
+			return fmt.Errorf("--by: %w", err)
+		}
+		q.By = append(q.By, dim)
+	}
+	switch *leadFrom {
+	case "commit":
+	case "merge":
+		q.LeadTimeFromMerge = true
+	default:
+		return fmt.Errorf("--lead-time-from: want commit or merge, got %q", *leadFrom)
+	}
+	if *format != "table" && *format != "json" && *format != "csv" {
+		return fmt.Errorf("--format: want table, json or csv, got %q", *format)
+	}
+	st, err := store.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sums, err := metrics.Summaries(ctx, st.Conn(), q)
+	if err != nil {
+		return err
+	}
+	r := &metrics.Report{From: q.From, To: q.To, By: q.By, Summaries: sums}
+	switch *format {
+	case "json":
+		return r.WriteJSON(os.Stdout)
+	case "csv":
+		return r.WriteCSV(os.Stdout)
+	}
+	return r.WriteTable(os.Stdout)
+}
+
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

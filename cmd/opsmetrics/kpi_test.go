@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// stdout runs the command and returns what it printed and its exit code.
+func stdout(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	code := run(args)
+	os.Stdout = old
+	w.Close()
+	b, _ := io.ReadAll(r)
+	return string(b), code
+}
+
+func TestKPICommand(t *testing.T) {
+	dsn := testenv.Database(t)
+	st := testenv.Store(t, dsn)
+	t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	var recs []store.Record
+	for i, d := range []struct {
+		id, service string
+		status      event.DeploymentStatus
+	}{{"d1", "checkout", event.DeploymentSuccess}, {"d2", "checkout", event.DeploymentFailure}, {"d3", "search", event.DeploymentSuccess}} {
+		recs = append(recs, store.Record{Offset: int64(i), Event: &event.Event{Kind: event.KindDeployment, ID: d.id, Time: t0,
+			Deployment: &event.Deployment{ID: d.id, Service: d.service, Environment: "production", Status: d.status, FinishedAt: t0}}})
+	}
+	if err := st.Write(context.Background(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, code := stdout(t, "kpi", "--clickhouse", dsn, "--from", "2026-03-01", "--to", "2026-03-03", "--by", "service", "--format", "json")
+	if code != 0 {
+		t.Fatalf("kpi: exit %d", code)
+	}
+	var doc struct {
+		Summaries []struct {
+			Slice map[string]string `json:"slice"`
+			CFR   *float64          `json:"change_failure_rate"`
+		} `json:"summaries"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if len(doc.Summaries) != 2 || doc.Summaries[0].Slice["service"] != "checkout" || *doc.Summaries[0].CFR != 0.5 {
+		t.Errorf("kpi json:\n%s", out)
+	}
+	table, code := stdout(t, "kpi", "--clickhouse", dsn, "--from", "2026-03-01", "--to", "2026-03-03")
+	if code != 0 || !bytes.Contains([]byte(table), []byte("33.3%")) {
+		t.Errorf("kpi table (exit %d):\n%s", code, table)
+	}
+	for _, bad := range [][]string{
+		{"--by", "region"}, {"--format", "xml"}, {"--from", "yesterday"}, {"--from", "2026-03-03", "--to", "2026-03-01"},
+	} {
+		if _, code := stdout(t, append([]string{"kpi", "--clickhouse", dsn}, bad...)...); code != 1 {
+			t.Errorf("kpi %v: exit %d, want 1", bad, code)
+		}
+	}
+}
