@@ -18,6 +18,7 @@ type Attribution struct {
 	Service      string
 	Environment  string
 	ImpactStart  time.Time // impact_started_at, or detected_at when absent
+	Resolved     time.Time // zero while unresolved
 	DeploymentID string    // empty when unattributed
 	Method       Method
 }
@@ -45,16 +46,17 @@ const DefaultMaxGap = 24 * time.Hour
 // deployment shipped) takes precedence.
 const attributionSQL = `
 SELECT
-	incident_id, service, environment, impact,
+	incident_id, service, environment, impact, resolved,
 	multiIf(explicit != '', explicit, by_commit != '', by_commit, inferred) AS deployment_id,
 	multiIf(explicit != '' OR by_commit != '', 'explicit', inferred != '', 'inferred', 'unattributed') AS method
 FROM (
-	SELECT incident_id, service, environment, impact, explicit, by_commit, inferred
+	SELECT incident_id, service, environment, impact, resolved, explicit, by_commit, inferred
 	FROM (
-		SELECT incident_id, service, environment, impact, explicit, by_commit
+		SELECT incident_id, service, environment, impact, resolved, explicit, by_commit
 		FROM (
 			SELECT incident_id, service, environment,
 				assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact,
+				ifNull(resolved_at, toDateTime(0, 'UTC')) AS resolved,
 				cause_deployment_id AS explicit, cause_commit
 			FROM incidents
 			WHERE isNotNull(ifNull(impact_started_at, detected_at))
@@ -98,8 +100,11 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 	for rows.Next() {
 		var a Attribution
 		var method string
-		if err := rows.Scan(&a.IncidentID, &a.Service, &a.Environment, &a.ImpactStart, &a.DeploymentID, &method); err != nil {
+		if err := rows.Scan(&a.IncidentID, &a.Service, &a.Environment, &a.ImpactStart, &a.Resolved, &a.DeploymentID, &method); err != nil {
 			return nil, err
+		}
+		if a.Resolved.Unix() <= 0 {
+			a.Resolved = time.Time{}
 		}
 		a.Method = Method(method)
 		out = append(out, a)

@@ -50,24 +50,30 @@ type Query struct {
 type Summary struct {
 	Slice map[Dimension]string `json:"slice"`
 
-	Deployments           uint64   `json:"deployments"` // production, any status
-	SuccessfulDeploys     uint64   `json:"successful_deployments"`
-	DeploymentsPerDay     float64  `json:"deployments_per_day"` // successful, per day of the range
-	DeploymentDays        uint64   `json:"deployment_days"`     // days with a successful deployment
-	FailedDeployments     uint64   `json:"failed_deployments"`  // failure, rolled back, or caused an incident
-	ChangeFailureRate     *float64 `json:"change_failure_rate"` // failed / deployments
-	ReworkDeployments     uint64   `json:"rework_deployments"`
-	ReworkRate            *float64 `json:"rework_rate"`              // unplanned / deployments
-	Incidents             uint64   `json:"incidents"`                // production, impact in range
-	LeadTimeMedianSeconds *float64 `json:"lead_time_median_seconds"` // change → first successful production deployment
-	LeadTimeP90Seconds    *float64 `json:"lead_time_p90_seconds"`
-	ChangesDeployed       uint64   `json:"changes_deployed"`     // first reached production in range
-	ChangesNotDeployed    uint64   `json:"changes_not_deployed"` // started in range, never reached production
-	MTTDMedianSeconds     *float64 `json:"mttd_median_seconds"`  // impact start → detected
-	MTTAMedianSeconds     *float64 `json:"mtta_median_seconds"`  // detected → acknowledged
-	MTTRMedianSeconds     *float64 `json:"mttr_median_seconds"`  // detected → resolved, resolved ones
-	MTTRP90Seconds        *float64 `json:"mttr_p90_seconds"`
-	UnresolvedIncidents   uint64   `json:"unresolved_incidents"`
+	Deployments                 uint64            `json:"deployments"` // production, any status
+	SuccessfulDeploys           uint64            `json:"successful_deployments"`
+	DeploymentsPerDay           float64           `json:"deployments_per_day"` // successful, per day of the range
+	DeploymentDays              uint64            `json:"deployment_days"`     // days with a successful deployment
+	FailedDeployments           uint64            `json:"failed_deployments"`  // failure, rolled back, or caused an incident
+	ChangeFailureRate           *float64          `json:"change_failure_rate"` // failed / deployments
+	ReworkDeployments           uint64            `json:"rework_deployments"`
+	ReworkRate                  *float64          `json:"rework_rate"`              // unplanned / deployments
+	Incidents                   uint64            `json:"incidents"`                // production, impact in range
+	LeadTimeMedianSeconds       *float64          `json:"lead_time_median_seconds"` // change → first successful production deployment
+	LeadTimeP90Seconds          *float64          `json:"lead_time_p90_seconds"`
+	ChangesDeployed             uint64            `json:"changes_deployed"`        // first reached production in range
+	ChangesNotDeployed          uint64            `json:"changes_not_deployed"`    // started in range, never reached production
+	MTTDMedianSeconds           *float64          `json:"mttd_median_seconds"`     // impact start → detected
+	MTTAMedianSeconds           *float64          `json:"mtta_median_seconds"`     // detected → acknowledged
+	RecoveryMedianSeconds       *float64          `json:"recovery_median_seconds"` // failed deployment → recovered
+	RecoveryP90Seconds          *float64          `json:"recovery_p90_seconds"`
+	Unrecovered                 uint64            `json:"unrecovered_deployments"` // failed, not recovered yet
+	IncidentsBySeverity         map[string]uint64 `json:"incidents_by_severity"`
+	MTTRMeanSeconds             *float64          `json:"mttr_mean_seconds"`
+	MTTRFromImpactMedianSeconds *float64          `json:"mttr_from_impact_median_seconds"` // impact start → resolved
+	MTTRMedianSeconds           *float64          `json:"mttr_median_seconds"`             // detected → resolved, resolved ones
+	MTTRP90Seconds              *float64          `json:"mttr_p90_seconds"`
+	UnresolvedIncidents         uint64            `json:"unresolved_incidents"`
 }
 
 func (q Query) production() []string {
@@ -168,7 +174,10 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(impact_started_at), assumeNotNull(detected_at))),
 			isNotNull(impact_started_at) AND isNotNull(detected_at)),
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(acknowledged_at))),
-			isNotNull(acknowledged_at) AND isNotNull(detected_at))
+			isNotNull(acknowledged_at) AND isNotNull(detected_at)),
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(ifNull(impact_started_at, detected_at)), assumeNotNull(resolved_at))),
+			isNotNull(resolved_at)),
+		groupArray(if(severity = '', 'unknown', severity))
 		FROM incidents WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + group
 	if err := scanSlices(ctx, conn, iq, args, len(q.By), func(vals []string, r []any) {
 		s := get(vals)
@@ -177,7 +186,13 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		s.MTTRMedianSeconds, s.MTTRP90Seconds = quantile(durations, 0.5), quantile(durations, 0.9)
 		s.MTTDMedianSeconds = quantile(*r[3].(*[]float64), 0.5)
 		s.MTTAMedianSeconds = quantile(*r[4].(*[]float64), 0.5)
-	}, new(uint64), new(uint64), new([]float64), new([]float64), new([]float64)); err != nil {
+		s.MTTRFromImpactMedianSeconds = quantile(*r[5].(*[]float64), 0.5)
+		s.MTTRMeanSeconds = mean(durations)
+		s.IncidentsBySeverity = map[string]uint64{}
+		for _, sev := range *r[6].(*[]string) {
+			s.IncidentsBySeverity[sev]++
+		}
+	}, new(uint64), new(uint64), new([]float64), new([]float64), new([]float64), new([]float64), new([]string)); err != nil {
 		return nil, fmt.Errorf("incident KPIs: %w", err)
 	}
 
@@ -221,6 +236,10 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		return nil, fmt.Errorf("lead time: %w", err)
 	}
 
+	if err := recovery(ctx, conn, q, attrs, blamed, get); err != nil {
+		return nil, err
+	}
+
 	out := make([]*Summary, 0, len(slices))
 	for _, s := range slices {
 		s.DeploymentsPerDay = float64(s.SuccessfulDeploys) / days
@@ -243,6 +262,71 @@ func sliceKey(s *Summary, by []Dimension) []string {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+func mean(xs []float64) *float64 {
+	if len(xs) == 0 {
+		return nil
+	}
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return ptr(sum / float64(len(xs)))
+}
+
+// recovery computes failed-deployment recovery time per slice. A deployment
+// blamed for an incident recovers when that incident (the earliest blamed
+// one) is resolved, counted from its impact start; any other failed
+// deployment recovers at the next successful deployment of the same service
+// and environment, counted from its finish.
+func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, blamed []string, get func([]string) *Summary) error {
+	first := map[string]Attribution{}
+	for _, a := range attrs {
+		if a.DeploymentID == "" {
+			continue
+		}
+		if f, ok := first[a.DeploymentID]; !ok || a.ImpactStart.Before(f.ImpactStart) {
+			first[a.DeploymentID] = a
+		}
+	}
+	where, args := q.where("finished_at")
+	cols := ""
+	for _, d := range q.By {
+		cols += "any(" + string(d) + "), "
+	}
+	rq := `SELECT ` + cols + `deployment_id, any(finished_at), minIf(sf, sf > finished_at)
+		FROM (
+			SELECT deployment_id, service, team, environment, finished_at
+			FROM deployments WHERE ` + where + ` AND (status != 'success' OR has(?, deployment_id))
+		)
+		ALL LEFT JOIN (
+			SELECT service, environment, finished_at AS sf FROM deployments WHERE status = 'success'
+		) USING (service, environment)
+		GROUP BY deployment_id`
+	samples := map[*Summary][]float64{}
+	err := scanSlices(ctx, conn, rq, append(args, blamed), len(q.By), func(vals []string, r []any) {
+		s := get(vals)
+		id, finished, next := *r[0].(*string), *r[1].(*time.Time), *r[2].(*time.Time)
+		var from, to time.Time
+		if a, ok := first[id]; ok {
+			from, to = a.ImpactStart, a.Resolved
+		} else if next.Unix() > 0 {
+			from, to = finished, next
+		}
+		if to.IsZero() {
+			s.Unrecovered++
+			return
+		}
+		samples[s] = append(samples[s], max(to.Sub(from).Seconds(), 0))
+	}, new(string), new(time.Time), new(time.Time))
+	if err != nil {
+		return fmt.Errorf("recovery time: %w", err)
+	}
+	for s, xs := range samples {
+		s.RecoveryMedianSeconds, s.RecoveryP90Seconds = quantile(xs, 0.5), quantile(xs, 0.9)
+	}
+	return nil
+}
 
 // quantile returns the p-quantile of xs by linear interpolation between the
 // closest ranks (numpy's default), or nil for no sample.

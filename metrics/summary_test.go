@@ -36,7 +36,7 @@ func TestSummaries(t *testing.T) {
 	rework.Deployment.Unplanned = true
 	write(t, st,
 		// checkout: 4 production deployments on 2 days; d-bad failed, d-2 caused an incident.
-		dep("d-1", "checkout", "production", t0.Add(-day), event.DeploymentSuccess),
+		dep("d-1", "checkout", "production", t0.Add(-day), event.DeploymentSuccess, "c-1"),
 		dep("d-2", "checkout", "production", t0.Add(-h), event.DeploymentSuccess),
 		dep("d-bad", "checkout", "production", t0.Add(-30*time.Minute), event.DeploymentRolledBack),
 		rework,
@@ -53,11 +53,10 @@ func TestSummaries(t *testing.T) {
 			AuthoredAt: t0.Add(-day - 10*h), MergedAt: t0.Add(-day - 2*h)}},
 		&event.Event{Kind: event.KindChange, ID: "e-c2", Time: t0, Change: &event.Change{ID: "c-2", Service: "checkout",
 			MergedAt: t0.Add(-2 * h)}},
-		dep("d-1", "checkout", "production", t0.Add(-day), event.DeploymentSuccess, "c-1"),
 		dep("d-stg-c2", "checkout", "staging", t0.Add(-h), event.DeploymentSuccess, "c-2"),
 	)
 	// Duplicates change nothing.
-	write(t, st, dep("d-1", "checkout", "production", t0.Add(-day), event.DeploymentSuccess))
+	write(t, st, dep("d-1", "checkout", "production", t0.Add(-day), event.DeploymentSuccess, "c-1"))
 
 	q := metrics.Query{From: t0.Add(-2 * day), To: t0.Add(2 * day), By: []metrics.Dimension{metrics.Service}}
 	got, err := metrics.Summaries(context.Background(), st.Conn(), q)
@@ -86,6 +85,14 @@ func TestSummaries(t *testing.T) {
 		{"checkout MTTR median", *c.MTTRMedianSeconds, 3 * 3600.0}, // 2h and 4h
 		{"checkout MTTR p90", *c.MTTRP90Seconds, 3.8 * 3600},
 		{"checkout MTTD median", *c.MTTDMedianSeconds, 300.0},
+		{"checkout MTTR mean", *c.MTTRMeanSeconds, 3 * 3600.0},
+		{"checkout MTTR from impact", *c.MTTRFromImpactMedianSeconds, 3*3600.0 + 300},
+		{"checkout incidents without severity", c.IncidentsBySeverity["unknown"], uint64(3)},
+		// d-bad (rolled back at -30m) recovers at d-fix (+2h): 2.5h. d-2 is
+		// blamed for INC-1: impact t0 to resolved t0+5m+2h. d-fix is blamed
+		// for INC-2 (impact +3h, resolved +3h5m+4h). Median of 2.5h, 2h5m, 4h5m.
+		{"checkout recovery median", *c.RecoveryMedianSeconds, 2.5 * 3600},
+		{"checkout unrecovered", c.Unrecovered, uint64(0)},
 		{"checkout changes deployed", c.ChangesDeployed, uint64(1)},
 		{"checkout changes never deployed (staging does not count)", c.ChangesNotDeployed, uint64(1)},
 		{"checkout lead time", *c.LeadTimeMedianSeconds, 10 * 3600.0},
