@@ -43,6 +43,31 @@ type Query struct {
 	// LeadTimeFromMerge starts change lead time at the merge instead of
 	// the commit (authored time).
 	LeadTimeFromMerge bool
+	// PatchDeadlines is the time allowed to apply a patch, per severity.
+	// Missing severities take DefaultPatchDeadlines.
+	PatchDeadlines map[string]time.Duration
+}
+
+// DefaultPatchDeadlines are the patch service levels when none are set.
+var DefaultPatchDeadlines = map[string]time.Duration{
+	"critical": 7 * 24 * time.Hour,
+	"high":     14 * 24 * time.Hour,
+	"medium":   30 * 24 * time.Hour,
+	"low":      90 * 24 * time.Hour,
+}
+
+// Severities in report order; "unknown" is a patch or incident without one
+// (its patch deadline is the low one).
+var Severities = []string{"critical", "high", "medium", "low", "unknown"}
+
+func (q Query) deadline(sev string) time.Duration {
+	if d, ok := q.PatchDeadlines[sev]; ok {
+		return d
+	}
+	if d, ok := DefaultPatchDeadlines[sev]; ok {
+		return d
+	}
+	return DefaultPatchDeadlines["low"]
 }
 
 // Summary is the DORA and incident figures of one slice. A nil pointer is
@@ -50,30 +75,37 @@ type Query struct {
 type Summary struct {
 	Slice map[Dimension]string `json:"slice"`
 
-	Deployments                 uint64            `json:"deployments"` // production, any status
-	SuccessfulDeploys           uint64            `json:"successful_deployments"`
-	DeploymentsPerDay           float64           `json:"deployments_per_day"` // successful, per day of the range
-	DeploymentDays              uint64            `json:"deployment_days"`     // days with a successful deployment
-	FailedDeployments           uint64            `json:"failed_deployments"`  // failure, rolled back, or caused an incident
-	ChangeFailureRate           *float64          `json:"change_failure_rate"` // failed / deployments
-	ReworkDeployments           uint64            `json:"rework_deployments"`
-	ReworkRate                  *float64          `json:"rework_rate"`              // unplanned / deployments
-	Incidents                   uint64            `json:"incidents"`                // production, impact in range
-	LeadTimeMedianSeconds       *float64          `json:"lead_time_median_seconds"` // change → first successful production deployment
-	LeadTimeP90Seconds          *float64          `json:"lead_time_p90_seconds"`
-	ChangesDeployed             uint64            `json:"changes_deployed"`        // first reached production in range
-	ChangesNotDeployed          uint64            `json:"changes_not_deployed"`    // started in range, never reached production
-	MTTDMedianSeconds           *float64          `json:"mttd_median_seconds"`     // impact start → detected
-	MTTAMedianSeconds           *float64          `json:"mtta_median_seconds"`     // detected → acknowledged
-	RecoveryMedianSeconds       *float64          `json:"recovery_median_seconds"` // failed deployment → recovered
-	RecoveryP90Seconds          *float64          `json:"recovery_p90_seconds"`
-	Unrecovered                 uint64            `json:"unrecovered_deployments"` // failed, not recovered yet
-	IncidentsBySeverity         map[string]uint64 `json:"incidents_by_severity"`
-	MTTRMeanSeconds             *float64          `json:"mttr_mean_seconds"`
-	MTTRFromImpactMedianSeconds *float64          `json:"mttr_from_impact_median_seconds"` // impact start → resolved
-	MTTRMedianSeconds           *float64          `json:"mttr_median_seconds"`             // detected → resolved, resolved ones
-	MTTRP90Seconds              *float64          `json:"mttr_p90_seconds"`
-	UnresolvedIncidents         uint64            `json:"unresolved_incidents"`
+	Deployments                 uint64              `json:"deployments"` // production, any status
+	SuccessfulDeploys           uint64              `json:"successful_deployments"`
+	DeploymentsPerDay           float64             `json:"deployments_per_day"` // successful, per day of the range
+	DeploymentDays              uint64              `json:"deployment_days"`     // days with a successful deployment
+	FailedDeployments           uint64              `json:"failed_deployments"`  // failure, rolled back, or caused an incident
+	ChangeFailureRate           *float64            `json:"change_failure_rate"` // failed / deployments
+	ReworkDeployments           uint64              `json:"rework_deployments"`
+	ReworkRate                  *float64            `json:"rework_rate"`              // unplanned / deployments
+	Incidents                   uint64              `json:"incidents"`                // production, impact in range
+	LeadTimeMedianSeconds       *float64            `json:"lead_time_median_seconds"` // change → first successful production deployment
+	LeadTimeP90Seconds          *float64            `json:"lead_time_p90_seconds"`
+	ChangesDeployed             uint64              `json:"changes_deployed"`        // first reached production in range
+	ChangesNotDeployed          uint64              `json:"changes_not_deployed"`    // started in range, never reached production
+	MTTDMedianSeconds           *float64            `json:"mttd_median_seconds"`     // impact start → detected
+	MTTAMedianSeconds           *float64            `json:"mtta_median_seconds"`     // detected → acknowledged
+	RecoveryMedianSeconds       *float64            `json:"recovery_median_seconds"` // failed deployment → recovered
+	RecoveryP90Seconds          *float64            `json:"recovery_p90_seconds"`
+	Unrecovered                 uint64              `json:"unrecovered_deployments"` // failed, not recovered yet
+	IncidentsBySeverity         map[string]uint64   `json:"incidents_by_severity"`
+	MTTRMeanSeconds             *float64            `json:"mttr_mean_seconds"`
+	MTTRFromImpactMedianSeconds *float64            `json:"mttr_from_impact_median_seconds"` // impact start → resolved
+	PatchesReleased             uint64              `json:"patches_released"`                // patch targets released in range
+	PatchLatencyMedianSeconds   *float64            `json:"patch_latency_median_seconds"`    // released → applied
+	PatchLatencyP90Seconds      *float64            `json:"patch_latency_p90_seconds"`
+	PatchCompliance             *float64            `json:"patch_compliance"` // applied within deadline ÷ due
+	PatchComplianceBySeverity   map[string]*float64 `json:"patch_compliance_by_severity"`
+	PatchFailureRate            *float64            `json:"patch_failure_rate"`  // failed or rolled back ÷ with an outcome
+	PatchesOverdue              uint64              `json:"patches_overdue"`     // not applied, past deadline at the range end
+	MTTRMedianSeconds           *float64            `json:"mttr_median_seconds"` // detected → resolved, resolved ones
+	MTTRP90Seconds              *float64            `json:"mttr_p90_seconds"`
+	UnresolvedIncidents         uint64              `json:"unresolved_incidents"`
 }
 
 func (q Query) production() []string {
@@ -239,6 +271,9 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 	if err := recovery(ctx, conn, q, attrs, blamed, get); err != nil {
 		return nil, err
 	}
+	if err := patches(ctx, conn, q, get); err != nil {
+		return nil, err
+	}
 
 	out := make([]*Summary, 0, len(slices))
 	for _, s := range slices {
@@ -365,4 +400,65 @@ func scanSlices(ctx context.Context, conn driver.Conn, query string, args []any,
 		fn(vals, dst)
 	}
 	return rows.Err()
+}
+
+// patches computes the patch KPIs of the patch targets released in range.
+// A patch is due when its deadline (released + the severity's allowance)
+// is before the range end or it has an outcome; it complies when it was
+// applied within its deadline.
+func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
+	// Patches carry the environment of their target; the production filter
+	// applies to them as to deployments.
+	where, args := q.where("assumeNotNull(released_at)")
+	cols, group := q.groupBy()
+	deadline := "multiIf("
+	var dargs []any
+	for _, sev := range Severities[:4] {
+		deadline += "sev = ?, ?, "
+		dargs = append(dargs, sev, int64(q.deadline(sev)/time.Second))
+	}
+	deadline += "?)"
+	dargs = append(dargs, int64(q.deadline("unknown")/time.Second))
+	pq := `SELECT ` + cols + `count(),
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))), outcome = 'applied' AND isNotNull(applied_at)),
+		groupArrayIf(sev, due), groupArrayIf(compliant, due),
+		countIf(outcome IN ('failed', 'rolled_back')), countIf(outcome != 'open'),
+		countIf(outcome != 'applied' AND due_at < ?)
+		FROM (
+			SELECT *, if(severity = '', 'unknown', severity) AS sev,
+				assumeNotNull(released_at) + ` + deadline + ` AS due_at,
+				(due_at < ? OR outcome != 'open') AS due,
+				(outcome = 'applied' AND isNotNull(applied_at) AND assumeNotNull(applied_at) <= due_at) AS compliant
+			FROM patches WHERE isNotNull(released_at)
+		)
+		WHERE ` + where + group
+	all := append(append(append([]any{q.To.UTC()}, dargs...), q.To.UTC()), args...)
+	return scanSlices(ctx, conn, pq, all, len(q.By), func(vals []string, r []any) {
+		s := get(vals)
+		s.PatchesReleased = *r[0].(*uint64)
+		lat := *r[1].(*[]float64)
+		s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = quantile(lat, 0.5), quantile(lat, 0.9)
+		sevs, ok := *r[2].(*[]string), *r[3].(*[]uint8)
+		due, good := map[string]int{}, map[string]int{}
+		for i, sev := range sevs {
+			due[sev]++
+			due[""]++
+			if ok[i] == 1 {
+				good[sev]++
+				good[""]++
+			}
+		}
+		s.PatchComplianceBySeverity = map[string]*float64{}
+		for sev, n := range due {
+			if sev == "" {
+				s.PatchCompliance = ptr(float64(good[""]) / float64(n))
+				continue
+			}
+			s.PatchComplianceBySeverity[sev] = ptr(float64(good[sev]) / float64(n))
+		}
+		if withOutcome := *r[5].(*uint64); withOutcome > 0 {
+			s.PatchFailureRate = ptr(float64(*r[4].(*uint64)) / float64(withOutcome))
+		}
+		s.PatchesOverdue = *r[6].(*uint64)
+	}, new(uint64), new([]float64), new([]string), new([]uint8), new(uint64), new(uint64), new(uint64))
 }
