@@ -13,10 +13,11 @@ import (
 
 // Report is the stable JSON document of `opsmetrics kpi --format json`.
 type Report struct {
-	From      time.Time   `json:"from"`
-	To        time.Time   `json:"to"`
-	By        []Dimension `json:"by"`
-	Summaries []*Summary  `json:"summaries"`
+	From       time.Time   `json:"from"`
+	To         time.Time   `json:"to"`
+	By         []Dimension `json:"by"`
+	LevelTable string      `json:"dora_level_table"`
+	Summaries  []*Summary  `json:"summaries"`
 }
 
 // WriteJSON writes r as indented JSON. Absent values are null.
@@ -56,6 +57,24 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row := r.sliceCells(s)
 		for _, c := range columns {
 			row = append(row, c.cell(s))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The DORA levels, in a second table of their own.
+	fmt.Fprintln(w)
+	head = append(r.sliceHeader(), "frequency", "lead time", "failure rate", "recovery")
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t(DORA "+r.LevelTable+" levels)")
+	for _, s := range r.Summaries {
+		row := r.sliceCells(s)
+		for _, k := range []string{"deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"} {
+			l := s.Levels[k]
+			if l == "" {
+				l = "-"
+			}
+			row = append(row, l)
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}

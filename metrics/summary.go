@@ -46,6 +46,9 @@ type Query struct {
 	// PatchDeadlines is the time allowed to apply a patch, per severity.
 	// Missing severities take DefaultPatchDeadlines.
 	PatchDeadlines map[string]time.Duration
+	// Levels names the DORA report whose clusters classify the metrics:
+	// "2023" or "2024" (the default).
+	Levels string
 }
 
 // DefaultPatchDeadlines are the patch service levels when none are set.
@@ -101,11 +104,15 @@ type Summary struct {
 	PatchLatencyP90Seconds      *float64            `json:"patch_latency_p90_seconds"`
 	PatchCompliance             *float64            `json:"patch_compliance"` // applied within deadline ÷ due
 	PatchComplianceBySeverity   map[string]*float64 `json:"patch_compliance_by_severity"`
-	PatchFailureRate            *float64            `json:"patch_failure_rate"`  // failed or rolled back ÷ with an outcome
-	PatchesOverdue              uint64              `json:"patches_overdue"`     // not applied, past deadline at the range end
-	MTTRMedianSeconds           *float64            `json:"mttr_median_seconds"` // detected → resolved, resolved ones
-	MTTRP90Seconds              *float64            `json:"mttr_p90_seconds"`
-	UnresolvedIncidents         uint64              `json:"unresolved_incidents"`
+	PatchFailureRate            *float64            `json:"patch_failure_rate"`                 // failed or rolled back ÷ with an outcome
+	PatchesOverdue              uint64              `json:"patches_overdue"`                    // not applied, past deadline at the range end
+	DeployDurationMedianSeconds *float64            `json:"deployment_duration_median_seconds"` // started → finished
+	DeployDurationP90Seconds    *float64            `json:"deployment_duration_p90_seconds"`
+	// Levels is the DORA performance level of each DORA metric with a value.
+	Levels              map[string]string `json:"dora_levels"`
+	MTTRMedianSeconds   *float64          `json:"mttr_median_seconds"` // detected → resolved, resolved ones
+	MTTRP90Seconds      *float64          `json:"mttr_p90_seconds"`
+	UnresolvedIncidents uint64            `json:"unresolved_incidents"`
 }
 
 func (q Query) production() []string {
@@ -145,6 +152,10 @@ func (q Query) groupBy() (cols, group string) {
 
 // Summaries computes the summary of every slice of q.By over [From, To).
 func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, error) {
+	levels, err := LookupLevelTable(q.Levels)
+	if err != nil {
+		return nil, err
+	}
 	if !q.From.Before(q.To) {
 		return nil, fmt.Errorf("empty range: from %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
@@ -189,13 +200,16 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 
 	where, args := q.where("finished_at")
 	dq := `SELECT ` + cols + `count(), countIf(status = 'success'), uniqExactIf(toDate(finished_at), status = 'success'),
-		countIf(status != 'success' OR has(?, deployment_id)), countIf(unplanned = 1)
+		countIf(status != 'success' OR has(?, deployment_id)), countIf(unplanned = 1),
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(started_at), finished_at)), isNotNull(started_at))
 		FROM deployments WHERE ` + where + group
 	if err := scanSlices(ctx, conn, dq, append([]any{blamed}, args...), len(q.By), func(vals []string, r []any) {
 		s := get(vals)
 		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = *r[0].(*uint64), *r[1].(*uint64), *r[2].(*uint64)
 		s.FailedDeployments, s.ReworkDeployments = *r[3].(*uint64), *r[4].(*uint64)
-	}, new(uint64), new(uint64), new(uint64), new(uint64), new(uint64)); err != nil {
+		durations := *r[5].(*[]float64)
+		s.DeployDurationMedianSeconds, s.DeployDurationP90Seconds = quantile(durations, 0.5), quantile(durations, 0.9)
+	}, new(uint64), new(uint64), new(uint64), new(uint64), new(uint64), new([]float64)); err != nil {
 		return nil, fmt.Errorf("deployment KPIs: %w", err)
 	}
 
@@ -282,6 +296,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 			s.ChangeFailureRate = ptr(float64(s.FailedDeployments) / float64(s.Deployments))
 			s.ReworkRate = ptr(float64(s.ReworkDeployments) / float64(s.Deployments))
 		}
+		s.Levels = levels.Levels(s)
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })

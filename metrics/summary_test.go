@@ -96,6 +96,12 @@ func TestSummaries(t *testing.T) {
 		{"checkout changes deployed", c.ChangesDeployed, uint64(1)},
 		{"checkout changes never deployed (staging does not count)", c.ChangesNotDeployed, uint64(1)},
 		{"checkout lead time", *c.LeadTimeMedianSeconds, 10 * 3600.0},
+		// 2024 clusters: 0.75 deploys/day is high (≥ weekly), CFR 75% is
+		// nearest low (40%), lead 10h elite, recovery 2.5h high.
+		{"checkout frequency level", c.Levels["deployment_frequency"], "high"},
+		{"checkout CFR level", c.Levels["change_failure_rate"], "low"},
+		{"checkout lead level", c.Levels["lead_time"], "elite"},
+		{"checkout recovery level", c.Levels["recovery_time"], "high"},
 		{"search CFR", *s.ChangeFailureRate, 0.0},
 		{"search incidents", s.Incidents, uint64(0)},
 	}
@@ -103,6 +109,9 @@ func TestSummaries(t *testing.T) {
 		if ch.got != ch.want {
 			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
 		}
+	}
+	if _, ok := s.Levels["lead_time"]; ok {
+		t.Error("search has a lead time level without a lead time")
 	}
 	if s.MTTRMedianSeconds != nil || s.LeadTimeMedianSeconds != nil || c.MTTAMedianSeconds != nil {
 		t.Errorf("search MTTR, search lead time and checkout MTTA must be absent (no samples): %v %v %v",

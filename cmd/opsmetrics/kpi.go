@@ -25,6 +25,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	gap := fs.Duration("max-gap", metrics.DefaultMaxGap, "longest time from a deployment to an incident it can be blamed for")
 	leadFrom := fs.String("lead-time-from", "commit", "start of change lead time: commit or merge")
 	format := fs.String("format", "table", "output: table, json or csv")
+	report := fs.String("dora-report", metrics.DefaultLevelTable, "DORA report whose performance clusters give the levels: 2023 or 2024")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
@@ -32,7 +33,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err := cfg.Require(config.SetClickHouse); err != nil {
 		return err
 	}
-	q := metrics.Query{MaxGap: *gap, Services: list(*service), Teams: list(*team), Environments: list(*env), Production: list(*prod)}
+	q := metrics.Query{Levels: *report, MaxGap: *gap, Services: list(*service), Teams: list(*team), Environments: list(*env), Production: list(*prod)}
 	q.To = time.Now().UTC().Truncate(24 * time.Hour)
 	if *to != "" {
 		if q.To, err = parseTime(*to); err != nil {
@@ -71,7 +72,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &metrics.Report{From: q.From, To: q.To, By: q.By, Summaries: sums}
+	r := &metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: *report, Summaries: sums}
 	switch *format {
 	case "json":
 		return r.WriteJSON(os.Stdout)

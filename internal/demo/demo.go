@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	say("\nKPIs per team, production, last 30 days; durations are medians (opsmetrics kpi --by team; docs/kpis.md):")
-	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, Summaries: sums}).WriteTable(o.Out); err != nil {
+	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: metrics.DefaultLevelTable, Summaries: sums}).WriteTable(o.Out); err != nil {
 		return err
 	}
 	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))

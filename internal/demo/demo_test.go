@@ -30,7 +30,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"what landed in ClickHouse", "dead letters", "time_order: incident INC-DEMO", "invalid_value: deployment d-demo", "KPIs per team", "unshipped"} {
+	for _, want := range []string{"what landed in ClickHouse", "dead letters", "time_order: incident INC-DEMO", "invalid_value: deployment d-demo", "KPIs per team", "unshipped", "DORA 2024 levels"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
