@@ -16,6 +16,8 @@ type Report struct {
 	From       time.Time   `json:"from"`
 	To         time.Time   `json:"to"`
 	By         []Dimension `json:"by"`
+	Bucket     Bucket      `json:"bucket"`
+	TimeZone   string      `json:"time_zone,omitempty"`
 	LevelTable string      `json:"dora_level_table"`
 	Summaries  []*Summary  `json:"summaries"`
 }
@@ -78,7 +80,40 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Summaries) == 0 || r.Summaries[0].Previous == nil {
+		return nil
+	}
+	fmt.Fprintln(w)
+	head = append(r.sliceHeader(), "deploys Δ", "CFR Δ", "lead Δ", "MTTR Δ")
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t(change from the previous period)")
+	for _, s := range r.Summaries {
+		p := s.Previous
+		row := append(r.sliceCells(s),
+			fmt.Sprintf("%+d", int64(s.Deployments)-int64(p.Deployments)),
+			delta(s.ChangeFailureRate, p.ChangeFailureRate, func(d float64) string { return fmt.Sprintf("%+.1fpp", d*100) }),
+			delta(s.LeadTimeMedianSeconds, p.LeadTimeMedianSeconds, signedHuman),
+			delta(s.MTTRMedianSeconds, p.MTTRMedianSeconds, signedHuman))
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
 	return tw.Flush()
+}
+
+// delta formats now - before, or "-" when either is absent.
+func delta(now, before *float64, f func(float64) string) string {
+	if now == nil || before == nil {
+		return "-"
+	}
+	return f(*now - *before)
+}
+
+func signedHuman(d float64) string {
+	if d < 0 {
+		return "-" + human(ptr(-d))
+	}
+	return "+" + human(&d)
 }
 
 // WriteCSV writes r as CSV: rates as ratios, durations in seconds, absent
@@ -106,21 +141,32 @@ func (r *Report) WriteCSV(w io.Writer) error {
 }
 
 func (r *Report) sliceHeader() []string {
-	if len(r.By) == 0 {
+	var h []string
+	if r.Bucket != Whole {
+		h = append(h, string(r.Bucket))
+	}
+	if len(r.By) == 0 && r.Bucket == Whole {
 		return []string{"scope"}
 	}
-	h := make([]string, len(r.By))
-	for i, d := range r.By {
-		h[i] = string(d)
+	for _, d := range r.By {
+		h = append(h, string(d))
 	}
 	return h
 }
 
 func (r *Report) sliceCells(s *Summary) []string {
-	if len(r.By) == 0 {
+	var c []string
+	if r.Bucket != Whole && s.Bucket != nil {
+		loc := time.UTC
+		if l, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" {
+			loc = l
+		}
+		c = append(c, s.Bucket.In(loc).Format(time.DateOnly))
+	}
+	if len(r.By) == 0 && r.Bucket == Whole {
 		return []string{"all"}
 	}
-	return sliceKey(s, r.By)
+	return append(c, sliceKey(s, r.By)...)
 }
 
 func percent(v *float64) string {

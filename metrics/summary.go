@@ -77,6 +77,11 @@ func (q Query) deadline(sev string) time.Duration {
 // an absent value: a rate with no denominator, a duration with no sample.
 type Summary struct {
 	Slice map[Dimension]string `json:"slice"`
+	// Bucket is the start of the bucket, when the report is bucketed.
+	Bucket *time.Time `json:"bucket,omitempty"`
+	// Previous is the same slice over the previous period of the same
+	// length, when the report compares.
+	Previous *Summary `json:"previous,omitempty"`
 
 	Deployments                 uint64              `json:"deployments"` // production, any status
 	SuccessfulDeploys           uint64              `json:"successful_deployments"`

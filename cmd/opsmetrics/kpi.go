@@ -25,6 +25,9 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	gap := fs.Duration("max-gap", metrics.DefaultMaxGap, "longest time from a deployment to an incident it can be blamed for")
 	leadFrom := fs.String("lead-time-from", "commit", "start of change lead time: commit or merge")
 	format := fs.String("format", "table", "output: table, json or csv")
+	bucket := fs.String("bucket", "", "compute per day, week or month instead of over the whole range")
+	tz := fs.String("tz", "UTC", "time zone of --from/--to dates and of bucket edges (IANA name)")
+	compare := fs.Bool("compare", false, "also compute the previous period of the same length, and the change")
 	report := fs.String("dora-report", metrics.DefaultLevelTable, "DORA report whose performance clusters give the levels: 2023 or 2024")
 	cfg, err := parse(args)
 	if err != nil {
@@ -33,16 +36,25 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err := cfg.Require(config.SetClickHouse); err != nil {
 		return err
 	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return fmt.Errorf("--tz: %w", err)
+	}
+	b, err := metrics.ParseBucket(*bucket)
+	if err != nil {
+		return fmt.Errorf("--bucket: %w", err)
+	}
 	q := metrics.Query{Levels: *report, MaxGap: *gap, Services: list(*service), Teams: list(*team), Environments: list(*env), Production: list(*prod)}
-	q.To = time.Now().UTC().Truncate(24 * time.Hour)
+	now := time.Now().In(loc)
+	q.To = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	if *to != "" {
-		if q.To, err = parseTime(*to); err != nil {
+		if q.To, err = parseTimeIn(*to, loc); err != nil {
 			return fmt.Errorf("--to: %w", err)
 		}
 	}
 	q.From = q.To.AddDate(0, 0, -30)
 	if *from != "" {
-		if q.From, err = parseTime(*from); err != nil {
+		if q.From, err = parseTimeIn(*from, loc); err != nil {
 			return fmt.Errorf("--from: %w", err)
 		}
 	}
@@ -68,11 +80,10 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	sums, err := metrics.Summaries(ctx, st.Conn(), q)
+	r, err := metrics.Run(ctx, st.Conn(), q, b, loc, *compare)
 	if err != nil {
 		return err
 	}
-	r := &metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: *report, Summaries: sums}
 	switch *format {
 	case "json":
 		return r.WriteJSON(os.Stdout)
@@ -80,6 +91,18 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return r.WriteCSV(os.Stdout)
 	}
 	return r.WriteTable(os.Stdout)
+}
+
+// parseTimeIn accepts an RFC 3339 time or a date, midnight in loc.
+func parseTimeIn(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	t, err := time.ParseInLocation(time.DateOnly, s, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", s)
+	}
+	return t, nil
 }
 
 func list(s string) []string {

@@ -67,7 +67,12 @@ func TestKPICommand(t *testing.T) {
 	if code != 0 || !bytes.Contains([]byte(table), []byte("33.3%")) {
 		t.Errorf("kpi table (exit %d):\n%s", code, table)
 	}
+	weekly, code := stdout(t, "kpi", "--clickhouse", dsn, "--from", "2026-02-23", "--to", "2026-03-09", "--bucket", "week", "--compare", "--tz", "Europe/Berlin")
+	if code != 0 || !bytes.Contains([]byte(weekly), []byte("2026-03-02")) || !bytes.Contains([]byte(weekly), []byte("+3")) {
+		t.Errorf("weekly comparison (exit %d):\n%s", code, weekly)
+	}
 	for _, bad := range [][]string{
+		{"--bucket", "hour"}, {"--tz", "Mars/Olympus"},
 		{"--by", "region"}, {"--format", "xml"}, {"--from", "yesterday"}, {"--from", "2026-03-03", "--to", "2026-03-01"},
 	} {
 		if _, code := stdout(t, append([]string{"kpi", "--clickhouse", dsn}, bad...)...); code != 1 {

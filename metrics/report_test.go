@@ -1,0 +1,73 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+func TestRanges(t *testing.T) {
+	ny, _ := time.LoadLocation("America/New_York")
+	from := time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC) // Saturday; DST starts 8 March in New York
+	to := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	days := metrics.Ranges(from, to, metrics.Day, ny)
+	want := []string{
+		"2026-03-07T12:00:00Z 2026-03-08T05:00:00Z", // clipped start; midnight EST is 05:00Z
+		"2026-03-08T05:00:00Z 2026-03-09T04:00:00Z", // a 23-hour day
+		"2026-03-09T04:00:00Z 2026-03-10T00:00:00Z", // clipped end
+	}
+	if len(days) != len(want) {
+		t.Fatalf("%d day ranges, want %d: %v", len(days), len(want), days)
+	}
+	for i, r := range days {
+		if got := r[0].Format(time.RFC3339) + " " + r[1].Format(time.RFC3339); got != want[i] {
+			t.Errorf("day %d: %s, want %s", i, got, want[i])
+		}
+	}
+	weeks := metrics.Ranges(from, to, metrics.Week, time.UTC)
+	if len(weeks) != 2 || weeks[1][0] != time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC) {
+		t.Errorf("weeks %v: want a split on Monday 9 March", weeks)
+	}
+	months := metrics.Ranges(time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), metrics.Month, time.UTC)
+	if len(months) != 3 || months[1][0] != time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC) {
+		t.Errorf("months %v", months)
+	}
+}
+
+// TestBucketsAndComparison: a deployment at 23:30 UTC falls on the next day
+// in Berlin, and the comparison period holds the previous day's figures.
+func TestBucketsAndComparison(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	mar1 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	write(t, st,
+		dep("a", "checkout", "production", mar1.Add(10*time.Hour), event.DeploymentSuccess),
+		dep("b", "checkout", "production", mar1.Add(23*time.Hour+30*time.Minute), event.DeploymentSuccess), // 2 March in Berlin
+		dep("c", "checkout", "production", mar1.Add(30*time.Hour), event.DeploymentFailure),
+	)
+	from := time.Date(2026, 3, 1, 0, 0, 0, 0, berlin)
+	to := time.Date(2026, 3, 3, 0, 0, 0, 0, berlin)
+	r, err := metrics.Run(context.Background(), st.Conn(), metrics.Query{From: from, To: to}, metrics.Day, berlin, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range r.Summaries {
+		got = append(got, fmt.Sprintf("%s:%d(prev %d)", s.Bucket.In(berlin).Format(time.DateOnly), s.Deployments, s.Previous.Deployments))
+	}
+	want := "[2026-03-01:1(prev 0) 2026-03-02:2(prev 1)]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("buckets %v, want %s", got, want)
+	}
+	if r.Summaries[0].Previous.ChangeFailureRate != nil {
+		t.Error("the empty previous day has a failure rate")
+	}
+	if *r.Summaries[1].ChangeFailureRate != 0.5 || *r.Summaries[1].Previous.ChangeFailureRate != 0 {
+		t.Errorf("CFR %v after %v, want 0.5 after 0", *r.Summaries[1].ChangeFailureRate, *r.Summaries[1].Previous.ChangeFailureRate)
+	}
+}
