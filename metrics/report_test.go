@@ -71,3 +71,30 @@ func TestBucketsAndComparison(t *testing.T) {
 		t.Errorf("CFR %v after %v, want 0.5 after 0", *r.Summaries[1].ChangeFailureRate, *r.Summaries[1].Previous.ChangeFailureRate)
 	}
 }
+
+// TestExplain lists the rows behind the change failure rate and MTTR.
+func TestExplain(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	write(t, st,
+		dep("d-ok", "checkout", "production", t0.Add(-2*time.Hour), event.DeploymentSuccess),
+		dep("d-bad", "checkout", "production", t0.Add(-time.Hour), event.DeploymentFailure),
+		resolved(inc("INC-1", "checkout", "production", t0, "", ""), time.Hour),
+	)
+	q := metrics.Query{From: t0.Add(-24 * time.Hour), To: t0.Add(24 * time.Hour), Services: []string{"checkout"}}
+	e, err := metrics.Explain(context.Background(), st.Conn(), "change_failure_rate", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(e.Rows)
+	want := "[[d-ok checkout production 2026-03-02 10:00 success no INC-1 (inferred) yes] [d-bad checkout production 2026-03-02 11:00 failure no  yes]]"
+	if got != want {
+		t.Errorf("explain CFR:\n got %s\nwant %s", got, want)
+	}
+	e, err = metrics.Explain(context.Background(), st.Conn(), "mttr", q)
+	if err != nil || len(e.Rows) != 1 || e.Rows[0][7] != "d-ok" || e.Rows[0][6] != "2026-03-02 13:05" {
+		t.Errorf("explain MTTR: %v %v", err, e)
+	}
+	if _, err := metrics.Explain(context.Background(), st.Conn(), "vibes", q); err == nil {
+		t.Error("unknown KPI explained")
+	}
+}

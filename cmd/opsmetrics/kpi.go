@@ -14,6 +14,13 @@ import (
 )
 
 func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	explain := ""
+	if len(args) > 0 && args[0] == "explain" {
+		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+			return fmt.Errorf("usage: opsmetrics kpi explain KPI [flags]; KPI is one of %s", strings.Join(metrics.ExplainableKPIs, ", "))
+		}
+		explain, args = args[1], args[2:]
+	}
 	parse := config.Bind(fs, config.SetClickHouse)
 	from := fs.String("from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	to := fs.String("to", "", "end of the range, exclusive (default: today 00:00 UTC)")
@@ -80,6 +87,13 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if explain != "" {
+		e, err := metrics.Explain(ctx, st.Conn(), explain, q)
+		if err != nil {
+			return err
+		}
+		return e.WriteTable(os.Stdout)
+	}
 	r, err := metrics.Run(ctx, st.Conn(), q, b, loc, *compare)
 	if err != nil {
 		return err

@@ -71,6 +71,13 @@ func TestKPICommand(t *testing.T) {
 	if code != 0 || !bytes.Contains([]byte(weekly), []byte("2026-03-02")) || !bytes.Contains([]byte(weekly), []byte("+3")) {
 		t.Errorf("weekly comparison (exit %d):\n%s", code, weekly)
 	}
+	explained, code := stdout(t, "kpi", "explain", "change_failure_rate", "--clickhouse", dsn, "--service", "checkout", "--from", "2026-03-01", "--to", "2026-03-03")
+	if code != 0 || !bytes.Contains([]byte(explained), []byte("d2")) || bytes.Contains([]byte(explained), []byte("d3")) {
+		t.Errorf("kpi explain (exit %d):\n%s", code, explained)
+	}
+	if _, code := stdout(t, "kpi", "explain", "vibes", "--clickhouse", dsn); code != 1 {
+		t.Errorf("kpi explain of an unknown KPI: exit %d, want 1", code)
+	}
 	for _, bad := range [][]string{
 		{"--bucket", "hour"}, {"--tz", "Mars/Olympus"},
 		{"--by", "region"}, {"--format", "xml"}, {"--from", "yesterday"}, {"--from", "2026-03-03", "--to", "2026-03-01"},
