@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager
+DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus
 
 .PHONY: all build deps demo test vet fuzz bench-ingest clean
 

@@ -24,6 +24,7 @@ var commands = []command{
 	{"generate", "generate [--services N] [--teams N] [--days N] [--seed N] [--out F]", "write a realistic, seeded event stream as JSON Lines", runGenerate},
 	{"produce", "produce --brokers LIST --file F", "publish a JSON Lines file of events to Kafka", runProduce},
 	{"kpi", "kpi --clickhouse DSN [--from T] [--to T] [--by service,team,environment] [--service S] [--bucket day|week|month] [--compare] [--format table|json|csv]\n       opsmetrics kpi explain KPI --clickhouse DSN --service S [--from T] [--to T]", "compute the DORA and incident KPIs over a range", runKPI},
+	{"serve", "serve --clickhouse DSN [--listen ADDR] [--metrics-addr ADDR] [--kpi-refresh D]", "serve the KPI HTTP API and the Prometheus KPI gauges", runServe},
 	{"demo", "demo", "run the whole pipeline end to end on embedded defaults", runDemo},
 }
 

@@ -1,0 +1,111 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/api"
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestKPIs(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	var recs []store.Record
+	for i, s := range []event.DeploymentStatus{event.DeploymentSuccess, event.DeploymentFailure} {
+		id := []string{"d1", "d2"}[i]
+		recs = append(recs, store.Record{Offset: int64(i), Event: &event.Event{Kind: event.KindDeployment, ID: id, Time: t0,
+			Deployment: &event.Deployment{ID: id, Service: "checkout", Team: "payments", Environment: "production", Status: s, FinishedAt: t0}}})
+	}
+	if err := st.Write(context.Background(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler(st.Conn(), []string{"production"}, testenv.Logger(t)))
+	defer srv.Close()
+	get := func(params string) (int, string) {
+		resp, err := http.Get(srv.URL + "/api/v1/kpis?" + params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	code, body := get("from=2026-03-01&to=2026-03-03&by=service,team")
+	if code != 200 {
+		t.Fatalf("GET: %d %s", code, body)
+	}
+	// The same document as the command line's JSON.
+	p := metrics.Params{From: "2026-03-01", To: "2026-03-03", By: "service,team", Production: "production"}
+	req, err := p.Parse(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := metrics.Run(context.Background(), st.Conn(), req.Query, req.Bucket, req.Location, req.Compare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	rep.WriteJSON(&want)
+	if body != want.String() {
+		t.Errorf("API and CLI documents differ:\n%s\n%s", body, want.String())
+	}
+	var doc struct {
+		Summaries []struct {
+			CFR float64 `json:"change_failure_rate"`
+		} `json:"summaries"`
+	}
+	if json.Unmarshal([]byte(body), &doc); len(doc.Summaries) != 1 || doc.Summaries[0].CFR != 0.5 {
+		t.Errorf("summary: %s", body)
+	}
+
+	for _, c := range []struct{ params, mention string }{
+		{"from=yesterday", "from"},
+		{"by=region", "by"},
+		{"bucket=hour", "bucket"},
+		{"tz=Mars/Olympus", "tz"},
+		{"compare=perhaps", "compare"},
+		{"dora_report=1999", "dora_report"},
+		{"max_gap=-1h", "max_gap"},
+		{"from=2026-03-03&to=2026-03-01", "from"},
+		{"frm=2026-03-01", "frm"},
+		{"service=a&service=b", "once"},
+	} {
+		code, body := get(c.params)
+		if code != 400 || !strings.Contains(body, c.mention) {
+			t.Errorf("%s: %d %s; want 400 naming %s", c.params, code, body, c.mention)
+		}
+	}
+	// Injection attempts are values, not SQL.
+	for _, evil := range []string{"checkout' OR '1'='1", "x') OR 1=1 --", "'; DROP TABLE deployment_events; --"} {
+		code, body := get("from=2026-03-01&to=2026-03-03&service=" + url.QueryEscape(evil) + "&team=" + url.QueryEscape(evil))
+		if code != 200 || !strings.Contains(body, `"deployments": 0`) {
+			t.Errorf("service=%q: %d %s", evil, code, body)
+		}
+	}
+	if n := testenv.Count(t, st, "SELECT count() FROM deployments"); n != 2 {
+		t.Errorf("deployments after injection attempts: %d", n)
+	}
+	resp, err := http.Post(srv.URL+"/api/v1/kpis", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", resp.StatusCode)
+	}
+}

@@ -1,0 +1,125 @@
+package metrics
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Params are a KPI request as text, from command-line flags or URL query
+// parameters. Parse validates every field and names the bad one.
+type Params struct {
+	From, To     string // date (midnight in TZ) or RFC 3339; defaults: the 30 days before today
+	By           string // comma-separated dimensions
+	Services     string // comma-separated
+	Teams        string
+	Environments string
+	Production   string // comma-separated production environments
+	Bucket       string
+	TZ           string
+	Compare      string // "true" or "false"; empty is false
+	DORAReport   string
+	MaxGap       string // a Go duration; empty is the default
+	LeadTimeFrom string // commit or merge
+}
+
+// Request is a parsed, valid KPI request.
+type Request struct {
+	Query    Query
+	Bucket   Bucket
+	Location *time.Location
+	Compare  bool
+}
+
+// Parse validates p.
+func (p Params) Parse(now time.Time) (*Request, error) {
+	r := &Request{}
+	tz := p.TZ
+	if tz == "" {
+		tz = "UTC"
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("tz: unknown time zone %q", tz)
+	}
+	r.Location = loc
+	if r.Bucket, err = ParseBucket(p.Bucket); err != nil {
+		return nil, fmt.Errorf("bucket: %w", err)
+	}
+	q := &r.Query
+	n := now.In(loc)
+	q.To = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)
+	if p.To != "" {
+		if q.To, err = ParseTime(p.To, loc); err != nil {
+			return nil, fmt.Errorf("to: %w", err)
+		}
+	}
+	q.From = q.To.AddDate(0, 0, -30)
+	if p.From != "" {
+		if q.From, err = ParseTime(p.From, loc); err != nil {
+			return nil, fmt.Errorf("from: %w", err)
+		}
+	}
+	if !q.From.Before(q.To) {
+		return nil, fmt.Errorf("from: %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+	}
+	if q.To.Sub(q.From) > 3*366*day {
+		return nil, fmt.Errorf("to: the range is longer than three years")
+	}
+	for _, d := range split(p.By) {
+		dim, err := ParseDimension(d)
+		if err != nil {
+			return nil, fmt.Errorf("by: %w", err)
+		}
+		q.By = append(q.By, dim)
+	}
+	q.Services, q.Teams, q.Environments, q.Production = split(p.Services), split(p.Teams), split(p.Environments), split(p.Production)
+	if _, err := LookupLevelTable(p.DORAReport); err != nil {
+		return nil, fmt.Errorf("dora_report: %w", err)
+	}
+	q.Levels = p.DORAReport
+	if p.MaxGap != "" {
+		if q.MaxGap, err = time.ParseDuration(p.MaxGap); err != nil || q.MaxGap <= 0 {
+			return nil, fmt.Errorf("max_gap: want a positive duration like 24h, got %q", p.MaxGap)
+		}
+	}
+	switch p.LeadTimeFrom {
+	case "", "commit":
+	case "merge":
+		q.LeadTimeFromMerge = true
+	default:
+		return nil, fmt.Errorf("lead_time_from: want commit or merge, got %q", p.LeadTimeFrom)
+	}
+	if p.Compare != "" {
+		if r.Compare, err = strconv.ParseBool(p.Compare); err != nil {
+			return nil, fmt.Errorf("compare: want true or false, got %q", p.Compare)
+		}
+	}
+	if r.Bucket == Day && q.To.Sub(q.From) > 400*day {
+		return nil, fmt.Errorf("bucket: day buckets over more than 400 days; use week or month")
+	}
+	return r, nil
+}
+
+// ParseTime accepts an RFC 3339 time or a date, taken as midnight in loc.
+func ParseTime(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	t, err := time.ParseInLocation(time.DateOnly, s, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", s)
+	}
+	return t, nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
