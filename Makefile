@@ -4,7 +4,7 @@ BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus
 
-.PHONY: all build deps demo test vet fuzz bench-ingest clean
+.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi clean
 
 all: build
 
@@ -41,3 +41,7 @@ bench-ingest: deps build
 
 clean:
 	rm -rf bin
+
+# bench-kpi times the KPI summary over 10M events against a plain scan.
+bench-kpi: deps
+	OPSMETRICS_BENCH_EVENTS=$(or $(KPI_BENCH_EVENTS),10000000) $(GO) test ./metrics -run '^$$' -bench '^BenchmarkKPISummary$$' -benchtime 1x -timeout 60m -v

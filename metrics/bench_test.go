@@ -1,0 +1,129 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// BenchmarkKPISummary loads a generated stream (10M events by default;
+// OPSMETRICS_BENCH_EVENTS sets it) over two years into a private
+// ClickHouse, then times the full KPI summary over the last 90 days per
+// service and per team and environment, and, in the same run, a plain scan
+// that reads the same columns of the same rows. Run it with `make bench-kpi`.
+func BenchmarkKPISummary(b *testing.B) {
+	n := 10_000_000
+	if s := os.Getenv("OPSMETRICS_BENCH_EVENTS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	ctx := context.Background()
+	srv, err := chserver.Start(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	dsn := srv.DSN("bench")
+	if _, err := store.Migrate(ctx, dsn, testenv.Logger(b)); err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+
+	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	// About 9,200 events per service over two years.
+	cfg := generator.Config{Services: max(1, n/9200), Teams: 25, Days: 730, Seed: 21, End: end}
+	load := time.Now()
+	var batch []store.Record
+	flush := func() {
+		if err := st.Write(ctx, batch, nil); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	stats, err := generator.Generate(cfg, func(e *event.Event) error {
+		batch = append(batch, store.Record{Event: e, Topic: "bench", Offset: int64(len(batch))})
+		if len(batch) == 200_000 {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	flush()
+	loadTook := time.Since(load)
+
+	q := metrics.Query{From: end.AddDate(0, 0, -90), To: end}
+	timeIt := func(f func() error) time.Duration {
+		best := time.Duration(1<<63 - 1)
+		for range 3 {
+			s := time.Now()
+			if err := f(); err != nil {
+				b.Fatal(err)
+			}
+			best = min(best, time.Since(s))
+		}
+		return best
+	}
+	var slices int
+	b.StartTimer()
+	byService := timeIt(func() error {
+		bq := q
+		bq.By = []metrics.Dimension{metrics.Service}
+		s, err := metrics.Summaries(ctx, st.Conn(), bq)
+		slices = len(s)
+		return err
+	})
+	byTeamEnv := timeIt(func() error {
+		bq := q
+		bq.By = []metrics.Dimension{metrics.Team, metrics.Environment}
+		bq.Production = []string{"production", "staging"}
+		_, err := metrics.Summaries(ctx, st.Conn(), bq)
+		return err
+	})
+	b.StopTimer()
+	// The reference reads the same columns of the raw rows in the same range.
+	scans := []string{
+		`SELECT sum(cityHash64(deployment_id, event_id, service, team, environment, status, unplanned, started_at, finished_at, changes)) FROM deployment_events WHERE finished_at >= ? AND finished_at < ?`,
+		`SELECT sum(cityHash64(incident_id, event_id, service, team, environment, severity, impact_started_at, detected_at, acknowledged_at, resolved_at, cause_deployment_id)) FROM incident_events WHERE event_time >= ? AND event_time < ?`,
+		`SELECT sum(cityHash64(change_id, event_id, service, team, authored_at, merged_at)) FROM change_events WHERE event_time >= ? AND event_time < ?`,
+		`SELECT sum(cityHash64(patch_id, target, event_id, severity, environment, released_at, applied_at, outcome)) FROM patch_events WHERE event_time >= ? AND event_time < ?`,
+	}
+	scan := timeIt(func() error {
+		for _, s := range scans {
+			var h uint64
+			if err := st.Conn().QueryRow(ctx, s, q.From, q.To).Scan(&h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.ReportMetric(byService.Seconds(), "s/summary-by-service")
+	b.ReportMetric(byService.Seconds()/scan.Seconds(), "ratio")
+	fmt.Printf("\n%-58s %12s\n", "measure", "value")
+	fmt.Printf("%-58s %12d\n", "events loaded ("+strconv.Itoa(cfg.Services)+" services, 2 years)", stats.Events)
+	fmt.Printf("%-58s %12s\n", "loading them took (not counted)", loadTook.Round(time.Millisecond))
+	fmt.Printf("%-58s %12s\n", "KPI summary, 90 days, --by service (best of 3)", byService.Round(time.Millisecond))
+	fmt.Printf("%-58s %12d\n", "  slices", slices)
+	fmt.Printf("%-58s %12s\n", "KPI summary, 90 days, --by team,environment (best of 3)", byTeamEnv.Round(time.Millisecond))
+	fmt.Printf("%-58s %12s\n", "plain scan of the same columns and range (best of 3)", scan.Round(time.Millisecond))
+	fmt.Printf("%-58s %12.2f\n", "ratio summary by service / plain scan", byService.Seconds()/scan.Seconds())
+	fmt.Printf("%-58s %12.2f\n", "ratio summary by team,environment / plain scan", byTeamEnv.Seconds()/scan.Seconds())
+}
