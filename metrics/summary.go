@@ -355,11 +355,11 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 			FROM deployments WHERE ` + where + ` AND (status != 'success' OR has(?, deployment_id))
 		)
 		ALL LEFT JOIN (
-			SELECT service, environment, finished_at AS sf FROM deployments WHERE status = 'success'
+			SELECT service, environment, finished_at AS sf FROM deployments WHERE status = 'success' AND finished_at >= ?
 		) USING (service, environment)
 		GROUP BY deployment_id`
 	samples := map[*Summary][]float64{}
-	err := scanSlices(ctx, conn, rq, append(args, blamed), len(q.By), func(vals []string, r []any) {
+	err := scanSlices(ctx, conn, rq, append(args, blamed, q.From.UTC()), len(q.By), func(vals []string, r []any) {
 		s := get(vals)
 		id, finished, next := *r[0].(*string), *r[1].(*time.Time), *r[2].(*time.Time)
 		var from, to time.Time
