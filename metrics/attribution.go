@@ -75,10 +75,11 @@ FROM (
 			SELECT incident_id, service, environment, assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact
 			FROM incidents
 			WHERE isNotNull(ifNull(impact_started_at, detected_at))
+				AND ifNull(impact_started_at, detected_at) >= ? AND ifNull(impact_started_at, detected_at) < ?
 		)
 		ALL INNER JOIN (
 			SELECT deployment_id, service, environment, finished_at
-			FROM deployments WHERE status = 'success'
+			FROM deployments WHERE status = 'success' AND finished_at >= ? AND finished_at < ?
 		) USING (service, environment)
 		WHERE finished_at <= impact AND finished_at >= impact - ?
 		GROUP BY incident_id
@@ -91,7 +92,10 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 	if maxGap <= 0 {
 		maxGap = DefaultMaxGap
 	}
-	rows, err := conn.Query(ctx, attributionSQL, from.UTC(), to.UTC(), int64(maxGap/time.Second))
+	// Only deployments that finished within one gap before the range (or in
+	// it) can be inferred causes: the join never touches the rest.
+	rows, err := conn.Query(ctx, attributionSQL, from.UTC(), to.UTC(), from.UTC(), to.UTC(),
+		from.Add(-maxGap).UTC(), to.UTC(), int64(maxGap/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("attribute incidents: %w", err)
 	}
