@@ -130,8 +130,13 @@ func (q Query) production() []string {
 // where returns the common filter on a view with the given dimension
 // columns, and its arguments.
 func (q Query) where(timeCol string) (string, []any) {
-	conds := []string{timeCol + " >= ?", timeCol + " < ?", "has(?, environment)"}
-	args := []any{q.From.UTC(), q.To.UTC(), q.production()}
+	conds, args := q.filters([]string{timeCol + " >= ?", timeCol + " < ?", "has(?, environment)"},
+		[]any{q.From.UTC(), q.To.UTC(), q.production()})
+	return strings.Join(conds, " AND "), args
+}
+
+// filters appends the service, team and environment filters of q.
+func (q Query) filters(conds []string, args []any) ([]string, []any) {
 	for _, f := range []struct {
 		col    string
 		values []string
@@ -141,7 +146,7 @@ func (q Query) where(timeCol string) (string, []any) {
 			args = append(args, f.values)
 		}
 	}
-	return strings.Join(conds, " AND "), args
+	return conds, args
 }
 
 func (q Query) groupBy() (cols, group string) {
@@ -251,17 +256,8 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 	if q.LeadTimeFromMerge {
 		start = "merged_at"
 	}
-	conds := []string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"}
-	largs := []any{q.production(), q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()}
-	for _, f := range []struct {
-		col    string
-		values []string
-	}{{"service", q.Services}, {"team", q.Teams}, {"environment", q.Environments}} {
-		if len(f.values) > 0 {
-			conds = append(conds, "has(?, "+f.col+")")
-			largs = append(largs, f.values)
-		}
-	}
+	conds, largs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
+		[]any{q.production(), q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()})
 	lq := `SELECT ` + cols + `groupArrayIf(toFloat64(dateDiff('second', start, first_deploy)), first_deploy != toDateTime(0)),
 		countIf(first_deploy = toDateTime(0))
 		FROM (
