@@ -1,5 +1,6 @@
 // Package metrics computes opsmetrics' operations KPIs in ClickHouse SQL
-// over the public views (docs/schema.md). This first part is the
+// over the raw event tables (docs/schema.md), folded as the public views
+// fold them. This first part is the
 // incident→deployment attribution that the DORA change failure rate and
 // recovery time build on; docs/kpis.md states the rule.
 package metrics
@@ -37,13 +38,15 @@ const (
 // may have finished and still be blamed for it.
 const DefaultMaxGap = 24 * time.Hour
 
-// attributionSQL attributes every incident whose impact started in
-// [from, to). It runs on ClickHouse 18.16: no ASOF JOIN, no window
-// functions. Candidates are the successful deployments of the same service
-// and environment that finished in [impact start - gap, impact start]; the
+// attributionSQL attributes every incident whose impact started in a
+// range. It runs on ClickHouse 18.16: no ASOF JOIN, no window functions.
+// Candidates are the successful deployments of the same service and
+// environment that finished in [impact start - gap, impact start]; the
 // latest wins, ties broken by deployment id, so the same data always gives
 // the same answer. An explicit cause_deployment_id (or a cause_commit that a
-// deployment shipped) takes precedence.
+// deployment shipped) takes precedence. The %s are the sources (sources.go):
+// incidents in range, deployments that shipped a named commit, incidents
+// in range again, and deployments within the gap.
 const attributionSQL = `
 SELECT
 	incident_id, service, environment, impact, resolved,
@@ -58,14 +61,14 @@ FROM (
 				assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact,
 				ifNull(resolved_at, toDateTime(0, 'UTC')) AS resolved,
 				cause_deployment_id AS explicit, cause_commit
-			FROM incidents
+			FROM %s
 			WHERE isNotNull(ifNull(impact_started_at, detected_at))
 				AND ifNull(impact_started_at, detected_at) >= ? AND ifNull(impact_started_at, detected_at) < ?
 		)
 		ANY LEFT JOIN (
 			SELECT arrayJoin(changes) AS cause_commit, environment,
 				argMin(deployment_id, tuple(finished_at, deployment_id)) AS by_commit
-			FROM deployments WHERE status = 'success'
+			FROM %s WHERE status = 'success'
 			GROUP BY cause_commit, environment
 		) USING (cause_commit, environment)
 	)
@@ -73,19 +76,26 @@ FROM (
 		SELECT incident_id, argMax(deployment_id, tuple(finished_at, deployment_id)) AS inferred
 		FROM (
 			SELECT incident_id, service, environment, assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact
-			FROM incidents
+			FROM %s
 			WHERE isNotNull(ifNull(impact_started_at, detected_at))
 				AND ifNull(impact_started_at, detected_at) >= ? AND ifNull(impact_started_at, detected_at) < ?
 		)
 		ALL INNER JOIN (
 			SELECT deployment_id, service, environment, finished_at
-			FROM deployments WHERE status = 'success' AND finished_at >= ? AND finished_at < ?
+			FROM %s WHERE status = 'success'
 		) USING (service, environment)
 		WHERE finished_at <= impact AND finished_at >= impact - ?
 		GROUP BY incident_id
 	) USING (incident_id)
 )
 ORDER BY impact, incident_id`
+
+// namedCommits keeps the raw deployment rows that shipped a commit named
+// as the cause of an incident in range: the only ones the commit rule can
+// pick, whenever they finished.
+const namedCommits = `arrayExists(c -> c IN (SELECT cause_commit FROM incident_events
+	WHERE cause_commit != '' AND incident_id IN (SELECT incident_id FROM incident_events
+		WHERE (impact_started_at >= ? AND impact_started_at < ?) OR (detected_at >= ? AND detected_at < ?))), changes)`
 
 // Attributions attributes the incidents whose impact started in [from, to).
 func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, maxGap time.Duration) ([]Attribution, error) {
@@ -94,8 +104,15 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 	}
 	// Only deployments that finished within one gap before the range (or in
 	// it) can be inferred causes: the join never touches the rest.
-	rows, err := conn.Query(ctx, attributionSQL, from.UTC(), to.UTC(), from.UTC(), to.UTC(),
-		from.Add(-maxGap).UTC(), to.UTC(), int64(maxGap/time.Second))
+	from, to = from.UTC(), to.UTC()
+	incidents, iargs := incidentsStarted(from, to, "service", "environment", "impact_started_at", "detected_at", "resolved_at",
+		"cause_deployment_id", "cause_commit")
+	byCommit, cargs := deploymentsFinished(time.Unix(0, 0), to, []string{"environment", "status", "finished_at", "changes"},
+		namedCommits, from, to, from, to)
+	inGap, gargs := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
+	query := fmt.Sprintf(attributionSQL, incidents, byCommit, incidents, inGap)
+	rows, err := conn.Query(ctx, query, concat(iargs, []any{from, to}, cargs, iargs, []any{from, to}, gargs,
+		[]any{int64(maxGap / time.Second)})...)
 	if err != nil {
 		return nil, fmt.Errorf("attribute incidents: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
 // Explanation lists the rows behind one KPI: "how is it calculated".
@@ -58,8 +60,9 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		}[kpi]
 		e.Columns = []string{"deployment", "service", "environment", "finished", "status", "unplanned", "blamed for", "counts as failed"}
 		where, args := q.where("finished_at")
+		src, sargs := deploymentsFinished(q.From, q.To, dimsAnd("finished_at", "status", "unplanned"), "")
 		rows, err := conn.Query(ctx, `SELECT deployment_id, service, environment, finished_at, status, unplanned
-			FROM deployments WHERE `+where+` ORDER BY finished_at, deployment_id`, args...)
+			FROM `+src+` WHERE `+where+` ORDER BY finished_at, deployment_id`, concat(sargs, args)...)
 		if err != nil {
 			return nil, err
 		}
@@ -84,10 +87,11 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		}[kpi]
 		e.Columns = []string{"incident", "service", "severity", "impact", "detected", "acknowledged", "resolved", "cause", "how"}
 		where, args := q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")
+		src, sargs := incidentsStarted(q.From, q.To, dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
 		rows, err := conn.Query(ctx, `SELECT incident_id, service, severity,
 				ifNull(impact_started_at, toDateTime(0, 'UTC')), ifNull(detected_at, toDateTime(0, 'UTC')),
 				ifNull(acknowledged_at, toDateTime(0, 'UTC')), ifNull(resolved_at, toDateTime(0, 'UTC'))
-			FROM incidents WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND `+where+` ORDER BY detected_at, incident_id`, args...)
+			FROM `+src+` WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND `+where+` ORDER BY detected_at, incident_id`, concat(sargs, args)...)
 		if err != nil {
 			return nil, err
 		}
@@ -106,18 +110,25 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 	case "lead_time":
 		e.Formula = "change commit (or merge) → finish of the first successful production deployment shipping it"
 		e.Columns = []string{"change", "service", "authored", "merged", "first production deployment", "deployed"}
-		args := []any{q.production(), q.From.UTC(), q.To.UTC()}
+		lookback := q.LeadTimeLookback
+		if lookback <= 0 {
+			lookback = DefaultLeadTimeLookback
+		}
+		since := q.From.Add(-lookback).UTC()
+		changes := "(" + store.Changes("authored_at >= ? OR merged_at >= ?", "service", "authored_at", "merged_at") + ")"
+		deploys, dargs := deploymentsFinished(since, time.Time{}, []string{"environment", "status", "finished_at", "changes"}, "")
+		args := concat([]any{since, since}, dargs, []any{q.production(), q.From.UTC(), q.To.UTC()})
 		filter := ""
 		if len(q.Services) > 0 {
 			filter = " AND has(?, service)"
 			args = append(args, q.Services)
 		}
 		rows, err := conn.Query(ctx, `SELECT change_id, service, ifNull(authored_at, toDateTime(0, 'UTC')), ifNull(merged_at, toDateTime(0, 'UTC')), deployment, first_deploy
-			FROM changes
+			FROM `+changes+`
 			ANY LEFT JOIN (
 				SELECT arrayJoin(changes) AS change_id, min(finished_at) AS first_deploy,
 					argMin(deployment_id, tuple(finished_at, deployment_id)) AS deployment
-				FROM deployments WHERE status = 'success' AND has(?, environment) GROUP BY change_id
+				FROM `+deploys+` WHERE status = 'success' AND has(?, environment) GROUP BY change_id
 			) USING (change_id)
 			WHERE first_deploy >= ? AND first_deploy < ?`+filter+` ORDER BY first_deploy, change_id`, args...)
 		if err != nil {

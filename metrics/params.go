@@ -22,6 +22,8 @@ type Params struct {
 	DORAReport   string
 	MaxGap       string // a Go duration; empty is the default
 	LeadTimeFrom string // commit or merge
+	// LeadTimeLookback is a Go duration; empty is the default.
+	LeadTimeLookback string
 }
 
 // Request is a parsed, valid KPI request.
@@ -82,6 +84,11 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 	if p.MaxGap != "" {
 		if q.MaxGap, err = time.ParseDuration(p.MaxGap); err != nil || q.MaxGap <= 0 {
 			return nil, fmt.Errorf("max_gap: want a positive duration like 24h, got %q", p.MaxGap)
+		}
+	}
+	if p.LeadTimeLookback != "" {
+		if q.LeadTimeLookback, err = time.ParseDuration(p.LeadTimeLookback); err != nil || q.LeadTimeLookback <= 0 {
+			return nil, fmt.Errorf("lead_time_lookback: want a positive duration like 2160h, got %q", p.LeadTimeLookback)
 		}
 	}
 	switch p.LeadTimeFrom {

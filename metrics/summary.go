@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
 // Dimension is a column KPIs can be sliced by. Only these names ever reach
@@ -43,6 +45,9 @@ type Query struct {
 	// LeadTimeFromMerge starts change lead time at the merge instead of
 	// the commit (authored time).
 	LeadTimeFromMerge bool
+	// LeadTimeLookback is how long before From a change may have started
+	// and still count; 0 means DefaultLeadTimeLookback.
+	LeadTimeLookback time.Duration
 	// PatchDeadlines is the time allowed to apply a patch, per severity.
 	// Missing severities take DefaultPatchDeadlines.
 	PatchDeadlines map[string]time.Duration
@@ -209,11 +214,12 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 	days := q.To.Sub(q.From).Hours() / 24
 
 	where, args := q.where("finished_at")
+	src, sargs := deploymentsFinished(q.From, q.To, dimsAnd("status", "unplanned", "started_at", "finished_at"), "")
 	dq := `SELECT ` + cols + `count(), countIf(status = 'success'), uniqExactIf(toDate(finished_at), status = 'success'),
-		countIf(status != 'success' OR has(?, deployment_id)), countIf(unplanned = 1),
+		countIf(status != 'success' OR ` + inSet("deployment_id") + `), countIf(unplanned = 1),
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(started_at), finished_at)), isNotNull(started_at))
-		FROM deployments WHERE ` + where + group
-	if err := scanSlices(ctx, conn, dq, append([]any{blamed}, args...), len(q.By), func(vals []string, r []any) {
+		FROM ` + src + ` WHERE ` + where + group
+	if err := scanSlices(ctx, conn, dq, concat([]any{blamed}, sargs, args), len(q.By), func(vals []string, r []any) {
 		s := get(vals)
 		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = *r[0].(*uint64), *r[1].(*uint64), *r[2].(*uint64)
 		s.FailedDeployments, s.ReworkDeployments = *r[3].(*uint64), *r[4].(*uint64)
@@ -224,6 +230,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 	}
 
 	where, args = q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")
+	src, sargs = incidentsStarted(q.From, q.To, dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
 	iq := `SELECT ` + cols + `count(), countIf(isNull(resolved_at)),
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(resolved_at))),
 			isNotNull(resolved_at) AND isNotNull(detected_at)),
@@ -234,8 +241,8 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(ifNull(impact_started_at, detected_at)), assumeNotNull(resolved_at))),
 			isNotNull(resolved_at)),
 		groupArray(if(severity = '', 'unknown', severity))
-		FROM incidents WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + group
-	if err := scanSlices(ctx, conn, iq, args, len(q.By), func(vals []string, r []any) {
+		FROM ` + src + ` WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + group
+	if err := scanSlices(ctx, conn, iq, concat(sargs, args), len(q.By), func(vals []string, r []any) {
 		s := get(vals)
 		s.Incidents, s.UnresolvedIncidents = *r[0].(*uint64), *r[1].(*uint64)
 		durations := *r[2].(*[]float64)
@@ -252,35 +259,8 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		return nil, fmt.Errorf("incident KPIs: %w", err)
 	}
 
-	start := "ifNull(authored_at, merged_at)"
-	if q.LeadTimeFromMerge {
-		start = "merged_at"
-	}
-	conds, largs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
-		[]any{q.production(), q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()})
-	lq := `SELECT ` + cols + `groupArrayIf(toFloat64(dateDiff('second', start, first_deploy)), first_deploy != toDateTime(0)),
-		countIf(first_deploy = toDateTime(0))
-		FROM (
-			SELECT change_id, service, team, deploy_env AS environment, start, first_deploy
-			FROM (
-				SELECT change_id, service, team, assumeNotNull(` + start + `) AS start
-				FROM changes WHERE isNotNull(` + start + `)
-			)
-			ANY LEFT JOIN (
-				SELECT arrayJoin(changes) AS change_id, min(finished_at) AS first_deploy,
-					argMin(environment, tuple(finished_at, deployment_id)) AS deploy_env
-				FROM deployments WHERE status = 'success' AND has(?, environment)
-				GROUP BY change_id
-			) USING (change_id)
-		)
-		WHERE ` + strings.Join(conds, " AND ") + group
-	if err := scanSlices(ctx, conn, lq, largs, len(q.By), func(vals []string, r []any) {
-		s := get(vals)
-		leads := *r[0].(*[]float64)
-		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(leads)), *r[1].(*uint64)
-		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = quantile(leads, 0.5), quantile(leads, 0.9)
-	}, new([]float64), new(uint64)); err != nil {
-		return nil, fmt.Errorf("lead time: %w", err)
+	if err := leadTimes(ctx, conn, q, get); err != nil {
+		return nil, err
 	}
 
 	if err := recovery(ctx, conn, q, attrs, blamed, get); err != nil {
@@ -314,6 +294,21 @@ func sliceKey(s *Summary, by []Dimension) []string {
 
 func ptr(f float64) *float64 { return &f }
 
+// dimsAnd is the dimension columns and cols: what a fold must keep for a
+// sliced, filtered query.
+func dimsAnd(cols ...string) []string {
+	return append([]string{string(Service), string(Team), string(Environment)}, cols...)
+}
+
+// concat joins argument lists in the order their placeholders appear.
+func concat(lists ...[]any) []any {
+	var out []any
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
 func mean(xs []float64) *float64 {
 	if len(xs) == 0 {
 		return nil
@@ -341,21 +336,23 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 		}
 	}
 	where, args := q.where("finished_at")
-	cols := ""
-	for _, d := range q.By {
-		cols += "any(" + string(d) + "), "
-	}
-	rq := `SELECT ` + cols + `deployment_id, any(finished_at), minIf(sf, sf > finished_at)
+	cols, _ := q.groupBy()
+	failed, fargs := deploymentsFinished(q.From, q.To, dimsAnd("status", "finished_at"), "")
+	succ, sargs := deploymentsFinished(q.From, time.Time{}, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
+	// The next success is the first finish in the sorted successes of the
+	// same service and environment after the failed one.
+	rq := `SELECT ` + cols + `deployment_id, finished_at, arrayFirst(x -> x > finished_at, succ)
 		FROM (
 			SELECT deployment_id, service, team, environment, finished_at
-			FROM deployments WHERE ` + where + ` AND (status != 'success' OR has(?, deployment_id))
+			FROM ` + failed + ` WHERE ` + where + ` AND (status != 'success' OR ` + inSet("deployment_id") + `)
 		)
-		ALL LEFT JOIN (
-			SELECT service, environment, finished_at AS sf FROM deployments WHERE status = 'success' AND finished_at >= ?
-		) USING (service, environment)
-		GROUP BY deployment_id`
+		ANY LEFT JOIN (
+			SELECT service, environment, arraySort(groupArray(finished_at)) AS succ
+			FROM ` + succ + ` WHERE status = 'success'
+			GROUP BY service, environment
+		) USING (service, environment)`
 	samples := map[*Summary][]float64{}
-	err := scanSlices(ctx, conn, rq, append(args, blamed, q.From.UTC()), len(q.By), func(vals []string, r []any) {
+	err := scanSlices(ctx, conn, rq, concat(fargs, args, []any{blamed}, sargs), len(q.By), func(vals []string, r []any) {
 		s := get(vals)
 		id, finished, next := *r[0].(*string), *r[1].(*time.Time), *r[2].(*time.Time)
 		var from, to time.Time
@@ -427,6 +424,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 	// applies to them as to deployments.
 	where, args := q.where("assumeNotNull(released_at)")
 	cols, group := q.groupBy()
+	src, sargs := patchesReleased(q.From, q.To, dimsAnd("severity", "released_at", "applied_at", "outcome")...)
 	deadline := "multiIf("
 	var dargs []any
 	for _, sev := range Severities[:4] {
@@ -445,10 +443,10 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 				assumeNotNull(released_at) + ` + deadline + ` AS due_at,
 				(due_at < ? OR outcome != 'open') AS due,
 				(outcome = 'applied' AND isNotNull(applied_at) AND assumeNotNull(applied_at) <= due_at) AS compliant
-			FROM patches WHERE isNotNull(released_at)
+			FROM ` + src + ` WHERE isNotNull(released_at)
 		)
 		WHERE ` + where + group
-	all := append(append(append([]any{q.To.UTC()}, dargs...), q.To.UTC()), args...)
+	all := concat([]any{q.To.UTC()}, dargs, []any{q.To.UTC()}, sargs, args)
 	return scanSlices(ctx, conn, pq, all, len(q.By), func(vals []string, r []any) {
 		s := get(vals)
 		s.PatchesReleased = *r[0].(*uint64)
@@ -477,4 +475,60 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 		}
 		s.PatchesOverdue = *r[6].(*uint64)
 	}, new(uint64), new([]float64), new([]string), new([]uint8), new(uint64), new(uint64), new(uint64))
+}
+
+// DefaultLeadTimeLookback is how long before a range a change may have
+// started and still have its lead time counted in the range.
+const DefaultLeadTimeLookback = 90 * 24 * time.Hour
+
+// leadTimes computes change lead time per slice. A change counts in the
+// range its first successful production deployment finished in; one that
+// started in the range and has no such deployment yet counts as not
+// deployed. Changes that started more than the lookback before the range
+// are not looked at, which bounds the scan to the range plus the lookback.
+func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
+	lookback := q.LeadTimeLookback
+	if lookback <= 0 {
+		lookback = DefaultLeadTimeLookback
+	}
+	since := q.From.Add(-lookback).UTC()
+	start := "ifNull(authored_at, merged_at)"
+	if q.LeadTimeFromMerge {
+		start = "merged_at"
+	}
+	cols, group := q.groupBy()
+	changes := "(" + store.Changes("authored_at >= ? OR merged_at >= ?", "service", "team", "authored_at", "merged_at") + ")"
+	deploys, dargs := deploymentsFinished(since, time.Time{}, []string{"environment", "status", "finished_at", "changes"}, "has(?, environment)", q.production())
+	conds, fargs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
+		[]any{q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()})
+	lq := `SELECT ` + cols + `groupArrayIf(toFloat64(dateDiff('second', start, first_deploy)), first_deploy != toDateTime(0)),
+		countIf(first_deploy = toDateTime(0))
+		FROM (
+			SELECT change_id, service, team, environment, start, first_deploy
+			FROM (
+				SELECT change_id, service, team, assumeNotNull(` + start + `) AS start
+				FROM ` + changes + ` WHERE isNotNull(` + start + `) AND ` + start + ` >= ? AND ` + start + ` < ?
+			)
+			ANY LEFT JOIN (
+				SELECT change_id, min(finished_at) AS first_deploy,
+					argMin(environment, tuple(finished_at, deployment_id)) AS environment
+				FROM (
+					SELECT deployment_id, environment, finished_at, arrayJoin(changes) AS change_id
+					FROM ` + deploys + ` WHERE status = 'success' AND has(?, environment)
+				)
+				GROUP BY change_id
+			) USING (change_id)
+		)
+		WHERE ` + strings.Join(conds, " AND ") + group
+	args := concat([]any{since, since, since, q.To.UTC()}, dargs, []any{q.production()}, fargs)
+	err := scanSlices(ctx, conn, lq, args, len(q.By), func(vals []string, r []any) {
+		s := get(vals)
+		leads := *r[0].(*[]float64)
+		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(leads)), *r[1].(*uint64)
+		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = quantile(leads, 0.5), quantile(leads, 0.9)
+	}, new([]float64), new(uint64))
+	if err != nil {
+		return fmt.Errorf("lead time: %w", err)
+	}
+	return nil
 }

@@ -203,3 +203,43 @@ func TestInjectionThroughFilters(t *testing.T) {
 		t.Error("Summaries accepted an unknown dimension")
 	}
 }
+
+// TestLeadTimeLookback: a change counts in the range of its first
+// production deployment only if it started within the lookback before the
+// range, and a redeployment of a change already in production does not
+// count it again.
+func TestLeadTimeLookback(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	day := 24 * time.Hour
+	change := func(id string, authored time.Time) *event.Event {
+		return &event.Event{Kind: event.KindChange, ID: "e-" + id, Time: authored,
+			Change: &event.Change{ID: id, Service: "api", AuthoredAt: authored}}
+	}
+	write(t, st,
+		change("old", t0.Add(-120*day)), // 120 days before the deployment
+		change("new", t0.Add(-2*day)),
+		change("redeployed", t0.Add(-40*day)),
+		dep("d-first", "api", "production", t0.Add(-30*day), event.DeploymentSuccess, "redeployed"),
+		dep("d-1", "api", "production", t0, event.DeploymentSuccess, "old", "new", "redeployed"),
+	)
+	for _, c := range []struct {
+		lookback time.Duration
+		deployed uint64
+		median   float64
+	}{
+		{0, 1, 2 * 86400},                       // default 90 days: "old" started too early
+		{200 * day, 2, (2 + 120) * 86400 / 2.0}, // both
+		{5 * day, 1, 2 * 86400},                 // "redeployed" first shipped before the range either way
+	} {
+		q := metrics.Query{From: t0.Add(-day), To: t0.Add(day), LeadTimeLookback: c.lookback}
+		got, err := metrics.Summaries(context.Background(), st.Conn(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := got[0]
+		if s.ChangesDeployed != c.deployed || s.LeadTimeMedianSeconds == nil || *s.LeadTimeMedianSeconds != c.median {
+			t.Errorf("lookback %v: %d changes deployed, median %v; want %d, %v", c.lookback, s.ChangesDeployed,
+				s.LeadTimeMedianSeconds, c.deployed, c.median)
+		}
+	}
+}

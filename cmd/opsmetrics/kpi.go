@@ -36,6 +36,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.StringVar(&p.DORAReport, "dora-report", metrics.DefaultLevelTable, "DORA report whose performance clusters give the levels: 2023 or 2024")
 	gap := fs.Duration("max-gap", metrics.DefaultMaxGap, "longest time from a deployment to an incident it can be blamed for")
 	fs.StringVar(&p.LeadTimeFrom, "lead-time-from", "commit", "start of change lead time: commit or merge")
+	lookback := fs.Duration("lead-time-lookback", metrics.DefaultLeadTimeLookback, "how long before --from a change may have started and still count in lead time")
 	format := fs.String("format", "table", "output: table, json or csv")
 	cfg, err := parse(args)
 	if err != nil {
@@ -44,7 +45,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err := cfg.Require(config.SetClickHouse); err != nil {
 		return err
 	}
-	p.Compare, p.MaxGap = fmt.Sprint(*compare), gap.String()
+	p.Compare, p.MaxGap, p.LeadTimeLookback = fmt.Sprint(*compare), gap.String(), lookback.String()
 	req, err := p.Parse(time.Now())
 	if err != nil {
 		return err

@@ -30,7 +30,8 @@ func Handler(conn driver.Conn, production []string, log *slog.Logger) http.Handl
 		var p metrics.Params
 		for name, dst := range map[string]*string{"from": &p.From, "to": &p.To, "by": &p.By, "service": &p.Services,
 			"team": &p.Teams, "environment": &p.Environments, "production": &p.Production, "bucket": &p.Bucket,
-			"tz": &p.TZ, "compare": &p.Compare, "dora_report": &p.DORAReport, "max_gap": &p.MaxGap, "lead_time_from": &p.LeadTimeFrom} {
+			"tz": &p.TZ, "compare": &p.Compare, "dora_report": &p.DORAReport, "max_gap": &p.MaxGap, "lead_time_from": &p.LeadTimeFrom,
+			"lead_time_lookback": &p.LeadTimeLookback} {
 			fields[name] = dst
 		}
 		for name, values := range r.URL.Query() {

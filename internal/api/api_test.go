@@ -81,6 +81,7 @@ func TestKPIs(t *testing.T) {
 		{"compare=perhaps", "compare"},
 		{"dora_report=1999", "dora_report"},
 		{"max_gap=-1h", "max_gap"},
+		{"lead_time_lookback=soon", "lead_time_lookback"},
 		{"from=2026-03-03&to=2026-03-01", "from"},
 		{"frm=2026-03-01", "frm"},
 		{"service=a&service=b", "once"},

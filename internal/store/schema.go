@@ -119,80 +119,10 @@ var migrations = []migration{
 		ORDER BY (topic, partition, offset)`,
 	}},
 	{2, "public views: one row per entity in its latest state", []string{
-		`CREATE VIEW IF NOT EXISTS deployments AS
-		SELECT
-			deployment_id,
-			argMax(service, v) AS service,
-			argMax(team, v) AS team,
-			argMax(environment, v) AS environment,
-			nullIf(argMax(started_at, v), toDateTime(0, 'UTC')) AS started_at,
-			argMax(finished_at, v) AS finished_at,
-			argMax(status, v) AS status,
-			argMax(version, v) AS version,
-			argMax(artifact, v) AS artifact,
-			argMax(unplanned, v) AS unplanned,
-			argMax(fixes_incident, v) AS fixes_incident,
-			argMax(changes, v) AS changes,
-			argMax(encoding, v) AS encoding,
-			max(event_time) AS updated_at
-		FROM (SELECT *, tuple(event_time, event_id) AS v FROM deployment_events)
-		GROUP BY deployment_id`,
-		`CREATE VIEW IF NOT EXISTS incidents AS
-		SELECT
-			incident_id,
-			title, service, team, environment, severity, detection_source,
-			impact_started_at, detected_at, acknowledged_at, mitigated_at, resolved_at,
-			multiIf(isNotNull(resolved_at), 'resolved', isNotNull(mitigated_at), 'mitigated',
-				isNotNull(acknowledged_at), 'acknowledged', 'open') AS state,
-			cause_deployment_id, cause_commit, messages, updated_at
-		FROM (
-			SELECT
-				incident_id,
-				argMaxIf(title, v, title != '') AS title,
-				argMaxIf(service, v, service != '') AS service,
-				argMaxIf(team, v, team != '') AS team,
-				argMaxIf(environment, v, environment != '') AS environment,
-				argMaxIf(severity, v, severity != '') AS severity,
-				argMinIf(detection_source, tuple(detected, event_id), detection_source != '' AND detected > toDateTime(0, 'UTC')) AS detection_source,
-				nullIf(minIf(impact_started_at, impact_started_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS impact_started_at,
-				nullIf(minIf(detected_at, detected_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS detected_at,
-				nullIf(minIf(acknowledged_at, acknowledged_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS acknowledged_at,
-				nullIf(minIf(mitigated_at, mitigated_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS mitigated_at,
-				nullIf(max(resolved_at), toDateTime(0, 'UTC')) AS resolved_at,
-				argMaxIf(cause_deployment_id, v, cause_deployment_id != '') AS cause_deployment_id,
-				argMaxIf(cause_commit, v, cause_commit != '') AS cause_commit,
-				uniqExact(event_id) AS messages,
-				max(event_time) AS updated_at
-			FROM (SELECT *, tuple(event_time, event_id) AS v, detected_at AS detected FROM incident_events)
-			GROUP BY incident_id
-		)`,
-		`CREATE VIEW IF NOT EXISTS patches AS
-		SELECT
-			patch_id,
-			target,
-			argMaxIf(target_type, v, target_type != '') AS target_type,
-			argMaxIf(severity, v, severity != '') AS severity,
-			argMaxIf(service, v, service != '') AS service,
-			argMaxIf(team, v, team != '') AS team,
-			argMaxIf(environment, v, environment != '') AS environment,
-			nullIf(minIf(released_at, released_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS released_at,
-			nullIf(argMaxIf(applied_at, v, applied_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS applied_at,
-			if(countIf(o != '') = 0, 'open', argMaxIf(o, v, o != '')) AS outcome,
-			max(event_time) AS updated_at
-		FROM (SELECT *, tuple(event_time, event_id) AS v, outcome AS o FROM patch_events)
-		GROUP BY patch_id, target`,
-		`CREATE VIEW IF NOT EXISTS changes AS
-		SELECT
-			change_id,
-			argMaxIf(service, v, service != '') AS service,
-			argMaxIf(team, v, team != '') AS team,
-			argMaxIf(repository, v, repository != '') AS repository,
-			argMaxIf(author, v, author != '') AS author,
-			nullIf(minIf(authored_at, authored_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS authored_at,
-			nullIf(minIf(merged_at, merged_at > toDateTime(0, 'UTC')), toDateTime(0, 'UTC')) AS merged_at,
-			max(event_time) AS updated_at
-		FROM (SELECT *, tuple(event_time, event_id) AS v FROM change_events)
-		GROUP BY change_id`,
+		"CREATE VIEW IF NOT EXISTS deployments AS " + Deployments(""),
+		"CREATE VIEW IF NOT EXISTS incidents AS " + Incidents(""),
+		"CREATE VIEW IF NOT EXISTS patches AS " + Patches(""),
+		"CREATE VIEW IF NOT EXISTS changes AS " + Changes(""),
 		`CREATE VIEW IF NOT EXISTS dead_letters AS
 		SELECT
 			topic, partition, offset,
