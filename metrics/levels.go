@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -93,14 +94,27 @@ func (t LevelTable) Levels(s *Summary) map[string]string {
 	return out
 }
 
-// LookupLevelTable returns the table of a report year.
+// LookupLevelTable returns the built-in table of a report year.
 func LookupLevelTable(name string) (LevelTable, error) {
+	return Query{Levels: name}.levelTable()
+}
+
+func (q Query) levelTable() (LevelTable, error) {
+	name := q.Levels
 	if name == "" {
 		name = DefaultLevelTable
 	}
+	if t, ok := q.LevelTables[name]; ok {
+		t.Name = name
+		return t, nil
+	}
 	t, ok := LevelTables[name]
 	if !ok {
-		return LevelTable{}, fmt.Errorf("no DORA level table %q: want 2023 or 2024", name)
+		names := []string{"2023", "2024"}
+		for n := range q.LevelTables {
+			names = append(names, n)
+		}
+		return LevelTable{}, fmt.Errorf("no DORA level table %q: want one of %s", name, strings.Join(names, ", "))
 	}
 	return t, nil
 }

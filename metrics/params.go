@@ -24,6 +24,11 @@ type Params struct {
 	LeadTimeFrom string // commit or merge
 	// LeadTimeLookback is a Go duration; empty is the default.
 	LeadTimeLookback string
+
+	// Defaults holds what an empty parameter means: its Production,
+	// Levels, LevelTables, MaxGap, LeadTimeLookback and PatchDeadlines
+	// (from configuration) apply unless a parameter overrides them.
+	Defaults Query
 }
 
 // Request is a parsed, valid KPI request.
@@ -49,6 +54,8 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 	if r.Bucket, err = ParseBucket(p.Bucket); err != nil {
 		return nil, fmt.Errorf("bucket: %w", err)
 	}
+	r.Query = Query{Production: p.Defaults.Production, Levels: p.Defaults.Levels, LevelTables: p.Defaults.LevelTables,
+		MaxGap: p.Defaults.MaxGap, LeadTimeLookback: p.Defaults.LeadTimeLookback, PatchDeadlines: p.Defaults.PatchDeadlines}
 	q := &r.Query
 	n := now.In(loc)
 	q.To = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)
@@ -76,11 +83,16 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		}
 		q.By = append(q.By, dim)
 	}
-	q.Services, q.Teams, q.Environments, q.Production = split(p.Services), split(p.Teams), split(p.Environments), split(p.Production)
-	if _, err := LookupLevelTable(p.DORAReport); err != nil {
+	q.Services, q.Teams, q.Environments = split(p.Services), split(p.Teams), split(p.Environments)
+	if prod := split(p.Production); len(prod) > 0 {
+		q.Production = prod
+	}
+	if p.DORAReport != "" {
+		q.Levels = p.DORAReport
+	}
+	if _, err := q.levelTable(); err != nil {
 		return nil, fmt.Errorf("dora_report: %w", err)
 	}
-	q.Levels = p.DORAReport
 	if p.MaxGap != "" {
 		if q.MaxGap, err = time.ParseDuration(p.MaxGap); err != nil || q.MaxGap <= 0 {
 			return nil, fmt.Errorf("max_gap: want a positive duration like 24h, got %q", p.MaxGap)

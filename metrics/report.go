@@ -75,7 +75,7 @@ func Ranges(from, to time.Time, b Bucket, loc *time.Location) [][2]time.Time {
 // Run computes the report of q: one summary per slice and bucket, each with
 // the summary of the previous period of the same length when compare is set.
 func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Location, compare bool) (*Report, error) {
-	table, err := LookupLevelTable(q.Levels)
+	table, err := q.levelTable()
 	if err != nil {
 		return nil, err
 	}

@@ -52,8 +52,11 @@ type Query struct {
 	// Missing severities take DefaultPatchDeadlines.
 	PatchDeadlines map[string]time.Duration
 	// Levels names the DORA report whose clusters classify the metrics:
-	// "2023" or "2024" (the default).
+	// "2023" or "2024" (the default), or a table of LevelTables.
 	Levels string
+	// LevelTables adds or replaces level tables by name (configuration's
+	// kpi.dora_levels).
+	LevelTables map[string]LevelTable
 }
 
 // DefaultPatchDeadlines are the patch service levels when none are set.
@@ -167,7 +170,7 @@ func (q Query) groupBy() (cols, group string) {
 
 // Summaries computes the summary of every slice of q.By over [From, To).
 func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, error) {
-	levels, err := LookupLevelTable(q.Levels)
+	levels, err := q.levelTable()
 	if err != nil {
 		return nil, err
 	}

@@ -29,14 +29,14 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.StringVar(&p.Services, "service", "", "only these services (comma-separated)")
 	fs.StringVar(&p.Teams, "team", "", "only these teams (comma-separated)")
 	fs.StringVar(&p.Environments, "environment", "", "only these environments (comma-separated)")
-	fs.StringVar(&p.Production, "production", "production", "environments that count as production (comma-separated)")
+	fs.StringVar(&p.Production, "production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration, production)")
 	fs.StringVar(&p.Bucket, "bucket", "", "compute per day, week or month instead of over the whole range")
 	fs.StringVar(&p.TZ, "tz", "UTC", "time zone of --from/--to dates and of bucket edges (IANA name)")
 	compare := fs.Bool("compare", false, "also compute the previous period of the same length, and the change")
-	fs.StringVar(&p.DORAReport, "dora-report", metrics.DefaultLevelTable, "DORA report whose performance clusters give the levels: 2023 or 2024")
-	gap := fs.Duration("max-gap", metrics.DefaultMaxGap, "longest time from a deployment to an incident it can be blamed for")
+	fs.StringVar(&p.DORAReport, "dora-report", "", "DORA report whose performance clusters give the levels: 2023, 2024 or a table of kpi.dora_levels (default 2024)")
+	fs.StringVar(&p.MaxGap, "max-gap", "", "longest time from a deployment to an incident it can be blamed for (default 24h)")
 	fs.StringVar(&p.LeadTimeFrom, "lead-time-from", "commit", "start of change lead time: commit or merge")
-	lookback := fs.Duration("lead-time-lookback", metrics.DefaultLeadTimeLookback, "how long before --from a change may have started and still count in lead time")
+	fs.StringVar(&p.LeadTimeLookback, "lead-time-lookback", "", "how long before --from a change may have started and still count in lead time (default 2160h)")
 	format := fs.String("format", "table", "output: table, json or csv")
 	cfg, err := parse(args)
 	if err != nil {
@@ -45,7 +45,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err := cfg.Require(config.SetClickHouse); err != nil {
 		return err
 	}
-	p.Compare, p.MaxGap, p.LeadTimeLookback = fmt.Sprint(*compare), gap.String(), lookback.String()
+	p.Compare, p.Defaults = fmt.Sprint(*compare), kpiDefaults(cfg)
 	req, err := p.Parse(time.Now())
 	if err != nil {
 		return err
@@ -76,4 +76,19 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return r.WriteCSV(os.Stdout)
 	}
 	return r.WriteTable(os.Stdout)
+}
+
+// kpiDefaults is the configuration's kpi section as the defaults of a query.
+func kpiDefaults(cfg *config.Config) metrics.Query {
+	k := cfg.KPI
+	q := metrics.Query{Production: k.Production, Levels: k.DORAReport, MaxGap: k.MaxGap,
+		LeadTimeLookback: k.LeadTimeLookback, PatchDeadlines: k.PatchDeadlines}
+	if len(k.DORALevels) > 0 {
+		q.LevelTables = map[string]metrics.LevelTable{}
+		for name, t := range k.DORALevels {
+			q.LevelTables[name] = metrics.LevelTable{Name: name, DeploysPerDay: t.DeploysPerDay, LeadTime: t.LeadTime,
+				Recovery: t.RecoveryTime, ChangeFailureRate: t.ChangeFailureRate}
+		}
+	}
+	return q
 }

@@ -78,8 +78,37 @@ func TestKPICommand(t *testing.T) {
 	if _, code := stdout(t, "kpi", "explain", "vibes", "--clickhouse", dsn); code != 1 {
 		t.Errorf("kpi explain of an unknown KPI: exit %d, want 1", code)
 	}
+	// The configuration's kpi section: search's environment is production
+	// only in the file, and its own level table rates one deployment in
+	// two days (0.5/day) elite.
+	file := t.TempDir() + "/c.yaml"
+	os.WriteFile(file, []byte(`
+kpi:
+  production: [production]
+  dora_report: relaxed
+  dora_levels:
+    relaxed:
+      deploys_per_day: [0.5, 0.1, 0.01]
+      lead_time: [720h, 1440h, 2160h]
+      recovery_time: [24h, 48h, 72h]
+      change_failure_rate: [0.1, 0.5, 0.7, 0.9]
+`), 0o644)
+	out, code = stdout(t, "kpi", "--config", file, "--clickhouse", dsn, "--from", "2026-03-01", "--to", "2026-03-03", "--by", "service", "--format", "json")
+	var levels struct {
+		Table     string `json:"dora_level_table"`
+		Summaries []struct {
+			Levels map[string]string `json:"dora_levels"`
+		} `json:"summaries"`
+	}
+	if err := json.Unmarshal([]byte(out), &levels); code != 0 || err != nil || levels.Table != "relaxed" || len(levels.Summaries) != 2 ||
+		levels.Summaries[1].Levels["deployment_frequency"] != "elite" || levels.Summaries[0].Levels["change_failure_rate"] != "high" {
+		t.Errorf("kpi with a configured level table (exit %d, %v):\n%s", code, err, out)
+	}
+	if _, code := stdout(t, "kpi", "--config", file, "--clickhouse", dsn, "--dora-report", "2023"); code != 0 {
+		t.Errorf("--dora-report 2023 over a configured table: exit %d", code)
+	}
 	for _, bad := range [][]string{
-		{"--bucket", "hour"}, {"--tz", "Mars/Olympus"},
+		{"--bucket", "hour"}, {"--dora-report", "relaxed"}, {"--tz", "Mars/Olympus"},
 		{"--by", "region"}, {"--format", "xml"}, {"--from", "yesterday"}, {"--from", "2026-03-03", "--to", "2026-03-01"},
 	} {
 		if _, code := stdout(t, append([]string{"kpi", "--clickhouse", dsn}, bad...)...); code != 1 {

@@ -20,7 +20,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	parse := config.Bind(fs, config.SetClickHouse, config.SetMetricsAddr)
 	listen := fs.String("listen", "127.0.0.1:8080", "listen address of the HTTP API")
 	refresh := fs.Duration("kpi-refresh", time.Minute, "how often the Prometheus KPI gauges are recomputed")
-	prod := fs.String("production", "production", "environments that count as production (comma-separated)")
+	prod := fs.String("production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration)")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
@@ -40,10 +40,13 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	production := strings.Split(*prod, ",")
+	defaults := kpiDefaults(cfg)
+	if *prod != "" {
+		defaults.Production = strings.Split(*prod, ",")
+	}
 
 	reg := telemetry.NewRegistry()
-	exp := metrics.NewExporter(st.Conn(), metrics.Query{Production: production}, nil, log)
+	exp := metrics.NewExporter(st.Conn(), defaults, nil, log)
 	reg.MustRegister(exp)
 	if cfg.MetricsAddr != "" {
 		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
@@ -54,7 +57,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.Handler(st.Conn(), production, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: api.Handler(st.Conn(), defaults, log), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

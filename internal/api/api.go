@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -18,7 +17,8 @@ import (
 )
 
 // Handler returns the API's handler.
-func Handler(conn driver.Conn, production []string, log *slog.Logger) http.Handler {
+// defaults holds what an absent parameter means (metrics.Params.Defaults).
+func Handler(conn driver.Conn, defaults metrics.Query, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/kpis", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
@@ -27,7 +27,7 @@ func Handler(conn driver.Conn, production []string, log *slog.Logger) http.Handl
 			return
 		}
 		fields := map[string]*string{}
-		var p metrics.Params
+		p := metrics.Params{Defaults: defaults}
 		for name, dst := range map[string]*string{"from": &p.From, "to": &p.To, "by": &p.By, "service": &p.Services,
 			"team": &p.Teams, "environment": &p.Environments, "production": &p.Production, "bucket": &p.Bucket,
 			"tz": &p.TZ, "compare": &p.Compare, "dora_report": &p.DORAReport, "max_gap": &p.MaxGap, "lead_time_from": &p.LeadTimeFrom,
@@ -45,9 +45,6 @@ func Handler(conn driver.Conn, production []string, log *slog.Logger) http.Handl
 				return
 			}
 			*dst = values[0]
-		}
-		if p.Production == "" && len(production) > 0 {
-			p.Production = strings.Join(production, ",")
 		}
 		req, err := p.Parse(time.Now())
 		if err != nil {

@@ -33,7 +33,7 @@ func TestKPIs(t *testing.T) {
 	if err := st.Write(context.Background(), recs, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler(st.Conn(), []string{"production"}, testenv.Logger(t)))
+	srv := httptest.NewServer(api.Handler(st.Conn(), metrics.Query{Production: []string{"production"}}, testenv.Logger(t)))
 	defer srv.Close()
 	get := func(params string) (int, string) {
 		resp, err := http.Get(srv.URL + "/api/v1/kpis?" + params)

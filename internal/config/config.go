@@ -30,6 +30,40 @@ type Config struct {
 	Ingest      Ingest   `yaml:"ingest"`
 	Log         Log      `yaml:"log"`
 	MetricsAddr string   `yaml:"metrics_addr"`
+	KPI         KPI      `yaml:"kpi"`
+}
+
+// KPI holds the settings of the KPI definitions (docs/kpis.md). The flags
+// of `opsmetrics kpi` and the API's parameters override them per query.
+type KPI struct {
+	// Production lists the environments that count as production.
+	Production []string `yaml:"production"`
+	// DORAReport names the active level table: 2023, 2024 or a key of
+	// DORALevels.
+	DORAReport string `yaml:"dora_report"`
+	// DORALevels adds level tables, or replaces the built-in 2023 and 2024.
+	DORALevels map[string]DORALevels `yaml:"dora_levels"`
+	// MaxGap is the longest time from a deployment to an incident it can
+	// be blamed for.
+	MaxGap time.Duration `yaml:"max_gap"`
+	// LeadTimeLookback is how long before a range a change may have
+	// started and still count in its lead time.
+	LeadTimeLookback time.Duration `yaml:"lead_time_lookback"`
+	// PatchDeadlines is the time allowed to apply a patch, per severity
+	// (critical, high, medium, low, unknown); missing ones keep their
+	// defaults.
+	PatchDeadlines map[string]time.Duration `yaml:"patch_deadlines"`
+}
+
+// DORALevels is one table of DORA performance clusters: the bounds of
+// elite, high and medium (deployment frequency in successful deployments
+// per day, at least; lead and recovery time, below), and the typical
+// change failure rate of elite, high, medium and low.
+type DORALevels struct {
+	DeploysPerDay     [3]float64       `yaml:"deploys_per_day"`
+	LeadTime          [3]time.Duration `yaml:"lead_time"`
+	RecoveryTime      [3]time.Duration `yaml:"recovery_time"`
+	ChangeFailureRate [4]float64       `yaml:"change_failure_rate"`
 }
 
 // Topics are the Kafka topics opsmetrics reads and writes.
@@ -93,6 +127,12 @@ func Default() Config {
 			SessionTimeout:  30 * time.Second,
 		},
 		Log: Log{Format: "text", Level: "info"},
+		KPI: KPI{
+			Production:       []string{"production"},
+			DORAReport:       "2024",
+			MaxGap:           24 * time.Hour,
+			LeadTimeLookback: 90 * 24 * time.Hour,
+		},
 	}
 }
 
@@ -268,6 +308,7 @@ func (c *Config) Validate() error {
 	if c.Ingest.SessionTimeout < time.Second {
 		bad("ingest.session_timeout", "must be >= 1s, got %v", c.Ingest.SessionTimeout)
 	}
+	errs = append(errs, c.KPI.validate()...)
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "want text or json, got %q", c.Log.Format)
 	}
@@ -361,4 +402,62 @@ func (v *listValue) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+func (k KPI) validate() []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: kpi.%s: "+format, append([]any{field}, args...)...))
+	}
+	if len(k.Production) == 0 {
+		bad("production", "must name at least one environment")
+	}
+	for _, e := range k.Production {
+		if strings.TrimSpace(e) == "" {
+			bad("production", "empty environment name")
+		}
+	}
+	if _, ok := k.DORALevels[k.DORAReport]; !ok && k.DORAReport != "2023" && k.DORAReport != "2024" {
+		bad("dora_report", "want 2023, 2024 or a table of kpi.dora_levels, got %q", k.DORAReport)
+	}
+	for name, t := range k.DORALevels {
+		f := "dora_levels." + name
+		for i := range 3 {
+			if t.DeploysPerDay[i] <= 0 || (i > 0 && t.DeploysPerDay[i] >= t.DeploysPerDay[i-1]) {
+				bad(f+".deploys_per_day", "want three positive, falling bounds (elite, high, medium), got %v", t.DeploysPerDay)
+				break
+			}
+		}
+		for field, ds := range map[string][3]time.Duration{"lead_time": t.LeadTime, "recovery_time": t.RecoveryTime} {
+			for i := range 3 {
+				if ds[i] <= 0 || (i > 0 && ds[i] < ds[i-1]) {
+					bad(f+"."+field, "want three positive, non-decreasing bounds (elite, high, medium), got %v", ds)
+					break
+				}
+			}
+		}
+		for _, r := range t.ChangeFailureRate {
+			if r < 0 || r > 1 {
+				bad(f+".change_failure_rate", "want four ratios in [0, 1] (elite, high, medium, low), got %v", t.ChangeFailureRate)
+				break
+			}
+		}
+	}
+	if k.MaxGap <= 0 {
+		bad("max_gap", "must be > 0, got %v", k.MaxGap)
+	}
+	if k.LeadTimeLookback <= 0 {
+		bad("lead_time_lookback", "must be > 0, got %v", k.LeadTimeLookback)
+	}
+	for sev, d := range k.PatchDeadlines {
+		switch sev {
+		case "critical", "high", "medium", "low", "unknown":
+		default:
+			bad("patch_deadlines", "unknown severity %q: want critical, high, medium, low or unknown", sev)
+		}
+		if d <= 0 {
+			bad("patch_deadlines."+sev, "must be > 0, got %v", d)
+		}
+	}
+	return errs
 }

@@ -67,6 +67,12 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"unknown YAML key", nil, nil, "ingest:\n  batchsize: 3\n", "field batchsize not found"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, "", "config: log.format: want text or json"},
 		{"password is not echoed", []string{"--clickhouse", "clickhouse://u:hunter2@/db"}, nil, "", "config: clickhouse:"},
+		{"unknown DORA report", nil, nil, "kpi:\n  dora_report: \"2019\"\n", `config: kpi.dora_report: want 2023, 2024 or a table of kpi.dora_levels, got "2019"`},
+		{"rising frequency bounds", nil, nil, "kpi:\n  dora_levels:\n    ours:\n      deploys_per_day: [0.1, 1, 0.01]\n" +
+			"      lead_time: [1h, 2h, 3h]\n      recovery_time: [1h, 2h, 3h]\n      change_failure_rate: [0.1, 0.2, 0.3, 0.4]\n",
+			"config: kpi.dora_levels.ours.deploys_per_day: want three positive, falling bounds"},
+		{"unknown patch severity", nil, nil, "kpi:\n  patch_deadlines:\n    urgent: 24h\n", `config: kpi.patch_deadlines: unknown severity "urgent"`},
+		{"no production environment", nil, nil, "kpi:\n  production: []\n", "config: kpi.production: must name at least one environment"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,5 +104,33 @@ func TestRequire(t *testing.T) {
 	err = cfg.Require(SetClickHouse, SetBrokers)
 	if err == nil || !strings.Contains(err.Error(), "--clickhouse or OPSMETRICS_CLICKHOUSE") || !strings.Contains(err.Error(), "brokers") {
 		t.Fatalf("Require: %v", err)
+	}
+}
+
+func TestKPISection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte(`
+kpi:
+  production: [prod-eu, prod-us]
+  dora_report: strict
+  dora_levels:
+    strict:
+      deploys_per_day: [2, 0.5, 0.1]
+      lead_time: [12h, 72h, 336h]
+      recovery_time: [30m, 4h, 24h]
+      change_failure_rate: [0.02, 0.05, 0.1, 0.3]
+  max_gap: 6h
+  patch_deadlines:
+    critical: 48h
+`), 0o644)
+	cfg, err := load(t, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.KPI
+	if strings.Join(k.Production, ",") != "prod-eu,prod-us" || k.DORAReport != "strict" || k.MaxGap != 6*time.Hour ||
+		k.PatchDeadlines["critical"] != 48*time.Hour || k.LeadTimeLookback != 90*24*time.Hour ||
+		k.DORALevels["strict"].RecoveryTime[1] != 4*time.Hour || k.DORALevels["strict"].ChangeFailureRate[3] != 0.3 {
+		t.Errorf("kpi section read as %+v", k)
 	}
 }
