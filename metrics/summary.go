@@ -57,6 +57,46 @@ type Query struct {
 	// LevelTables adds or replaces level tables by name (configuration's
 	// kpi.dora_levels).
 	LevelTables map[string]LevelTable
+	// Step, when set, splits the range into UTC hours or days within one
+	// set of queries: Summaries then returns a summary per step and slice
+	// that has data, with Bucket set. Baselines learn from these series.
+	Step Step
+}
+
+// Step is the granularity of a KPI series.
+type Step string
+
+// The steps.
+const (
+	StepHour Step = "hour"
+	StepDay  Step = "day"
+)
+
+// Duration is the length of one step.
+func (s Step) Duration() time.Duration {
+	if s == StepHour {
+		return time.Hour
+	}
+	return 24 * time.Hour
+}
+
+// Truncate returns the start of the step that holds t, in UTC.
+func (s Step) Truncate(t time.Time) time.Time { return t.UTC().Truncate(s.Duration()) }
+
+// ParseStep accepts hour or day.
+func ParseStep(s string) (Step, error) {
+	switch st := Step(s); st {
+	case StepHour, StepDay:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown step %q: want hour or day", s)
+}
+
+func (s Step) sql(col string) string {
+	if s == StepHour {
+		return "toString(toStartOfHour(" + col + "))"
+	}
+	return "toString(toStartOfDay(" + col + "))"
 }
 
 // DefaultPatchDeadlines are the patch service levels when none are set.
@@ -115,7 +155,9 @@ type Summary struct {
 	PatchesReleased             uint64              `json:"patches_released"`                // patch targets released in range
 	PatchLatencyMedianSeconds   *float64            `json:"patch_latency_median_seconds"`    // released → applied
 	PatchLatencyP90Seconds      *float64            `json:"patch_latency_p90_seconds"`
-	PatchCompliance             *float64            `json:"patch_compliance"` // applied within deadline ÷ due
+	PatchesDue                  uint64              `json:"patches_due"`       // deadline passed or outcome known
+	PatchesCompliant            uint64              `json:"patches_compliant"` // of those, applied within deadline
+	PatchCompliance             *float64            `json:"patch_compliance"`  // compliant ÷ due
 	PatchComplianceBySeverity   map[string]*float64 `json:"patch_compliance_by_severity"`
 	PatchFailureRate            *float64            `json:"patch_failure_rate"`                 // failed or rolled back ÷ with an outcome
 	PatchesOverdue              uint64              `json:"patches_overdue"`                    // not applied, past deadline at the range end
@@ -157,13 +199,26 @@ func (q Query) filters(conds []string, args []any) ([]string, []any) {
 	return conds, args
 }
 
-func (q Query) groupBy() (cols, group string) {
-	if len(q.By) == 0 {
-		return "", ""
+// dims is the number of leading dimension columns of a query's rows.
+func (q Query) dims() int {
+	if q.Step != "" {
+		return len(q.By) + 1
 	}
-	names := make([]string, len(q.By))
-	for i, d := range q.By {
-		names[i] = string(d) // validated by Summaries
+	return len(q.By)
+}
+
+// groupBy returns the dimension columns (and the step of timeCol, last)
+// to select and group by.
+func (q Query) groupBy(timeCol string) (cols, group string) {
+	names := make([]string, 0, len(q.By)+1)
+	for _, d := range q.By {
+		names = append(names, string(d)) // validated by Summaries
+	}
+	if q.Step != "" {
+		names = append(names, q.Step.sql(timeCol))
+	}
+	if len(names) == 0 {
+		return "", ""
 	}
 	return strings.Join(names, ", ") + ", ", " GROUP BY " + strings.Join(names, ", ")
 }
@@ -209,12 +264,21 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 			for i, d := range q.By {
 				s.Slice[d] = vals[i]
 			}
+			if q.Step != "" {
+				b, err := time.ParseInLocation(time.DateTime, vals[len(q.By)], time.UTC)
+				if err == nil {
+					s.Bucket = &b
+				}
+			}
 			slices[key] = s
 		}
 		return s
 	}
-	cols, group := q.groupBy()
+	cols, group := q.groupBy("finished_at")
 	days := q.To.Sub(q.From).Hours() / 24
+	if q.Step != "" {
+		days = q.Step.Duration().Hours() / 24
+	}
 
 	where, args := q.where("finished_at")
 	src, sargs := deploymentsFinished(q.From, q.To, dimsAnd("status", "unplanned", "started_at", "finished_at"), "")
@@ -222,7 +286,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		countIf(status != 'success' OR ` + inSet("deployment_id") + `), countIf(unplanned = 1),
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(started_at), finished_at)), isNotNull(started_at))
 		FROM ` + src + ` WHERE ` + where + group
-	if err := scanSlices(ctx, conn, dq, concat([]any{blamed}, sargs, args), len(q.By), func(vals []string, r []any) {
+	if err := scanSlices(ctx, conn, dq, concat([]any{blamed}, sargs, args), q.dims(), func(vals []string, r []any) {
 		s := get(vals)
 		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = *r[0].(*uint64), *r[1].(*uint64), *r[2].(*uint64)
 		s.FailedDeployments, s.ReworkDeployments = *r[3].(*uint64), *r[4].(*uint64)
@@ -234,6 +298,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 
 	where, args = q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")
 	src, sargs = incidentsStarted(q.From, q.To, dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
+	cols, group = q.groupBy("assumeNotNull(ifNull(impact_started_at, detected_at))")
 	iq := `SELECT ` + cols + `count(), countIf(isNull(resolved_at)),
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(resolved_at))),
 			isNotNull(resolved_at) AND isNotNull(detected_at)),
@@ -245,7 +310,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 			isNotNull(resolved_at)),
 		groupArray(if(severity = '', 'unknown', severity))
 		FROM ` + src + ` WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + group
-	if err := scanSlices(ctx, conn, iq, concat(sargs, args), len(q.By), func(vals []string, r []any) {
+	if err := scanSlices(ctx, conn, iq, concat(sargs, args), q.dims(), func(vals []string, r []any) {
 		s := get(vals)
 		s.Incidents, s.UnresolvedIncidents = *r[0].(*uint64), *r[1].(*uint64)
 		durations := *r[2].(*[]float64)
@@ -339,7 +404,7 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 		}
 	}
 	where, args := q.where("finished_at")
-	cols, _ := q.groupBy()
+	cols, _ := q.groupBy("finished_at")
 	failed, fargs := deploymentsFinished(q.From, q.To, dimsAnd("status", "finished_at"), "")
 	succ, sargs := deploymentsFinished(q.From, time.Time{}, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
 	// The next success is the first finish in the sorted successes of the
@@ -355,7 +420,7 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 			GROUP BY service, environment
 		) USING (service, environment)`
 	samples := map[*Summary][]float64{}
-	err := scanSlices(ctx, conn, rq, concat(fargs, args, []any{blamed}, sargs), len(q.By), func(vals []string, r []any) {
+	err := scanSlices(ctx, conn, rq, concat(fargs, args, []any{blamed}, sargs), q.dims(), func(vals []string, r []any) {
 		s := get(vals)
 		id, finished, next := *r[0].(*string), *r[1].(*time.Time), *r[2].(*time.Time)
 		var from, to time.Time
@@ -426,7 +491,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 	// Patches carry the environment of their target; the production filter
 	// applies to them as to deployments.
 	where, args := q.where("assumeNotNull(released_at)")
-	cols, group := q.groupBy()
+	cols, group := q.groupBy("assumeNotNull(released_at)")
 	src, sargs := patchesReleased(q.From, q.To, dimsAnd("severity", "released_at", "applied_at", "outcome")...)
 	deadline := "multiIf("
 	var dargs []any
@@ -450,7 +515,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 		)
 		WHERE ` + where + group
 	all := concat([]any{q.To.UTC()}, dargs, []any{q.To.UTC()}, sargs, args)
-	return scanSlices(ctx, conn, pq, all, len(q.By), func(vals []string, r []any) {
+	return scanSlices(ctx, conn, pq, all, q.dims(), func(vals []string, r []any) {
 		s := get(vals)
 		s.PatchesReleased = *r[0].(*uint64)
 		lat := *r[1].(*[]float64)
@@ -468,6 +533,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 		s.PatchComplianceBySeverity = map[string]*float64{}
 		for sev, n := range due {
 			if sev == "" {
+				s.PatchesDue, s.PatchesCompliant = uint64(n), uint64(good[""])
 				s.PatchCompliance = ptr(float64(good[""]) / float64(n))
 				continue
 			}
@@ -499,7 +565,7 @@ func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string
 	if q.LeadTimeFromMerge {
 		start = "merged_at"
 	}
-	cols, group := q.groupBy()
+	cols, group := q.groupBy("if(first_deploy = toDateTime(0), start, first_deploy)")
 	changes := "(" + store.Changes("authored_at >= ? OR merged_at >= ?", "service", "team", "authored_at", "merged_at") + ")"
 	deploys, dargs := deploymentsFinished(since, time.Time{}, []string{"environment", "status", "finished_at", "changes"}, "has(?, environment)", q.production())
 	conds, fargs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
@@ -524,7 +590,7 @@ func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string
 		)
 		WHERE ` + strings.Join(conds, " AND ") + group
 	args := concat([]any{since, since, since, q.To.UTC()}, dargs, []any{q.production()}, fargs)
-	err := scanSlices(ctx, conn, lq, args, len(q.By), func(vals []string, r []any) {
+	err := scanSlices(ctx, conn, lq, args, q.dims(), func(vals []string, r []any) {
 		s := get(vals)
 		leads := *r[0].(*[]float64)
 		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(leads)), *r[1].(*uint64)

@@ -243,3 +243,49 @@ func TestLeadTimeLookback(t *testing.T) {
 		}
 	}
 }
+
+// TestStepsAddUpToTheRange: per-day series from one Summaries call add up
+// to the whole range's counts, slice by slice.
+func TestStepsAddUpToTheRange(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	var recs []*event.Event
+	generatorEvents(t, func(e *event.Event) { recs = append(recs, e) })
+	write(t, st, recs...)
+	q := metrics.Query{From: t0.Add(-20 * 24 * time.Hour), To: t0, By: []metrics.Dimension{metrics.Team}}
+	whole, err := metrics.Summaries(context.Background(), st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Step = metrics.StepDay
+	daily, err := metrics.Summaries(context.Background(), st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type sums struct{ deps, failed, incidents, patches, due, changes uint64 }
+	got := map[string]*sums{}
+	for _, s := range daily {
+		if s.Bucket == nil || !s.Bucket.Equal(s.Bucket.Truncate(24*time.Hour)) || s.Bucket.Before(q.Step.Truncate(q.From)) || !s.Bucket.Before(q.To) {
+			t.Fatalf("slice %v: bucket %v is not a UTC day in range", s.Slice, s.Bucket)
+		}
+		g := got[s.Slice[metrics.Team]]
+		if g == nil {
+			g = &sums{}
+			got[s.Slice[metrics.Team]] = g
+		}
+		g.deps += s.Deployments
+		g.failed += s.FailedDeployments
+		g.incidents += s.Incidents
+		g.patches += s.PatchesReleased
+		g.due += s.PatchesDue
+		g.changes += s.ChangesDeployed
+	}
+	if len(whole) < 2 {
+		t.Fatalf("%d teams, want several", len(whole))
+	}
+	for _, w := range whole {
+		want := sums{w.Deployments, w.FailedDeployments, w.Incidents, w.PatchesReleased, w.PatchesDue, w.ChangesDeployed}
+		if g := got[w.Slice[metrics.Team]]; g == nil || *g != want {
+			t.Errorf("team %s: days add up to %+v, the range has %+v", w.Slice[metrics.Team], g, want)
+		}
+	}
+}
