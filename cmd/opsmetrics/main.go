@@ -25,6 +25,9 @@ var commands = []command{
 	{"produce", "produce --brokers LIST --file F", "publish a JSON Lines file of events to Kafka", runProduce},
 	{"kpi", "kpi --clickhouse DSN [--from T] [--to T] [--by service,team,environment] [--service S] [--bucket day|week|month] [--compare] [--format table|json|csv]\n       opsmetrics kpi explain KPI --clickhouse DSN --service S [--from T] [--to T]", "compute the DORA and incident KPIs over a range", runKPI},
 	{"serve", "serve --clickhouse DSN [--listen ADDR] [--metrics-addr ADDR] [--kpi-refresh D]", "serve the KPI HTTP API and the Prometheus KPI gauges", runServe},
+	{"baselines", "baselines learn --clickhouse DSN [--at T] [--config F]", "learn the expected value and band of every KPI series", runBaselines},
+	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|auto] [--season N|auto]",
+		"judge the latest intervals against their baselines and alert; or score a CSV series offline", runAnomaly},
 	{"demo", "demo", "run the whole pipeline end to end on embedded defaults", runDemo},
 }
 

@@ -23,14 +23,92 @@ import (
 // Config is the whole configuration. Each subcommand binds the settings it
 // uses as flags; the YAML file may hold any of them.
 type Config struct {
-	ClickHouse  string   `yaml:"clickhouse"`
-	Brokers     []string `yaml:"brokers"`
-	Group       string   `yaml:"group"`
-	Topics      Topics   `yaml:"topics"`
-	Ingest      Ingest   `yaml:"ingest"`
-	Log         Log      `yaml:"log"`
-	MetricsAddr string   `yaml:"metrics_addr"`
-	KPI         KPI      `yaml:"kpi"`
+	ClickHouse  string    `yaml:"clickhouse"`
+	Brokers     []string  `yaml:"brokers"`
+	Group       string    `yaml:"group"`
+	Topics      Topics    `yaml:"topics"`
+	Ingest      Ingest    `yaml:"ingest"`
+	Log         Log       `yaml:"log"`
+	MetricsAddr string    `yaml:"metrics_addr"`
+	KPI         KPI       `yaml:"kpi"`
+	Baselines   Baselines `yaml:"baselines"`
+	Anomaly     Anomaly   `yaml:"anomaly"`
+	Alerting    Alerting  `yaml:"alerting"`
+}
+
+// Baselines configures learning (docs/baselines.md).
+type Baselines struct {
+	// Training is the length of the training window.
+	Training time.Duration `yaml:"training"`
+	// Steps are the granularities learnt: day, hour or both.
+	Steps []string `yaml:"steps"`
+	// Alpha is the two-sided tail probability below which an interval is
+	// anomalous.
+	Alpha float64 `yaml:"alpha"`
+	// MinHistory is the least number of intervals before a series alerts.
+	MinHistory int `yaml:"min_history"`
+	// MinCount is the least count that can be an upward anomaly.
+	MinCount float64 `yaml:"min_count"`
+	// RelearnInterval is how often serve relearns.
+	RelearnInterval time.Duration `yaml:"relearn_interval"`
+	// Maintenance windows do not train baselines.
+	Maintenance []Maintenance `yaml:"maintenance"`
+}
+
+// Maintenance is a time range, for one service or all, that does not
+// train baselines.
+type Maintenance struct {
+	From    time.Time `yaml:"from"`
+	To      time.Time `yaml:"to"`
+	Service string    `yaml:"service"`
+	Reason  string    `yaml:"reason"`
+}
+
+// Anomaly configures detection.
+type Anomaly struct {
+	// EvaluationInterval is how often serve detects.
+	EvaluationInterval time.Duration `yaml:"evaluation_interval"`
+	// Persistence per step: fire when N of the last M intervals are
+	// anomalous.
+	Persistence map[string]Persistence `yaml:"persistence"`
+}
+
+// Persistence is an N-of-M rule.
+type Persistence struct {
+	N int `yaml:"n"`
+	M int `yaml:"m"`
+}
+
+// Alerting configures notifications.
+type Alerting struct {
+	// Alertmanager is the base URL of Alertmanager; empty sends nothing.
+	Alertmanager string `yaml:"alertmanager"`
+	// ResendInterval is how often active alerts are re-sent.
+	ResendInterval time.Duration `yaml:"resend_interval"`
+	// Runbooks maps a KPI to its runbook URL; DefaultRunbook serves the
+	// others.
+	Runbooks       map[string]string `yaml:"runbooks"`
+	DefaultRunbook string            `yaml:"default_runbook"`
+	// DashboardURL is the anomalies dashboard alerts link to.
+	DashboardURL string `yaml:"dashboard_url"`
+	// Thresholds are the KPI target rules.
+	Thresholds []Threshold `yaml:"thresholds"`
+}
+
+// Threshold is one KPI target rule; Above and Below are in the KPI's unit
+// ("15%", "4h", "3") and are checked by the anomaly package.
+type Threshold struct {
+	Name         string        `yaml:"name"`
+	KPI          string        `yaml:"kpi"`
+	Above        string        `yaml:"above"`
+	Below        string        `yaml:"below"`
+	Window       time.Duration `yaml:"window"`
+	By           []string      `yaml:"by"`
+	Services     []string      `yaml:"services"`
+	Teams        []string      `yaml:"teams"`
+	Environments []string      `yaml:"environments"`
+	Severity     string        `yaml:"severity"`
+	Runbook      string        `yaml:"runbook"`
 }
 
 // KPI holds the settings of the KPI definitions (docs/kpis.md). The flags
@@ -127,6 +205,19 @@ func Default() Config {
 			SessionTimeout:  30 * time.Second,
 		},
 		Log: Log{Format: "text", Level: "info"},
+		Baselines: Baselines{
+			Training:        8 * 7 * 24 * time.Hour,
+			Steps:           []string{"day", "hour"},
+			Alpha:           0.01,
+			MinHistory:      14,
+			MinCount:        3,
+			RelearnInterval: 24 * time.Hour,
+		},
+		Anomaly: Anomaly{EvaluationInterval: 5 * time.Minute},
+		Alerting: Alerting{
+			ResendInterval: time.Minute,
+			DashboardURL:   "http://localhost:3000/d/opsmetrics-anomalies",
+		},
 		KPI: KPI{
 			Production:       []string{"production"},
 			DORAReport:       "2024",
@@ -144,6 +235,7 @@ const (
 	SetTopics      = "topics"
 	SetIngest      = "ingest"
 	SetMetricsAddr = "metrics-addr"
+	SetAlerting    = "alerting"
 )
 
 type setting struct {
@@ -168,6 +260,7 @@ func (c *Config) settings() []setting {
 		{SetIngest, "retry-max-backoff", "cap of the backoff between retries of a failed write", (*durationValue)(&c.Ingest.RetryMaxBackoff)},
 		{SetIngest, "shutdown-timeout", "bound on the final flush at shutdown", (*durationValue)(&c.Ingest.ShutdownTimeout)},
 		{SetIngest, "session-timeout", "consumer group session timeout; a crashed ingester's partitions move after it", (*durationValue)(&c.Ingest.SessionTimeout)},
+		{SetAlerting, "alertmanager", "Alertmanager base URL alerts are sent to (empty: none)", (*stringValue)(&c.Alerting.Alertmanager)},
 		{SetMetricsAddr, "metrics-addr", "listen address of the Prometheus /metrics endpoint (empty: off)", (*stringValue)(&c.MetricsAddr)},
 		{"", "log-format", "log format: text or json", (*stringValue)(&c.Log.Format)},
 		{"", "log-level", "log level: debug, info, warn or error", (*stringValue)(&c.Log.Level)},
@@ -309,6 +402,7 @@ func (c *Config) Validate() error {
 		bad("ingest.session_timeout", "must be >= 1s, got %v", c.Ingest.SessionTimeout)
 	}
 	errs = append(errs, c.KPI.validate()...)
+	errs = append(errs, c.validateAnomaly()...)
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "want text or json, got %q", c.Log.Format)
 	}
@@ -457,6 +551,82 @@ func (k KPI) validate() []error {
 		}
 		if d <= 0 {
 			bad("patch_deadlines."+sev, "must be > 0, got %v", d)
+		}
+	}
+	return errs
+}
+
+func (c *Config) validateAnomaly() []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{field}, args...)...))
+	}
+	b := c.Baselines
+	if b.Training < 7*24*time.Hour {
+		bad("baselines.training", "must be at least 168h (a week), got %v", b.Training)
+	}
+	if len(b.Steps) == 0 {
+		bad("baselines.steps", "name day, hour or both")
+	}
+	for _, s := range b.Steps {
+		if s != "day" && s != "hour" {
+			bad("baselines.steps", "want day or hour, got %q", s)
+		}
+	}
+	if b.Alpha <= 0 || b.Alpha >= 0.5 {
+		bad("baselines.alpha", "want a probability in (0, 0.5), got %v", b.Alpha)
+	}
+	if b.MinHistory < 1 {
+		bad("baselines.min_history", "must be >= 1, got %d", b.MinHistory)
+	}
+	if b.MinCount < 0 {
+		bad("baselines.min_count", "must be >= 0, got %v", b.MinCount)
+	}
+	if b.RelearnInterval < time.Minute {
+		bad("baselines.relearn_interval", "must be at least 1m, got %v", b.RelearnInterval)
+	}
+	for i, m := range b.Maintenance {
+		if !m.From.Before(m.To) {
+			bad(fmt.Sprintf("baselines.maintenance[%d]", i), "from %s is not before to %s", m.From.Format(time.RFC3339), m.To.Format(time.RFC3339))
+		}
+	}
+	if c.Anomaly.EvaluationInterval < time.Second {
+		bad("anomaly.evaluation_interval", "must be at least 1s, got %v", c.Anomaly.EvaluationInterval)
+	}
+	for step, p := range c.Anomaly.Persistence {
+		if step != "day" && step != "hour" {
+			bad("anomaly.persistence", "want day or hour keys, got %q", step)
+		}
+		if p.N < 1 || p.M < p.N {
+			bad("anomaly.persistence."+step, "want 1 <= n <= m, got n=%d m=%d", p.N, p.M)
+		}
+	}
+	a := c.Alerting
+	if a.Alertmanager != "" {
+		if u, err := url.Parse(a.Alertmanager); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("alerting.alertmanager", "want an http(s) URL like http://alertmanager:9093, got %q", a.Alertmanager)
+		}
+	}
+	if a.ResendInterval < time.Second {
+		bad("alerting.resend_interval", "must be at least 1s, got %v", a.ResendInterval)
+	}
+	names := map[string]bool{}
+	for i, t := range a.Thresholds {
+		f := fmt.Sprintf("alerting.thresholds[%d]", i)
+		if t.Name == "" {
+			bad(f+".name", "required")
+		} else if names[t.Name] {
+			bad(f+".name", "duplicate rule name %q", t.Name)
+		}
+		names[t.Name] = true
+		if t.KPI == "" {
+			bad(f+".kpi", "required")
+		}
+		if t.Above == "" && t.Below == "" {
+			bad(f, "give above, below or both")
+		}
+		if t.Window < 0 {
+			bad(f+".window", "must be >= 0, got %v", t.Window)
 		}
 	}
 	return errs

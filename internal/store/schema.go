@@ -136,4 +136,66 @@ var migrations = []migration{
 		FROM dead_letter_events
 		GROUP BY topic, partition, offset`,
 	}},
+	{3, "baselines and anomalies", []string{
+		// A learn writes every row of a new generation, then commits it with
+		// one row in baseline_generations: readers of current_baselines see
+		// a whole generation or the previous one, never half of one.
+		`CREATE TABLE IF NOT EXISTS baselines (
+			generation UInt64,
+			series String,
+			kpi String,
+			step String,
+			service String,
+			team String,
+			environment String,
+			kind String,
+			family String,
+			status String,
+			params String,
+			train_from DateTime('UTC'),
+			train_to DateTime('UTC'),
+			trained_at DateTime('UTC'),
+			slot UInt16,
+			expected Float64,
+			lower Float64,
+			upper Float64
+		) ENGINE = MergeTree
+		PARTITION BY toYYYYMM(trained_at)
+		ORDER BY (generation, series, slot)`,
+		`CREATE TABLE IF NOT EXISTS baseline_generations (
+			generation UInt64,
+			trained_at DateTime('UTC'),
+			series UInt64
+		) ENGINE = MergeTree
+		ORDER BY generation`,
+		`CREATE VIEW IF NOT EXISTS current_baselines AS
+		SELECT * FROM baselines
+		WHERE generation = (SELECT max(generation) FROM baseline_generations)`,
+		// One row per series and anomalous interval: re-detecting the same
+		// interval replaces its row.
+		`CREATE TABLE IF NOT EXISTS anomalies (
+			series String,
+			kpi String,
+			step String,
+			service String,
+			team String,
+			environment String,
+			interval_start DateTime('UTC'),
+			interval_end DateTime('UTC'),
+			observed Float64,
+			num Float64,
+			den Float64,
+			expected Float64,
+			lower Float64,
+			upper Float64,
+			direction String,
+			tail Float64,
+			severity String,
+			firing UInt8,
+			generation UInt64,
+			detected_at DateTime('UTC')
+		) ENGINE = ReplacingMergeTree(detected_at)
+		PARTITION BY toYYYYMM(interval_start)
+		ORDER BY (series, interval_start)`,
+	}},
 }

@@ -1,0 +1,186 @@
+package anomaly
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// Alert names.
+const (
+	AnomalyAlert   = "KPIAnomaly"
+	ThresholdAlert = "KPIThresholdAtRisk"
+)
+
+// AlertConfig is what alerts link to.
+type AlertConfig struct {
+	// Runbooks maps a KPI name to its runbook; DefaultRunbook serves the
+	// rest. Every alert needs a process and an owner.
+	Runbooks       map[string]string
+	DefaultRunbook string
+	// DashboardURL is the anomalies dashboard; alerts link to it filtered
+	// to their series and interval.
+	DashboardURL string
+}
+
+func (c AlertConfig) runbook(kpi string) string {
+	if u, ok := c.Runbooks[kpi]; ok {
+		return u
+	}
+	return c.DefaultRunbook
+}
+
+func (c AlertConfig) dashboard(s baselines.Series, from, to time.Time) string {
+	if c.DashboardURL == "" {
+		return ""
+	}
+	q := url.Values{}
+	q.Set("var-kpi", s.KPI)
+	q.Set("var-step", string(s.Step))
+	for k, v := range map[string]string{"service": s.Service, "team": s.Team, "environment": s.Environment} {
+		if v != "" {
+			q.Set("var-"+k, v)
+		}
+	}
+	q.Set("from", fmt.Sprint(from.UnixMilli()))
+	q.Set("to", fmt.Sprint(to.UnixMilli()))
+	sep := "?"
+	if strings.Contains(c.DashboardURL, "?") {
+		sep = "&"
+	}
+	return c.DashboardURL + sep + q.Encode()
+}
+
+// seriesLabels are the labels that identify a series' alert.
+func seriesLabels(alertname string, s baselines.Series) map[string]string {
+	l := map[string]string{"alertname": alertname, "kpi": s.KPI, "step": string(s.Step)}
+	for k, v := range map[string]string{"service": s.Service, "team": s.Team, "environment": s.Environment} {
+		if v != "" {
+			l[k] = v
+		}
+	}
+	return l
+}
+
+func anomalyLabels(s baselines.Series, iv *Interval) map[string]string {
+	l := seriesLabels(AnomalyAlert, s)
+	l["severity"], l["direction"] = iv.Score.Severity, iv.Score.Direction
+	return l
+}
+
+// Alerts turns evaluations into the alerts to fire and those to resolve
+// (Notifier.ResolveFromHistory: they fired at the previous interval, by the
+// stored data, whoever sent them). A firing series is labelled by its most
+// recent anomalous interval; when its direction or severity changes, the
+// old alert is resolved and a new one fired.
+func Alerts(evals []Evaluation, cfg AlertConfig) (fire, resolve []Alert) {
+	for _, e := range evals {
+		var now map[string]string
+		if e.Firing {
+			now = anomalyLabels(e.Series, e.Latest)
+			fire = append(fire, Alert{Labels: now, Annotations: annotations(e, cfg), StartsAt: e.Latest.Start})
+		}
+		if e.WasFiring && e.Previous != nil {
+			before := anomalyLabels(e.Series, e.Previous)
+			if now == nil || labelsKey(before) != labelsKey(now) {
+				resolve = append(resolve, Alert{Labels: before, StartsAt: e.Previous.Start})
+			}
+		}
+	}
+	return fire, resolve
+}
+
+func annotations(e Evaluation, cfg AlertConfig) map[string]string {
+	k, _ := baselines.LookupKPI(e.Series.KPI)
+	iv := e.Latest
+	step := e.Series.Step.Duration()
+	what := "unusually high"
+	if iv.Score.Direction == "down" {
+		what = "unusually low"
+	}
+	period := periodName(e.Series.Step, iv.Start)
+	observed := human(k, iv.Point.Value)
+	if k.Kind == baselines.Rate {
+		lo, hi := wilson(iv.Point.Num, iv.Point.Den, 1.96)
+		observed = fmt.Sprintf("%s (%g of %g; 95%% interval %s–%s)", human(k, iv.Point.Value), iv.Point.Num, iv.Point.Den,
+			human(k, lo), human(k, hi))
+	}
+	summary := fmt.Sprintf("%s of %s is %s: %s in %s, expected %s (band %s–%s)", title(k.Name), e.Series.Slice(), what,
+		human(k, iv.Point.Value), period, human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper))
+	desc := fmt.Sprintf("Observed %s in %s. The %s baseline (%s, trained up to %s) expects %s, with a band of %s–%s; "+
+		"the chance of a value this far %s under it is %.2g. Persistence: this %s is one of the anomalous intervals "+
+		"in the window that fired.", observed, period, e.Series.Step, e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"),
+		human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper), map[string]string{"up": "above", "down": "below"}[iv.Score.Direction],
+		iv.Score.Tail, e.Series.Step)
+	return map[string]string{
+		"summary":       summary,
+		"description":   desc,
+		"runbook_url":   cfg.runbook(e.Series.KPI),
+		"dashboard_url": cfg.dashboard(e.Series, iv.Start.Add(-14*step), e.End),
+		"observed":      fmt.Sprint(iv.Point.Value),
+		"expected":      fmt.Sprint(iv.Score.Expected),
+	}
+}
+
+func periodName(step metrics.Step, start time.Time) string {
+	if step == metrics.StepHour {
+		return "the hour from " + start.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return start.UTC().Format("Mon 2006-01-02") + " (UTC)"
+}
+
+func title(kpi string) string {
+	names := map[string]string{
+		"deployments": "Deployments", "incidents": "Incidents", "patches": "Patches released",
+		"change_failure_rate": "Change failure rate", "rework_rate": "Rework rate", "patch_compliance": "Patch compliance",
+		"mttr": "MTTR (median)", "mttd": "MTTD (median)", "lead_time": "Change lead time (median)", "patch_latency": "Patch latency (median)",
+	}
+	if n, ok := names[kpi]; ok {
+		return n
+	}
+	return kpi
+}
+
+// human formats a KPI value in its unit: a count, a percentage, or a
+// duration in minutes, hours or days.
+func human(k baselines.KPI, v float64) string {
+	switch k.Unit {
+	case "ratio":
+		return fmt.Sprintf("%.1f%%", 100*v)
+	case "seconds":
+		return humanDuration(time.Duration(v * float64(time.Second)))
+	}
+	if v == math.Trunc(v) {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.0fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%.0f min", d.Minutes())
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1f h", d.Hours())
+	}
+	return fmt.Sprintf("%.1f days", d.Hours()/24)
+}
+
+// wilson is the Wilson score interval of k successes in n trials.
+func wilson(k, n, z float64) (lo, hi float64) {
+	if n <= 0 {
+		return 0, 1
+	}
+	p := k / n
+	den := 1 + z*z/n
+	c := (p + z*z/(2*n)) / den
+	h := z * math.Sqrt(p*(1-p)/n+z*z/(4*n*n)) / den
+	return math.Max(0, c-h), math.Min(1, c+h)
+}

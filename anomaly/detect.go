@@ -1,0 +1,178 @@
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// Persistence fires a series when at least N of its last M intervals are
+// anomalous, so one odd interval among normal ones does not flap.
+type Persistence struct {
+	N, M int
+}
+
+// Config configures detection.
+type Config struct {
+	// Steps are the granularities evaluated (default day and hour).
+	Steps []metrics.Step
+	// Persistence per step; missing steps take 1 of 1 for days and 2 of 3
+	// for hours.
+	Persistence map[metrics.Step]Persistence
+	Production  []string
+}
+
+func (c Config) persistence(step metrics.Step) Persistence {
+	if p, ok := c.Persistence[step]; ok && p.N > 0 && p.M >= p.N {
+		return p
+	}
+	if step == metrics.StepHour {
+		return Persistence{N: 2, M: 3}
+	}
+	return Persistence{N: 1, M: 1}
+}
+
+// Evaluation is the verdict on one series at one detection.
+type Evaluation struct {
+	Series baselines.Series
+	Model  *baselines.Model
+	// Start and End bound the latest closed interval.
+	Start, End time.Time
+	Point      baselines.Point
+	Score      baselines.Score
+	// Firing: at least N of the last M intervals are anomalous. Latest is
+	// the most recent anomalous interval of those M (its direction and
+	// severity label the alert).
+	Firing   bool
+	Latest   *Interval
+	Previous *Interval // the same, one interval earlier: what may need resolving
+	// WasFiring is whether the window ending one interval earlier fired.
+	WasFiring  bool
+	Generation uint64 // of the baseline
+	TrainedAt  time.Time
+}
+
+// Interval is one judged interval.
+type Interval struct {
+	Start time.Time
+	Point baselines.Point
+	Score baselines.Score
+}
+
+// Detect evaluates the latest closed interval before now of every series
+// with a current baseline, records its anomalous intervals in ClickHouse
+// (idempotently: re-detecting an interval replaces its row) and returns the
+// evaluations. Series still learning are returned unjudged.
+func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log *slog.Logger) ([]Evaluation, error) {
+	steps := cfg.Steps
+	if len(steps) == 0 {
+		steps = []metrics.Step{metrics.StepDay, metrics.StepHour}
+	}
+	now = now.UTC()
+	var out []Evaluation
+	for _, step := range steps {
+		models, err := baselines.Current(ctx, conn, step)
+		if err != nil {
+			return nil, err
+		}
+		if len(models) == 0 {
+			continue
+		}
+		per := cfg.persistence(step)
+		d := step.Duration()
+		end := step.Truncate(now)
+		// M intervals, plus one more to know whether the previous window fired.
+		from := end.Add(-time.Duration(per.M+1) * d)
+		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: from, To: end, Step: step, Production: cfg.Production})
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range models {
+			pts := series[st.Series]
+			if pts == nil { // nothing at all happened in the window
+				pts = make([]baselines.Point, per.M+1)
+				for i := range pts {
+					pts[i] = baselines.Point{Start: from.Add(time.Duration(i) * d), Present: st.Model.Kind == baselines.Count}
+				}
+			}
+			ivs := make([]Interval, len(pts))
+			for i, p := range pts {
+				ivs[i] = Interval{Start: p.Start, Point: p, Score: st.Model.Score(p)}
+			}
+			last := ivs[len(ivs)-1]
+			e := Evaluation{Series: st.Series, Model: st.Model, Start: last.Start, End: end, Point: last.Point, Score: last.Score,
+				Generation: st.Generation, TrainedAt: st.TrainedAt}
+			e.Firing, e.Latest = window(ivs[1:], per)
+			e.WasFiring, e.Previous = window(ivs[:len(ivs)-1], per)
+			out = append(out, e)
+		}
+	}
+	if err := record(ctx, conn, out, now); err != nil {
+		return nil, err
+	}
+	firing := 0
+	for _, e := range out {
+		if e.Firing {
+			firing++
+		}
+	}
+	log.Info("detected anomalies", "series", len(out), "firing", firing)
+	return out, nil
+}
+
+// window applies persistence to consecutive judged intervals.
+func window(ivs []Interval, per Persistence) (bool, *Interval) {
+	if len(ivs) > per.M {
+		ivs = ivs[len(ivs)-per.M:]
+	}
+	n := 0
+	var latest *Interval
+	for i := range ivs {
+		if ivs[i].Score.Anomaly {
+			n++
+			latest = &ivs[i]
+		}
+	}
+	return n >= per.N, latest
+}
+
+// record stores the anomalous latest intervals.
+func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.Time) error {
+	batch, err := conn.PrepareBatch(ctx, `INSERT INTO anomalies (series, kpi, step, service, team, environment,
+		interval_start, interval_end, observed, num, den, expected, lower, upper, direction, tail, severity, firing,
+		generation, detected_at)`)
+	if err != nil {
+		return fmt.Errorf("prepare anomalies insert: %w", err)
+	}
+	defer batch.Abort()
+	n := 0
+	for _, e := range evals {
+		if !e.Score.Anomaly {
+			continue
+		}
+		s := e.Series
+		firing := uint8(0)
+		if e.Firing {
+			firing = 1
+		}
+		if err := batch.Append(s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment, e.Start, e.End,
+			e.Point.Value, e.Point.Num, e.Point.Den, e.Score.Expected, e.Score.Lower, e.Score.Upper, e.Score.Direction,
+			e.Score.Tail, e.Score.Severity, firing, e.Generation, now); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("record %d anomalies: %w", n, err)
+	}
+	return nil
+}

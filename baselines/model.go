@@ -1,0 +1,543 @@
+package baselines
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// Kind is the statistical family of a KPI series, which decides its model.
+type Kind string
+
+// The kinds.
+const (
+	Count    Kind = "count"    // events per interval: deployments, incidents, patches
+	Rate     Kind = "rate"     // successes of trials: change failure rate, rework, compliance
+	Duration Kind = "duration" // a median time per interval: MTTR, MTTD, lead time, latency
+)
+
+// ParseKind accepts count, rate or duration.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(s); k {
+	case Count, Rate, Duration:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown kind %q: want count, rate or duration", s)
+}
+
+// Point is one interval of a series. A count is Value; a rate is Num of
+// Den (Value is their ratio); a duration is Value in seconds. Present is
+// false for an interval with no observation (a rate with no trials, a
+// duration with no sample); a count interval without events is present
+// with Value 0.
+type Point struct {
+	Start    time.Time
+	Value    float64
+	Num, Den float64
+	Present  bool
+}
+
+// Options tune learning and scoring.
+type Options struct {
+	// Step is the interval length; it decides the season (day-of-week
+	// slots for days, hour-of-week slots for hours, none otherwise).
+	Step time.Duration
+	// Alpha is the two-sided tail probability below which an interval is
+	// anomalous (default 0.01).
+	Alpha float64
+	// MinHistory is the least number of intervals (counts), observed
+	// intervals (rates, durations) a series needs before it leaves
+	// warm-up (default 14).
+	MinHistory int
+	// MinCount is the least observed count that can be an upward count
+	// anomaly (default 3): one incident where none is usual is no alert.
+	MinCount float64
+	// MinTrials is the least denominator a rate must have, in training
+	// (summed) and in an interval, to be judged (default 20 in training, 3
+	// per interval).
+	MinTrials float64
+	// Seasonal turns seasonal slots off when false for counts; rates and
+	// durations are never seasonal.
+	NoSeason bool
+	// Exclude reports intervals that must not train the model: maintenance
+	// windows and intervals already flagged as anomalies.
+	Exclude func(time.Time) bool
+	// Period, when set, replaces the weekly slots by Period slots counted
+	// in steps from Origin: a season found in an arbitrary series.
+	Period int
+	Origin time.Time
+	// Dense models a count (or any real series) by seasonal median and
+	// MAD whatever its level.
+	Dense bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Alpha <= 0 {
+		o.Alpha = 0.01
+	}
+	if o.MinHistory <= 0 {
+		o.MinHistory = 14
+	}
+	if o.MinCount <= 0 {
+		o.MinCount = 3
+	}
+	if o.MinTrials <= 0 {
+		o.MinTrials = 20
+	}
+	if o.Step <= 0 {
+		o.Step = 24 * time.Hour
+	}
+	return o
+}
+
+// Status says whether a model may alert.
+type Status string
+
+// The statuses.
+const (
+	Ready    Status = "ready"
+	Learning Status = "learning" // too little history: no alerts
+)
+
+// Families of model.
+const (
+	Poisson        = "poisson"
+	NegBinomial    = "negative_binomial"
+	SeasonalMedian = "seasonal_median" // dense counts: median ± MAD per slot
+	Binomial       = "binomial"
+	BetaBinomial   = "beta_binomial"
+	LogNormal      = "log_robust" // median and MAD of log durations
+)
+
+// Model is a learned baseline of one series.
+type Model struct {
+	Kind   Kind          `json:"kind"`
+	Family string        `json:"family"`
+	Status Status        `json:"status"`
+	Step   time.Duration `json:"step"`
+	Slots  int           `json:"slots"` // 1, 7 (day of week), 168 (hour of week) or Period
+	// Period and Origin, when set, count slots in steps from Origin.
+	Period int       `json:"period,omitempty"`
+	Origin time.Time `json:"origin,omitzero"`
+	// Expected is per slot: the mean count, the rate, or the median
+	// duration in seconds.
+	Expected []float64 `json:"expected"`
+	// Scale is per slot for seasonal medians (the robust sd); the log sd
+	// of durations is Scale[0].
+	Scale []float64 `json:"scale,omitempty"`
+	// Dispersion is the variance-to-mean ratio of counts (negative
+	// binomial), or the intra-interval correlation of rates (beta-binomial).
+	Dispersion float64 `json:"dispersion"`
+	// TypicalDen is the median denominator of a rate, used to draw its band.
+	TypicalDen float64 `json:"typical_den,omitempty"`
+	Alpha      float64 `json:"alpha"`
+	MinCount   float64 `json:"min_count"`
+	MinTrials  float64 `json:"min_trials"`
+	// Samples is how many intervals trained it, after exclusions.
+	Samples int `json:"samples"`
+}
+
+// DenseMean is the mean count per interval from which a count series is
+// modelled by seasonal median and MAD rather than a count distribution.
+const DenseMean = 50
+
+func slots(step time.Duration, kind Kind, noSeason bool, period int) int {
+	if kind != Count || noSeason {
+		return 1
+	}
+	if period > 0 {
+		return period
+	}
+	switch step {
+	case 24 * time.Hour:
+		return 7
+	case time.Hour:
+		return 168
+	}
+	return 1
+}
+
+// Slot is the seasonal slot of an interval start: its day or hour of the
+// week in UTC (Monday first), or 0.
+func (m *Model) Slot(t time.Time) int {
+	if m.Period > 0 {
+		i := int(t.Sub(m.Origin) / m.Step)
+		return ((i % m.Period) + m.Period) % m.Period
+	}
+	t = t.UTC()
+	wd := (int(t.Weekday()) + 6) % 7
+	switch m.Slots {
+	case 7:
+		return wd
+	case 168:
+		return wd*24 + t.Hour()
+	}
+	return 0
+}
+
+// Fit fits the model of kind to the training points, which must be the
+// consecutive intervals of one series (counts with zeros filled in).
+func Fit(kind Kind, points []Point, opts Options) *Model {
+	o := opts.withDefaults()
+	m := &Model{Kind: kind, Step: o.Step, Slots: slots(o.Step, kind, o.NoSeason, o.Period), Alpha: o.Alpha,
+		MinCount: o.MinCount, MinTrials: o.MinTrials, Status: Learning}
+	if o.Period > 0 && m.Slots == o.Period {
+		m.Period, m.Origin = o.Period, o.Origin
+	}
+	var train []Point
+	started := false
+	for _, p := range points {
+		if kind == Count && !opts.Dense && !started && p.Value == 0 {
+			continue // the series had not started
+		}
+		started = true
+		if !p.Present || (o.Exclude != nil && o.Exclude(p.Start)) {
+			continue
+		}
+		train = append(train, p)
+	}
+	m.Samples = len(train)
+	switch kind {
+	case Count:
+		m.learnCount(train, o)
+	case Rate:
+		m.learnRate(train, o)
+	case Duration:
+		m.learnDuration(train, o)
+	}
+	return m
+}
+
+func (m *Model) learnCount(train []Point, o Options) {
+	m.Expected = make([]float64, m.Slots)
+	m.Family = Poisson
+	if len(train) == 0 {
+		return
+	}
+	if len(train) >= o.MinHistory {
+		m.Status = Ready
+	}
+	total := 0.0
+	for _, p := range train {
+		total += p.Value
+	}
+	global := total / float64(len(train))
+	if global >= DenseMean || o.Dense {
+		m.learnSeasonalMedian(train)
+		return
+	}
+	// Weighted slot means, shrunk towards the global mean by one pseudo
+	// interval so that a slot never seen busy is not certain to be zero.
+	// Two passes: the second down-weights intervals the first finds far
+	// out (Farrington's reweighting), so past outbreaks do not inflate it.
+	w := make([]float64, len(train))
+	for i := range w {
+		w[i] = 1
+	}
+	phi := 1.0
+	for pass := 0; pass < 3; pass++ {
+		sum, wt := make([]float64, m.Slots), make([]float64, m.Slots)
+		for i, p := range train {
+			s := m.Slot(p.Start)
+			sum[s] += w[i] * p.Value
+			wt[s] += w[i]
+		}
+		gsum, gwt := 0.0, 0.0
+		for s := range sum {
+			gsum += sum[s]
+			gwt += wt[s]
+		}
+		g := gsum / math.Max(gwt, 1e-9)
+		for s := range m.Expected {
+			m.Expected[s] = (sum[s] + g) / (wt[s] + 1)
+		}
+		// Dispersion from the Pearson residuals of the intervals not
+		// down-weighted: an outbreak must not widen the band either.
+		chi, dof := 0.0, 0.0
+		for i, p := range train {
+			if w[i] < 1 {
+				continue
+			}
+			mu := math.Max(m.Expected[m.Slot(p.Start)], 1e-3)
+			chi += (p.Value - mu) * (p.Value - mu) / mu
+			dof++
+		}
+		phi = 1.0
+		if dof > float64(m.Slots)+1 {
+			phi = math.Max(1, chi/(dof-float64(m.Slots)))
+		}
+		for i, p := range train {
+			mu := math.Max(m.Expected[m.Slot(p.Start)], 1e-3)
+			r := (p.Value - mu) / math.Sqrt(phi*mu)
+			w[i] = 1
+			if a := math.Abs(r); a > 2.58 {
+				w[i] = (2.58 / a) * (2.58 / a)
+			}
+		}
+	}
+	if phi > 1.25 {
+		m.Family, m.Dispersion = NegBinomial, phi
+	} else {
+		m.Dispersion = 1
+	}
+}
+
+func (m *Model) learnSeasonalMedian(train []Point) {
+	m.Family = SeasonalMedian
+	m.Scale = make([]float64, m.Slots)
+	by := make([][]float64, m.Slots)
+	all := make([]float64, 0, len(train))
+	for _, p := range train {
+		s := m.Slot(p.Start)
+		by[s] = append(by[s], p.Value)
+		all = append(all, p.Value)
+	}
+	gmed, gmad := medianMAD(all)
+	for s := range by {
+		med, mad := gmed, gmad
+		if len(by[s]) >= 3 {
+			med, mad = medianMAD(by[s])
+		}
+		m.Expected[s] = med
+		// A count's spread is at least Poisson's.
+		m.Scale[s] = math.Max(1.4826*mad, math.Sqrt(math.Max(med, 1)))
+	}
+}
+
+func (m *Model) learnRate(train []Point, o Options) {
+	m.Slots, m.Expected = 1, []float64{0}
+	m.Family = Binomial
+	var obs []Point
+	dens := []float64{}
+	for _, p := range train {
+		if p.Den > 0 {
+			obs = append(obs, p)
+			dens = append(dens, p.Den)
+		}
+	}
+	m.Samples = len(obs)
+	if len(obs) == 0 {
+		return
+	}
+	m.TypicalDen, _ = medianMAD(dens)
+	keep := make([]bool, len(obs))
+	for i := range keep {
+		keep[i] = true
+	}
+	var p0, rho float64
+	for pass := 0; pass < 2; pass++ {
+		k, n := 0.0, 0.0
+		for i, p := range obs {
+			if keep[i] {
+				k += p.Num
+				n += p.Den
+			}
+		}
+		// A half success and one trial of prior keeps p0 off 0 and 1.
+		p0 = (k + 0.5) / (n + 1)
+		num, den := 0.0, 0.0
+		for i, p := range obs {
+			if keep[i] {
+				d := p.Num - p.Den*p0
+				num += d*d - p.Den*p0*(1-p0)
+				den += p.Den * (p.Den - 1) * p0 * (1 - p0)
+			}
+		}
+		rho = 0
+		if den > 0 {
+			rho = math.Min(math.Max(0, num/den), 0.5)
+		}
+		m.Expected[0], m.Dispersion = p0, rho
+		if rho > 0.01 {
+			m.Family = BetaBinomial
+		} else {
+			m.Family, m.Dispersion = Binomial, 0
+		}
+		// Intervals far above the fit are past anomalies: drop them once.
+		for i, p := range obs {
+			_, up := m.rateDist(int(p.Den)).tails(int(math.Round(p.Num)))
+			keep[i] = up >= m.Alpha/10
+		}
+	}
+	n := 0.0
+	for _, p := range obs {
+		n += p.Den
+	}
+	if len(obs) >= min(o.MinHistory, 7) && n >= o.MinTrials {
+		m.Status = Ready
+	}
+}
+
+func (m *Model) rateDist(n int) discrete {
+	p, rho := m.Expected[0], m.Dispersion
+	if m.Family != BetaBinomial || rho <= 0 {
+		return discrete{func(k int) float64 { return betabinPMF(k, n, p, 0) }, n}
+	}
+	a, b := p*(1-rho)/rho, (1-p)*(1-rho)/rho
+	return discrete{func(k int) float64 { return betabinPMF(k, n, a, b) }, n}
+}
+
+func (m *Model) learnDuration(train []Point, o Options) {
+	m.Slots, m.Expected, m.Scale = 1, []float64{0}, []float64{0}
+	m.Family = LogNormal
+	var logs []float64
+	for _, p := range train {
+		if p.Value > 0 {
+			logs = append(logs, math.Log(p.Value))
+		}
+	}
+	m.Samples = len(logs)
+	if len(logs) == 0 {
+		return
+	}
+	med, mad := medianMAD(logs)
+	sd := 1.4826 * mad
+	if sd < 0.05 { // too few distinct values for a MAD: use the sd
+		mean := 0.0
+		for _, x := range logs {
+			mean += x
+		}
+		mean /= float64(len(logs))
+		v := 0.0
+		for _, x := range logs {
+			v += (x - mean) * (x - mean)
+		}
+		sd = math.Sqrt(v / float64(len(logs)))
+	}
+	m.Expected[0], m.Scale[0] = math.Exp(med), math.Max(sd, 0.05)
+	if len(logs) >= min(o.MinHistory, 7) {
+		m.Status = Ready
+	}
+}
+
+// Score is the verdict on one interval.
+type Score struct {
+	Expected float64 `json:"expected"`
+	Lower    float64 `json:"lower"` // the band (a rate's for this interval's denominator)
+	Upper    float64 `json:"upper"`
+	// Tail is the one-sided tail probability of the observation in its
+	// direction: P(Y >= y) above the expectation, P(Y <= y) below.
+	Tail      float64 `json:"tail"`
+	Direction string  `json:"direction"` // up or down
+	Anomaly   bool    `json:"anomaly"`
+	Severity  string  `json:"severity"` // critical or warning, when anomalous
+	Judged    bool    `json:"judged"`   // false: learning, or too little data in the interval
+}
+
+// Band returns the expected value and band of a slot: counts and
+// durations in their own units, rates as ratios at the typical
+// denominator.
+func (m *Model) Band(slot int) (expected, lower, upper float64) {
+	switch m.Kind {
+	case Count:
+		if m.Family == SeasonalMedian {
+			z := normalQuantile(1 - m.Alpha/2)
+			e, s := m.Expected[slot], m.Scale[slot]
+			return e, math.Max(0, e-z*s), e + z*s
+		}
+		d := m.countDist(slot)
+		return m.Expected[slot], float64(d.quantile(m.Alpha / 2)), float64(d.quantile(1 - m.Alpha/2))
+	case Rate:
+		n := int(math.Max(1, math.Round(m.TypicalDen)))
+		d := m.rateDist(n)
+		return m.Expected[0], float64(d.quantile(m.Alpha/2)) / float64(n), float64(d.quantile(1-m.Alpha/2)) / float64(n)
+	default:
+		z := normalQuantile(1 - m.Alpha/2)
+		e := m.Expected[0]
+		return e, e * math.Exp(-z*m.Scale[0]), e * math.Exp(z*m.Scale[0])
+	}
+}
+
+func (m *Model) countDist(slot int) discrete {
+	mu, phi := math.Max(m.Expected[slot], 1e-3), m.Dispersion
+	if m.Family == NegBinomial {
+		return discrete{func(k int) float64 { return negbinPMF(k, mu, phi) }, -1}
+	}
+	return discrete{func(k int) float64 { return poissonPMF(k, mu) }, -1}
+}
+
+// Score judges one interval against the model.
+func (m *Model) Score(p Point) Score {
+	slot := m.Slot(p.Start)
+	s := Score{}
+	s.Expected, s.Lower, s.Upper = m.Band(slot)
+	if m.Status != Ready || !p.Present {
+		return s
+	}
+	var lower, upper float64
+	switch m.Kind {
+	case Count:
+		y := p.Value
+		if m.Family == SeasonalMedian {
+			z := (y - m.Expected[slot]) / m.Scale[slot]
+			lower, upper = normalUpper(-z), normalUpper(z)
+		} else {
+			lower, upper = m.countDist(slot).tails(int(math.Round(y)))
+		}
+		s.Direction = direction(y, s.Expected)
+		s.Judged = true
+		if s.Direction == "up" && y < m.MinCount {
+			s.Judged = false
+		}
+	case Rate:
+		if p.Den < 3 {
+			return s
+		}
+		n := int(math.Round(p.Den))
+		d := m.rateDist(n)
+		lower, upper = d.tails(int(math.Round(p.Num)))
+		s.Lower, s.Upper = float64(d.quantile(m.Alpha/2))/float64(n), float64(d.quantile(1-m.Alpha/2))/float64(n)
+		s.Direction = direction(p.Num/p.Den, s.Expected)
+		s.Judged = true
+	case Duration:
+		if p.Value <= 0 {
+			return s
+		}
+		z := (math.Log(p.Value) - math.Log(s.Expected)) / m.Scale[0]
+		lower, upper = normalUpper(-z), normalUpper(z)
+		s.Direction = direction(p.Value, s.Expected)
+		s.Judged = true
+	}
+	s.Tail = upper
+	if s.Direction == "down" {
+		s.Tail = lower
+	}
+	if s.Judged && s.Tail < m.Alpha/2 {
+		s.Anomaly = true
+		s.Severity = "warning"
+		if s.Tail < m.Alpha/200 {
+			s.Severity = "critical"
+		}
+	}
+	return s
+}
+
+func direction(observed, expected float64) string {
+	if observed >= expected {
+		return "up"
+	}
+	return "down"
+}
+
+func medianMAD(xs []float64) (median, mad float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	median = mid(s)
+	for i, x := range s {
+		s[i] = math.Abs(x - median)
+	}
+	sort.Float64s(s)
+	return median, mid(s)
+}
+
+func mid(s []float64) float64 {
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

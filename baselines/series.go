@@ -1,0 +1,197 @@
+package baselines
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// KPI is a baselined KPI: its name, kind, unit, and how an interval's
+// summary gives its point.
+type KPI struct {
+	Name  string
+	Kind  Kind
+	Unit  string // count, ratio or seconds
+	point func(s *metrics.Summary) Point
+	// Hourly KPIs are also baselined per hour; all are per day.
+	Hourly bool
+}
+
+func countOf(f func(s *metrics.Summary) uint64) func(*metrics.Summary) Point {
+	return func(s *metrics.Summary) Point { return Point{Value: float64(f(s)), Present: true} }
+}
+
+func rateOf(num, den func(s *metrics.Summary) uint64) func(*metrics.Summary) Point {
+	return func(s *metrics.Summary) Point {
+		n, d := float64(num(s)), float64(den(s))
+		if d == 0 {
+			return Point{}
+		}
+		return Point{Num: n, Den: d, Value: n / d, Present: true}
+	}
+}
+
+func durationOf(f func(s *metrics.Summary) *float64) func(*metrics.Summary) Point {
+	return func(s *metrics.Summary) Point {
+		if v := f(s); v != nil && *v > 0 {
+			return Point{Value: *v, Present: true}
+		}
+		return Point{}
+	}
+}
+
+// KPIs are the baselined KPIs (docs/baselines.md).
+var KPIs = []KPI{
+	{"deployments", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Deployments }), true},
+	{"incidents", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Incidents }), true},
+	{"patches", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.PatchesReleased }), false},
+	{"change_failure_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.FailedDeployments },
+		func(s *metrics.Summary) uint64 { return s.Deployments }), false},
+	{"rework_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.ReworkDeployments },
+		func(s *metrics.Summary) uint64 { return s.Deployments }), false},
+	{"patch_compliance", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.PatchesCompliant },
+		func(s *metrics.Summary) uint64 { return s.PatchesDue }), false},
+	{"mttr", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }), false},
+	{"mttd", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds }), false},
+	{"lead_time", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }), false},
+	{"patch_latency", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds }), false},
+}
+
+// LookupKPI returns the baselined KPI of that name.
+func LookupKPI(name string) (KPI, bool) {
+	for _, k := range KPIs {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return KPI{}, false
+}
+
+// Series identifies one KPI at one step for one slice. An empty dimension
+// is "all": the organisation's series has all three empty; a service's
+// series names its team and environment too.
+type Series struct {
+	KPI         string
+	Step        metrics.Step
+	Service     string
+	Team        string
+	Environment string
+}
+
+// Key is the series' stable identity in storage and alerts.
+func (s Series) Key() string {
+	return strings.Join([]string{s.KPI, string(s.Step), s.Service, s.Team, s.Environment}, "|")
+}
+
+// Slice names the slice for people: "service checkout (team payments,
+// production)", "team payments", "environment staging" or "all".
+func (s Series) Slice() string {
+	switch {
+	case s.Service != "":
+		return fmt.Sprintf("service %s (team %s, %s)", s.Service, s.Team, s.Environment)
+	case s.Team != "":
+		return "team " + s.Team
+	case s.Environment != "":
+		return "environment " + s.Environment
+	}
+	return "all"
+}
+
+// slicings are the groupings a series comes from: the whole organisation,
+// each team, each service in each environment (with its team), and each
+// environment.
+var slicings = [][]metrics.Dimension{
+	nil,
+	{metrics.Team},
+	{metrics.Service, metrics.Team, metrics.Environment},
+	{metrics.Environment},
+}
+
+// LoadOptions select the series Load reads.
+type LoadOptions struct {
+	From, To   time.Time // whole steps, UTC
+	Step       metrics.Step
+	Production []string
+	// KPIs limits the KPIs (all when empty).
+	KPIs []string
+}
+
+// Load reads every series of the step over [From, To) with one set of KPI
+// queries per slicing, as consecutive points: counts with zeros where
+// nothing happened, rates and durations not present where they have no
+// value.
+func Load(ctx context.Context, conn driver.Conn, o LoadOptions) (map[Series][]Point, error) {
+	step := o.Step.Duration()
+	n := int(o.To.Sub(o.From) / step)
+	if n <= 0 {
+		return nil, fmt.Errorf("load series: empty range %s to %s", o.From, o.To)
+	}
+	var kpis []KPI
+	for _, k := range KPIs {
+		if (o.Step == metrics.StepDay || k.Hourly) && (len(o.KPIs) == 0 || contains(o.KPIs, k.Name)) {
+			kpis = append(kpis, k)
+		}
+	}
+	out := map[Series][]Point{}
+	for _, by := range slicings {
+		sums, err := metrics.Summaries(ctx, conn, metrics.Query{From: o.From, To: o.To, By: by, Step: o.Step, Production: o.Production})
+		if err != nil {
+			return nil, fmt.Errorf("load %s series by %v: %w", o.Step, by, err)
+		}
+		for _, s := range sums {
+			if s.Bucket == nil {
+				continue
+			}
+			i := int(s.Bucket.Sub(o.From) / step)
+			if i < 0 || i >= n {
+				continue
+			}
+			for _, k := range kpis {
+				key := Series{KPI: k.Name, Step: o.Step, Service: s.Slice[metrics.Service], Team: s.Slice[metrics.Team],
+					Environment: s.Slice[metrics.Environment]}
+				if len(by) == 1 && by[0] == metrics.Environment {
+					key.Team = ""
+				}
+				pts, ok := out[key]
+				if !ok {
+					pts = make([]Point, n)
+					for j := range pts {
+						pts[j] = Point{Start: o.From.Add(time.Duration(j) * step), Present: k.Kind == Count}
+					}
+					out[key] = pts
+				}
+				p := k.point(s)
+				p.Start = pts[i].Start
+				if k.Kind == Count || p.Present {
+					pts[i] = p
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// SortedSeries returns the keys of m in a stable order.
+func SortedSeries[V any](m map[Series]V) []Series {
+	keys := make([]Series, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Key() < keys[j].Key() })
+	return keys
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}

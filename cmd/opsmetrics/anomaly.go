@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// baselinesConfig is the configuration's baselines section for the
+// baselines package.
+func baselinesConfig(cfg *config.Config) baselines.Config {
+	b := cfg.Baselines
+	out := baselines.Config{Training: b.Training, Production: cfg.KPI.Production,
+		Options: baselines.Options{Alpha: b.Alpha, MinHistory: b.MinHistory, MinCount: b.MinCount}}
+	for _, s := range b.Steps {
+		out.Steps = append(out.Steps, metrics.Step(s))
+	}
+	for _, m := range b.Maintenance {
+		out.Maintenance = append(out.Maintenance, baselines.Window{From: m.From, To: m.To, Service: m.Service, Reason: m.Reason})
+	}
+	return out
+}
+
+func anomalyConfig(cfg *config.Config) anomaly.Config {
+	out := anomaly.Config{Production: cfg.KPI.Production, Persistence: map[metrics.Step]anomaly.Persistence{}}
+	for _, s := range cfg.Baselines.Steps {
+		out.Steps = append(out.Steps, metrics.Step(s))
+	}
+	for s, p := range cfg.Anomaly.Persistence {
+		out.Persistence[metrics.Step(s)] = anomaly.Persistence{N: p.N, M: p.M}
+	}
+	return out
+}
+
+func alertConfig(cfg *config.Config) anomaly.AlertConfig {
+	a := cfg.Alerting
+	return anomaly.AlertConfig{Runbooks: a.Runbooks, DefaultRunbook: a.DefaultRunbook, DashboardURL: a.DashboardURL}
+}
+
+// thresholdRules parses the configured rules, naming the bad field.
+func thresholdRules(cfg *config.Config) ([]anomaly.ThresholdRule, error) {
+	var out []anomaly.ThresholdRule
+	for i, t := range cfg.Alerting.Thresholds {
+		f := fmt.Sprintf("config: alerting.thresholds[%d]", i)
+		r := anomaly.ThresholdRule{Name: t.Name, KPI: t.KPI, Window: t.Window, Services: t.Services, Teams: t.Teams,
+			Environments: t.Environments, Severity: t.Severity, Runbook: t.Runbook}
+		for _, b := range t.By {
+			d, err := metrics.ParseDimension(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s.by: %w", f, err)
+			}
+			r.By = append(r.By, d)
+		}
+		for _, bound := range []struct {
+			name, s string
+			dst     **float64
+		}{{"above", t.Above, &r.Above}, {"below", t.Below, &r.Below}} {
+			if bound.s == "" {
+				continue
+			}
+			v, err := anomaly.ParseTarget(t.KPI, bound.s)
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", f, bound.name, err)
+			}
+			*bound.dst = &v
+		}
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	t, err := metrics.ParseTime(s, time.UTC)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--at: %w", err)
+	}
+	return t, nil
+}
+
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	if _, err := store.Migrate(ctx, cfg.ClickHouse, log); err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, cfg.ClickHouse)
+}
+
+func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if len(args) == 0 || args[0] != "learn" {
+		return errors.New("usage: opsmetrics baselines learn [flags]")
+	}
+	parse := config.Bind(fs, config.SetClickHouse)
+	at := fs.String("at", "", "learn as of this time (default now): the training window ends at the last closed interval before it")
+	cfg, err := parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.SetClickHouse); err != nil {
+		return err
+	}
+	now, err := parseAt(*at)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger()
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := baselines.Learn(ctx, st.Conn(), baselinesConfig(cfg), now, log)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("generation %d: %d series, %d ready, %d learning\n", res.Generation, res.Series, res.Ready, res.Series-res.Ready)
+	return nil
+}
+
+func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if len(args) == 0 || (args[0] != "detect" && args[0] != "score") {
+		return errors.New("usage: opsmetrics anomaly detect|score [flags]")
+	}
+	if args[0] == "score" {
+		return runScore(fs, args[1:])
+	}
+	parse := config.Bind(fs, config.SetClickHouse, config.SetAlerting)
+	at := fs.String("at", "", "detect as of this time (default now): judges the last closed interval before it")
+	cfg, err := parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.SetClickHouse); err != nil {
+		return err
+	}
+	rules, err := thresholdRules(cfg)
+	if err != nil {
+		return err
+	}
+	now, err := parseAt(*at)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger()
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fire, resolve, err := detectOnce(ctx, st.Conn(), cfg, rules, now, log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.Alerting.Alertmanager == "" {
+		if len(fire) > 0 {
+			log.Warn("alerts not sent: no Alertmanager configured (--alertmanager)", "firing", len(fire))
+		}
+		return nil
+	}
+	// A one-shot run: alerts last four evaluation intervals unless re-sent,
+	// so a scheduled `anomaly detect` keeps them alive.
+	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: cfg.Alerting.Alertmanager, ResendInterval: cfg.Anomaly.EvaluationInterval}, nil, log)
+	if err != nil {
+		return err
+	}
+	for _, a := range fire {
+		n.Fire(a)
+	}
+	for _, a := range resolve {
+		n.ResolveFromHistory(a)
+	}
+	if err := n.Flush(ctx); err != nil {
+		return fmt.Errorf("send %d alerts to Alertmanager: %w", len(fire)+len(resolve), err)
+	}
+	return nil
+}
+
+// detectOnce runs detection and the threshold rules, prints what fires, and
+// returns the alerts to fire and the anomaly alerts to resolve.
+func detectOnce(ctx context.Context, conn driver.Conn, cfg *config.Config, rules []anomaly.ThresholdRule, now time.Time,
+	log *slog.Logger, out *os.File) (fire, resolve []anomaly.Alert, err error) {
+	evals, err := anomaly.Detect(ctx, conn, anomalyConfig(cfg), now, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	fire, resolve = anomaly.Alerts(evals, alertConfig(cfg))
+	results, err := anomaly.EvaluateThresholds(ctx, conn, rules, cfg.KPI.Production, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	tfire, _ := anomaly.ThresholdAlerts(results, alertConfig(cfg))
+	fire = append(fire, tfire...)
+	if out != nil {
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ALERT\tKPI\tSLICE\tSEVERITY\tSUMMARY")
+		for _, a := range fire {
+			var slice []string
+			for _, k := range []string{"step", "service", "team", "environment"} {
+				if v := a.Labels[k]; v != "" {
+					slice = append(slice, k+"="+v)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Labels["alertname"], a.Labels["kpi"], strings.Join(slice, " "),
+				a.Labels["severity"], a.Annotations["summary"])
+		}
+		tw.Flush()
+		judged, learning := 0, 0
+		for _, e := range evals {
+			if e.Model.Status == baselines.Learning {
+				learning++
+			} else {
+				judged++
+			}
+		}
+		fmt.Fprintf(out, "\n%d series judged, %d learning; %d alerts firing, %d resolved\n", judged, learning, len(fire), len(resolve))
+	}
+	return fire, resolve, nil
+}
+
+func runScore(fs *flag.FlagSet, args []string) error {
+	in := fs.String("in", "", "CSV with timestamp,value (or timestamp,num,den for rates) at a regular interval; - for stdin")
+	out := fs.String("out", "-", "CSV to write: the input plus expected,lower,upper,score,anomaly; - for stdout")
+	kind := fs.String("kind", "auto", "model: count, rate, duration, dense or auto")
+	season := fs.String("season", "auto", "season in intervals, auto, or none")
+	alpha := fs.Float64("alpha", 0.01, "two-sided tail probability below which a row is an anomaly")
+	minHistory := fs.Int("min-history", 14, "rows of history before scoring starts")
+	window := fs.Int("window", 0, "past rows that train each score (default 8 weeks of intervals, at least 28)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *in == "" {
+		return errors.New("--in is required")
+	}
+	o := anomaly.ScoreOptions{Kind: *kind, Window: *window, Options: baselines.Options{Alpha: *alpha, MinHistory: *minHistory}}
+	switch *season {
+	case "auto":
+	case "none":
+		o.Season = -1
+	default:
+		n, err := strconv.Atoi(*season)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--season: want a number of intervals, auto or none, got %q", *season)
+		}
+		o.Season = n
+	}
+	r := os.Stdin
+	if *in != "-" {
+		f, err := os.Open(*in)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	points, rates, err := anomaly.ReadSeries(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *in, err)
+	}
+	rows, rep, err := anomaly.ScoreSeries(points, rates, o)
+	if err != nil {
+		return err
+	}
+	w := os.Stdout
+	if *out != "-" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := anomaly.WriteScores(w, rows); err != nil {
+		return err
+	}
+	n := 0
+	for _, r := range rows {
+		if r.Anomaly {
+			n++
+		}
+	}
+	fmt.Fprintf(os.Stderr, "scored %d rows as %s, step %v, season %d: %d anomalies\n", len(rows), rep.Kind, rep.Step, rep.Season, n)
+	return nil
+}
