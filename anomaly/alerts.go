@@ -104,6 +104,9 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 		what = "unusually low"
 	}
 	period := periodName(e.Series.Step, iv.Start)
+	if e.Open != nil && iv.Start.Equal(e.Open.Start) {
+		period += ", so far"
+	}
 	observed := human(k, iv.Point.Value)
 	if k.Kind == baselines.Rate {
 		lo, hi := wilson(iv.Point.Num, iv.Point.Den, 1.96)
@@ -113,10 +116,9 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 	summary := fmt.Sprintf("%s of %s is %s: %s in %s, expected %s (band %s–%s)", title(k.Name), e.Series.Slice(), what,
 		human(k, iv.Point.Value), period, human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper))
 	desc := fmt.Sprintf("Observed %s in %s. The %s baseline (%s, trained up to %s) expects %s, with a band of %s–%s; "+
-		"the chance of a value this far %s under it is %.2g. Persistence: this %s is one of the anomalous intervals "+
-		"in the window that fired.", observed, period, e.Series.Step, e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"),
+		"the chance of a value this far %s under it is %.2g.", observed, period, e.Series.Step, e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"),
 		human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper), map[string]string{"up": "above", "down": "below"}[iv.Score.Direction],
-		iv.Score.Tail, e.Series.Step)
+		iv.Score.Tail)
 	return map[string]string{
 		"summary":       summary,
 		"description":   desc,

@@ -52,6 +52,9 @@ type Evaluation struct {
 	Firing   bool
 	Latest   *Interval
 	Previous *Interval // the same, one interval earlier: what may need resolving
+	// Open is the interval in progress when its count is already above its
+	// band; it then counts as the latest interval of the window.
+	Open *Interval
 	// WasFiring is whether the window ending one interval earlier fired.
 	WasFiring  bool
 	Generation uint64 // of the baseline
@@ -61,6 +64,7 @@ type Evaluation struct {
 // Interval is one judged interval.
 type Interval struct {
 	Start time.Time
+	End   time.Time
 	Point baselines.Point
 	Score baselines.Score
 }
@@ -87,29 +91,36 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 		per := cfg.persistence(step)
 		d := step.Duration()
 		end := step.Truncate(now)
-		// M intervals, plus one more to know whether the previous window fired.
+		// M closed intervals, one more to know whether the previous window
+		// fired, and the open interval: a count already above its band
+		// cannot come back, so it fires before its interval closes.
 		from := end.Add(-time.Duration(per.M+1) * d)
-		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: from, To: end, Step: step, Production: cfg.Production})
+		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: from, To: end.Add(d), Step: step, Production: cfg.Production})
 		if err != nil {
 			return nil, err
 		}
 		for _, st := range models {
 			pts := series[st.Series]
 			if pts == nil { // nothing at all happened in the window
-				pts = make([]baselines.Point, per.M+1)
+				pts = make([]baselines.Point, per.M+2)
 				for i := range pts {
 					pts[i] = baselines.Point{Start: from.Add(time.Duration(i) * d), Present: st.Model.Kind == baselines.Count}
 				}
 			}
 			ivs := make([]Interval, len(pts))
 			for i, p := range pts {
-				ivs[i] = Interval{Start: p.Start, Point: p, Score: st.Model.Score(p)}
+				ivs[i] = Interval{Start: p.Start, End: p.Start.Add(d), Point: p, Score: st.Model.Score(p)}
 			}
-			last := ivs[len(ivs)-1]
+			closed, open := ivs[:len(ivs)-1], ivs[len(ivs)-1]
+			last := closed[len(closed)-1]
 			e := Evaluation{Series: st.Series, Model: st.Model, Start: last.Start, End: end, Point: last.Point, Score: last.Score,
 				Generation: st.Generation, TrainedAt: st.TrainedAt}
-			e.Firing, e.Latest = window(ivs[1:], per)
-			e.WasFiring, e.Previous = window(ivs[:len(ivs)-1], per)
+			e.Firing, e.Latest = window(closed[1:], per)
+			if st.Model.Kind == baselines.Count && open.Score.Anomaly && open.Score.Direction == "up" {
+				e.Open = &open
+				e.Firing, e.Latest = window(append(append([]Interval(nil), closed[2:]...), open), per)
+			}
+			e.WasFiring, e.Previous = window(closed[:len(closed)-1], per)
 			out = append(out, e)
 		}
 	}
@@ -142,7 +153,8 @@ func window(ivs []Interval, per Persistence) (bool, *Interval) {
 	return n >= per.N, latest
 }
 
-// record stores the anomalous latest intervals.
+// record stores the anomalous latest intervals (and open ones that fire
+// early; their row is replaced once the interval closes).
 func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.Time) error {
 	batch, err := conn.PrepareBatch(ctx, `INSERT INTO anomalies (series, kpi, step, service, team, environment,
 		interval_start, interval_end, observed, num, den, expected, lower, upper, direction, tail, severity, firing,
@@ -153,20 +165,22 @@ func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.
 	defer batch.Abort()
 	n := 0
 	for _, e := range evals {
-		if !e.Score.Anomaly {
-			continue
+		for _, iv := range []*Interval{{Start: e.Start, End: e.End, Point: e.Point, Score: e.Score}, e.Open} {
+			if iv == nil || !iv.Score.Anomaly {
+				continue
+			}
+			s := e.Series
+			firing := uint8(0)
+			if e.Firing && e.Latest != nil && e.Latest.Start.Equal(iv.Start) {
+				firing = 1
+			}
+			if err := batch.Append(s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment, iv.Start, iv.End,
+				iv.Point.Value, iv.Point.Num, iv.Point.Den, iv.Score.Expected, iv.Score.Lower, iv.Score.Upper, iv.Score.Direction,
+				iv.Score.Tail, iv.Score.Severity, firing, e.Generation, now); err != nil {
+				return err
+			}
+			n++
 		}
-		s := e.Series
-		firing := uint8(0)
-		if e.Firing {
-			firing = 1
-		}
-		if err := batch.Append(s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment, e.Start, e.End,
-			e.Point.Value, e.Point.Num, e.Point.Den, e.Score.Expected, e.Score.Lower, e.Score.Upper, e.Score.Direction,
-			e.Score.Tail, e.Score.Severity, firing, e.Generation, now); err != nil {
-			return err
-		}
-		n++
 	}
 	if n == 0 {
 		return nil

@@ -107,7 +107,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stor
 
 func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if len(args) == 0 || args[0] != "learn" {
-		return errors.New("usage: opsmetrics baselines learn [flags]")
+		return subcommandUsage(fs, args, "usage: opsmetrics baselines learn [flags]")
 	}
 	parse := config.Bind(fs, config.SetClickHouse)
 	at := fs.String("at", "", "learn as of this time (default now): the training window ends at the last closed interval before it")
@@ -138,7 +138,7 @@ func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
 
 func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if len(args) == 0 || (args[0] != "detect" && args[0] != "score") {
-		return errors.New("usage: opsmetrics anomaly detect|score [flags]")
+		return subcommandUsage(fs, args, "usage: opsmetrics anomaly detect|score [flags]")
 	}
 	if args[0] == "score" {
 		return runScore(fs, args[1:])
@@ -299,4 +299,14 @@ func runScore(fs *flag.FlagSet, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "scored %d rows as %s, step %v, season %d: %d anomalies\n", len(rows), rep.Kind, rep.Step, rep.Season, n)
 	return nil
+}
+
+// subcommandUsage answers --help on a command that needs a subcommand, and
+// says what is missing otherwise.
+func subcommandUsage(fs *flag.FlagSet, args []string, usage string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	return errors.New(usage)
 }

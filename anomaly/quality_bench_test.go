@@ -1,0 +1,583 @@
+package anomaly_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// The benchmark's data: one year of daily KPI series from the generator
+// that `opsmetrics generate` uses, and labelled anomalies injected only
+// after the first ten weeks, so that every detector has eight weeks of
+// history before the first one.
+const (
+	qualityDays     = 365
+	qualityWarmup   = 70 // intervals; flags before it are not counted
+	qualityCleanGap = 21 // least clean intervals between two injected events
+	qualitySeed     = 7  // of the injection; the generator has its own
+)
+
+// BenchmarkAnomalyQuality measures how well anomaly.ScoreSeries finds
+// labelled anomalies, against two reference detectors measured in the same
+// run on the same series: a global z-score over all previous values, and a
+// weekly-seasonal median ± 3 MAD. It generates a year of events for 40
+// services into a private ClickHouse, loads the daily KPI series with
+// baselines.Load, keeps those with enough signal, injects spikes, drops,
+// level shifts and trends into copies of them, and prints precision, recall
+// and detection delay per anomaly kind and per series kind. Every detector
+// judges interval i from the intervals before it only. Run it with
+// `make bench-anomaly`; the figures are printed, never asserted.
+func BenchmarkAnomalyQuality(b *testing.B) {
+	ctx := context.Background()
+	srv, err := chserver.Start(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	dsn := srv.DSN("bench")
+	if _, err := store.Migrate(ctx, dsn, testenv.Logger(b)); err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+
+	end := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	cfg := generator.Config{Services: 40, Teams: 8, Days: qualityDays, Seed: 11, End: end}
+	load := time.Now()
+	var batch []store.Record
+	flush := func() {
+		if err := st.Write(ctx, batch, nil); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	stats, err := generator.Generate(cfg, func(e *event.Event) error {
+		batch = append(batch, store.Record{Event: e, Topic: "bench", Offset: int64(len(batch))})
+		if len(batch) == 100_000 {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	flush()
+	all, err := baselines.Load(ctx, st.Conn(), baselines.LoadOptions{From: end.AddDate(0, 0, -qualityDays), To: end, Step: metrics.StepDay})
+	if err != nil {
+		b.Fatal(err)
+	}
+	loadTook := time.Since(load)
+
+	kinds := map[string]baselines.Kind{}
+	for _, k := range baselines.KPIs {
+		kinds[k.Name] = k.Kind
+	}
+	var series []*qualitySeries
+	loaded, weak, noInjection := map[baselines.Kind]int{}, map[baselines.Kind]int{}, map[baselines.Kind]int{}
+	for i, key := range baselines.SortedSeries(all) {
+		kind := kinds[key.KPI]
+		loaded[kind]++
+		if !qualityHasSignal(kind, all[key]) {
+			weak[kind]++
+			continue
+		}
+		r := rand.New(rand.NewPCG(qualitySeed, uint64(i)))
+		s := qualityInject(key, kind, all[key], r)
+		if len(s.events) == 0 {
+			noInjection[kind]++
+			continue
+		}
+		series = append(series, s)
+	}
+
+	detectors := []qualityDetector{
+		{"ours", qualityOurs},
+		{"global z-score > 3 sd", qualityZScore},
+		{"weekday median ± 3 MAD", qualitySeasonalMAD},
+	}
+	results := make([]qualityResult, len(detectors))
+	b.ResetTimer()
+	for range b.N {
+		for d, det := range detectors {
+			s := time.Now()
+			flags, err := qualityRun(series, det.flag)
+			if err != nil {
+				b.Fatalf("%s: %v", det.name, err)
+			}
+			results[d] = qualityResult{took: time.Since(s), groups: qualityEvaluate(series, flags)}
+		}
+	}
+	b.StopTimer()
+
+	ours := results[0].groups["overall"]
+	b.ReportMetric(ours.precision(), "precision")
+	b.ReportMetric(ours.recall(), "recall")
+
+	fmt.Printf("\n%-44s %12s\n", "measure", "value")
+	fmt.Printf("%-44s %12d\n", fmt.Sprintf("events (%d services, %d teams, %d days)", cfg.Services, cfg.Teams, cfg.Days), stats.Events)
+	fmt.Printf("%-44s %12s\n", "generating, loading, reading series took", loadTook.Round(time.Millisecond))
+	for _, k := range []baselines.Kind{baselines.Count, baselines.Rate, baselines.Duration} {
+		fmt.Printf("%-44s %12s\n", fmt.Sprintf("%s series: loaded / weak / no injection", k),
+			fmt.Sprintf("%d / %d / %d", loaded[k], weak[k], noInjection[k]))
+	}
+
+	groups := qualityGroupNames(series)
+	fmt.Printf("\n%-26s %6s %6s %6s", "", "", "", "")
+	for _, det := range detectors {
+		fmt.Printf(" | %-21s", det.name)
+	}
+	fmt.Printf("\n%-26s %6s %6s %6s", "kind", "series", "events", "labels")
+	for range detectors {
+		fmt.Printf(" | %6s %6s %7s", "prec", "recall", "delay")
+	}
+	fmt.Println()
+	for _, g := range groups {
+		c := results[0].groups[g]
+		fmt.Printf("%-26s %6s %6d %6d", g, qualityDash(c.series, c.series > 0), c.events, c.labels)
+		for _, r := range results {
+			c := r.groups[g]
+			fmt.Printf(" | %6s %6s %7s", qualityFmt(c.precision(), "%.3f"), qualityFmt(c.recall(), "%.3f"), qualityFmt(c.delay(), "%.2f"))
+		}
+		fmt.Println()
+	}
+	fmt.Printf("\n%-26s %10s %10s %12s %10s\n", "detector", "flagged", "false pos", "fp/100 days", "took")
+	for d, det := range detectors {
+		c := results[d].groups["overall"]
+		fmt.Printf("%-26s %10d %10d %12.2f %10s\n", det.name, c.flagged, c.flagged-c.hits,
+			100*float64(c.flagged-c.hits)/float64(c.judgedDays), results[d].took.Round(time.Millisecond))
+	}
+	fmt.Println("\nprec: flagged intervals that are labelled (false positives count against the series' kind);")
+	fmt.Println("recall: injected events with a flag inside them; delay: intervals from an event's start to its first flag.")
+}
+
+// qualitySeries is one base series with labelled anomalies injected.
+type qualitySeries struct {
+	key    baselines.Series
+	kind   baselines.Kind
+	points []baselines.Point
+	events []qualityEvent
+	labels map[int]bool // the intervals the injection changed
+}
+
+// qualityEvent is one injected anomaly, over intervals first to last.
+type qualityEvent struct {
+	kind        string // series kind / injection, such as count/spike
+	first, last int
+}
+
+// qualityInjection is one type of anomaly: how long it lasts, how it
+// changes interval j of its stretch, and, optionally, which base intervals
+// it may start on.
+type qualityInjection struct {
+	name     string
+	length   int
+	apply    func(p baselines.Point, j int) baselines.Point
+	eligible func(base []baselines.Point, i int) bool
+}
+
+func qualityScale(f float64) func(baselines.Point, int) baselines.Point {
+	return func(p baselines.Point, _ int) baselines.Point {
+		p.Value = math.Round(p.Value * f)
+		return p
+	}
+}
+
+// qualityInjections are the anomaly types of each kind of series.
+var qualityInjections = map[baselines.Kind][]qualityInjection{
+	baselines.Count: {
+		{name: "spike", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
+			p.Value = p.Value*3 + 4
+			return p
+		}},
+		{name: "level_shift", length: 5, apply: qualityScale(2.5)},
+		{name: "drop_to_zero", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
+			p.Value = 0
+			return p
+		}, eligible: func(base []baselines.Point, i int) bool {
+			// A drop is only abnormal where the day is usually busy: the
+			// same weekday's mean over the previous eight weeks is >= 3.
+			sum, n := 0.0, 0
+			for k := 1; k <= 8 && i-7*k >= 0; k++ {
+				sum += base[i-7*k].Value
+				n++
+			}
+			return n > 0 && sum/float64(n) >= 3
+		}},
+		{name: "trend_change", length: 5, apply: func(p baselines.Point, j int) baselines.Point {
+			p.Value = math.Round(p.Value * (1.4 + 0.4*float64(j)))
+			return p
+		}},
+	},
+	baselines.Rate: {
+		{name: "rate_spike", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
+			if p.Den < 5 {
+				p.Den = 10
+			}
+			p.Num = math.Round(0.5*p.Den) + 1
+			p.Value, p.Present = p.Num/p.Den, true
+			return p
+		}},
+	},
+	baselines.Duration: {
+		{name: "duration_shift", length: 4, apply: func(p baselines.Point, _ int) baselines.Point {
+			p.Value *= 3
+			return p
+		}},
+		{name: "spike", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
+			p.Value *= 6
+			return p
+		}},
+	},
+}
+
+// qualityHasSignal keeps the series a detector can say something about:
+// counts with a mean of at least 0.5 a day, rates with a median
+// denominator (over all days) of at least 3, durations present on at least
+// half the days.
+func qualityHasSignal(kind baselines.Kind, pts []baselines.Point) bool {
+	switch kind {
+	case baselines.Count:
+		sum := 0.0
+		for _, p := range pts {
+			sum += p.Value
+		}
+		return sum/float64(len(pts)) >= 0.5
+	case baselines.Rate:
+		dens := make([]float64, len(pts))
+		for i, p := range pts {
+			dens[i] = p.Den
+		}
+		med, _ := qualityMedianMAD(dens)
+		return med >= 3
+	default:
+		n := 0
+		for _, p := range pts {
+			if p.Present {
+				n++
+			}
+		}
+		return 2*n >= len(pts)
+	}
+}
+
+// qualityInject copies base and injects the anomaly types of its kind in
+// turn (in an order drawn from r), each starting within two weeks of where
+// the last one's clean gap ends, on an interval it changes. A type that
+// finds no such interval is skipped there. Rate spikes go only into series
+// whose pooled rate is below 0.2.
+func qualityInject(key baselines.Series, kind baselines.Kind, base []baselines.Point, r *rand.Rand) *qualitySeries {
+	s := &qualitySeries{key: key, kind: kind, points: append([]baselines.Point(nil), base...), labels: map[int]bool{}}
+	if kind == baselines.Rate {
+		num, den := 0.0, 0.0
+		for _, p := range base {
+			num += p.Num
+			den += p.Den
+		}
+		if den == 0 || num/den >= 0.2 {
+			return s
+		}
+	}
+	types := qualityInjections[kind]
+	var order []int
+	pos := qualityWarmup + r.IntN(7)
+	for fails := 0; pos < len(base); {
+		if len(order) == 0 {
+			order = r.Perm(len(types))
+		}
+		t := types[order[0]]
+		order = order[1:]
+		e, ok := qualityPlace(s, base, t, pos)
+		if !ok {
+			if fails++; fails >= len(types) {
+				pos, fails = pos+7, 0
+			}
+			continue
+		}
+		fails = 0
+		e.kind = string(kind) + "/" + t.name
+		s.events = append(s.events, e)
+		pos = e.last + 1 + qualityCleanGap + r.IntN(15)
+	}
+	return s
+}
+
+// qualityPlace injects t at the first interval from pos (within 14) that
+// it may start on and changes, and labels the intervals it changes.
+func qualityPlace(s *qualitySeries, base []baselines.Point, t qualityInjection, pos int) (qualityEvent, bool) {
+	for first := pos; first < pos+14 && first+t.length <= len(base); first++ {
+		if t.eligible != nil && !t.eligible(base, first) {
+			continue
+		}
+		if !qualityChanged(base[first], t.apply(base[first], 0)) {
+			continue
+		}
+		for j := range t.length {
+			p := t.apply(base[first+j], j)
+			if qualityChanged(base[first+j], p) {
+				s.points[first+j] = p
+				s.labels[first+j] = true
+			}
+		}
+		return qualityEvent{first: first, last: first + t.length - 1}, true
+	}
+	return qualityEvent{}, false
+}
+
+func qualityChanged(a, b baselines.Point) bool {
+	return a.Value != b.Value || a.Num != b.Num || a.Den != b.Den || a.Present != b.Present
+}
+
+// qualityDetector flags the intervals of one series, each judged from the
+// intervals before it only.
+type qualityDetector struct {
+	name string
+	flag func(s *qualitySeries) ([]bool, error)
+}
+
+// qualityOurs is anomaly.ScoreSeries with the series' kind and default
+// options: each interval scored by a model fitted on up to eight weeks
+// before it.
+func qualityOurs(s *qualitySeries) ([]bool, error) {
+	scored, _, err := anomaly.ScoreSeries(s.points, s.kind == baselines.Rate, anomaly.ScoreOptions{Kind: string(s.kind)})
+	if err != nil {
+		return nil, fmt.Errorf("score %s: %w", s.key.Key(), err)
+	}
+	flags := make([]bool, len(scored))
+	for i, sc := range scored {
+		flags[i] = sc.Anomaly
+	}
+	return flags, nil
+}
+
+// qualityZScore flags a value more than three standard deviations from
+// the mean of all previous values, from the 15th interval on. Intervals
+// without a value are neither judged nor learnt from.
+func qualityZScore(s *qualitySeries) ([]bool, error) {
+	flags := make([]bool, len(s.points))
+	var n, sum, sumSq float64
+	for i, p := range s.points {
+		if !p.Present {
+			continue
+		}
+		if i >= 14 && n >= 2 {
+			mean := sum / n
+			sd := math.Sqrt(math.Max(0, (sumSq-n*mean*mean)/(n-1)))
+			flags[i] = sd > 0 && math.Abs(p.Value-mean) > 3*sd
+		}
+		n++
+		sum += p.Value
+		sumSq += p.Value * p.Value
+	}
+	return flags, nil
+}
+
+// qualitySeasonalMAD flags a value further than 3 × 1.4826 × MAD from the
+// median of the same weekday's values over the previous eight weeks (at
+// least two of them), from the 15th interval on. A MAD of 0 is floored at
+// 1e-9, so that on sparse data any difference from the median flags.
+func qualitySeasonalMAD(s *qualitySeries) ([]bool, error) {
+	flags := make([]bool, len(s.points))
+	var same []float64
+	for i, p := range s.points {
+		if i < 14 || !p.Present {
+			continue
+		}
+		same = same[:0]
+		for k := 1; k <= 8 && i-7*k >= 0; k++ {
+			if q := s.points[i-7*k]; q.Present {
+				same = append(same, q.Value)
+			}
+		}
+		if len(same) < 2 {
+			continue
+		}
+		med, mad := qualityMedianMAD(same)
+		flags[i] = math.Abs(p.Value-med) > 3*1.4826*math.Max(mad, 1e-9)
+	}
+	return flags, nil
+}
+
+func qualityMedianMAD(xs []float64) (median, mad float64) {
+	s := append([]float64(nil), xs...)
+	mid := func() float64 {
+		sort.Float64s(s)
+		n := len(s)
+		if n%2 == 1 {
+			return s[n/2]
+		}
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	median = mid()
+	for i, x := range s {
+		s[i] = math.Abs(x - median)
+	}
+	return median, mid()
+}
+
+// qualityRun runs flag on every series, on all cores.
+func qualityRun(series []*qualitySeries, flag func(*qualitySeries) ([]bool, error)) ([][]bool, error) {
+	out := make([][]bool, len(series))
+	errs := make([]error, len(series))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				out[i], errs[i] = flag(series[i])
+			}
+		})
+	}
+	for i := range series {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// qualityCounts are one detector's tallies for one group of series or
+// events.
+type qualityCounts struct {
+	series, events, labels int
+	judgedDays             int // intervals after the warm-up
+	flagged, hits          int // flagged intervals after the warm-up, and those labelled
+	detected               int // events with a flag inside them
+	delaySum               int // over detected events, in intervals
+}
+
+func (c qualityCounts) precision() float64 { return qualityRatio(c.hits, c.flagged) }
+func (c qualityCounts) recall() float64    { return qualityRatio(c.detected, c.events) }
+func (c qualityCounts) delay() float64     { return qualityRatio(c.delaySum, c.detected) }
+
+// qualityRatio is a/b, or NaN when b is 0.
+func qualityRatio(a, b int) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+type qualityResult struct {
+	took   time.Duration
+	groups map[string]qualityCounts
+}
+
+// qualityEvaluate tallies flags per series kind (where false positives
+// count), per anomaly kind (recall and delay only) and overall.
+func qualityEvaluate(series []*qualitySeries, flags [][]bool) map[string]qualityCounts {
+	out := map[string]qualityCounts{}
+	add := func(group string, f func(c *qualityCounts)) {
+		c := out[group]
+		f(&c)
+		out[group] = c
+	}
+	for si, s := range series {
+		for _, g := range []string{string(s.kind), "overall"} {
+			add(g, func(c *qualityCounts) {
+				c.series++
+				c.labels += len(s.labels)
+				c.judgedDays += len(s.points) - qualityWarmup
+				for i := qualityWarmup; i < len(s.points); i++ {
+					if flags[si][i] {
+						c.flagged++
+						if s.labels[i] {
+							c.hits++
+						}
+					}
+				}
+			})
+		}
+		for _, e := range s.events {
+			first := -1
+			for i := e.first; i <= e.last; i++ {
+				if flags[si][i] {
+					first = i
+					break
+				}
+			}
+			labels := 0
+			for i := e.first; i <= e.last; i++ {
+				if s.labels[i] {
+					labels++
+				}
+			}
+			for _, g := range []string{e.kind, string(s.kind), "overall"} {
+				add(g, func(c *qualityCounts) {
+					c.events++
+					if g == e.kind {
+						c.labels += labels
+					}
+					if first >= 0 {
+						c.detected++
+						c.delaySum += first - e.first
+					}
+				})
+			}
+		}
+	}
+	return out
+}
+
+// qualityGroupNames orders the rows: each anomaly kind, then each series
+// kind, then overall.
+func qualityGroupNames(series []*qualitySeries) []string {
+	seen := map[string]bool{}
+	var events []string
+	for _, s := range series {
+		for _, e := range s.events {
+			if !seen[e.kind] {
+				seen[e.kind] = true
+				events = append(events, e.kind)
+			}
+		}
+	}
+	order := map[string]int{string(baselines.Count): 0, string(baselines.Rate): 1, string(baselines.Duration): 2}
+	sort.Slice(events, func(i, j int) bool { return events[i] < events[j] })
+	sort.SliceStable(events, func(i, j int) bool {
+		return order[qualityKindOf(events[i])] < order[qualityKindOf(events[j])]
+	})
+	return append(events, string(baselines.Count), string(baselines.Rate), string(baselines.Duration), "overall")
+}
+
+func qualityKindOf(eventKind string) string {
+	kind, _, _ := strings.Cut(eventKind, "/")
+	return kind
+}
+
+func qualityFmt(v float64, format string) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+func qualityDash(n int, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}

@@ -1,0 +1,138 @@
+package anomaly
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opsmetrics/opsmetrics/baselines"
+)
+
+// Service is the scheduled side of baselines and alerting in `opsmetrics
+// serve`: it relearns baselines every RelearnInterval, detects and
+// evaluates threshold rules every EvaluationInterval, and hands alerts to
+// its Notifier, which re-sends and resolves them. Several replicas may run
+// it at once: a relearn writes a new generation and the newest whole one
+// wins, detection rows replace each other by series and interval, and
+// Alertmanager merges identical alerts.
+type Service struct {
+	Conn               driver.Conn
+	Learn              baselines.Config
+	Detect             Config
+	Alerts             AlertConfig
+	Rules              []ThresholdRule
+	RelearnInterval    time.Duration
+	EvaluationInterval time.Duration
+	Notifier           *Notifier // nil: detect and record, alert nobody
+	Log                *slog.Logger
+
+	runs *prometheus.CounterVec
+	last *prometheus.GaugeVec
+}
+
+// Register registers the service's metrics on reg.
+func (s *Service) Register(reg prometheus.Registerer) error {
+	s.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsmetrics_scheduled_runs_total",
+		Help: "Runs of scheduled jobs, by job (learn, detect) and result (ok, error)."}, []string{"job", "result"})
+	s.last = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "opsmetrics_scheduled_last_success_timestamp_seconds",
+		Help: "When each scheduled job last succeeded."}, []string{"job"})
+	for _, c := range []prometheus.Collector{s.runs, s.last} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) done(job string, err error) {
+	if s.runs == nil {
+		return
+	}
+	if err != nil {
+		s.runs.WithLabelValues(job, "error").Inc()
+		return
+	}
+	s.runs.WithLabelValues(job, "ok").Inc()
+	s.last.WithLabelValues(job).SetToCurrentTime()
+}
+
+// Run blocks until ctx is done. It learns at once when the current
+// baselines are missing or older than RelearnInterval, then detects.
+func (s *Service) Run(ctx context.Context) error {
+	if s.Notifier != nil {
+		go s.Notifier.Run(ctx)
+	}
+	relearnEvery, detectEvery := s.RelearnInterval, s.EvaluationInterval
+	if relearnEvery <= 0 {
+		relearnEvery = 24 * time.Hour
+	}
+	if detectEvery <= 0 {
+		detectEvery = 5 * time.Minute
+	}
+	next := time.Now()
+	if cur, err := baselines.Current(ctx, s.Conn, ""); err == nil && len(cur) > 0 {
+		next = cur[0].TrainedAt.Add(relearnEvery)
+	}
+	detect := time.NewTicker(detectEvery)
+	defer detect.Stop()
+	for {
+		if !time.Now().Before(next) {
+			_, err := baselines.Learn(ctx, s.Conn, s.Learn, time.Now(), s.Log)
+			s.done("learn", err)
+			if err != nil {
+				s.Log.Error("relearning baselines failed; retrying at the next evaluation", "err", err)
+				next = time.Now().Add(detectEvery)
+			} else {
+				next = time.Now().Add(relearnEvery)
+			}
+		}
+		err := s.DetectOnce(ctx, time.Now())
+		s.done("detect", err)
+		if err != nil && ctx.Err() == nil {
+			s.Log.Error("anomaly detection failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-detect.C:
+		}
+	}
+}
+
+// DetectOnce detects, evaluates the threshold rules, and fires and resolves
+// alerts on the Notifier.
+func (s *Service) DetectOnce(ctx context.Context, now time.Time) error {
+	evals, err := Detect(ctx, s.Conn, s.Detect, now, s.Log)
+	if err != nil {
+		return err
+	}
+	fire, resolve := Alerts(evals, s.Alerts)
+	results, err := EvaluateThresholds(ctx, s.Conn, s.Rules, s.Detect.Production, now)
+	if err != nil {
+		return err
+	}
+	tfire, _ := ThresholdAlerts(results, s.Alerts)
+	fire = append(fire, tfire...)
+	if s.Notifier == nil {
+		return nil
+	}
+	firing := map[string]bool{}
+	for _, a := range fire {
+		s.Notifier.Fire(a)
+		firing[labelsKey(a.Labels)] = true
+	}
+	for _, a := range resolve {
+		s.Notifier.ResolveFromHistory(a)
+	}
+	// Whatever this notifier holds active and no longer fires is resolved,
+	// which covers evaluations missed while the service was down.
+	for _, a := range s.Notifier.Active() {
+		if !firing[labelsKey(a.Labels)] {
+			s.Notifier.Resolve(a.Labels)
+		}
+	}
+	return nil
+}
