@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -123,6 +124,9 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%s: %v", det.name, err)
 			}
+			if d == 0 && qualityDebug != nil {
+				qualityDebug(series, flags)
+			}
 			results[d] = qualityResult{took: time.Since(s), groups: qualityEvaluate(series, flags)}
 		}
 	}
@@ -168,6 +172,10 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 	fmt.Println("\nprec: flagged intervals that are labelled (false positives count against the series' kind);")
 	fmt.Println("recall: injected events with a flag inside them; delay: intervals from an event's start to its first flag.")
 }
+
+var qualityBase = map[*qualitySeries][]baselines.Point{}
+
+var qualityDebug func([]*qualitySeries, [][]bool)
 
 // qualitySeries is one base series with labelled anomalies injected.
 type qualitySeries struct {
@@ -286,6 +294,7 @@ func qualityHasSignal(kind baselines.Kind, pts []baselines.Point) bool {
 // whose pooled rate is below 0.2.
 func qualityInject(key baselines.Series, kind baselines.Kind, base []baselines.Point, r *rand.Rand) *qualitySeries {
 	s := &qualitySeries{key: key, kind: kind, points: append([]baselines.Point(nil), base...), labels: map[int]bool{}}
+	qualityBase[s] = base
 	if kind == baselines.Rate {
 		num, den := 0.0, 0.0
 		for _, p := range base {
@@ -580,4 +589,49 @@ func qualityDash(n int, ok bool) string {
 		return "-"
 	}
 	return fmt.Sprint(n)
+}
+
+func init() { qualityDebug = qualityDebugDump }
+
+func qualityDebugDump(series []*qualitySeries, flags [][]bool) {
+	if os.Getenv("QDEBUG") == "" {
+		return
+	}
+	n := map[string]int{}
+	for si, s := range series {
+		for _, e := range s.events {
+			hit := false
+			for i := e.first; i <= e.last; i++ {
+				hit = hit || flags[si][i]
+			}
+			if hit || n[e.kind] >= 12 {
+				continue
+			}
+			n[e.kind]++
+			_, rep, _ := anomaly.ScoreSeries(s.points, s.kind == baselines.Rate, anomaly.ScoreOptions{Kind: string(s.kind)})
+			opts := baselines.Options{Step: 24 * time.Hour, Origin: s.points[0].Start}
+			if rep.Season > 1 {
+				opts.Period = rep.Season
+			} else {
+				opts.NoSeason = true
+			}
+			i := e.first
+			m := baselines.Fit(s.kind, s.points[max(0, i-56):i], opts)
+			sc := m.Score(s.points[i])
+			mb := baselines.Fit(s.kind, qualityBase[s][max(0, i-56):i], opts)
+			scb := mb.Score(s.points[i])
+			fmt.Printf("BASE disp=%.3f exp=%v tail=%.4f anomaly=%v\n", mb.Dispersion, fmtf(mb.Expected), scb.Tail, scb.Anomaly)
+			p := s.points[i]
+			fmt.Printf("MISS %-22s %-60s season=%d fam=%s disp=%.3f exp=%v scale=%v tden=%.1f status=%s | v=%.3g num=%g den=%g | score=%+v\n",
+				e.kind, s.key.Key(), rep.Season, m.Family, m.Dispersion, fmtf(m.Expected), fmtf(m.Scale), m.TypicalDen, m.Status, p.Value, p.Num, p.Den, sc)
+		}
+	}
+}
+
+func fmtf(xs []float64) string {
+	s := ""
+	for _, x := range xs {
+		s += fmt.Sprintf("%.3g,", x)
+	}
+	return s
 }

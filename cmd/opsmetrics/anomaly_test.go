@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/amserver"
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+)
+
+// TestBaselinesAndAnomalyCommands: learn on a generated stream before its
+// injected anomalies, then detect at its end. The service whose deployments
+// stopped fires a deployments-down alert that reaches the real
+// Alertmanager, with a configured threshold rule alongside.
+func TestBaselinesAndAnomalyCommands(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Database(t)
+	st := testenv.Store(t, dsn)
+	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC) // a Wednesday: Tuesday is judged
+	var recs []store.Record
+	stats, err := generator.Generate(generator.Config{Services: 6, Teams: 3, Days: 80, Seed: 7, End: end, Anomalies: true},
+		func(e *event.Event) error {
+			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	var stop generator.Anomaly
+	for _, a := range stats.Anomalies {
+		if a.Kind == generator.AnomalyDeploymentStop {
+			stop = a
+		}
+	}
+	if stop.Service == "" {
+		t.Fatalf("no deployment stop among %v", stats.Anomalies)
+	}
+	out, code := stdout(t, "baselines", "learn", "--clickhouse", dsn, "--at", stop.Start.Format(time.RFC3339))
+	if code != 0 || !strings.Contains(out, "ready") {
+		t.Fatalf("baselines learn (exit %d): %s", code, out)
+	}
+
+	am, err := amserver.Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { am.Stop() })
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte(`
+baselines:
+  steps: [day]
+alerting:
+  runbooks:
+    deployments: https://runbooks.example/deployments
+  thresholds:
+    - name: org-cfr
+      kpi: change_failure_rate
+      above: "1%"
+      window: 168h
+`), 0o644)
+	out, code = stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", am.URL,
+		"--at", end.Add(time.Hour).Format(time.RFC3339))
+	if code != 0 || !strings.Contains(out, "KPIAnomaly") || !strings.Contains(out, "KPIThresholdAtRisk") {
+		t.Fatalf("anomaly detect (exit %d):\n%s", code, out)
+	}
+	alerts, err := am.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopAlert, rule bool
+	for _, a := range alerts {
+		if a.Labels["kpi"] == "deployments" && a.Labels["service"] == stop.Service && a.Labels["direction"] == "down" {
+			stopAlert = a.Annotations["runbook_url"] == "https://runbooks.example/deployments"
+		}
+		rule = rule || a.Labels["rule"] == "org-cfr"
+	}
+	if !stopAlert || !rule {
+		t.Errorf("Alertmanager has %d alerts; deployment stop of %s with its runbook: %v, threshold rule: %v\n%s",
+			len(alerts), stop.Service, stopAlert, rule, out)
+	}
+	if _, code := stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", "ftp://x"); code != 1 {
+		t.Errorf("a bad Alertmanager URL: exit %d, want 1", code)
+	}
+}
+
+// TestAnomalyScore: a daily count with a weekly season and one spike; the
+// spike is flagged, scores are in [0, 1], and each row is scored online.
+func TestAnomalyScore(t *testing.T) {
+	dir := t.TempDir()
+	in, outFile := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.csv")
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	day0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	for i := range 84 {
+		v := []int{7, 8, 6, 7, 9, 0, 0}[i%7] + i%3 - 1
+		if v < 0 {
+			v = 0
+		}
+		if i == 80 {
+			v = 40
+		}
+		fmt.Fprintf(&b, "%s,%d\n", day0.AddDate(0, 0, i).Format(time.DateOnly), v)
+	}
+	os.WriteFile(in, []byte(b.String()), 0o644)
+	if _, code := stdout(t, "anomaly", "score", "--in", in, "--out", outFile); code != 0 {
+		t.Fatalf("score: exit %d", code)
+	}
+	f, err := os.Open(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 85 || strings.Join(rows[0], ",") != "timestamp,value,expected,lower,upper,score,anomaly" {
+		t.Fatalf("%d rows, header %v", len(rows), rows[0])
+	}
+	for i, r := range rows[1:] {
+		var score float64
+		fmt.Sscan(r[5], &score)
+		if score < 0 || score > 1 || math.IsNaN(score) {
+			t.Errorf("row %d: score %v", i, score)
+		}
+		if anomalous := r[6] == "true"; anomalous != (i == 80) {
+			t.Errorf("row %d (value %s, expected %s, band %s–%s, score %s): anomaly %v", i, r[1], r[2], r[3], r[4], r[5], anomalous)
+		}
+	}
+	for _, bad := range [][]string{{"--in", filepath.Join(dir, "missing.csv")}, {"--in", in, "--kind", "vibes"}, {"--in", in, "--season", "-3"}} {
+		if _, code := stdout(t, append([]string{"anomaly", "score"}, bad...)...); code != 1 {
+			t.Errorf("score %v: exit %d, want 1", bad, code)
+		}
+	}
+}
