@@ -113,9 +113,9 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 		observed = fmt.Sprintf("%s (%g of %g; 95%% interval %s–%s)", human(k, iv.Point.Value), iv.Point.Num, iv.Point.Den,
 			human(k, lo), human(k, hi))
 	}
-	summary := fmt.Sprintf("%s of %s is %s: %s in %s, expected %s (band %s–%s)", title(k.Name), e.Series.Slice(), what,
+	summary := fmt.Sprintf("%s: %s %s, %s %s; expected %s (band %s–%s)", e.Series.Slice(), lower(title(k.Name)), what,
 		human(k, iv.Point.Value), period, human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper))
-	desc := fmt.Sprintf("Observed %s in %s. The %s baseline (%s, trained up to %s) expects %s, with a band of %s–%s; "+
+	desc := fmt.Sprintf("Observed %s %s. The %s baseline (%s, trained up to %s) expects %s, with a band of %s–%s; "+
 		"the chance of a value this far %s under it is %.2g.", observed, period, e.Series.Step, e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"),
 		human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper), map[string]string{"up": "above", "down": "below"}[iv.Score.Direction],
 		iv.Score.Tail)
@@ -131,9 +131,16 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 
 func periodName(step metrics.Step, start time.Time) string {
 	if step == metrics.StepHour {
-		return "the hour from " + start.UTC().Format("2006-01-02 15:04 UTC")
+		return "in the hour from " + start.UTC().Format("2006-01-02 15:04 UTC")
 	}
-	return start.UTC().Format("Mon 2006-01-02") + " (UTC)"
+	return "on " + start.UTC().Format("Mon 2006-01-02") + " (UTC)"
+}
+
+func lower(s string) string {
+	if strings.HasPrefix(s, "MTT") {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }
 
 func title(kpi string) string {

@@ -67,6 +67,9 @@ type Interval struct {
 	End   time.Time
 	Point baselines.Point
 	Score baselines.Score
+	// Harmful: anomalous in the direction that hurts the KPI, which is
+	// what persistence counts and alerts on.
+	Harmful bool
 }
 
 // Detect evaluates the latest closed interval before now of every series
@@ -111,12 +114,16 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 			for i, p := range pts {
 				ivs[i] = Interval{Start: p.Start, End: p.Start.Add(d), Point: p, Score: st.Model.Score(p)}
 			}
+			k, _ := baselines.LookupKPI(st.Series.KPI)
+			for i := range ivs {
+				ivs[i].Harmful = ivs[i].Score.Anomaly && k.Harmful(ivs[i].Score.Direction)
+			}
 			closed, open := ivs[:len(ivs)-1], ivs[len(ivs)-1]
 			last := closed[len(closed)-1]
 			e := Evaluation{Series: st.Series, Model: st.Model, Start: last.Start, End: end, Point: last.Point, Score: last.Score,
 				Generation: st.Generation, TrainedAt: st.TrainedAt}
 			e.Firing, e.Latest = window(closed[1:], per)
-			if st.Model.Kind == baselines.Count && open.Score.Anomaly && open.Score.Direction == "up" {
+			if st.Model.Kind == baselines.Count && open.Harmful && open.Score.Direction == "up" {
 				e.Open = &open
 				e.Firing, e.Latest = window(append(append([]Interval(nil), closed[2:]...), open), per)
 			}
@@ -145,7 +152,7 @@ func window(ivs []Interval, per Persistence) (bool, *Interval) {
 	n := 0
 	var latest *Interval
 	for i := range ivs {
-		if ivs[i].Score.Anomaly {
+		if ivs[i].Harmful {
 			n++
 			latest = &ivs[i]
 		}

@@ -115,6 +115,9 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 		{"global z-score > 3 sd", qualityZScore},
 		{"weekday median ± 3 MAD", qualitySeasonalMAD},
 	}
+	if qualityExperiment != nil {
+		qualityExperiment(series)
+	}
 	results := make([]qualityResult, len(detectors))
 	b.ResetTimer()
 	for range b.N {
@@ -123,6 +126,9 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 			flags, err := qualityRun(series, det.flag)
 			if err != nil {
 				b.Fatalf("%s: %v", det.name, err)
+			}
+			if qualityDebug2 != nil {
+				qualityDebug2(series, flags, det.name)
 			}
 			if d == 0 && qualityDebug != nil {
 				qualityDebug(series, flags)
@@ -174,6 +180,10 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 }
 
 var qualityBase = map[*qualitySeries][]baselines.Point{}
+
+var qualityExperiment func([]*qualitySeries)
+
+var qualityDebug2 func([]*qualitySeries, [][]bool, string)
 
 var qualityDebug func([]*qualitySeries, [][]bool)
 
@@ -634,4 +644,126 @@ func fmtf(xs []float64) string {
 		s += fmt.Sprintf("%.3g,", x)
 	}
 	return s
+}
+
+func init() { qualityExperiment = qualityExperimentRun }
+
+func qualityExperimentRun(series []*qualitySeries) {
+	if os.Getenv("QEXP") == "" {
+		return
+	}
+	variant := func(name string, season int, exclude bool) {
+		flags, _ := qualityRun(series, func(s *qualitySeries) ([]bool, error) {
+			o := anomaly.ScoreOptions{Kind: string(s.kind)}
+			if s.kind == baselines.Count {
+				o.Season = season
+			}
+			_, rep, err := anomaly.ScoreSeries(s.points[:30], s.kind == baselines.Rate, o)
+			if err != nil {
+				return nil, err
+			}
+			_, rep, _ = anomaly.ScoreSeries(s.points, s.kind == baselines.Rate, o)
+			opts := baselines.Options{Step: 24 * time.Hour, Origin: s.points[0].Start}
+			if rep.Season > 1 {
+				opts.Period = rep.Season
+			} else {
+				opts.NoSeason = true
+			}
+			flagged := map[time.Time]bool{}
+			if exclude {
+				opts.Exclude = func(t time.Time) bool { return flagged[t] }
+			}
+			k := s.kind
+			out := make([]bool, len(s.points))
+			for i, p := range s.points {
+				m := baselines.Fit(k, s.points[max(0, i-56):i], opts)
+				out[i] = m.Score(p).Anomaly
+				flagged[p.Start] = out[i]
+			}
+			return out, nil
+		})
+		g := qualityEvaluate(series, flags)
+		fmt.Printf("EXP %-28s", name)
+		for _, n := range qualityGroupNames(series) {
+			c := g[n]
+			fmt.Printf(" %s p=%s r=%s", n, qualityFmt(c.precision(), "%.3f"), qualityFmt(c.recall(), "%.3f"))
+		}
+		fmt.Println()
+	}
+	variant("baseline", 0, false)
+	variant("exclude flagged", 0, true)
+	variant("weekly counts", 7, false)
+	variant("weekly counts + exclude", 7, true)
+}
+
+func init() { qualityDebug2 = qualityFPDebug }
+
+func qualityFPDebug(series []*qualitySeries, flags [][]bool, name string) {
+	if os.Getenv("QFP") == "" {
+		return
+	}
+	near, far, days := map[string]int{}, map[string]int{}, map[string]int{}
+	for si, s := range series {
+		after := map[int]bool{}
+		for _, e := range s.events {
+			for i := e.last + 1; i <= e.last+7; i++ {
+				after[i] = true
+			}
+		}
+		for i := qualityWarmup; i < len(s.points); i++ {
+			days[string(s.kind)]++
+			if flags[si][i] && !s.labels[i] {
+				if after[i] {
+					near[string(s.kind)]++
+				} else {
+					far[string(s.kind)]++
+				}
+			}
+		}
+	}
+	fmt.Printf("FP %-26s near(7d after event)=%v elsewhere=%v days=%v\n", name, near, far, days)
+	if name == "ours" {
+		base := make([]*qualitySeries, len(series))
+		for i, s := range series {
+			c := *s
+			c.points = qualityBase[s]
+			c.labels = map[int]bool{}
+			c.events = nil
+			base[i] = &c
+		}
+		bf, _ := qualityRun(base, qualityOurs)
+		bz, _ := qualityRun(base, qualityZScore)
+		bm, _ := qualityRun(base, qualitySeasonalMAD)
+		for n, f := range map[string][][]bool{"ours": bf, "z": bz, "mad": bm} {
+			fp := map[string]int{}
+			for si, s := range base {
+				for i := qualityWarmup; i < len(s.points); i++ {
+					if f[si][i] {
+						fp[string(s.kind)]++
+					}
+				}
+			}
+			fmt.Printf("FP on base series, %s: %v\n", n, fp)
+			if n == "ours" {
+				for si, s := range base {
+					c, present, ups := 0, 0, 0
+					for i := qualityWarmup; i < len(s.points); i++ {
+						if s.points[i].Present {
+							present++
+						}
+						if f[si][i] {
+							c++
+							sc, _, _ := anomaly.ScoreSeries(s.points[:i+1], s.kind == baselines.Rate, anomaly.ScoreOptions{Kind: string(s.kind)})
+							if sc[i].Value > sc[i].Expected {
+								ups++
+							}
+						}
+					}
+					if c >= 12 {
+						fmt.Printf("FPSERIES %-60s flags=%d up=%d present=%d\n", s.key.Key(), c, ups, present)
+					}
+				}
+			}
+		}
+	}
 }

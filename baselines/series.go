@@ -21,7 +21,13 @@ type KPI struct {
 	point func(s *metrics.Summary) Point
 	// Hourly KPIs are also baselined per hour; all are per day.
 	Hourly bool
+	// Harm is the direction that hurts: up, down or both. Anomalies the
+	// other way (a shorter MTTR) are recorded but do not alert.
+	Harm string
 }
+
+// Harmful reports whether an anomaly in direction dir alerts.
+func (k KPI) Harmful(dir string) bool { return k.Harm == "both" || k.Harm == dir }
 
 func countOf(f func(s *metrics.Summary) uint64) func(*metrics.Summary) Point {
 	return func(s *metrics.Summary) Point { return Point{Value: float64(f(s)), Present: true} }
@@ -48,19 +54,19 @@ func durationOf(f func(s *metrics.Summary) *float64) func(*metrics.Summary) Poin
 
 // KPIs are the baselined KPIs (docs/baselines.md).
 var KPIs = []KPI{
-	{"deployments", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Deployments }), true},
-	{"incidents", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Incidents }), true},
-	{"patches", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.PatchesReleased }), false},
+	{"deployments", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Deployments }), true, "down"},
+	{"incidents", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Incidents }), true, "up"},
+	{"patches", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.PatchesReleased }), false, "up"},
 	{"change_failure_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.FailedDeployments },
-		func(s *metrics.Summary) uint64 { return s.Deployments }), false},
+		func(s *metrics.Summary) uint64 { return s.Deployments }), false, "up"},
 	{"rework_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.ReworkDeployments },
-		func(s *metrics.Summary) uint64 { return s.Deployments }), false},
+		func(s *metrics.Summary) uint64 { return s.Deployments }), false, "up"},
 	{"patch_compliance", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.PatchesCompliant },
-		func(s *metrics.Summary) uint64 { return s.PatchesDue }), false},
-	{"mttr", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }), false},
-	{"mttd", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds }), false},
-	{"lead_time", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }), false},
-	{"patch_latency", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds }), false},
+		func(s *metrics.Summary) uint64 { return s.PatchesDue }), false, "down"},
+	{"mttr", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }), false, "up"},
+	{"mttd", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds }), false, "up"},
+	{"lead_time", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }), false, "up"},
+	{"patch_latency", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds }), false, "up"},
 }
 
 // LookupKPI returns the baselined KPI of that name.

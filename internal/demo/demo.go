@@ -12,13 +12,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"text/tabwriter"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/ingest"
+	"github.com/opsmetrics/opsmetrics/internal/amserver"
 	"github.com/opsmetrics/opsmetrics/internal/chserver"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
@@ -143,10 +147,77 @@ func Run(ctx context.Context, o Options) error {
 	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: metrics.DefaultLevelTable, Summaries: sums}).WriteTable(o.Out); err != nil {
 		return err
 	}
+	if err := alerts(ctx, st, o, stats.Anomalies, say); err != nil {
+		return err
+	}
 	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))
 	if o.Keep {
 		say("servers kept running: --clickhouse %s --brokers %s (Ctrl-C to stop)", cfg.ClickHouse, cfg.Brokers[0])
 		<-ctx.Done()
+	}
+	return nil
+}
+
+// alerts learns baselines from the eight weeks before the injected
+// anomalies, detects at the end of the stream, and sends what fires to a
+// private Alertmanager, then lists what Alertmanager holds.
+func alerts(ctx context.Context, st *store.Store, o Options, injected []generator.Anomaly, say func(string, ...any)) error {
+	if len(injected) == 0 {
+		return nil
+	}
+	steps := []metrics.Step{metrics.StepDay}
+	learnAt := injected[0].Start
+	res, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, learnAt, o.Log)
+	if err != nil {
+		return err
+	}
+	say("\nbaselines learnt from the 8 weeks before %s (opsmetrics baselines learn; docs/baselines.md):",
+		learnAt.Format(time.DateOnly))
+	say("  %d daily series (per organisation, team, service and environment), %d ready, %d still learning",
+		res.Series, res.Ready, res.Series-res.Ready)
+	evals, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: steps}, o.End.Add(time.Hour), o.Log)
+	if err != nil {
+		return err
+	}
+	fire, _ := anomaly.Alerts(evals, anomaly.AlertConfig{DefaultRunbook: "https://runbooks.example/opsmetrics",
+		DashboardURL: "http://localhost:3000/d/opsmetrics-anomalies"})
+	say("anomaly detection of %s (opsmetrics anomaly detect): %d series judged, %d alerts firing",
+		o.End.Add(-24*time.Hour).Format("Mon 2006-01-02"), len(evals), len(fire))
+
+	am, err := amserver.Start(ctx, filepath.Join(o.Dir, "alertmanager"))
+	if err != nil {
+		say("  (not sent: %v)", err)
+		return nil
+	}
+	defer am.Stop()
+	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: am.URL}, nil, o.Log)
+	if err != nil {
+		return err
+	}
+	for _, a := range fire {
+		n.Fire(a)
+	}
+	if err := n.Flush(ctx); err != nil {
+		return err
+	}
+	held, err := am.Alerts(ctx)
+	if err != nil {
+		return err
+	}
+	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, by service first:", amserver.Binary, am.URL, len(held))
+	sort.Slice(held, func(i, j int) bool {
+		a, b := held[i].Labels, held[j].Labels
+		if (a["service"] == "") != (b["service"] == "") {
+			return a["service"] != ""
+		}
+		return a["service"]+a["team"]+a["kpi"] < b["service"]+b["team"]+b["kpi"]
+	})
+	for i, a := range held {
+		if i == 6 {
+			say("  … and %d more (team and organisation series show the same anomalies)", len(held)-i)
+			break
+		}
+		say("  [%s] %s", a.Labels["severity"], a.Annotations["summary"])
 	}
 	return nil
 }
