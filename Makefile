@@ -4,7 +4,7 @@ BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus
 
-.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi clean
+.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly clean
 
 all: build
 
@@ -41,6 +41,11 @@ bench-ingest: deps build
 
 clean:
 	rm -rf bin
+
+# bench-anomaly measures precision, recall and delay of anomaly detection on
+# labelled series, against a global z-score and a seasonal median/MAD.
+bench-anomaly: deps
+	$(GO) test ./anomaly -run '^$$' -bench '^BenchmarkAnomalyQuality$$' -benchtime 1x -timeout 30m -v
 
 # bench-kpi times the KPI summary over 10M events against a plain scan.
 bench-kpi: deps

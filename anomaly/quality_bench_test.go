@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -92,14 +91,24 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 	for _, k := range baselines.KPIs {
 		kinds[k.Name] = k.Kind
 	}
+	// The environment slice "production" is the organisation's series
+	// again when production is the only production environment: keep the
+	// first of identical series so that none counts twice.
 	var series []*qualitySeries
-	loaded, weak, noInjection := map[baselines.Kind]int{}, map[baselines.Kind]int{}, map[baselines.Kind]int{}
+	loaded, dup, weak, noInjection := map[baselines.Kind]int{}, map[baselines.Kind]int{}, map[baselines.Kind]int{}, map[baselines.Kind]int{}
+	seen := map[string]bool{}
 	for i, key := range baselines.SortedSeries(all) {
 		kind := kinds[key.KPI]
 		loaded[kind]++
 		if !qualityHasSignal(kind, all[key]) {
 			weak[kind]++
 			continue
+		}
+		if sig := qualitySignature(key.KPI, all[key]); seen[sig] {
+			dup[kind]++
+			continue
+		} else {
+			seen[sig] = true
 		}
 		r := rand.New(rand.NewPCG(qualitySeed, uint64(i)))
 		s := qualityInject(key, kind, all[key], r)
@@ -115,9 +124,6 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 		{"global z-score > 3 sd", qualityZScore},
 		{"weekday median ± 3 MAD", qualitySeasonalMAD},
 	}
-	if qualityExperiment != nil {
-		qualityExperiment(series)
-	}
 	results := make([]qualityResult, len(detectors))
 	b.ResetTimer()
 	for range b.N {
@@ -126,12 +132,6 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 			flags, err := qualityRun(series, det.flag)
 			if err != nil {
 				b.Fatalf("%s: %v", det.name, err)
-			}
-			if qualityDebug2 != nil {
-				qualityDebug2(series, flags, det.name)
-			}
-			if d == 0 && qualityDebug != nil {
-				qualityDebug(series, flags)
 			}
 			results[d] = qualityResult{took: time.Since(s), groups: qualityEvaluate(series, flags)}
 		}
@@ -145,9 +145,10 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 	fmt.Printf("\n%-44s %12s\n", "measure", "value")
 	fmt.Printf("%-44s %12d\n", fmt.Sprintf("events (%d services, %d teams, %d days)", cfg.Services, cfg.Teams, cfg.Days), stats.Events)
 	fmt.Printf("%-44s %12s\n", "generating, loading, reading series took", loadTook.Round(time.Millisecond))
+	fmt.Printf("\n%-10s %8s %8s %10s %14s %8s\n", "series", "loaded", "weak", "duplicate", "not injected", "used")
 	for _, k := range []baselines.Kind{baselines.Count, baselines.Rate, baselines.Duration} {
-		fmt.Printf("%-44s %12s\n", fmt.Sprintf("%s series: loaded / weak / no injection", k),
-			fmt.Sprintf("%d / %d / %d", loaded[k], weak[k], noInjection[k]))
+		used := loaded[k] - dup[k] - weak[k] - noInjection[k]
+		fmt.Printf("%-10s %8d %8d %10d %14d %8d\n", k, loaded[k], weak[k], dup[k], noInjection[k], used)
 	}
 
 	groups := qualityGroupNames(series)
@@ -162,7 +163,7 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 	fmt.Println()
 	for _, g := range groups {
 		c := results[0].groups[g]
-		fmt.Printf("%-26s %6s %6d %6d", g, qualityDash(c.series, c.series > 0), c.events, c.labels)
+		fmt.Printf("%-26s %6d %6d %6d", g, c.series, c.events, c.labels)
 		for _, r := range results {
 			c := r.groups[g]
 			fmt.Printf(" | %6s %6s %7s", qualityFmt(c.precision(), "%.3f"), qualityFmt(c.recall(), "%.3f"), qualityFmt(c.delay(), "%.2f"))
@@ -178,14 +179,6 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 	fmt.Println("\nprec: flagged intervals that are labelled (false positives count against the series' kind);")
 	fmt.Println("recall: injected events with a flag inside them; delay: intervals from an event's start to its first flag.")
 }
-
-var qualityBase = map[*qualitySeries][]baselines.Point{}
-
-var qualityExperiment func([]*qualitySeries)
-
-var qualityDebug2 func([]*qualitySeries, [][]bool, string)
-
-var qualityDebug func([]*qualitySeries, [][]bool)
 
 // qualitySeries is one base series with labelled anomalies injected.
 type qualitySeries struct {
@@ -304,7 +297,6 @@ func qualityHasSignal(kind baselines.Kind, pts []baselines.Point) bool {
 // whose pooled rate is below 0.2.
 func qualityInject(key baselines.Series, kind baselines.Kind, base []baselines.Point, r *rand.Rand) *qualitySeries {
 	s := &qualitySeries{key: key, kind: kind, points: append([]baselines.Point(nil), base...), labels: map[int]bool{}}
-	qualityBase[s] = base
 	if kind == baselines.Rate {
 		num, den := 0.0, 0.0
 		for _, p := range base {
@@ -359,6 +351,16 @@ func qualityPlace(s *qualitySeries, base []baselines.Point, t qualityInjection, 
 		return qualityEvent{first: first, last: first + t.length - 1}, true
 	}
 	return qualityEvent{}, false
+}
+
+// qualitySignature identifies a series by its KPI and values.
+func qualitySignature(kpi string, pts []baselines.Point) string {
+	var sb strings.Builder
+	sb.WriteString(kpi)
+	for _, p := range pts {
+		fmt.Fprintf(&sb, "|%g,%g,%g,%t", p.Value, p.Num, p.Den, p.Present)
+	}
+	return sb.String()
 }
 
 func qualityChanged(a, b baselines.Point) bool {
@@ -530,7 +532,12 @@ func qualityEvaluate(series []*qualitySeries, flags [][]bool) map[string]quality
 				}
 			})
 		}
+		kinds := map[string]bool{}
 		for _, e := range s.events {
+			if !kinds[e.kind] {
+				kinds[e.kind] = true
+				add(e.kind, func(c *qualityCounts) { c.series++ })
+			}
 			first := -1
 			for i := e.first; i <= e.last; i++ {
 				if flags[si][i] {
@@ -592,178 +599,4 @@ func qualityFmt(v float64, format string) string {
 		return "-"
 	}
 	return fmt.Sprintf(format, v)
-}
-
-func qualityDash(n int, ok bool) string {
-	if !ok {
-		return "-"
-	}
-	return fmt.Sprint(n)
-}
-
-func init() { qualityDebug = qualityDebugDump }
-
-func qualityDebugDump(series []*qualitySeries, flags [][]bool) {
-	if os.Getenv("QDEBUG") == "" {
-		return
-	}
-	n := map[string]int{}
-	for si, s := range series {
-		for _, e := range s.events {
-			hit := false
-			for i := e.first; i <= e.last; i++ {
-				hit = hit || flags[si][i]
-			}
-			if hit || n[e.kind] >= 12 {
-				continue
-			}
-			n[e.kind]++
-			_, rep, _ := anomaly.ScoreSeries(s.points, s.kind == baselines.Rate, anomaly.ScoreOptions{Kind: string(s.kind)})
-			opts := baselines.Options{Step: 24 * time.Hour, Origin: s.points[0].Start}
-			if rep.Season > 1 {
-				opts.Period = rep.Season
-			} else {
-				opts.NoSeason = true
-			}
-			i := e.first
-			m := baselines.Fit(s.kind, s.points[max(0, i-56):i], opts)
-			sc := m.Score(s.points[i])
-			mb := baselines.Fit(s.kind, qualityBase[s][max(0, i-56):i], opts)
-			scb := mb.Score(s.points[i])
-			fmt.Printf("BASE disp=%.3f exp=%v tail=%.4f anomaly=%v\n", mb.Dispersion, fmtf(mb.Expected), scb.Tail, scb.Anomaly)
-			p := s.points[i]
-			fmt.Printf("MISS %-22s %-60s season=%d fam=%s disp=%.3f exp=%v scale=%v tden=%.1f status=%s | v=%.3g num=%g den=%g | score=%+v\n",
-				e.kind, s.key.Key(), rep.Season, m.Family, m.Dispersion, fmtf(m.Expected), fmtf(m.Scale), m.TypicalDen, m.Status, p.Value, p.Num, p.Den, sc)
-		}
-	}
-}
-
-func fmtf(xs []float64) string {
-	s := ""
-	for _, x := range xs {
-		s += fmt.Sprintf("%.3g,", x)
-	}
-	return s
-}
-
-func init() { qualityExperiment = qualityExperimentRun }
-
-func qualityExperimentRun(series []*qualitySeries) {
-	if os.Getenv("QEXP") == "" {
-		return
-	}
-	variant := func(name string, season int, exclude bool) {
-		flags, _ := qualityRun(series, func(s *qualitySeries) ([]bool, error) {
-			o := anomaly.ScoreOptions{Kind: string(s.kind)}
-			if s.kind == baselines.Count {
-				o.Season = season
-			}
-			_, rep, err := anomaly.ScoreSeries(s.points[:30], s.kind == baselines.Rate, o)
-			if err != nil {
-				return nil, err
-			}
-			_, rep, _ = anomaly.ScoreSeries(s.points, s.kind == baselines.Rate, o)
-			opts := baselines.Options{Step: 24 * time.Hour, Origin: s.points[0].Start}
-			if rep.Season > 1 {
-				opts.Period = rep.Season
-			} else {
-				opts.NoSeason = true
-			}
-			flagged := map[time.Time]bool{}
-			if exclude {
-				opts.Exclude = func(t time.Time) bool { return flagged[t] }
-			}
-			k := s.kind
-			out := make([]bool, len(s.points))
-			for i, p := range s.points {
-				m := baselines.Fit(k, s.points[max(0, i-56):i], opts)
-				out[i] = m.Score(p).Anomaly
-				flagged[p.Start] = out[i]
-			}
-			return out, nil
-		})
-		g := qualityEvaluate(series, flags)
-		fmt.Printf("EXP %-28s", name)
-		for _, n := range qualityGroupNames(series) {
-			c := g[n]
-			fmt.Printf(" %s p=%s r=%s", n, qualityFmt(c.precision(), "%.3f"), qualityFmt(c.recall(), "%.3f"))
-		}
-		fmt.Println()
-	}
-	variant("baseline", 0, false)
-	variant("exclude flagged", 0, true)
-	variant("weekly counts", 7, false)
-	variant("weekly counts + exclude", 7, true)
-}
-
-func init() { qualityDebug2 = qualityFPDebug }
-
-func qualityFPDebug(series []*qualitySeries, flags [][]bool, name string) {
-	if os.Getenv("QFP") == "" {
-		return
-	}
-	near, far, days := map[string]int{}, map[string]int{}, map[string]int{}
-	for si, s := range series {
-		after := map[int]bool{}
-		for _, e := range s.events {
-			for i := e.last + 1; i <= e.last+7; i++ {
-				after[i] = true
-			}
-		}
-		for i := qualityWarmup; i < len(s.points); i++ {
-			days[string(s.kind)]++
-			if flags[si][i] && !s.labels[i] {
-				if after[i] {
-					near[string(s.kind)]++
-				} else {
-					far[string(s.kind)]++
-				}
-			}
-		}
-	}
-	fmt.Printf("FP %-26s near(7d after event)=%v elsewhere=%v days=%v\n", name, near, far, days)
-	if name == "ours" {
-		base := make([]*qualitySeries, len(series))
-		for i, s := range series {
-			c := *s
-			c.points = qualityBase[s]
-			c.labels = map[int]bool{}
-			c.events = nil
-			base[i] = &c
-		}
-		bf, _ := qualityRun(base, qualityOurs)
-		bz, _ := qualityRun(base, qualityZScore)
-		bm, _ := qualityRun(base, qualitySeasonalMAD)
-		for n, f := range map[string][][]bool{"ours": bf, "z": bz, "mad": bm} {
-			fp := map[string]int{}
-			for si, s := range base {
-				for i := qualityWarmup; i < len(s.points); i++ {
-					if f[si][i] {
-						fp[string(s.kind)]++
-					}
-				}
-			}
-			fmt.Printf("FP on base series, %s: %v\n", n, fp)
-			if n == "ours" {
-				for si, s := range base {
-					c, present, ups := 0, 0, 0
-					for i := qualityWarmup; i < len(s.points); i++ {
-						if s.points[i].Present {
-							present++
-						}
-						if f[si][i] {
-							c++
-							sc, _, _ := anomaly.ScoreSeries(s.points[:i+1], s.kind == baselines.Rate, anomaly.ScoreOptions{Kind: string(s.kind)})
-							if sc[i].Value > sc[i].Expected {
-								ups++
-							}
-						}
-					}
-					if c >= 12 {
-						fmt.Printf("FPSERIES %-60s flags=%d up=%d present=%d\n", s.key.Key(), c, ups, present)
-					}
-				}
-			}
-		}
-	}
 }
