@@ -91,9 +91,9 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 	for _, k := range baselines.KPIs {
 		kinds[k.Name] = k.Kind
 	}
-	// The environment slice "production" is the organisation's series
-	// again when production is the only production environment: keep the
-	// first of identical series so that none counts twice.
+	// The environment slice "production" repeats the organisation's series
+	// when production is the only production environment: keep the first of
+	// identical series so that none counts twice.
 	var series []*qualitySeries
 	loaded, dup, weak, noInjection := map[baselines.Kind]int{}, map[baselines.Kind]int{}, map[baselines.Kind]int{}, map[baselines.Kind]int{}
 	seen := map[string]bool{}
@@ -104,12 +104,12 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 			weak[kind]++
 			continue
 		}
-		if sig := qualitySignature(key.KPI, all[key]); seen[sig] {
+		sig := qualitySignature(key.KPI, all[key])
+		if seen[sig] {
 			dup[kind]++
 			continue
-		} else {
-			seen[sig] = true
 		}
+		seen[sig] = true
 		r := rand.New(rand.NewPCG(qualitySeed, uint64(i)))
 		s := qualityInject(key, kind, all[key], r)
 		if len(s.events) == 0 {
