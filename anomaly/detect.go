@@ -97,7 +97,9 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 		// M closed intervals, one more to know whether the previous window
 		// fired, and the open interval: a count already above its band
 		// cannot come back, so it fires before its interval closes.
-		from := end.Add(-time.Duration(per.M+1) * d)
+		// The window test of the oldest needs WindowIntervals-1 before it.
+		extra := baselines.WindowIntervals - 1
+		from := end.Add(-time.Duration(per.M+1+extra) * d)
 		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: from, To: end.Add(d), Step: step, Production: cfg.Production})
 		if err != nil {
 			return nil, err
@@ -105,14 +107,15 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 		for _, st := range models {
 			pts := series[st.Series]
 			if pts == nil { // nothing at all happened in the window
-				pts = make([]baselines.Point, per.M+2)
+				pts = make([]baselines.Point, per.M+2+extra)
 				for i := range pts {
 					pts[i] = baselines.Point{Start: from.Add(time.Duration(i) * d), Present: st.Model.Kind == baselines.Count}
 				}
 			}
-			ivs := make([]Interval, len(pts))
-			for i, p := range pts {
-				ivs[i] = Interval{Start: p.Start, End: p.Start.Add(d), Point: p, Score: st.Model.Score(p)}
+			ivs := make([]Interval, 0, len(pts)-extra)
+			for i := extra; i < len(pts); i++ {
+				p := pts[i]
+				ivs = append(ivs, Interval{Start: p.Start, End: p.Start.Add(d), Point: p, Score: st.Model.ScoreRecent(pts[:i+1])})
 			}
 			k, _ := baselines.LookupKPI(st.Series.KPI)
 			for i := range ivs {

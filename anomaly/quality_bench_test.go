@@ -125,6 +125,7 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 		{"weekday median ± 3 MAD", qualitySeasonalMAD},
 	}
 	results := make([]qualityResult, len(detectors))
+	var oursFlags [][]bool
 	b.ResetTimer()
 	for range b.N {
 		for d, det := range detectors {
@@ -133,10 +134,14 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%s: %v", det.name, err)
 			}
+			if d == 0 {
+				oursFlags = flags
+			}
 			results[d] = qualityResult{took: time.Since(s), groups: qualityEvaluate(series, flags)}
 		}
 	}
 	b.StopTimer()
+	defer qualityFalsePositives(series, oursFlags)
 
 	ours := results[0].groups["overall"]
 	b.ReportMetric(ours.precision(), "precision")
@@ -196,65 +201,114 @@ type qualityEvent struct {
 }
 
 // qualityInjection is one type of anomaly: how long it lasts, how it
-// changes interval j of its stretch, and, optionally, which base intervals
-// it may start on.
+// changes the interval i (the j-th of its stretch) of base, and,
+// optionally, which base intervals it may start on.
 type qualityInjection struct {
 	name     string
 	length   int
-	apply    func(p baselines.Point, j int) baselines.Point
+	apply    func(base []baselines.Point, i, j int) baselines.Point
 	eligible func(base []baselines.Point, i int) bool
 }
 
-func qualityScale(f float64) func(baselines.Point, int) baselines.Point {
-	return func(p baselines.Point, _ int) baselines.Point {
-		p.Value = math.Round(p.Value * f)
-		return p
+// Injected anomalies are sized in each series' own noise, measured on the
+// eight weeks before them, so that every one is clearly abnormal for its
+// series: a spike of five standard deviations means as much on a service
+// deploying once a week as on the whole organisation. qualityNoise returns
+// that noise: for counts the same weekday's mean and the standard deviation
+// sqrt(dispersion × mean); for rates the pooled rate; for durations the
+// robust standard deviation of the log values.
+func qualityNoise(base []baselines.Point, i int) (mean, sd, rate, logSD float64) {
+	from := max(0, i-56)
+	var n, sum, sumsq, wsum, wn, num, den float64
+	var logs []float64
+	for k := from; k < i; k++ {
+		p := base[k]
+		num, den = num+p.Num, den+p.Den
+		if !p.Present {
+			continue
+		}
+		n, sum, sumsq = n+1, sum+p.Value, sumsq+p.Value*p.Value
+		if (i-k)%7 == 0 {
+			wsum, wn = wsum+p.Value, wn+1
+		}
+		if p.Value > 0 {
+			logs = append(logs, math.Log(p.Value))
+		}
 	}
+	if wn > 0 {
+		mean = wsum / wn
+	}
+	if n > 1 {
+		m := sum / n
+		phi := 1.0
+		if m > 0 {
+			phi = math.Max(1, (sumsq/n-m*m)/m)
+		}
+		sd = math.Sqrt(phi * math.Max(mean, 1))
+	}
+	if den > 0 {
+		rate = num / den
+	}
+	if len(logs) > 2 {
+		_, mad := qualityMedianMAD(logs)
+		logSD = 1.4826 * mad
+	}
+	return mean, sd, rate, logSD
 }
 
 // qualityInjections are the anomaly types of each kind of series.
 var qualityInjections = map[baselines.Kind][]qualityInjection{
 	baselines.Count: {
-		{name: "spike", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
-			p.Value = p.Value*3 + 4
+		{name: "spike", length: 1, apply: func(base []baselines.Point, i, _ int) baselines.Point {
+			_, sd, _, _ := qualityNoise(base, i)
+			p := base[i]
+			p.Value += math.Ceil(5*sd) + 2
 			return p
 		}},
-		{name: "level_shift", length: 5, apply: qualityScale(2.5)},
-		{name: "drop_to_zero", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
+		{name: "level_shift", length: 5, apply: func(base []baselines.Point, i, _ int) baselines.Point {
+			_, sd, _, _ := qualityNoise(base, i)
+			p := base[i]
+			p.Value += math.Ceil(3 * sd)
+			return p
+		}},
+		{name: "drop_to_zero", length: 1, apply: func(base []baselines.Point, i, _ int) baselines.Point {
+			p := base[i]
 			p.Value = 0
 			return p
 		}, eligible: func(base []baselines.Point, i int) bool {
-			// A drop is only abnormal where the day is usually busy: the
-			// same weekday's mean over the previous eight weeks is >= 3.
-			sum, n := 0.0, 0
-			for k := 1; k <= 8 && i-7*k >= 0; k++ {
-				sum += base[i-7*k].Value
-				n++
-			}
-			return n > 0 && sum/float64(n) >= 3
+			// A drop is only abnormal where the day is busy: the same
+			// weekday's mean over the previous eight weeks is at least 8.
+			mean, _, _, _ := qualityNoise(base, i)
+			return mean >= 8
 		}},
-		{name: "trend_change", length: 5, apply: func(p baselines.Point, j int) baselines.Point {
-			p.Value = math.Round(p.Value * (1.4 + 0.4*float64(j)))
+		{name: "trend_change", length: 5, apply: func(base []baselines.Point, i, j int) baselines.Point {
+			_, sd, _, _ := qualityNoise(base, i-j)
+			p := base[i]
+			p.Value += math.Ceil(1.2 * float64(j+1) * sd)
 			return p
 		}},
 	},
 	baselines.Rate: {
-		{name: "rate_spike", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
-			if p.Den < 5 {
-				p.Den = 10
-			}
-			p.Num = math.Round(0.5*p.Den) + 1
+		{name: "rate_spike", length: 1, apply: func(base []baselines.Point, i, _ int) baselines.Point {
+			_, _, rate, _ := qualityNoise(base, i)
+			p := base[i]
+			p.Den = math.Max(p.Den, 10)
+			p.Num = math.Min(p.Den, math.Ceil(p.Den*(rate+5*math.Sqrt(rate*(1-rate)/p.Den)+0.1)))
 			p.Value, p.Present = p.Num/p.Den, true
 			return p
 		}},
 	},
 	baselines.Duration: {
-		{name: "duration_shift", length: 4, apply: func(p baselines.Point, _ int) baselines.Point {
-			p.Value *= 3
+		{name: "duration_shift", length: 4, apply: func(base []baselines.Point, i, j int) baselines.Point {
+			_, _, _, logSD := qualityNoise(base, i-j)
+			p := base[i]
+			p.Value *= math.Max(2, math.Exp(3*logSD))
 			return p
 		}},
-		{name: "spike", length: 1, apply: func(p baselines.Point, _ int) baselines.Point {
-			p.Value *= 6
+		{name: "spike", length: 1, apply: func(base []baselines.Point, i, _ int) baselines.Point {
+			_, _, _, logSD := qualityNoise(base, i)
+			p := base[i]
+			p.Value *= math.Max(3, math.Exp(5*logSD))
 			return p
 		}},
 	},
@@ -338,11 +392,11 @@ func qualityPlace(s *qualitySeries, base []baselines.Point, t qualityInjection, 
 		if t.eligible != nil && !t.eligible(base, first) {
 			continue
 		}
-		if !qualityChanged(base[first], t.apply(base[first], 0)) {
+		if !qualityChanged(base[first], t.apply(base, first, 0)) {
 			continue
 		}
 		for j := range t.length {
-			p := t.apply(base[first+j], j)
+			p := t.apply(base, first+j, j)
 			if qualityChanged(base[first+j], p) {
 				s.points[first+j] = p
 				s.labels[first+j] = true
@@ -599,4 +653,49 @@ func qualityFmt(v float64, format string) string {
 		return "-"
 	}
 	return fmt.Sprintf(format, v)
+}
+
+// qualityFalsePositives prints where our false positives are: by KPI and
+// slice level, and how many fall just after an injected event (spill-over).
+func qualityFalsePositives(series []*qualitySeries, flags [][]bool) {
+	type key struct{ kpi, level string }
+	fp, days, spill := map[key]int{}, map[key]int{}, 0
+	for si, s := range series {
+		level := "org"
+		switch {
+		case s.key.Service != "":
+			level = "service"
+		case s.key.Team != "":
+			level = "team"
+		case s.key.Environment != "":
+			level = "environment"
+		}
+		k := key{s.key.KPI, level}
+		for i, f := range flags[si] {
+			if i < qualityWarmup {
+				continue
+			}
+			days[k]++
+			if !f || s.labels[i] {
+				continue
+			}
+			fp[k]++
+			for _, e := range s.events {
+				if i > e.last && i <= e.last+3 {
+					spill++
+					break
+				}
+			}
+		}
+	}
+	keys := make([]key, 0, len(days))
+	for k := range days {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return fp[keys[i]]*1000/days[keys[i]] > fp[keys[j]]*1000/days[keys[j]] })
+	fmt.Printf("\nfalse positives of ours by KPI and slice (%d within 3 intervals after an injected event)\n", spill)
+	fmt.Printf("%-22s %-12s %6s %8s %12s\n", "kpi", "slice", "fp", "days", "fp/100 days")
+	for _, k := range keys {
+		fmt.Printf("%-22s %-12s %6d %8d %12.2f\n", k.kpi, k.level, fp[k], days[k], 100*float64(fp[k])/float64(days[k]))
+	}
 }

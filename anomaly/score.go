@@ -174,7 +174,7 @@ func ScoreSeries(points []baselines.Point, rates bool, o ScoreOptions) ([]Scored
 	out := make([]Scored, len(points))
 	for i, p := range points {
 		m := baselines.Fit(k, points[max(0, i-window):i], opts)
-		s := m.Score(p)
+		s := m.ScoreRecent(points[max(0, i-baselines.WindowIntervals+1) : i+1])
 		out[i] = Scored{Time: p.Start, Value: p.Value, Expected: s.Expected, Lower: s.Lower, Upper: s.Upper, Anomaly: s.Anomaly}
 		if s.Judged {
 			out[i].Score = 1 - math.Min(1, 2*s.Tail)
@@ -217,9 +217,9 @@ func detectSeason(points []baselines.Point, step time.Duration) int {
 	var cands []int
 	switch step {
 	case 24 * time.Hour:
-		cands = []int{7}
+		return 7 // weekly, as live baselines: slots shrink to the mean when there is no season
 	case time.Hour:
-		cands = []int{168, 24}
+		return 168
 	default:
 		for l := 2; l <= len(points)/4; l++ {
 			cands = append(cands, l)

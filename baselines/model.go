@@ -44,7 +44,7 @@ type Options struct {
 	// slots for days, hour-of-week slots for hours, none otherwise).
 	Step time.Duration
 	// Alpha is the two-sided tail probability below which an interval is
-	// anomalous (default 0.01).
+	// anomalous (default DefaultAlpha).
 	Alpha float64
 	// MinHistory is the least number of intervals (counts), observed
 	// intervals (rates, durations) a series needs before it leaves
@@ -74,7 +74,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Alpha <= 0 {
-		o.Alpha = 0.01
+		o.Alpha = DefaultAlpha
 	}
 	if o.MinHistory <= 0 {
 		o.MinHistory = 14
@@ -90,6 +90,15 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// pastAnomaly is the upper tail probability below which a training
+// interval of a rate is taken for a past anomaly and left out.
+const pastAnomaly = 0.001
+
+// DefaultAlpha is the two-sided tail probability below which an interval
+// is anomalous. Hundreds of series are judged every day, so it is small:
+// make bench-anomaly measures the trade-off.
+const DefaultAlpha = 0.002
 
 // Status says whether a model may alert.
 type Status string
@@ -123,13 +132,15 @@ type Model struct {
 	// Expected is per slot: the mean count, the rate, or the median
 	// duration in seconds.
 	Expected []float64 `json:"expected"`
-	// Scale is per slot for seasonal medians (the robust sd); the log sd
-	// of durations is Scale[0].
+	// Scale is per slot for seasonal medians (the robust sd). For
+	// durations it is [tau, sqrt(b)]: a median of n durations has log-scale
+	// variance tau² + b/n.
 	Scale []float64 `json:"scale,omitempty"`
 	// Dispersion is the variance-to-mean ratio of counts (negative
 	// binomial), or the intra-interval correlation of rates (beta-binomial).
 	Dispersion float64 `json:"dispersion"`
-	// TypicalDen is the median denominator of a rate, used to draw its band.
+	// TypicalDen is the median denominator of a rate, or number of
+	// durations per interval, used to draw its band.
 	TypicalDen float64 `json:"typical_den,omitempty"`
 	Alpha      float64 `json:"alpha"`
 	MinCount   float64 `json:"min_count"`
@@ -143,7 +154,7 @@ type Model struct {
 const DenseMean = 50
 
 func slots(step time.Duration, kind Kind, noSeason bool, period int) int {
-	if kind != Count || noSeason {
+	if kind == Rate || noSeason {
 		return 1
 	}
 	if period > 0 {
@@ -252,16 +263,32 @@ func (m *Model) learnCount(train []Point, o Options) {
 		for s := range m.Expected {
 			m.Expected[s] = (sum[s] + g) / (wt[s] + 1)
 		}
-		// Dispersion from the Pearson residuals of the intervals not
-		// down-weighted: an outbreak must not widen the band either.
-		chi, dof := 0.0, 0.0
+		// Dispersion from the Pearson residuals, leaving out the
+		// down-weighted intervals (an outbreak must not widen the band) but
+		// no more than one in ten: a series that is bursty by nature
+		// (one advisory patching many hosts) keeps its real dispersion.
+		r2 := make([]float64, len(train))
 		for i, p := range train {
-			if w[i] < 1 {
-				continue
-			}
 			mu := math.Max(m.Expected[m.Slot(p.Start)], 1e-3)
-			chi += (p.Value - mu) * (p.Value - mu) / mu
-			dof++
+			r2[i] = (p.Value - mu) * (p.Value - mu) / mu
+		}
+		order := make([]int, len(train))
+		for i := range order {
+			order[i] = i
+		}
+		sort.Slice(order, func(a, b int) bool { return r2[order[a]] > r2[order[b]] })
+		skip := map[int]bool{}
+		for _, i := range order[:len(order)/10] {
+			if w[i] < 1 {
+				skip[i] = true
+			}
+		}
+		chi, dof := 0.0, 0.0
+		for i := range train {
+			if !skip[i] {
+				chi += r2[i]
+				dof++
+			}
 		}
 		phi = 1.0
 		if dof > float64(m.Slots)+1 {
@@ -326,7 +353,7 @@ func (m *Model) learnRate(train []Point, o Options) {
 		keep[i] = true
 	}
 	var p0, rho float64
-	for pass := 0; pass < 2; pass++ {
+	for pass := 0; pass < 3; pass++ {
 		k, n := 0.0, 0.0
 		for i, p := range obs {
 			if keep[i] {
@@ -336,28 +363,41 @@ func (m *Model) learnRate(train []Point, o Options) {
 		}
 		// A half success and one trial of prior keeps p0 off 0 and 1.
 		p0 = (k + 0.5) / (n + 1)
-		num, den := 0.0, 0.0
+		// Overdispersion, only when the data show it: the Pearson
+		// statistic must exceed its binomial 99th percentile (about
+		// dof + 2.33·sqrt(2·dof)); then rho by moments. Estimated from
+		// noise alone, rho would fatten every tail of a small denominator.
+		num, den, chi, dof := 0.0, 0.0, 0.0, -1.0
 		for i, p := range obs {
 			if keep[i] {
 				d := p.Num - p.Den*p0
-				num += d*d - p.Den*p0*(1-p0)
+				v := p.Den * p0 * (1 - p0)
+				num += d*d - v
 				den += p.Den * (p.Den - 1) * p0 * (1 - p0)
+				chi += d * d / v
+				dof++
 			}
 		}
 		rho = 0
-		if den > 0 {
+		if den > 0 && dof > 0 && chi > dof+2.33*math.Sqrt(2*dof) {
 			rho = math.Min(math.Max(0, num/den), 0.5)
 		}
 		m.Expected[0], m.Dispersion = p0, rho
-		if rho > 0.01 {
+		if rho > 0.001 {
 			m.Family = BetaBinomial
 		} else {
 			m.Family, m.Dispersion = Binomial, 0
 		}
-		// Intervals far above the fit are past anomalies: drop them once.
+		// Intervals far above the fit are past anomalies: drop them. The
+		// first pass judges them by the plain binomial, because a spike in
+		// training would inflate the fit's own dispersion and hide itself.
 		for i, p := range obs {
-			_, up := m.rateDist(int(p.Den)).tails(int(math.Round(p.Num)))
-			keep[i] = up >= m.Alpha/10
+			d := m.rateDist(int(p.Den))
+			if pass == 0 {
+				d = discrete{func(k int) float64 { return betabinPMF(k, int(p.Den), p0, 0) }, int(p.Den)}
+			}
+			_, up := d.tails(int(math.Round(p.Num)))
+			keep[i] = up >= pastAnomaly
 		}
 	}
 	n := 0.0
@@ -379,33 +419,69 @@ func (m *Model) rateDist(n int) discrete {
 }
 
 func (m *Model) learnDuration(train []Point, o Options) {
-	m.Slots, m.Expected, m.Scale = 1, []float64{0}, []float64{0}
+	m.Expected, m.Scale = make([]float64, m.Slots), []float64{0, 0}
 	m.Family = LogNormal
-	var logs []float64
+	var logs, ns []float64
+	var slotOf []int
+	bySlot := make([][]float64, m.Slots)
 	for _, p := range train {
 		if p.Value > 0 {
-			logs = append(logs, math.Log(p.Value))
+			x := math.Log(p.Value)
+			s := m.Slot(p.Start)
+			logs, ns, slotOf = append(logs, x), append(ns, math.Max(p.Den, 1)), append(slotOf, s)
+			bySlot[s] = append(bySlot[s], x)
 		}
 	}
 	m.Samples = len(logs)
 	if len(logs) == 0 {
 		return
 	}
-	med, mad := medianMAD(logs)
-	sd := 1.4826 * mad
-	if sd < 0.05 { // too few distinct values for a MAD: use the sd
-		mean := 0.0
-		for _, x := range logs {
-			mean += x
+	m.TypicalDen, _ = medianMAD(ns)
+	// Location per slot: its median, shrunk towards the overall median by
+	// four pseudo-observations, so that eight noisy samples per slot do
+	// not invent a season.
+	gmed, _ := medianMAD(logs)
+	loc := make([]float64, m.Slots)
+	for s := range loc {
+		loc[s] = gmed
+		if n := float64(len(bySlot[s])); n > 0 {
+			med, _ := medianMAD(bySlot[s])
+			loc[s] = (n*med + 4*gmed) / (n + 4)
 		}
-		mean /= float64(len(logs))
-		v := 0.0
-		for _, x := range logs {
-			v += (x - mean) * (x - mean)
-		}
-		sd = math.Sqrt(v / float64(len(logs)))
+		m.Expected[s] = math.Exp(loc[s])
 	}
-	m.Expected[0], m.Scale[0] = math.Exp(med), math.Max(sd, 0.05)
+	// Spread: an interval's value is the median of n durations, so its
+	// variance on the log scale is tau² (day-to-day) + b/n (sampling). A
+	// weekend median of two changes wanders far more than a weekday's of
+	// forty. tau² and b come from a least-squares fit of the squared
+	// residuals on 1/n, leaving out the largest tenth (past anomalies).
+	type obs struct{ r2, inv float64 }
+	os := make([]obs, len(logs))
+	for i, x := range logs {
+		d := x - loc[slotOf[i]]
+		os[i] = obs{d * d, 1 / ns[i]}
+	}
+	sort.Slice(os, func(i, j int) bool { return os[i].r2 < os[j].r2 })
+	os = os[:len(os)-len(os)/10]
+	var sx, sy, sxx, sxy, n float64
+	for _, o := range os {
+		sx, sy, sxx, sxy, n = sx+o.inv, sy+o.r2, sxx+o.inv*o.inv, sxy+o.inv*o.r2, n+1
+	}
+	// Trimming the top tenth of squared normal residuals keeps 0.80 of
+	// their mean: scale back.
+	const trim = 1 / 0.80
+	tau2, b := sy/n*trim, 0.0
+	if den := n*sxx - sx*sx; den > 1e-12*n*n {
+		b = (n*sxy - sx*sy) / den * trim
+		tau2 = (sy - b/trim*sx) / n * trim
+		if b < 0 {
+			b, tau2 = 0, sy/n*trim
+		}
+		if tau2 < 0 {
+			tau2, b = 0, sxy/sxx*trim
+		}
+	}
+	m.Scale[0], m.Scale[1] = math.Sqrt(math.Max(tau2, 0.05*0.05)), math.Sqrt(b)
 	if len(logs) >= min(o.MinHistory, 7) {
 		m.Status = Ready
 	}
@@ -444,8 +520,8 @@ func (m *Model) Band(slot int) (expected, lower, upper float64) {
 		return m.Expected[0], float64(d.quantile(m.Alpha/2)) / float64(n), float64(d.quantile(1-m.Alpha/2)) / float64(n)
 	default:
 		z := normalQuantile(1 - m.Alpha/2)
-		e := m.Expected[0]
-		return e, e * math.Exp(-z*m.Scale[0]), e * math.Exp(z*m.Scale[0])
+		e, sd := m.Expected[slot], m.durationScale(0)
+		return e, e * math.Exp(-z*sd), e * math.Exp(z*sd)
 	}
 }
 
@@ -494,7 +570,9 @@ func (m *Model) Score(p Point) Score {
 		if p.Value <= 0 {
 			return s
 		}
-		z := (math.Log(p.Value) - math.Log(s.Expected)) / m.Scale[0]
+		sd := m.durationScale(p.Den)
+		s.Lower, s.Upper = s.Expected*math.Exp(-normalQuantile(1-m.Alpha/2)*sd), s.Expected*math.Exp(normalQuantile(1-m.Alpha/2)*sd)
+		z := (math.Log(p.Value) - math.Log(s.Expected)) / sd
 		lower, upper = normalUpper(-z), normalUpper(z)
 		s.Direction = direction(p.Value, s.Expected)
 		s.Judged = true
@@ -540,4 +618,110 @@ func mid(s []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// WindowIntervals is how many consecutive intervals the window test of
+// ScoreRecent takes together.
+const WindowIntervals = 3
+
+// ScoreRecent judges the last of points, consecutive intervals of the
+// series, by the single-interval test of Score and by a test of the last
+// WindowIntervals intervals together (their summed counts and trials, or
+// their mean log duration), which finds a level shift or a trend too small
+// to stand out in one interval. The window only counts when the last
+// interval itself stands out the same way (its own tail below 0.05), so a shift
+// that has ended stops firing.
+func (m *Model) ScoreRecent(points []Point) Score {
+	last := points[len(points)-1]
+	s := m.Score(last)
+	if !s.Judged || s.Anomaly || s.Tail > 0.05 || len(points) < WindowIntervals {
+		return s
+	}
+	tail, dir, ok := m.windowTail(points[len(points)-WindowIntervals:])
+	if ok && dir == s.Direction && tail < m.Alpha/2 {
+		s.Anomaly, s.Tail = true, tail
+		s.Severity = "warning"
+		if tail < m.Alpha/200 {
+			s.Severity = "critical"
+		}
+	}
+	return s
+}
+
+func (m *Model) windowTail(w []Point) (tail float64, dir string, ok bool) {
+	var lower, upper float64
+	switch m.Kind {
+	case Count:
+		y, mu, v := 0.0, 0.0, 0.0
+		for _, p := range w {
+			if !p.Present {
+				return 0, "", false
+			}
+			slot := m.Slot(p.Start)
+			y += p.Value
+			mu += m.Expected[slot]
+			if m.Family == SeasonalMedian {
+				v += m.Scale[slot] * m.Scale[slot]
+			}
+		}
+		dir = direction(y, mu)
+		if dir == "up" && y < m.MinCount {
+			return 0, "", false
+		}
+		switch m.Family {
+		case SeasonalMedian:
+			z := (y - mu) / math.Sqrt(v)
+			lower, upper = normalUpper(-z), normalUpper(z)
+		default:
+			mean, phi := math.Max(mu, 1e-3), m.Dispersion
+			d := discrete{func(k int) float64 { return poissonPMF(k, mean) }, -1}
+			if m.Family == NegBinomial {
+				d = discrete{func(k int) float64 { return negbinPMF(k, mean, phi) }, -1}
+			}
+			lower, upper = d.tails(int(math.Round(y)))
+		}
+	case Rate:
+		k, n := 0.0, 0.0
+		for _, p := range w {
+			k += p.Num
+			n += p.Den
+		}
+		if n < 3 {
+			return 0, "", false
+		}
+		dir = direction(k/n, m.Expected[0])
+		lower, upper = m.rateDist(int(math.Round(n))).tails(int(math.Round(k)))
+	case Duration:
+		sum, v, c := 0.0, 0.0, 0
+		for _, p := range w {
+			if p.Present && p.Value > 0 {
+				slot := m.Slot(p.Start)
+				sum += math.Log(p.Value) - math.Log(m.Expected[slot])
+				v += m.durationScale(p.Den) * m.durationScale(p.Den)
+				c++
+			}
+		}
+		if c < 2 {
+			return 0, "", false
+		}
+		z := sum / math.Sqrt(v)
+		dir = direction(z, 0)
+		lower, upper = normalUpper(-z), normalUpper(z)
+	}
+	if dir == "down" {
+		return lower, dir, true
+	}
+	return upper, dir, true
+}
+
+// durationScale is the log-scale spread of a median of n durations.
+func (m *Model) durationScale(n float64) float64 {
+	if n <= 0 {
+		n = math.Max(m.TypicalDen, 1)
+	}
+	b := 0.0
+	if len(m.Scale) > 1 {
+		b = m.Scale[1] * m.Scale[1]
+	}
+	return math.Sqrt(m.Scale[0]*m.Scale[0] + b/n)
 }

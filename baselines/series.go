@@ -43,10 +43,12 @@ func rateOf(num, den func(s *metrics.Summary) uint64) func(*metrics.Summary) Poi
 	}
 }
 
-func durationOf(f func(s *metrics.Summary) *float64) func(*metrics.Summary) Point {
+// durationOf reads a median duration, with the number of durations it is
+// the median of as Den.
+func durationOf(kpi string, f func(s *metrics.Summary) *float64) func(*metrics.Summary) Point {
 	return func(s *metrics.Summary) Point {
 		if v := f(s); v != nil && *v > 0 {
-			return Point{Value: *v, Present: true}
+			return Point{Value: *v, Den: float64(s.Samples[kpi]), Present: true}
 		}
 		return Point{}
 	}
@@ -56,17 +58,17 @@ func durationOf(f func(s *metrics.Summary) *float64) func(*metrics.Summary) Poin
 var KPIs = []KPI{
 	{"deployments", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Deployments }), true, "down"},
 	{"incidents", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Incidents }), true, "up"},
-	{"patches", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.PatchesReleased }), false, "up"},
+	{"patches", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.PatchAdvisories }), false, "up"},
 	{"change_failure_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.FailedDeployments },
 		func(s *metrics.Summary) uint64 { return s.Deployments }), false, "up"},
 	{"rework_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.ReworkDeployments },
 		func(s *metrics.Summary) uint64 { return s.Deployments }), false, "up"},
 	{"patch_compliance", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.PatchesCompliant },
 		func(s *metrics.Summary) uint64 { return s.PatchesDue }), false, "down"},
-	{"mttr", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }), false, "up"},
-	{"mttd", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds }), false, "up"},
-	{"lead_time", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }), false, "up"},
-	{"patch_latency", Duration, "seconds", durationOf(func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds }), false, "up"},
+	{"mttr", Duration, "seconds", durationOf("mttr", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }), false, "up"},
+	{"mttd", Duration, "seconds", durationOf("mttd", func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds }), false, "up"},
+	{"lead_time", Duration, "seconds", durationOf("lead_time", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }), false, "up"},
+	{"patch_latency", Duration, "seconds", durationOf("patch_latency", func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds }), false, "up"},
 }
 
 // LookupKPI returns the baselined KPI of that name.
@@ -151,7 +153,7 @@ func Load(ctx context.Context, conn driver.Conn, o LoadOptions) (map[Series][]Po
 			return nil, fmt.Errorf("load %s series by %v: %w", o.Step, by, err)
 		}
 		for _, s := range sums {
-			if s.Bucket == nil {
+			if s.Bucket == nil || emptyDimension(s, by) {
 				continue
 			}
 			i := int(s.Bucket.Sub(o.From) / step)
@@ -196,6 +198,18 @@ func SortedSeries[V any](m map[Series]V) []Series {
 func contains(xs []string, x string) bool {
 	for _, y := range xs {
 		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyDimension reports a slice with an empty value for a dimension it is
+// grouped by: changes never deployed have no environment, and such a row
+// holds only them. It is no series of its own.
+func emptyDimension(s *metrics.Summary, by []metrics.Dimension) bool {
+	for _, d := range by {
+		if s.Slice[d] == "" {
 			return true
 		}
 	}

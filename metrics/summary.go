@@ -153,6 +153,7 @@ type Summary struct {
 	MTTRMeanSeconds             *float64            `json:"mttr_mean_seconds"`
 	MTTRFromImpactMedianSeconds *float64            `json:"mttr_from_impact_median_seconds"` // impact start → resolved
 	PatchesReleased             uint64              `json:"patches_released"`                // patch targets released in range
+	PatchAdvisories             uint64              `json:"patch_advisories"`                // distinct patches (advisories) among them
 	PatchLatencyMedianSeconds   *float64            `json:"patch_latency_median_seconds"`    // released → applied
 	PatchLatencyP90Seconds      *float64            `json:"patch_latency_p90_seconds"`
 	PatchesDue                  uint64              `json:"patches_due"`       // deadline passed or outcome known
@@ -168,6 +169,16 @@ type Summary struct {
 	MTTRMedianSeconds   *float64          `json:"mttr_median_seconds"` // detected → resolved, resolved ones
 	MTTRP90Seconds      *float64          `json:"mttr_p90_seconds"`
 	UnresolvedIncidents uint64            `json:"unresolved_incidents"`
+	// Samples is how many durations each median is of (mttr, mttd,
+	// lead_time, patch_latency): baselines weigh a median by it.
+	Samples map[string]int `json:"-"`
+}
+
+func (s *Summary) sampled(kpi string, n int) {
+	if s.Samples == nil {
+		s.Samples = map[string]int{}
+	}
+	s.Samples[kpi] = n
 }
 
 func (q Query) production() []string {
@@ -316,6 +327,8 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		durations := *r[2].(*[]float64)
 		s.MTTRMedianSeconds, s.MTTRP90Seconds = quantile(durations, 0.5), quantile(durations, 0.9)
 		s.MTTDMedianSeconds = quantile(*r[3].(*[]float64), 0.5)
+		s.sampled("mttr", len(durations))
+		s.sampled("mttd", len(*r[3].(*[]float64)))
 		s.MTTAMedianSeconds = quantile(*r[4].(*[]float64), 0.5)
 		s.MTTRFromImpactMedianSeconds = quantile(*r[5].(*[]float64), 0.5)
 		s.MTTRMeanSeconds = mean(durations)
@@ -505,7 +518,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))), outcome = 'applied' AND isNotNull(applied_at)),
 		groupArrayIf(sev, due), groupArrayIf(compliant, due),
 		countIf(outcome IN ('failed', 'rolled_back')), countIf(outcome != 'open'),
-		countIf(outcome != 'applied' AND due_at < ?)
+		countIf(outcome != 'applied' AND due_at < ?), uniqExact(patch_id)
 		FROM (
 			SELECT *, if(severity = '', 'unknown', severity) AS sev,
 				assumeNotNull(released_at) + ` + deadline + ` AS due_at,
@@ -517,8 +530,9 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 	all := concat([]any{q.To.UTC()}, dargs, []any{q.To.UTC()}, sargs, args)
 	return scanSlices(ctx, conn, pq, all, q.dims(), func(vals []string, r []any) {
 		s := get(vals)
-		s.PatchesReleased = *r[0].(*uint64)
+		s.PatchesReleased, s.PatchAdvisories = *r[0].(*uint64), *r[7].(*uint64)
 		lat := *r[1].(*[]float64)
+		s.sampled("patch_latency", len(lat))
 		s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = quantile(lat, 0.5), quantile(lat, 0.9)
 		sevs, ok := *r[2].(*[]string), *r[3].(*[]uint8)
 		due, good := map[string]int{}, map[string]int{}
@@ -543,7 +557,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 			s.PatchFailureRate = ptr(float64(*r[4].(*uint64)) / float64(withOutcome))
 		}
 		s.PatchesOverdue = *r[6].(*uint64)
-	}, new(uint64), new([]float64), new([]string), new([]uint8), new(uint64), new(uint64), new(uint64))
+	}, new(uint64), new([]float64), new([]string), new([]uint8), new(uint64), new(uint64), new(uint64), new(uint64))
 }
 
 // DefaultLeadTimeLookback is how long before a range a change may have
@@ -594,6 +608,7 @@ func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string
 		s := get(vals)
 		leads := *r[0].(*[]float64)
 		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(leads)), *r[1].(*uint64)
+		s.sampled("lead_time", len(leads))
 		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = quantile(leads, 0.5), quantile(leads, 0.9)
 	}, new([]float64), new(uint64))
 	if err != nil {
