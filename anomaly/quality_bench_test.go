@@ -142,6 +142,7 @@ func BenchmarkAnomalyQuality(b *testing.B) {
 	}
 	b.StopTimer()
 	defer qualityFalsePositives(series, oursFlags)
+	defer qualityDense(series)
 
 	ours := results[0].groups["overall"]
 	b.ReportMetric(ours.precision(), "precision")
@@ -697,5 +698,47 @@ func qualityFalsePositives(series []*qualitySeries, flags [][]bool) {
 	fmt.Printf("%-22s %-12s %6s %8s %12s\n", "kpi", "slice", "fp", "days", "fp/100 days")
 	for _, k := range keys {
 		fmt.Printf("%-22s %-12s %6d %8d %12.2f\n", k.kpi, k.level, fp[k], days[k], 100*float64(fp[k])/float64(days[k]))
+	}
+}
+
+// qualityDense compares, on the busy count series (mean at least
+// qualityBusy a day), the two models a dense count could have: the
+// negative binomial (or Poisson) and the seasonal median and MAD.
+const qualityBusy = 10
+
+func qualityDense(series []*qualitySeries) {
+	var dense []*qualitySeries
+	for _, s := range series {
+		sum, n := 0.0, 0.0
+		for _, p := range s.points[:qualityWarmup] {
+			sum, n = sum+p.Value, n+1
+		}
+		if s.kind == baselines.Count && sum/n >= qualityBusy {
+			dense = append(dense, s)
+		}
+	}
+	fmt.Printf("\nbusy count series (mean >= %d a day during warm-up): %d\n", qualityBusy, len(dense))
+	if len(dense) == 0 {
+		return
+	}
+	fmt.Printf("%-34s %8s %8s %8s\n", "model", "prec", "recall", "delay")
+	for _, v := range []struct {
+		name string
+		opts baselines.Options
+	}{{"negative binomial / Poisson", baselines.Options{}}, {"seasonal median ± MAD", baselines.Options{Dense: true}}} {
+		flags, err := qualityRun(dense, func(s *qualitySeries) ([]bool, error) {
+			rows, _, err := anomaly.ScoreSeries(s.points, false, anomaly.ScoreOptions{Kind: "count", Options: v.opts})
+			out := make([]bool, len(rows))
+			for i, r := range rows {
+				out[i] = r.Anomaly
+			}
+			return out, err
+		})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		c := qualityEvaluate(dense, flags)["overall"]
+		fmt.Printf("%-34s %8.3f %8.3f %8.2f\n", v.name, c.precision(), c.recall(), c.delay())
 	}
 }

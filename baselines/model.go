@@ -70,6 +70,10 @@ type Options struct {
 	// Dense models a count (or any real series) by seasonal median and
 	// MAD whatever its level.
 	Dense bool
+	// DenseMean, when positive, is the mean count per interval from which
+	// a count is modelled as dense. By default counts never are: on busy
+	// series the negative binomial measured better (make bench-anomaly).
+	DenseMean float64
 }
 
 func (o Options) withDefaults() Options {
@@ -148,10 +152,6 @@ type Model struct {
 	// Samples is how many intervals trained it, after exclusions.
 	Samples int `json:"samples"`
 }
-
-// DenseMean is the mean count per interval from which a count series is
-// modelled by seasonal median and MAD rather than a count distribution.
-const DenseMean = 50
 
 func slots(step time.Duration, kind Kind, noSeason bool, period int) int {
 	if kind == Rate || noSeason {
@@ -234,7 +234,7 @@ func (m *Model) learnCount(train []Point, o Options) {
 		total += p.Value
 	}
 	global := total / float64(len(train))
-	if global >= DenseMean || o.Dense {
+	if (o.DenseMean > 0 && global >= o.DenseMean) || o.Dense {
 		m.learnSeasonalMedian(train)
 		return
 	}

@@ -241,7 +241,7 @@ func runScore(fs *flag.FlagSet, args []string) error {
 	out := fs.String("out", "-", "CSV to write: the input plus expected,lower,upper,score,anomaly; - for stdout")
 	kind := fs.String("kind", "auto", "model: count, rate, duration, dense or auto")
 	season := fs.String("season", "auto", "season in intervals, auto, or none")
-	alpha := fs.Float64("alpha", 0.01, "two-sided tail probability below which a row is an anomaly")
+	alpha := fs.Float64("alpha", baselines.DefaultAlpha, "two-sided tail probability below which a row is an anomaly")
 	minHistory := fs.Int("min-history", 14, "rows of history before scoring starts")
 	window := fs.Int("window", 0, "past rows that train each score (default 8 weeks of intervals, at least 28)")
 	if err := fs.Parse(args); err != nil {

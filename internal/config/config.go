@@ -208,7 +208,7 @@ func Default() Config {
 		Baselines: Baselines{
 			Training:        8 * 7 * 24 * time.Hour,
 			Steps:           []string{"day", "hour"},
-			Alpha:           0.01,
+			Alpha:           0.002,
 			MinHistory:      14,
 			MinCount:        3,
 			RelearnInterval: 24 * time.Hour,
