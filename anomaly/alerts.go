@@ -155,8 +155,10 @@ func title(kpi string) string {
 	return kpi
 }
 
-// human formats a KPI value in its unit: a count, a percentage, or a
+// Human formats a KPI value in its unit: a count, a percentage, or a
 // duration in minutes, hours or days.
+func Human(k baselines.KPI, v float64) string { return human(k, v) }
+
 func human(k baselines.KPI, v float64) string {
 	switch k.Unit {
 	case "ratio":

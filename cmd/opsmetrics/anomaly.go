@@ -106,8 +106,11 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stor
 }
 
 func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	if len(args) == 0 || args[0] != "learn" {
-		return subcommandUsage(fs, args, "usage: opsmetrics baselines learn [flags]")
+	if len(args) == 0 || (args[0] != "learn" && args[0] != "show") {
+		return subcommandUsage(fs, args, "usage: opsmetrics baselines learn|show [flags]")
+	}
+	if args[0] == "show" {
+		return runBaselinesShow(ctx, fs, args[1:])
 	}
 	parse := config.Bind(fs, config.SetClickHouse)
 	at := fs.String("at", "", "learn as of this time (default now): the training window ends at the last closed interval before it")
@@ -309,4 +312,52 @@ func subcommandUsage(fs *flag.FlagSet, args []string, usage string) error {
 		return flag.ErrHelp
 	}
 	return errors.New(usage)
+}
+
+// runBaselinesShow lists the current baselines: every series with its
+// status (learning ones never alert), model, and the expected value and
+// band of the current slot.
+func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	parse := config.Bind(fs, config.SetClickHouse)
+	kpi := fs.String("kpi", "", "only this KPI")
+	service := fs.String("service", "", "only this service")
+	team := fs.String("team", "", "only this team")
+	status := fs.String("status", "", "only ready or learning series")
+	step := fs.String("step", "", "only day or hour series")
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.SetClickHouse); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cur, err := baselines.Current(ctx, st.Conn(), metrics.Step(*step))
+	if err != nil {
+		return err
+	}
+	if len(cur) == 0 {
+		fmt.Println("no baselines yet: run opsmetrics baselines learn")
+		return nil
+	}
+	fmt.Printf("generation %d, trained %s\n\n", cur[0].Generation, cur[0].TrainedAt.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KPI\tSTEP\tSLICE\tSTATUS\tMODEL\tSAMPLES\tNOW EXPECTED\tBAND")
+	now := time.Now()
+	for _, c := range cur {
+		s, m := c.Series, c.Model
+		if (*kpi != "" && s.KPI != *kpi) || (*service != "" && s.Service != *service) || (*team != "" && s.Team != *team) ||
+			(*status != "" && string(m.Status) != *status) {
+			continue
+		}
+		k, _ := baselines.LookupKPI(s.KPI)
+		e, lo, hi := m.Band(m.Slot(now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s–%s\n", s.KPI, s.Step, s.Slice(), m.Status, m.Family, m.Samples,
+			anomaly.Human(k, e), anomaly.Human(k, lo), anomaly.Human(k, hi))
+	}
+	return tw.Flush()
 }

@@ -53,6 +53,15 @@ func TestBaselinesAndAnomalyCommands(t *testing.T) {
 		t.Fatalf("baselines learn (exit %d): %s", code, out)
 	}
 
+	out, code = stdout(t, "baselines", "show", "--clickhouse", dsn, "--service", stop.Service, "--kpi", "deployments")
+	if code != 0 || !strings.Contains(out, "deployments") || !strings.Contains(out, "ready") || !strings.Contains(out, "service "+stop.Service) {
+		t.Errorf("baselines show (exit %d):\n%s", code, out)
+	}
+	out, code = stdout(t, "baselines", "show", "--clickhouse", dsn, "--status", "learning")
+	if code != 0 || strings.Contains(out, " ready ") {
+		t.Errorf("baselines show --status learning lists ready series (exit %d):\n%s", code, out)
+	}
+
 	am, err := amserver.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
