@@ -118,7 +118,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		sessionTimeout = 30 * time.Second
 	}
 	maxBytes := 4*in.cfg.MaxMessageBytes + 1<<20
-	r := kafka.NewReader(kafka.ReaderConfig{
+	rcfg := kafka.ReaderConfig{
 		Brokers:           in.cfg.Brokers,
 		GroupID:           in.cfg.Group,
 		GroupTopics:       in.cfg.Topics,
@@ -135,8 +135,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 		JoinGroupBackoff:  time.Second,
 		ReadBackoffMax:    time.Second,
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { in.log.Debug("kafka: " + fmt.Sprintf(msg, args...)) }),
-	})
-	defer r.Close()
+	}
+	r := kafka.NewReader(rcfg)
+	defer func() { r.Close() }()
 
 	in.log.Info("ingesting", "topics", in.cfg.Topics, "group", in.cfg.Group, "batch_size", in.cfg.BatchSize,
 		"batch_max_latency", in.cfg.BatchMaxLatency)
@@ -144,16 +145,20 @@ func (in *Ingester) Run(ctx context.Context) error {
 		batch      = make([]kafka.Message, 0, in.cfg.BatchSize)
 		firstAt    time.Time // when the batch's first message was fetched
 		lastActive = time.Now()
+		// The group watchdog: when this reader has nothing to do while the
+		// group's lag stays the same, nobody is consuming the lagging
+		// partitions. kafka-go readers can stall so after a rebalance
+		// (segmentio/kafka-go#955); rejoining the group recovers them.
+		idleCheck = max(sessionTimeout, in.cfg.UntilIdle)
+		stalled   stall
 	)
 	for {
 		var deadline time.Time
 		if len(batch) > 0 {
 			deadline = firstAt.Add(in.cfg.BatchMaxLatency)
 		}
-		if in.cfg.UntilIdle > 0 {
-			if idle := lastActive.Add(in.cfg.UntilIdle); deadline.IsZero() || idle.Before(deadline) {
-				deadline = idle
-			}
+		if idle := lastActive.Add(idleCheck); deadline.IsZero() || idle.Before(deadline) {
+			deadline = idle
 		}
 		fctx, cancel := ctx, context.CancelFunc(func() {})
 		if !deadline.IsZero() {
@@ -186,15 +191,24 @@ func (in *Ingester) Run(ctx context.Context) error {
 				batch = batch[:0]
 				lastActive = now
 			}
-			if in.cfg.UntilIdle > 0 && len(batch) == 0 && !now.Before(lastActive.Add(in.cfg.UntilIdle)) {
+			if len(batch) == 0 && !now.Before(lastActive.Add(idleCheck)) {
 				// Quiet is not idle while the group still has messages to
 				// read, for example while a rebalance holds the partitions.
 				lag, err := in.groupLag(ctx)
-				if err == nil && lag == 0 {
+				if err == nil && lag == 0 && in.cfg.UntilIdle > 0 {
 					in.log.Info("idle, stopping", "idle_for", in.cfg.UntilIdle)
 					return nil
 				}
-				in.log.Info("quiet but not caught up; going on", "lag", lag, "err", err)
+				if err == nil && lag > 0 && in.cfg.UntilIdle > 0 {
+					in.log.Info("quiet but not caught up; going on", "lag", lag)
+				}
+				if stalled.observe(lag, err, now) >= 3*sessionTimeout {
+					in.log.Warn("the group has lag that nobody consumes; rejoining it", "lag", lag, "stalled_for", now.Sub(stalled.since))
+					in.metrics.errors.WithLabelValues("stalled").Inc()
+					r.Close()
+					r = kafka.NewReader(rcfg)
+					stalled = stall{}
+				}
 				lastActive = now
 			}
 		default:
@@ -482,4 +496,24 @@ func ConfigFrom(c *config.Config) Config {
 		ShutdownTimeout: c.Ingest.ShutdownTimeout,
 		SessionTimeout:  c.Ingest.SessionTimeout,
 	}
+}
+
+// stall tracks how long the group's lag has stayed the same, above zero,
+// while this reader had nothing to fetch.
+type stall struct {
+	lag   int64
+	since time.Time
+}
+
+// observe records a lag reading and returns for how long the lag has been
+// stuck at that value.
+func (s *stall) observe(lag int64, err error, now time.Time) time.Duration {
+	if err != nil || lag == 0 || lag != s.lag || s.since.IsZero() {
+		*s = stall{lag: lag, since: now}
+		if err != nil || lag == 0 {
+			s.since = time.Time{}
+		}
+		return 0
+	}
+	return now.Sub(s.since)
 }
