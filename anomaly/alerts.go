@@ -42,10 +42,9 @@ func (c AlertConfig) dashboard(s baselines.Series, from, to time.Time) string {
 	q := url.Values{}
 	q.Set("var-kpi", s.KPI)
 	q.Set("var-step", string(s.Step))
+	// Empty values too: the dashboard's empty slice value is "all".
 	for k, v := range map[string]string{"service": s.Service, "team": s.Team, "environment": s.Environment} {
-		if v != "" {
-			q.Set("var-"+k, v)
-		}
+		q.Set("var-"+k, v)
 	}
 	q.Set("from", fmt.Sprint(from.UnixMilli()))
 	q.Set("to", fmt.Sprint(to.UnixMilli()))

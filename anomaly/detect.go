@@ -104,6 +104,9 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 		if err != nil {
 			return nil, err
 		}
+		if err := baselines.StoreSeries(ctx, conn, series, now); err != nil {
+			return nil, err
+		}
 		for _, st := range models {
 			pts := series[st.Series]
 			if pts == nil { // nothing at all happened in the window

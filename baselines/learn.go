@@ -75,6 +75,9 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 		if err != nil {
 			return res, err
 		}
+		if err := StoreSeries(ctx, conn, series, now); err != nil {
+			return res, err
+		}
 		flagged, err := flaggedIntervals(ctx, conn, from, to, step)
 		if err != nil {
 			return res, err

@@ -215,3 +215,37 @@ func emptyDimension(s *metrics.Summary, by []metrics.Dimension) bool {
 	}
 	return false
 }
+
+// StoreSeries writes the points of every series to kpi_series, where
+// dashboards draw them against their bands. Writing an interval again
+// replaces it (after ClickHouse merges; readers use FINAL).
+func StoreSeries(ctx context.Context, conn driver.Conn, series map[Series][]Point, now time.Time) error {
+	batch, err := conn.PrepareBatch(ctx, `INSERT INTO kpi_series (series, kpi, kind, step, service, team, environment,
+		interval_start, value, num, den, present, computed_at)`)
+	if err != nil {
+		return fmt.Errorf("prepare kpi_series insert: %w", err)
+	}
+	defer batch.Abort()
+	n := 0
+	for s, pts := range series {
+		k, _ := LookupKPI(s.KPI)
+		for _, p := range pts {
+			present := uint8(0)
+			if p.Present {
+				present = 1
+			}
+			if err := batch.Append(s.Key(), s.KPI, string(k.Kind), string(s.Step), s.Service, s.Team, s.Environment,
+				p.Start, p.Value, p.Num, p.Den, present, now.UTC()); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("write %d series points: %w", n, err)
+	}
+	return nil
+}

@@ -155,3 +155,27 @@ func TestAnomalyScore(t *testing.T) {
 		}
 	}
 }
+
+func TestDashboardsBuild(t *testing.T) {
+	dir := t.TempDir()
+	out, code := stdout(t, "dashboards", "build", "--out", dir, "--clickhouse", "clickhouse://grafana:secret@ch.example:9440/opsmetrics?secure=true",
+		"--prometheus-url", "http://prometheus:9090")
+	if code != 0 || strings.Count(out, "\n") != 4 {
+		t.Fatalf("dashboards build (exit %d):\n%s", code, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "provisioning/datasources/opsmetrics.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"host: ch.example", "port: 9440", "defaultDatabase: opsmetrics", "username: grafana", "secure: true"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("datasources file lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "secret") {
+		t.Errorf("the password was written:\n%s", b)
+	}
+	if _, code := stdout(t, "dashboards", "build"); code != 1 {
+		t.Errorf("build without --out: exit %d, want 1", code)
+	}
+}

@@ -30,6 +30,8 @@ var commands = []command{
 		"learn the expected value and band of every KPI series, or list them", runBaselines},
 	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|auto] [--season N|auto]",
 		"judge the latest intervals against their baselines and alert; or score a CSV series offline", runAnomaly},
+	{"dashboards", "dashboards build --out DIR [--clickhouse DSN] [--prometheus-url URL] [--dashboards-path P]",
+		"write the Grafana dashboards and a file-provisioning tree for them", runDashboards},
 	{"demo", "demo", "run the whole pipeline end to end on embedded defaults", runDemo},
 }
 

@@ -198,4 +198,26 @@ var migrations = []migration{
 		PARTITION BY toYYYYMM(interval_start)
 		ORDER BY (series, interval_start)`,
 	}},
+	{4, "kpi series", []string{
+		// The KPI series baselines learn from and detection judges, as
+		// computed by package metrics: dashboards draw them with their bands.
+		// Rewriting an interval replaces its row.
+		`CREATE TABLE IF NOT EXISTS kpi_series (
+			series String,
+			kpi String,
+			kind String,
+			step String,
+			service String,
+			team String,
+			environment String,
+			interval_start DateTime('UTC'),
+			value Float64,
+			num Float64,
+			den Float64,
+			present UInt8,
+			computed_at DateTime('UTC')
+		) ENGINE = ReplacingMergeTree(computed_at)
+		PARTITION BY toYYYYMM(interval_start)
+		ORDER BY (series, interval_start)`,
+	}},
 }

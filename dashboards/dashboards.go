@@ -1,0 +1,81 @@
+// Package dashboards builds opsmetrics' Grafana dashboards as code with the
+// Grafana Foundation SDK, and writes them as a Grafana file-provisioning
+// tree. Panels query ClickHouse through the grafana-clickhouse-datasource
+// plugin (a custom dataquery, ClickHouseQuery) over the tables opsmetrics
+// fills: KPI series computed by package metrics, the bands package
+// baselines learnt and the anomalies package anomaly found, so a panel
+// shows the same numbers as the CLI and the alerts. Pipeline health comes
+// from Prometheus.
+package dashboards
+
+import (
+	"fmt"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// Data source and dashboard identities. Provisioning owns exactly these
+// UIDs and never touches others.
+const (
+	ClickHouseUID = "opsmetrics-clickhouse"
+	PrometheusUID = "opsmetrics-prometheus"
+	FolderUID     = "opsmetrics"
+
+	AnomaliesUID = "opsmetrics-anomalies"
+	PipelineUID  = "opsmetrics-pipeline"
+)
+
+func init() {
+	plugins.RegisterDefaultPlugins()
+	cog.NewRuntime().RegisterDataqueryVariant(ClickHouseVariant())
+}
+
+// All builds every dashboard.
+func All() ([]dashboard.Dashboard, error) {
+	var out []dashboard.Dashboard
+	for _, b := range []func() *dashboard.DashboardBuilder{Anomalies, Pipeline} {
+		d, err := b().Build()
+		if err != nil {
+			return nil, fmt.Errorf("build dashboard: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func clickhouse() common.DataSourceRef {
+	return common.DataSourceRef{Type: cog.ToPtr(PluginID), Uid: cog.ToPtr(ClickHouseUID)}
+}
+
+func promSource() common.DataSourceRef {
+	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr(PrometheusUID)}
+}
+
+// links are the links every dashboard carries to the others.
+func links() []cog.Builder[dashboard.DashboardLink] {
+	return []cog.Builder[dashboard.DashboardLink]{
+		dashboard.NewDashboardLinkBuilder("opsmetrics").Type(dashboard.DashboardLinkTypeDashboards).
+			Tags([]string{"opsmetrics"}).AsDropdown(true).IncludeVars(true).KeepTime(true),
+	}
+}
+
+// sliceVariables are the service, team and environment variables. Their
+// empty value is the whole organisation (or all teams, all environments):
+// a KPI series names only the dimensions of its slice.
+func sliceVariables(from string) []cog.Builder[dashboard.VariableModel] {
+	var out []cog.Builder[dashboard.VariableModel]
+	for _, dim := range []string{"service", "team", "environment"} {
+		q := fmt.Sprintf("SELECT DISTINCT %s FROM %s ORDER BY %s", dim, from, dim)
+		out = append(out, dashboard.NewQueryVariableBuilder(dim).Label(dim).
+			Datasource(clickhouse()).
+			Query(dashboard.StringOrMap{String: cog.ToPtr(q)}).
+			Definition(q).
+			Refresh(dashboard.VariableRefreshOnDashboardLoad).
+			Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("")},
+				Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("")}}))
+	}
+	return out
+}

@@ -1,0 +1,264 @@
+package dashboards_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/dashboards"
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden dashboards in testdata")
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// expand expands the plugin's macros and the dashboard variables in sql as
+// the grafana-clickhouse-datasource plugin does, for the range [from, to].
+func expand(sql string, from, to time.Time, vars map[string]string) string {
+	f, t := fmt.Sprint(from.Unix()), fmt.Sprint(to.Unix())
+	sql = regexp.MustCompile(`\$__timeFilter\(([^)]+)\)`).ReplaceAllString(sql,
+		"$1 >= toDateTime("+f+") AND $1 <= toDateTime("+t+")")
+	sql = strings.NewReplacer("$__fromTime", "toDateTime("+f+")", "$__toTime", "toDateTime("+t+")").Replace(sql)
+	for k, v := range vars {
+		sql = strings.ReplaceAll(sql, "${"+k+"}", strings.ReplaceAll(v, "'", "\\'"))
+	}
+	return sql
+}
+
+// ClickHouse queries of a dashboard: its panels', its annotations' and its
+// variables', by a name for messages.
+func queries(t *testing.T, d dashboard.Dashboard) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range d.Panels {
+		if p.Panel == nil {
+			continue
+		}
+		for i, q := range p.Panel.Targets {
+			if ch, ok := q.(dashboards.ClickHouseQuery); ok {
+				out[fmt.Sprintf("panel %q target %d", *p.Panel.Title, i)] = ch.RawSQL
+			}
+		}
+	}
+	for _, a := range d.Annotations.List {
+		if ch, ok := a.Target.(dashboards.ClickHouseQuery); ok {
+			out["annotation "+a.Name] = ch.RawSQL
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Datasource != nil && v.Datasource.Type != nil && *v.Datasource.Type == dashboards.PluginID && v.Query != nil && v.Query.String != nil {
+			out["variable "+v.Name] = *v.Query.String
+		}
+	}
+	return out
+}
+
+// TestPanelSQLOnClickHouse runs every ClickHouse query of every dashboard,
+// with its macros expanded, against ClickHouse 18.16 over a generated
+// stream whose baselines were learnt and anomalies detected, and checks
+// the columns and types each panel expects.
+func TestPanelSQLOnClickHouse(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+	var recs []store.Record
+	stats, err := generator.Generate(generator.Config{Services: 6, Teams: 3, Days: 80, Seed: 7, End: end, Anomalies: true},
+		func(e *event.Event) error {
+			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	log := testenv.Logger(t)
+	steps := []metrics.Step{metrics.StepDay}
+	if _, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, stats.Anomalies[0].Start, log); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: steps}, end.Add(time.Hour), log); err != nil {
+		t.Fatal(err)
+	}
+	// The variables as an alert link sets them: a series with an anomaly.
+	rows := testenv.Rows(t, st, "SELECT kpi, step, service, team, environment FROM anomalies ORDER BY series LIMIT 1")
+	if len(rows) != 1 {
+		t.Fatal("no anomaly recorded to draw")
+	}
+	f := strings.Split(rows[0], " | ")
+	vars := map[string]string{"kpi": f[0], "step": f[1], "service": f[2], "team": f[3], "environment": f[4]}
+	from, to := end.AddDate(0, 0, -30), end.Add(time.Hour)
+
+	want := map[string][]string{ // leading columns and their ClickHouse types, by query
+		dashboards.SeriesSQL:     {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64"},
+		dashboards.AnomaliesSQL:  {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String", "severity String"},
+		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
+	}
+	// The band is joined by seasonal slot: every drawn interval has one.
+	var banded, drawn uint64
+	if err := st.Conn().QueryRow(ctx, "SELECT countIf(upper > 0 AND upper >= lower), count() FROM ("+
+		expand(dashboards.SeriesSQL, from, to, vars)+")").Scan(&banded, &drawn); err != nil {
+		t.Fatal(err)
+	}
+	if drawn == 0 || banded != drawn {
+		t.Errorf("%d of %d drawn intervals of %v have a band", banded, drawn, vars)
+	}
+	boards, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range boards {
+		for name, sql := range queries(t, d) {
+			q := expand(sql, from, to, vars)
+			if strings.Contains(q, "$") {
+				t.Errorf("%s %s: unexpanded macro or variable:\n%s", *d.Uid, name, q)
+				continue
+			}
+			r, err := st.Conn().Query(ctx, q)
+			if err != nil {
+				t.Errorf("%s %s fails on ClickHouse: %v\n%s", *d.Uid, name, err, q)
+				continue
+			}
+			var cols []string
+			for _, c := range r.ColumnTypes() {
+				cols = append(cols, c.Name()+" "+c.DatabaseTypeName())
+			}
+			n := 0
+			for r.Next() {
+				n++
+			}
+			r.Close()
+			if w, ok := want[sql]; ok {
+				if len(cols) < len(w) || strings.Join(cols[:len(w)], ", ") != strings.Join(w, ", ") {
+					t.Errorf("%s %s: columns %v, want %v first", *d.Uid, name, cols, w)
+				}
+				if n == 0 {
+					t.Errorf("%s %s: no rows for the series %v", *d.Uid, name, vars)
+				}
+			}
+		}
+	}
+}
+
+func TestGoldenDashboards(t *testing.T) {
+	boards, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range boards {
+		got, err := json.MarshalIndent(d, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, '\n')
+		path := filepath.Join("testdata", *d.Uid+".json")
+		if *update {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./dashboards -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s; review the change and run go test ./dashboards -update", *d.Uid, path)
+		}
+		// The JSON reads back into the SDK's types, custom query included,
+		// and writes out the same.
+		var back dashboard.Dashboard
+		if err := json.Unmarshal(want, &back); err != nil {
+			t.Fatalf("%s does not unmarshal: %v", path, err)
+		}
+		again, err := json.MarshalIndent(back, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(append(again, '\n'), want) {
+			t.Errorf("%s does not round-trip through the SDK types", path)
+		}
+	}
+}
+
+// TestPromQL checks every pipeline health expression with promtool, as
+// recording rules.
+func TestPromQL(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool not installed (apt-get install prometheus): %v", err)
+	}
+	var rules []map[string]string
+	for i, p := range dashboards.PipelineExprs {
+		expr := strings.NewReplacer("$__rate_interval", "5m", "$job", ".*").Replace(p.Expr)
+		rules = append(rules, map[string]string{"record": fmt.Sprintf("opsmetrics:panel_%d", i), "expr": expr})
+	}
+	b, _ := yaml.Marshal(map[string]any{"groups": []map[string]any{{"name": "panels", "rules": rules}}})
+	file := filepath.Join(t.TempDir(), "rules.yml")
+	os.WriteFile(file, b, 0o644)
+	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+}
+
+func TestWriteTree(t *testing.T) {
+	dir := t.TempDir()
+	files, err := dashboards.WriteTree(dir, "/var/lib/grafana/dashboards/opsmetrics", dashboards.DataSources{
+		Host: "clickhouse", Port: 9000, Database: "opsmetrics", User: "grafana", PasswordEnv: "OPSMETRICS_CLICKHOUSE_PASSWORD",
+		PrometheusURL: "http://prometheus:9090"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 {
+		t.Errorf("wrote %v", files)
+	}
+	var ds struct {
+		APIVersion  int              `yaml:"apiVersion"`
+		Datasources []map[string]any `yaml:"datasources"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "provisioning/datasources/opsmetrics.yaml"))
+	if err := yaml.Unmarshal(b, &ds); err != nil || ds.APIVersion != 1 || len(ds.Datasources) != 2 ||
+		ds.Datasources[0]["type"] != dashboards.PluginID || ds.Datasources[0]["uid"] != dashboards.ClickHouseUID {
+		t.Errorf("datasources file (%v):\n%s", err, b)
+	}
+	if !bytes.Contains(b, []byte("${OPSMETRICS_CLICKHOUSE_PASSWORD}")) {
+		t.Errorf("the password is not read from the environment:\n%s", b)
+	}
+	var prov struct {
+		APIVersion int `yaml:"apiVersion"`
+		Providers  []struct {
+			Type    string            `yaml:"type"`
+			Options map[string]string `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "provisioning/dashboards/opsmetrics.yaml"))
+	if err := yaml.Unmarshal(b, &prov); err != nil || prov.APIVersion != 1 || len(prov.Providers) != 1 ||
+		prov.Providers[0].Type != "file" || prov.Providers[0].Options["path"] != "/var/lib/grafana/dashboards/opsmetrics" {
+		t.Errorf("dashboards provider file (%v):\n%s", err, b)
+	}
+	for _, uid := range []string{dashboards.AnomaliesUID, dashboards.PipelineUID} {
+		if _, err := os.Stat(filepath.Join(dir, "dashboards", uid+".json")); err != nil {
+			t.Error(err)
+		}
+	}
+}
