@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,9 @@ func expand(sql string, from, to time.Time, vars map[string]string) string {
 		"$1 >= toDateTime("+f+") AND $1 <= toDateTime("+t+")")
 	sql = strings.NewReplacer("$__fromTime", "toDateTime("+f+")", "$__toTime", "toDateTime("+t+")").Replace(sql)
 	for k, v := range vars {
-		sql = strings.ReplaceAll(sql, "${"+k+"}", strings.ReplaceAll(v, "'", "\\'"))
+		v = strings.ReplaceAll(v, "'", "\\'")
+		sql = strings.ReplaceAll(sql, "${"+k+":singlequote}", "'"+v+"'")
+		sql = strings.ReplaceAll(sql, "${"+k+"}", v)
 	}
 	return sql
 }
@@ -148,6 +151,15 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 				n++
 			}
 			r.Close()
+			if *d.Uid == dashboards.DORAUID && !strings.HasPrefix(name, "variable") {
+				last := cols[len(cols)-1]
+				if !strings.HasSuffix(last, " Nullable(Float64)") || (len(cols) == 2 && cols[0] != "time DateTime('UTC')") || len(cols) > 2 {
+					t.Errorf("%s %s: columns %v, want [time DateTime] and a Nullable(Float64) value", *d.Uid, name, cols)
+				}
+				if n == 0 {
+					t.Errorf("%s %s: no rows", *d.Uid, name)
+				}
+			}
 			if w, ok := want[sql]; ok {
 				if len(cols) < len(w) || strings.Join(cols[:len(w)], ", ") != strings.Join(w, ", ") {
 					t.Errorf("%s %s: columns %v, want %v first", *d.Uid, name, cols, w)
@@ -158,6 +170,69 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDORAStatsMatchTheCLI: with All selected, the DORA overview's "this
+// period" stats are the numbers `opsmetrics kpi` gives for the same range.
+func TestDORAStatsMatchTheCLI(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+	var recs []store.Record
+	if _, err := generator.Generate(generator.Config{Services: 5, Teams: 2, Days: 60, Seed: 3, End: end},
+		func(e *event.Event) error {
+			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
+			return nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	from, to := end.AddDate(0, 0, -30), end
+	sums, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sums[0]
+	want := map[string]*float64{"Change failure rate": s.ChangeFailureRate, "Deployment rework rate": s.ReworkRate,
+		"Change lead time (median)": s.LeadTimeMedianSeconds, "Failed-deployment recovery time (median)": s.RecoveryMedianSeconds,
+		"Deployment frequency (per day)": &s.DeploymentsPerDay}
+	d, err := dashboards.DORA().Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all"}
+	checked := 0
+	for _, p := range d.Panels {
+		if p.Panel == nil || p.Panel.Type != "stat" {
+			continue
+		}
+		w, ok := want[*p.Panel.Title]
+		if !ok {
+			t.Errorf("stat %q has no CLI figure to compare with", *p.Panel.Title)
+			continue
+		}
+		var got *float64
+		q := expand(p.Panel.Targets[0].(dashboards.ClickHouseQuery).RawSQL, from, to, all)
+		if err := st.Conn().QueryRow(ctx, q).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", *p.Panel.Title, err)
+		}
+		if (got == nil) != (w == nil) || (got != nil && math.Abs(*got-*w) > 1e-9*math.Max(1, math.Abs(*w))) {
+			t.Errorf("%s: dashboard %v, kpi %v", *p.Panel.Title, deref(got), deref(w))
+		}
+		checked++
+	}
+	if checked != len(want) {
+		t.Errorf("compared %d stats, want %d", checked, len(want))
+	}
+}
+
+func deref(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
 }
 
 func TestGoldenDashboards(t *testing.T) {
@@ -229,8 +304,9 @@ func TestWriteTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 4 {
-		t.Errorf("wrote %v", files)
+	boards, _ := dashboards.All()
+	if len(files) != 2+len(boards) {
+		t.Errorf("wrote %v, want the two provisioning files and %d dashboards", files, len(boards))
 	}
 	var ds struct {
 		APIVersion  int              `yaml:"apiVersion"`
@@ -256,7 +332,7 @@ func TestWriteTree(t *testing.T) {
 		prov.Providers[0].Type != "file" || prov.Providers[0].Options["path"] != "/var/lib/grafana/dashboards/opsmetrics" {
 		t.Errorf("dashboards provider file (%v):\n%s", err, b)
 	}
-	for _, uid := range []string{dashboards.AnomaliesUID, dashboards.PipelineUID} {
+	for _, uid := range []string{dashboards.DORAUID, dashboards.AnomaliesUID, dashboards.PipelineUID} {
 		if _, err := os.Stat(filepath.Join(dir, "dashboards", uid+".json")); err != nil {
 			t.Error(err)
 		}

@@ -102,17 +102,8 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 	if maxGap <= 0 {
 		maxGap = DefaultMaxGap
 	}
-	// Only deployments that finished within one gap before the range (or in
-	// it) can be inferred causes: the join never touches the rest.
-	from, to = from.UTC(), to.UTC()
-	incidents, iargs := incidentsStarted(from, to, "service", "environment", "impact_started_at", "detected_at", "resolved_at",
-		"cause_deployment_id", "cause_commit")
-	byCommit, cargs := deploymentsFinished(time.Unix(0, 0), to, []string{"environment", "status", "finished_at", "changes"},
-		namedCommits, from, to, from, to)
-	inGap, gargs := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
-	query := fmt.Sprintf(attributionSQL, incidents, byCommit, incidents, inGap)
-	rows, err := conn.Query(ctx, query, concat(iargs, []any{from, to}, cargs, iargs, []any{from, to}, gargs,
-		[]any{int64(maxGap / time.Second)})...)
+	query, args := attributionQuery(from, to, maxGap)
+	rows, err := conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("attribute incidents: %w", err)
 	}
@@ -131,4 +122,19 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// attributionQuery is the attribution of the incidents whose impact started
+// in [from, to), and its arguments. Only deployments that finished within
+// one gap before the range (or in it) can be inferred causes: the join
+// never touches the rest.
+func attributionQuery(from, to time.Time, maxGap time.Duration) (string, []any) {
+	from, to = from.UTC(), to.UTC()
+	incidents, iargs := incidentsStarted(from, to, "service", "environment", "impact_started_at", "detected_at", "resolved_at",
+		"cause_deployment_id", "cause_commit")
+	byCommit, cargs := deploymentsFinished(time.Unix(0, 0), to, []string{"environment", "status", "finished_at", "changes"},
+		namedCommits, from, to, from, to)
+	inGap, gargs := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
+	query := fmt.Sprintf(attributionSQL, incidents, byCommit, incidents, inGap)
+	return query, concat(iargs, []any{from, to}, cargs, iargs, []any{from, to}, gargs, []any{int64(maxGap / time.Second)})
 }

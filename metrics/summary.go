@@ -560,16 +560,12 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 	}, new(uint64), new([]float64), new([]string), new([]uint8), new(uint64), new(uint64), new(uint64), new(uint64))
 }
 
-// DefaultLeadTimeLookback is how long before a range a change may have
-// started and still have its lead time counted in the range.
-const DefaultLeadTimeLookback = 90 * 24 * time.Hour
-
-// leadTimes computes change lead time per slice. A change counts in the
-// range its first successful production deployment finished in; one that
-// started in the range and has no such deployment yet counts as not
-// deployed. Changes that started more than the lookback before the range
-// are not looked at, which bounds the scan to the range plus the lookback.
-func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
+// leadTimeSource is every change that started in [From − lookback, To)
+// with its first successful production deployment since then (first_deploy
+// is zero when none): service, team, environment (of that deployment),
+// start and first_deploy. Callers pick the changes whose first deployment
+// is in the range, or that started in it and are not deployed.
+func leadTimeSource(q Query) (string, []any) {
 	lookback := q.LeadTimeLookback
 	if lookback <= 0 {
 		lookback = DefaultLeadTimeLookback
@@ -579,14 +575,9 @@ func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string
 	if q.LeadTimeFromMerge {
 		start = "merged_at"
 	}
-	cols, group := q.groupBy("if(first_deploy = toDateTime(0), start, first_deploy)")
 	changes := "(" + store.Changes("authored_at >= ? OR merged_at >= ?", "service", "team", "authored_at", "merged_at") + ")"
 	deploys, dargs := deploymentsFinished(since, time.Time{}, []string{"environment", "status", "finished_at", "changes"}, "has(?, environment)", q.production())
-	conds, fargs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
-		[]any{q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()})
-	lq := `SELECT ` + cols + `groupArrayIf(toFloat64(dateDiff('second', start, first_deploy)), first_deploy != toDateTime(0)),
-		countIf(first_deploy = toDateTime(0))
-		FROM (
+	src := `(
 			SELECT change_id, service, team, environment, start, first_deploy
 			FROM (
 				SELECT change_id, service, team, assumeNotNull(` + start + `) AS start
@@ -601,9 +592,29 @@ func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string
 				)
 				GROUP BY change_id
 			) USING (change_id)
-		)
+		)`
+	return src, concat([]any{since, since, since, q.To.UTC()}, dargs, []any{q.production()})
+}
+
+// DefaultLeadTimeLookback is how long before a range a change may have
+// started and still have its lead time counted in the range.
+const DefaultLeadTimeLookback = 90 * 24 * time.Hour
+
+// leadTimes computes change lead time per slice. A change counts in the
+// range its first successful production deployment finished in; one that
+// started in the range and has no such deployment yet counts as not
+// deployed. Changes that started more than the lookback before the range
+// are not looked at, which bounds the scan to the range plus the lookback.
+func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
+	src, sargs := leadTimeSource(q)
+	cols, group := q.groupBy("if(first_deploy = toDateTime(0), start, first_deploy)")
+	conds, fargs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
+		[]any{q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()})
+	lq := `SELECT ` + cols + `groupArrayIf(toFloat64(dateDiff('second', start, first_deploy)), first_deploy != toDateTime(0)),
+		countIf(first_deploy = toDateTime(0))
+		FROM ` + src + `
 		WHERE ` + strings.Join(conds, " AND ") + group
-	args := concat([]any{since, since, since, q.To.UTC()}, dargs, []any{q.production()}, fargs)
+	args := concat(sargs, fargs)
 	err := scanSlices(ctx, conn, lq, args, q.dims(), func(vals []string, r []any) {
 		s := get(vals)
 		leads := *r[0].(*[]float64)

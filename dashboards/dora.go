@@ -1,0 +1,144 @@
+package dashboards
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// DORAUID is the DORA overview dashboard.
+const DORAUID = "opsmetrics-dora"
+
+// allValue is what the slice variables send when "All" is selected.
+const allValue = "__all"
+
+// sliceFilter is the condition a multi-value slice variable puts on its
+// column: everything when All is selected.
+func sliceFilter(col string) string {
+	return "'" + allValue + "' IN (${" + col + ":singlequote}) OR " + col + " IN (${" + col + ":singlequote})"
+}
+
+// multiSliceVariables are the service, team and environment variables of
+// the KPI dashboards: several values, or All.
+func multiSliceVariables() []cog.Builder[dashboard.VariableModel] {
+	var out []cog.Builder[dashboard.VariableModel]
+	for _, dim := range []string{"service", "team", "environment"} {
+		q := fmt.Sprintf("SELECT DISTINCT %s FROM deployment_events WHERE %s != '' ORDER BY %s", dim, dim, dim)
+		out = append(out, dashboard.NewQueryVariableBuilder(dim).Label(dim).Datasource(clickhouse()).
+			Query(dashboard.StringOrMap{String: cog.ToPtr(q)}).Definition(q).
+			Multi(true).IncludeAll(true).AllValue(allValue).
+			Refresh(dashboard.VariableRefreshOnDashboardLoad).
+			Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("All")},
+				Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("$__all")}}))
+	}
+	return out
+}
+
+// doraPanel is one DORA figure: its KPI, title, Grafana unit and levels.
+type doraPanel struct {
+	kpi, title, unit string
+	levels           []dashboard.Threshold
+	about            string
+}
+
+func steps(values []float64, colors []string) []dashboard.Threshold {
+	out := []dashboard.Threshold{{Color: colors[0]}}
+	for i, v := range values {
+		out = append(out, dashboard.Threshold{Value: cog.ToPtr(v), Color: colors[i+1]})
+	}
+	return out
+}
+
+// doraPanels colours each DORA metric by the performance level of the
+// default DORA report's clusters (metrics.LevelTables).
+func doraPanels() []doraPanel {
+	t := metrics.LevelTables[metrics.DefaultLevelTable]
+	secs := func(ds [3]time.Duration) []float64 {
+		return []float64{ds[0].Seconds(), ds[1].Seconds(), ds[2].Seconds()}
+	}
+	// The change failure rate takes the nearest cluster: colour changes half
+	// way between clusters ordered by rate.
+	type cluster struct {
+		rate  float64
+		color string
+	}
+	cs := []cluster{{t.ChangeFailureRate[0], "green"}, {t.ChangeFailureRate[1], "yellow"}, {t.ChangeFailureRate[2], "orange"}, {t.ChangeFailureRate[3], "red"}}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].rate < cs[j].rate })
+	var cfrValues []float64
+	cfrColors := []string{cs[0].color}
+	for i := 1; i < len(cs); i++ {
+		cfrValues = append(cfrValues, (cs[i-1].rate+cs[i].rate)/2)
+		cfrColors = append(cfrColors, cs[i].color)
+	}
+	levels := "Colour is the DORA " + t.Name + " performance level: green elite, yellow high, orange medium, red low (docs/kpis.md)."
+	return []doraPanel{
+		{metrics.PanelDeploymentFrequency, "Deployment frequency (per day)", "none",
+			steps([]float64{t.DeploysPerDay[2], t.DeploysPerDay[1], t.DeploysPerDay[0]}, []string{"red", "orange", "yellow", "green"}),
+			"Successful production deployments per day. " + levels},
+		{metrics.PanelLeadTime, "Change lead time (median)", "s",
+			steps(secs(t.LeadTime), []string{"green", "yellow", "orange", "red"}),
+			"Commit to the first successful production deployment that ships it. " + levels},
+		{metrics.PanelChangeFailureRate, "Change failure rate", "percentunit", steps(cfrValues, cfrColors),
+			"Failed (failure, rolled back, or blamed for an incident) ÷ production deployments. " + levels},
+		{metrics.PanelRecoveryTime, "Failed-deployment recovery time (median)", "s",
+			steps(secs(t.Recovery), []string{"green", "yellow", "orange", "red"}),
+			"A failed deployment to its incident's resolution, or to the next successful deployment. " + levels},
+		{metrics.PanelReworkRate, "Deployment rework rate", "percentunit", []dashboard.Threshold{{Color: "blue"}},
+			"Unplanned deployments made because of an incident ÷ production deployments (no DORA levels are published for it)."},
+	}
+}
+
+// panelSQL is the KPI statement for the dashboard's range (or the range
+// before it, of the same length) and slice variables.
+func panelSQL(kpi, bucket string, previous bool) string {
+	o := metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Bucket: bucket}
+	if previous {
+		o.From, o.To = "($__fromTime - (toUInt32($__toTime) - toUInt32($__fromTime)))", "$__fromTime"
+	}
+	sql, err := metrics.PanelSQL(kpi, o)
+	if err != nil {
+		panic(err) // the KPIs are constants of this package
+	}
+	return sql
+}
+
+// DORA is the DORA overview for engineering leadership: the five DORA
+// metrics over the dashboard's range with their performance level and the
+// previous period of the same length, and their trends by week and month.
+func DORA() *dashboard.DashboardBuilder {
+	b := dashboard.NewDashboardBuilder("opsmetrics: DORA overview").
+		Uid(DORAUID).
+		Tags([]string{"opsmetrics"}).
+		Description("The DORA software delivery metrics, with their performance levels (docs/kpis.md).").
+		Time("now-30d", "now").
+		Timezone(common.TimeZoneUtc).
+		Links(links())
+	for _, v := range multiSliceVariables() {
+		b.WithVariable(v)
+	}
+	b.WithRow(dashboard.NewRowBuilder("This period and the one before"))
+	for _, p := range doraPanels() {
+		b.WithPanel(stat.NewPanelBuilder().Title(p.title).Description(p.about).Datasource(clickhouse()).
+			Unit(p.unit).Height(5).Span(5).ColorMode(common.BigValueColorModeBackground).
+			Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(p.levels)).
+			WithTarget(SQL("SELECT value AS `this period` FROM ("+panelSQL(p.kpi, "", false)+")", true).RefId("A")).
+			WithTarget(SQL("SELECT value AS `previous period` FROM ("+panelSQL(p.kpi, "", true)+")", true).RefId("B")))
+	}
+	for _, bucket := range []string{"week", "month"} {
+		b.WithRow(dashboard.NewRowBuilder("By " + bucket))
+		for _, p := range doraPanels() {
+			b.WithPanel(timeseries.NewPanelBuilder().Title(p.title+" by "+bucket).Description(p.about).
+				Datasource(clickhouse()).Unit(p.unit).Height(7).Span(8).
+				WithTarget(SQL(panelSQL(p.kpi, bucket, false), false).RefId("A")))
+		}
+	}
+	return b
+}

@@ -1,0 +1,250 @@
+package metrics
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Panel queries are the KPI figures of the Grafana dashboards, as single
+// SQL statements the ClickHouse data source runs. They are built from the
+// same sources, folds, attribution and lead-time definitions as Summaries:
+// the range is given as SQL expressions (the plugin's $__fromTime and
+// $__toTime), which replace the range's bound values when the statement is
+// rendered, and quantiles interpolate in SQL exactly as quantile does in
+// Go. TestPanelsAgreeWithSummaries holds the two to the same numbers.
+
+// Panel KPIs.
+const (
+	PanelDeploymentFrequency = "deployment_frequency" // successful production deployments per day
+	PanelChangeFailureRate   = "change_failure_rate"
+	PanelReworkRate          = "rework_rate"
+	PanelLeadTime            = "lead_time"     // median, seconds
+	PanelRecoveryTime        = "recovery_time" // median, seconds
+	PanelDeployments         = "deployments"   // production deployments, any status
+)
+
+// PanelKPIs are the KPIs PanelSQL knows, in dashboard order.
+var PanelKPIs = []string{PanelDeploymentFrequency, PanelLeadTime, PanelChangeFailureRate, PanelRecoveryTime, PanelReworkRate, PanelDeployments}
+
+// PanelOptions say how a panel names its range and filters.
+type PanelOptions struct {
+	// From and To are SQL expressions of the range [From, To).
+	From, To string
+	// Filter returns an SQL condition on a dimension column (service, team
+	// or environment), for the dashboard's variables; nil filters nothing.
+	Filter func(col string) string
+	// Bucket is "" for one value over the range, or "week" or "month" for
+	// a time series with a row per bucket.
+	Bucket           string
+	Production       []string
+	MaxGap           time.Duration
+	LeadTimeLookback time.Duration
+}
+
+// The range a statement is built for, then rendered as the panel's
+// expressions: any bound time within a century of one is that expression
+// plus an offset in seconds (a gap before, a lookback).
+var (
+	panelFrom = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	panelTo   = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// PanelSQL returns the statement of one KPI. Its columns are value
+// (Nullable(Float64): absent is NULL), preceded by time (DateTime) when
+// bucketed.
+func PanelSQL(kpi string, o PanelOptions) (string, error) {
+	switch o.Bucket {
+	case "", "week", "month":
+	default:
+		return "", fmt.Errorf("unknown bucket %q: want week or month", o.Bucket)
+	}
+	q := Query{From: panelFrom, To: panelTo, Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback}
+	gap := q.MaxGap
+	if gap <= 0 {
+		gap = DefaultMaxGap
+	}
+	attr, err := o.render(attributionQuery(panelFrom.Add(-gap), panelTo.Add(gap), gap))
+	if err != nil {
+		return "", err
+	}
+	blamed := "deployment_id IN (SELECT deployment_id FROM (" + attr + ") WHERE deployment_id != '')"
+	prod, err := o.render("?", []any{q.production()})
+	if err != nil {
+		return "", err
+	}
+	switch kpi {
+	case PanelDeploymentFrequency, PanelChangeFailureRate, PanelReworkRate, PanelDeployments:
+		src, err := o.render(deploymentsFinished(panelFrom, panelTo, dimsAnd("status", "unplanned", "finished_at"), ""))
+		if err != nil {
+			return "", err
+		}
+		expr := map[string]string{
+			PanelDeploymentFrequency: "countIf(status = 'success') / " + o.days(),
+			PanelChangeFailureRate:   "countIf(status != 'success' OR " + blamed + ") / nullIf(count(), 0)",
+			PanelReworkRate:          "countIf(unplanned = 1) / nullIf(count(), 0)",
+			PanelDeployments:         "count()",
+		}[kpi]
+		return o.wrap("finished_at", "toNullable(toFloat64("+expr+")) AS value",
+			src+" WHERE "+o.inRange("finished_at")+" AND has("+prod+", environment) AND "+o.filters()), nil
+	case PanelLeadTime:
+		src, err := o.render(leadTimeSource(q))
+		if err != nil {
+			return "", err
+		}
+		return o.median("first_deploy", "toFloat64(dateDiff('second', start, first_deploy))", "1",
+			src+" WHERE first_deploy != toDateTime(0) AND "+o.inRange("first_deploy")+" AND "+o.filters()), nil
+	case PanelRecoveryTime:
+		failed, err := o.render(deploymentsFinished(panelFrom, panelTo, dimsAnd("status", "finished_at"), ""))
+		if err != nil {
+			return "", err
+		}
+		succ, err := o.render(deploymentsFinished(panelFrom, time.Time{}, []string{"service", "environment", "status", "finished_at"}, "status = 'success'"))
+		if err != nil {
+			return "", err
+		}
+		// As recovery does: a deployment blamed for an incident recovers
+		// when the earliest such incident is resolved, counted from its
+		// impact start; any other failed one at the next successful
+		// deployment of its service and environment. -1: not recovered.
+		from := `(
+			SELECT finished_at,
+				if(b_impact > toDateTime(0),
+					if(b_resolved > toDateTime(0), toFloat64(greatest(dateDiff('second', b_impact, b_resolved), 0)), -1),
+					if(nxt > toDateTime(0), toFloat64(dateDiff('second', finished_at, nxt)), -1)) AS rt
+			FROM (
+				SELECT deployment_id, finished_at, arrayFirst(x -> x > finished_at, succ) AS nxt
+				FROM (
+					SELECT deployment_id, service, environment, finished_at FROM ` + failed + `
+					WHERE ` + o.inRange("finished_at") + ` AND has(` + prod + `, environment) AND ` + o.filters() + `
+						AND (status != 'success' OR ` + blamed + `)
+				)
+				ANY LEFT JOIN (
+					SELECT service, environment, arraySort(groupArray(finished_at)) AS succ
+					FROM ` + succ + ` WHERE status = 'success' GROUP BY service, environment
+				) USING (service, environment)
+			)
+			ANY LEFT JOIN (
+				SELECT deployment_id, min(impact) AS b_impact, argMin(resolved, tuple(impact, incident_id)) AS b_resolved
+				FROM (` + attr + `) WHERE deployment_id != '' GROUP BY deployment_id
+			) USING (deployment_id)
+		)`
+		return o.median("finished_at", "rt", "rt >= 0", from), nil
+	}
+	return "", fmt.Errorf("no panel query for KPI %q: want one of %s", kpi, strings.Join(PanelKPIs, ", "))
+}
+
+// days is the length in days of the range, or of a bucket.
+func (o PanelOptions) days() string {
+	switch o.Bucket {
+	case "week":
+		return "7"
+	case "month":
+		return "dateDiff('day', time, addMonths(time, 1))"
+	}
+	return "((toUInt32(" + o.To + ") - toUInt32(" + o.From + ")) / 86400)"
+}
+
+func (o PanelOptions) inRange(col string) string {
+	return col + " >= " + o.From + " AND " + col + " < " + o.To
+}
+
+func (o PanelOptions) filters() string {
+	if o.Filter == nil {
+		return "1"
+	}
+	var conds []string
+	for _, d := range []Dimension{Service, Team, Environment} {
+		conds = append(conds, "("+o.Filter(string(d))+")")
+	}
+	return strings.Join(conds, " AND ")
+}
+
+func (o PanelOptions) bucket(col string) string {
+	if o.Bucket == "week" {
+		return "toDateTime(toMonday(" + col + "), 'UTC')"
+	}
+	return "toDateTime(toStartOfMonth(" + col + "), 'UTC')"
+}
+
+// wrap selects the columns from a FROM item and WHERE, per bucket if any.
+func (o PanelOptions) wrap(timeCol, cols, from string) string {
+	if o.Bucket == "" {
+		return "SELECT " + cols + " FROM " + from
+	}
+	return "SELECT " + o.bucket(timeCol) + " AS time, " + cols + " FROM " + from + " GROUP BY time ORDER BY time"
+}
+
+// median is the interpolated median of x over the rows where cond holds:
+// the same linear interpolation between closest ranks as quantile.
+func (o PanelOptions) median(timeCol, x, cond, from string) string {
+	inner := o.wrap(timeCol, "arraySort(groupArrayIf("+x+", "+cond+")) AS xs", from)
+	pos := "((length(xs) - 1) / 2)"
+	lo := "toUInt64(floor(" + pos + ")) + 1"
+	hi := "toUInt64(least(toUInt64(floor(" + pos + ")) + 2, length(xs)))"
+	value := "if(length(xs) = 0, NULL, toNullable(xs[" + lo + "] + (" + pos + " - floor(" + pos + ")) * (xs[" + hi + "] - xs[" + lo + "])))"
+	if o.Bucket == "" {
+		return "SELECT " + value + " AS value FROM (" + inner + ")"
+	}
+	return "SELECT time, " + value + " AS value FROM (" + inner + ") ORDER BY time"
+}
+
+// render inlines args into sql: the panel range's times as its
+// expressions, everything else as a literal.
+func (o PanelOptions) render(sql string, args []any) (string, error) {
+	var b strings.Builder
+	i := 0
+	for _, r := range sql {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		if i >= len(args) {
+			return "", fmt.Errorf("panel query: more placeholders than arguments")
+		}
+		lit, err := o.literal(args[i])
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(lit)
+		i++
+	}
+	if i != len(args) {
+		return "", fmt.Errorf("panel query: %d arguments for %d placeholders", len(args), i)
+	}
+	return b.String(), nil
+}
+
+func (o PanelOptions) literal(v any) (string, error) {
+	const century = 100 * 365 * 24 * time.Hour
+	switch v := v.(type) {
+	case time.Time:
+		for _, ref := range []struct {
+			t    time.Time
+			expr string
+		}{{panelFrom, o.From}, {panelTo, o.To}} {
+			if d := v.Sub(ref.t); d > -century && d < century {
+				if d == 0 {
+					return "(" + ref.expr + ")", nil
+				}
+				return fmt.Sprintf("(%s + %d)", ref.expr, int64(d/time.Second)), nil
+			}
+		}
+		return "toDateTime('" + v.UTC().Format(time.DateTime) + "', 'UTC')", nil
+	case string:
+		return quote(v), nil
+	case []string:
+		q := make([]string, len(v))
+		for i, s := range v {
+			q[i] = quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]", nil
+	case int64:
+		return fmt.Sprint(v), nil
+	}
+	return "", fmt.Errorf("panel query: cannot inline a %T", v)
+}
+
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
