@@ -22,10 +22,18 @@ const (
 	PanelLeadTime            = "lead_time"     // median, seconds
 	PanelRecoveryTime        = "recovery_time" // median, seconds
 	PanelDeployments         = "deployments"   // production deployments, any status
+	PanelIncidents           = "incidents"     // production incidents by impact start
+	PanelMTTR                = "mttr"          // median detected → resolved, seconds
+	PanelMTTD                = "mttd"          // median impact start → detected, seconds
+	PanelMTTA                = "mtta"          // median detected → acknowledged, seconds
+	PanelPatchLatency        = "patch_latency" // median released → applied, seconds
+	PanelPatchCompliance     = "patch_compliance"
+	PanelPatchesOverdue      = "patches_overdue"
 )
 
 // PanelKPIs are the KPIs PanelSQL knows, in dashboard order.
-var PanelKPIs = []string{PanelDeploymentFrequency, PanelLeadTime, PanelChangeFailureRate, PanelRecoveryTime, PanelReworkRate, PanelDeployments}
+var PanelKPIs = []string{PanelDeploymentFrequency, PanelLeadTime, PanelChangeFailureRate, PanelRecoveryTime, PanelReworkRate,
+	PanelDeployments, PanelIncidents, PanelMTTR, PanelMTTD, PanelMTTA, PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue}
 
 // PanelOptions say how a panel names its range and filters.
 type PanelOptions struct {
@@ -36,7 +44,10 @@ type PanelOptions struct {
 	Filter func(col string) string
 	// Bucket is "" for one value over the range, or "week" or "month" for
 	// a time series with a row per bucket.
-	Bucket           string
+	Bucket string
+	// GroupBy, instead, gives a row per "severity" (incidents and patches)
+	// or "service", with the group as the first column, key.
+	GroupBy          string
 	Production       []string
 	MaxGap           time.Duration
 	LeadTimeLookback time.Duration
@@ -58,6 +69,14 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 	case "", "week", "month":
 	default:
 		return "", fmt.Errorf("unknown bucket %q: want week or month", o.Bucket)
+	}
+	switch o.GroupBy {
+	case "", "severity", "service":
+	default:
+		return "", fmt.Errorf("unknown grouping %q: want severity or service", o.GroupBy)
+	}
+	if o.GroupBy != "" && o.Bucket != "" {
+		return "", fmt.Errorf("a panel query is bucketed or grouped, not both")
 	}
 	q := Query{From: panelFrom, To: panelTo, Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback}
 	gap := q.MaxGap
@@ -130,8 +149,53 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 			) USING (deployment_id)
 		)`
 		return o.median("finished_at", "rt", "rt >= 0", from), nil
+	case PanelIncidents, PanelMTTR, PanelMTTD, PanelMTTA:
+		src, err := o.render(incidentsStarted(panelFrom, panelTo, dimsAnd("severity", "impact_started_at", "detected_at",
+			"acknowledged_at", "resolved_at")...))
+		if err != nil {
+			return "", err
+		}
+		impact := "assumeNotNull(ifNull(impact_started_at, detected_at))"
+		from := `(SELECT *, ` + impact + ` AS impact, if(severity = '', 'unknown', severity) AS sev FROM ` + src + `
+			WHERE isNotNull(ifNull(impact_started_at, detected_at))) WHERE ` + o.inRange("impact") + ` AND has(` + prod + `, environment) AND ` + o.filters()
+		switch kpi {
+		case PanelIncidents:
+			return o.wrap("impact", "toNullable(toFloat64(count())) AS value", from), nil
+		case PanelMTTR:
+			return o.median("impact", "toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(resolved_at)))",
+				"isNotNull(resolved_at) AND isNotNull(detected_at)", from), nil
+		case PanelMTTD:
+			return o.median("impact", "toFloat64(dateDiff('second', assumeNotNull(impact_started_at), assumeNotNull(detected_at)))",
+				"isNotNull(impact_started_at) AND isNotNull(detected_at)", from), nil
+		default:
+			return o.median("impact", "toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(acknowledged_at)))",
+				"isNotNull(acknowledged_at) AND isNotNull(detected_at)", from), nil
+		}
+	case PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue:
+		src, err := o.render(patchSource(q))
+		if err != nil {
+			return "", err
+		}
+		from := src + ` WHERE ` + o.inRange("assumeNotNull(released_at)") + ` AND has(` + prod + `, environment) AND ` + o.filters()
+		switch kpi {
+		case PanelPatchLatency:
+			return o.median("assumeNotNull(released_at)", "toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at)))",
+				"outcome = 'applied' AND isNotNull(applied_at)", from), nil
+		case PanelPatchCompliance:
+			return o.wrap("assumeNotNull(released_at)", "toNullable(toFloat64(countIf(due AND compliant) / nullIf(countIf(due), 0))) AS value", from), nil
+		default:
+			return o.wrap("assumeNotNull(released_at)", "toNullable(toFloat64(countIf(outcome != 'applied' AND due_at < "+o.To+"))) AS value", from), nil
+		}
 	}
 	return "", fmt.Errorf("no panel query for KPI %q: want one of %s", kpi, strings.Join(PanelKPIs, ", "))
+}
+
+// group is the grouping column of a panel query.
+func (o PanelOptions) group() string {
+	if o.GroupBy == "severity" {
+		return "sev"
+	}
+	return "service"
 }
 
 // days is the length in days of the range, or of a bucket.
@@ -169,6 +233,9 @@ func (o PanelOptions) bucket(col string) string {
 
 // wrap selects the columns from a FROM item and WHERE, per bucket if any.
 func (o PanelOptions) wrap(timeCol, cols, from string) string {
+	if o.GroupBy != "" {
+		return "SELECT " + o.group() + " AS key, " + cols + " FROM " + from + " GROUP BY key ORDER BY key"
+	}
 	if o.Bucket == "" {
 		return "SELECT " + cols + " FROM " + from
 	}
@@ -183,7 +250,10 @@ func (o PanelOptions) median(timeCol, x, cond, from string) string {
 	lo := "toUInt64(floor(" + pos + ")) + 1"
 	hi := "toUInt64(least(toUInt64(floor(" + pos + ")) + 2, length(xs)))"
 	value := "if(length(xs) = 0, NULL, toNullable(xs[" + lo + "] + (" + pos + " - floor(" + pos + ")) * (xs[" + hi + "] - xs[" + lo + "])))"
-	if o.Bucket == "" {
+	switch {
+	case o.GroupBy != "":
+		return "SELECT key, " + value + " AS value FROM (" + inner + ") ORDER BY key"
+	case o.Bucket == "":
 		return "SELECT " + value + " AS value FROM (" + inner + ")"
 	}
 	return "SELECT time, " + value + " AS value FROM (" + inner + ") ORDER BY time"
@@ -247,4 +317,63 @@ func (o PanelOptions) literal(v any) (string, error) {
 
 func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// Panel tables: rows rather than figures.
+const (
+	TableAttributions   = "attributions"    // incidents with the deployment blamed and how
+	TablePatchLatencies = "patch_latencies" // one row per applied patch target: its latency in hours
+	TableOverduePatches = "overdue_patches" // targets not applied by their deadline
+)
+
+// PanelTableSQL returns the statement of a panel table over the range.
+func PanelTableSQL(name string, o PanelOptions) (string, error) {
+	q := Query{From: panelFrom, To: panelTo, Production: o.Production, MaxGap: o.MaxGap}
+	gap := q.MaxGap
+	if gap <= 0 {
+		gap = DefaultMaxGap
+	}
+	prod, err := o.render("?", []any{q.production()})
+	if err != nil {
+		return "", err
+	}
+	filter := func(cols ...string) string {
+		if o.Filter == nil {
+			return "1"
+		}
+		var conds []string
+		for _, c := range cols {
+			conds = append(conds, "("+o.Filter(c)+")")
+		}
+		return strings.Join(conds, " AND ")
+	}
+	switch name {
+	case TableAttributions:
+		attr, err := o.render(attributionQuery(panelFrom, panelTo, gap))
+		if err != nil {
+			return "", err
+		}
+		return `SELECT impact AS time, incident_id AS incident, service, environment,
+			if(resolved > toDateTime(0), toString(resolved), 'open') AS resolved_at,
+			if(resolved > toDateTime(0), toNullable(toFloat64(dateDiff('second', impact, resolved))), NULL) AS time_to_resolve,
+			deployment_id AS caused_by, method
+		FROM (` + attr + `)
+		WHERE has(` + prod + `, environment) AND ` + filter("service", "environment") + `
+		ORDER BY time DESC`, nil
+	case TablePatchLatencies, TableOverduePatches:
+		src, err := o.render(patchSource(q))
+		if err != nil {
+			return "", err
+		}
+		where := o.inRange("assumeNotNull(released_at)") + " AND has(" + prod + ", environment) AND " + o.filters()
+		if name == TablePatchLatencies {
+			return `SELECT toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))) / 3600 AS latency_hours
+			FROM ` + src + ` WHERE ` + where + ` AND outcome = 'applied' AND isNotNull(applied_at)`, nil
+		}
+		return `SELECT patch_id AS patch, target, sev AS severity, service, environment, assumeNotNull(released_at) AS released,
+			due_at AS due, outcome, toFloat64(dateDiff('second', due_at, ` + o.To + `)) / 86400 AS days_overdue
+		FROM ` + src + ` WHERE ` + where + ` AND outcome != 'applied' AND due_at < ` + o.To + `
+		ORDER BY days_overdue DESC`, nil
+	}
+	return "", fmt.Errorf("no panel table %q", name)
 }

@@ -62,6 +62,22 @@ func TestPanelsAgreeWithSummaries(t *testing.T) {
 		case metrics.PanelDeployments:
 			v := float64(s.Deployments)
 			return &v
+		case metrics.PanelIncidents:
+			v := float64(s.Incidents)
+			return &v
+		case metrics.PanelMTTR:
+			return s.MTTRMedianSeconds
+		case metrics.PanelMTTD:
+			return s.MTTDMedianSeconds
+		case metrics.PanelMTTA:
+			return s.MTTAMedianSeconds
+		case metrics.PanelPatchLatency:
+			return s.PatchLatencyMedianSeconds
+		case metrics.PanelPatchCompliance:
+			return s.PatchCompliance
+		case metrics.PanelPatchesOverdue:
+			v := float64(s.PatchesOverdue)
+			return &v
 		}
 		return nil
 	}
@@ -118,5 +134,109 @@ func TestPanelsAgreeWithSummaries(t *testing.T) {
 	}
 	if weeks < 4 || total != float64(all[0].Deployments) {
 		t.Errorf("%d weekly buckets add up to %v deployments, the range has %d", weeks, total, all[0].Deployments)
+	}
+}
+
+// TestPanelGroupsAgreeWithSummaries: grouped by severity, incident counts
+// and patch compliance are Summaries' per-severity figures.
+func TestPanelGroupsAgreeWithSummaries(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	var recs []*event.Event
+	generatorEvents(t, func(e *event.Event) { recs = append(recs, e) })
+	write(t, st, recs...)
+	from, to := t0.Add(-40*24*time.Hour), t0
+	all, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := all[0]
+	o := metrics.PanelOptions{From: fmt.Sprintf("toDateTime(%d)", from.Unix()), To: fmt.Sprintf("toDateTime(%d)", to.Unix()), GroupBy: "severity"}
+	got := func(kpi string) map[string]float64 {
+		sql, err := metrics.PanelSQL(kpi, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := st.Conn().Query(ctx, sql)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", kpi, err, sql)
+		}
+		defer rows.Close()
+		out := map[string]float64{}
+		for rows.Next() {
+			var k string
+			var v *float64
+			if err := rows.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			if v != nil {
+				out[k] = *v
+			}
+		}
+		return out
+	}
+	incidents := got(metrics.PanelIncidents)
+	for sev, n := range s.IncidentsBySeverity {
+		if incidents[sev] != float64(n) {
+			t.Errorf("%s incidents: panel %v, summary %d", sev, incidents[sev], n)
+		}
+	}
+	if len(incidents) != len(s.IncidentsBySeverity) || len(incidents) == 0 {
+		t.Errorf("severities: panel %v, summary %v", incidents, s.IncidentsBySeverity)
+	}
+	compliance := got(metrics.PanelPatchCompliance)
+	for sev, c := range s.PatchComplianceBySeverity {
+		if c != nil && math.Abs(compliance[sev]-*c) > 1e-9 {
+			t.Errorf("%s compliance: panel %v, summary %v", sev, compliance[sev], *c)
+		}
+	}
+	if len(s.PatchComplianceBySeverity) == 0 {
+		t.Error("no patch compliance to compare")
+	}
+}
+
+// TestPanelTables: the attribution table lists the attributions of the
+// range, and the overdue table the patches Summaries counts overdue.
+func TestPanelTables(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	var recs []*event.Event
+	generatorEvents(t, func(e *event.Event) { recs = append(recs, e) })
+	write(t, st, recs...)
+	from, to := t0.Add(-40*24*time.Hour), t0
+	o := metrics.PanelOptions{From: fmt.Sprintf("toDateTime(%d)", from.Unix()), To: fmt.Sprintf("toDateTime(%d)", to.Unix())}
+	count := func(name string) uint64 {
+		sql, err := metrics.PanelTableSQL(name, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		if err := st.Conn().QueryRow(ctx, "SELECT count() FROM ("+sql+")").Scan(&n); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, sql)
+		}
+		return n
+	}
+	attrs, err := metrics.Attributions(ctx, st.Conn(), from, to, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	production := 0
+	for _, a := range attrs {
+		if a.Environment == "production" {
+			production++
+		}
+	}
+	if n := count(metrics.TableAttributions); n != uint64(production) || n == 0 {
+		t.Errorf("attribution table: %d rows, %d production attributions", n, production)
+	}
+	all, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(metrics.TableOverduePatches); n != all[0].PatchesOverdue {
+		t.Errorf("overdue table: %d rows, summary counts %d", n, all[0].PatchesOverdue)
+	}
+	if n := count(metrics.TablePatchLatencies); n != uint64(all[0].Samples["patch_latency"]) || n == 0 {
+		t.Errorf("latency table: %d rows, summary has %d latencies", n, all[0].Samples["patch_latency"])
 	}
 }

@@ -496,15 +496,11 @@ func scanSlices(ctx context.Context, conn driver.Conn, query string, args []any,
 	return rows.Err()
 }
 
-// patches computes the patch KPIs of the patch targets released in range.
-// A patch is due when its deadline (released + the severity's allowance)
-// is before the range end or it has an outcome; it complies when it was
-// applied within its deadline.
-func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
-	// Patches carry the environment of their target; the production filter
-	// applies to them as to deployments.
-	where, args := q.where("assumeNotNull(released_at)")
-	cols, group := q.groupBy("assumeNotNull(released_at)")
+// patchSource is the patch targets released in range with their severity
+// (sev, "unknown" when none), deadline (due_at), whether they are due at the
+// range end (due: deadline passed, or an outcome) and compliant (applied by
+// the deadline).
+func patchSource(q Query) (string, []any) {
 	src, sargs := patchesReleased(q.From, q.To, dimsAnd("severity", "released_at", "applied_at", "outcome")...)
 	deadline := "multiIf("
 	var dargs []any
@@ -514,20 +510,33 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 	}
 	deadline += "?)"
 	dargs = append(dargs, int64(q.deadline("unknown")/time.Second))
-	pq := `SELECT ` + cols + `count(),
-		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))), outcome = 'applied' AND isNotNull(applied_at)),
-		groupArrayIf(sev, due), groupArrayIf(compliant, due),
-		countIf(outcome IN ('failed', 'rolled_back')), countIf(outcome != 'open'),
-		countIf(outcome != 'applied' AND due_at < ?), uniqExact(patch_id)
-		FROM (
+	return `(
 			SELECT *, if(severity = '', 'unknown', severity) AS sev,
 				assumeNotNull(released_at) + ` + deadline + ` AS due_at,
 				(due_at < ? OR outcome != 'open') AS due,
 				(outcome = 'applied' AND isNotNull(applied_at) AND assumeNotNull(applied_at) <= due_at) AS compliant
 			FROM ` + src + ` WHERE isNotNull(released_at)
-		)
+		)`, concat(dargs, []any{q.To.UTC()}, sargs)
+}
+
+// patches computes the patch KPIs of the patch targets released in range.
+// A patch is due when its deadline (released + the severity's allowance)
+// is before the range end or it has an outcome; it complies when it was
+// applied within its deadline.
+func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
+	// Patches carry the environment of their target; the production filter
+	// applies to them as to deployments.
+	where, args := q.where("assumeNotNull(released_at)")
+	cols, group := q.groupBy("assumeNotNull(released_at)")
+	src, sargs := patchSource(q)
+	pq := `SELECT ` + cols + `count(),
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))), outcome = 'applied' AND isNotNull(applied_at)),
+		groupArrayIf(sev, due), groupArrayIf(compliant, due),
+		countIf(outcome IN ('failed', 'rolled_back')), countIf(outcome != 'open'),
+		countIf(outcome != 'applied' AND due_at < ?), uniqExact(patch_id)
+		FROM ` + src + `
 		WHERE ` + where + group
-	all := concat([]any{q.To.UTC()}, dargs, []any{q.To.UTC()}, sargs, args)
+	all := concat([]any{q.To.UTC()}, sargs, args)
 	return scanSlices(ctx, conn, pq, all, q.dims(), func(vals []string, r []any) {
 		s := get(vals)
 		s.PatchesReleased, s.PatchAdvisories = *r[0].(*uint64), *r[7].(*uint64)

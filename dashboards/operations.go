@@ -1,0 +1,118 @@
+package dashboards
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-foundation-sdk/go/bargauge"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/histogram"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// Dashboard UIDs of the operations dashboards.
+const (
+	IncidentsUID = "opsmetrics-incidents"
+	PatchesUID   = "opsmetrics-patches"
+)
+
+// kpiSQL is a panel statement over the dashboard's range and variables.
+func kpiSQL(kpi string, o metrics.PanelOptions) string {
+	o.From, o.To, o.Filter = "$__fromTime", "$__toTime", sliceFilter
+	sql, err := metrics.PanelSQL(kpi, o)
+	if err != nil {
+		panic(err) // the KPIs are constants of this package
+	}
+	return sql
+}
+
+func tableSQL(name string) string {
+	sql, err := metrics.PanelTableSQL(name, metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter})
+	if err != nil {
+		panic(err)
+	}
+	return sql
+}
+
+func kpiDashboard(title, uid, about string) *dashboard.DashboardBuilder {
+	b := dashboard.NewDashboardBuilder(title).Uid(uid).Tags([]string{"opsmetrics"}).Description(about).
+		Time("now-30d", "now").Timezone(common.TimeZoneUtc).Links(links())
+	for _, v := range multiSliceVariables() {
+		b.WithVariable(v)
+	}
+	return b
+}
+
+func statPanel(title, unit, sql, about string) *stat.PanelBuilder {
+	return stat.NewPanelBuilder().Title(title).Description(about).Datasource(clickhouse()).Unit(unit).Height(4).Span(6).
+		WithTarget(SQL(sql, true).RefId("A"))
+}
+
+// Incidents is the incidents and recovery dashboard for operations: MTTD,
+// MTTA and MTTR by severity and service, incident counts, and the
+// incident→deployment attribution.
+func Incidents() *dashboard.DashboardBuilder {
+	b := kpiDashboard("opsmetrics: incidents and recovery", IncidentsUID,
+		"Incident response times, counts and the incident→deployment attribution (docs/kpis.md).")
+	b.WithRow(dashboard.NewRowBuilder("Over the range"))
+	for _, p := range []struct{ kpi, title, unit, about string }{
+		{metrics.PanelIncidents, "Incidents", "none", "Production incidents whose impact (or detection) started in the range."},
+		{metrics.PanelMTTD, "MTTD (median)", "s", "Impact start → detected."},
+		{metrics.PanelMTTA, "MTTA (median)", "s", "Detected → acknowledged."},
+		{metrics.PanelMTTR, "MTTR (median)", "s", "Detected → resolved, over resolved incidents."},
+	} {
+		b.WithPanel(statPanel(p.title, p.unit, kpiSQL(p.kpi, metrics.PanelOptions{}), p.about))
+	}
+	for _, group := range []string{"severity", "service"} {
+		b.WithRow(dashboard.NewRowBuilder("By " + group))
+		for _, p := range []struct{ kpi, title, unit string }{
+			{metrics.PanelIncidents, "Incidents", "none"}, {metrics.PanelMTTD, "MTTD (median)", "s"},
+			{metrics.PanelMTTA, "MTTA (median)", "s"}, {metrics.PanelMTTR, "MTTR (median)", "s"},
+		} {
+			b.WithPanel(bargauge.NewPanelBuilder().Title(p.title+" by "+group).Datasource(clickhouse()).Unit(p.unit).
+				Height(7).Span(6).WithTarget(SQL(kpiSQL(p.kpi, metrics.PanelOptions{GroupBy: group}), true).RefId("A")))
+		}
+	}
+	b.WithRow(dashboard.NewRowBuilder("Trend"))
+	b.WithPanel(timeseries.NewPanelBuilder().Title("MTTR (median) by week").Datasource(clickhouse()).Unit("s").Height(7).Span(12).
+		WithTarget(SQL(kpiSQL(metrics.PanelMTTR, metrics.PanelOptions{Bucket: "week"}), false).RefId("A")))
+	b.WithPanel(timeseries.NewPanelBuilder().Title("Incidents by week").Datasource(clickhouse()).Unit("none").Height(7).Span(12).
+		WithTarget(SQL(kpiSQL(metrics.PanelIncidents, metrics.PanelOptions{Bucket: "week"}), false).RefId("A")))
+	b.WithRow(dashboard.NewRowBuilder("Attribution"))
+	return b.WithPanel(table.NewPanelBuilder().Title("Incidents and the deployments that caused them").
+		Description("Explicit: the incident names its cause. Inferred: the latest successful deployment of the same service and environment within the gap before impact. Unattributed: neither.").
+		Datasource(clickhouse()).Height(10).Span(24).WithTarget(SQL(tableSQL(metrics.TableAttributions), true).RefId("A")))
+}
+
+// Patches is the patch management dashboard: the latency distribution,
+// compliance per severity against its deadline, and overdue patches.
+func Patches() *dashboard.DashboardBuilder {
+	var deadlines []string
+	for _, sev := range metrics.Severities[:4] {
+		deadlines = append(deadlines, fmt.Sprintf("%s %s", sev, days(metrics.DefaultPatchDeadlines[sev])))
+	}
+	b := kpiDashboard("opsmetrics: patch management", PatchesUID,
+		"Patch latency, compliance with the deadline per severity ("+strings.Join(deadlines, ", ")+") and overdue patches (docs/kpis.md).")
+	b.WithPanel(statPanel("Patch compliance", "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{}),
+		"Applied within the severity's deadline ÷ due (deadline passed, or an outcome)."))
+	b.WithPanel(statPanel("Patch latency (median)", "s", kpiSQL(metrics.PanelPatchLatency, metrics.PanelOptions{}), "Released → applied."))
+	b.WithPanel(statPanel("Patches overdue", "none", kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
+		"Not applied and past their deadline at the end of the range."))
+	b.WithPanel(bargauge.NewPanelBuilder().Title("Compliance by severity").
+		Description("Deadlines: "+strings.Join(deadlines, ", ")+".").Datasource(clickhouse()).Unit("percentunit").Min(0).Max(1).
+		Height(7).Span(12).WithTarget(SQL(kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{GroupBy: "severity"}), true).RefId("A")))
+	b.WithPanel(histogram.NewPanelBuilder().Title("Patch latency distribution (hours)").Datasource(clickhouse()).Unit("h").
+		Height(7).Span(12).WithTarget(SQL(tableSQL(metrics.TablePatchLatencies), true).RefId("A")))
+	b.WithPanel(timeseries.NewPanelBuilder().Title("Compliance by month").Datasource(clickhouse()).Unit("percentunit").Height(7).Span(12).
+		WithTarget(SQL(kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{Bucket: "month"}), false).RefId("A")))
+	return b.WithPanel(table.NewPanelBuilder().Title("Overdue patches").Datasource(clickhouse()).Height(10).Span(24).
+		WithTarget(SQL(tableSQL(metrics.TableOverduePatches), true).RefId("A")))
+}
+
+func days(d time.Duration) string { return fmt.Sprintf("%.0f days", d.Hours()/24) }
