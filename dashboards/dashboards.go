@@ -36,7 +36,7 @@ func init() {
 // All builds every dashboard.
 func All() ([]dashboard.Dashboard, error) {
 	var out []dashboard.Dashboard
-	for _, b := range []func() *dashboard.DashboardBuilder{DORA, Incidents, Patches, Anomalies, Pipeline} {
+	for _, b := range []func() *dashboard.DashboardBuilder{DORA, Incidents, Patches, OpsReview, Anomalies, Pipeline} {
 		d, err := b().Build()
 		if err != nil {
 			return nil, fmt.Errorf("build dashboard: %w", err)

@@ -160,7 +160,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 					t.Errorf("%s %s: no rows", *d.Uid, name)
 				}
 			}
-			if (*d.Uid == dashboards.IncidentsUID || *d.Uid == dashboards.PatchesUID) && n == 0 &&
+			if (*d.Uid == dashboards.IncidentsUID || *d.Uid == dashboards.PatchesUID || *d.Uid == dashboards.OpsReviewUID) && n == 0 &&
 				!strings.Contains(name, "Overdue") && !strings.HasPrefix(name, "variable") {
 				t.Errorf("%s %s: no rows over the generated stream", *d.Uid, name)
 			}
@@ -229,6 +229,19 @@ func TestDORAStatsMatchTheCLI(t *testing.T) {
 	}
 	if checked != len(want) {
 		t.Errorf("compared %d stats, want %d", checked, len(want))
+	}
+	// The ops review's table shows the same figures in human units.
+	var cfr, prev *float64
+	q := expand("SELECT this_period, previous_period FROM ("+dashboards.ReviewSQL()+") WHERE kpi = 'Change failure rate'", from, to, all)
+	if err := st.Conn().QueryRow(ctx, q).Scan(&cfr, &prev); err != nil {
+		t.Fatal(err)
+	}
+	before, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from.Add(-to.Sub(from)), To: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfr == nil || math.Abs(*cfr-100**s.ChangeFailureRate) > 1e-9 || prev == nil || math.Abs(*prev-100**before[0].ChangeFailureRate) > 1e-9 {
+		t.Errorf("ops review CFR: %v and %v, kpi %v and %v", deref(cfr), deref(prev), 100**s.ChangeFailureRate, 100**before[0].ChangeFailureRate)
 	}
 }
 

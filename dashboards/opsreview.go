@@ -1,0 +1,89 @@
+package dashboards
+
+import (
+	"strings"
+
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// OpsReviewUID is the ops-review dashboard.
+const OpsReviewUID = "opsmetrics-ops-review"
+
+// The ranges an ops review compares: the dashboard's, the one before it of
+// the same length, and the same range a quarter (91 days) earlier.
+var reviewRanges = []struct{ name, from, to string }{
+	{"this_period", "$__fromTime", "$__toTime"},
+	{"previous_period", "($__fromTime - (toUInt32($__toTime) - toUInt32($__fromTime)))", "$__fromTime"},
+	{"quarter_ago", "($__fromTime - 7862400)", "($__toTime - 7862400)"},
+}
+
+// reviewKPIs are the KPIs of the review table, with the unit of the row
+// and the SQL that turns the base value into it.
+var reviewKPIs = []struct{ kpi, name, unit, scale string }{
+	{metrics.PanelDeploymentFrequency, "Deployment frequency", "per day", "1"},
+	{metrics.PanelLeadTime, "Change lead time (median)", "hours", "1 / 3600"},
+	{metrics.PanelChangeFailureRate, "Change failure rate", "%", "100"},
+	{metrics.PanelRecoveryTime, "Failed-deployment recovery (median)", "hours", "1 / 3600"},
+	{metrics.PanelReworkRate, "Rework rate", "%", "100"},
+	{metrics.PanelIncidents, "Incidents", "count", "1"},
+	{metrics.PanelMTTR, "MTTR (median)", "hours", "1 / 3600"},
+	{metrics.PanelPatchCompliance, "Patch compliance", "%", "100"},
+}
+
+func rangeSQL(kpi, from, to, group string) string {
+	sql, err := metrics.PanelSQL(kpi, metrics.PanelOptions{From: from, To: to, Filter: sliceFilter, GroupBy: group})
+	if err != nil {
+		panic(err) // the KPIs are constants of this package
+	}
+	return sql
+}
+
+// ReviewSQL is the review table: each KPI over the three ranges, in human
+// units, and its change against the previous period.
+func ReviewSQL() string {
+	var rows []string
+	for _, k := range reviewKPIs {
+		cols := []string{"'" + k.name + "' AS kpi", "'" + k.unit + "' AS unit"}
+		for _, r := range reviewRanges {
+			cols = append(cols, "(SELECT value * "+k.scale+" FROM ("+rangeSQL(k.kpi, r.from, r.to, "")+")) AS "+r.name)
+		}
+		rows = append(rows, "SELECT "+strings.Join(cols, ", "))
+	}
+	return "SELECT kpi, unit, this_period, previous_period, quarter_ago, this_period - previous_period AS change\nFROM (\n" +
+		strings.Join(rows, "\nUNION ALL\n") + "\n)"
+}
+
+// MoversSQL is the ten services whose KPI moved most against the previous
+// period, in the KPI's human unit.
+func MoversSQL(kpi, scale string) string {
+	cur, prev := reviewRanges[0], reviewRanges[1]
+	return `SELECT key AS service, now_value * ` + scale + ` AS this_period, before * ` + scale + ` AS previous_period,
+	(now_value - before) * ` + scale + ` AS change
+FROM (SELECT key, value AS now_value FROM (` + rangeSQL(kpi, cur.from, cur.to, "service") + `))
+ALL INNER JOIN (SELECT key, value AS before FROM (` + rangeSQL(kpi, prev.from, prev.to, "service") + `)) USING (key)
+WHERE isNotNull(now_value) AND isNotNull(before)
+ORDER BY abs(change) DESC, key
+LIMIT 10`
+}
+
+// OpsReview is the ops-review dashboard: the period against the previous
+// one and the same period a quarter ago, and the top movers.
+func OpsReview() *dashboard.DashboardBuilder {
+	b := kpiDashboard("opsmetrics: ops review", OpsReviewUID,
+		"The period against the one before it and the same period a quarter ago, and the services that moved most (docs/kpis.md).")
+	b.WithPanel(table.NewPanelBuilder().Title("This period, the previous one, and a quarter ago").
+		Description("Durations in hours, rates in percent; change is against the previous period of the same length.").
+		Datasource(clickhouse()).Height(10).Span(24).WithTarget(SQL(ReviewSQL(), true).RefId("A")))
+	for _, m := range []struct{ kpi, title, scale string }{
+		{metrics.PanelChangeFailureRate, "Top movers: change failure rate (percentage points)", "100"},
+		{metrics.PanelMTTR, "Top movers: MTTR (hours)", "1 / 3600"},
+		{metrics.PanelDeploymentFrequency, "Top movers: deployments per day", "1"},
+	} {
+		b.WithPanel(table.NewPanelBuilder().Title(m.title).Datasource(clickhouse()).Height(8).Span(8).
+			WithTarget(SQL(MoversSQL(m.kpi, m.scale), true).RefId("A")))
+	}
+	return b
+}
