@@ -135,7 +135,7 @@ func DORA() *dashboard.DashboardBuilder {
 	for _, bucket := range []string{"week", "month"} {
 		b.WithRow(dashboard.NewRowBuilder("By " + bucket))
 		for _, p := range doraPanels() {
-			b.WithPanel(timeseries.NewPanelBuilder().Title(p.title+" by "+bucket).Description(p.about).
+			b.WithPanel(timeseries.NewPanelBuilder().Title(p.title + " by " + bucket).Description(p.about).
 				Datasource(clickhouse()).Unit(p.unit).Height(7).Span(8).
 				WithTarget(SQL(panelSQL(p.kpi, bucket, false), false).RefId("A")))
 		}

@@ -75,7 +75,7 @@ func Incidents() *dashboard.DashboardBuilder {
 			{metrics.PanelIncidents, "Incidents", "none"}, {metrics.PanelMTTD, "MTTD (median)", "s"},
 			{metrics.PanelMTTA, "MTTA (median)", "s"}, {metrics.PanelMTTR, "MTTR (median)", "s"},
 		} {
-			b.WithPanel(bargauge.NewPanelBuilder().Title(p.title+" by "+group).Datasource(clickhouse()).Unit(p.unit).
+			b.WithPanel(bargauge.NewPanelBuilder().Title(p.title + " by " + group).Datasource(clickhouse()).Unit(p.unit).
 				Height(7).Span(6).WithTarget(SQL(kpiSQL(p.kpi, metrics.PanelOptions{GroupBy: group}), true).RefId("A")))
 		}
 	}
@@ -105,7 +105,7 @@ func Patches() *dashboard.DashboardBuilder {
 	b.WithPanel(statPanel("Patches overdue", "none", kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
 		"Not applied and past their deadline at the end of the range."))
 	b.WithPanel(bargauge.NewPanelBuilder().Title("Compliance by severity").
-		Description("Deadlines: "+strings.Join(deadlines, ", ")+".").Datasource(clickhouse()).Unit("percentunit").Min(0).Max(1).
+		Description("Deadlines: " + strings.Join(deadlines, ", ") + ".").Datasource(clickhouse()).Unit("percentunit").Min(0).Max(1).
 		Height(7).Span(12).WithTarget(SQL(kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{GroupBy: "severity"}), true).RefId("A")))
 	b.WithPanel(histogram.NewPanelBuilder().Title("Patch latency distribution (hours)").Datasource(clickhouse()).Unit("h").
 		Height(7).Span(12).WithTarget(SQL(tableSQL(metrics.TablePatchLatencies), true).RefId("A")))
