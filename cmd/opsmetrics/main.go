@@ -30,8 +30,10 @@ var commands = []command{
 		"learn the expected value and band of every KPI series, or list them", runBaselines},
 	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|auto] [--season N|auto]",
 		"judge the latest intervals against their baselines and alert; or score a CSV series offline", runAnomaly},
-	{"dashboards", "dashboards build --out DIR [--clickhouse DSN] [--prometheus-url URL] [--dashboards-path P]",
-		"write the Grafana dashboards and a file-provisioning tree for them", runDashboards},
+	{"dashboards", "dashboards build --out DIR [--clickhouse DSN] [--prometheus-url URL] [--dashboards-path P]\n" +
+		"       opsmetrics dashboards provision --grafana-url URL [--grafana-token-file F | --grafana-user U --grafana-password-file F] [--clickhouse DSN] [--prometheus-url URL] [--password-env NAME]",
+		"write the Grafana dashboards and a file-provisioning tree for them, or create or update them through Grafana's HTTP API", runDashboards},
+	{"report", "report --clickhouse DSN [--from T] [--to T] [--by team] [--tz Z] --out report.html", "write the ops-review report: a self-contained HTML page with KPI trends, baselines, anomalies and incidents", runReport},
 	{"demo", "demo", "run the whole pipeline end to end on embedded defaults", runDemo},
 }
 

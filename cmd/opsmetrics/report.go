@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/report"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	parse := config.Bind(fs, config.SetClickHouse)
+	var p metrics.Params
+	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
+	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
+	fs.StringVar(&p.TZ, "tz", "UTC", "time zone of --from/--to dates, of trend buckets and of the times shown (IANA name)")
+	fs.StringVar(&p.By, "by", "team", "slice the DORA table by a comma-separated list of service, team, environment (empty: organisation only)")
+	out := fs.String("out", "", "HTML file to write, - for stdout (required)")
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.SetClickHouse); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("--out is required: the HTML file to write, or - for stdout")
+	}
+	p.Defaults = kpiDefaults(cfg)
+	now := time.Now()
+	req, err := p.Parse(now)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, cfg.Logger())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := report.Build(ctx, st.Conn(), report.Options{From: req.Query.From, To: req.Query.To, Location: req.Location,
+		By: req.Query.By, Query: req.Query, Now: now})
+	if err != nil {
+		return err
+	}
+	// Render in full first: a failure leaves no half-written file.
+	var b bytes.Buffer
+	if err := r.WriteHTML(&b); err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	if *out == "-" {
+		_, err = os.Stdout.Write(b.Bytes())
+		return err
+	}
+	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}

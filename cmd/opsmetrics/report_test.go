@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+)
+
+// TestReportCommand: the report of a generated stream is written to a
+// file and to stdout as one HTML page; bad or missing flags fail.
+func TestReportCommand(t *testing.T) {
+	dsn := testenv.Database(t)
+	st := testenv.Store(t, dsn)
+	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+	var recs []store.Record
+	if _, err := generator.Generate(generator.Config{Services: 3, Teams: 2, Days: 21, Seed: 3, End: end},
+		func(e *event.Event) error {
+			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
+			return nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(context.Background(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "report.html")
+	if _, code := stdout(t, "report", "--clickhouse", dsn, "--from", "2026-02-18", "--to", "2026-03-04", "--out", file); code != 0 {
+		t.Fatalf("report --out FILE: exit %d", code)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := string(b); !strings.HasPrefix(page, "<!DOCTYPE html>") || !strings.Contains(page, "<td>team ") ||
+		!strings.Contains(page, "2026-02-18 to 2026-03-04") {
+		t.Errorf("report file (%d bytes) is no report of teams from 2026-02-18 to 2026-03-04:\n%.600s", len(b), page)
+	}
+	out, code := stdout(t, "report", "--clickhouse", dsn, "--from", "2026-02-18", "--to", "2026-03-04", "--by", "service",
+		"--tz", "Europe/Berlin", "--out", "-")
+	if code != 0 || !strings.HasPrefix(out, "<!DOCTYPE html>") || !strings.Contains(out, "<td>service ") ||
+		!strings.Contains(out, "Europe/Berlin") {
+		t.Errorf("report --out - (exit %d):\n%.600s", code, out)
+	}
+	for _, bad := range [][]string{
+		{}, // no --out
+		{"--out", file, "--by", "region"},
+		{"--out", file, "--tz", "Mars/Olympus"},
+		{"--out", file, "--from", "2026-03-04", "--to", "2026-02-18"},
+		{"--out", filepath.Join(t.TempDir(), "missing", "report.html")},
+	} {
+		if _, code := stdout(t, append([]string{"report", "--clickhouse", dsn}, bad...)...); code != 1 {
+			t.Errorf("report %v: exit %d, want 1", bad, code)
+		}
+	}
+}
