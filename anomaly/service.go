@@ -102,20 +102,39 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// DetectOnce detects, evaluates the threshold rules, and fires and resolves
-// alerts on the Notifier.
+// Evaluated is one round of detection and threshold rules: the series
+// judged, the alerts that fire (anomalies and thresholds) and the anomaly
+// alerts to resolve.
+type Evaluated struct {
+	Series  []Evaluation
+	Fire    []Alert
+	Resolve []Alert
+}
+
+// Evaluate detects anomalies, evaluates the threshold rules and builds the
+// alerts, as of now.
+func Evaluate(ctx context.Context, conn driver.Conn, cfg Config, rules []ThresholdRule, alerts AlertConfig, now time.Time,
+	log *slog.Logger) (*Evaluated, error) {
+	evals, err := Detect(ctx, conn, cfg, now, log)
+	if err != nil {
+		return nil, err
+	}
+	fire, resolve := Alerts(evals, alerts)
+	results, err := EvaluateThresholds(ctx, conn, rules, cfg.Production, now)
+	if err != nil {
+		return nil, err
+	}
+	tfire, _ := ThresholdAlerts(results, alerts)
+	return &Evaluated{Series: evals, Fire: append(fire, tfire...), Resolve: resolve}, nil
+}
+
+// DetectOnce evaluates, and fires and resolves alerts on the Notifier.
 func (s *Service) DetectOnce(ctx context.Context, now time.Time) error {
-	evals, err := Detect(ctx, s.Conn, s.Detect, now, s.Log)
+	ev, err := Evaluate(ctx, s.Conn, s.Detect, s.Rules, s.Alerts, now, s.Log)
 	if err != nil {
 		return err
 	}
-	fire, resolve := Alerts(evals, s.Alerts)
-	results, err := EvaluateThresholds(ctx, s.Conn, s.Rules, s.Detect.Production, now)
-	if err != nil {
-		return err
-	}
-	tfire, _ := ThresholdAlerts(results, s.Alerts)
-	fire = append(fire, tfire...)
+	fire, resolve := ev.Fire, ev.Resolve
 	if s.Notifier == nil {
 		return nil
 	}

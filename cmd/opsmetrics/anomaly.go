@@ -201,17 +201,11 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 // returns the alerts to fire and the anomaly alerts to resolve.
 func detectOnce(ctx context.Context, conn driver.Conn, cfg *config.Config, rules []anomaly.ThresholdRule, now time.Time,
 	log *slog.Logger, out *os.File) (fire, resolve []anomaly.Alert, err error) {
-	evals, err := anomaly.Detect(ctx, conn, anomalyConfig(cfg), now, log)
+	ev, err := anomaly.Evaluate(ctx, conn, anomalyConfig(cfg), rules, alertConfig(cfg), now, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	fire, resolve = anomaly.Alerts(evals, alertConfig(cfg))
-	results, err := anomaly.EvaluateThresholds(ctx, conn, rules, cfg.KPI.Production, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	tfire, _ := anomaly.ThresholdAlerts(results, alertConfig(cfg))
-	fire = append(fire, tfire...)
+	evals, fire, resolve := ev.Series, ev.Fire, ev.Resolve
 	if out != nil {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ALERT\tKPI\tSLICE\tSEVERITY\tSUMMARY")
