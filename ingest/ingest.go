@@ -148,10 +148,14 @@ func (in *Ingester) Run(ctx context.Context) error {
 		// The group watchdog: when this reader has nothing to do while the
 		// group's lag stays the same, nobody is consuming the lagging
 		// partitions. kafka-go readers can stall so after a rebalance
-		// (segmentio/kafka-go#955); rejoining the group recovers them.
-		idleCheck = max(sessionTimeout, in.cfg.UntilIdle)
+		// (segmentio/kafka-go#955); rejoining the group recovers them. A
+		// quiet reader checks every --until-idle, or every session timeout.
+		idleCheck = sessionTimeout
 		stalled   stall
 	)
+	if in.cfg.UntilIdle > 0 {
+		idleCheck = in.cfg.UntilIdle
+	}
 	for {
 		var deadline time.Time
 		if len(batch) > 0 {
