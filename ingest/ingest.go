@@ -521,3 +521,19 @@ func (s *stall) observe(lag int64, err error, now time.Time) time.Duration {
 	}
 	return now.Sub(s.since)
 }
+
+// Reachable reports whether the brokers answer a metadata request for the
+// input topics.
+func (c Config) Reachable(ctx context.Context) error {
+	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: c.Transport, Timeout: 5 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: c.Topics})
+	if err != nil {
+		return err
+	}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+	}
+	return nil
+}

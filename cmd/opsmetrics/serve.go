@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/api"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -18,30 +21,43 @@ import (
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
+// components are what serve can run, each switchable with --components.
+var components = []string{"ingest", "api", "kpi", "anomaly"}
+
 func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse, config.SetMetricsAddr, config.SetAlerting)
-	listen := fs.String("listen", "127.0.0.1:8080", "listen address of the HTTP API")
+	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics, config.SetIngest,
+		config.SetMetricsAddr, config.SetAlerting)
+	listen := fs.String("listen", "127.0.0.1:8080", "listen address of the HTTP API and of /healthz and /readyz")
 	refresh := fs.Duration("kpi-refresh", time.Minute, "how often the Prometheus KPI gauges are recomputed")
-	components := fs.String("components", "api,kpi,anomaly", "components to run, comma-separated: api (HTTP API), kpi (Prometheus KPI gauges), anomaly (baseline relearning, detection and alerts)")
+	comps := fs.String("components", strings.Join(components, ","),
+		"components to run, comma-separated: ingest (Kafka to ClickHouse), api (HTTP API), kpi (Prometheus KPI gauges), anomaly (baseline relearning, detection and alerts)")
 	prod := fs.String("production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration)")
+	tokenFile := fs.String("api-token-file", "", "file holding the bearer token the API requires (or OPSMETRICS_API_TOKEN; empty: no token)")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
+	on := map[string]bool{}
+	for _, c := range strings.Split(*comps, ",") {
+		c = strings.TrimSpace(c)
+		if !contains(components, c) {
+			return fmt.Errorf("--components: unknown component %q: want %s", c, strings.Join(components, ", "))
+		}
+		on[c] = true
+	}
+	required := []string{config.SetClickHouse}
+	if on["ingest"] {
+		required = append(required, config.SetBrokers)
+	}
+	if err := cfg.Require(required...); err != nil {
 		return err
 	}
 	if *refresh < time.Second {
 		return errors.New("--kpi-refresh: must be at least 1s")
 	}
-	on := map[string]bool{}
-	for _, c := range strings.Split(*components, ",") {
-		switch c = strings.TrimSpace(c); c {
-		case "api", "kpi", "anomaly":
-			on[c] = true
-		default:
-			return fmt.Errorf("--components: unknown component %q: want api, kpi or anomaly", c)
-		}
+	token, err := apiToken(*tokenFile)
+	if err != nil {
+		return err
 	}
 	rules, err := thresholdRules(cfg)
 	if err != nil {
@@ -61,11 +77,41 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		defaults.Production = strings.Split(*prod, ",")
 	}
 
+	// Every component runs until ctx is cancelled; the first to fail
+	// cancels the others. Shutdown is bounded by --shutdown-timeout.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	start := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
 	reg := telemetry.NewRegistry()
+	icfg := ingest.ConfigFrom(cfg)
+	if on["ingest"] {
+		tp, shutdown, err := telemetry.Tracing(ctx)
+		if err != nil {
+			return err
+		}
+		defer shutdown(context.Background())
+		in, err := ingest.New(icfg, st, log, reg, tp)
+		if err != nil {
+			return err
+		}
+		start("ingest", in.Run)
+	}
 	if on["kpi"] {
 		exp := metrics.NewExporter(st.Conn(), defaults, nil, log)
 		reg.MustRegister(exp)
-		go exp.Run(ctx, *refresh)
+		start("kpi", func(ctx context.Context) error { return exp.Run(ctx, *refresh) })
 	}
 	if on["anomaly"] {
 		svc := &anomaly.Service{Conn: st.Conn(), Learn: baselinesConfig(cfg), Detect: anomalyConfig(cfg), Alerts: alertConfig(cfg),
@@ -82,31 +128,92 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		} else {
 			log.Warn("no Alertmanager configured (--alertmanager): anomalies are recorded, not sent")
 		}
-		go svc.Run(ctx)
+		start("anomaly", svc.Run)
 	}
 	if cfg.MetricsAddr != "" {
 		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
 			return err
 		}
 	}
-	if !on["api"] {
-		<-ctx.Done()
+
+	// Readiness: ClickHouse answers with the current schema, and Kafka
+	// answers when this replica ingests.
+	ready := func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return fmt.Errorf("clickhouse unreachable: %w", err)
+		}
+		if v, err := st.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
+			return fmt.Errorf("clickhouse schema version %d, want %d (%v)", v, store.LatestVersion(), err)
+		}
+		if on["ingest"] {
+			if err := icfg.Reachable(ctx); err != nil {
+				return fmt.Errorf("kafka unreachable: %w", err)
+			}
+		}
 		return nil
+	}
+	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Log: log}
+	if on["api"] {
+		o.Conn = st.Conn()
 	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.Handler(st.Conn(), defaults, log), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	log.Info("serving the API", "addr", l.Addr().String())
-	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	srv := &http.Server{Handler: api.New(o), ReadHeaderTimeout: 10 * time.Second}
+	start("http", func(ctx context.Context) error {
+		log.Info("serving", "addr", l.Addr().String(), "components", *comps, "api_token", token != "")
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+
+	var failed error
+	select {
+	case <-ctx.Done():
+	case failed = <-errs:
 	}
-	return nil
+	cancel()
+	log.Info("shutting down", "timeout", cfg.Ingest.ShutdownTimeout)
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.Ingest.ShutdownTimeout)
+	defer scancel()
+	srv.Shutdown(sctx)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		log.Warn("components did not stop within the shutdown timeout; exiting", "timeout", cfg.Ingest.ShutdownTimeout)
+	}
+	return failed
+}
+
+// apiToken reads the API's bearer token: from --api-token-file,
+// OPSMETRICS_API_TOKEN_FILE or OPSMETRICS_API_TOKEN, in that order.
+func apiToken(file string) (string, error) {
+	if file == "" {
+		file = os.Getenv("OPSMETRICS_API_TOKEN_FILE")
+	}
+	if file == "" {
+		return os.Getenv("OPSMETRICS_API_TOKEN"), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--api-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("--api-token-file: %s is empty", file)
+	}
+	return token, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -33,7 +35,7 @@ func TestKPIs(t *testing.T) {
 	if err := st.Write(context.Background(), recs, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler(st.Conn(), metrics.Query{Production: []string{"production"}}, testenv.Logger(t)))
+	srv := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Defaults: metrics.Query{Production: []string{"production"}}, Log: testenv.Logger(t)}))
 	defer srv.Close()
 	get := func(params string) (int, string) {
 		resp, err := http.Get(srv.URL + "/api/v1/kpis?" + params)
@@ -108,5 +110,58 @@ func TestKPIs(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
+	}
+}
+
+// TestTokenAndProbes: with a token configured, /api/ needs it and a failed
+// attempt is logged without it; the probes need none; /readyz reports what
+// is not ready.
+func TestTokenAndProbes(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	const token = "s3cr3t-t0ken-value"
+	var logs bytes.Buffer
+	var notReady error
+	srv := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Token: token,
+		Ready: func(context.Context) error { return notReady },
+		Log:   slog.New(slog.NewTextHandler(&logs, nil))}))
+	defer srv.Close()
+	get := func(path, auth string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	kpis := "/api/v1/kpis?from=2026-03-01&to=2026-03-03"
+	for _, c := range []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"no token", kpis, "", http.StatusUnauthorized},
+		{"wrong token", kpis, "Bearer not-" + token, http.StatusUnauthorized},
+		{"basic instead of bearer", kpis, "Basic " + token, http.StatusUnauthorized},
+		{"right token", kpis, "Bearer " + token, http.StatusOK},
+		{"liveness needs no token", "/healthz", "", http.StatusOK},
+		{"readiness needs no token", "/readyz", "", http.StatusOK},
+	} {
+		if code, body := get(c.path, c.auth); code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, code, body, c.want)
+		}
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Errorf("the token reached the log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "API authentication failed") {
+		t.Errorf("failed authentication was not logged:\n%s", logs.String())
+	}
+	notReady = errors.New("clickhouse: schema version 3, want 4")
+	if code, body := get("/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "schema version 3") {
+		t.Errorf("not ready: %d %s", code, body)
 	}
 }

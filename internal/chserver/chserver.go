@@ -19,6 +19,13 @@ import (
 	"time"
 )
 
+// PasswordUser is a second user of every server, with Password, for tests
+// of password authentication (and that passwords stay out of logs).
+const (
+	PasswordUser = "opsmetrics"
+	Password     = "ch-Pa55word-for-tests"
+)
+
 // Binary is the path of the clickhouse-server executable.
 var Binary = "/usr/sbin/clickhouse-server"
 
@@ -104,6 +111,12 @@ func (s *Server) writeConfig(interserverPort int) error {
 <yandex>
   <profiles><default><max_memory_usage>10000000000</max_memory_usage></default></profiles>
   <users>
+    <` + PasswordUser + `>
+      <password>` + Password + `</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </` + PasswordUser + `>
     <default>
       <password></password>
       <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>

@@ -303,9 +303,23 @@ func Bind(fs *flag.FlagSet, groups ...string) func(args []string) (*Config, erro
 			}
 		}
 		for _, s := range bound {
-			if v, ok := os.LookupEnv(EnvName(s.flag)); ok {
+			name := EnvName(s.flag)
+			v, ok := os.LookupEnv(name)
+			// A secret (or any setting) can come from a file: NAME_FILE.
+			if path, isFile := os.LookupEnv(name + "_FILE"); isFile {
+				if ok {
+					return nil, fmt.Errorf("config: both %s and %s_FILE are set; set one", name, name)
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					// The path is not secret; the file's content is never shown.
+					return nil, fmt.Errorf("config: %s_FILE: %w", name, err)
+				}
+				v, ok = strings.TrimRight(string(b), "\r\n"), true
+			}
+			if ok {
 				if err := s.value.Set(v); err != nil {
-					return nil, fmt.Errorf("config: %s: %w", EnvName(s.flag), err)
+					return nil, fmt.Errorf("config: %s: %w", name, redactErr(s.flag, err))
 				}
 			}
 		}
@@ -630,4 +644,12 @@ func (c *Config) validateAnomaly() []error {
 		}
 	}
 	return errs
+}
+
+// redactErr keeps the value of a secret setting out of an error.
+func redactErr(flag string, err error) error {
+	if flag == "clickhouse" {
+		return errors.New("invalid value (not shown: it may hold a password)")
+	}
+	return err
 }

@@ -134,3 +134,24 @@ kpi:
 		t.Errorf("kpi section read as %+v", k)
 	}
 }
+
+// TestSecretsFromFiles: OPSMETRICS_X_FILE reads a setting from a file;
+// setting both is an error, and neither error shows the secret.
+func TestSecretsFromFiles(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dsn")
+	os.WriteFile(file, []byte("clickhouse://u:hunter2@h:9000/db\n"), 0o600)
+	t.Setenv("OPSMETRICS_CLICKHOUSE_FILE", file)
+	cfg, err := load(t)
+	if err != nil || cfg.ClickHouse != "clickhouse://u:hunter2@h:9000/db" {
+		t.Fatalf("from file: %q, %v", cfg.ClickHouse, err)
+	}
+	t.Setenv("OPSMETRICS_CLICKHOUSE", "clickhouse://u:hunter2@h:9000/db")
+	if _, err := load(t); err == nil || !strings.Contains(err.Error(), "set one") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("both set: %v", err)
+	}
+	os.Unsetenv("OPSMETRICS_CLICKHOUSE")
+	t.Setenv("OPSMETRICS_CLICKHOUSE_FILE", filepath.Join(t.TempDir(), "missing"))
+	if _, err := load(t); err == nil || !strings.Contains(err.Error(), "OPSMETRICS_CLICKHOUSE_FILE") {
+		t.Errorf("missing file: %v", err)
+	}
+}
