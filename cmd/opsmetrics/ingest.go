@@ -47,6 +47,9 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	defer shutdown(context.Background())
 
 	icfg := ingest.ConfigFrom(cfg)
+	if err := icfg.Secure(cfg.Kafka); err != nil {
+		return err
+	}
 	icfg.UntilIdle = *untilIdle
 	in, err := ingest.New(icfg, st, log, reg, tp)
 	if err != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/segmentio/kafka-go"
 	"io"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 )
@@ -39,7 +41,15 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		r = f
 	}
-	p := publish.New(cfg.Brokers, publish.TopicsFrom(cfg.Topics), nil)
+	_, transport, err := ingest.Connection(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	var rt kafka.RoundTripper // a nil *kafka.Transport in it would not be nil
+	if transport != nil {
+		rt = transport
+	}
+	p := publish.New(cfg.Brokers, publish.TopicsFrom(cfg.Topics), rt)
 	defer p.Close()
 	if isTerminal(os.Stderr) {
 		bar := progressbar.DefaultBytes(size, "producing")

@@ -96,6 +96,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 
 	reg := telemetry.NewRegistry()
 	icfg := ingest.ConfigFrom(cfg)
+	if err := icfg.Secure(cfg.Kafka); err != nil {
+		return err
+	}
 	if on["ingest"] {
 		tp, shutdown, err := telemetry.Tracing(ctx)
 		if err != nil {

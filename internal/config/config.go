@@ -25,6 +25,7 @@ import (
 type Config struct {
 	ClickHouse  string    `yaml:"clickhouse"`
 	Brokers     []string  `yaml:"brokers"`
+	Kafka       Kafka     `yaml:"kafka"`
 	Group       string    `yaml:"group"`
 	Topics      Topics    `yaml:"topics"`
 	Ingest      Ingest    `yaml:"ingest"`
@@ -144,6 +145,22 @@ type DORALevels struct {
 	ChangeFailureRate [4]float64       `yaml:"change_failure_rate"`
 }
 
+// Kafka secures the connections to the brokers.
+type Kafka struct {
+	// TLS turns TLS on; CAFile verifies the brokers (default: the system's
+	// roots); CertFile and KeyFile are a client certificate.
+	TLS                bool   `yaml:"tls"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// SASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none).
+	SASLMechanism string `yaml:"sasl_mechanism"`
+	SASLUsername  string `yaml:"sasl_username"`
+	// SASLPassword is secret: set it with OPSMETRICS_KAFKA_SASL_PASSWORD(_FILE).
+	SASLPassword string `yaml:"sasl_password"`
+}
+
 // Topics are the Kafka topics opsmetrics reads and writes.
 type Topics struct {
 	Deployments string `yaml:"deployments"`
@@ -247,6 +264,14 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{SetClickHouse, "clickhouse", "ClickHouse DSN clickhouse://user:pass@host:port/db", (*stringValue)(&c.ClickHouse)},
 		{SetBrokers, "brokers", "comma-separated Kafka seed brokers host:port", (*listValue)(&c.Brokers)},
+		{SetBrokers, "kafka-tls", "connect to the brokers with TLS", (*boolValue)(&c.Kafka.TLS)},
+		{SetBrokers, "kafka-ca-file", "PEM CA bundle that verifies the brokers (default: system roots)", (*stringValue)(&c.Kafka.CAFile)},
+		{SetBrokers, "kafka-cert-file", "PEM client certificate for TLS", (*stringValue)(&c.Kafka.CertFile)},
+		{SetBrokers, "kafka-key-file", "PEM key of the client certificate", (*stringValue)(&c.Kafka.KeyFile)},
+		{SetBrokers, "kafka-insecure-skip-verify", "do not verify the brokers' certificates (testing only)", (*boolValue)(&c.Kafka.InsecureSkipVerify)},
+		{SetBrokers, "kafka-sasl-mechanism", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)", (*stringValue)(&c.Kafka.SASLMechanism)},
+		{SetBrokers, "kafka-sasl-username", "SASL user name", (*stringValue)(&c.Kafka.SASLUsername)},
+		{SetBrokers, "kafka-sasl-password", "SASL password; prefer OPSMETRICS_KAFKA_SASL_PASSWORD_FILE", (*stringValue)(&c.Kafka.SASLPassword)},
 		{SetGroup, "group", "Kafka consumer group", (*stringValue)(&c.Group)},
 		{SetTopics, "topic-deployments", "topic of deployment events", (*stringValue)(&c.Topics.Deployments)},
 		{SetTopics, "topic-incidents", "topic of incident events", (*stringValue)(&c.Topics.Incidents)},
@@ -383,6 +408,17 @@ func (c *Config) Validate() error {
 	if c.Group == "" {
 		bad("group", "must not be empty")
 	}
+	switch c.Kafka.SASLMechanism {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		bad("kafka.sasl_mechanism", "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.Kafka.SASLMechanism)
+	}
+	if c.Kafka.SASLMechanism != "" && (c.Kafka.SASLUsername == "" || c.Kafka.SASLPassword == "") {
+		bad("kafka.sasl_username", "SASL %s needs a user name and a password", c.Kafka.SASLMechanism)
+	}
+	if (c.Kafka.CertFile == "") != (c.Kafka.KeyFile == "") {
+		bad("kafka.cert_file", "a client certificate needs both cert_file and key_file")
+	}
 	for name, t := range map[string]string{"topics.deployments": c.Topics.Deployments, "topics.incidents": c.Topics.Incidents,
 		"topics.patches": c.Topics.Patches, "topics.changes": c.Topics.Changes, "topics.deadletter": c.Topics.DeadLetter} {
 		if t == "" {
@@ -496,6 +532,22 @@ func (v *durationValue) Set(s string) error {
 		return fmt.Errorf("want a duration like 500ms or 2m, got %q", s)
 	}
 	*v = durationValue(d)
+	return nil
+}
+
+type boolValue bool
+
+func (v *boolValue) String() string   { return fmt.Sprint(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+func (v *boolValue) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "1", "t", "true", "yes":
+		*v = true
+	case "0", "f", "false", "no", "":
+		*v = false
+	default:
+		return fmt.Errorf("want true or false, got %q", s)
+	}
 	return nil
 }
 
@@ -648,7 +700,7 @@ func (c *Config) validateAnomaly() []error {
 
 // redactErr keeps the value of a secret setting out of an error.
 func redactErr(flag string, err error) error {
-	if flag == "clickhouse" {
+	if flag == "clickhouse" || flag == "kafka-sasl-password" {
 		return errors.New("invalid value (not shown: it may hold a password)")
 	}
 	return err
