@@ -327,26 +327,36 @@ func Bind(fs *flag.FlagSet, groups ...string) func(args []string) (*Config, erro
 				return nil, err
 			}
 		}
+		// Every flag of the subcommand, bound here or defined by the
+		// subcommand itself, also reads OPSMETRICS_<FLAG> (or its _FILE).
+		boundNames := map[string]bool{"config": true}
 		for _, s := range bound {
-			name := EnvName(s.flag)
-			v, ok := os.LookupEnv(name)
-			// A secret (or any setting) can come from a file: NAME_FILE.
-			if path, isFile := os.LookupEnv(name + "_FILE"); isFile {
-				if ok {
-					return nil, fmt.Errorf("config: both %s and %s_FILE are set; set one", name, name)
-				}
-				b, err := os.ReadFile(path)
-				if err != nil {
-					// The path is not secret; the file's content is never shown.
-					return nil, fmt.Errorf("config: %s_FILE: %w", name, err)
-				}
-				v, ok = strings.TrimRight(string(b), "\r\n"), true
+			boundNames[s.flag] = true
+		}
+		var envErr error
+		set := func(flagName string, value flag.Value) {
+			if envErr != nil {
+				return
 			}
-			if ok {
-				if err := s.value.Set(v); err != nil {
-					return nil, fmt.Errorf("config: %s: %w", name, redactErr(s.flag, err))
+			v, ok, err := fromEnv(EnvName(flagName))
+			if err == nil && ok {
+				if err = value.Set(v); err != nil {
+					err = fmt.Errorf("config: %s: %w", EnvName(flagName), redactErr(flagName, err))
 				}
 			}
+			envErr = err
+		}
+		for _, s := range bound {
+			set(s.flag, s.value)
+		}
+		fs.VisitAll(func(f *flag.Flag) {
+			if !boundNames[f.Name] {
+				f.Usage += " (env " + EnvName(f.Name) + ")"
+				set(f.Name, f.Value)
+			}
+		})
+		if envErr != nil {
+			return nil, envErr
 		}
 		if err := fs.Parse(args); err != nil {
 			return nil, err
@@ -704,4 +714,23 @@ func redactErr(flag string, err error) error {
 		return errors.New("invalid value (not shown: it may hold a password)")
 	}
 	return err
+}
+
+// fromEnv reads the variable name, or the file its name_FILE names (a
+// secret, or any setting). Setting both is an error; the file's content is
+// never shown.
+func fromEnv(name string) (string, bool, error) {
+	v, ok := os.LookupEnv(name)
+	path, isFile := os.LookupEnv(name + "_FILE")
+	if !isFile {
+		return v, ok, nil
+	}
+	if ok {
+		return "", false, fmt.Errorf("config: both %s and %s_FILE are set; set one", name, name)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false, fmt.Errorf("config: %s_FILE: %w", name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), true, nil
 }

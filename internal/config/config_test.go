@@ -155,3 +155,24 @@ func TestSecretsFromFiles(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestSubcommandFlagsReadTheEnvironment: a flag a subcommand defines itself
+// reads OPSMETRICS_<FLAG> too, and the command line still wins.
+func TestSubcommandFlagsReadTheEnvironment(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	parse := Bind(fs, SetClickHouse)
+	components := fs.String("components", "all", "components")
+	listen := fs.String("listen", "127.0.0.1:8080", "listen address")
+	t.Setenv("OPSMETRICS_COMPONENTS", "ingest")
+	t.Setenv("OPSMETRICS_LISTEN", ":9999")
+	if _, err := parse([]string{"--listen", ":7777"}); err != nil {
+		t.Fatal(err)
+	}
+	if *components != "ingest" || *listen != ":7777" {
+		t.Errorf("components %q (want ingest from the environment), listen %q (want :7777 from the flag)", *components, *listen)
+	}
+	if f := fs.Lookup("components"); !strings.Contains(f.Usage, "OPSMETRICS_COMPONENTS") {
+		t.Errorf("--help does not name the variable: %q", f.Usage)
+	}
+}
