@@ -4,7 +4,7 @@ BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus
 
-.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly clean
+.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly reliability clean
 
 all: build
 
@@ -50,3 +50,7 @@ bench-anomaly: deps
 # bench-kpi times the KPI summary over 10M events against a plain scan.
 bench-kpi: deps
 	OPSMETRICS_BENCH_EVENTS=$(or $(KPI_BENCH_EVENTS),10000000) $(GO) test ./metrics -run '^$$' -bench '^BenchmarkKPISummary$$' -benchtime 1x -timeout 60m -v
+
+# reliability runs the reliability suite (at most 10 minutes) and prints its figures.
+reliability: deps
+	OPSMETRICS_RELIABILITY=1 $(GO) test ./ingest -run '^TestReliability$$' -count=1 -timeout 15m -v
