@@ -55,10 +55,11 @@ type PanelOptions struct {
 
 // The range a statement is built for, then rendered as the panel's
 // expressions: any bound time within a century of one is that expression
-// plus an offset in seconds (a gap before, a lookback).
+// plus an offset in seconds (a gap before, a lookback). They are far from
+// any real time a statement binds (such as the epoch, "since always").
 var (
-	panelFrom = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
-	panelTo   = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	panelFrom = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	panelTo   = time.Date(3400, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // PanelSQL returns the statement of one KPI. Its columns are value

@@ -240,3 +240,40 @@ func TestPanelTables(t *testing.T) {
 		t.Errorf("latency table: %d rows, summary has %d latencies", n, all[0].Samples["patch_latency"])
 	}
 }
+
+// TestPanelCommitCause: an incident that names the commit a deployment
+// shipped makes that deployment failed in the panel as in Summaries.
+func TestPanelCommitCause(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	h := time.Hour
+	write(t, st,
+		dep("d-old", "checkout", "production", t0.Add(-72*h), event.DeploymentSuccess, "abc123"),
+		dep("d-new", "checkout", "production", t0.Add(-2*h), event.DeploymentSuccess),
+		inc("INC-C", "search", "production", t0, "", "abc123"), // another service: only the commit ties it to d-old
+	)
+	from, to := t0.Add(-96*h), t0.Add(h)
+	sums, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, err := metrics.PanelSQL(metrics.PanelChangeFailureRate, metrics.PanelOptions{From: fmt.Sprintf("toDateTime(%d)", from.Unix()),
+		To: fmt.Sprintf("toDateTime(%d)", to.Unix())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *float64
+	if err := st.Conn().QueryRow(ctx, sql).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := sums[0].ChangeFailureRate; want == nil || *want != 0.5 || got == nil || *got != *want {
+		t.Errorf("CFR with a commit cause: panel %v, summary %v, want 0.5", deref(got), deref(want))
+	}
+}
+
+func deref(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
+}
