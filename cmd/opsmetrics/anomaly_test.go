@@ -58,7 +58,7 @@ func TestBaselinesAndAnomalyCommands(t *testing.T) {
 		t.Errorf("baselines show (exit %d):\n%s", code, out)
 	}
 	out, code = stdout(t, "baselines", "show", "--clickhouse", dsn, "--status", "learning")
-	if code != 0 || strings.Contains(out, " ready ") {
+	if code != 0 || strings.Contains(out, " ready ") || !strings.Contains(out, " learning ") {
 		t.Errorf("baselines show --status learning lists ready series (exit %d):\n%s", code, out)
 	}
 
