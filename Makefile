@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus
+DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus zookeeper
 
 .PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly reliability clean
 

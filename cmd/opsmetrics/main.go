@@ -19,7 +19,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"migrate", "migrate --clickhouse DSN", "create or upgrade the ClickHouse schema (idempotent)", runMigrate},
+	{"migrate", "migrate --clickhouse DSN [--cluster NAME [--print]]", "create or upgrade the ClickHouse schema (idempotent)", runMigrate},
 	{"ingest", "ingest --clickhouse DSN --brokers LIST [--until-idle D] [--metrics-addr ADDR]", "consume events from Kafka into ClickHouse", runIngest},
 	{"generate", "generate [--services N] [--teams N] [--days N] [--seed N] [--out F]", "write a realistic, seeded event stream as JSON Lines", runGenerate},
 	{"produce", "produce --brokers LIST --file F", "publish a JSON Lines file of events to Kafka", runProduce},

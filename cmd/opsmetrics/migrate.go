@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -11,14 +13,31 @@ import (
 
 func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	parse := config.Bind(fs, config.SetClickHouse)
+	cluster := fs.String("cluster", "", "ClickHouse cluster (remote_servers) to create replicated local tables and Distributed tables on, ON CLUSTER; needs ZooKeeper")
+	printDDL := fs.Bool("print", false, "print the statements for --cluster instead of running them")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
+	if *printDDL {
+		if *cluster == "" {
+			return fmt.Errorf("--print needs --cluster")
+		}
+		db := "default"
+		if u, err := url.Parse(cfg.ClickHouse); err == nil && strings.Trim(u.Path, "/") != "" {
+			db = strings.Trim(u.Path, "/")
+		}
+		ddl, err := store.ClusterDDL(*cluster, db)
+		if err != nil {
+			return err
+		}
+		fmt.Println(strings.Join(ddl, ";\n\n") + ";")
+		return nil
+	}
 	if err := cfg.Require(config.SetClickHouse); err != nil {
 		return err
 	}
-	applied, err := store.Migrate(ctx, cfg.ClickHouse, cfg.Logger())
+	applied, err := store.MigrateCluster(ctx, cfg.ClickHouse, *cluster, cfg.Logger())
 	if err != nil {
 		return err
 	}

@@ -38,11 +38,19 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+
+	cluster, zookeeper string
 }
 
 // Start starts a server in dir (a new temporary directory when empty) on free
 // ports, and waits until it accepts native connections.
-func Start(ctx context.Context, dir string) (*Server, error) {
+func Start(ctx context.Context, dir string) (*Server, error) { return StartCluster(ctx, dir, "", "") }
+
+// StartCluster starts a server that is the single node (shard 1, replica
+// r1) of the cluster named cluster, with its replication and distributed
+// DDL in the ZooKeeper at zookeeper (host:port). Empty names start a plain
+// server, as Start.
+func StartCluster(ctx context.Context, dir, cluster, zookeeper string) (*Server, error) {
 	if _, err := os.Stat(Binary); err != nil {
 		return nil, fmt.Errorf("clickhouse-server not installed at %s (apt-get install clickhouse-server): %w", Binary, err)
 	}
@@ -57,7 +65,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, TCPPort: ports[0], HTTPPort: ports[1]}
+	s := &Server{Dir: dir, TCPPort: ports[0], HTTPPort: ports[1], cluster: cluster, zookeeper: zookeeper}
 	if err := s.writeConfig(ports[2]); err != nil {
 		return nil, err
 	}
@@ -105,8 +113,8 @@ func (s *Server) writeConfig(interserverPort int) error {
   <mark_cache_size>268435456</mark_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
   <mlock_executable>false</mlock_executable>
-</yandex>
-`, s.Dir, s.TCPPort, s.HTTPPort, interserverPort)
+%[5]s</yandex>
+`, s.Dir, s.TCPPort, s.HTTPPort, interserverPort, s.clusterConfig())
 	users := `<?xml version="1.0"?>
 <yandex>
   <profiles><default><max_memory_usage>10000000000</max_memory_usage></default></profiles>
@@ -264,4 +272,17 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// clusterConfig is the configuration of a one-node cluster, or nothing.
+func (s *Server) clusterConfig() string {
+	if s.cluster == "" {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(s.zookeeper)
+	return fmt.Sprintf(`  <zookeeper><node><host>%s</host><port>%s</port></node></zookeeper>
+  <remote_servers><%s><shard><replica><host>127.0.0.1</host><port>%d</port></replica></shard></%s></remote_servers>
+  <macros><shard>1</shard><replica>r1</replica></macros>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+`, host, port, s.cluster, s.TCPPort, s.cluster)
 }

@@ -95,6 +95,14 @@ func LatestVersion() uint32 { return migrations[len(migrations)-1].version }
 // on every start and from several processes at once: each statement is
 // idempotent. It returns the versions it applied.
 func Migrate(ctx context.Context, dsn string, log *slog.Logger) ([]uint32, error) {
+	return MigrateCluster(ctx, dsn, "", log)
+}
+
+// MigrateCluster is Migrate on the ClickHouse cluster named cluster (from
+// the server's remote_servers): replicated local tables, Distributed tables
+// under the usual names, every statement ON CLUSTER (see cluster.go). An
+// empty cluster is Migrate.
+func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) ([]uint32, error) {
 	opts, err := Options(dsn)
 	if err != nil {
 		return nil, err
@@ -106,7 +114,11 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) ([]uint32, error
 	if err != nil {
 		return nil, err
 	}
-	err = s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db))
+	on := ""
+	if cluster != "" {
+		on = " ON CLUSTER " + quoteIdent(cluster)
+	}
+	err = s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db)+on)
 	s.Close()
 	if err != nil {
 		return nil, fmt.Errorf("create database %s: %w", db, err)
@@ -116,9 +128,7 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) ([]uint32, error
 	}
 	defer s.Close()
 
-	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version UInt32, description String, applied_at DateTime('UTC')
-	) ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`); err != nil {
+	if err := s.conn.Exec(ctx, schemaMigrationsDDL(cluster, db)); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	done, err := s.appliedVersions(ctx)
@@ -130,7 +140,18 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) ([]uint32, error
 		if done[m.version] {
 			continue
 		}
-		for i, stmt := range m.statements {
+		stmts := m.statements
+		if cluster != "" {
+			stmts = nil
+			for _, stmt := range m.statements {
+				cs, err := clusterStatements(stmt, cluster, db)
+				if err != nil {
+					return applied, fmt.Errorf("migration %d: %w", m.version, err)
+				}
+				stmts = append(stmts, cs...)
+			}
+		}
+		for i, stmt := range stmts {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return applied, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.description, i+1, err)
 			}
