@@ -83,4 +83,3 @@ func ClusterDDL(cluster, db string) ([]string, error) {
 	}
 	return out, nil
 }
-
