@@ -34,12 +34,22 @@ type Server struct {
 	Dir      string // working directory: config, data and logs
 	TCPPort  int    // native protocol port on 127.0.0.1
 	HTTPPort int
+	// TLSPort is the native protocol over TLS, when the server has a
+	// certificate (StartTLS); 0 otherwise.
+	TLSPort int
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 
 	cluster, zookeeper string
+	certFile, keyFile  string
+}
+
+// StartTLS starts a plain server that also serves the native protocol over
+// TLS on TLSPort, with the PEM certificate and key given.
+func StartTLS(ctx context.Context, dir, certFile, keyFile string) (*Server, error) {
+	return start(ctx, dir, "", "", certFile, keyFile)
 }
 
 // Start starts a server in dir (a new temporary directory when empty) on free
@@ -51,6 +61,10 @@ func Start(ctx context.Context, dir string) (*Server, error) { return StartClust
 // DDL in the ZooKeeper at zookeeper (host:port). Empty names start a plain
 // server, as Start.
 func StartCluster(ctx context.Context, dir, cluster, zookeeper string) (*Server, error) {
+	return start(ctx, dir, cluster, zookeeper, "", "")
+}
+
+func start(ctx context.Context, dir, cluster, zookeeper, certFile, keyFile string) (*Server, error) {
 	if _, err := os.Stat(Binary); err != nil {
 		return nil, fmt.Errorf("clickhouse-server not installed at %s (apt-get install clickhouse-server): %w", Binary, err)
 	}
@@ -61,11 +75,15 @@ func StartCluster(ctx context.Context, dir, cluster, zookeeper string) (*Server,
 		}
 		dir = d
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, TCPPort: ports[0], HTTPPort: ports[1], cluster: cluster, zookeeper: zookeeper}
+	s := &Server{Dir: dir, TCPPort: ports[0], HTTPPort: ports[1], cluster: cluster, zookeeper: zookeeper,
+		certFile: certFile, keyFile: keyFile}
+	if certFile != "" {
+		s.TLSPort = ports[3]
+	}
 	if err := s.writeConfig(ports[2]); err != nil {
 		return nil, err
 	}
@@ -114,7 +132,7 @@ func (s *Server) writeConfig(interserverPort int) error {
   <max_concurrent_queries>100</max_concurrent_queries>
   <mlock_executable>false</mlock_executable>
 %[5]s</yandex>
-`, s.Dir, s.TCPPort, s.HTTPPort, interserverPort, s.clusterConfig())
+`, s.Dir, s.TCPPort, s.HTTPPort, interserverPort, s.clusterConfig()+s.tlsConfig())
 	users := `<?xml version="1.0"?>
 <yandex>
   <profiles><default><max_memory_usage>10000000000</max_memory_usage></default></profiles>
@@ -285,4 +303,18 @@ func (s *Server) clusterConfig() string {
   <macros><shard>1</shard><replica>r1</replica></macros>
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
 `, host, port, s.cluster, s.TCPPort, s.cluster)
+}
+
+// tlsConfig serves the native protocol over TLS, or nothing.
+func (s *Server) tlsConfig() string {
+	if s.certFile == "" {
+		return ""
+	}
+	return fmt.Sprintf(`  <tcp_port_secure>%d</tcp_port_secure>
+  <openSSL><server>
+    <certificateFile>%s</certificateFile><privateKeyFile>%s</privateKeyFile>
+    <verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile>
+    <cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols><preferServerCiphers>true</preferServerCiphers>
+  </server></openSSL>
+`, s.TLSPort, s.certFile, s.keyFile)
 }
