@@ -90,6 +90,18 @@ func start(ctx context.Context, dir, cluster, zookeeper, certFile, keyFile strin
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
+	if cluster != "" {
+		// ClickHouse 18.16 can crash (a NULL dereference in
+		// zkutil::ZooKeeper::createImpl) when a query and the distributed
+		// DDL worker open the ZooKeeper session at the same moment: let the
+		// worker, which starts with the server, open it first.
+		select {
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
+		}
+	}
 	return s, nil
 }
 

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +36,8 @@ func TestMigrateCluster(t *testing.T) {
 	log := testenv.Logger(t)
 	applied, err := store.MigrateCluster(ctx, dsn, "opsmetrics_test", log)
 	if err != nil {
-		t.Fatal(err)
+		b, _ := os.ReadFile(filepath.Join(srv.Dir, "log", "error.log"))
+		t.Fatalf("%v\nserver error log:\n%s", err, b)
 	}
 	if len(applied) == 0 || applied[len(applied)-1] != store.LatestVersion() {
 		t.Fatalf("applied %v", applied)
