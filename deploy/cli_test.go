@@ -11,56 +11,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
 // This file builds the opsmetrics binary once per test run and reads what
 // its --help says, so that the assets are checked against the real command
 // line rather than against a copy of it.
 
-// tmpDir holds the binary; TestMain removes it.
-var tmpDir string
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestMain(m *testing.M) {
-	var err error
-	if tmpDir, err = os.MkdirTemp("", "opsmetrics-deploy-test-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(tmpDir)
-	os.Exit(code)
-}
-
-var built struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// binary returns the path of opsmetrics built from this module, building it
-// on first use.
-func binary(t *testing.T) string {
-	t.Helper()
-	built.once.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			built.err = err
-			return
-		}
-		path := filepath.Join(tmpDir, "opsmetrics")
-		cmd := exec.Command("go", "build", "-o", path, "./cmd/opsmetrics")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build ./cmd/opsmetrics in %s: %v\n%s", root, err, out)
-			return
-		}
-		built.path = path
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.path
-}
+// binary returns the path of opsmetrics built from this module.
+func binary(t *testing.T) string { return testenv.Binary(t) }
 
 // moduleRoot is the directory of the go.mod this package belongs to.
 func moduleRoot() (string, error) {

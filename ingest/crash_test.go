@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,32 +22,8 @@ import (
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
 // opsmetricsBinary builds cmd/opsmetrics once per test binary.
-func opsmetricsBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "opsmetrics-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "opsmetrics")
-		out, err := exec.Command("go", "build", "-o", binary, "../cmd/opsmetrics").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
+func opsmetricsBinary(t *testing.T) string { return testenv.Binary(t) }
 
 // ingester is an `opsmetrics ingest` process.
 type ingester struct {
@@ -58,25 +32,8 @@ type ingester struct {
 	log  *syncBuffer
 }
 
-// syncBuffer is a bytes.Buffer that a process can write while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
-func (b *syncBuffer) String() string { return string(b.Bytes()) }
+// syncBuffer is a buffer a process can write while a test reads.
+type syncBuffer = testenv.Buffer
 
 func startIngester(t *testing.T, h *harness, group string, extra ...string) *ingester {
 	t.Helper()

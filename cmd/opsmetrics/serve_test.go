@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,49 +21,6 @@ import (
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
-
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// opsmetrics builds the binary once per test run.
-func opsmetrics(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "opsmetrics-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "opsmetrics")
-		if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -95,11 +50,11 @@ func TestServeSecretsAndProbes(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600)
 
 	listen, metricsAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(opsmetrics(t), "serve", "--brokers", strings.Join(brokers, ","), "--listen", listen,
+	cmd := exec.Command(testenv.Binary(t), "serve", "--brokers", strings.Join(brokers, ","), "--listen", listen,
 		"--metrics-addr", metricsAddr, "--log-level", "debug", "--session-timeout", "6s", "--shutdown-timeout", "10s")
 	cmd.Env = append(os.Environ(), "OPSMETRICS_CLICKHOUSE_FILE="+filepath.Join(dir, "dsn"),
 		"OPSMETRICS_API_TOKEN_FILE="+filepath.Join(dir, "token"), "OPSMETRICS_CONFIG=")
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

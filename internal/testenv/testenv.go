@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -38,6 +39,9 @@ func Main(m *testing.M) {
 		shared.Close()
 	}
 	mu.Unlock()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
 	os.Exit(code)
 }
 
