@@ -117,6 +117,26 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 		dashboards.AnomaliesSQL:  {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String", "severity String"},
 		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
 	}
+	// Pipeline health: what this test wrote was stored in the last hour, by
+	// kind, and filtered by the slice variables.
+	now := time.Now()
+	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all"}
+	var kinds, total uint64
+	if err := st.Conn().QueryRow(ctx, "SELECT uniqExact(kind), sum(rows) FROM ("+
+		expand(dashboards.StoredSQL, now.Add(-time.Hour), now.Add(time.Hour), all)+")").Scan(&kinds, &total); err != nil {
+		t.Fatal(err)
+	}
+	if kinds != 4 || total != uint64(len(recs)) {
+		t.Errorf("rows written in the last hour: %d kinds, %d rows; want 4 kinds and the %d written", kinds, total, len(recs))
+	}
+	var one uint64
+	if err := st.Conn().QueryRow(ctx, "SELECT sum(rows) FROM ("+expand(dashboards.StoredSQL, now.Add(-time.Hour), now.Add(time.Hour),
+		map[string]string{"service": vars["service"], "team": "__all", "environment": "__all"})+")").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	if one == 0 || one >= total {
+		t.Errorf("rows of service %s: %d of %d; the service variable does not filter", vars["service"], one, total)
+	}
 	// The band is joined by seasonal slot: every drawn interval has one.
 	var banded, drawn uint64
 	if err := st.Conn().QueryRow(ctx, "SELECT countIf(upper > 0 AND upper >= lower), count() FROM ("+

@@ -1,6 +1,8 @@
 package dashboards
 
 import (
+	"strings"
+
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
@@ -29,16 +31,54 @@ func Pipeline() *dashboard.DashboardBuilder {
 	b := dashboard.NewDashboardBuilder("opsmetrics: pipeline health").
 		Uid(PipelineUID).
 		Tags([]string{"opsmetrics"}).
-		Description("Ingestion and alert delivery, from opsmetrics' Prometheus metrics (docs/ingestion.md, docs/alerting.md).").
+		Description("Ingestion and alert delivery, from opsmetrics' Prometheus metrics (docs/ingestion.md, docs/alerting.md), and what reached ClickHouse.").
 		Time("now-6h", "now").
 		Timezone(common.TimeZoneUtc).
 		Links(links()).
 		WithVariable(job)
+	for _, v := range multiSliceVariables() {
+		b.WithVariable(v)
+	}
+	b.WithRow(dashboard.NewRowBuilder("Kafka, ingestion and alert delivery (Prometheus, per job)"))
 	for _, p := range PipelineExprs {
 		b.WithPanel(timeseries.NewPanelBuilder().Title(p.Title).Datasource(promSource()).Unit(p.Unit).Height(8).Span(12).
 			WithTarget(prometheus.NewDataqueryBuilder().Expr(p.Expr).LegendFormat(p.Legend).RefId("A")))
 	}
+	b.WithRow(dashboard.NewRowBuilder("What reached ClickHouse (per service, team, environment)"))
+	b.WithPanel(timeseries.NewPanelBuilder().Title("Rows written per hour, by kind").
+		Description("Rows stored by ingestion for the selected services, teams and environments; a replayed message counts until ClickHouse merges it away.").
+		Datasource(clickhouse()).Unit("short").Height(8).Span(12).WithTarget(SQL(StoredSQL, false).RefId("A")))
+	b.WithPanel(timeseries.NewPanelBuilder().Title("Delay from event to storage, p50 and p99").
+		Description("ingested_at − event_time of the rows stored: how late events reach ClickHouse, producers' delays included.").
+		Datasource(clickhouse()).Unit("s").Height(8).Span(12).WithTarget(SQL(DelaySQL, false).RefId("A")))
 	return b
 }
+
+// pipelineTables are the raw event tables, with the slice filter each
+// supports (changes carry no environment).
+var pipelineTables = []struct{ kind, table, filter string }{
+	{"deployments", "deployment_events", "(" + sliceFilter("service") + ") AND (" + sliceFilter("team") + ") AND (" + sliceFilter("environment") + ")"},
+	{"incidents", "incident_events", "(" + sliceFilter("service") + ") AND (" + sliceFilter("team") + ") AND (" + sliceFilter("environment") + ")"},
+	{"patches", "patch_events", "(" + sliceFilter("service") + ") AND (" + sliceFilter("team") + ") AND (" + sliceFilter("environment") + ")"},
+	{"changes", "change_events", "(" + sliceFilter("service") + ") AND (" + sliceFilter("team") + ")"},
+}
+
+func pipelineUnion(cols string) string {
+	var parts []string
+	for _, t := range pipelineTables {
+		parts = append(parts, "SELECT '"+t.kind+"' AS kind, "+cols+" FROM "+t.table+
+			" WHERE $__timeFilter(ingested_at) AND "+t.filter)
+	}
+	return strings.Join(parts, "\n\tUNION ALL\n\t")
+}
+
+// StoredSQL is the rows written per hour and kind.
+var StoredSQL = "SELECT toStartOfHour(ingested_at) AS time, kind, count() AS rows\nFROM (\n\t" +
+	pipelineUnion("ingested_at") + "\n)\nGROUP BY time, kind\nORDER BY time, kind"
+
+// DelaySQL is the delay from event time to storage, per hour.
+var DelaySQL = "SELECT toStartOfHour(ingested_at) AS time, quantile(0.5)(delay) AS p50, quantile(0.99)(delay) AS p99\nFROM (\n\t" +
+	pipelineUnion("ingested_at, toFloat64(greatest(dateDiff('second', event_time, ingested_at), 0)) AS delay") +
+	"\n)\nGROUP BY time\nORDER BY time"
 
 func strPtr(s string) *string { return &s }
