@@ -191,11 +191,23 @@ func (s *Server) start(ctx context.Context) error {
 	go func() { cmd.Wait(); out.Close(); close(done) }()
 	s.cmd, s.done = cmd, done
 
+	// Ready when every port it serves accepts connections: the TLS port
+	// may open after the plain one.
+	addrs := []string{s.Addr()}
+	if s.TLSPort != 0 {
+		addrs = append(addrs, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.TLSPort)))
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
-		if err == nil {
+		for len(addrs) > 0 {
+			c, err := net.DialTimeout("tcp", addrs[0], 200*time.Millisecond)
+			if err != nil {
+				break
+			}
 			c.Close()
+			addrs = addrs[1:]
+		}
+		if len(addrs) == 0 {
 			return nil
 		}
 		select {
