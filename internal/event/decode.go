@@ -20,16 +20,20 @@ func reject(r Reason, format string, args ...any) *DecodeError {
 }
 
 // Decode turns one message into an event. The error, when not nil, is a
-// *DecodeError.
+// *DecodeError, or a *Skipped for a valid CDEvent of a type opsmetrics does
+// not store (unless RejectUnused is set).
 func (d *Decoder) Decode(m Message) (*Event, error) {
 	e, err := d.decode(m)
 	if err != nil {
+		if s, ok := err.(*Skipped); ok && d.RejectUnused {
+			return nil, reject(ReasonUnusedType, "%s, and unused types are dead-lettered (ingest.dead_letter_unused)", s.Detail)
+		}
 		return nil, err
 	}
 	return e, nil
 }
 
-func (d *Decoder) decode(m Message) (*Event, *DecodeError) {
+func (d *Decoder) decode(m Message) (*Event, error) {
 	maxBytes := d.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = 1 << 20
@@ -45,19 +49,27 @@ func (d *Decoder) decode(m Message) (*Event, *DecodeError) {
 		k := strings.ToLower(h.Key)
 		if k == "content-type" || strings.HasPrefix(k, "ce_") {
 			if !utf8.Valid(h.Value) {
-				return nil, reject(ReasonNotUTF8, "header %s is not valid UTF-8", h.Key)
+				return nil, reject(ReasonNotUTF8, "header %s is not valid UTF-8", ident(h.Key))
 			}
 			headers[k] = string(h.Value)
 		}
 	}
 
-	var e *Event
-	var err *DecodeError
-	switch {
+	var (
+		e   *Event
+		err error
+	)
+	// The Kafka binding (3): a content-type starting with
+	// application/cloudevents means structured mode; otherwise the ce_
+	// headers make it binary mode.
+	switch ct := headers["content-type"]; {
+	case strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents"):
+		if !isJSONMediaType(ct) || strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents-batch") {
+			return nil, reject(ReasonUnsupported, "content-type %s is not an event format opsmetrics reads; want application/cloudevents+json (the Kafka binding has no batch mode)", ident(ct))
+		}
+		e, err = decodeStructuredCloudEvent(m.Value)
 	case headers["ce_specversion"] != "" || headers["ce_id"] != "" || headers["ce_type"] != "":
 		e, err = decodeBinaryCloudEvent(headers, m.Value)
-	case strings.HasPrefix(strings.ToLower(headers["content-type"]), "application/cloudevents"):
-		e, err = decodeStructuredCloudEvent(m.Value)
 	default:
 		if fe, ok := fastNative(m.Value); ok {
 			e = fe
@@ -67,16 +79,21 @@ func (d *Decoder) decode(m Message) (*Event, *DecodeError) {
 		if ferr != nil {
 			return nil, ferr
 		}
-		if _, ok := fields["specversion"]; ok {
+		_, isCE := fields["specversion"]
+		_, isCD := fields["context"]
+		switch {
+		case isCE:
 			e, err = decodeStructuredCloudEvent(m.Value)
-		} else {
+		case isCD:
+			e, err = decodeBareCDEvent(m.Value)
+		default:
 			e, err = decodeNative(fields, m.Value)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	normalize(e)
+	d.normalize(e)
 	now := time.Now()
 	if d.Now != nil {
 		now = d.Now()
@@ -216,12 +233,12 @@ func timestamp(fields map[string]json.RawMessage, name, where string) (time.Time
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, reject(ReasonWrongType, "%s: %s %q is not an RFC 3339 timestamp", where, name, s)
+		return time.Time{}, reject(ReasonWrongType, "%s: %s %q is not an RFC 3339 timestamp", where, name, truncate(s))
 	}
 	return t.UTC(), nil
 }
 
-func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, *DecodeError) {
+func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, error) {
 	kind, err := str(fields, "kind", "event")
 	if err != nil {
 		return nil, err
@@ -235,13 +252,13 @@ func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, *Decod
 		if kind == "" {
 			return nil, reject(ReasonUnknownKind, "event has no kind; want one of deployment, incident, patch, change")
 		}
-		return nil, reject(ReasonUnknownKind, "kind %q is not one of deployment, incident, patch, change", kind)
+		return nil, reject(ReasonUnknownKind, "kind %q is not one of deployment, incident, patch, change", truncate(kind))
 	}
 	where := string(k)
 	if id == "" {
 		return nil, reject(ReasonMissingID, "%s event has no event_id", k)
 	}
-	where = fmt.Sprintf("%s event %s", k, id)
+	where = fmt.Sprintf("%s event %s", k, ident(id))
 	t, err := timestamp(fields, "time", where)
 	if err != nil {
 		return nil, err
@@ -289,8 +306,24 @@ func fastBody(k Kind, b []byte) (*Event, bool) {
 	return e, true
 }
 
-// normalize lower-cases enumerations and maps common aliases onto ours.
-func normalize(e *Event) {
+// UnknownEnvironment is the environment of a deployment that names none.
+// It is never a production environment (configuration refuses to list it).
+const UnknownEnvironment = "unknown"
+
+// Environment returns the canonical form of an environment name: trimmed,
+// lower-cased, then mapped through aliases (whose keys and values are
+// canonical names themselves).
+func Environment(name string, aliases map[string]string) string {
+	env := strings.ToLower(strings.TrimSpace(name))
+	if to, ok := aliases[env]; ok {
+		return to
+	}
+	return env
+}
+
+// normalize lower-cases enumerations, maps common aliases onto ours and
+// environment names onto their canonical form.
+func (dec *Decoder) normalize(e *Event) {
 	sev := func(s Severity) Severity {
 		switch v := strings.ToLower(strings.TrimSpace(string(s))); v {
 		case "sev1", "sev-1", "p1", "sev0", "p0", "blocker":
@@ -313,6 +346,7 @@ func normalize(e *Event) {
 		}
 	}
 	utc(&e.Time)
+	aliases := dec.EnvironmentAliases
 	switch e.Kind {
 	case KindDeployment:
 		d := e.Deployment
@@ -327,7 +361,9 @@ func normalize(e *Event) {
 		default:
 			d.Status = DeploymentStatus(v)
 		}
-		d.Environment = strings.TrimSpace(d.Environment)
+		if d.Environment = Environment(d.Environment, aliases); d.Environment == "" {
+			d.Environment = UnknownEnvironment
+		}
 		if d.FixesIncident != "" {
 			d.Unplanned = true // a deployment that fixes an incident is rework by definition
 		}
@@ -336,11 +372,13 @@ func normalize(e *Event) {
 		utc(&i.ImpactStartedAt, &i.DetectedAt, &i.AcknowledgedAt, &i.MitigatedAt, &i.ResolvedAt)
 		i.Severity = sev(i.Severity)
 		i.DetectionSource = DetectionSource(strings.ToLower(string(i.DetectionSource)))
+		i.Environment = Environment(i.Environment, aliases)
 	case KindPatch:
 		p := e.Patch
 		utc(&p.ReleasedAt, &p.AppliedAt)
 		p.Severity = sev(p.Severity)
 		p.TargetType = TargetType(strings.ToLower(string(p.TargetType)))
+		p.Environment = Environment(p.Environment, aliases)
 		switch v := strings.ToLower(strings.TrimSpace(string(p.Outcome))); v {
 		case "rolledback", "rollback", "rolled-back":
 			p.Outcome = PatchRolledBack
