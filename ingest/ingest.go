@@ -45,9 +45,15 @@ type Config struct {
 	BatchMaxLatency time.Duration // longest a fetched message waits to be written
 	MaxMessageBytes int           // larger payloads are dead-lettered
 	MaxFutureSkew   time.Duration // timestamps further ahead are rejected
-	RetryMaxBackoff time.Duration // cap of the backoff between retries
-	ShutdownTimeout time.Duration // bound on the final flush
-	SessionTimeout  time.Duration // consumer group session timeout; 0 means 30s
+	// DeadLetterUnused dead-letters valid CDEvents of types opsmetrics does
+	// not store instead of skipping them.
+	DeadLetterUnused bool
+	// EnvironmentAliases maps environment names onto the one they stand
+	// for (prod → production) as events are decoded.
+	EnvironmentAliases map[string]string
+	RetryMaxBackoff    time.Duration // cap of the backoff between retries
+	ShutdownTimeout    time.Duration // bound on the final flush
+	SessionTimeout     time.Duration // consumer group session timeout; 0 means 30s
 	// UntilIdle, when positive, makes Run return nil once no message has
 	// arrived for that long, everything fetched is committed and the group
 	// has no lag left on the input topics.
@@ -92,7 +98,8 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 		log:     log,
 		metrics: newMetrics(reg),
 		tracer:  tp.Tracer("github.com/opsmetrics/opsmetrics/ingest"),
-		decoder: event.Decoder{MaxBytes: cfg.MaxMessageBytes, MaxFutureSkew: cfg.MaxFutureSkew},
+		decoder: event.Decoder{MaxBytes: cfg.MaxMessageBytes, MaxFutureSkew: cfg.MaxFutureSkew,
+			EnvironmentAliases: cfg.EnvironmentAliases, RejectUnused: cfg.DeadLetterUnused},
 	}
 	in.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
@@ -373,7 +380,11 @@ func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []store.DeadL
 	for i, m := range batch {
 		r := results[i]
 		if r.err == nil {
+			in.countDecoded(r.e)
 			records = append(records, store.Record{Event: r.e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+			continue
+		}
+		if in.skip(r.err) {
 			continue
 		}
 		var de *event.DecodeError
@@ -488,17 +499,19 @@ func (in *Ingester) spanAttributes(batch []kafka.Message) []attribute.KeyValue {
 // ConfigFrom takes the ingestion settings from the process configuration.
 func ConfigFrom(c *config.Config) Config {
 	return Config{
-		Brokers:         c.Brokers,
-		Group:           c.Group,
-		Topics:          c.Topics.Inputs(),
-		DeadLetterTopic: c.Topics.DeadLetter,
-		BatchSize:       c.Ingest.BatchSize,
-		BatchMaxLatency: c.Ingest.BatchMaxLatency,
-		MaxMessageBytes: c.Ingest.MaxMessageBytes,
-		MaxFutureSkew:   c.Ingest.MaxFutureSkew,
-		RetryMaxBackoff: c.Ingest.RetryMaxBackoff,
-		ShutdownTimeout: c.Ingest.ShutdownTimeout,
-		SessionTimeout:  c.Ingest.SessionTimeout,
+		Brokers:            c.Brokers,
+		Group:              c.Group,
+		Topics:             c.Topics.Inputs(),
+		DeadLetterTopic:    c.Topics.DeadLetter,
+		BatchSize:          c.Ingest.BatchSize,
+		BatchMaxLatency:    c.Ingest.BatchMaxLatency,
+		MaxMessageBytes:    c.Ingest.MaxMessageBytes,
+		MaxFutureSkew:      c.Ingest.MaxFutureSkew,
+		DeadLetterUnused:   c.Ingest.DeadLetterUnused,
+		EnvironmentAliases: c.Ingest.Aliases(),
+		RetryMaxBackoff:    c.Ingest.RetryMaxBackoff,
+		ShutdownTimeout:    c.Ingest.ShutdownTimeout,
+		SessionTimeout:     c.Ingest.SessionTimeout,
 	}
 }
 

@@ -144,7 +144,6 @@ func TestRejections(t *testing.T) {
 		{"bad severity", `{"kind":"incident","event_id":"e","incident_id":"INC-9","severity":"apocalyptic","detected_at":"2026-03-01T10:00:00Z"}`, nil, 0, event.ReasonInvalidValue, "severity"},
 		{"patch applied before released", `{"kind":"patch","event_id":"e","patch_id":"CVE-1","target":"h1","released_at":"2026-03-01T10:00:00Z","applied_at":"2026-02-01T10:00:00Z"}`, nil, 0, event.ReasonTimeOrder, "applied_at"},
 		{"patch without target", `{"kind":"patch","event_id":"e","patch_id":"CVE-1","released_at":"2026-03-01T10:00:00Z"}`, nil, 0, event.ReasonMissingField, "target"},
-		{"change merged before authored", `{"kind":"change","event_id":"e","change_id":"abc","service":"s","authored_at":"2026-03-01T10:00:00Z","merged_at":"2026-03-01T09:00:00Z"}`, nil, 0, event.ReasonTimeOrder, "merged_at"},
 		{"cloudevent without id", `{"specversion":"1.0","source":"/ci","type":"` + event.TypeDeploymentReported + `","data":{}}`, ce, 0, event.ReasonMissingID, "no id"},
 		{"cloudevent without source", `{"specversion":"1.0","id":"x","type":"` + event.TypeDeploymentReported + `","data":{}}`, ce, 0, event.ReasonMissingID, "no source"},
 		{"cloudevent 0.3", `{"specversion":"0.3","id":"x","source":"/ci","type":"` + event.TypeDeploymentReported + `"}`, ce, 0, event.ReasonUnsupported, "specversion"},

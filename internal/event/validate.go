@@ -117,8 +117,9 @@ func Validate(e *Event, notAfter time.Time) *DecodeError {
 		case c.AuthoredAt.IsZero() && c.MergedAt.IsZero():
 			return missing("authored_at or merged_at")
 		}
+		// A commit authored after its merge (clock skew, an amended or
+		// rebased commit) is stored as it is: lead time starts at the merge.
 		stamps = []stamp{{"authored_at", c.AuthoredAt}, {"merged_at", c.MergedAt}}
-		order = [][2]int{{0, 1}}
 	default:
 		return reject(ReasonUnknownKind, "kind %q is not one of deployment, incident, patch, change", e.Kind)
 	}
@@ -191,15 +192,22 @@ func identifiers(e *Event) [][2]string {
 // another, or break a log line, a label or a CSV row.
 func checkIdentifiers(e *Event, entity string) *DecodeError {
 	for _, f := range identifiers(e) {
-		name, v := f[0], f[1]
-		if len(v) > MaxIdentifierBytes {
-			return reject(ReasonInvalidValue, "%s: %s is %d bytes, more than the limit of %d", entity, name, len(v), MaxIdentifierBytes)
+		if err := CheckIdentifier(f[1]); err != nil {
+			return reject(ReasonInvalidValue, "%s: %s %v", entity, f[0], err)
 		}
-		for i, r := range v {
-			if forbiddenRune(r) {
-				return reject(ReasonInvalidValue, "%s: %s has the character %U at byte %d; identifiers may not hold control or bidirectional formatting characters",
-					entity, name, r, i)
-			}
+	}
+	return nil
+}
+
+// CheckIdentifier applies the identifier rule to one name; the error says
+// what breaks it ("is 300 bytes, more than the limit of 256").
+func CheckIdentifier(v string) error {
+	if len(v) > MaxIdentifierBytes {
+		return fmt.Errorf("is %d bytes, more than the limit of %d", len(v), MaxIdentifierBytes)
+	}
+	for i, r := range v {
+		if forbiddenRune(r) {
+			return fmt.Errorf("has the character %U at byte %d; identifiers may not hold control or bidirectional formatting characters", r, i)
 		}
 	}
 	return nil
