@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -439,8 +440,9 @@ func CDEvent(e *Event, source, specVersion string) ([]byte, error) {
 }
 
 // MarshalCDEvent encodes e as a structured-mode CloudEvent whose data is
-// the CDEvent that CDEvent writes; the CloudEvent's id, source, type and
-// time are the CDEvent's, as the CDEvents CloudEvents binding maps them.
+// the CDEvent that CDEvent writes; the CloudEvent's id, source, type,
+// subject and time are the CDEvent's id, source, type, subject id and
+// timestamp, as the CDEvents CloudEvents binding requires.
 func MarshalCDEvent(e *Event, source, specVersion string) ([]byte, error) {
 	cd, err := cdEventOf(e, source, specVersion)
 	if err != nil {
@@ -450,11 +452,8 @@ func MarshalCDEvent(e *Event, source, specVersion string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ce := cloudEvent{SpecVersion: "1.0", ID: cd.Context.ID, Source: source, Type: cd.Context.Type,
-		Time: e.Time.UTC().Format(time.RFC3339Nano), DataContentType: "application/json", Data: data}
-	if e.Time.IsZero() {
-		ce.Time = cd.Context.Timestamp
-	}
+	ce := cloudEvent{SpecVersion: "1.0", ID: cd.Context.ID, Source: source, Type: cd.Context.Type, Subject: cd.Subject.ID,
+		Time: cd.Context.Timestamp, DataContentType: "application/json", Data: data}
 	return json.Marshal(ce)
 }
 
@@ -469,18 +468,29 @@ func CDEventBinary(e *Event, source, specVersion string) ([]Header, []byte, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	t := cd.Context.Timestamp
-	if !e.Time.IsZero() {
-		t = e.Time.UTC().Format(time.RFC3339Nano)
-	}
 	return []Header{
 		{Key: "ce_specversion", Value: []byte("1.0")},
 		{Key: "ce_id", Value: []byte(cd.Context.ID)},
 		{Key: "ce_source", Value: []byte(source)},
 		{Key: "ce_type", Value: []byte(cd.Context.Type)},
-		{Key: "ce_time", Value: []byte(t)},
+		{Key: "ce_subject", Value: []byte(cd.Subject.ID)},
+		{Key: "ce_time", Value: []byte(cd.Context.Timestamp)},
 		{Key: "content-type", Value: []byte("application/json")},
 	}, data, nil
+}
+
+// purl is the artifactId of a deployment, which the spec types as a
+// package URL: the artifact when it is one, else a generic purl of the
+// service and version (customData keeps the artifact as it was).
+func purl(d *Deployment) string {
+	if strings.HasPrefix(d.Artifact, "pkg:") {
+		return d.Artifact
+	}
+	version := d.Version
+	if version == "" {
+		version = d.ID
+	}
+	return "pkg:generic/" + url.PathEscape(d.Service) + "@" + url.PathEscape(version)
 }
 
 // cdEventOf builds the CDEvent of e.
@@ -509,12 +519,8 @@ func cdEventOf(e *Event, source, specVersion string) (*cdEvent, error) {
 		if d.Status == DeploymentRolledBack {
 			typ = "service.rolledback"
 		}
-		artifact := d.Artifact
-		if artifact == "" {
-			artifact = "pkg:generic/" + d.Service + "@" + d.Version
-		}
 		subject.ID, subject.Type = d.Service, "service"
-		subject.Content = cdSubjectFields{Environment: &cdRef{ID: d.Environment}, ArtifactID: artifact}
+		subject.Content = cdSubjectFields{Environment: &cdRef{ID: d.Environment}, ArtifactID: purl(d)}
 		ts = d.FinishedAt
 	case KindIncident:
 		i := e.Incident

@@ -23,19 +23,32 @@ const (
 )
 
 // cloudEvent is a CloudEvent's attributes and data, from either mode.
-// Extension attributes are accepted and not kept, except partitionkey
-// (the CloudEvents partitioning extension), which producers use as the
-// Kafka message key.
+// Extension attributes (JSON members, ce_ headers) are accepted and not
+// kept: opsmetrics stores none.
 type cloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
 	Source          string          `json:"source"`
 	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
 	Time            string          `json:"time,omitempty"`
 	DataContentType string          `json:"datacontenttype,omitempty"`
-	PartitionKey    string          `json:"partitionkey,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
 	DataBase64      string          `json:"data_base64,omitempty"`
+}
+
+// StructuredCloudEvent reports whether b is a CloudEvent in the JSON format
+// (a JSON object with specversion), and returns its partitionkey extension,
+// empty when absent: the Kafka binding (3.1) maps it to the message key.
+func StructuredCloudEvent(b []byte) (partitionKey string, ok bool) {
+	var ce struct {
+		SpecVersion  *string `json:"specversion"`
+		PartitionKey string  `json:"partitionkey"`
+	}
+	if json.Unmarshal(b, &ce) != nil || ce.SpecVersion == nil {
+		return "", false
+	}
+	return ce.PartitionKey, true
 }
 
 // name identifies a CloudEvent in a rejection, even one without an id.
@@ -54,8 +67,7 @@ func decodeStructuredCloudEvent(b []byte) (*Event, error) {
 	}
 	ce = cloudEvent{}
 	for name, dst := range map[string]*string{"specversion": &ce.SpecVersion, "id": &ce.ID, "source": &ce.Source,
-		"type": &ce.Type, "time": &ce.Time, "datacontenttype": &ce.DataContentType, "partitionkey": &ce.PartitionKey,
-		"data_base64": &ce.DataBase64} {
+		"type": &ce.Type, "time": &ce.Time, "datacontenttype": &ce.DataContentType, "data_base64": &ce.DataBase64} {
 		if *dst, err = str(fields, name, "CloudEvent"); err != nil {
 			return nil, err
 		}
@@ -92,7 +104,6 @@ func decodeBinaryCloudEvent(h map[string]string, value []byte) (*Event, error) {
 		Type:            h["ce_type"],
 		Time:            h["ce_time"],
 		DataContentType: h["content-type"],
-		PartitionKey:    h["ce_partitionkey"],
 		Data:            value,
 	}
 	return fromCloudEvent(&ce)
