@@ -70,6 +70,9 @@ func SkippedTypes() []string {
 	return out
 }
 
+// IsSkipLabel reports whether s is a label Skipped.Type can take.
+func IsSkipLabel(s string) bool { return cdSkipped[s] || s == "other" || s == "custom" }
+
 // AcceptedCDEventsTypes lists the CDEvents types (subject.predicate) that
 // become events, sorted.
 func AcceptedCDEventsTypes() []string {

@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	cdapi "github.com/cdevents/sdk-go/pkg/api"
 	cdv04 "github.com/cdevents/sdk-go/pkg/api/v04"
@@ -18,48 +15,18 @@ import (
 	ce "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/eventfixtures"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 )
 
-// The fixtures in testdata/cdevents are CDEvents we wrote from the JSON
-// schemas and conformance examples of each spec release (v0.4.1, v0.5.0,
-// v0.5.1 and the 0.6.0 draft of cdevents/spec), with our own ids and values:
-// <spec version>_<subject>_<predicate>.json, as bare documents. The tests
-// validate each against the schemas the CDEvents Go SDK embeds, then decode
-// it bare, in a structured-mode CloudEvent and in a binary-mode one.
-
-// Fixture is one conformance fixture: its name, spec version, type and
-// bytes.
-type Fixture struct {
-	Name, Spec, Type string // Type is subject.predicate
-	Doc              []byte
-	Context          map[string]string
-}
-
-// fixtures loads every fixture.
-func fixtures(t *testing.T) []Fixture {
+// fixtures loads the conformance fixtures (package eventfixtures).
+func fixtures(t *testing.T) []eventfixtures.Fixture {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "cdevents", "*.json"))
-	if err != nil || len(paths) == 0 {
+	fs, err := eventfixtures.All()
+	if err != nil || len(fs) == 0 {
 		t.Fatalf("no fixtures: %v", err)
 	}
-	var out []Fixture
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimSuffix(filepath.Base(p), ".json")
-		spec, typ, _ := strings.Cut(name, "_")
-		var doc struct {
-			Context map[string]string `json:"context"`
-		}
-		if err := json.Unmarshal(b, &doc); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		out = append(out, Fixture{Name: name, Spec: spec, Type: strings.Replace(typ, "_", ".", 1), Doc: b, Context: doc.Context})
-	}
-	return out
+	return fs
 }
 
 // schemaFor returns the SDK's embedded schema id for a CDEvents type of a
@@ -99,100 +66,14 @@ func TestFixturesFollowTheSchemas(t *testing.T) {
 		if strings.HasPrefix(f.Spec, "0.4.") {
 			wantField = "version"
 		}
-		if f.Context[wantField] != f.Spec {
-			t.Errorf("%s: context.%s = %q, want %q", f.Name, wantField, f.Context[wantField], f.Spec)
+		var doc struct {
+			Context map[string]string `json:"context"`
+		}
+		json.Unmarshal(f.Doc, &doc)
+		if doc.Context[wantField] != f.Spec {
+			t.Errorf("%s: context.%s = %q, want %q", f.Name, wantField, doc.Context[wantField], f.Spec)
 		}
 	}
-}
-
-// forms are the three ways a fixture reaches Kafka: bare, and in a
-// CloudEvent in each Kafka binding mode, built as the CDEvents CloudEvents
-// binding says (id, source, type, subject and time from the CDEvent).
-func forms(t *testing.T, f Fixture) map[string]event.Message {
-	t.Helper()
-	var doc struct {
-		Subject struct {
-			ID string `json:"id"`
-		} `json:"subject"`
-	}
-	json.Unmarshal(f.Doc, &doc)
-	c := f.Context
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, f.Doc); err != nil {
-		t.Fatal(err)
-	}
-	structured, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": c["id"], "source": c["source"], "type": c["type"],
-		"subject": doc.Subject.ID, "time": c["timestamp"], "datacontenttype": "application/json", "comacmeteam": "payments",
-		"data": json.RawMessage(compact.Bytes())})
-	return map[string]event.Message{
-		"bare": {Value: compact.Bytes()},
-		"structured": {Value: structured, Headers: []event.Header{
-			{Key: "content-type", Value: []byte("application/cloudevents+json; charset=UTF-8")}}},
-		"binary": {Value: compact.Bytes(), Headers: []event.Header{
-			{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte(c["id"])},
-			{Key: "ce_source", Value: []byte(c["source"])}, {Key: "ce_type", Value: []byte(c["type"])},
-			{Key: "ce_subject", Value: []byte(doc.Subject.ID)}, {Key: "ce_time", Value: []byte(c["timestamp"])},
-			{Key: "ce_comacmeteam", Value: []byte("payments")}, {Key: "content-type", Value: []byte("application/json")}}},
-	}
-}
-
-// Expected is what a fixture decodes to, as a line of its fields.
-var expected = map[string]string{
-	"0.4.1_service_deployed":         "deployment om-0.4.1-service-deployed-1 checkout team=payments env=production success 2026-02-10T09:41:07Z artifact=pkg:oci/checkout@sha256%3A041aa11bb22cc33dd44ee55ff66 changes=0410c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9",
-	"0.4.1_service_upgraded":         "deployment om-0.4.1-service-upgraded-1 search team= env=production success 2026-02-10T11:02:00Z artifact=pkg:oci/search@v3.8.1 changes=",
-	"0.4.1_service_rolledback":       "deployment om-0.4.1-service-rolledback-1 pricing team= env=staging rolled_back 2026-02-10T12:30:00Z artifact=pkg:oci/pricing@v2.0.9 changes=",
-	"0.4.1_incident_detected":        "incident PD-041-1 checkout env=production sev=high source=monitoring impact=2026-02-10T09:58:30Z detected=2026-02-10T10:05:00Z resolved= title=checkout p99 latency over 2s",
-	"0.4.1_incident_reported":        "incident SUP-041-7 billing env=production sev= source=customer impact= detected=2026-02-10T12:15:00Z resolved= title=customers cannot pay by card",
-	"0.4.1_incident_resolved":        "incident PD-041-1 checkout env=production sev= source= impact= detected= resolved=2026-02-10T14:45:00Z title=",
-	"0.4.1_change_merged":            "change 0410c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9 checkout repo=acme/checkout author=r.ng authored=2026-02-10T07:55:00Z merged=2026-02-10T08:20:00Z",
-	"0.5.0_service_deployed":         "deployment om-0.5.0-service-deployed-1 checkout team= env=production failure 2026-02-11T09:41:07Z artifact=pkg:oci/checkout@sha256%3A051aa11bb22cc33dd44ee55ff66 changes=",
-	"0.5.0_incident_detected":        "incident PD-050-1 checkout env=production sev=high source=monitoring impact=2026-02-11T09:58:30Z detected=2026-02-11T10:05:00Z resolved= title=checkout p99 latency over 2s",
-	"0.5.0_change_merged":            "change 0500c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8 checkout repo=acme/checkout author= authored= merged=2026-02-11T08:20:00Z",
-	"0.5.1_service_deployed":         "deployment om-0.5.1-service-deployed-1 checkout team=payments env=production success 2026-02-11T09:41:07Z artifact=pkg:oci/checkout@sha256%3A051aa11bb22cc33dd44ee55ff66 changes=0510c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9",
-	"0.5.1_service_upgraded":         "deployment om-0.5.1-service-upgraded-1 search team= env=production success 2026-02-11T11:02:00Z artifact=pkg:oci/search@v3.8.1 changes=",
-	"0.5.1_service_rolledback":       "deployment om-0.5.1-service-rolledback-1 pricing team= env=staging rolled_back 2026-02-11T12:30:00Z artifact=pkg:oci/pricing@v2.0.9 changes=",
-	"0.5.1_incident_detected":        "incident PD-051-1 checkout env=production sev=high source=monitoring impact=2026-02-11T09:58:30Z detected=2026-02-11T10:05:00Z resolved= title=checkout p99 latency over 2s",
-	"0.5.1_incident_reported":        "incident SUP-051-7 billing env=production sev= source=customer impact= detected=2026-02-11T12:15:00Z resolved= title=customers cannot pay by card",
-	"0.5.1_incident_resolved":        "incident PD-051-1 checkout env=production sev= source= impact= detected= resolved=2026-02-11T14:45:00Z title=",
-	"0.5.1_change_merged":            "change 0510c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9 checkout repo=acme/checkout author=r.ng authored=2026-02-11T07:55:00Z merged=2026-02-11T08:20:00Z",
-	"0.6.0-draft_service_deployed":   "deployment om-0.6.0-draft-service-deployed-1 checkout team=payments env=production success 2026-02-12T09:41:07Z artifact=pkg:oci/checkout@sha256%3A060aa11bb22cc33dd44ee55ff66 changes=0600c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9",
-	"0.6.0-draft_service_upgraded":   "deployment om-0.6.0-draft-service-upgraded-1 search team= env=production success 2026-02-12T11:02:00Z artifact=pkg:oci/search@v3.8.1 changes=",
-	"0.6.0-draft_service_rolledback": "deployment om-0.6.0-draft-service-rolledback-1 pricing team= env=staging rolled_back 2026-02-12T12:30:00Z artifact=pkg:oci/pricing@v2.0.9 changes=",
-	"0.6.0-draft_incident_detected":  "incident PD-060-1 checkout env=production sev=high source=monitoring impact=2026-02-12T09:58:30Z detected=2026-02-12T10:05:00Z resolved= title=checkout p99 latency over 2s",
-	"0.6.0-draft_incident_reported":  "incident SUP-060-7 billing env=production sev= source=customer impact= detected=2026-02-12T12:15:00Z resolved= title=customers cannot pay by card",
-	"0.6.0-draft_incident_resolved":  "incident PD-060-1 checkout env=production sev= source= impact= detected= resolved=2026-02-12T14:45:00Z title=",
-	"0.6.0-draft_change_merged":      "change 0600c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9 checkout repo=acme/checkout author=r.ng authored=2026-02-12T07:55:00Z merged=2026-02-12T08:20:00Z",
-}
-
-// skippedFixtures are the fixtures of types opsmetrics does not store.
-var skippedFixtures = map[string]bool{
-	"0.4.1_pipelinerun_finished": true, "0.4.1_testcaserun_finished": true, "0.4.1_environment_created": true,
-	"0.5.1_artifact_packaged": true, "0.5.1_build_finished": true, "0.5.1_ticket_created": true,
-	"0.5.1_change_created": true, "0.5.0_service_removed": true,
-}
-
-// Summary is an event's fields as a line, in the form of expected.
-func Summary(e *event.Event) string {
-	f := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
-	switch e.Kind {
-	case event.KindDeployment:
-		d := e.Deployment
-		return fmt.Sprintf("deployment %s %s team=%s env=%s %s %s artifact=%s changes=%s", d.ID, d.Service, d.Team, d.Environment,
-			d.Status, f(d.FinishedAt), d.Artifact, strings.Join(d.Changes, ","))
-	case event.KindIncident:
-		i := e.Incident
-		return fmt.Sprintf("incident %s %s env=%s sev=%s source=%s impact=%s detected=%s resolved=%s title=%s", i.ID, i.Service, i.Environment,
-			i.Severity, i.DetectionSource, f(i.ImpactStartedAt), f(i.DetectedAt), f(i.ResolvedAt), i.Title)
-	case event.KindChange:
-		c := e.Change
-		return fmt.Sprintf("change %s %s repo=%s author=%s authored=%s merged=%s", c.ID, c.Service, c.Repository, c.Author, f(c.AuthoredAt), f(c.MergedAt))
-	}
-	return string(e.Kind)
 }
 
 // TestConformanceFixtures decodes every fixture in every form: accepted
@@ -201,29 +82,28 @@ func Summary(e *event.Event) string {
 func TestConformanceFixtures(t *testing.T) {
 	seen := map[string]bool{}
 	for _, f := range fixtures(t) {
-		want, accepted := expected[f.Name]
-		if !accepted && !skippedFixtures[f.Name] {
-			t.Errorf("fixture %s has no expectation", f.Name)
-			continue
-		}
-		for form, m := range forms(t, f) {
+		for _, form := range f.Forms() {
+			m := event.Message{Value: form.Value}
+			for _, h := range form.Headers {
+				m.Headers = append(m.Headers, event.Header{Key: h.Key, Value: []byte(h.Value)})
+			}
 			e, err := decoder().Decode(m)
-			if !accepted {
+			if f.Want == "" {
 				var s *event.Skipped
 				if !errors.As(err, &s) || s.Type != f.Type {
-					t.Errorf("%s %s: Decode = %v, %v; want skipped as %s", f.Name, form, e, err, f.Type)
+					t.Errorf("%s %s: Decode = %v, %v; want skipped as %s", f.Name, form.Name, e, err, f.Type)
 				}
 				continue
 			}
 			if err != nil {
-				t.Errorf("%s %s: %v", f.Name, form, err)
+				t.Errorf("%s %s: %v", f.Name, form.Name, err)
 				continue
 			}
-			if got := Summary(e); got != want {
-				t.Errorf("%s %s:\n got %s\nwant %s", f.Name, form, got, want)
+			if got := eventfixtures.Summary(e); got != f.Want {
+				t.Errorf("%s %s:\n got %s\nwant %s", f.Name, form.Name, got, f.Want)
 			}
-			if wantID := f.Context["source"] + " " + f.Context["id"]; e.ID != wantID || e.Encoding != event.EncodingCDEvents {
-				t.Errorf("%s %s: id %q, encoding %s; want %q, cdevents", f.Name, form, e.ID, e.Encoding, wantID)
+			if wantID := f.Source + " " + f.ID; e.ID != wantID || e.Encoding != event.EncodingCDEvents {
+				t.Errorf("%s %s: id %q, encoding %s; want %q, cdevents", f.Name, form.Name, e.ID, e.Encoding, wantID)
 			}
 		}
 		seen[f.Spec+" "+f.Type] = true
@@ -259,7 +139,7 @@ func TestDecoderReadsPublishedFields(t *testing.T) {
 		required bool
 	}{"subject.content.ticketURI", true})
 	for _, f := range fixtures(t) {
-		if _, ok := expected[f.Name]; !ok {
+		if f.Want == "" {
 			continue
 		}
 		paths := read[f.Type]
@@ -283,7 +163,7 @@ func TestDecoderReadsPublishedFields(t *testing.T) {
 				}
 				continue
 			}
-			if err == nil && Summary(e) == expected[f.Name] && !strings.HasSuffix(p.path, "environment.id") {
+			if err == nil && eventfixtures.Summary(e) == f.Want && !strings.HasSuffix(p.path, "environment.id") {
 				t.Errorf("%s: removing %s changes nothing: the decoder does not read it", f.Name, p.path)
 			}
 		}
