@@ -88,14 +88,18 @@ func parse(name string, b []byte) (Fixture, error) {
 		ID: c.ID, Source: c.Source, EventType: c.Type, Timestamp: c.Timestamp, Subject: doc.Subject.ID, Want: want}, nil
 }
 
-// Variant returns f with tag appended to its context id and its subject id
-// (and to the ids Want names), so that several copies of one fixture are
-// separate events about separate entities.
+// Variant returns f with tag appended to its context id and, but for a
+// service event (whose subject is the service), its subject id, so that
+// several copies of one fixture are separate events about separate
+// entities; Want follows.
 func (f Fixture) Variant(tag string) Fixture {
 	v := f
-	v.ID, v.Subject = f.ID+tag, f.Subject+tag
+	v.ID = f.ID + tag
 	v.Doc = bytes.Replace(f.Doc, []byte(`"id":"`+f.ID+`"`), []byte(`"id":"`+v.ID+`"`), 1)
-	v.Doc = bytes.Replace(v.Doc, []byte(`"subject":{"id":"`+f.Subject+`"`), []byte(`"subject":{"id":"`+v.Subject+`"`), 1)
+	if !strings.HasPrefix(f.Type, "service.") {
+		v.Subject = f.Subject + tag
+		v.Doc = bytes.Replace(v.Doc, []byte(`"subject":{"id":"`+f.Subject+`"`), []byte(`"subject":{"id":"`+v.Subject+`"`), 1)
+	}
 	if f.Want != "" {
 		kind, rest, _ := strings.Cut(f.Want, " ")
 		id, rest, _ := strings.Cut(rest, " ")
