@@ -206,3 +206,24 @@ func TestCDEventsMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceholderEnvironment: CI systems often send no environment. Such a
+// deployment is stored under "unknown" and counted; environment names are
+// lower-cased and aliased on the way in.
+func TestPlaceholderEnvironment(t *testing.T) {
+	h := newHarness(t, 1)
+	h.cfg.Ingest.EnvironmentAliases = map[string]string{"Prod": "production"}
+	dep := func(id, env string) kafka.Message {
+		return kafka.Message{Topic: h.cfg.Topics.Deployments, Value: []byte(fmt.Sprintf(
+			`{"kind":"deployment","event_id":"%s","deployment_id":"%s","service":"cart","status":"success","finished_at":"2026-03-01T10:00:00Z"%s}`, id, id, env))}
+	}
+	h.produce(dep("d-none", ""), dep("d-empty", `,"environment":""`), dep("d-prod", `,"environment":"PROD"`), dep("d-stg", `,"environment":"Staging"`))
+	reg := h.ingestUntilIdle("placeholder")
+	rows := testenv.Rows(t, h.st, "SELECT deployment_id, environment FROM deployments ORDER BY deployment_id")
+	if want := "[d-empty | unknown d-none | unknown d-prod | production d-stg | staging]"; fmt.Sprint(rows) != want {
+		t.Errorf("stored %v, want %s", rows, want)
+	}
+	if got := counter(t, reg, "opsmetrics_ingest_deployments_unknown_environment_total", nil); got != 2 {
+		t.Errorf("unknown environment metric %v, want 2", got)
+	}
+}
