@@ -190,11 +190,11 @@ func decodeBareCDEvent(b []byte) (*Event, error) {
 
 // unmarshalCDEvent parses b as a CDEvent, naming the field of a type error.
 func unmarshalCDEvent(b []byte, where string) (*cdEvent, *DecodeError) {
-	if _, err := object(b, where); err != nil {
-		return nil, err
-	}
 	var cd cdEvent
 	if err := json.Unmarshal(b, &cd); err != nil {
+		if _, oerr := object(b, where); oerr != nil {
+			return nil, oerr
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return nil, reject(ReasonWrongType, "%s: %s is a JSON %s, want %s", where, te.Field, te.Value, jsonKind(te.Type.Kind().String()))
@@ -335,6 +335,10 @@ func applyCustomData(cd *cdEvent, kind Kind, target any, where string) *DecodeEr
 	if ct := cd.CustomDataContentType; ct != "" && !isJSONMediaType(ct) {
 		return nil
 	}
+	if json.Unmarshal(cd.CustomData, target) == nil {
+		return nil // the common case: one pass
+	}
+	// Find what is wrong, field by field, for the reason.
 	fields, err := object(cd.CustomData, where+" customData")
 	if err != nil {
 		return err

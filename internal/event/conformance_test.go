@@ -87,6 +87,14 @@ func TestConformanceFixtures(t *testing.T) {
 			for _, h := range form.Headers {
 				m.Headers = append(m.Headers, event.Header{Key: h.Key, Value: []byte(h.Value)})
 			}
+			if form.Name == "structured" {
+				// The CloudEvents SDK reads the same envelope.
+				var env ce.Event
+				if err := json.Unmarshal(form.Value, &env); err != nil || env.Validate() != nil ||
+					env.ID() != f.ID || env.Source() != f.Source || env.Type() != f.EventType || env.Extensions()["comacmeteam"] != "payments" {
+					t.Errorf("%s: the CloudEvents SDK reads the envelope differently: %v %v", f.Name, err, env)
+				}
+			}
 			e, err := decoder().Decode(m)
 			if f.Want == "" {
 				var s *event.Skipped
@@ -288,12 +296,7 @@ func TestGeneratorWritesPublishedCDEvents(t *testing.T) {
 				parsed, sdkErr = cdv05.NewFromJsonBytes(doc)
 			}
 			if sdkErr == nil {
-				sdkErr = cdapi.Validate(parsed)
-				// The SDK checks the optional artifactId of incident events
-				// as a package URL even when it is absent (its struct tag
-				// lacks omitempty); the published schema allows it absent.
-				if sdkErr != nil && strings.HasPrefix(typ, "incident.") && !bytes.Contains(doc, []byte(`"artifactId"`)) &&
-					strings.Contains(sdkErr.Error(), "ArtifactId") && strings.Count(sdkErr.Error(), "Error:") == 1 {
+				if sdkErr = cdapi.Validate(parsed); isIncidentArtifactQuirk(sdkErr) && !bytes.Contains(doc, []byte(`"artifactId"`)) {
 					sdkErr = nil
 				}
 			}
@@ -323,4 +326,13 @@ func TestGeneratorWritesPublishedCDEvents(t *testing.T) {
 	}
 	sort.Strings(keys)
 	t.Logf("validated: %v", keys)
+}
+
+// isIncidentArtifactQuirk reports whether err is only the CDEvents SDK's
+// check of the optional artifactId of an incident event as a package URL,
+// which it applies even when the field is absent (its struct tag lacks
+// omitempty); the published schema allows it absent.
+func isIncidentArtifactQuirk(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Incident") && strings.Contains(err.Error(), "ArtifactId") &&
+		strings.Count(err.Error(), "Error:") == 1
 }

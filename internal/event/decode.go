@@ -71,8 +71,13 @@ func (d *Decoder) decode(m Message) (*Event, error) {
 	case headers["ce_specversion"] != "" || headers["ce_id"] != "" || headers["ce_type"] != "":
 		e, err = decodeBinaryCloudEvent(headers, m.Value)
 	default:
-		if fe, ok := fastNative(m.Value); ok {
+		fe, sh := fastNative(m.Value)
+		if sh == shapeNative {
 			e = fe
+			break
+		}
+		if sh == shapeCDEvent {
+			e, err = decodeBareCDEvent(m.Value)
 			break
 		}
 		fields, ferr := object(m.Value, "payload")
@@ -272,29 +277,44 @@ func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, error)
 }
 
 // fastNative decodes a well-formed native event in two passes over the JSON
-// and without building a map of its fields. Anything unusual (a type error,
-// a CloudEvent, a missing id) returns false, and the slow path, which names
-// the offending field, takes over.
-func fastNative(b []byte) (*Event, bool) {
+// and without building a map of its fields, or recognises a bare CDEvent.
+// Anything unusual (a type error, a CloudEvent, a missing id) returns
+// shapeOther, and the slow path, which names the offending field, takes
+// over.
+func fastNative(b []byte) (*Event, shape) {
 	var env struct {
 		Kind        string          `json:"kind"`
 		EventID     string          `json:"event_id"`
 		Time        *time.Time      `json:"time"`
 		SpecVersion json.RawMessage `json:"specversion"`
+		Context     json.RawMessage `json:"context"`
 	}
-	if json.Unmarshal(b, &env) != nil || env.SpecVersion != nil || env.EventID == "" {
-		return nil, false
+	err := json.Unmarshal(b, &env)
+	if err == nil && env.SpecVersion == nil && env.Kind == "" && len(env.Context) > 0 && env.Context[0] == '{' {
+		return nil, shapeCDEvent // a bare CDEvent: no need for the map of the slow path
+	}
+	if err != nil || env.SpecVersion != nil || env.EventID == "" {
+		return nil, shapeOther
 	}
 	e, ok := fastBody(Kind(env.Kind), b)
 	if !ok {
-		return nil, false
+		return nil, shapeOther
 	}
 	e.ID, e.Encoding = env.EventID, EncodingNative
 	if env.Time != nil {
 		e.Time = *env.Time
 	}
-	return e, true
+	return e, shapeNative
 }
+
+// shape is what fastNative found.
+type shape int
+
+const (
+	shapeOther    shape = iota // anything else: the slow path explains
+	shapeNative                // a well-formed native event, decoded
+	shapeCDEvent               // a bare CDEvent
+)
 
 // fastBody decodes the kind-specific fields of b in one pass, or returns
 // false for the slow path to explain what is wrong.
