@@ -311,9 +311,9 @@ func fastNative(b []byte) (*Event, shape) {
 type shape int
 
 const (
-	shapeOther    shape = iota // anything else: the slow path explains
-	shapeNative                // a well-formed native event, decoded
-	shapeCDEvent               // a bare CDEvent
+	shapeOther   shape = iota // anything else: the slow path explains
+	shapeNative               // a well-formed native event, decoded
+	shapeCDEvent              // a bare CDEvent
 )
 
 // fastBody decodes the kind-specific fields of b in one pass, or returns
