@@ -45,15 +45,9 @@ type Config struct {
 	BatchMaxLatency time.Duration // longest a fetched message waits to be written
 	MaxMessageBytes int           // larger payloads are dead-lettered
 	MaxFutureSkew   time.Duration // timestamps further ahead are rejected
-	// DeadLetterUnused dead-letters valid CDEvents of types opsmetrics does
-	// not store instead of skipping them.
-	DeadLetterUnused bool
-	// EnvironmentAliases maps environment names onto the one they stand
-	// for (prod → production) as events are decoded.
-	EnvironmentAliases map[string]string
-	RetryMaxBackoff    time.Duration // cap of the backoff between retries
-	ShutdownTimeout    time.Duration // bound on the final flush
-	SessionTimeout     time.Duration // consumer group session timeout; 0 means 30s
+	RetryMaxBackoff time.Duration // cap of the backoff between retries
+	ShutdownTimeout time.Duration // bound on the final flush
+	SessionTimeout  time.Duration // consumer group session timeout; 0 means 30s
 	// UntilIdle, when positive, makes Run return nil once no message has
 	// arrived for that long, everything fetched is committed and the group
 	// has no lag left on the input topics.
@@ -63,6 +57,13 @@ type Config struct {
 	Dialer *kafka.Dialer
 	// Transport, when set, is used by the dead-letter producer.
 	Transport kafka.RoundTripper
+
+	// DeadLetterUnused dead-letters valid CDEvents of types opsmetrics does
+	// not store instead of skipping them.
+	DeadLetterUnused bool
+	// EnvironmentAliases maps environment names onto the one they stand
+	// for (prod → production) as events are decoded.
+	EnvironmentAliases map[string]string
 }
 
 // Ingester moves events from Kafka to ClickHouse. Build it with New and run
@@ -499,19 +500,20 @@ func (in *Ingester) spanAttributes(batch []kafka.Message) []attribute.KeyValue {
 // ConfigFrom takes the ingestion settings from the process configuration.
 func ConfigFrom(c *config.Config) Config {
 	return Config{
-		Brokers:            c.Brokers,
-		Group:              c.Group,
-		Topics:             c.Topics.Inputs(),
-		DeadLetterTopic:    c.Topics.DeadLetter,
-		BatchSize:          c.Ingest.BatchSize,
-		BatchMaxLatency:    c.Ingest.BatchMaxLatency,
-		MaxMessageBytes:    c.Ingest.MaxMessageBytes,
-		MaxFutureSkew:      c.Ingest.MaxFutureSkew,
+		Brokers:         c.Brokers,
+		Group:           c.Group,
+		Topics:          c.Topics.Inputs(),
+		DeadLetterTopic: c.Topics.DeadLetter,
+		BatchSize:       c.Ingest.BatchSize,
+		BatchMaxLatency: c.Ingest.BatchMaxLatency,
+		MaxMessageBytes: c.Ingest.MaxMessageBytes,
+		MaxFutureSkew:   c.Ingest.MaxFutureSkew,
+		RetryMaxBackoff: c.Ingest.RetryMaxBackoff,
+		ShutdownTimeout: c.Ingest.ShutdownTimeout,
+		SessionTimeout:  c.Ingest.SessionTimeout,
+
 		DeadLetterUnused:   c.Ingest.DeadLetterUnused,
 		EnvironmentAliases: c.Ingest.Aliases(),
-		RetryMaxBackoff:    c.Ingest.RetryMaxBackoff,
-		ShutdownTimeout:    c.Ingest.ShutdownTimeout,
-		SessionTimeout:     c.Ingest.SessionTimeout,
 	}
 }
 

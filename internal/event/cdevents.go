@@ -59,17 +59,6 @@ var cdSkipped = map[string]bool{
 	"ticket.closed": true, "ticket.created": true, "ticket.updated": true,
 }
 
-// SkippedTypes lists the CDEvents types (subject.predicate) that Decode
-// reports as *Skipped, sorted; "other" and "custom" label the rest.
-func SkippedTypes() []string {
-	out := make([]string, 0, len(cdSkipped))
-	for t := range cdSkipped {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // IsSkipLabel reports whether s is a label Skipped.Type can take.
 func IsSkipLabel(s string) bool { return cdSkipped[s] || s == "other" || s == "custom" }
 

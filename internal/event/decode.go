@@ -86,10 +86,11 @@ func (d *Decoder) decode(m Message) (*Event, error) {
 		}
 		_, isCE := fields["specversion"]
 		_, isCD := fields["context"]
+		_, hasKind := fields["kind"]
 		switch {
 		case isCE:
 			e, err = decodeStructuredCloudEvent(m.Value)
-		case isCD:
+		case isCD && !hasKind:
 			e, err = decodeBareCDEvent(m.Value)
 		default:
 			e, err = decodeNative(fields, m.Value)
