@@ -215,7 +215,7 @@ func CheckIdentifier(v string) error {
 
 func forbiddenRune(r rune) bool {
 	switch {
-	case r < 0x20, r >= 0x7f && r <= 0x9f, r == utf8.RuneError:
+	case r < 0x20, r >= 0x7f && r <= 0x9f:
 		return true
 	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x2028 && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
 		return true
