@@ -172,10 +172,15 @@ func ScoreSeries(points []baselines.Point, rates bool, o ScoreOptions) ([]Scored
 		return nil, ScoreReport{}, fmt.Errorf("unknown kind %q: want count, rate, duration, dense or auto", kind)
 	}
 	out := make([]Scored, len(points))
+	flagged := map[time.Time]bool{}
+	opts.Exclude = func(t time.Time) bool { return flagged[t] }
 	for i, p := range points {
 		m := baselines.Fit(k, points[max(0, i-window):i], opts)
-		s := m.ScoreRecent(points[max(0, i-baselines.WindowIntervals+1) : i+1])
+		s := m.ScoreRecent(points[max(0, i-baselines.History(step)+1) : i+1])
 		out[i] = Scored{Time: p.Start, Value: p.Value, Expected: s.Expected, Lower: s.Lower, Upper: s.Upper, Anomaly: s.Anomaly}
+		if s.Anomaly && baselines.ExcludesFlagged(k) {
+			flagged[p.Start] = true
+		}
 		if s.Judged {
 			out[i].Score = 1 - math.Min(1, 2*s.Tail)
 		}

@@ -86,7 +86,11 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 			k, _ := LookupKPI(s.KPI)
 			opts := cfg.Options
 			opts.Step = step.Duration()
-			opts.Exclude = cfg.excluder(s, flagged[s.Key()])
+			var f map[time.Time]bool
+			if ExcludesFlagged(k.Kind) {
+				f = flagged[s.Key()]
+			}
+			opts.Exclude = cfg.excluder(s, f)
 			m := Fit(k.Kind, series[s], opts)
 			params, err := json.Marshal(m)
 			if err != nil {
@@ -125,6 +129,15 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 	log.Info("learnt baselines", "generation", res.Generation, "series", res.Series, "ready", res.Ready)
 	return res, nil
 }
+
+// ExcludesFlagged reports whether intervals already flagged as anomalies
+// leave the training of a model of kind. They do for counts and rates,
+// whose means a past outbreak would raise. Durations keep them: their
+// location and spread are medians, which past anomalies hardly move, and
+// leaving out every flagged interval, ordinary strays of a heavy tail
+// included, narrows the band at each relearn until it flags more
+// (make bench-anomaly: duration precision 0.90 with them, 0.80 without).
+func ExcludesFlagged(kind Kind) bool { return kind != Duration }
 
 func (c Config) excluder(s Series, flagged map[time.Time]bool) func(time.Time) bool {
 	return func(t time.Time) bool {

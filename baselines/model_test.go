@@ -184,7 +184,7 @@ func TestDurations(t *testing.T) {
 		v       float64
 		anomaly bool
 		dir     string
-	}{{2 * 3600, false, ""}, {2.8 * 3600, false, ""}, {6 * 3600, true, "up"}, {2 * 3600 / 3.0, true, "down"}} {
+	}{{2 * 3600, false, ""}, {2.8 * 3600, false, ""}, {6 * 3600, true, "up"}, {2 * 3600 / 4.0, true, "down"}} {
 		s := m.Score(Point{Start: at, Value: c.v, Present: true})
 		if s.Anomaly != c.anomaly || (c.anomaly && s.Direction != c.dir) {
 			t.Errorf("%.0fs: anomaly %v %s (tail %.3g), want %v %s", c.v, s.Anomaly, s.Direction, s.Tail, c.anomaly, c.dir)
