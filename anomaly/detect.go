@@ -97,8 +97,9 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 		// M closed intervals, one more to know whether the previous window
 		// fired, and the open interval: a count already above its band
 		// cannot come back, so it fires before its interval closes.
-		// The window test of the oldest needs WindowIntervals-1 before it.
-		extra := baselines.WindowIntervals - 1
+		// The window and silence tests of the oldest need History-1
+		// intervals before it.
+		extra := baselines.History(d) - 1
 		from := end.Add(-time.Duration(per.M+1+extra) * d)
 		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: from, To: end.Add(d), Step: step, Production: cfg.Production})
 		if err != nil {
@@ -167,7 +168,10 @@ func window(ivs []Interval, per Persistence) (bool, *Interval) {
 }
 
 // record stores the anomalous latest intervals (and open ones that fire
-// early; their row is replaced once the interval closes).
+// early; their row is replaced once the interval closes). A row holds what
+// the decision judged: for the window and silence tests, the intervals'
+// total (or rate, or mean duration) against their band, under the latest
+// interval's start.
 func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.Time) error {
 	batch, err := conn.PrepareBatch(ctx, `INSERT INTO anomalies (series, kpi, step, service, team, environment,
 		interval_start, interval_end, observed, num, den, expected, lower, upper, direction, tail, severity, firing,
@@ -188,7 +192,7 @@ func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.
 				firing = 1
 			}
 			if err := batch.Append(s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment, iv.Start, iv.End,
-				iv.Point.Value, iv.Point.Num, iv.Point.Den, iv.Score.Expected, iv.Score.Lower, iv.Score.Upper, iv.Score.Direction,
+				iv.Score.Observed, iv.Score.Num, iv.Score.Den, iv.Score.Expected, iv.Score.Lower, iv.Score.Upper, iv.Score.Direction,
 				iv.Score.Tail, iv.Score.Severity, firing, e.Generation, now); err != nil {
 				return err
 			}
