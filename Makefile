@@ -43,9 +43,11 @@ clean:
 	rm -rf bin
 
 # bench-anomaly measures precision, recall and delay of anomaly detection on
-# labelled series, against a global z-score and a seasonal median/MAD.
+# labelled series, against a global z-score and a seasonal median/MAD, and
+# scores the dense model NAB's way on synthetic series and, when its mirror
+# is there (OPSMETRICS_NAB_GIT_DIR), the Numenta Anomaly Benchmark.
 bench-anomaly: deps
-	$(GO) test ./anomaly -run '^$$' -bench '^BenchmarkAnomalyQuality$$' -benchtime 1x -timeout 30m -v
+	$(GO) test ./anomaly -run '^$$' -bench '^Benchmark(AnomalyQuality|DenseQuality)$$' -benchtime 1x -timeout 30m -v
 
 # bench-kpi times the KPI summary over 10M events against a plain scan.
 bench-kpi: deps

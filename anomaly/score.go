@@ -120,12 +120,14 @@ func ScoreSeries(points []baselines.Point, rates bool, o ScoreOptions) ([]Scored
 }
 
 // detectStep is the most common difference between consecutive distinct
-// timestamps, to the millisecond; a day when there is none.
+// timestamps, each first snapped to a usual monitoring interval (1 s to
+// a week) when within a tenth of one, else to the second; a day when
+// there is none.
 func detectStep(points []baselines.Point, order []int) time.Duration {
 	counts := map[time.Duration]int{}
 	best, bestN := 24*time.Hour, 0
 	for k := 1; k < len(order); k++ {
-		d := points[order[k]].Start.Sub(points[order[k-1]].Start).Round(time.Millisecond)
+		d := snapStep(points[order[k]].Start.Sub(points[order[k-1]].Start))
 		if d <= 0 {
 			continue
 		}
@@ -135,6 +137,19 @@ func detectStep(points []baselines.Point, order []int) time.Duration {
 		}
 	}
 	return best
+}
+
+var usualSteps = []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+
+func snapStep(d time.Duration) time.Duration {
+	for _, u := range usualSteps {
+		if (d - u).Abs() <= u/10 {
+			return u
+		}
+	}
+	return d.Round(time.Second)
 }
 
 // scoreDense runs the streaming dense model over the rows in time order.

@@ -17,13 +17,12 @@ import (
 //   - the level is a slow exponentially weighted mean (half-life
 //     DenseLevelHalfLife) of the deseasonalised values;
 //   - the season is a profile over a day or a week, of hourly bins
-//     interpolated between their centres (smooth curves, learnt within a
-//     period) or of bins of one step (sharp edges, a batch at 09:00,
-//     learnt in a few periods); each bin averages its last three periods.
-//     The candidates run side by side, with no season too, and the one
-//     whose recent errors are smallest (a season: by 5% at least, and once
-//     it has seen a whole period) forecasts, so the season is found from
-//     the data;
+//     interpolated between their centres; each bin averages its last
+//     three periods. The candidates run side by side, with no season too,
+//     and the one whose recent errors are smallest (a season: by 5% at
+//     least, and once it has seen a whole period) forecasts, so the season
+//     is found from the data. (Bins of one step, for sharp edges, were
+//     tried: they never won on make bench-anomaly's series.);
 //   - the local deviation is the last deviation from level and season
 //     times its lag-one autocorrelation, which the model estimates: a busy
 //     hour stays busy for a while, and a burst's second row is no surprise.
@@ -43,7 +42,11 @@ import (
 // for one row); the mean absolute error of the last DenseSpreadWindow (the
 // series turns erratic). The window tests count only when the row takes
 // part (its own error at least the window's average, the same way), so an
-// episode's end does not keep firing. Each test gets a tail probability
+// episode's end does not keep firing. The window test's calibration
+// learns each value DenseChangeTime late, so that a drift in progress is
+// judged against the rows before it, not against itself (without the
+// delay, a drift of three scales an hour calibrated itself away and was
+// never flagged). Each test gets a tail probability
 // from its own past values: counts over a grid of levels, an exponential
 // (peaks-over-threshold) tail above the highest level with ten values over
 // it, blended with a Student t₃ prior worth ten rows while the history is
@@ -74,9 +77,10 @@ type DenseOptions struct {
 }
 
 // DefaultDenseAlpha is the default two-sided tail probability of dense
-// series: rows come every few minutes, so a false alarm every 10,000 rows
-// (five weeks at five minutes) is already one a month per series.
-const DefaultDenseAlpha = 1e-4
+// series: rows come every few minutes, so it is four times smaller than
+// the operations series' (a false alarm every 2,000 rows, a week at five
+// minutes); make bench-anomaly's best single threshold on NAB lies near it.
+const DefaultDenseAlpha = 5e-4
 
 // Time constants of the dense model.
 const (
@@ -107,12 +111,7 @@ func NewDense(o DenseOptions) *Dense {
 			if p < 4*o.Step {
 				continue
 			}
-			// Hourly bins learn a smooth profile within a period; bins of
-			// one step learn sharp edges (a batch at 09:00) in three.
 			d.cands = append(d.cands, newDenseCand(o, p, max(time.Hour, o.Step)))
-			if o.Step < time.Hour {
-				d.cands = append(d.cands, newDenseCand(o, p, o.Step))
-			}
 		}
 	}
 	return d
@@ -211,7 +210,6 @@ type denseCand struct {
 	season []float64
 	seen   []float64
 	keep   float64 // bin updates a bin averages over: three periods'
-	fine   bool    // bins of one step, not interpolated
 
 	level, dev       float64
 	num, den         float64 // of the lag-one autocorrelation of dev
@@ -223,6 +221,7 @@ type denseCand struct {
 	changeRows       int
 	win              []float64 // the last DenseWindow-1 clipped standardized errors
 	up, down, window tailCal
+	pending          []float64 // window statistics waiting to be calibrated
 	spread           tailCal
 	abs              []float64 // the last DenseSpreadWindow-1 clipped absolute errors
 }
@@ -244,7 +243,7 @@ func newDenseCand(o DenseOptions, period, bin time.Duration) *denseCand {
 		spread:     tailCal{prior: func(x float64) float64 { return math.Min(1, t3TwoSided((x-0.8)/0.15)) }},
 	}
 	if period > 0 {
-		c.binW, c.fine = bin, bin <= o.Step
+		c.binW = bin
 		bins := max(int(period/c.binW), 1)
 		c.season, c.seen = make([]float64, bins), make([]float64, bins)
 		c.keep = 3 * math.Max(1, float64(c.binW)/float64(o.Step))
@@ -256,12 +255,7 @@ func newDenseCand(o DenseOptions, period, bin time.Duration) *denseCand {
 func (c *denseCand) bins(t time.Time) (b0, b1 int, w0, w1 float64) {
 	n := len(c.season)
 	pos := float64(t.UnixNano()%int64(c.period)) / float64(c.binW) // in bins from the period's start
-	if c.fine {
-		// Bins of one step: the row's own bin, to the nearest.
-		b0 = ((int(math.Round(pos)) % n) + n) % n
-		return b0, b0, 1, 0
-	}
-	pos -= 0.5 // bin centres
+	pos -= 0.5                                                     // bin centres
 	f := math.Floor(pos)
 	b0 = ((int(f) % n) + n) % n
 	b1 = (b0 + 1) % n
@@ -277,8 +271,6 @@ func (c *denseCand) seasonAt(t time.Time) float64 {
 	switch {
 	case c.seen[b0] == 0 && c.seen[b1] == 0:
 		return 0
-	case b0 == b1:
-		return c.season[b0]
 	case c.seen[b0] == 0:
 		return c.season[b1]
 	case c.seen[b1] == 0:
@@ -342,8 +334,12 @@ func (c *denseCand) learn(t time.Time, y float64, calibrate bool) {
 	if calibrate {
 		c.up.add(math.Max(u, 0))
 		c.down.add(math.Max(-u, 0))
-		c.window.add(math.Abs(c.windowStat(u)))
 		c.spread.add(c.spreadStat(u))
+		c.pending = append(c.pending, math.Abs(c.windowStat(u)))
+		if len(c.pending) > c.changeRows {
+			c.window.add(c.pending[0])
+			c.pending = c.pending[1:]
+		}
 	}
 	c.err += c.aErr * (math.Abs(e) - c.err)
 	// Learn from the row clipped to three scales of its forecast.
@@ -356,7 +352,7 @@ func (c *denseCand) learn(t time.Time, y float64, calibrate bool) {
 			b int
 			w float64
 		}{{b0, w0}, {b1, w1}} {
-			if bw.w <= 0 || (bw.b == b1 && b0 == b1) {
+			if bw.w <= 0 {
 				continue
 			}
 			c.seen[bw.b] += bw.w
@@ -439,7 +435,7 @@ func median(xs []float64) float64 {
 // it, blended with a prior tail worth tailPrior observations.
 type tailCal struct {
 	n        float64
-	cnt, exc [len(tailGrid)]float64
+	cnt, exc [len(tailGrid)]float64 // per level: the values over it and their summed excess
 	prior    func(float64) float64
 	// The last quantile asked, and n and p it was computed for.
 	qN, qP, q float64
