@@ -261,8 +261,8 @@ func (g grid) gaps(points []baselines.Point, order []int) int {
 // scoreIntervals scores counts, rates and durations on the step's grid:
 // each row belongs to its nearest interval; an interval's rows are judged
 // alike, by a model fitted on the intervals before it (at most Window of
-// them), and train later models as one point (the median value; for
-// rates, the mean trials and successes). Intervals without rows are
+// them), and train later models as one point: the row of the median
+// value. Intervals without rows are
 // missing, neither zero nor judged. Intervals flagged as anomalies do not
 // train later counts and rates, as in live learning.
 func scoreIntervals(points []baselines.Point, order []int, k baselines.Kind, o ScoreOptions, out []Scored, rep *ScoreReport) {
@@ -284,20 +284,20 @@ func scoreIntervals(points []baselines.Point, order []int, k baselines.Kind, o S
 		rowsOf[j] = append(rowsOf[j], i)
 	}
 	for _, j := range idx {
-		var vals, nums, dens []float64
+		// An interval of several rows trains as its median row (the lower
+		// median), trials or durations included.
+		var present []baselines.Point
 		for _, i := range rowsOf[j] {
 			if p := points[i]; p.Present {
-				vals, nums, dens = append(vals, p.Value), append(nums, p.Num), append(dens, p.Den)
+				present = append(present, p)
 			}
 		}
-		p := baselines.Point{Start: g.start(j)}
-		if len(vals) > 0 {
-			p.Present, p.Value = true, median(vals)
-			if k == baselines.Rate {
-				p.Num, p.Den = mean(nums), mean(dens)
-				p.Value = p.Num / p.Den
-			}
+		p := baselines.Point{}
+		if len(present) > 0 {
+			sort.SliceStable(present, func(a, b int) bool { return present[a].Value < present[b].Value })
+			p = present[(len(present)-1)/2]
 		}
+		p.Start = g.start(j)
 		merged[j] = p
 	}
 	rep.Gaps = int(idx[len(idx)-1]-idx[0]+1) - len(idx)
@@ -358,14 +358,6 @@ func scoreIntervals(points []baselines.Point, order []int, k baselines.Kind, o S
 			flagged[g.start(j)] = true
 		}
 	}
-}
-
-func mean(xs []float64) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
 }
 
 // detectKind: num and den make a rate; a step under an hour a dense
