@@ -32,8 +32,8 @@ func History(step time.Duration) int {
 //     or their mean log duration), which finds a level shift or a trend
 //     too small to stand out in one interval. It only counts when the last
 //     interval itself stands out the same way (its own tail below 0.05)
-//     and at least as far as the window's average, so a shift that has
-//     ended stops firing instead of spilling over;
+//     and at least three quarters as far as the window's average, so a
+//     shift that has ended stops firing instead of spilling over;
 //   - for counts, the silence: the run of intervals without events that
 //     ends with this one, judged together. A count series that stops is
 //     flagged from the interval whose expected counts, with those before
@@ -41,17 +41,23 @@ func History(step time.Duration) int {
 //     through the quiet nights and weekends after it, as long as nothing
 //     happens.
 //
-// The first test that fires decides, in that order.
+// The first test that fires decides, the silence first, then the
+// interval, then the window.
 func (m *Model) ScoreRecent(points []Point) Score {
 	last := points[len(points)-1]
 	s := m.Score(last)
-	if s.Anomaly || m.Status != Ready {
+	if m.Status != Ready {
 		return s
 	}
+	// A silence of several intervals is the larger picture of an empty
+	// interval, and never less rare.
 	if m.Kind == Count && last.Present && last.Value == 0 {
 		if sil, ok := m.silence(points); ok {
 			return sil
 		}
+	}
+	if s.Anomaly {
+		return s
 	}
 	if !s.Judged || s.Tail > 0.05 || len(points) < WindowIntervals {
 		return s
@@ -153,7 +159,7 @@ func (m *Model) window(w []Point) (Score, bool) {
 			return s, false
 		}
 		s.Direction = direction(k/n, m.Expected[0])
-		if !atLeastAverage(last.Num/last.Den, k/n, s.Direction) {
+		if !atLeastAverage(last.Num/last.Den-m.Expected[0], k/n-m.Expected[0], s.Direction) {
 			return s, false
 		}
 		nn := int(math.Round(n))
@@ -202,10 +208,13 @@ func (m *Model) window(w []Point) (Score, bool) {
 }
 
 // atLeastAverage reports whether the last interval's excess is at least
-// the window's average excess in direction dir.
+// three quarters of the window's average excess in direction dir: it
+// takes part in the window's shift, which an ordinary interval after the
+// shift does not. (All of the average missed windows whose intervals
+// expect a little more on one weekday than the next.)
 func atLeastAverage(last, average float64, dir string) bool {
 	if dir == "down" {
-		return last <= average
+		return last <= average*0.75
 	}
-	return last >= average
+	return last >= average*0.75
 }
