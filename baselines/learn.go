@@ -92,20 +92,8 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 			}
 			opts.Exclude = cfg.excluder(s, f)
 			m := Fit(k.Kind, series[s], opts)
-			params, err := json.Marshal(m)
-			if err != nil {
+			if err := appendModel(batch, res.Generation, s, m, from, to, now); err != nil {
 				return res, err
-			}
-			for slot := range m.Slots {
-				e, lo, up := m.Band(slot)
-				p := ""
-				if slot == 0 {
-					p = string(params)
-				}
-				if err := batch.Append(res.Generation, s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment,
-					string(m.Kind), m.Family, string(m.Status), p, from, to, now, uint16(slot), e, lo, up); err != nil {
-					return res, fmt.Errorf("append baseline of %s: %w", s.Key(), err)
-				}
 			}
 			res.Series++
 			if m.Status == Ready {
@@ -138,6 +126,27 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 // included, narrows the band at each relearn until it flags more
 // (make bench-anomaly: duration precision 0.90 with them, 0.80 without).
 func ExcludesFlagged(kind Kind) bool { return kind != Duration }
+
+// appendModel appends the rows of one model to a baselines insert: one
+// per seasonal slot with its band, the parameters on slot 0.
+func appendModel(batch driver.Batch, gen uint64, s Series, m *Model, from, to, now time.Time) error {
+	params, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	for slot := range m.Slots {
+		e, lo, up := m.Band(slot)
+		p := ""
+		if slot == 0 {
+			p = string(params)
+		}
+		if err := batch.Append(gen, s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment,
+			string(m.Kind), m.Family, string(m.Status), p, from, to, now, uint16(slot), e, lo, up); err != nil {
+			return fmt.Errorf("append baseline of %s: %w", s.Key(), err)
+		}
+	}
+	return nil
+}
 
 func (c Config) excluder(s Series, flagged map[time.Time]bool) func(time.Time) bool {
 	return func(t time.Time) bool {

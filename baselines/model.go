@@ -243,16 +243,19 @@ func (m *Model) learnCount(train []Point, o Options) {
 	// Two passes: the second down-weights intervals the first finds far
 	// out (Farrington's reweighting), so past outbreaks do not inflate it.
 	w := make([]float64, len(train))
-	for i := range w {
-		w[i] = 1
+	slot := make([]int, len(train))
+	for i, p := range train {
+		w[i], slot[i] = 1, m.Slot(p.Start)
 	}
+	r2, top := make([]float64, len(train)), make([]float64, len(train))
+	sum, wt := make([]float64, m.Slots), make([]float64, m.Slots)
 	phi := 1.0
 	for pass := 0; pass < 3; pass++ {
-		sum, wt := make([]float64, m.Slots), make([]float64, m.Slots)
+		clear(sum)
+		clear(wt)
 		for i, p := range train {
-			s := m.Slot(p.Start)
-			sum[s] += w[i] * p.Value
-			wt[s] += w[i]
+			sum[slot[i]] += w[i] * p.Value
+			wt[slot[i]] += w[i]
 		}
 		gsum, gwt := 0.0, 0.0
 		for s := range sum {
@@ -265,27 +268,21 @@ func (m *Model) learnCount(train []Point, o Options) {
 		}
 		// Dispersion from the Pearson residuals, leaving out the
 		// down-weighted intervals (an outbreak must not widen the band) but
-		// no more than one in ten: a series that is bursty by nature
-		// (one advisory patching many hosts) keeps its real dispersion.
-		r2 := make([]float64, len(train))
+		// no more than one in ten (those among the tenth largest
+		// residuals): a series that is bursty by nature (one advisory
+		// patching many hosts) keeps its real dispersion.
 		for i, p := range train {
-			mu := math.Max(m.Expected[m.Slot(p.Start)], 1e-3)
+			mu := math.Max(m.Expected[slot[i]], 1e-3)
 			r2[i] = (p.Value - mu) * (p.Value - mu) / mu
 		}
-		order := make([]int, len(train))
-		for i := range order {
-			order[i] = i
-		}
-		sort.Slice(order, func(a, b int) bool { return r2[order[a]] > r2[order[b]] })
-		skip := map[int]bool{}
-		for _, i := range order[:len(order)/10] {
-			if w[i] < 1 {
-				skip[i] = true
-			}
+		thr := math.Inf(1)
+		if k := len(train) / 10; k > 0 {
+			copy(top, r2)
+			thr = kthLargest(top, k)
 		}
 		chi, dof := 0.0, 0.0
 		for i := range train {
-			if !skip[i] {
+			if !(w[i] < 1 && r2[i] >= thr) {
 				chi += r2[i]
 				dof++
 			}
@@ -295,7 +292,7 @@ func (m *Model) learnCount(train []Point, o Options) {
 			phi = math.Max(1, chi/(dof-float64(m.Slots)))
 		}
 		for i, p := range train {
-			mu := math.Max(m.Expected[m.Slot(p.Start)], 1e-3)
+			mu := math.Max(m.Expected[slot[i]], 1e-3)
 			r := (p.Value - mu) / math.Sqrt(phi*mu)
 			w[i] = 1
 			if a := math.Abs(r); a > 2.58 {
@@ -549,6 +546,38 @@ func (m *Model) Score(p Point) Score {
 		s.Tail = lower
 	}
 	return m.decide(s)
+}
+
+// kthLargest is the k-th largest of xs (1 ≤ k ≤ len(xs)), by
+// quickselect; it reorders xs.
+func kthLargest(xs []float64, k int) float64 {
+	lo, hi, want := 0, len(xs)-1, k-1
+	for lo < hi {
+		pivot := xs[(lo+hi)/2]
+		i, j := lo, hi
+		for i <= j {
+			for xs[i] > pivot {
+				i++
+			}
+			for xs[j] < pivot {
+				j--
+			}
+			if i <= j {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case want <= j:
+			hi = j
+		case want >= i:
+			lo = i
+		default:
+			return xs[want]
+		}
+	}
+	return xs[want]
 }
 
 func direction(observed, expected float64) string {

@@ -3,6 +3,7 @@ package baselines
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -231,5 +232,22 @@ func TestDistributions(t *testing.T) {
 	}
 	if q := normalQuantile(0.975); math.Abs(q-1.959964) > 1e-5 {
 		t.Errorf("normal 0.975 quantile %v", q)
+	}
+}
+
+func TestKthLargest(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for n := 1; n < 60; n++ {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(r.IntN(8)) // ties on purpose
+		}
+		sorted := append([]float64(nil), xs...)
+		slices.Sort(sorted)
+		for k := 1; k <= n; k++ {
+			if got, want := kthLargest(append([]float64(nil), xs...), k), sorted[n-k]; got != want {
+				t.Fatalf("n %d, k %d: %v, want %v (%v)", n, k, got, want, xs)
+			}
+		}
 	}
 }
