@@ -118,8 +118,9 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 	if sc.Intervals > 1 {
 		expects += " for those " + count(sc.Intervals, e.Series.Step)
 	}
-	desc := fmt.Sprintf("Observed %s. The %s baseline (%s, trained up to %s) %s, with a band of %s–%s; a value this far %s it comes %s "+
-		"(tail probability %.2g). %s", observed, e.Series.Step, e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"), expects,
+	desc := fmt.Sprintf("Observed %s. The %s baseline (%s, trained up to %s) %s, with a band of %s–%s; a value this far %s it comes %s: "+
+		"tail probability %.2g. %s", observed, map[metrics.Step]string{metrics.StepDay: "daily", metrics.StepHour: "hourly"}[e.Series.Step],
+		e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"), expects,
 		human(k, sc.Lower), human(k, sc.Upper), side, rarity(sc.Tail, e.Series.Step), sc.Tail, usual(k, e.Series, e.Model, iv.Start))
 	to := e.End
 	if iv.End.After(to) {

@@ -89,24 +89,23 @@ func band(k baselines.KPI, sc baselines.Score) string {
 
 // rarity says how unusual a tail probability is, in intervals of the
 // step: "about once in 830 days", "about once in 2,700 days (7 years)",
-// "less than once in a billion hours".
+// "less than once in a thousand years".
 func rarity(tail float64, step metrics.Step) string {
 	unit, perYear := "days", 365.25
 	if step == metrics.StepHour {
 		unit, perYear = "hours", 365.25*24
 	}
-	if tail <= 1e-9 {
-		return "less than once in a billion " + unit
-	}
 	n := 1 / math.Max(tail, 1e-300)
-	out := "about once in " + roundCount(n) + " " + unit
-	switch years := n / perYear; {
+	years := n / perYear
+	switch {
+	case years > 1000:
+		return "less than once in a thousand years"
 	case years >= 2:
-		out += fmt.Sprintf(" (%s years)", roundCount(years))
+		return fmt.Sprintf("about once in %s %s (%s years)", roundCount(n), unit, roundCount(years))
 	case step == metrics.StepHour && n >= 24*14:
-		out += fmt.Sprintf(" (%s weeks)", roundCount(n/24/7))
+		return fmt.Sprintf("about once in %s hours (%s weeks)", roundCount(n), roundCount(n/24/7))
 	}
-	return out
+	return fmt.Sprintf("about once in %s %s", roundCount(n), unit)
 }
 
 // roundCount rounds to two significant digits with thousands separators.

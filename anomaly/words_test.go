@@ -102,7 +102,8 @@ func TestAlertWords(t *testing.T) {
 		if !strings.Contains(sum, c.summary) || a.Annotations["test"] != c.test {
 			t.Errorf("%s: summary %q (test %s), want it to contain %q (test %s)", c.name, sum, a.Annotations["test"], c.summary, c.test)
 		}
-		if !strings.Contains(desc, "comes about once in ") || !strings.Contains(desc, c.usual) {
+		if !regexp.MustCompile(`comes (about once in [0-9,]+ days( \([0-9,]+ years\))?|less than once in a thousand years): tail probability`).MatchString(desc) ||
+			!strings.Contains(desc, c.usual) {
 			t.Errorf("%s: description %q lacks how rare it is or %q", c.name, desc, c.usual)
 		}
 		// The value quoted lies outside the band beside it.
