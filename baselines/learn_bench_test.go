@@ -61,17 +61,23 @@ func BenchmarkLearnHourlyYear(b *testing.B) {
 	to := from.Add(points * time.Hour)
 	load := time.Now()
 	// 1 to 9 events an hour in working hours on weekdays, a tenth of that
-	// otherwise, uniform noise around it; series names sort in order.
-	if err := conn.Exec(ctx, `INSERT INTO kpi_series (series, kpi, kind, step, service, team, environment,
-		interval_start, value, num, den, present, computed_at)
-		SELECT concat('incidents|hour|svc-', substring(toString(100000 + intDiv(number, ?)), 2), '|team|production') AS series,
-			'incidents', 'count', 'hour', concat('svc-', substring(toString(100000 + intDiv(number, ?)), 2)), 'team', 'production',
-			toDateTime(?) + (number % ?) * 3600 AS t,
-			floor((1 + intDiv(number, ?) % 9) * if(toDayOfWeek(t) <= 5 AND toHour(t) >= 9 AND toHour(t) < 18, 1, 0.1)
-				* (rand(number) % 2001) / 1000) AS value,
-			0, 0, 1, now()
-		FROM system.numbers LIMIT ?`, points, points, from, points, points, uint64(n*points)); err != nil {
-		b.Fatalf("generate points: %v", err)
+	// otherwise, uniform noise around it; series names sort in order. In
+	// inserts of 500 series, each well within the client's read timeout.
+	const perInsert = 500
+	for lo := 0; lo < n; lo += perInsert {
+		rows := uint64(min(perInsert, n-lo) * points)
+		if err := conn.Exec(ctx, `INSERT INTO kpi_series (series, kpi, kind, step, service, team, environment,
+			interval_start, value, num, den, present, computed_at)
+			SELECT concat('incidents|hour|svc-', substring(toString(100000 + intDiv(number, ?)), 2), '|team|production') AS series,
+				'incidents', 'count', 'hour', concat('svc-', substring(toString(100000 + intDiv(number, ?)), 2)), 'team', 'production',
+				toDateTime(?) + (number % ?) * 3600 AS t,
+				floor((1 + intDiv(number, ?) % 9) * if(toDayOfWeek(t) <= 5 AND toHour(t) >= 9 AND toHour(t) < 18, 1, 0.1)
+					* (rand(number) % 2001) / 1000) AS value,
+				0, 0, 1, now()
+			FROM (SELECT number + ? AS number FROM system.numbers LIMIT ?)`, points, points, from, points, points,
+			uint64(lo*points), rows); err != nil {
+			b.Fatalf("generate points: %v", err)
+		}
 	}
 	b.Logf("wrote %d points in %v", n*points, time.Since(load).Round(time.Millisecond))
 	keys := make([]Series, n)
