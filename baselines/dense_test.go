@@ -151,3 +151,22 @@ func BenchmarkDense(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/20_000, "ns/row")
 }
+
+// BenchmarkFitHourlyYear fits a count model on a year of hourly points,
+// as a learn with a year of training does for every hourly series.
+func BenchmarkFitHourlyYear(b *testing.B) {
+	r := rand.New(rand.NewPCG(8, 8))
+	pts := make([]Point, 365*24)
+	for i := range pts {
+		t := monday.Add(time.Duration(i) * time.Hour)
+		mu := 0.3
+		if weekday(t) && t.Hour() >= 9 && t.Hour() < 18 {
+			mu = 3
+		}
+		pts[i] = Point{Start: t, Value: poisson(r, mu), Present: true}
+	}
+	b.ReportAllocs()
+	for range b.N {
+		Fit(Count, pts, Options{Step: time.Hour})
+	}
+}
