@@ -77,7 +77,7 @@ type Interval struct {
 // (idempotently: re-detecting an interval replaces its row) and returns the
 // evaluations. Series still learning are returned unjudged.
 func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log *slog.Logger) ([]Evaluation, error) {
-	out, err := DetectEach(ctx, conn, cfg, []time.Time{now}, log)
+	out, err := detectEach(ctx, conn, cfg, []time.Time{now}, true, log)
 	if err != nil {
 		return nil, err
 	}
@@ -86,9 +86,15 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 
 // DetectEach is Detect as of each of nows, with one read of the series
 // for all of them: what a scheduler running Detect at each of those times
-// would have found and recorded, except that every time is judged by the
-// current baselines (it is no point-in-time history).
+// would have found and recorded from their closed intervals, except that
+// every time is judged by the current baselines (it is no point-in-time
+// history). The interval in progress at each time is not looked at: the
+// rows read hold all of it, not what had happened by then.
 func DetectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.Time, log *slog.Logger) ([][]Evaluation, error) {
+	return detectEach(ctx, conn, cfg, nows, false, log)
+}
+
+func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.Time, open bool, log *slog.Logger) ([][]Evaluation, error) {
 	steps := cfg.Steps
 	if len(steps) == 0 {
 		steps = []metrics.Step{metrics.StepDay, metrics.StepHour}
@@ -149,7 +155,7 @@ func DetectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 						pts[i] = baselines.Point{Start: from.Add(time.Duration(off+i) * d), Present: st.Model.Kind == baselines.Count}
 					}
 				}
-				out[k] = append(out[k], evaluate(st, pts, extra, end, d, per))
+				out[k] = append(out[k], evaluate(st, pts, extra, end, d, per, open))
 			}
 		}
 	}
@@ -169,8 +175,9 @@ func DetectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 }
 
 // evaluate judges the intervals of pts after the first extra, the last of
-// them open (end is its start), and applies persistence.
-func evaluate(st baselines.Stored, pts []baselines.Point, extra int, end time.Time, d time.Duration, per Persistence) Evaluation {
+// them open (end is its start), and applies persistence; the open one
+// fires early only when open is set.
+func evaluate(st baselines.Stored, pts []baselines.Point, extra int, end time.Time, d time.Duration, per Persistence, open bool) Evaluation {
 	ivs := make([]Interval, 0, len(pts)-extra)
 	for i := extra; i < len(pts); i++ {
 		p := pts[i]
@@ -180,14 +187,14 @@ func evaluate(st baselines.Stored, pts []baselines.Point, extra int, end time.Ti
 	for i := range ivs {
 		ivs[i].Harmful = ivs[i].Score.Anomaly && k.Harmful(ivs[i].Score.Direction)
 	}
-	closed, open := ivs[:len(ivs)-1], ivs[len(ivs)-1]
+	closed, current := ivs[:len(ivs)-1], ivs[len(ivs)-1]
 	last := closed[len(closed)-1]
 	e := Evaluation{Series: st.Series, Model: st.Model, Start: last.Start, End: end, Point: last.Point, Score: last.Score,
 		Generation: st.Generation, TrainedAt: st.TrainedAt}
 	e.Firing, e.Latest = window(closed[1:], per)
-	if st.Model.Kind == baselines.Count && open.Harmful && open.Score.Direction == "up" {
-		e.Open = &open
-		e.Firing, e.Latest = window(append(append([]Interval(nil), closed[2:]...), open), per)
+	if open && st.Model.Kind == baselines.Count && current.Harmful && current.Score.Direction == "up" {
+		e.Open = &current
+		e.Firing, e.Latest = window(append(append([]Interval(nil), closed[2:]...), current), per)
 	}
 	e.WasFiring, e.Previous = window(closed[:len(closed)-1], per)
 	return e

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -209,19 +210,20 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 		injected[0].Start.Format(time.DateOnly))
 	say("  %d daily series (per organisation, team, service and environment), %d ready, %d still learning",
 		res.Series, res.Ready, res.Series-res.Ready)
-	// One alert per label set: the latest day's words.
+	// One alert per series: the latest day's.
 	latest := map[string]anomaly.Alert{}
 	var order []string
 	for _, w := range watched {
 		for _, a := range w.Fire {
-			k := fmt.Sprint(a.Labels)
+			l := a.Labels
+			k := strings.Join([]string{l["alertname"], l["kpi"], l["step"], l["service"], l["team"], l["environment"]}, "|")
 			if _, ok := latest[k]; !ok {
 				order = append(order, k)
 			}
 			latest[k] = a
 		}
 	}
-	say("anomaly detection at the close of each day from %s to %s (opsmetrics anomaly detect, as serve runs it): %d series judged a day, %d distinct alerts fired",
+	say("anomaly detection at the close of each day from %s to %s (opsmetrics anomaly detect, as serve runs it): %d series judged a day, %d series alerted",
 		watched[0].Day.Format("Mon 2006-01-02"), watched[len(watched)-1].Day.Format("Mon 2006-01-02"), len(watched[0].Evaluations), len(order))
 
 	am, err := amserver.Start(ctx, filepath.Join(o.Dir, "alertmanager"))

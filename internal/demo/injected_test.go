@@ -118,12 +118,10 @@ func (r *injectedRun) run(ctx context.Context, t *testing.T, dsn string) error {
 	if err := st.Write(ctx, recs, nil); err != nil {
 		return err
 	}
-	start := time.Now()
 	_, watched, err := demo.WatchInjected(ctx, st.Conn(), stats.Anomalies, testenv.Logger(t))
 	if err != nil {
 		return err
 	}
-	t.Logf("seed %d end %s: watched in %v", r.seed, r.end.Format(time.DateOnly), time.Since(start).Round(time.Millisecond))
 	var burst, stop generator.Anomaly
 	for _, a := range stats.Anomalies {
 		switch a.Kind {
