@@ -17,7 +17,7 @@ import (
 // inside the band beside it.
 
 // judged describes what the decision judged: "0 on Tue 2026-11-24 (UTC)",
-// "3 days together (Sun 2026-11-22 to Tue 2026-11-24): 2 deployments" or
+// "3 days (Sun 2026-11-22 to Tue 2026-11-24) together: 2 deployments" or
 // "no deployments for 2 days (Thu 2026-11-19 to Fri 2026-11-20)".
 func judged(k baselines.KPI, s baselines.Series, iv *Interval, open bool) string {
 	sc := iv.Score
@@ -29,7 +29,7 @@ func judged(k baselines.KPI, s baselines.Series, iv *Interval, open bool) string
 		if sc.Test == baselines.TestSilence {
 			return fmt.Sprintf("no %s for %s", unitNoun(k, 2), span)
 		}
-		return fmt.Sprintf("%s together: %s", span, observedWith(k, sc.Observed, true))
+		return fmt.Sprintf("%s together: %s", span, observedWith(k, sc.Observed))
 	}
 	p := periodName(step, iv.Start)
 	if open {
@@ -40,8 +40,8 @@ func judged(k baselines.KPI, s baselines.Series, iv *Interval, open bool) string
 
 // observedWith is a value with its unit noun for counts ("2
 // deployments"), as the windows quote it.
-func observedWith(k baselines.KPI, v float64, noun bool) string {
-	if k.Kind == baselines.Count && noun {
+func observedWith(k baselines.KPI, v float64) string {
+	if k.Kind == baselines.Count {
 		return human(k, v) + " " + unitNoun(k, v)
 	}
 	return human(k, v)

@@ -197,7 +197,7 @@ func (m *Model) window(w []Point) (Score, bool) {
 		// The band of the weighted geometric mean of the c medians.
 		q, sd := studentQuantile(1-m.Alpha/2, nu), 1/math.Sqrt(wsum)
 		mean, e := math.Exp((sum+logE)/wsum), math.Exp(logE/wsum)
-		s.Intervals, s.Observed, s.Expected, s.Lower, s.Upper = c, mean, e, e*math.Exp(-q*sd), e*math.Exp(q*sd)
+		s.Observed, s.Expected, s.Lower, s.Upper = mean, e, e*math.Exp(-q*sd), e*math.Exp(q*sd)
 	}
 	s.Tail = upper
 	if s.Direction == "down" {
