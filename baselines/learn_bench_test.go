@@ -12,8 +12,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
-	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
@@ -42,21 +40,7 @@ func BenchmarkLearnHourlyYear(b *testing.B) {
 	}
 	const points = 365 * 24
 	ctx := context.Background()
-	srv, err := chserver.Start(ctx, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop()
-	dsn := srv.DSN("bench")
-	if _, err := store.Migrate(ctx, dsn, testenv.Logger(b)); err != nil {
-		b.Fatal(err)
-	}
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	conn := st.Conn()
+	conn := testenv.Store(b, testenv.MigratedDatabase(b, testenv.OwnClickHouse(b))).Conn()
 	from := time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC) // a Monday
 	to := from.Add(points * time.Hour)
 	load := time.Now()
