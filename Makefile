@@ -4,7 +4,7 @@ BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus zookeeper
 
-.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly reliability clean
+.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly bench-learn reliability clean
 
 all: build
 
@@ -43,9 +43,16 @@ clean:
 	rm -rf bin
 
 # bench-anomaly measures precision, recall and delay of anomaly detection on
-# labelled series, against a global z-score and a seasonal median/MAD.
+# labelled series, against a global z-score and a seasonal median/MAD, and
+# scores the dense model NAB's way on synthetic series and, when its mirror
+# is there (OPSMETRICS_NAB_GIT_DIR), the Numenta Anomaly Benchmark.
 bench-anomaly: deps
-	$(GO) test ./anomaly -run '^$$' -bench '^BenchmarkAnomalyQuality$$' -benchtime 1x -timeout 30m -v
+	$(GO) test ./anomaly -run '^$$' -bench '^Benchmark(AnomalyQuality|DenseQuality)$$' -benchtime 1x -timeout 30m -v
+
+# bench-learn times learning baselines for LEARN_SERIES (default 10,000) hourly
+# series of a year against reading their points from ClickHouse.
+bench-learn: deps
+	OPSMETRICS_LEARN_SERIES=$(or $(LEARN_SERIES),10000) $(GO) test ./baselines -run '^$$' -bench '^BenchmarkLearnHourlyYear$$' -benchtime 1x -timeout 60m -v
 
 # bench-kpi times the KPI summary over 10M events against a plain scan.
 bench-kpi: deps

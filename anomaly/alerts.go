@@ -94,37 +94,46 @@ func Alerts(evals []Evaluation, cfg AlertConfig) (fire, resolve []Alert) {
 	return fire, resolve
 }
 
+// annotations word an alert after the decision of its latest anomalous
+// interval (docs/alerting.md): what was judged, with the band the test
+// used; how rare that is; what the series normally does at that time; and
+// a link to the anomalies dashboard around the interval.
 func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 	k, _ := baselines.LookupKPI(e.Series.KPI)
 	iv := e.Latest
+	sc := iv.Score
 	step := e.Series.Step.Duration()
-	what := "unusually high"
-	if iv.Score.Direction == "down" {
-		what = "unusually low"
+	what, side := "unusually high", "above"
+	if sc.Direction == "down" {
+		what, side = "unusually low", "below"
 	}
-	period := periodName(e.Series.Step, iv.Start)
-	if e.Open != nil && iv.Start.Equal(e.Open.Start) {
-		period += ", so far"
+	open := e.Open != nil && iv.Start.Equal(e.Open.Start)
+	observed := judged(k, e.Series, iv, open)
+	summary := fmt.Sprintf("%s: %s %s, %s; %s", e.Series.Slice(), lower(title(k.Name)), what, observed, band(k, sc))
+	if k.Kind == baselines.Rate && sc.Den > 0 {
+		lo, hi := wilson(sc.Num, sc.Den, 1.96)
+		observed += fmt.Sprintf(" (%g of %g; 95%% interval %s–%s)", sc.Num, sc.Den, human(k, lo), human(k, hi))
 	}
-	observed := human(k, iv.Point.Value)
-	if k.Kind == baselines.Rate {
-		lo, hi := wilson(iv.Point.Num, iv.Point.Den, 1.96)
-		observed = fmt.Sprintf("%s (%g of %g; 95%% interval %s–%s)", human(k, iv.Point.Value), iv.Point.Num, iv.Point.Den,
-			human(k, lo), human(k, hi))
+	expects := "expects " + human(k, sc.Expected)
+	if sc.Intervals > 1 {
+		expects += " for those " + count(sc.Intervals, e.Series.Step)
 	}
-	summary := fmt.Sprintf("%s: %s %s, %s %s; expected %s (band %s–%s)", e.Series.Slice(), lower(title(k.Name)), what,
-		human(k, iv.Point.Value), period, human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper))
-	desc := fmt.Sprintf("Observed %s %s. The %s baseline (%s, trained up to %s) expects %s, with a band of %s–%s; "+
-		"the chance of a value this far %s under it is %.2g.", observed, period, e.Series.Step, e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"),
-		human(k, iv.Score.Expected), human(k, iv.Score.Lower), human(k, iv.Score.Upper), map[string]string{"up": "above", "down": "below"}[iv.Score.Direction],
-		iv.Score.Tail)
+	desc := fmt.Sprintf("Observed %s. The %s baseline (%s, trained up to %s) %s, with a band of %s–%s; a value this far %s it comes %s: "+
+		"tail probability %.2g. %s", observed, map[metrics.Step]string{metrics.StepDay: "daily", metrics.StepHour: "hourly"}[e.Series.Step],
+		e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"), expects,
+		human(k, sc.Lower), human(k, sc.Upper), side, rarity(sc.Tail, e.Series.Step), sc.Tail, usual(k, e.Series, e.Model, iv.Start))
+	to := e.End
+	if iv.End.After(to) {
+		to = iv.End
+	}
 	return map[string]string{
 		"summary":       summary,
 		"description":   desc,
 		"runbook_url":   cfg.runbook(e.Series.KPI),
-		"dashboard_url": cfg.dashboard(e.Series, iv.Start.Add(-14*step), e.End),
-		"observed":      fmt.Sprint(iv.Point.Value),
-		"expected":      fmt.Sprint(iv.Score.Expected),
+		"dashboard_url": cfg.dashboard(e.Series, iv.Start.Add(-14*step), to.Add(step)),
+		"observed":      fmt.Sprint(sc.Observed),
+		"expected":      fmt.Sprint(sc.Expected),
+		"test":          sc.Test,
 	}
 }
 

@@ -77,12 +77,38 @@ type Interval struct {
 // (idempotently: re-detecting an interval replaces its row) and returns the
 // evaluations. Series still learning are returned unjudged.
 func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log *slog.Logger) ([]Evaluation, error) {
+	out, err := detectEach(ctx, conn, cfg, []time.Time{now}, true, log)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// DetectEach is Detect as of each of nows, with one read of the series
+// for all of them: what a scheduler running Detect at each of those times
+// would have found and recorded from their closed intervals, except that
+// every time is judged by the current baselines (it is no point-in-time
+// history). The interval in progress at each time is not looked at: the
+// rows read hold all of it, not what had happened by then.
+func DetectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.Time, log *slog.Logger) ([][]Evaluation, error) {
+	return detectEach(ctx, conn, cfg, nows, false, log)
+}
+
+func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.Time, open bool, log *slog.Logger) ([][]Evaluation, error) {
 	steps := cfg.Steps
 	if len(steps) == 0 {
 		steps = []metrics.Step{metrics.StepDay, metrics.StepHour}
 	}
-	now = now.UTC()
-	var out []Evaluation
+	out := make([][]Evaluation, len(nows))
+	if len(nows) == 0 {
+		return out, nil
+	}
+	latest := nows[0].UTC()
+	for _, now := range nows {
+		if now.After(latest) {
+			latest = now.UTC()
+		}
+	}
 	for _, step := range steps {
 		models, err := baselines.Current(ctx, conn, step)
 		if err != nil {
@@ -93,61 +119,85 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 		}
 		per := cfg.persistence(step)
 		d := step.Duration()
-		end := step.Truncate(now)
+		ends := make([]time.Time, len(nows))
+		first := step.Truncate(nows[0].UTC())
+		for k, now := range nows {
+			ends[k] = step.Truncate(now.UTC())
+			if ends[k].Before(first) {
+				first = ends[k]
+			}
+		}
 		// M closed intervals, one more to know whether the previous window
 		// fired, and the open interval: a count already above its band
 		// cannot come back, so it fires before its interval closes.
-		// The window test of the oldest needs WindowIntervals-1 before it.
-		extra := baselines.WindowIntervals - 1
-		from := end.Add(-time.Duration(per.M+1+extra) * d)
-		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: from, To: end.Add(d), Step: step, Production: cfg.Production})
+		// The window and silence tests of the oldest need History-1
+		// intervals before it.
+		extra := baselines.History(d) - 1
+		n := per.M + 2 + extra
+		from := first.Add(-time.Duration(per.M+1+extra) * d)
+		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: from, To: step.Truncate(latest).Add(d), Step: step,
+			Production: cfg.Production})
 		if err != nil {
 			return nil, err
 		}
-		if err := baselines.StoreSeries(ctx, conn, series, now); err != nil {
+		if err := baselines.StoreSeries(ctx, conn, series, latest); err != nil {
 			return nil, err
 		}
-		for _, st := range models {
-			pts := series[st.Series]
-			if pts == nil { // nothing at all happened in the window
-				pts = make([]baselines.Point, per.M+2+extra)
-				for i := range pts {
-					pts[i] = baselines.Point{Start: from.Add(time.Duration(i) * d), Present: st.Model.Kind == baselines.Count}
+		for k, end := range ends {
+			off := int(end.Sub(first) / d)
+			for _, st := range models {
+				var pts []baselines.Point
+				if all := series[st.Series]; all != nil {
+					pts = all[off : off+n]
+				} else { // nothing at all happened in the range
+					pts = make([]baselines.Point, n)
+					for i := range pts {
+						pts[i] = baselines.Point{Start: from.Add(time.Duration(off+i) * d), Present: st.Model.Kind == baselines.Count}
+					}
 				}
+				out[k] = append(out[k], evaluate(st, pts, extra, end, d, per, open))
 			}
-			ivs := make([]Interval, 0, len(pts)-extra)
-			for i := extra; i < len(pts); i++ {
-				p := pts[i]
-				ivs = append(ivs, Interval{Start: p.Start, End: p.Start.Add(d), Point: p, Score: st.Model.ScoreRecent(pts[:i+1])})
-			}
-			k, _ := baselines.LookupKPI(st.Series.KPI)
-			for i := range ivs {
-				ivs[i].Harmful = ivs[i].Score.Anomaly && k.Harmful(ivs[i].Score.Direction)
-			}
-			closed, open := ivs[:len(ivs)-1], ivs[len(ivs)-1]
-			last := closed[len(closed)-1]
-			e := Evaluation{Series: st.Series, Model: st.Model, Start: last.Start, End: end, Point: last.Point, Score: last.Score,
-				Generation: st.Generation, TrainedAt: st.TrainedAt}
-			e.Firing, e.Latest = window(closed[1:], per)
-			if st.Model.Kind == baselines.Count && open.Harmful && open.Score.Direction == "up" {
-				e.Open = &open
-				e.Firing, e.Latest = window(append(append([]Interval(nil), closed[2:]...), open), per)
-			}
-			e.WasFiring, e.Previous = window(closed[:len(closed)-1], per)
-			out = append(out, e)
 		}
-	}
-	if err := record(ctx, conn, out, now); err != nil {
-		return nil, err
 	}
 	firing := 0
-	for _, e := range out {
-		if e.Firing {
-			firing++
+	for k := range nows {
+		if err := record(ctx, conn, out[k], nows[k].UTC()); err != nil {
+			return nil, err
+		}
+		for _, e := range out[k] {
+			if e.Firing {
+				firing++
+			}
 		}
 	}
-	log.Info("detected anomalies", "series", len(out), "firing", firing)
+	log.Info("detected anomalies", "series", len(out[0]), "times", len(nows), "firing", firing)
 	return out, nil
+}
+
+// evaluate judges the intervals of pts after the first extra, the last of
+// them open (end is its start), and applies persistence; the open one
+// fires early only when open is set.
+func evaluate(st baselines.Stored, pts []baselines.Point, extra int, end time.Time, d time.Duration, per Persistence, open bool) Evaluation {
+	ivs := make([]Interval, 0, len(pts)-extra)
+	for i := extra; i < len(pts); i++ {
+		p := pts[i]
+		ivs = append(ivs, Interval{Start: p.Start, End: p.Start.Add(d), Point: p, Score: st.Model.ScoreRecent(pts[i-extra : i+1])})
+	}
+	k, _ := baselines.LookupKPI(st.Series.KPI)
+	for i := range ivs {
+		ivs[i].Harmful = ivs[i].Score.Anomaly && k.Harmful(ivs[i].Score.Direction)
+	}
+	closed, current := ivs[:len(ivs)-1], ivs[len(ivs)-1]
+	last := closed[len(closed)-1]
+	e := Evaluation{Series: st.Series, Model: st.Model, Start: last.Start, End: end, Point: last.Point, Score: last.Score,
+		Generation: st.Generation, TrainedAt: st.TrainedAt}
+	e.Firing, e.Latest = window(closed[1:], per)
+	if open && st.Model.Kind == baselines.Count && current.Harmful && current.Score.Direction == "up" {
+		e.Open = &current
+		e.Firing, e.Latest = window(append(append([]Interval(nil), closed[2:]...), current), per)
+	}
+	e.WasFiring, e.Previous = window(closed[:len(closed)-1], per)
+	return e
 }
 
 // window applies persistence to consecutive judged intervals.
@@ -167,7 +217,10 @@ func window(ivs []Interval, per Persistence) (bool, *Interval) {
 }
 
 // record stores the anomalous latest intervals (and open ones that fire
-// early; their row is replaced once the interval closes).
+// early; their row is replaced once the interval closes). A row holds what
+// the decision judged: for the window and silence tests, the intervals'
+// total (or rate, or mean duration) against their band, under the latest
+// interval's start.
 func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.Time) error {
 	batch, err := conn.PrepareBatch(ctx, `INSERT INTO anomalies (series, kpi, step, service, team, environment,
 		interval_start, interval_end, observed, num, den, expected, lower, upper, direction, tail, severity, firing,
@@ -188,7 +241,7 @@ func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.
 				firing = 1
 			}
 			if err := batch.Append(s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment, iv.Start, iv.End,
-				iv.Point.Value, iv.Point.Num, iv.Point.Den, iv.Score.Expected, iv.Score.Lower, iv.Score.Upper, iv.Score.Direction,
+				iv.Score.Observed, iv.Score.Num, iv.Score.Den, iv.Score.Expected, iv.Score.Lower, iv.Score.Upper, iv.Score.Direction,
 				iv.Score.Tail, iv.Score.Severity, firing, e.Generation, now); err != nil {
 				return err
 			}

@@ -4,5 +4,6 @@
 // Prometheus Alertmanager: Detect finds what fires, Alerts turns it into
 // alerts with human-readable annotations, and Notifier delivers them,
 // re-sends them while active and resolves them, queueing through
-// Alertmanager outages. Score backtests the models on any exported series.
+// Alertmanager outages. ReadSeries and ScoreSeries score any exported
+// series, irregular as real exports are, online.
 package anomaly

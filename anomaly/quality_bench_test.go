@@ -305,14 +305,32 @@ var qualityInjections = map[baselines.Kind][]qualityInjection{
 			p := base[i]
 			p.Value *= math.Max(2, math.Exp(3*logSD))
 			return p
-		}},
+		}, eligible: qualityJudgedDuration},
 		{name: "spike", length: 1, apply: func(base []baselines.Point, i, _ int) baselines.Point {
 			_, _, _, logSD := qualityNoise(base, i)
 			p := base[i]
 			p.Value *= math.Max(3, math.Exp(5*logSD))
 			return p
-		}},
+		}, eligible: qualityJudgedDuration},
 	},
+}
+
+// qualityJudgedDuration: a duration anomaly starts on an interval whose
+// median is of at least baselines.MinDurations durations, the least a
+// median is judged on, and of at least the typical number of the eight
+// weeks before (their median), whose noise the injection is sized in.
+func qualityJudgedDuration(base []baselines.Point, i int) bool {
+	var ns []float64
+	for k := max(0, i-56); k < i; k++ {
+		if base[k].Present {
+			ns = append(ns, base[k].Den)
+		}
+	}
+	if len(ns) == 0 {
+		return false
+	}
+	typical, _ := qualityMedianMAD(ns)
+	return base[i].Den >= math.Max(baselines.MinDurations, typical)
 }
 
 // qualityHasSignal keeps the series a detector can say something about:

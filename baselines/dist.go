@@ -126,3 +126,75 @@ func normalQuantile(q float64) float64 {
 	}
 	return (lo + hi) / 2
 }
+
+// studentUpper is P(T >= t) for Student's t with nu degrees of freedom,
+// from the regularized incomplete beta function.
+func studentUpper(t, nu float64) float64 {
+	if math.IsInf(nu, 1) || nu > 1e6 {
+		return normalUpper(t)
+	}
+	p := 0.5 * incBeta(nu/2, 0.5, nu/(nu+t*t))
+	if t < 0 {
+		return 1 - p
+	}
+	return p
+}
+
+// studentQuantile is the q-quantile of Student's t with nu degrees of
+// freedom, by bisection on studentUpper.
+func studentQuantile(q, nu float64) float64 {
+	lo, hi := -1e4, 1e4
+	for hi-lo > 1e-9*math.Max(1, math.Abs(lo)) {
+		mid := (lo + hi) / 2
+		if 1-studentUpper(mid, nu) < q {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// incBeta is the regularized incomplete beta function I_x(a, b), by its
+// continued fraction (Lentz's method, as in Numerical Recipes §6.4).
+func incBeta(a, b, x float64) float64 {
+	switch {
+	case x <= 0:
+		return 0
+	case x >= 1:
+		return 1
+	}
+	if x > (a+1)/(a+b+2) {
+		return 1 - incBeta(b, a, 1-x)
+	}
+	front := math.Exp(math.Log(x)*a+math.Log1p(-x)*b-lbeta(a, b)) / a
+	const tiny = 1e-300
+	f, c, d := 1.0, 1.0, 0.0
+	for i := 0; i <= 300; i++ {
+		m := float64(i / 2)
+		var num float64
+		switch {
+		case i == 0:
+			num = 1
+		case i%2 == 0:
+			num = m * (b - m) * x / ((a + 2*m - 1) * (a + 2*m))
+		default:
+			num = -(a + m) * (a + b + m) * x / ((a + 2*m) * (a + 2*m + 1))
+		}
+		d = 1 + num*d
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		d = 1 / d
+		c = 1 + num/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		cd := c * d
+		f *= cd
+		if math.Abs(1-cd) < 1e-14 {
+			break
+		}
+	}
+	return front * (f - 1)
+}

@@ -243,16 +243,19 @@ func (m *Model) learnCount(train []Point, o Options) {
 	// Two passes: the second down-weights intervals the first finds far
 	// out (Farrington's reweighting), so past outbreaks do not inflate it.
 	w := make([]float64, len(train))
-	for i := range w {
-		w[i] = 1
+	slot := make([]int, len(train))
+	for i, p := range train {
+		w[i], slot[i] = 1, m.Slot(p.Start)
 	}
+	r2, top := make([]float64, len(train)), make([]float64, len(train))
+	sum, wt := make([]float64, m.Slots), make([]float64, m.Slots)
 	phi := 1.0
 	for pass := 0; pass < 3; pass++ {
-		sum, wt := make([]float64, m.Slots), make([]float64, m.Slots)
+		clear(sum)
+		clear(wt)
 		for i, p := range train {
-			s := m.Slot(p.Start)
-			sum[s] += w[i] * p.Value
-			wt[s] += w[i]
+			sum[slot[i]] += w[i] * p.Value
+			wt[slot[i]] += w[i]
 		}
 		gsum, gwt := 0.0, 0.0
 		for s := range sum {
@@ -265,27 +268,21 @@ func (m *Model) learnCount(train []Point, o Options) {
 		}
 		// Dispersion from the Pearson residuals, leaving out the
 		// down-weighted intervals (an outbreak must not widen the band) but
-		// no more than one in ten: a series that is bursty by nature
-		// (one advisory patching many hosts) keeps its real dispersion.
-		r2 := make([]float64, len(train))
+		// no more than one in ten (those among the tenth largest
+		// residuals): a series that is bursty by nature (one advisory
+		// patching many hosts) keeps its real dispersion.
 		for i, p := range train {
-			mu := math.Max(m.Expected[m.Slot(p.Start)], 1e-3)
+			mu := math.Max(m.Expected[slot[i]], 1e-3)
 			r2[i] = (p.Value - mu) * (p.Value - mu) / mu
 		}
-		order := make([]int, len(train))
-		for i := range order {
-			order[i] = i
-		}
-		sort.Slice(order, func(a, b int) bool { return r2[order[a]] > r2[order[b]] })
-		skip := map[int]bool{}
-		for _, i := range order[:len(order)/10] {
-			if w[i] < 1 {
-				skip[i] = true
-			}
+		thr := math.Inf(1)
+		if k := len(train) / 10; k > 0 {
+			copy(top, r2)
+			thr = kthLargest(top, k)
 		}
 		chi, dof := 0.0, 0.0
 		for i := range train {
-			if !skip[i] {
+			if !(w[i] < 1 && r2[i] >= thr) {
 				chi += r2[i]
 				dof++
 			}
@@ -295,7 +292,7 @@ func (m *Model) learnCount(train []Point, o Options) {
 			phi = math.Max(1, chi/(dof-float64(m.Slots)))
 		}
 		for i, p := range train {
-			mu := math.Max(m.Expected[m.Slot(p.Start)], 1e-3)
+			mu := math.Max(m.Expected[slot[i]], 1e-3)
 			r := (p.Value - mu) / math.Sqrt(phi*mu)
 			w[i] = 1
 			if a := math.Abs(r); a > 2.58 {
@@ -421,15 +418,11 @@ func (m *Model) rateDist(n int) discrete {
 func (m *Model) learnDuration(train []Point, o Options) {
 	m.Expected, m.Scale = make([]float64, m.Slots), []float64{0, 0}
 	m.Family = LogNormal
-	var logs, ns []float64
+	var logs, ns, dens []float64
 	var slotOf []int
-	bySlot := make([][]float64, m.Slots)
 	for _, p := range train {
 		if p.Value > 0 {
-			x := math.Log(p.Value)
-			s := m.Slot(p.Start)
-			logs, ns, slotOf = append(logs, x), append(ns, math.Max(p.Den, 1)), append(slotOf, s)
-			bySlot[s] = append(bySlot[s], x)
+			logs, ns, dens, slotOf = append(logs, math.Log(p.Value)), append(ns, math.Max(p.Den, 1)), append(dens, p.Den), append(slotOf, m.Slot(p.Start))
 		}
 	}
 	m.Samples = len(logs)
@@ -437,61 +430,32 @@ func (m *Model) learnDuration(train []Point, o Options) {
 		return
 	}
 	m.TypicalDen, _ = medianMAD(ns)
-	// Location per slot: its median, shrunk towards the overall median by
-	// four pseudo-observations, so that eight noisy samples per slot do
-	// not invent a season.
-	gmed, _ := medianMAD(logs)
-	loc := make([]float64, m.Slots)
+	loc, tau2, b := fitDurations(logs, dens, slotOf, m.Slots)
 	for s := range loc {
-		loc[s] = gmed
-		if n := float64(len(bySlot[s])); n > 0 {
-			med, _ := medianMAD(bySlot[s])
-			loc[s] = (n*med + 4*gmed) / (n + 4)
-		}
 		m.Expected[s] = math.Exp(loc[s])
 	}
-	// Spread: an interval's value is the median of n durations, so its
-	// variance on the log scale is tau² (day-to-day) + b/n (sampling). A
-	// weekend median of two changes wanders far more than a weekday's of
-	// forty. tau² and b come from a least-squares fit of the squared
-	// residuals on 1/n, leaving out the largest tenth (past anomalies).
-	type obs struct{ r2, inv float64 }
-	os := make([]obs, len(logs))
-	for i, x := range logs {
-		d := x - loc[slotOf[i]]
-		os[i] = obs{d * d, 1 / ns[i]}
-	}
-	sort.Slice(os, func(i, j int) bool { return os[i].r2 < os[j].r2 })
-	os = os[:len(os)-len(os)/10]
-	var sx, sy, sxx, sxy, n float64
-	for _, o := range os {
-		sx, sy, sxx, sxy, n = sx+o.inv, sy+o.r2, sxx+o.inv*o.inv, sxy+o.inv*o.r2, n+1
-	}
-	// Trimming the top tenth of squared normal residuals keeps 0.80 of
-	// their mean: scale back.
-	const trim = 1 / 0.80
-	tau2, b := sy/n*trim, 0.0
-	if den := n*sxx - sx*sx; den > 1e-12*n*n {
-		b = (n*sxy - sx*sy) / den * trim
-		tau2 = (sy - b/trim*sx) / n * trim
-		if b < 0 {
-			b, tau2 = 0, sy/n*trim
-		}
-		if tau2 < 0 {
-			tau2, b = 0, sxy/sxx*trim
-		}
-	}
-	m.Scale[0], m.Scale[1] = math.Sqrt(math.Max(tau2, 0.05*0.05)), math.Sqrt(b)
+	m.Scale[0], m.Scale[1] = math.Sqrt(tau2), math.Sqrt(b)
 	if len(logs) >= min(o.MinHistory, 7) {
 		m.Status = Ready
 	}
 }
 
-// Score is the verdict on one interval.
+// Score is the verdict on one interval. When a test of several intervals
+// together decided (Test is window or silence), Observed, Expected and the
+// band are those of the intervals together: their total count, their
+// rate, or the geometric mean of their durations.
 type Score struct {
-	Expected float64 `json:"expected"`
-	Lower    float64 `json:"lower"` // the band (a rate's for this interval's denominator)
-	Upper    float64 `json:"upper"`
+	// Test is what decided: interval (the interval alone), window (the
+	// last WindowIntervals together) or silence (a run of intervals
+	// without events, ending with this one).
+	Test      string  `json:"test"`
+	Intervals int     `json:"intervals"` // how many intervals Test took together
+	Observed  float64 `json:"observed"`
+	Num       float64 `json:"num,omitempty"` // a rate's successes and trials
+	Den       float64 `json:"den,omitempty"`
+	Expected  float64 `json:"expected"`
+	Lower     float64 `json:"lower"` // the band (a rate's for this interval's denominator)
+	Upper     float64 `json:"upper"`
 	// Tail is the one-sided tail probability of the observation in its
 	// direction: P(Y >= y) above the expectation, P(Y <= y) below.
 	Tail      float64 `json:"tail"`
@@ -519,7 +483,7 @@ func (m *Model) Band(slot int) (expected, lower, upper float64) {
 		d := m.rateDist(n)
 		return m.Expected[0], float64(d.quantile(m.Alpha/2)) / float64(n), float64(d.quantile(1-m.Alpha/2)) / float64(n)
 	default:
-		z := normalQuantile(1 - m.Alpha/2)
+		z := m.durationQuantile(m.TypicalDen)
 		e, sd := m.Expected[slot], m.durationScale(0)
 		return e, e * math.Exp(-z*sd), e * math.Exp(z*sd)
 	}
@@ -536,7 +500,7 @@ func (m *Model) countDist(slot int) discrete {
 // Score judges one interval against the model.
 func (m *Model) Score(p Point) Score {
 	slot := m.Slot(p.Start)
-	s := Score{}
+	s := Score{Test: TestInterval, Intervals: 1, Observed: p.Value, Num: p.Num, Den: p.Den}
 	s.Expected, s.Lower, s.Upper = m.Band(slot)
 	if m.Status != Ready || !p.Present {
 		return s
@@ -567,13 +531,13 @@ func (m *Model) Score(p Point) Score {
 		s.Direction = direction(p.Num/p.Den, s.Expected)
 		s.Judged = true
 	case Duration:
-		if p.Value <= 0 {
+		if p.Value <= 0 || (p.Den > 0 && p.Den < MinDurations) {
 			return s
 		}
-		sd := m.durationScale(p.Den)
-		s.Lower, s.Upper = s.Expected*math.Exp(-normalQuantile(1-m.Alpha/2)*sd), s.Expected*math.Exp(normalQuantile(1-m.Alpha/2)*sd)
+		sd, q := m.durationScale(p.Den), m.durationQuantile(p.Den)
+		s.Lower, s.Upper = s.Expected*math.Exp(-q*sd), s.Expected*math.Exp(q*sd)
 		z := (math.Log(p.Value) - math.Log(s.Expected)) / sd
-		lower, upper = normalUpper(-z), normalUpper(z)
+		lower, upper = durationTails(z, p.Den)
 		s.Direction = direction(p.Value, s.Expected)
 		s.Judged = true
 	}
@@ -581,14 +545,39 @@ func (m *Model) Score(p Point) Score {
 	if s.Direction == "down" {
 		s.Tail = lower
 	}
-	if s.Judged && s.Tail < m.Alpha/2 {
-		s.Anomaly = true
-		s.Severity = "warning"
-		if s.Tail < m.Alpha/200 {
-			s.Severity = "critical"
+	return m.decide(s)
+}
+
+// kthLargest is the k-th largest of xs (1 ≤ k ≤ len(xs)), by
+// quickselect; it reorders xs.
+func kthLargest(xs []float64, k int) float64 {
+	lo, hi, want := 0, len(xs)-1, k-1
+	for lo < hi {
+		pivot := xs[(lo+hi)/2]
+		i, j := lo, hi
+		for i <= j {
+			for xs[i] > pivot {
+				i++
+			}
+			for xs[j] < pivot {
+				j--
+			}
+			if i <= j {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case want <= j:
+			hi = j
+		case want >= i:
+			lo = i
+		default:
+			return xs[want]
 		}
 	}
-	return s
+	return xs[want]
 }
 
 func direction(observed, expected float64) string {
@@ -618,100 +607,6 @@ func mid(s []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// WindowIntervals is how many consecutive intervals the window test of
-// ScoreRecent takes together.
-const WindowIntervals = 3
-
-// ScoreRecent judges the last of points, consecutive intervals of the
-// series, by the single-interval test of Score and by a test of the last
-// WindowIntervals intervals together (their summed counts and trials, or
-// their mean log duration), which finds a level shift or a trend too small
-// to stand out in one interval. The window only counts when the last
-// interval itself stands out the same way (its own tail below 0.05), so a shift
-// that has ended stops firing.
-func (m *Model) ScoreRecent(points []Point) Score {
-	last := points[len(points)-1]
-	s := m.Score(last)
-	if !s.Judged || s.Anomaly || s.Tail > 0.05 || len(points) < WindowIntervals {
-		return s
-	}
-	tail, dir, ok := m.windowTail(points[len(points)-WindowIntervals:])
-	if ok && dir == s.Direction && tail < m.Alpha/2 {
-		s.Anomaly, s.Tail = true, tail
-		s.Severity = "warning"
-		if tail < m.Alpha/200 {
-			s.Severity = "critical"
-		}
-	}
-	return s
-}
-
-func (m *Model) windowTail(w []Point) (tail float64, dir string, ok bool) {
-	var lower, upper float64
-	switch m.Kind {
-	case Count:
-		y, mu, v := 0.0, 0.0, 0.0
-		for _, p := range w {
-			if !p.Present {
-				return 0, "", false
-			}
-			slot := m.Slot(p.Start)
-			y += p.Value
-			mu += m.Expected[slot]
-			if m.Family == SeasonalMedian {
-				v += m.Scale[slot] * m.Scale[slot]
-			}
-		}
-		dir = direction(y, mu)
-		if dir == "up" && y < m.MinCount {
-			return 0, "", false
-		}
-		switch m.Family {
-		case SeasonalMedian:
-			z := (y - mu) / math.Sqrt(v)
-			lower, upper = normalUpper(-z), normalUpper(z)
-		default:
-			mean, phi := math.Max(mu, 1e-3), m.Dispersion
-			d := discrete{func(k int) float64 { return poissonPMF(k, mean) }, -1}
-			if m.Family == NegBinomial {
-				d = discrete{func(k int) float64 { return negbinPMF(k, mean, phi) }, -1}
-			}
-			lower, upper = d.tails(int(math.Round(y)))
-		}
-	case Rate:
-		k, n := 0.0, 0.0
-		for _, p := range w {
-			k += p.Num
-			n += p.Den
-		}
-		if n < 3 {
-			return 0, "", false
-		}
-		dir = direction(k/n, m.Expected[0])
-		lower, upper = m.rateDist(int(math.Round(n))).tails(int(math.Round(k)))
-	case Duration:
-		sum, v, c := 0.0, 0.0, 0
-		for _, p := range w {
-			if p.Present && p.Value > 0 {
-				slot := m.Slot(p.Start)
-				sum += math.Log(p.Value) - math.Log(m.Expected[slot])
-				v += m.durationScale(p.Den) * m.durationScale(p.Den)
-				c++
-			}
-		}
-		if c < 2 {
-			return 0, "", false
-		}
-		z := sum / math.Sqrt(v)
-		dir = direction(z, 0)
-		lower, upper = normalUpper(-z), normalUpper(z)
-	}
-	if dir == "down" {
-		return lower, dir, true
-	}
-	return upper, dir, true
 }
 
 // durationScale is the log-scale spread of a median of n durations.

@@ -3,6 +3,7 @@ package baselines
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -184,7 +185,7 @@ func TestDurations(t *testing.T) {
 		v       float64
 		anomaly bool
 		dir     string
-	}{{2 * 3600, false, ""}, {2.8 * 3600, false, ""}, {6 * 3600, true, "up"}, {2 * 3600 / 3.0, true, "down"}} {
+	}{{2 * 3600, false, ""}, {2.8 * 3600, false, ""}, {6 * 3600, true, "up"}, {2 * 3600 / 4.0, true, "down"}} {
 		s := m.Score(Point{Start: at, Value: c.v, Present: true})
 		if s.Anomaly != c.anomaly || (c.anomaly && s.Direction != c.dir) {
 			t.Errorf("%.0fs: anomaly %v %s (tail %.3g), want %v %s", c.v, s.Anomaly, s.Direction, s.Tail, c.anomaly, c.dir)
@@ -231,5 +232,22 @@ func TestDistributions(t *testing.T) {
 	}
 	if q := normalQuantile(0.975); math.Abs(q-1.959964) > 1e-5 {
 		t.Errorf("normal 0.975 quantile %v", q)
+	}
+}
+
+func TestKthLargest(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for n := 1; n < 60; n++ {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(r.IntN(8)) // ties on purpose
+		}
+		sorted := append([]float64(nil), xs...)
+		slices.Sort(sorted)
+		for k := 1; k <= n; k++ {
+			if got, want := kthLargest(append([]float64(nil), xs...), k), sorted[n-k]; got != want {
+				t.Fatalf("n %d, k %d: %v, want %v (%v)", n, k, got, want, xs)
+			}
+		}
 	}
 }

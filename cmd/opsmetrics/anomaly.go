@@ -234,13 +234,13 @@ func detectOnce(ctx context.Context, conn driver.Conn, cfg *config.Config, rules
 }
 
 func runScore(fs *flag.FlagSet, args []string) error {
-	in := fs.String("in", "", "CSV with timestamp,value (or timestamp,num,den for rates) at a regular interval; - for stdin")
-	out := fs.String("out", "-", "CSV to write: the input plus expected,lower,upper,score,anomaly; - for stdout")
+	in := fs.String("in", "", "one exported series: CSV of timestamp,value (or num,den for rates), or the JSON of a Prometheus range query, CloudWatch GetMetricData or GetMetricStatistics, or a Datadog query; - for stdin")
+	out := fs.String("out", "-", "CSV to write, one row per input row in input order: timestamp,value,expected,lower,upper,score,anomaly,test; - for stdout")
 	kind := fs.String("kind", "auto", "model: count, rate, duration, dense or auto")
 	season := fs.String("season", "auto", "season in intervals, auto, or none")
-	alpha := fs.Float64("alpha", baselines.DefaultAlpha, "two-sided tail probability below which a row is an anomaly")
-	minHistory := fs.Int("min-history", 14, "rows of history before scoring starts")
-	window := fs.Int("window", 0, "past rows that train each score (default 8 weeks of intervals, at least 28)")
+	alpha := fs.Float64("alpha", 0, "two-sided tail probability below which a row is an anomaly (default 0.002, 0.0001 for dense series)")
+	minHistory := fs.Int("min-history", 0, "rows of history before scoring starts (default 14 intervals; a day of rows, 30 to 300, for dense series)")
+	window := fs.Int("window", 0, "past intervals that train each score of a count, rate or duration (default 8 weeks of intervals, at least 28)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -294,7 +294,11 @@ func runScore(fs *flag.FlagSet, args []string) error {
 			n++
 		}
 	}
-	fmt.Fprintf(os.Stderr, "scored %d rows as %s, step %v, season %d: %d anomalies\n", len(rows), rep.Kind, rep.Step, rep.Season, n)
+	fmt.Fprintf(os.Stderr, "scored %d rows as %s, step %v, season %d intervals: %d anomalies\n", len(rows), rep.Kind, rep.Step, rep.Season, n)
+	if rep.Missing+rep.Repeated+rep.OutOfOrder+rep.OffGrid+rep.Gaps > 0 {
+		fmt.Fprintf(os.Stderr, "  %d rows without a value, %d repeated timestamps, %d out of order, %d off the %v grid; %d intervals missing\n",
+			rep.Missing, rep.Repeated, rep.OutOfOrder, rep.OffGrid, rep.Step, rep.Gaps)
+	}
 	return nil
 }
 

@@ -136,7 +136,7 @@ func TestAnomalyScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 85 || strings.Join(rows[0], ",") != "timestamp,value,expected,lower,upper,score,anomaly" {
+	if len(rows) != 85 || strings.Join(rows[0], ",") != "timestamp,value,expected,lower,upper,score,anomaly,test" {
 		t.Fatalf("%d rows, header %v", len(rows), rows[0])
 	}
 	for i, r := range rows[1:] {
