@@ -202,7 +202,7 @@ func (in *Ingester) deadLetterWriter() *kafka.Writer {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
-		BatchBytes:   int64(in.limits.deadLetterBytes() - recordOverhead/2),
+		BatchBytes:   int64(max(in.limits.deadLetterBytes()-recordOverhead/2, 1)),
 		WriteTimeout: 30 * time.Second,
 		Transport:    in.cfg.Transport,
 	}

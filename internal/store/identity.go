@@ -202,57 +202,62 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 }
 
 // describeConflicts says, for each record whose id means other content,
-// what differs from that content: found in the batch, or read back from the
-// event table (for at most maxDiffLoads records).
+// where that content was first stored from and what differs from it. The
+// content is taken from the batch when a record there has it, else read
+// back from the event table (for at most maxDiffLoads records).
 func (s *Store) describeConflicts(ctx context.Context, differing []candidate, accepted map[string]hash, byID map[string][]int,
 	cands []candidate, known map[string][]claim) ([]string, error) {
-	details := make([]string, len(differing))
-	firstClaims := make([]*claim, len(differing))
+	type origin struct {
+		from string // where the accepted content was first stored from
+		vals []any  // the accepted content, if in the batch
+		kind event.Kind
+		c    *claim // the claim to read the content back through
+	}
+	origins := make([]origin, len(differing))
 	var load []claim
 	for i, c := range differing {
 		id := c.rec.Event.ID
 		a := accepted[id]
-		for _, j := range byID[id] {
-			if o := cands[j]; o.hash == a {
-				details[i] = fmt.Sprintf("event id %q appears earlier in the batch (%s/%d offset %d) with different content: %s",
-					id, o.rec.Topic, o.rec.Partition, o.rec.Offset, describeDiff(o.rec.Event.Kind, o.vals, c.rec.Event.Kind, c.vals))
-				break
-			}
-		}
-		if details[i] != "" {
-			continue
-		}
+		o := &origins[i]
 		for _, k := range known[id] {
 			if k.hash == a {
-				k := k
-				firstClaims[i] = &k
+				o.from, o.kind, o.c = "first from "+k.source(), k.kind, &k
 				break
 			}
 		}
-		if firstClaims[i] == nil {
-			details[i] = fmt.Sprintf("event id %q is already stored with different content", id)
-			continue
+		for _, j := range byID[id] {
+			if b := cands[j]; b.hash == a {
+				o.vals, o.kind = b.vals, b.rec.Event.Kind
+				if o.from == "" {
+					o.from = fmt.Sprintf("accepted from %s/%d offset %d in the same batch", b.rec.Topic, b.rec.Partition, b.rec.Offset)
+				}
+				break
+			}
 		}
-		if len(load) < maxDiffLoads {
-			load = append(load, *firstClaims[i])
+		if o.vals == nil && o.c != nil && len(load) < maxDiffLoads {
+			load = append(load, *o.c)
 		}
 	}
 	stored, err := s.storedContents(ctx, load)
 	if err != nil {
 		return nil, err
 	}
+	details := make([]string, len(differing))
 	for i, c := range differing {
-		if details[i] != "" {
-			continue
-		}
-		f := firstClaims[i]
+		o := origins[i]
 		diff := "what differs is not shown: too many conflicts in this batch"
-		if vals, ok := stored[f.key()]; ok && len(vals) > 0 {
-			diff = describeDiff(f.kind, vals[0], c.rec.Event.Kind, c.vals)
-		} else if len(load) < maxDiffLoads {
+		switch {
+		case o.vals != nil:
+			diff = describeDiff(o.kind, o.vals, c.rec.Event.Kind, c.vals)
+		case o.c != nil && len(stored[o.c.key()]) > 0:
+			diff = describeDiff(o.kind, stored[o.c.key()][0], c.rec.Event.Kind, c.vals)
+		case o.c != nil && len(load) < maxDiffLoads:
 			diff = "its stored row is not readable yet"
 		}
-		details[i] = fmt.Sprintf("event id %q is already stored with different content (first from %s): %s", c.rec.Event.ID, f.source(), diff)
+		if o.from == "" {
+			o.from = "first stored from an unknown message"
+		}
+		details[i] = fmt.Sprintf("event id %q already means other content (%s): %s", c.rec.Event.ID, o.from, diff)
 	}
 	return details, nil
 }
