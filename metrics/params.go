@@ -110,7 +110,7 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		return nil, fmt.Errorf("from: %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
 	if l := p.Limits; l.MaxRange > 0 && q.To.Sub(q.From) > l.MaxRange {
-		return nil, fmt.Errorf("to: the range is %v long, longer than %v (%s)", q.To.Sub(q.From), l.MaxRange, l.RangeSetting)
+		return nil, fmt.Errorf("to: the range is %s long, longer than %s (%s)", days(q.To.Sub(q.From)), days(l.MaxRange), l.RangeSetting)
 	}
 	if q.To.Sub(q.From) > 3*366*day {
 		return nil, fmt.Errorf("to: the range is longer than three years")
@@ -169,6 +169,14 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		return nil, fmt.Errorf("bucket: day buckets over more than 400 days; use week or month")
 	}
 	return r, nil
+}
+
+// days writes a duration in days, or as Go does when shorter than two.
+func days(d time.Duration) string {
+	if d < 2*day {
+		return d.String()
+	}
+	return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64) + " days"
 }
 
 // ParseTime accepts an RFC 3339 time or a date, taken as midnight in loc.
