@@ -173,10 +173,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 		"batch_max_latency", in.cfg.BatchMaxLatency, "memory_budget", in.cfg.MemoryBudget, "batch_max_bytes", plan.batchBytes,
 		"queue_capacity", plan.queue, "max_message_bytes_on_topics", plan.messageBytes, "partitions", plan.partitions,
 		"dead_letter_max_bytes", in.limits.deadLetterBytes())
-	if plan.worstCase > plan.budget {
+	if plan.worstCase > plan.live {
 		in.log.Warn("the memory budget cannot hold one message of the largest size the input topics accept per partition; "+
 			"raise --memory-budget or lower the topics' max.message.bytes",
-			"memory_budget", plan.budget, "needed", plan.worstCase, "partitions", plan.partitions, "max_message_bytes", plan.messageBytes)
+			"memory_budget", plan.budget, "live_bytes_needed", plan.worstCase, "live_bytes_planned", plan.live,
+			"partitions", plan.partitions, "max_message_bytes", plan.messageBytes)
 	}
 	var (
 		b          = batch{msgs: make([]kafka.Message, 0, min(in.cfg.BatchSize, 1024))}

@@ -93,7 +93,7 @@ func TestExcerpt(t *testing.T) {
 }
 
 // TestMemoryPlan checks how the budget is divided, and that what the plan
-// can hold never exceeds the budget when the topics' limits allow it.
+// can hold fits in it when the topics' limits allow.
 func TestMemoryPlan(t *testing.T) {
 	for _, c := range []struct {
 		name                  string
@@ -103,18 +103,23 @@ func TestMemoryPlan(t *testing.T) {
 		wantBatchBytes        int64
 		wantFits              bool
 	}{
-		{"defaults", 256 << 20, 1048588, 24, 10000, 79, 26<<20 - 1048588, true},
-		{"small messages still queue at most 1000", 256 << 20, 64 << 10, 24, 10000, 1000, 26<<20 - 64<<10, true},
-		{"batch size bounds the queue", 256 << 20, 1 << 20, 4, 100, 100, 25 << 20, true},
-		{"topic allows 16 MiB messages on 48 partitions", 256 << 20, 16 << 20, 48, 10000, 1, 10 << 20, false},
+		// (256 - 48) MiB of heap, two thirds of it less 16 MiB live: 61.3
+		// MiB for the queue, as many for the batch and its copies.
+		{"defaults", 256 << 20, 1048588, 24, 10000, 61 - 24, 64312661/4 - 1048588, true},
+		{"small messages still queue at most 1000", 256 << 20, 16 << 10, 24, 10000, 1000, 64312661/4 - 16<<10, true},
+		{"batch size bounds the queue", 256 << 20, 1 << 20, 4, 100, 61 - 4, 64312661/4 - 1<<20, true},
+		{"topic allows 16 MiB messages on 48 partitions", 256 << 20, 16 << 20, 48, 10000, 1, 1 << 20, false},
 		{"minimum budget", 64 << 20, 1 << 20, 12, 10000, 1, 1 << 20, false},
 	} {
 		p := planMemory(c.budget, c.message, c.parts, c.batch)
 		if p.queue != c.wantQueue || p.batchBytes != c.wantBatchBytes {
 			t.Errorf("%s: queue %d, batch bytes %d; want %d, %d", c.name, p.queue, p.batchBytes, c.wantQueue, c.wantBatchBytes)
 		}
-		if fits := p.worstCase <= p.budget; fits != c.wantFits {
-			t.Errorf("%s: worst case %d of budget %d, fits %v, want %v", c.name, p.worstCase, p.budget, fits, c.wantFits)
+		if fits := p.worstCase <= p.live; fits != c.wantFits {
+			t.Errorf("%s: worst case %d of %d live, fits %v, want %v", c.name, p.worstCase, p.live, fits, c.wantFits)
+		}
+		if p.live+nonHeapBytes+heapReserve > c.budget {
+			t.Errorf("%s: plans %d bytes live, more than the budget %d allows", c.name, p.live, c.budget)
 		}
 	}
 }

@@ -6,32 +6,42 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// The memory budget (Config.MemoryBudget) bounds, in bytes, what the
-// ingester holds whatever the messages' size and the backlog. What it holds:
+// The memory budget (Config.MemoryBudget) bounds, in bytes, the ingester's
+// resident memory whatever the messages' size and the backlog. It is spent
+// on:
 //
-//   - the kafka-go reader's queue, QueueCapacity messages, plus the one
-//     message each assigned partition's fetcher holds while the queue is
-//     full. A message is at most the largest max.message.bytes of the input
-//     topics (read from Kafka at start): the broker refuses larger ones;
-//   - the batch: flushed when it reaches BatchSize messages or batchBytes
-//     bytes, so at most batchBytes plus one message. While it is written,
-//     its decoded events, the ClickHouse blocks and the dead letters add
-//     copies of it: flushFactor times its size in all;
-//   - a fixed reserve for the rest of the process: the runtime, the
-//     connections' buffers, the code.
+//   - what is not Go's heap: the executable's resident pages (about 31 MiB),
+//     goroutine stacks, the runtime's own data: nonHeapBytes. The rest is
+//     the Go runtime's soft memory limit (GoMemoryLimit, set by
+//     cmd/opsmetrics), so that garbage is collected before the process
+//     outgrows the budget;
+//   - a third of that heap is left to garbage between two collections, and
+//     heapReserve to the connections' buffers and the rest of the process;
+//   - half of what remains is the kafka-go reader's: its queue of
+//     QueueCapacity messages, plus the one message each assigned
+//     partition's fetcher holds while the queue is full. A message is at
+//     most the largest max.message.bytes of the input topics (read from
+//     Kafka at start): the broker refuses larger ones;
+//   - the other half is the batch's: flushed when it reaches BatchSize
+//     messages or batchBytes bytes, so it holds at most batchBytes plus one
+//     message. While it is written, its decoded events, the ClickHouse
+//     blocks and the dead letters add copies of it: flushFactor times its
+//     size in all.
 //
-// Half of what the reserve leaves goes to the queue, half to the batch.
 // With the defaults (256 MiB, 1 MiB messages, 24 partitions) that is a
-// queue of 80 messages and batches of at most 25 MiB. The Go runtime is
-// told the budget as its soft memory limit (cmd/opsmetrics), so that
-// garbage is collected before the process outgrows it.
+// queue of 40 messages and batches of at most 15 MiB.
 const (
 	// MinMemoryBudget is the smallest budget accepted.
 	MinMemoryBudget = 64 << 20
-	reservedBytes   = 48 << 20
+	nonHeapBytes    = 48 << 20
+	heapReserve     = 16 << 20
 	flushFactor     = 4
 	minBatchBytes   = 1 << 20
 )
+
+// GoMemoryLimit is the Go runtime's soft memory limit for a budget: what is
+// left of it when the executable's pages and the stacks are counted.
+func GoMemoryLimit(budget int64) int64 { return budget - nonHeapBytes }
 
 // memoryPlan is how the budget is spent.
 type memoryPlan struct {
@@ -40,15 +50,18 @@ type memoryPlan struct {
 	partitions   int   // the input partitions, at most all assigned here
 	queue        int   // the reader's queue, in messages
 	batchBytes   int64 // a batch is written once it holds this much
-	worstCase    int64 // the most the plan holds
+	live         int64 // what the plan may hold live, at most
+	worstCase    int64 // what it holds with every queue slot and partition holding a message of the largest size
 }
 
 func planMemory(budget int64, messageBytes, partitions, batchSize int) memoryPlan {
 	p := memoryPlan{budget: budget, messageBytes: max(messageBytes, 1), partitions: partitions}
-	half := max(budget-reservedBytes, 0) / 2
-	p.batchBytes = max(half/flushFactor-int64(p.messageBytes), minBatchBytes)
-	p.queue = int(min(max(half/int64(p.messageBytes)-int64(partitions), 1), int64(min(batchSize, 1000))))
-	p.worstCase = reservedBytes + int64(p.queue+partitions)*int64(p.messageBytes) + (p.batchBytes+int64(p.messageBytes))*flushFactor
+	p.live = max(GoMemoryLimit(budget)*2/3-heapReserve, 0)
+	half := p.live / 2
+	msg := int64(p.messageBytes)
+	p.batchBytes = max(half/flushFactor-msg, minBatchBytes)
+	p.queue = int(min(max(half/msg-int64(partitions), 1), int64(min(batchSize, 1000))))
+	p.worstCase = int64(p.queue+partitions)*msg + (p.batchBytes+msg)*flushFactor
 	return p
 }
 

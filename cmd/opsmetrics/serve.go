@@ -270,19 +270,20 @@ func apiLimits(a config.API) api.Limits {
 		MaxConcurrent: a.MaxConcurrentQueries, MaxQueued: a.MaxQueuedQueries, QueueTimeout: a.QueueTimeout}
 }
 
-// limitMemory tells the Go runtime the ingester's memory budget as its soft
-// limit (with 128 MiB more when the process also serves the API or runs the
-// scheduled jobs), unless GOMEMLIMIT sets one: the collector then works
-// harder before the process outgrows it.
+// limitMemory gives the Go runtime the soft memory limit of the ingester's
+// budget (ingest.GoMemoryLimit), 128 MiB more when the process also serves
+// the API or runs the scheduled jobs, unless GOMEMLIMIT sets one: the
+// collector then works harder before the process outgrows it.
 func limitMemory(budget int64, more bool, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
+	limit := ingest.GoMemoryLimit(budget)
 	if more {
-		budget += 128 << 20
+		limit += 128 << 20
 	}
-	debug.SetMemoryLimit(budget)
-	log.Debug("Go soft memory limit", "bytes", budget)
+	debug.SetMemoryLimit(limit)
+	log.Debug("Go soft memory limit", "bytes", limit)
 }
 
 // apiToken reads the API's bearer token: from --api-token-file,
