@@ -29,7 +29,7 @@ import (
 //     size in all.
 //
 // With the defaults (256 MiB, 1 MiB messages, 24 partitions) that is a
-// queue of 40 messages and batches of at most 15 MiB.
+// queue of 37 messages and batches of at most 14 MiB.
 const (
 	// MinMemoryBudget is the smallest budget accepted.
 	MinMemoryBudget = 64 << 20

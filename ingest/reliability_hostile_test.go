@@ -465,7 +465,7 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 	tab.report(scenario, "  latency p50 / p99", pct(simpleOK, 0.5)+" / "+pct(simpleOK, 0.99))
 	tab.report(scenario, "heavy requests answered", strconv.Itoa(len(heavyOK)))
 	tab.report(scenario, "  latency p50 / p99", pct(heavyOK, 0.5)+" / "+pct(heavyOK, 0.99))
-	tab.report(scenario, "503 naming a limit (queue full, queue or query timeout)", strconv.Itoa(refused))
+	tab.report(scenario, "503 naming a limit", strconv.Itoa(refused))
 	tab.check(t, scenario, "other errors (5xx, transport)", strconv.Itoa(failed), "= 0", failed == 0)
 	tab.check(t, scenario, "/readyz failures under load", strconv.Itoa(int(readyFails.Load())), "= 0", readyFails.Load() == 0)
 	tab.check(t, scenario, "/readyz latency p99", pct(ready, 0.99), "< 1s", len(ready) > 0 && ready[min(len(ready)-1, int(0.99*float64(len(ready))))] < time.Second)

@@ -66,7 +66,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	log := cfg.Logger()
-	limitMemory(cfg.Ingest.MemoryBudgetBytes, on["api"] || on["kpi"] || on["anomaly"], log)
+	if on["ingest"] {
+		limitMemory(cfg.Ingest.MemoryBudgetBytes, on["api"] || on["kpi"] || on["anomaly"], log)
+	}
 
 	// ClickHouse may be down now and come later: the stores connect when
 	// first used, the schema is migrated in the background, retrying, and
@@ -270,9 +272,9 @@ func apiLimits(a config.API) api.Limits {
 		MaxConcurrent: a.MaxConcurrentQueries, MaxQueued: a.MaxQueuedQueries, QueueTimeout: a.QueueTimeout}
 }
 
-// limitMemory gives the Go runtime the soft memory limit of the ingester's
-// budget (ingest.GoMemoryLimit), 128 MiB more when the process also serves
-// the API or runs the scheduled jobs, unless GOMEMLIMIT sets one: the
+// limitMemory gives an ingesting process the Go runtime's soft memory limit
+// of the ingester's budget (ingest.GoMemoryLimit), 128 MiB more when it also
+// serves the API or runs the scheduled jobs, unless GOMEMLIMIT sets one: the
 // collector then works harder before the process outgrows it.
 func limitMemory(budget int64, more bool, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {

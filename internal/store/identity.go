@@ -24,26 +24,27 @@ import (
 //
 // For each event id of a batch, Claim
 //
-//  1. reads the id's claims. If a content was accepted, a record with that
+//  1. inserts a claim of the first content the batch has for the id;
+//  2. reads the id's claims. If a content was accepted, a record with that
 //     content is accepted again (a replay or a duplicate) and any other is a
-//     conflict. If other contents are claimed but none accepted, the record
-//     is a conflict. Otherwise (no claim, or only claims of this content)
-//     it goes on;
-//  2. inserts a claim of its content;
-//  3. reads the id's claims again. If this content is the only one claimed,
-//     it inserts the acceptance and the record is written; if another
-//     content was claimed meanwhile, the record is a conflict.
+//     conflict. If this content is the only one claimed, it is accepted
+//     (step 3) and its records written; if another content is claimed and
+//     none accepted, the id is refused;
+//  3. inserts the acceptances.
 //
 // Two ingesters may race on one id, with different contents arriving on
 // two partitions at once. Whichever claim is visible first is seen by the
-// other's step 3, so at most one content is ever accepted: if both claims
-// are visible to both step-3 reads, neither is accepted, both messages are
-// dead-lettered and the id stays refused. A crash anywhere replays the
-// batch, and every step is idempotent. So the event tables never hold two
-// contents for one id, and the views give the same answer before and after
-// ClickHouse merges rows away. This needs reads to see acknowledged inserts:
-// a single server, or a cluster with insert_distributed_sync=1 (and, on
-// several replicas, insert_quorum with select_sequential_consistency).
+// other's read, so at most one content is ever accepted; if both claims are
+// visible to both reads, neither is accepted, both messages are
+// dead-lettered and the id stays refused (so it does when a crash falls
+// between a claim and its acceptance and other content comes before the
+// replay). A crash anywhere replays the batch, and every step is
+// idempotent. So the event tables never hold two contents for one id, and
+// the views give the same answer before and after ClickHouse merges rows
+// away. This needs reads to see acknowledged inserts: a single server, or a
+// cluster with insert_distributed_sync=1 (and, on several replicas,
+// insert_quorum with select_sequential_consistency); Claim fails, to be
+// retried, when its own claim is not visible.
 //
 // Rows written before migration 5 are claimed by the migration as "legacy",
 // without a content hash; their content is read back from the event table
@@ -106,13 +107,18 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 	cands := make([]candidate, len(records))
 	byID := map[string][]int{}
 	var ids []string
+	var proposed []candidate // the batch's first content of each id
 	for i, r := range records {
 		vals := content(r.Event)
 		cands[i] = candidate{rec: r, vals: vals, hash: contentHash(r.Event.Kind, vals)}
 		if _, ok := byID[r.Event.ID]; !ok {
 			ids = append(ids, r.Event.ID)
+			proposed = append(proposed, cands[i])
 		}
 		byID[r.Event.ID] = append(byID[r.Event.ID], i)
+	}
+	if err := s.insertClaims(ctx, proposed, stateClaimed); err != nil {
+		return nil, nil, fmt.Errorf("claim %d event ids: %w", len(proposed), err)
 	}
 	known, err := s.claims(ctx, ids)
 	if err != nil {
@@ -123,56 +129,33 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 	}
 
 	var conflicts []Conflict
-	refuseAll := func(id, detail string) {
-		for _, i := range byID[id] {
-			conflicts = append(conflicts, Conflict{Record: cands[i].rec, Detail: detail})
-		}
-	}
 	accepted := map[string]hash{}
-	var proposed, fromLegacy []candidate
-	for _, id := range ids {
-		first := cands[byID[id][0]]
+	var accepting []candidate
+	for _, c := range proposed {
+		id := c.rec.Event.ID
 		if a, legacy, ok := acceptedHash(known[id]); ok {
 			accepted[id] = a
-			if legacy && a == first.hash {
-				fromLegacy = append(fromLegacy, first) // record the hash, so that the row is not read back again
+			if legacy && a == c.hash {
+				accepting = append(accepting, c) // record the hash, so that the row is not read back again
 			}
 			continue
 		}
-		if other, ok := claimedOther(known[id], first.hash); ok {
-			refuseAll(id, fmt.Sprintf("event id %q is claimed for different content by the message at %s, and neither is accepted; "+
-				"the id stays refused", id, other.source()))
+		if !claimed(known[id], c.hash) {
+			return nil, nil, fmt.Errorf("the claim of event id %q is not visible yet; reads must see acknowledged inserts", id)
+		}
+		if other, ok := claimedOther(known[id], c.hash); ok {
+			for _, i := range byID[id] {
+				conflicts = append(conflicts, Conflict{Record: cands[i].rec, Detail: fmt.Sprintf(
+					"event id %q is claimed for different content by the message at %s, and neither is accepted; the id stays refused",
+					id, other.source())})
+			}
 			continue
 		}
-		proposed = append(proposed, first)
+		accepted[id] = c.hash
+		accepting = append(accepting, c)
 	}
-	if len(proposed) > 0 {
-		if err := s.insertClaims(ctx, proposed, stateClaimed); err != nil {
-			return nil, nil, fmt.Errorf("claim %d event ids: %w", len(proposed), err)
-		}
-		pids := make([]string, len(proposed))
-		for i, c := range proposed {
-			pids[i] = c.rec.Event.ID
-		}
-		again, err := s.claims(ctx, pids)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read event ids: %w", err)
-		}
-		var won []candidate
-		for _, c := range proposed {
-			id := c.rec.Event.ID
-			if other, raced := claimedOther(again[id], c.hash); raced {
-				refuseAll(id, fmt.Sprintf("event id %q was claimed at the same time for different content by the message at %s; "+
-					"neither is accepted and the id stays refused", id, other.source()))
-				continue
-			}
-			won = append(won, c)
-			accepted[id] = c.hash
-		}
-		fromLegacy = append(fromLegacy, won...)
-	}
-	if err := s.insertClaims(ctx, fromLegacy, stateAccepted); err != nil {
-		return nil, nil, fmt.Errorf("accept %d event ids: %w", len(fromLegacy), err)
+	if err := s.insertClaims(ctx, accepting, stateAccepted); err != nil {
+		return nil, nil, fmt.Errorf("accept %d event ids: %w", len(accepting), err)
 	}
 
 	// Every record of an id with an accepted content is written if it has
@@ -228,9 +211,6 @@ func (s *Store) describeConflicts(ctx context.Context, differing []candidate, ac
 		for _, j := range byID[id] {
 			if b := cands[j]; b.hash == a {
 				o.vals, o.kind = b.vals, b.rec.Event.Kind
-				if o.from == "" {
-					o.from = fmt.Sprintf("accepted from %s/%d offset %d in the same batch", b.rec.Topic, b.rec.Partition, b.rec.Offset)
-				}
 				break
 			}
 		}
@@ -309,6 +289,16 @@ func acceptedHash(cs []claim) (a hash, legacy, ok bool) {
 		}
 	}
 	return a, legacy, n == 1
+}
+
+// claimed reports whether an id's claims hold content h.
+func claimed(cs []claim, h hash) bool {
+	for _, c := range cs {
+		if c.hash == h {
+			return true
+		}
+	}
+	return false
 }
 
 // claimedOther returns a claim of an id for content other than h.

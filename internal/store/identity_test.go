@@ -83,7 +83,7 @@ func TestClaim(t *testing.T) {
 	// Two contents of a new id in one batch: the first wins.
 	stored, cs := claimAndWrite(t, st, rec(deployment("e-2", "d-5", "success", at), 20), rec(deployment("e-2", "d-5", "failure", at), 21),
 		rec(deployment("e-2", "d-5", "success", at), 22))
-	if fmt.Sprint(stored) != "[20 22]" || !strings.Contains(cs[21], "accepted from ops.deployments/1 offset 20 in the same batch") {
+	if fmt.Sprint(stored) != "[20 22]" || !strings.Contains(cs[21], "first from ops.deployments/1 offset 20") {
 		t.Errorf("one batch: stored %v, conflicts %v", stored, cs)
 	}
 	views := testenv.Rows(t, st, "SELECT deployment_id, status, toString(finished_at) FROM deployments ORDER BY deployment_id")
