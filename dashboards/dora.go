@@ -101,7 +101,7 @@ func doraPanels() []doraPanel {
 func panelSQL(kpi, bucket string, previous bool) string {
 	o := metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Bucket: bucket}
 	if previous {
-		o.From, o.To = "($__fromTime - (toUInt32($__toTime) - toUInt32($__fromTime)))", "$__fromTime"
+		o.From, o.To = previousFrom, "$__fromTime"
 	}
 	sql, err := metrics.PanelSQL(kpi, o)
 	if err != nil {

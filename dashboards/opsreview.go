@@ -16,9 +16,13 @@ const OpsReviewUID = "opsmetrics-ops-review"
 // the same length, and the same range a quarter (91 days) earlier.
 var reviewRanges = []struct{ name, from, to string }{
 	{"this_period", "$__fromTime", "$__toTime"},
-	{"previous_period", "($__fromTime - (toUInt32($__toTime) - toUInt32($__fromTime)))", "$__fromTime"},
-	{"quarter_ago", "($__fromTime - 7862400)", "($__toTime - 7862400)"},
+	{"previous_period", previousFrom, "$__fromTime"},
+	{"quarter_ago", metrics.ShiftSQL("$__fromTime", "-7862400"), metrics.ShiftSQL("$__toTime", "-7862400")},
 }
+
+// previousFrom is the start of the range before the dashboard's, of the
+// same length, computed so that it never wraps below 1970.
+var previousFrom = metrics.ShiftSQL("$__fromTime", "-(toInt64($__toTime) - toInt64($__fromTime))")
 
 // reviewKPIs are the KPIs of the review table, with the unit of the row
 // and the SQL that turns the base value into it.

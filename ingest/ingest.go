@@ -74,6 +74,13 @@ type Config struct {
 	// Transport, when set, is used by the dead-letter producer and the
 	// lag, configuration and readiness requests.
 	Transport kafka.RoundTripper
+
+	// DeadLetterUnused dead-letters valid CDEvents of types opsmetrics does
+	// not store instead of skipping them.
+	DeadLetterUnused bool
+	// EnvironmentAliases maps environment names onto the one they stand
+	// for (prod → production) as events are decoded.
+	EnvironmentAliases map[string]string
 }
 
 // Defaults of the optional settings.
@@ -134,8 +141,9 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 		log:     log,
 		metrics: newMetrics(reg),
 		tracer:  tp.Tracer("github.com/opsmetrics/opsmetrics/ingest"),
-		decoder: event.Decoder{MaxBytes: cfg.MaxMessageBytes, MaxFutureSkew: cfg.MaxFutureSkew},
-		health:  newHealth(3 * cfg.SessionTimeout),
+		decoder: event.Decoder{MaxBytes: cfg.MaxMessageBytes, MaxFutureSkew: cfg.MaxFutureSkew,
+			EnvironmentAliases: cfg.EnvironmentAliases, RejectUnused: cfg.DeadLetterUnused},
+		health: newHealth(3 * cfg.SessionTimeout),
 	}, nil
 }
 
@@ -464,7 +472,11 @@ func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []deadLetter)
 	for i, m := range batch {
 		r := results[i]
 		if r.err == nil {
+			in.countDecoded(r.e)
 			records = append(records, store.Record{Event: r.e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+			continue
+		}
+		if in.skip(r.err) {
 			continue
 		}
 		var de *event.DecodeError
@@ -565,17 +577,21 @@ func (in *Ingester) spanAttributes(batch []kafka.Message) []attribute.KeyValue {
 // ConfigFrom takes the ingestion settings from the process configuration.
 func ConfigFrom(c *config.Config) Config {
 	return Config{
-		Brokers:            c.Brokers,
-		Group:              c.Group,
-		Topics:             c.Topics.Inputs(),
-		DeadLetterTopic:    c.Topics.DeadLetter,
-		BatchSize:          c.Ingest.BatchSize,
-		BatchMaxLatency:    c.Ingest.BatchMaxLatency,
-		MaxMessageBytes:    c.Ingest.MaxMessageBytes,
-		MaxFutureSkew:      c.Ingest.MaxFutureSkew,
-		RetryMaxBackoff:    c.Ingest.RetryMaxBackoff,
-		ShutdownTimeout:    c.Ingest.ShutdownTimeout,
-		SessionTimeout:     c.Ingest.SessionTimeout,
+		Brokers:         c.Brokers,
+		Group:           c.Group,
+		Topics:          c.Topics.Inputs(),
+		DeadLetterTopic: c.Topics.DeadLetter,
+		BatchSize:       c.Ingest.BatchSize,
+		BatchMaxLatency: c.Ingest.BatchMaxLatency,
+		MaxMessageBytes: c.Ingest.MaxMessageBytes,
+		MaxFutureSkew:   c.Ingest.MaxFutureSkew,
+		RetryMaxBackoff: c.Ingest.RetryMaxBackoff,
+		ShutdownTimeout: c.Ingest.ShutdownTimeout,
+		SessionTimeout:  c.Ingest.SessionTimeout,
+
+		DeadLetterUnused:   c.Ingest.DeadLetterUnused,
+		EnvironmentAliases: c.Ingest.Aliases(),
+
 		MemoryBudget:       c.Ingest.MemoryBudgetBytes,
 		DeadLetterMaxBytes: c.Ingest.DeadLetterMaxBytes,
 	}

@@ -3,11 +3,13 @@ package ingest
 import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the ingester's Prometheus metrics. Label values are bounded:
-// topics, kinds and the fixed set of rejection reasons.
+// topics, kinds, the fixed set of rejection reasons and of CDEvents types.
 type metrics struct {
 	consumed     *prometheus.CounterVec
 	stored       *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
+	skipped      *prometheus.CounterVec
+	unknownEnv   prometheus.Counter
 	errors       *prometheus.CounterVec
 	batchLatency prometheus.Histogram
 	batchSize    prometheus.Histogram
@@ -32,6 +34,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "opsmetrics_ingest_dead_letters_total",
 			Help: "Messages rejected and sent to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsmetrics_ingest_skipped_total",
+			Help: "Valid CDEvents of types opsmetrics does not store, committed without a dead letter, by subject.predicate (other: an unknown dev.cdevents type; custom: dev.cdeventsx).",
+		}, []string{"type"}),
+		unknownEnv: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "opsmetrics_ingest_deployments_unknown_environment_total",
+			Help: "Deployments decoded with the placeholder environment unknown, which a deployment that names no environment gets.",
+		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opsmetrics_ingest_errors_total",
 			Help: "Failed operations, all retried, by operation.",
@@ -65,8 +75,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.stored, m.deadLettered, m.errors, m.batchLatency, m.batchSize, m.batchBytes, m.lag, m.committed,
-			m.deadLetterPublishFailures)
+		reg.MustRegister(m.consumed, m.stored, m.deadLettered, m.skipped, m.unknownEnv, m.errors, m.batchLatency, m.batchSize, m.batchBytes,
+			m.lag, m.committed, m.deadLetterPublishFailures)
 	}
 	return m
 }

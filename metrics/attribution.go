@@ -35,7 +35,7 @@ const (
 )
 
 // DefaultMaxGap is how long before an incident's impact start a deployment
-// may have finished and still be blamed for it.
+// may have finished and still be blamed for it. Unbounded lifts the bound.
 const DefaultMaxGap = 24 * time.Hour
 
 // attributionSQL attributes every incident whose impact started in a
@@ -84,7 +84,7 @@ FROM (
 			SELECT deployment_id, service, environment, finished_at
 			FROM %s WHERE status = 'success'
 		) USING (service, environment)
-		WHERE finished_at <= impact AND finished_at >= impact - ?
+		WHERE finished_at <= impact AND dateDiff('second', finished_at, impact) <= ?
 		GROUP BY incident_id
 	) USING (incident_id)
 )
@@ -103,7 +103,7 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 		maxGap = DefaultMaxGap
 	}
 	query, args := attributionQuery(from, to, maxGap)
-	rows, err := conn.Query(ctx, query, args...)
+	rows, err := conn.Query(ctx, query, bind(args)...)
 	if err != nil {
 		return nil, fmt.Errorf("attribute incidents: %w", err)
 	}
@@ -136,5 +136,5 @@ func attributionQuery(from, to time.Time, maxGap time.Duration) (string, []any) 
 		namedCommits, from, to, from, to)
 	inGap, gargs := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
 	query := fmt.Sprintf(attributionSQL, incidents, byCommit, incidents, inGap)
-	return query, concat(iargs, []any{from, to}, cargs, iargs, []any{from, to}, gargs, []any{int64(maxGap / time.Second)})
+	return query, concat(iargs, []any{from, to}, cargs, iargs, []any{from, to}, gargs, []any{seconds(maxGap)})
 }

@@ -27,10 +27,7 @@ var ExplainableKPIs = []string{"deployment_frequency", "change_failure_rate", "r
 // Explain lists the deployments, incidents (with their attributions) or
 // changes that the KPI named kpi is computed from, for q's range and filters.
 func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Explanation, error) {
-	gap := q.MaxGap
-	if gap <= 0 {
-		gap = DefaultMaxGap
-	}
+	gap := q.gap()
 	attrs, err := Attributions(ctx, conn, q.From.Add(-gap), q.To.Add(gap), gap)
 	if err != nil {
 		return nil, err
@@ -62,7 +59,7 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		where, args := q.where("finished_at")
 		src, sargs := deploymentsFinished(q.From, q.To, dimsAnd("finished_at", "status", "unplanned"), "")
 		rows, err := conn.Query(ctx, `SELECT deployment_id, service, environment, finished_at, status, unplanned
-			FROM `+src+` WHERE `+where+` ORDER BY finished_at, deployment_id`, concat(sargs, args)...)
+			FROM `+src+` WHERE `+where+` ORDER BY finished_at, deployment_id`, bind(concat(sargs, args))...)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +88,7 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		rows, err := conn.Query(ctx, `SELECT incident_id, service, severity,
 				ifNull(impact_started_at, toDateTime(0, 'UTC')), ifNull(detected_at, toDateTime(0, 'UTC')),
 				ifNull(acknowledged_at, toDateTime(0, 'UTC')), ifNull(resolved_at, toDateTime(0, 'UTC'))
-			FROM `+src+` WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND `+where+` ORDER BY detected_at, incident_id`, concat(sargs, args)...)
+			FROM `+src+` WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND `+where+` ORDER BY detected_at, incident_id`, bind(concat(sargs, args))...)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +105,7 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		}
 		return e, rows.Err()
 	case "lead_time":
-		e.Formula = "change commit (or merge) → finish of the first successful production deployment shipping it"
+		e.Formula = "change commit (or merge; the merge when the commit is later) → finish of the first successful production deployment shipping it, or 0 when that finished before"
 		e.Columns = []string{"change", "service", "authored", "merged", "first production deployment", "deployed"}
 		lookback := q.LeadTimeLookback
 		if lookback <= 0 {
@@ -130,7 +127,7 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 					argMin(deployment_id, tuple(finished_at, deployment_id)) AS deployment
 				FROM `+deploys+` WHERE status = 'success' AND has(?, environment) GROUP BY change_id
 			) USING (change_id)
-			WHERE first_deploy >= ? AND first_deploy < ?`+filter+` ORDER BY first_deploy, change_id`, args...)
+			WHERE first_deploy >= ? AND first_deploy < ?`+filter+` ORDER BY first_deploy, change_id`, bind(args)...)
 		if err != nil {
 			return nil, err
 		}

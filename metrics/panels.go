@@ -62,6 +62,16 @@ var (
 	panelTo   = time.Date(3400, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// panelWindow is the range of incidents the attribution of a panel reads
+// and its gap: one gap either side of the panel's range, or everything for
+// a gap too long to be an offset of the range (Unbounded).
+func panelWindow(gap time.Duration) (from, to time.Time, _ time.Duration) {
+	if gap >= MaxBoundedGap/2 {
+		return minDateTime, maxDateTime, gap
+	}
+	return panelFrom.Add(-gap), panelTo.Add(gap), gap
+}
+
 // PanelSQL returns the statement of one KPI. Its columns are value
 // (Nullable(Float64): absent is NULL), preceded by time (DateTime) when
 // bucketed.
@@ -80,11 +90,8 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 		return "", fmt.Errorf("a panel query is bucketed or grouped, not both")
 	}
 	q := Query{From: panelFrom, To: panelTo, Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback}
-	gap := q.MaxGap
-	if gap <= 0 {
-		gap = DefaultMaxGap
-	}
-	attr, err := o.render(attributionQuery(panelFrom.Add(-gap), panelTo.Add(gap), gap))
+	gap := q.gap()
+	attr, err := o.render(attributionQuery(panelWindow(gap)))
 	if err != nil {
 		return "", err
 	}
@@ -112,7 +119,7 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return o.median("first_deploy", "toFloat64(dateDiff('second', start, first_deploy))", "1",
+		return o.median("first_deploy", leadSeconds, "1",
 			src+" WHERE first_deploy != toDateTime(0) AND "+o.inRange("first_deploy")+" AND "+o.filters()), nil
 	case PanelRecoveryTime:
 		failed, err := o.render(deploymentsFinished(panelFrom, panelTo, dimsAnd("status", "finished_at"), ""))
@@ -298,10 +305,10 @@ func (o PanelOptions) literal(v any) (string, error) {
 				if d == 0 {
 					return "(" + ref.expr + ")", nil
 				}
-				return fmt.Sprintf("(%s + %d)", ref.expr, int64(d/time.Second)), nil
+				return shiftSQL(ref.expr, fmt.Sprint(int64(d/time.Second))), nil
 			}
 		}
-		return "toDateTime('" + v.UTC().Format(time.DateTime) + "', 'UTC')", nil
+		return "toDateTime('" + clampTime(v).Format(time.DateTime) + "', 'UTC')", nil
 	case string:
 		return quote(v), nil
 	case []string:
@@ -330,10 +337,7 @@ const (
 // PanelTableSQL returns the statement of a panel table over the range.
 func PanelTableSQL(name string, o PanelOptions) (string, error) {
 	q := Query{From: panelFrom, To: panelTo, Production: o.Production, MaxGap: o.MaxGap}
-	gap := q.MaxGap
-	if gap <= 0 {
-		gap = DefaultMaxGap
-	}
+	gap := q.gap()
 	prod, err := o.render("?", []any{q.production()})
 	if err != nil {
 		return "", err

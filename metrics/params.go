@@ -20,7 +20,7 @@ type Params struct {
 	TZ           string
 	Compare      string // "true" or "false"; empty is false
 	DORAReport   string
-	MaxGap       string // a Go duration; empty is the default
+	MaxGap       string // a Go duration, or unbounded (or 0); empty is the default
 	LeadTimeFrom string // commit or merge
 	// LeadTimeLookback is a Go duration; empty is the default.
 	LeadTimeLookback string
@@ -137,8 +137,8 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		return nil, fmt.Errorf("dora_report: %w", err)
 	}
 	if p.MaxGap != "" {
-		if q.MaxGap, err = time.ParseDuration(p.MaxGap); err != nil || q.MaxGap <= 0 {
-			return nil, fmt.Errorf("max_gap: want a positive duration like 24h, got %q", p.MaxGap)
+		if q.MaxGap, err = ParseGap(p.MaxGap); err != nil {
+			return nil, fmt.Errorf("max_gap: %w", err)
 		}
 	}
 	if p.LeadTimeLookback != "" {

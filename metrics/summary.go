@@ -38,10 +38,10 @@ type Query struct {
 	By       []Dimension
 	// Services, Teams and Environments, when not empty, keep only those.
 	Services, Teams, Environments []string
-	// Production lists the environments that count as production.
-	// Empty means ["production"].
+	// Production lists the environments that count as production, matched
+	// without regard to case. Empty means ["production"].
 	Production []string
-	MaxGap     time.Duration // attribution gap; 0 means DefaultMaxGap
+	MaxGap     time.Duration // attribution gap; 0 means DefaultMaxGap, Unbounded none
 	// LeadTimeFromMerge starts change lead time at the merge instead of
 	// the commit (authored time).
 	LeadTimeFromMerge bool
@@ -181,11 +181,30 @@ func (s *Summary) sampled(kpi string, n int) {
 	s.Samples[kpi] = n
 }
 
+// production is the production environments, lower-cased: ingestion
+// stores every environment name lower-cased (and aliased), so that
+// PRODUCTION and Production are production.
 func (q Query) production() []string {
 	if len(q.Production) == 0 {
 		return []string{"production"}
 	}
-	return q.Production
+	return lower(q.Production)
+}
+
+func lower(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.ToLower(strings.TrimSpace(n))
+	}
+	return out
+}
+
+// gap is the attribution gap of q: MaxGap, or DefaultMaxGap when unset.
+func (q Query) gap() time.Duration {
+	if q.MaxGap <= 0 {
+		return DefaultMaxGap
+	}
+	return q.MaxGap
 }
 
 // where returns the common filter on a view with the given dimension
@@ -201,7 +220,7 @@ func (q Query) filters(conds []string, args []any) ([]string, []any) {
 	for _, f := range []struct {
 		col    string
 		values []string
-	}{{"service", q.Services}, {"team", q.Teams}, {"environment", q.Environments}} {
+	}{{"service", q.Services}, {"team", q.Teams}, {"environment", lower(q.Environments)}} {
 		if len(f.values) > 0 {
 			conds = append(conds, "has(?, "+f.col+")")
 			args = append(args, f.values)
@@ -248,10 +267,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 			return nil, err
 		}
 	}
-	gap := q.MaxGap
-	if gap <= 0 {
-		gap = DefaultMaxGap
-	}
+	gap := q.gap()
 	// Incidents up to one gap after the range can still blame a deployment in it.
 	attrs, err := Attributions(ctx, conn, q.From.Add(-gap), q.To.Add(gap), gap)
 	if err != nil {
@@ -476,7 +492,7 @@ func quantile(xs []float64, p float64) *float64 {
 // scanSlices runs a query whose first n columns are dimension values and
 // the rest scan into dst, calling fn per row.
 func scanSlices(ctx context.Context, conn driver.Conn, query string, args []any, n int, fn func([]string, []any), dst ...any) error {
-	rows, err := conn.Query(ctx, query, args...)
+	rows, err := conn.Query(ctx, query, bind(args)...)
 	if err != nil {
 		return err
 	}
@@ -512,7 +528,7 @@ func patchSource(q Query) (string, []any) {
 	dargs = append(dargs, int64(q.deadline("unknown")/time.Second))
 	return `(
 			SELECT *, if(severity = '', 'unknown', severity) AS sev,
-				assumeNotNull(released_at) + ` + deadline + ` AS due_at,
+				` + shiftSQL("assumeNotNull(released_at)", deadline) + ` AS due_at,
 				(due_at < ? OR outcome != 'open') AS due,
 				(outcome = 'applied' AND isNotNull(applied_at) AND assumeNotNull(applied_at) <= due_at) AS compliant
 			FROM ` + src + ` WHERE isNotNull(released_at)
@@ -580,7 +596,9 @@ func leadTimeSource(q Query) (string, []any) {
 		lookback = DefaultLeadTimeLookback
 	}
 	since := q.From.Add(-lookback).UTC()
-	start := "ifNull(authored_at, merged_at)"
+	// A commit authored after its merge (clock skew, an amended or rebased
+	// commit) starts at the merge.
+	start := "ifNull(least(authored_at, merged_at), ifNull(authored_at, merged_at))"
 	if q.LeadTimeFromMerge {
 		start = "merged_at"
 	}
@@ -605,6 +623,12 @@ func leadTimeSource(q Query) (string, []any) {
 	return src, concat([]any{since, since, since, q.To.UTC()}, dargs, []any{q.production()})
 }
 
+// leadSeconds is the lead time of a row of leadTimeSource. A change whose
+// first production deployment finished before its start (deployed from a
+// branch before its merge, or a skewed clock) was already running in
+// production when it started: its lead time is zero, never negative.
+const leadSeconds = "toFloat64(greatest(dateDiff('second', start, first_deploy), 0))"
+
 // DefaultLeadTimeLookback is how long before a range a change may have
 // started and still have its lead time counted in the range.
 const DefaultLeadTimeLookback = 90 * 24 * time.Hour
@@ -619,7 +643,7 @@ func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string
 	cols, group := q.groupBy("if(first_deploy = toDateTime(0), start, first_deploy)")
 	conds, fargs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
 		[]any{q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()})
-	lq := `SELECT ` + cols + `groupArrayIf(toFloat64(dateDiff('second', start, first_deploy)), first_deploy != toDateTime(0)),
+	lq := `SELECT ` + cols + `groupArrayIf(` + leadSeconds + `, first_deploy != toDateTime(0)),
 		countIf(first_deploy = toDateTime(0))
 		FROM ` + src + `
 		WHERE ` + strings.Join(conds, " AND ") + group

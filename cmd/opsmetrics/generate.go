@@ -19,7 +19,7 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	fs.Uint64Var(&cfg.Seed, "seed", generator.DefaultSeed, "random seed: the same seed and flags give the same stream")
 	fs.BoolVar(&cfg.Anomalies, "anomalies", false, "inject anomalies in the last 7 days (a failure burst, a deployment stop)")
 	end := fs.String("end", "", "exclusive end of the range, a date or RFC 3339 time (default: today 00:00 UTC)")
-	format := fs.String("format", "native", "encoding: native, cloudevents or mixed")
+	format := fs.String("format", "native", "encoding: native, cloudevents, cdevents (spec 0.5.1) or mixed")
 	out := fs.String("out", "", "output file (default: standard output)")
 	if err := fs.Parse(args); err != nil {
 		return err

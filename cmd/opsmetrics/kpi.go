@@ -34,7 +34,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.StringVar(&p.TZ, "tz", "UTC", "time zone of --from/--to dates and of bucket edges (IANA name)")
 	compare := fs.Bool("compare", false, "also compute the previous period of the same length, and the change")
 	fs.StringVar(&p.DORAReport, "dora-report", "", "DORA report whose performance clusters give the levels: 2023, 2024 or a table of kpi.dora_levels (default 2024)")
-	fs.StringVar(&p.MaxGap, "max-gap", "", "longest time from a deployment to an incident it can be blamed for (default 24h)")
+	fs.StringVar(&p.MaxGap, "max-gap", "", "longest time from a deployment to an incident it can be blamed for, or unbounded (default 24h)")
 	fs.StringVar(&p.LeadTimeFrom, "lead-time-from", "commit", "start of change lead time: commit or merge")
 	fs.StringVar(&p.LeadTimeLookback, "lead-time-lookback", "", "how long before --from a change may have started and still count in lead time (default 2160h)")
 	format := fs.String("format", "table", "output: table, json or csv")
@@ -83,6 +83,9 @@ func kpiDefaults(cfg *config.Config) metrics.Query {
 	k := cfg.KPI
 	q := metrics.Query{Production: k.Production, Levels: k.DORAReport, MaxGap: k.MaxGap,
 		LeadTimeLookback: k.LeadTimeLookback, PatchDeadlines: k.PatchDeadlines}
+	if k.MaxGap == 0 {
+		q.MaxGap = metrics.Unbounded // kpi.max_gap: 0 is no bound
+	}
 	if len(k.DORALevels) > 0 {
 		q.LevelTables = map[string]metrics.LevelTable{}
 		for name, t := range k.DORALevels {

@@ -14,10 +14,13 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
 )
 
 // Config is the whole configuration. Each subcommand binds the settings it
@@ -124,7 +127,7 @@ type KPI struct {
 	// DORALevels adds level tables, or replaces the built-in 2023 and 2024.
 	DORALevels map[string]DORALevels `yaml:"dora_levels"`
 	// MaxGap is the longest time from a deployment to an incident it can
-	// be blamed for.
+	// be blamed for; 0 means no bound.
 	MaxGap time.Duration `yaml:"max_gap"`
 	// LeadTimeLookback is how long before a range a change may have
 	// started and still count in its lead time.
@@ -219,6 +222,13 @@ type Ingest struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// MaxFutureSkew is how far in the future a timestamp may be.
 	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	// DeadLetterUnused dead-letters valid CDEvents of types opsmetrics does
+	// not store (reason unused_type) instead of skipping and counting them.
+	DeadLetterUnused bool `yaml:"dead_letter_unused"`
+	// EnvironmentAliases maps environment names onto the environment they
+	// stand for (prod: production), applied as events are ingested. Names
+	// are compared without regard to case.
+	EnvironmentAliases map[string]string `yaml:"environment_aliases"`
 	// RetryMaxBackoff caps the backoff between retries of a failed write.
 	RetryMaxBackoff time.Duration `yaml:"retry_max_backoff"`
 	// ShutdownTimeout bounds the final flush on SIGINT or SIGTERM.
@@ -338,6 +348,8 @@ func (c *Config) settings() []setting {
 		{SetIngest, "batch-max-latency", "longest a message waits before its batch is written", (*durationValue)(&c.Ingest.BatchMaxLatency)},
 		{SetIngest, "max-message-bytes", "largest accepted message; larger ones are dead-lettered", (*intValue)(&c.Ingest.MaxMessageBytes)},
 		{SetIngest, "max-future-skew", "how far in the future an event timestamp may be", (*durationValue)(&c.Ingest.MaxFutureSkew)},
+		{SetIngest, "dead-letter-unused", "dead-letter valid CDEvents of types opsmetrics does not store instead of skipping them", (*boolValue)(&c.Ingest.DeadLetterUnused)},
+		{SetIngest, "environment-aliases", "environment aliases applied at ingest, comma-separated alias=environment (prod=production)", (*mapValue)(&c.Ingest.EnvironmentAliases)},
 		{SetIngest, "retry-max-backoff", "cap of the backoff between retries of a failed write", (*durationValue)(&c.Ingest.RetryMaxBackoff)},
 		{SetIngest, "shutdown-timeout", "bound on the final flush at shutdown", (*durationValue)(&c.Ingest.ShutdownTimeout)},
 		{SetIngest, "session-timeout", "consumer group session timeout; a crashed ingester's partitions move after it", (*durationValue)(&c.Ingest.SessionTimeout)},
@@ -516,6 +528,7 @@ func (c *Config) Validate() error {
 	if c.Ingest.MaxFutureSkew < 0 {
 		bad("ingest.max_future_skew", "must be >= 0, got %v", c.Ingest.MaxFutureSkew)
 	}
+	errs = append(errs, c.validateEnvironments()...)
 	if c.Ingest.RetryMaxBackoff <= 0 {
 		bad("ingest.retry_max_backoff", "must be > 0, got %v", c.Ingest.RetryMaxBackoff)
 	}
@@ -657,6 +670,36 @@ func (v *boolValue) Set(s string) error {
 	return nil
 }
 
+type mapValue map[string]string
+
+func (v *mapValue) String() string {
+	keys := make([]string, 0, len(*v))
+	for k := range *v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + (*v)[k]
+	}
+	return strings.Join(keys, ",")
+}
+
+func (v *mapValue) Set(s string) error {
+	m := map[string]string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(p, "=")
+		if !ok {
+			return fmt.Errorf("want alias=environment pairs separated by commas, got %q", p)
+		}
+		m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+	}
+	*v = m
+	return nil
+}
+
 type listValue []string
 
 func (v *listValue) String() string { return strings.Join(*v, ",") }
@@ -709,8 +752,9 @@ func (k KPI) validate() []error {
 			}
 		}
 	}
-	if k.MaxGap <= 0 {
-		bad("max_gap", "must be > 0, got %v", k.MaxGap)
+	const century = 100 * 365 * 24 * time.Hour
+	if k.MaxGap < 0 || k.MaxGap > century {
+		bad("max_gap", "want a duration up to %dh, or 0 for no bound, got %v", int64(century/time.Hour), k.MaxGap)
 	}
 	if k.LeadTimeLookback <= 0 {
 		bad("lead_time_lookback", "must be > 0, got %v", k.LeadTimeLookback)
@@ -727,8 +771,8 @@ func (k KPI) validate() []error {
 		default:
 			bad("patch_deadlines", "unknown severity %q: want critical, high, medium, low or unknown", sev)
 		}
-		if d <= 0 {
-			bad("patch_deadlines."+sev, "must be > 0, got %v", d)
+		if d <= 0 || d > century {
+			bad("patch_deadlines."+sev, "want a duration in (0, %dh], got %v", int64(century/time.Hour), d)
 		}
 	}
 	return errs
@@ -870,4 +914,69 @@ func fromEnv(name string) (string, bool, error) {
 		return "", false, fmt.Errorf("config: %s_FILE: %w", name, err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), true, nil
+}
+
+// Aliases returns ingest.environment_aliases with lower-cased names, as
+// the decoder compares them.
+func (in Ingest) Aliases() map[string]string {
+	if len(in.EnvironmentAliases) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in.EnvironmentAliases))
+	for k, v := range in.EnvironmentAliases {
+		out[strings.ToLower(strings.TrimSpace(k))] = strings.ToLower(strings.TrimSpace(v))
+	}
+	return out
+}
+
+// validateEnvironments checks the alias list and the production
+// environments against each other: aliases map a name onto a canonical
+// one (no chains, nothing onto unknown), and production names canonical
+// environments other than unknown.
+func (c *Config) validateEnvironments() []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{field}, args...)...))
+	}
+	aliases := c.Ingest.Aliases()
+	seen := map[string]string{}
+	keys := make([]string, 0, len(c.Ingest.EnvironmentAliases))
+	for k := range c.Ingest.EnvironmentAliases {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := c.Ingest.EnvironmentAliases[k]
+		key, to := strings.ToLower(strings.TrimSpace(k)), strings.ToLower(strings.TrimSpace(v))
+		f := "ingest.environment_aliases." + k
+		switch {
+		case key == "" || to == "":
+			bad("ingest.environment_aliases", "alias %q maps onto %q: both must be non-empty", k, v)
+		case event.CheckIdentifier(key) != nil:
+			bad(f, "the alias %v", event.CheckIdentifier(key))
+		case event.CheckIdentifier(to) != nil:
+			bad(f, "the environment %v", event.CheckIdentifier(to))
+		case key == to:
+			bad(f, "maps %q onto itself", k)
+		case to == event.UnknownEnvironment || key == event.UnknownEnvironment:
+			bad(f, "%q is the placeholder of deployments without an environment; it cannot be aliased", event.UnknownEnvironment)
+		case seen[key] != "":
+			bad(f, "%q and %q are the same alias (names are compared without regard to case)", seen[key], k)
+		default:
+			if _, chained := aliases[to]; chained {
+				bad(f, "maps %q onto %q, which is itself an alias; map it onto %q directly", k, v, aliases[to])
+			}
+		}
+		seen[key] = k
+	}
+	for _, p := range c.KPI.Production {
+		name := strings.ToLower(strings.TrimSpace(p))
+		if name == event.UnknownEnvironment {
+			bad("kpi.production", "%q is the placeholder of deployments without an environment and is never production", p)
+		}
+		if to, ok := aliases[name]; ok {
+			bad("kpi.production", "%q is an alias of %q (ingest.environment_aliases), and events are stored under %q: name that", p, to, to)
+		}
+	}
+	return errs
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -73,6 +74,17 @@ func TestValidationNamesTheField(t *testing.T) {
 			"config: kpi.dora_levels.ours.deploys_per_day: want three positive, falling bounds"},
 		{"unknown patch severity", nil, nil, "kpi:\n  patch_deadlines:\n    urgent: 24h\n", `config: kpi.patch_deadlines: unknown severity "urgent"`},
 		{"no production environment", nil, nil, "kpi:\n  production: []\n", "config: kpi.production: must name at least one environment"},
+		{"negative gap", nil, nil, "kpi:\n  max_gap: -1h\n", "config: kpi.max_gap: want a duration up to 876000h, or 0 for no bound"},
+		{"gap beyond a century", nil, nil, "kpi:\n  max_gap: 1000000h\n", "config: kpi.max_gap:"},
+		{"placeholder is never production", nil, nil, "kpi:\n  production: [production, Unknown]\n", `config: kpi.production: "Unknown" is the placeholder`},
+		{"production names an alias", []string{"--environment-aliases", "prod=production"}, nil, "kpi:\n  production: [PROD]\n",
+			`config: kpi.production: "PROD" is an alias of "production"`},
+		{"alias chain", nil, nil, "ingest:\n  environment_aliases:\n    prd: prod\n    prod: production\n", `config: ingest.environment_aliases.prd: maps "prd" onto "prod", which is itself an alias`},
+		{"alias onto itself", []string{"--environment-aliases", "Prod=prod"}, nil, "", `maps "Prod" onto itself`},
+		{"alias onto unknown", []string{"--environment-aliases", "none=unknown"}, nil, "", "cannot be aliased"},
+		{"alias with a control character", []string{"--environment-aliases", "pro\x1bd=production"}, nil, "", "U+001B"},
+		{"same alias twice", nil, nil, "ingest:\n  environment_aliases:\n    Prod: production\n    prod: production\n", "are the same alias"},
+		{"alias flag syntax", []string{"--environment-aliases", "prod"}, nil, "", "want alias=environment pairs"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,6 +144,21 @@ kpi:
 		k.PatchDeadlines["critical"] != 48*time.Hour || k.LeadTimeLookback != 90*24*time.Hour ||
 		k.DORALevels["strict"].RecoveryTime[1] != 4*time.Hour || k.DORALevels["strict"].ChangeFailureRate[3] != 0.3 {
 		t.Errorf("kpi section read as %+v", k)
+	}
+}
+
+func TestIngestEnvironments(t *testing.T) {
+	cfg, err := load(t, "--environment-aliases", "Prod=Production, prd-eu = production", "--dead-letter-unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cfg.Ingest.Aliases()); got != "map[prd-eu:production prod:production]" || !cfg.Ingest.DeadLetterUnused {
+		t.Errorf("aliases %s, dead_letter_unused %v", got, cfg.Ingest.DeadLetterUnused)
+	}
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("kpi:\n  max_gap: 0s\n"), 0o644)
+	if cfg, err = load(t, "--config", file); err != nil || cfg.KPI.MaxGap != 0 {
+		t.Errorf("max_gap 0 (unbounded): %v, %v", cfg, err)
 	}
 }
 

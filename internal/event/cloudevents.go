@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,18 +23,40 @@ const (
 )
 
 // cloudEvent is a CloudEvent's attributes and data, from either mode.
+// Extension attributes (JSON members, ce_ headers) are accepted and not
+// kept: opsmetrics stores none.
 type cloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
 	Source          string          `json:"source"`
 	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
 	Time            string          `json:"time,omitempty"`
 	DataContentType string          `json:"datacontenttype,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
 	DataBase64      string          `json:"data_base64,omitempty"`
 }
 
-func decodeStructuredCloudEvent(b []byte) (*Event, *DecodeError) {
+// StructuredCloudEvent reports whether b is a CloudEvent in the JSON format
+// (a JSON object with specversion), and returns its partitionkey extension,
+// empty when absent: the Kafka binding (3.1) maps it to the message key.
+func StructuredCloudEvent(b []byte) (partitionKey string, ok bool) {
+	var ce struct {
+		SpecVersion  *string `json:"specversion"`
+		PartitionKey string  `json:"partitionkey"`
+	}
+	if json.Unmarshal(b, &ce) != nil || ce.SpecVersion == nil {
+		return "", false
+	}
+	return ce.PartitionKey, true
+}
+
+// name identifies a CloudEvent in a rejection, even one without an id.
+func (ce *cloudEvent) name() string {
+	return fmt.Sprintf("CloudEvent %s of type %s from %s", orNoID(ce.ID), ident(ce.Type), ident(ce.Source))
+}
+
+func decodeStructuredCloudEvent(b []byte) (*Event, error) {
 	var ce cloudEvent
 	if json.Unmarshal(b, &ce) == nil && ce.DataBase64 == "" {
 		return fromCloudEvent(&ce) // the common case: one pass, no map
@@ -51,16 +74,29 @@ func decodeStructuredCloudEvent(b []byte) (*Event, *DecodeError) {
 	}
 	ce.Data = fields["data"]
 	if ce.DataBase64 != "" {
+		// JSON format, 3.1.2: data_base64 is binary data, which is JSON only
+		// when datacontenttype says so; without one, no assumption is made.
+		if ce.Data != nil {
+			return nil, reject(ReasonInvalidJSON, "%s has both data and data_base64; the JSON format allows one", ce.name())
+		}
+		if !isJSONMediaType(ce.DataContentType) {
+			what := "no datacontenttype"
+			if ce.DataContentType != "" {
+				what = "datacontenttype " + ident(ce.DataContentType)
+			}
+			return nil, reject(ReasonUnsupported, "%s carries binary data (data_base64) with %s; opsmetrics reads JSON data only: send it as data, or declare datacontenttype application/json",
+				ce.name(), what)
+		}
 		data, derr := base64.StdEncoding.DecodeString(ce.DataBase64)
 		if derr != nil {
-			return nil, reject(ReasonWrongType, "CloudEvent %s: data_base64 is not base64: %v", ce.ID, derr)
+			return nil, reject(ReasonWrongType, "%s: data_base64 is not base64: %v", ce.name(), derr)
 		}
 		ce.Data = data
 	}
 	return fromCloudEvent(&ce)
 }
 
-func decodeBinaryCloudEvent(h map[string]string, value []byte) (*Event, *DecodeError) {
+func decodeBinaryCloudEvent(h map[string]string, value []byte) (*Event, error) {
 	ce := cloudEvent{
 		SpecVersion:     h["ce_specversion"],
 		ID:              h["ce_id"],
@@ -73,42 +109,42 @@ func decodeBinaryCloudEvent(h map[string]string, value []byte) (*Event, *DecodeE
 	return fromCloudEvent(&ce)
 }
 
-func fromCloudEvent(ce *cloudEvent) (*Event, *DecodeError) {
+func fromCloudEvent(ce *cloudEvent) (*Event, error) {
 	switch {
 	case ce.SpecVersion == "":
-		return nil, reject(ReasonMissingField, "CloudEvent %s has no specversion", ce.ID)
+		return nil, reject(ReasonMissingField, "%s has no specversion", ce.name())
 	case ce.SpecVersion != "1.0":
-		return nil, reject(ReasonUnsupported, "CloudEvent %s: specversion %q is not supported, want 1.0", ce.ID, ce.SpecVersion)
+		return nil, reject(ReasonUnsupported, "%s: specversion %s is not supported, want 1.0", ce.name(), ident(ce.SpecVersion))
 	case ce.ID == "":
-		return nil, reject(ReasonMissingID, "CloudEvent of type %q from %q has no id", ce.Type, ce.Source)
+		return nil, reject(ReasonMissingID, "%s has no id", ce.name())
 	case ce.Source == "":
-		return nil, reject(ReasonMissingID, "CloudEvent %s has no source; id and source together identify it", ce.ID)
+		return nil, reject(ReasonMissingID, "%s has no source; id and source together identify it", ce.name())
 	case ce.Type == "":
-		return nil, reject(ReasonMissingField, "CloudEvent %s has no type", ce.ID)
+		return nil, reject(ReasonMissingField, "%s has no type", ce.name())
 	}
-	where := "CloudEvent " + ce.ID
+	where := "CloudEvent " + ident(ce.ID)
 	var t time.Time
 	if ce.Time != "" {
 		var err error
 		if t, err = time.Parse(time.RFC3339Nano, ce.Time); err != nil {
-			return nil, reject(ReasonWrongType, "%s: time %q is not an RFC 3339 timestamp", where, ce.Time)
+			return nil, reject(ReasonWrongType, "%s: time %s is not an RFC 3339 timestamp", where, ident(ce.Time))
 		}
 		t = t.UTC()
 	}
-	if ct := strings.ToLower(ce.DataContentType); ct != "" && !strings.Contains(ct, "json") {
-		return nil, reject(ReasonUnsupported, "%s: datacontenttype %q is not JSON", where, ce.DataContentType)
+	if ct := ce.DataContentType; ct != "" && !isJSONMediaType(ct) {
+		return nil, reject(ReasonUnsupported, "%s: datacontenttype %s is not JSON", where, ident(ct))
 	}
 	var (
 		e   *Event
-		err *DecodeError
+		err error
 	)
 	switch {
 	case strings.HasPrefix(ce.Type, "dev.opsmetrics."):
 		e, err = fromOwnType(ce, t, where)
-	case strings.HasPrefix(ce.Type, "dev.cdevents."):
-		e, err = fromCDEvent(ce, t, where)
+	case strings.HasPrefix(ce.Type, "dev.cdevents.") || strings.HasPrefix(ce.Type, "dev.cdeventsx."):
+		e, err = fromWrappedCDEvent(ce, t, where)
 	default:
-		return nil, reject(ReasonUnknownKind, "%s: type %q is not one opsmetrics accepts (see docs/events.md)", where, ce.Type)
+		return nil, reject(ReasonUnknownKind, "%s: type %s is not one opsmetrics accepts (see docs/events.md)", where, ident(ce.Type))
 	}
 	if err != nil {
 		return nil, err
@@ -120,20 +156,69 @@ func fromCloudEvent(ce *cloudEvent) (*Event, *DecodeError) {
 	return e, nil
 }
 
-func fromOwnType(ce *cloudEvent, t time.Time, where string) (*Event, *DecodeError) {
+// fromWrappedCDEvent decodes the CDEvent a CloudEvent carries as its data.
+// The CDEvents binding makes the CloudEvent's type the CDEvent's
+// context.type; a CDEvent that names another type is refused.
+func fromWrappedCDEvent(ce *cloudEvent, t time.Time, where string) (*Event, error) {
+	if len(ce.Data) == 0 || string(ce.Data) == "null" {
+		return nil, reject(ReasonMissingField, "%s: CDEvent has no data", where)
+	}
+	cd, derr := unmarshalCDEvent(ce.Data, where+" data")
+	if derr != nil {
+		return nil, derr
+	}
+	if cd.Context != nil && cd.Context.Type != "" && cd.Context.Type != ce.Type {
+		return nil, reject(ReasonInvalidValue, "%s: CloudEvent type %s and CDEvent context.type %s differ", where, ident(ce.Type), ident(cd.Context.Type))
+	}
+	return fromCDEvent(cd, ce.Type, ce.ID, t, where)
+}
+
+// isJSONMediaType reports whether a media type declares JSON: */json or
+// */*+json once its parameters are stripped (CloudEvents JSON format, 3.1).
+func isJSONMediaType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	_, sub, ok := strings.Cut(mt, "/")
+	return ok && (sub == "json" || strings.HasSuffix(sub, "+json"))
+}
+
+// orNoID is id, quoted if it needs to be, or "(no id)".
+func orNoID(id string) string {
+	if id == "" {
+		return "(no id)"
+	}
+	return ident(id)
+}
+
+// quoted returns s as it is when it is a short run of printable characters
+// without spaces or quotes, and Go-quoted otherwise, so that a reason never
+// carries control characters or ambiguous text from a message.
+func quoted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '"' || r == '\\' || r >= 0x7f {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+func fromOwnType(ce *cloudEvent, t time.Time, where string) (*Event, error) {
 	parts := strings.SplitN(strings.TrimPrefix(ce.Type, "dev.opsmetrics."), ".", 3)
 	if len(parts) != 3 {
-		return nil, reject(ReasonUnknownKind, "%s: type %q is not dev.opsmetrics.<kind>.<predicate>.<version>", where, ce.Type)
+		return nil, reject(ReasonUnknownKind, "%s: type %q is not dev.opsmetrics.<kind>.<predicate>.<version>", where, truncate(ce.Type))
 	}
 	kind, predicate, version := Kind(parts[0]), parts[1], parts[2]
 	known := map[Kind][]string{KindDeployment: {"reported"}, KindIncident: {"updated"}, KindChange: {"reported"},
 		KindPatch: {"released", "applied", "failed", "rolledback"}}
 	preds, ok := known[kind]
 	if !ok || !contains(preds, predicate) {
-		return nil, reject(ReasonUnknownKind, "%s: type %q is not one opsmetrics accepts (see docs/events.md)", where, ce.Type)
+		return nil, reject(ReasonUnknownKind, "%s: type %q is not one opsmetrics accepts (see docs/events.md)", where, truncate(ce.Type))
 	}
 	if version != "0.1.0" {
-		return nil, reject(ReasonUnsupported, "%s: type %q: version %s is not supported, want 0.1.0", where, ce.Type, version)
+		return nil, reject(ReasonUnsupported, "%s: type %q: version %q is not supported, want 0.1.0", where, truncate(ce.Type), truncate(version))
 	}
 	if len(ce.Data) == 0 {
 		return nil, reject(ReasonMissingField, "%s: has no data", where)

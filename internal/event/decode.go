@@ -1,9 +1,11 @@
 package event
 
 // The decoders use encoding/json rather than the CloudEvents and CDEvents
-// SDKs: the wire formats are small, the SDKs would add several modules (and,
-// for CDEvents, a JSON-schema validator) to the hot path, and a hand-written
-// decoder lets every rejection name the entity, field and value.
+// SDKs: BenchmarkDecode shows the SDKs' share of the work alone costing as
+// much as our whole decode or more (docs/events.md), they would add several
+// modules (and, for CDEvents, a JSON-schema validator) to the hot path, and a
+// hand-written decoder lets every rejection name the entity, field and value.
+// The tests hold the decoders to the SDKs and the schemas they embed.
 
 import (
 	"bytes"
@@ -20,16 +22,20 @@ func reject(r Reason, format string, args ...any) *DecodeError {
 }
 
 // Decode turns one message into an event. The error, when not nil, is a
-// *DecodeError.
+// *DecodeError, or a *Skipped for a valid CDEvent of a type opsmetrics does
+// not store (unless RejectUnused is set).
 func (d *Decoder) Decode(m Message) (*Event, error) {
 	e, err := d.decode(m)
 	if err != nil {
+		if s, ok := err.(*Skipped); ok && d.RejectUnused {
+			return nil, reject(ReasonUnusedType, "%s, and unused types are dead-lettered (ingest.dead_letter_unused)", s.Detail)
+		}
 		return nil, err
 	}
 	return e, nil
 }
 
-func (d *Decoder) decode(m Message) (*Event, *DecodeError) {
+func (d *Decoder) decode(m Message) (*Event, error) {
 	maxBytes := d.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = 1 << 20
@@ -45,38 +51,57 @@ func (d *Decoder) decode(m Message) (*Event, *DecodeError) {
 		k := strings.ToLower(h.Key)
 		if k == "content-type" || strings.HasPrefix(k, "ce_") {
 			if !utf8.Valid(h.Value) {
-				return nil, reject(ReasonNotUTF8, "header %s is not valid UTF-8", h.Key)
+				return nil, reject(ReasonNotUTF8, "header %s is not valid UTF-8", ident(h.Key))
 			}
 			headers[k] = string(h.Value)
 		}
 	}
 
-	var e *Event
-	var err *DecodeError
-	switch {
+	var (
+		e   *Event
+		err error
+	)
+	// The Kafka binding (3): a content-type starting with
+	// application/cloudevents means structured mode; otherwise the ce_
+	// headers make it binary mode.
+	switch ct := headers["content-type"]; {
+	case strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents"):
+		if !isJSONMediaType(ct) || strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents-batch") {
+			return nil, reject(ReasonUnsupported, "content-type %s is not an event format opsmetrics reads; want application/cloudevents+json (the Kafka binding has no batch mode)", ident(ct))
+		}
+		e, err = decodeStructuredCloudEvent(m.Value)
 	case headers["ce_specversion"] != "" || headers["ce_id"] != "" || headers["ce_type"] != "":
 		e, err = decodeBinaryCloudEvent(headers, m.Value)
-	case strings.HasPrefix(strings.ToLower(headers["content-type"]), "application/cloudevents"):
-		e, err = decodeStructuredCloudEvent(m.Value)
 	default:
-		if fe, ok := fastNative(m.Value); ok {
+		fe, sh := fastNative(m.Value)
+		if sh == shapeNative {
 			e = fe
+			break
+		}
+		if sh == shapeCDEvent {
+			e, err = decodeBareCDEvent(m.Value)
 			break
 		}
 		fields, ferr := object(m.Value, "payload")
 		if ferr != nil {
 			return nil, ferr
 		}
-		if _, ok := fields["specversion"]; ok {
+		_, isCE := fields["specversion"]
+		_, isCD := fields["context"]
+		_, hasKind := fields["kind"]
+		switch {
+		case isCE:
 			e, err = decodeStructuredCloudEvent(m.Value)
-		} else {
+		case isCD && !hasKind:
+			e, err = decodeBareCDEvent(m.Value)
+		default:
 			e, err = decodeNative(fields, m.Value)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	normalize(e)
+	d.normalize(e)
 	now := time.Now()
 	if d.Now != nil {
 		now = d.Now()
@@ -216,12 +241,12 @@ func timestamp(fields map[string]json.RawMessage, name, where string) (time.Time
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, reject(ReasonWrongType, "%s: %s %q is not an RFC 3339 timestamp", where, name, s)
+		return time.Time{}, reject(ReasonWrongType, "%s: %s %q is not an RFC 3339 timestamp", where, name, truncate(s))
 	}
 	return t.UTC(), nil
 }
 
-func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, *DecodeError) {
+func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, error) {
 	kind, err := str(fields, "kind", "event")
 	if err != nil {
 		return nil, err
@@ -235,13 +260,13 @@ func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, *Decod
 		if kind == "" {
 			return nil, reject(ReasonUnknownKind, "event has no kind; want one of deployment, incident, patch, change")
 		}
-		return nil, reject(ReasonUnknownKind, "kind %q is not one of deployment, incident, patch, change", kind)
+		return nil, reject(ReasonUnknownKind, "kind %q is not one of deployment, incident, patch, change", truncate(kind))
 	}
 	where := string(k)
 	if id == "" {
 		return nil, reject(ReasonMissingID, "%s event has no event_id", k)
 	}
-	where = fmt.Sprintf("%s event %s", k, id)
+	where = fmt.Sprintf("%s event %s", k, ident(id))
 	t, err := timestamp(fields, "time", where)
 	if err != nil {
 		return nil, err
@@ -255,29 +280,44 @@ func decodeNative(fields map[string]json.RawMessage, raw []byte) (*Event, *Decod
 }
 
 // fastNative decodes a well-formed native event in two passes over the JSON
-// and without building a map of its fields. Anything unusual (a type error,
-// a CloudEvent, a missing id) returns false, and the slow path, which names
-// the offending field, takes over.
-func fastNative(b []byte) (*Event, bool) {
+// and without building a map of its fields, or recognises a bare CDEvent.
+// Anything unusual (a type error, a CloudEvent, a missing id) returns
+// shapeOther, and the slow path, which names the offending field, takes
+// over.
+func fastNative(b []byte) (*Event, shape) {
 	var env struct {
 		Kind        string          `json:"kind"`
 		EventID     string          `json:"event_id"`
 		Time        *time.Time      `json:"time"`
 		SpecVersion json.RawMessage `json:"specversion"`
+		Context     json.RawMessage `json:"context"`
 	}
-	if json.Unmarshal(b, &env) != nil || env.SpecVersion != nil || env.EventID == "" {
-		return nil, false
+	err := json.Unmarshal(b, &env)
+	if err == nil && env.SpecVersion == nil && env.Kind == "" && len(env.Context) > 0 && env.Context[0] == '{' {
+		return nil, shapeCDEvent // a bare CDEvent: no need for the map of the slow path
+	}
+	if err != nil || env.SpecVersion != nil || env.EventID == "" {
+		return nil, shapeOther
 	}
 	e, ok := fastBody(Kind(env.Kind), b)
 	if !ok {
-		return nil, false
+		return nil, shapeOther
 	}
 	e.ID, e.Encoding = env.EventID, EncodingNative
 	if env.Time != nil {
 		e.Time = *env.Time
 	}
-	return e, true
+	return e, shapeNative
 }
+
+// shape is what fastNative found.
+type shape int
+
+const (
+	shapeOther   shape = iota // anything else: the slow path explains
+	shapeNative               // a well-formed native event, decoded
+	shapeCDEvent              // a bare CDEvent
+)
 
 // fastBody decodes the kind-specific fields of b in one pass, or returns
 // false for the slow path to explain what is wrong.
@@ -289,8 +329,24 @@ func fastBody(k Kind, b []byte) (*Event, bool) {
 	return e, true
 }
 
-// normalize lower-cases enumerations and maps common aliases onto ours.
-func normalize(e *Event) {
+// UnknownEnvironment is the environment of a deployment that names none.
+// It is never a production environment (configuration refuses to list it).
+const UnknownEnvironment = "unknown"
+
+// Environment returns the canonical form of an environment name: trimmed,
+// lower-cased, then mapped through aliases (whose keys and values are
+// canonical names themselves).
+func Environment(name string, aliases map[string]string) string {
+	env := strings.ToLower(strings.TrimSpace(name))
+	if to, ok := aliases[env]; ok {
+		return to
+	}
+	return env
+}
+
+// normalize lower-cases enumerations, maps common aliases onto ours and
+// environment names onto their canonical form.
+func (dec *Decoder) normalize(e *Event) {
 	sev := func(s Severity) Severity {
 		switch v := strings.ToLower(strings.TrimSpace(string(s))); v {
 		case "sev1", "sev-1", "p1", "sev0", "p0", "blocker":
@@ -313,6 +369,7 @@ func normalize(e *Event) {
 		}
 	}
 	utc(&e.Time)
+	aliases := dec.EnvironmentAliases
 	switch e.Kind {
 	case KindDeployment:
 		d := e.Deployment
@@ -327,7 +384,9 @@ func normalize(e *Event) {
 		default:
 			d.Status = DeploymentStatus(v)
 		}
-		d.Environment = strings.TrimSpace(d.Environment)
+		if d.Environment = Environment(d.Environment, aliases); d.Environment == "" {
+			d.Environment = UnknownEnvironment
+		}
 		if d.FixesIncident != "" {
 			d.Unplanned = true // a deployment that fixes an incident is rework by definition
 		}
@@ -336,11 +395,13 @@ func normalize(e *Event) {
 		utc(&i.ImpactStartedAt, &i.DetectedAt, &i.AcknowledgedAt, &i.MitigatedAt, &i.ResolvedAt)
 		i.Severity = sev(i.Severity)
 		i.DetectionSource = DetectionSource(strings.ToLower(string(i.DetectionSource)))
+		i.Environment = Environment(i.Environment, aliases)
 	case KindPatch:
 		p := e.Patch
 		utc(&p.ReleasedAt, &p.AppliedAt)
 		p.Severity = sev(p.Severity)
 		p.TargetType = TargetType(strings.ToLower(string(p.TargetType)))
+		p.Environment = Environment(p.Environment, aliases)
 		switch v := strings.ToLower(strings.TrimSpace(string(p.Outcome))); v {
 		case "rolledback", "rollback", "rolled-back":
 			p.Outcome = PatchRolledBack

@@ -34,6 +34,7 @@ const (
 	ReasonMissingSubject  Reason = "missing_subject"  // CDEvent without subject
 	ReasonFutureTimestamp Reason = "future_timestamp" // a timestamp too far ahead of now
 	ReasonTimeOrder       Reason = "time_order"       // timestamps in an impossible order
+	ReasonUnusedType      Reason = "unused_type"      // a CDEvents type opsmetrics does not store, with RejectUnused
 	// ReasonIDConflict is given by the ingester, not by Decode: the event
 	// id is already stored, or claimed, with different content.
 	ReasonIDConflict Reason = "id_conflict"
@@ -58,4 +59,11 @@ type Decoder struct {
 	MaxFutureSkew time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+	// EnvironmentAliases maps environment names (lower-case) onto the
+	// environment they stand for (prod → production). Every environment
+	// name is lower-cased first, so PRODUCTION is production.
+	EnvironmentAliases map[string]string
+	// RejectUnused makes Decode reject a valid CDEvent of a type opsmetrics
+	// does not store with ReasonUnusedType, instead of returning *Skipped.
+	RejectUnused bool
 }

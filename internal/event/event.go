@@ -1,10 +1,11 @@
 // Package event defines opsmetrics' event model: the four kinds of
 // operations event (deployment, incident, patch and change), their identity,
 // and the wire encodings they arrive in (native JSON, CloudEvents in
-// structured and binary mode, and CDEvents carried in CloudEvents).
+// structured and binary mode, and CDEvents, bare or carried in CloudEvents).
 //
-// Decode turns one Kafka message into an Event or a *DecodeError that says
-// exactly why the message was rejected; the ingester dead-letters the latter.
+// Decode turns one Kafka message into an Event, a *DecodeError that says
+// exactly why the message was rejected (the ingester dead-letters it), or a
+// *Skipped for a valid CDEvent of a type opsmetrics does not store.
 package event
 
 import "time"
@@ -30,7 +31,7 @@ type Encoding string
 const (
 	EncodingNative      Encoding = "native"
 	EncodingCloudEvents Encoding = "cloudevents" // our own types in a CloudEvent, structured or binary
-	EncodingCDEvents    Encoding = "cdevents"    // a CDEvent carried in a CloudEvent
+	EncodingCDEvents    Encoding = "cdevents"    // a CDEvent, bare or carried in a CloudEvent
 )
 
 // Event is one decoded operations event. Exactly one of Deployment, Incident,

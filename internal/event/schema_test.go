@@ -1,11 +1,15 @@
 package event_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/opsmetrics/opsmetrics/internal/event"
 )
@@ -70,6 +74,41 @@ func TestSchemasMatchTheDecoder(t *testing.T) {
 			if _, ok := schema.Properties[f]; !ok {
 				t.Errorf("%s schema does not describe field %s", kind, f)
 			}
+		}
+	}
+}
+
+// TestSchemasStateTheIdentifierRule validates native events with the
+// published deployment schema (by a JSON Schema validator, not by us) and
+// checks that it accepts exactly the identifiers the decoder accepts.
+func TestSchemasStateTheIdentifierRule(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "schemas", "deployment.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("deployment.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("deployment.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, service := range []string{"checkout", "zahlung-süd", strings.Repeat("s", 256), strings.Repeat("s", 257),
+		"pay\x1bments", "check\u202eout", "a\u2028b", "tab\there", "del\x7f"} {
+		ev := map[string]any{"kind": "deployment", "event_id": "e", "deployment_id": "d", "service": service,
+			"environment": "production", "status": "success", "finished_at": "2026-03-01T10:00:00Z"}
+		raw, _ := json.Marshal(ev)
+		var v any
+		json.Unmarshal(raw, &v)
+		schemaOK := sch.Validate(v) == nil
+		_, derr := decoder().Decode(event.Message{Value: raw})
+		if schemaOK != (derr == nil) {
+			t.Errorf("service %q: schema accepts it %v, decoder error %v", service, schemaOK, derr)
 		}
 	}
 }

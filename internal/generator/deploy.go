@@ -175,7 +175,7 @@ func (g *gen) deploy(s *service, env string, start int64, version string, change
 	}
 	g.deploys++
 	dep := &event.Deployment{
-		ID:            "deploy-" + strconv.Itoa(g.deploys),
+		ID:            "deploy-" + g.seedTag + strconv.Itoa(g.deploys),
 		Service:       s.name,
 		Team:          s.team,
 		Environment:   env,
@@ -247,7 +247,7 @@ func (g *gen) deploymentIncident(s *service, dep *event.Deployment, latent bool)
 func (g *gen) incident(s *service, sp incidentSpec) {
 	r := s.rng
 	g.incidents++
-	id := "INC-" + strconv.Itoa(g.incidents)
+	id := "INC-" + g.seedTag + strconv.Itoa(g.incidents)
 
 	mttd := r.lognormal(4*60, 0.8)
 	if sp.source == event.DetectedByCustomer {

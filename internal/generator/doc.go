@@ -20,9 +20,8 @@
 // listed in Stats.Anomalies, for detectors to find.
 //
 // Event ids are "gen-<seed>-<n>", n counting the emitted events from zero.
-// Entity ids look like real ones: deployments "deploy-<n>", incidents
-// "INC-<n>", advisories "ADV-<year>-<nnnn>", and changes 40-digit commit
-// SHAs. Deployment and incident ids do not carry the seed, so streams of
-// different seeds describe different organisations that must not share a
-// store.
+// Entity ids look like real ones and carry the seed, so that streams of
+// different seeds never share an entity: deployments "deploy-<seed>-<n>",
+// incidents "INC-<seed>-<n>", advisories "ADV-<seed>-<year>-<nnnn>", and
+// changes 40-digit commit SHAs drawn from the seed's random streams.
 package generator

@@ -132,8 +132,11 @@ type gen struct {
 
 	emit     func(*event.Event) error
 	idPrefix string
-	emitted  uint64
-	stats    Stats
+	// seedTag ("<seed>-") is in every entity id, so that streams of
+	// different seeds never share an entity.
+	seedTag string
+	emitted uint64
+	stats   Stats
 }
 
 // item is an event waiting to be emitted; seq breaks ties in time by
@@ -173,6 +176,7 @@ func newGen(cfg Config, emit func(*event.Event) error) *gen {
 		stop:     -1,
 		emit:     emit,
 		idPrefix: "gen-" + strconv.FormatUint(cfg.Seed, 10) + "-",
+		seedTag:  strconv.FormatUint(cfg.Seed, 10) + "-",
 	}
 	if cfg.End.Nanosecond() != 0 {
 		g.end++ // the whole second holding End is in range; times are whole seconds

@@ -776,3 +776,42 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestSeedsNeverShareIDs: streams of different seeds can share a store,
+// since none of their events or entities have the same id.
+func TestSeedsNeverShareIDs(t *testing.T) {
+	ids := func(seed uint64) map[string]bool {
+		out := map[string]bool{}
+		_, err := Generate(Config{Services: 5, Days: 30, Seed: seed, End: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}, func(e *event.Event) error {
+			out["event "+e.ID] = true
+			switch e.Kind {
+			case event.KindDeployment:
+				out["deployment "+e.Deployment.ID] = true
+			case event.KindIncident:
+				out["incident "+e.Incident.ID] = true
+			case event.KindPatch:
+				out["patch "+e.Patch.ID+"|"+e.Patch.Target] = true
+			case event.KindChange:
+				out["change "+e.Change.ID] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b := ids(1), ids(2)
+	kinds := map[string]int{}
+	for id := range a {
+		kinds[strings.SplitN(id, " ", 2)[0]]++
+		if b[id] {
+			t.Errorf("seeds 1 and 2 both have %s", id)
+		}
+	}
+	for _, k := range []string{"event", "deployment", "incident", "patch", "change"} {
+		if kinds[k] == 0 {
+			t.Errorf("seed 1 has no %s ids", k)
+		}
+	}
+}

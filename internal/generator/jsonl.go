@@ -19,9 +19,15 @@ const (
 	// FormatCloudEvents writes every event as a structured-mode CloudEvent
 	// of opsmetrics' own types.
 	FormatCloudEvents Format = "cloudevents"
+	// FormatCDEvents writes every event that CDEvents can express as a
+	// structured-mode CloudEvent carrying a CDEvent of spec 0.5.1, valid
+	// against that release's schemas, and the others (patches, incident
+	// acknowledgements) as CloudEvents of opsmetrics' own types.
+	FormatCDEvents Format = "cdevents"
 	// FormatMixed writes a deterministic mix: most events native, some as
 	// CloudEvents, and deployments, incidents and changes also as CDEvents of
-	// spec 0.4 and 0.5, the way a real organisation's tools would send them.
+	// spec 0.4.1 and 0.5.1, in CloudEvents and as bare CDEvent documents, the
+	// way a real organisation's tools would send them.
 	FormatMixed Format = "mixed"
 )
 
@@ -32,9 +38,9 @@ const Source = "/opsmetrics/generator"
 // format f.
 func WriteJSONL(w io.Writer, cfg Config, f Format) (Stats, error) {
 	switch f {
-	case FormatNative, FormatCloudEvents, FormatMixed:
+	case FormatNative, FormatCloudEvents, FormatCDEvents, FormatMixed:
 	default:
-		return Stats{}, fmt.Errorf("generator: format: want native, cloudevents or mixed, got %q", f)
+		return Stats{}, fmt.Errorf("generator: format: want native, cloudevents, cdevents or mixed, got %q", f)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	n := 0
@@ -60,6 +66,13 @@ func encodeLine(e *event.Event, f Format, n int) ([]byte, error) {
 	if f == FormatNative {
 		return event.MarshalNative(e)
 	}
+	if f == FormatCDEvents {
+		b, err := event.MarshalCDEvent(e, Source, "0.5")
+		if errors.Is(err, event.ErrNoCDEvent) {
+			return event.MarshalCloudEvent(e, Source)
+		}
+		return b, err
+	}
 	var b []byte
 	err := event.ErrNoCDEvent
 	switch n % 10 {
@@ -69,6 +82,8 @@ func encodeLine(e *event.Event, f Format, n int) ([]byte, error) {
 		b, err = event.MarshalCDEvent(e, Source, "0.4")
 	case 8:
 		b, err = event.MarshalCDEvent(e, Source, "0.5")
+	case 9:
+		b, err = event.CDEvent(e, Source, "0.5")
 	}
 	if errors.Is(err, event.ErrNoCDEvent) {
 		return event.MarshalNative(e)

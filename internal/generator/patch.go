@@ -54,7 +54,7 @@ func (g *gen) advisory(released int64) {
 		g.advisoryYear, g.advisories = y, 0
 	}
 	g.advisories++
-	id := fmt.Sprintf("ADV-%d-%04d", g.advisoryYear, g.advisories)
+	id := fmt.Sprintf("ADV-%s%d-%04d", g.seedTag, g.advisoryYear, g.advisories)
 	sev := r.weighted(patchSeverityWeights)
 	typ := targetTypes[r.weighted(targetTypeWeights)]
 	share := r.between(0.15, 0.9)

@@ -1,6 +1,7 @@
-// Package publish sends files of events (JSON Lines, native or CloudEvents
-// structured mode) to Kafka, each to the topic of its kind and keyed by its
-// entity, so that one incident's lifecycle stays ordered in one partition.
+// Package publish sends files of events (JSON Lines: native, CloudEvents in
+// structured mode, bare CDEvents) to Kafka, each to the topic of its kind and
+// keyed by its entity (or its CloudEvents partitionkey), so that one
+// incident's lifecycle stays ordered in one partition.
 // It is the engine of `opsmetrics produce` and of the demo.
 package publish
 
@@ -65,8 +66,13 @@ func (p *Publisher) Message(line []byte) (kafka.Message, error) {
 		return kafka.Message{}, fmt.Errorf("no topic for kind %q", e.Kind)
 	}
 	m := kafka.Message{Topic: topic, Key: []byte(e.EntityKey()), Value: append([]byte(nil), line...)}
-	if e.Encoding != event.EncodingNative {
+	// A structured CloudEvent gets its content type (the Kafka binding, 3.3);
+	// its partitionkey extension, when present, is the message key (3.1).
+	if key, ok := event.StructuredCloudEvent(line); ok {
 		m.Headers = []kafka.Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}}
+		if key != "" {
+			m.Key = []byte(key)
+		}
 	}
 	return m, nil
 }
