@@ -100,9 +100,12 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 			return nil, fmt.Errorf("from: %w", err)
 		}
 	}
-	for name, t := range map[string]time.Time{"from": q.From, "to": q.To} {
-		if t.Before(minTime) || t.After(maxTime) {
-			return nil, fmt.Errorf("%s: %s is outside the times ClickHouse stores, %s to %s", name, t.Format(time.RFC3339),
+	for _, b := range []struct {
+		name string
+		t    time.Time
+	}{{"from", q.From}, {"to", q.To}} {
+		if b.t.Before(minTime) || b.t.After(maxTime) {
+			return nil, fmt.Errorf("%s: %s is outside the times ClickHouse stores, %s to %s", b.name, b.t.Format(time.RFC3339),
 				minTime.Format(time.DateOnly), maxTime.Format(time.DateOnly))
 		}
 	}
