@@ -36,6 +36,24 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// startOpsmetrics starts the opsmetrics binary with args and, besides the
+// test's environment, env; it is killed when the test ends. done receives
+// its exit.
+func startOpsmetrics(t *testing.T, env []string, args ...string) (*exec.Cmd, <-chan error, *testenv.Buffer) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), args...)
+	cmd.Env = append(append(os.Environ(), "OPSMETRICS_CONFIG="), env...)
+	logs := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, done, logs
+}
+
 // TestServeSecretsAndProbes runs `opsmetrics serve` with every component,
 // the ClickHouse DSN (with a password) and the API token from files. It
 // ingests, answers the probes, refuses the API without the token, and shuts
@@ -54,18 +72,10 @@ func TestServeSecretsAndProbes(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600)
 
 	listen, metricsAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(testenv.Binary(t), "serve", "--brokers", strings.Join(brokers, ","), "--listen", listen,
+	cmd, done, logs := startOpsmetrics(t, []string{"OPSMETRICS_CLICKHOUSE_FILE=" + filepath.Join(dir, "dsn"),
+		"OPSMETRICS_API_TOKEN_FILE=" + filepath.Join(dir, "token")},
+		"serve", "--brokers", strings.Join(brokers, ","), "--listen", listen,
 		"--metrics-addr", metricsAddr, "--log-level", "debug", "--session-timeout", "6s", "--shutdown-timeout", "10s")
-	cmd.Env = append(os.Environ(), "OPSMETRICS_CLICKHOUSE_FILE="+filepath.Join(dir, "dsn"),
-		"OPSMETRICS_API_TOKEN_FILE="+filepath.Join(dir, "token"), "OPSMETRICS_CONFIG=")
-	logs := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
 
 	get := func(addr, path, auth string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
@@ -190,17 +200,8 @@ func TestServeOutlivesDependencies(t *testing.T) {
 	})
 
 	listen := freeAddr(t)
-	cmd := exec.Command(testenv.Binary(t), "serve", "--components", "ingest,api", "--clickhouse", dsn, "--brokers", kafkaAddr,
+	cmd, done, logs := startOpsmetrics(t, nil, "serve", "--components", "ingest,api", "--clickhouse", dsn, "--brokers", kafkaAddr,
 		"--listen", listen, "--log-level", "debug", "--session-timeout", "6s", "--retry-max-backoff", "1s", "--batch-max-latency", "100ms")
-	cmd.Env = append(os.Environ(), "OPSMETRICS_CONFIG=")
-	logs := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
 	alive := func(what string) {
 		t.Helper()
 		select {

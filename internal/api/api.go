@@ -11,6 +11,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -70,28 +71,10 @@ var DefaultLimits = Limits{MaxRange: 3 * 366 * 24 * time.Hour, MaxBuckets: 100, 
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
-	if l.MaxRange > 0 {
-		d.MaxRange = l.MaxRange
-	}
-	if l.MaxBuckets > 0 {
-		d.MaxBuckets = l.MaxBuckets
-	}
-	if l.MaxFilterBytes > 0 {
-		d.MaxFilterBytes = l.MaxFilterBytes
-	}
-	if l.QueryTimeout > 0 {
-		d.QueryTimeout = l.QueryTimeout
-	}
-	if l.MaxConcurrent > 0 {
-		d.MaxConcurrent = l.MaxConcurrent
-	}
-	if l.MaxQueued > 0 {
-		d.MaxQueued = l.MaxQueued
-	}
-	if l.QueueTimeout > 0 {
-		d.QueueTimeout = l.QueueTimeout
-	}
-	return d
+	return Limits{MaxRange: cmp.Or(l.MaxRange, d.MaxRange), MaxBuckets: cmp.Or(l.MaxBuckets, d.MaxBuckets),
+		MaxFilterBytes: cmp.Or(l.MaxFilterBytes, d.MaxFilterBytes), QueryTimeout: cmp.Or(l.QueryTimeout, d.QueryTimeout),
+		MaxConcurrent: cmp.Or(l.MaxConcurrent, d.MaxConcurrent), MaxQueued: cmp.Or(l.MaxQueued, d.MaxQueued),
+		QueueTimeout: cmp.Or(l.QueueTimeout, d.QueueTimeout)}
 }
 
 // WriteTimeout is the HTTP write timeout that lets a request wait for its
