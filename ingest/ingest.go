@@ -252,6 +252,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 			return in.stop(r, b, nil)
 		case errors.Is(err, context.DeadlineExceeded):
 			now := time.Now()
+			in.health.expire("fetch", 30*time.Second, now)
 			if len(b.msgs) > 0 && !now.Before(b.firstAt.Add(in.cfg.BatchMaxLatency)) {
 				if err := flush(ctx); err != nil {
 					return in.stop(r, b, err)

@@ -175,4 +175,14 @@ func TestHealth(t *testing.T) {
 	if err := h.ready(time.Now().Add(failGrace)); err != nil {
 		t.Errorf("recovered: %v", err)
 	}
+	// A fetch error that does not recur is forgotten.
+	h.fail("fetch", fmt.Errorf("rebalance in progress"))
+	h.expire("fetch", 30*time.Second, time.Now().Add(10*time.Second))
+	if err := h.ready(time.Now().Add(20 * time.Second)); err == nil {
+		t.Errorf("a fetch error 20s ago, not forgotten after 10s: ready")
+	}
+	h.expire("fetch", 30*time.Second, time.Now().Add(31*time.Second))
+	if err := h.ready(time.Now().Add(31 * time.Second)); err != nil {
+		t.Errorf("a fetch error that did not recur for 31s: %v", err)
+	}
 }

@@ -235,8 +235,8 @@ type health struct {
 }
 
 type failure struct {
-	since time.Time
-	err   error
+	since, last time.Time
+	err         error
 }
 
 // progress is when a partition was last seen caught up, or its committed
@@ -274,11 +274,23 @@ func (h *health) fail(op string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f, ok := h.failing[op]
+	f.last = time.Now()
 	if !ok {
-		f.since = time.Now()
+		f.since = f.last
 	}
 	f.err = err
 	h.failing[op] = f
+}
+
+// expire forgets a failure of op that has not recurred for d: kafka-go
+// reports fetch errors while they last, and says nothing when they end
+// while there is nothing to fetch.
+func (h *health) expire(op string, d time.Duration, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f, ok := h.failing[op]; ok && now.Sub(f.last) >= d {
+		delete(h.failing, op)
+	}
 }
 
 func (h *health) ok(op string) {
