@@ -103,13 +103,13 @@ func TestMemoryPlan(t *testing.T) {
 		wantBatchBytes        int64
 		wantFits              bool
 	}{
-		// (256 - 48) MiB of heap, two thirds of it less 16 MiB live: 61.3
-		// MiB for the queue, as many for the batch and its copies.
-		{"defaults", 256 << 20, 1048588, 24, 10000, 61 - 24, 64312661/4 - 1048588, true},
-		{"small messages still queue at most 1000", 256 << 20, 16 << 10, 24, 10000, 1000, 64312661/4 - 16<<10, true},
-		{"batch size bounds the queue", 256 << 20, 1 << 20, 4, 100, 61 - 4, 64312661/4 - 1<<20, true},
+		// (256 - 64) MiB of heap, two thirds of it less 16 MiB live: 56 MiB
+		// for the queue, as many for the batch and its copies.
+		{"defaults", 256 << 20, 1048588, 24, 10000, 55 - 24, 14<<20 - 1048588, true},
+		{"small messages still queue at most 1000", 256 << 20, 16 << 10, 24, 10000, 1000, 14<<20 - 16<<10, true},
+		{"batch size bounds the queue", 256 << 20, 1 << 20, 4, 100, 56 - 4, 13 << 20, true},
 		{"topic allows 16 MiB messages on 48 partitions", 256 << 20, 16 << 20, 48, 10000, 1, 1 << 20, false},
-		{"minimum budget", 64 << 20, 1 << 20, 12, 10000, 1, 1 << 20, false},
+		{"minimum budget", 128 << 20, 1 << 20, 12, 10000, 1, 13981013/4 - 1<<20, true},
 	} {
 		p := planMemory(c.budget, c.message, c.parts, c.batch)
 		if p.queue != c.wantQueue || p.batchBytes != c.wantBatchBytes {

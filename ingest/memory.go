@@ -11,10 +11,11 @@ import (
 // on:
 //
 //   - what is not Go's heap: the executable's resident pages (about 31 MiB),
-//     goroutine stacks, the runtime's own data: nonHeapBytes. The rest is
-//     the Go runtime's soft memory limit (GoMemoryLimit, set by
-//     cmd/opsmetrics), so that garbage is collected before the process
-//     outgrows the budget;
+//     goroutine stacks, the runtime's own data, and what the heap overshoots
+//     its soft limit by while the collector catches up on busy cores:
+//     nonHeapBytes. The rest is the Go runtime's soft memory limit
+//     (GoMemoryLimit, set by cmd/opsmetrics), so that garbage is collected
+//     before the process outgrows the budget;
 //   - a third of that heap is left to garbage between two collections, and
 //     heapReserve to the connections' buffers and the rest of the process;
 //   - half of what remains is the kafka-go reader's: its queue of
@@ -29,11 +30,11 @@ import (
 //     size in all.
 //
 // With the defaults (256 MiB, 1 MiB messages, 24 partitions) that is a
-// queue of 37 messages and batches of at most 14 MiB.
+// queue of 31 messages and batches of at most 13 MiB.
 const (
 	// MinMemoryBudget is the smallest budget accepted.
-	MinMemoryBudget = 64 << 20
-	nonHeapBytes    = 48 << 20
+	MinMemoryBudget = 128 << 20
+	nonHeapBytes    = 64 << 20
 	heapReserve     = 16 << 20
 	flushFactor     = 4
 	minBatchBytes   = 1 << 20

@@ -234,8 +234,8 @@ func (k *kpiHandler) serve(w http.ResponseWriter, r *http.Request) {
 	rep, err := metrics.Run(ctx, k.o.Conn, req.Query, req.Bucket, req.Location, req.Compare)
 	if err != nil {
 		kind := classify(err)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
-			kind = failTimeout // whatever the driver made of the deadline
+		if dl, _ := ctx.Deadline(); r.Context().Err() == nil && !time.Now().Before(dl.Add(-time.Second)) {
+			kind = failTimeout // whatever the driver made of the deadline: the connection's read deadline is the query's
 		}
 		switch kind {
 		case failTimeout:
@@ -342,6 +342,10 @@ func classify(err error) failure {
 		return failUnavailable
 	case errors.As(err, &ex):
 		return failOther
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "read" && oe.Timeout() {
+		return failTimeout // a query that outlived the connection's read deadline
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||

@@ -538,8 +538,8 @@ func (c *Config) Validate() error {
 	if c.Ingest.SessionTimeout < time.Second {
 		bad("ingest.session_timeout", "must be >= 1s, got %v", c.Ingest.SessionTimeout)
 	}
-	if c.Ingest.MemoryBudgetBytes < 64<<20 {
-		bad("ingest.memory_budget_bytes", "must be at least 64 MiB (67108864), got %d", c.Ingest.MemoryBudgetBytes)
+	if c.Ingest.MemoryBudgetBytes < 128<<20 {
+		bad("ingest.memory_budget_bytes", "must be at least 128 MiB (134217728), got %d", c.Ingest.MemoryBudgetBytes)
 	}
 	if c.Ingest.DeadLetterMaxBytes < 4096 {
 		bad("ingest.dead_letter_max_bytes", "must be at least 4096, got %d", c.Ingest.DeadLetterMaxBytes)

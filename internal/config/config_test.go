@@ -213,8 +213,8 @@ func TestMemoryBudgetFlag(t *testing.T) {
 		{"268435456", 256 << 20, ""},
 		{"512MiB", 512 << 20, ""},
 		{"1GiB", 1 << 30, ""},
-		{"100MB", 100e6, ""},
-		{"32MiB", 0, "ingest.memory_budget_bytes: must be at least 64 MiB"},
+		{"200MB", 200e6, ""},
+		{"100MiB", 0, "ingest.memory_budget_bytes: must be at least 128 MiB"},
 		{"lots", 0, "want a size like"},
 		{"1.5GiB", 0, "want a size like"},
 	} {
