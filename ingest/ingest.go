@@ -2,19 +2,25 @@
 // ClickHouse without losing or doubling any.
 //
 // An Ingester fetches messages with a kafka-go consumer group, decodes them in
-// batches, writes the events (and the rejected messages, as dead letters) to
-// ClickHouse, publishes the rejected messages to the dead-letter topic, and
-// only then commits the batch's offsets. A crash at any point therefore
-// replays at most the uncommitted batch, and storage is idempotent by event
-// id, so a replay changes nothing. While ClickHouse fails, the ingester
-// retries the same batch with backoff and fetches nothing more, so memory is
-// bounded by the batch and the reader's queue, not by the backlog.
+// batches, claims their event ids (so that an id means one content), publishes
+// the rejected messages to the dead-letter topic, writes the events and the
+// dead letters to ClickHouse, and only then commits the batch's offsets. A
+// crash at any point therefore replays at most the uncommitted batch, and
+// storage is idempotent by event id, so a replay changes nothing.
+//
+// No message can stop it: a dead letter is cut to what the dead-letter topic
+// accepts, and one that still cannot be published is recorded in ClickHouse
+// and committed. No dependency can stop it either: while Kafka or ClickHouse
+// fails, it retries with backoff and fetches nothing more, and Ready says
+// why it makes no progress. Its memory is bounded by a budget in bytes
+// (memory.go), whatever the size of the messages and of the backlog.
 package ingest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
@@ -48,6 +54,16 @@ type Config struct {
 	RetryMaxBackoff time.Duration // cap of the backoff between retries
 	ShutdownTimeout time.Duration // bound on the final flush
 	SessionTimeout  time.Duration // consumer group session timeout; 0 means 30s
+	// MemoryBudget bounds, in bytes, what the ingester holds: fetched,
+	// queued, decoded and batched messages (memory.go). 0 means 256 MiB.
+	MemoryBudget int64
+	// DeadLetterMaxBytes bounds a dead-letter record when the dead-letter
+	// topic's max.message.bytes cannot be read. 0 means Kafka's default,
+	// 1048588.
+	DeadLetterMaxBytes int
+	// LagInterval is how often the group's lag is read and exported, and
+	// progress checked. 0 means 10s.
+	LagInterval time.Duration
 	// UntilIdle, when positive, makes Run return nil once no message has
 	// arrived for that long, everything fetched is committed and the group
 	// has no lag left on the input topics.
@@ -55,7 +71,8 @@ type Config struct {
 
 	// Dialer, when set, is used for every broker connection (TLS, SASL).
 	Dialer *kafka.Dialer
-	// Transport, when set, is used by the dead-letter producer.
+	// Transport, when set, is used by the dead-letter producer and the
+	// lag, configuration and readiness requests.
 	Transport kafka.RoundTripper
 
 	// DeadLetterUnused dead-letters valid CDEvents of types opsmetrics does
@@ -66,6 +83,14 @@ type Config struct {
 	EnvironmentAliases map[string]string
 }
 
+// Defaults of the optional settings.
+const (
+	DefaultMemoryBudget       = 256 << 20
+	DefaultDeadLetterMaxBytes = 1048588 // Kafka's default max.message.bytes
+	defaultLagInterval        = 10 * time.Second
+	defaultSessionTimeout     = 30 * time.Second
+)
+
 // Ingester moves events from Kafka to ClickHouse. Build it with New and run
 // it with Run.
 type Ingester struct {
@@ -75,7 +100,9 @@ type Ingester struct {
 	metrics *metrics
 	tracer  trace.Tracer
 	decoder event.Decoder
-	dlq     *kafka.Writer
+	health  *health
+	limits  limits
+	dlq     *kafka.Writer // set by Run once the dead-letter topic's limit is known
 }
 
 // New returns an Ingester that writes to st. reg receives its metrics and tp
@@ -90,10 +117,25 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 	if cfg.BatchSize <= 0 || cfg.BatchMaxLatency <= 0 || cfg.RetryMaxBackoff <= 0 || cfg.ShutdownTimeout <= 0 {
 		return nil, fmt.Errorf("ingest: batch size, batch latency, retry backoff and shutdown timeout must be positive")
 	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = defaultSessionTimeout
+	}
+	if cfg.MemoryBudget == 0 {
+		cfg.MemoryBudget = DefaultMemoryBudget
+	}
+	if cfg.MemoryBudget < MinMemoryBudget {
+		return nil, fmt.Errorf("ingest: memory budget %d bytes is below the minimum of %d", cfg.MemoryBudget, MinMemoryBudget)
+	}
+	if cfg.DeadLetterMaxBytes == 0 {
+		cfg.DeadLetterMaxBytes = DefaultDeadLetterMaxBytes
+	}
+	if cfg.LagInterval == 0 {
+		cfg.LagInterval = defaultLagInterval
+	}
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	in := &Ingester{
+	return &Ingester{
 		cfg:     cfg,
 		store:   st,
 		log:     log,
@@ -101,109 +143,123 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 		tracer:  tp.Tracer("github.com/opsmetrics/opsmetrics/ingest"),
 		decoder: event.Decoder{MaxBytes: cfg.MaxMessageBytes, MaxFutureSkew: cfg.MaxFutureSkew,
 			EnvironmentAliases: cfg.EnvironmentAliases, RejectUnused: cfg.DeadLetterUnused},
-	}
-	in.dlq = &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
-		Topic:        cfg.DeadLetterTopic,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-		// Oversized payloads are truncated before they get here, so the
-		// dead-letter topic never refuses a message for its size.
-		BatchBytes: int64(cfg.MaxMessageBytes) + 64<<10,
-		Transport:  cfg.Transport,
-	}
-	return in, nil
+		health: newHealth(3 * cfg.SessionTimeout),
+	}, nil
 }
 
+// Ready reports whether the ingester makes progress: nil, or why not
+// (Kafka or ClickHouse failing, or the group's lag not moving).
+func (in *Ingester) Ready() error { return in.health.ready(time.Now()) }
+
+// errAbandoned ends a batch whose offsets could not be committed: the group
+// will hand its messages out again, and storing them again is harmless.
+var errAbandoned = errors.New("batch abandoned")
+
 // Run consumes until ctx is cancelled (then it writes and commits what it
-// has fetched, within the shutdown timeout, and returns nil), until it has
-// been idle for Config.UntilIdle, or until an unrecoverable error.
+// has fetched, within the shutdown timeout, and returns nil), or until it
+// has been idle for Config.UntilIdle. Failures of Kafka and ClickHouse are
+// retried, never returned.
 func (in *Ingester) Run(ctx context.Context) error {
+	mctx, stopMonitor := context.WithCancel(ctx)
+	defer stopMonitor()
+	if err := in.discover(ctx); err != nil {
+		return nil // cancelled while waiting for Kafka
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { in.monitor(mctx) })
+	defer wg.Wait()
+	defer stopMonitor()
+
+	in.dlq = in.deadLetterWriter()
 	defer in.dlq.Close()
-	sessionTimeout := in.cfg.SessionTimeout
-	if sessionTimeout == 0 {
-		sessionTimeout = 30 * time.Second
-	}
-	maxBytes := 4*in.cfg.MaxMessageBytes + 1<<20
-	rcfg := kafka.ReaderConfig{
-		Brokers:           in.cfg.Brokers,
-		GroupID:           in.cfg.Group,
-		GroupTopics:       in.cfg.Topics,
-		Dialer:            in.cfg.Dialer,
-		StartOffset:       kafka.FirstOffset,
-		MinBytes:          1,
-		MaxBytes:          maxBytes,
-		MaxWait:           250 * time.Millisecond,
-		QueueCapacity:     min(in.cfg.BatchSize, 1000),
-		CommitInterval:    0, // synchronous: CommitMessages returns once committed
-		SessionTimeout:    sessionTimeout,
-		RebalanceTimeout:  sessionTimeout,
-		HeartbeatInterval: sessionTimeout / 10,
-		JoinGroupBackoff:  time.Second,
-		ReadBackoffMax:    time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { in.log.Debug("kafka: " + fmt.Sprintf(msg, args...)) }),
-	}
+	plan := in.plan()
+	rcfg := in.readerConfig(plan)
 	r := kafka.NewReader(rcfg)
 	defer func() { r.Close() }()
 
 	in.log.Info("ingesting", "topics", in.cfg.Topics, "group", in.cfg.Group, "batch_size", in.cfg.BatchSize,
-		"batch_max_latency", in.cfg.BatchMaxLatency)
+		"batch_max_latency", in.cfg.BatchMaxLatency, "memory_budget", in.cfg.MemoryBudget, "batch_max_bytes", plan.batchBytes,
+		"queue_capacity", plan.queue, "max_message_bytes_on_topics", plan.messageBytes, "partitions", plan.partitions,
+		"dead_letter_max_bytes", in.limits.deadLetterBytes())
+	if plan.worstCase > plan.live {
+		in.log.Warn("the memory budget cannot hold one message of the largest size the input topics accept per partition; "+
+			"raise --memory-budget or lower the topics' max.message.bytes",
+			"memory_budget", plan.budget, "live_bytes_needed", plan.worstCase, "live_bytes_planned", plan.live,
+			"partitions", plan.partitions, "max_message_bytes", plan.messageBytes)
+	}
 	var (
-		batch      = make([]kafka.Message, 0, in.cfg.BatchSize)
-		firstAt    time.Time // when the batch's first message was fetched
+		b          = batch{msgs: make([]kafka.Message, 0, min(in.cfg.BatchSize, 1024))}
 		lastActive = time.Now()
 		// The group watchdog: when this reader has nothing to do while the
 		// group's lag stays the same, nobody is consuming the lagging
 		// partitions. kafka-go readers can stall so after a rebalance
 		// (segmentio/kafka-go#955); rejoining the group recovers them. A
 		// quiet reader checks every --until-idle, or every session timeout.
-		idleCheck = sessionTimeout
-		stalled   stall
+		idleCheck  = in.cfg.SessionTimeout
+		stalled    stall
+		fetchFails int
 	)
 	if in.cfg.UntilIdle > 0 {
 		idleCheck = in.cfg.UntilIdle
 	}
+	rejoin := func() {
+		r.Close()
+		r = kafka.NewReader(rcfg)
+		b.reset()
+	}
+	// flush writes the batch; a batch whose commit failed is dropped and
+	// the group rejoined, so that its messages come again from the last
+	// committed offsets.
+	flush := func(ctx context.Context) error {
+		err := in.flush(ctx, r, b)
+		if errors.Is(err, errAbandoned) {
+			in.log.Warn("offsets not committed; rejoining the group, the uncommitted messages will be consumed again", "messages", len(b.msgs))
+			rejoin()
+			return nil
+		}
+		if err == nil {
+			b.reset()
+		}
+		return err
+	}
 	for {
 		var deadline time.Time
-		if len(batch) > 0 {
-			deadline = firstAt.Add(in.cfg.BatchMaxLatency)
+		if len(b.msgs) > 0 {
+			deadline = b.firstAt.Add(in.cfg.BatchMaxLatency)
 		}
 		if idle := lastActive.Add(idleCheck); deadline.IsZero() || idle.Before(deadline) {
 			deadline = idle
 		}
-		fctx, cancel := ctx, context.CancelFunc(func() {})
-		if !deadline.IsZero() {
-			fctx, cancel = context.WithDeadline(ctx, deadline)
-		}
+		fctx, cancel := context.WithDeadline(ctx, deadline)
 		m, err := r.FetchMessage(fctx)
 		cancel()
 		switch {
 		case err == nil:
-			if len(batch) == 0 {
-				firstAt = time.Now()
+			if fetchFails > 0 {
+				in.log.Info("fetching again", "failed_attempts", fetchFails)
+				fetchFails = 0
 			}
+			in.health.ok("fetch")
 			lastActive = time.Now()
-			batch = append(batch, m)
+			b.add(m)
 			in.metrics.consumed.WithLabelValues(m.Topic).Inc()
-			if len(batch) >= in.cfg.BatchSize {
-				if err := in.flush(ctx, r, batch, firstAt); err != nil {
-					return in.stop(r, batch, firstAt, err)
+			if len(b.msgs) >= in.cfg.BatchSize || b.bytes >= plan.batchBytes {
+				if err := flush(ctx); err != nil {
+					return in.stop(r, b, err)
 				}
-				batch = batch[:0]
 			}
 		case ctx.Err() != nil:
-			return in.stop(r, batch, firstAt, nil)
+			return in.stop(r, b, nil)
 		case errors.Is(err, context.DeadlineExceeded):
 			now := time.Now()
-			if len(batch) > 0 && !now.Before(firstAt.Add(in.cfg.BatchMaxLatency)) {
-				if err := in.flush(ctx, r, batch, firstAt); err != nil {
-					return in.stop(r, batch, firstAt, err)
+			in.health.expire("fetch", 30*time.Second, now)
+			if len(b.msgs) > 0 && !now.Before(b.firstAt.Add(in.cfg.BatchMaxLatency)) {
+				if err := flush(ctx); err != nil {
+					return in.stop(r, b, err)
 				}
-				batch = batch[:0]
 				lastActive = now
 			}
-			if len(batch) == 0 && !now.Before(lastActive.Add(idleCheck)) {
+			if len(b.msgs) == 0 && !now.Before(lastActive.Add(idleCheck)) {
 				// Quiet is not idle while the group still has messages to
 				// read, for example while a rebalance holds the partitions.
 				lag, err := in.groupLag(ctx)
@@ -214,86 +270,74 @@ func (in *Ingester) Run(ctx context.Context) error {
 				if err == nil && lag > 0 && in.cfg.UntilIdle > 0 {
 					in.log.Info("quiet but not caught up; going on", "lag", lag)
 				}
-				if stalled.observe(lag, err, now) >= 3*sessionTimeout {
+				if stalled.observe(lag, err, now) >= 3*in.cfg.SessionTimeout {
 					in.log.Warn("the group has lag that nobody consumes; rejoining it", "lag", lag, "stalled_for", now.Sub(stalled.since))
 					in.metrics.errors.WithLabelValues("stalled").Inc()
-					r.Close()
-					r = kafka.NewReader(rcfg)
+					rejoin()
 					stalled = stall{}
 				}
 				lastActive = now
 			}
 		default:
-			// kafka-go retries broker errors itself; what reaches us ends the
-			// reader (for example, it was closed). Nothing fetched after the
-			// last commit is lost: it will be fetched again.
+			// kafka-go retries broker errors itself and reports them here
+			// as it goes: a broker away, a rebalance, an authentication
+			// failure. None ends ingestion. What was fetched and not
+			// committed is written when the batch is due, or fetched again.
+			fetchFails++
 			in.metrics.errors.WithLabelValues("fetch").Inc()
-			return in.stop(r, batch, firstAt, fmt.Errorf("fetch from kafka: %w", err))
+			in.health.fail("fetch", err)
+			if fetchFails == 1 || fetchFails%10 == 0 {
+				in.log.Warn("fetch from kafka failed; retrying", "attempt", fetchFails, "err", err)
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+				rejoin() // the reader ended; a new one starts from the committed offsets
+			}
+			if !sleep(ctx, in.backoff(fetchFails)) {
+				return in.stop(r, b, nil)
+			}
 		}
 	}
 }
 
-// groupLag returns how many messages of the input topics the group has not
-// committed yet.
-func (in *Ingester) groupLag(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Transport: in.cfg.Transport}
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: in.cfg.Topics})
-	if err != nil {
-		return 0, err
+// batch is the messages fetched and not yet committed.
+type batch struct {
+	msgs    []kafka.Message
+	bytes   int64     // their keys, values and headers
+	firstAt time.Time // when the first was fetched
+}
+
+func (b *batch) add(m kafka.Message) {
+	if len(b.msgs) == 0 {
+		b.firstAt = time.Now()
 	}
-	ends := map[string][]kafka.OffsetRequest{}
-	parts := map[string][]int{}
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return 0, fmt.Errorf("topic %s: %w", t.Name, t.Error)
-		}
-		for _, p := range t.Partitions {
-			ends[t.Name] = append(ends[t.Name], kafka.LastOffsetOf(p.ID))
-			parts[t.Name] = append(parts[t.Name], p.ID)
-		}
+	b.msgs = append(b.msgs, m)
+	b.bytes += messageBytes(m)
+}
+
+func (b *batch) reset() {
+	clear(b.msgs) // let the collector have the payloads now
+	b.msgs, b.bytes = b.msgs[:0], 0
+}
+
+func messageBytes(m kafka.Message) int64 {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
 	}
-	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: ends})
-	if err != nil {
-		return 0, err
-	}
-	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: in.cfg.Group, Topics: parts})
-	if err != nil {
-		return 0, err
-	}
-	if committed.Error != nil {
-		return 0, committed.Error
-	}
-	done := map[string]int64{}
-	for topic, ps := range committed.Topics {
-		for _, p := range ps {
-			done[topic+"/"+strconv.Itoa(p.Partition)] = max(p.CommittedOffset, 0)
-		}
-	}
-	var lag int64
-	for topic, ps := range offs.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				return 0, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
-			}
-			lag += max(p.LastOffset-done[topic+"/"+strconv.Itoa(p.Partition)], 0)
-		}
-	}
-	return lag, nil
+	return int64(n)
 }
 
 // stop writes and commits what was fetched, within the shutdown timeout, and
 // returns cause.
-func (in *Ingester) stop(r *kafka.Reader, batch []kafka.Message, firstAt time.Time, cause error) error {
-	if len(batch) > 0 && (cause == nil || errors.Is(cause, context.Canceled)) {
+func (in *Ingester) stop(r *kafka.Reader, b batch, cause error) error {
+	if len(b.msgs) > 0 && (cause == nil || errors.Is(cause, context.Canceled)) {
 		ctx, cancel := context.WithTimeout(context.Background(), in.cfg.ShutdownTimeout)
 		defer cancel()
-		if err := in.flush(ctx, r, batch, firstAt); err != nil {
-			in.log.Warn("final batch not committed; it will be consumed again", "messages", len(batch), "err", err)
+		if err := in.flush(ctx, r, b); err != nil {
+			in.log.Warn("final batch not committed; it will be consumed again", "messages", len(b.msgs), "err", err)
 			return nil
 		}
-		in.log.Info("final batch committed", "messages", len(batch))
+		in.log.Info("final batch committed", "messages", len(b.msgs))
 	}
 	if errors.Is(cause, context.Canceled) {
 		return nil
@@ -302,19 +346,24 @@ func (in *Ingester) stop(r *kafka.Reader, batch []kafka.Message, firstAt time.Ti
 }
 
 // flush stores a batch, publishes its dead letters and commits its offsets,
-// retrying each step with backoff until it succeeds or ctx is done.
-func (in *Ingester) flush(ctx context.Context, r *kafka.Reader, batch []kafka.Message, firstAt time.Time) error {
-	ctx, span := in.tracer.Start(ctx, "process "+batchDestination(batch), trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(in.spanAttributes(batch)...))
+// retrying each step with backoff until it succeeds or ctx is done. A
+// commit that keeps failing for a session timeout abandons the batch
+// (errAbandoned).
+func (in *Ingester) flush(ctx context.Context, r *kafka.Reader, b batch) error {
+	ctx, span := in.tracer.Start(ctx, "process "+batchDestination(b.msgs), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(in.spanAttributes(b.msgs)...))
 	defer span.End()
 
-	records, dead := in.decode(batch)
-	err := in.retry(ctx, "write", func(ctx context.Context) error { return in.store.Write(ctx, records, dead) })
+	records, dead := in.decode(b.msgs)
+	accepted, err := in.claim(ctx, b.msgs, records, &dead)
 	if err == nil && len(dead) > 0 {
 		err = in.retry(ctx, "deadletter", func(ctx context.Context) error { return in.publishDeadLetters(ctx, dead) })
 	}
 	if err == nil {
-		err = in.retry(ctx, "commit", func(ctx context.Context) error { return r.CommitMessages(ctx, batch...) })
+		err = in.retry(ctx, "write", func(ctx context.Context) error { return in.store.Write(ctx, accepted, storeDeadLetters(dead)) })
+	}
+	if err == nil {
+		err = in.commit(ctx, r, b.msgs)
 	}
 	if err != nil {
 		span.RecordError(err)
@@ -322,38 +371,85 @@ func (in *Ingester) flush(ctx context.Context, r *kafka.Reader, batch []kafka.Me
 		return err
 	}
 
-	for _, rec := range records {
+	for _, rec := range accepted {
 		in.metrics.stored.WithLabelValues(string(rec.Event.Kind)).Inc()
 	}
 	for _, d := range dead {
 		in.metrics.deadLettered.WithLabelValues(string(d.Reason)).Inc()
 		in.log.Warn("dead-lettered message", "topic", d.Topic, "partition", d.Partition, "offset", d.Offset,
-			"reason", d.Reason, "detail", d.Detail)
+			"reason", d.Reason, "detail", d.Detail, "published", d.NotPublished == "")
 	}
 	last := map[string]kafka.Message{}
-	for _, m := range batch {
+	for _, m := range b.msgs {
 		last[m.Topic+"/"+strconv.Itoa(m.Partition)] = m
 	}
-	for _, m := range last {
+	keys := make([]string, 0, len(last))
+	for k, m := range last {
 		p := strconv.Itoa(m.Partition)
 		in.metrics.lag.WithLabelValues(m.Topic, p).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 		in.metrics.committed.WithLabelValues(m.Topic, p).Set(float64(m.Offset))
+		keys = append(keys, k)
 	}
-	in.metrics.batchLatency.Observe(time.Since(firstAt).Seconds())
-	in.metrics.batchSize.Observe(float64(len(batch)))
-	span.SetAttributes(attribute.Int("opsmetrics.events_stored", len(records)), attribute.Int("opsmetrics.dead_letters", len(dead)))
-	in.log.Debug("batch committed", "messages", len(batch), "events", len(records), "dead_letters", len(dead),
-		"took", time.Since(firstAt))
+	in.health.committed(keys, time.Now())
+	in.metrics.batchLatency.Observe(time.Since(b.firstAt).Seconds())
+	in.metrics.batchSize.Observe(float64(len(b.msgs)))
+	in.metrics.batchBytes.Observe(float64(b.bytes))
+	span.SetAttributes(attribute.Int("opsmetrics.events_stored", len(accepted)), attribute.Int("opsmetrics.dead_letters", len(dead)))
+	in.log.Debug("batch committed", "messages", len(b.msgs), "bytes", b.bytes, "events", len(accepted), "dead_letters", len(dead),
+		"took", time.Since(b.firstAt))
 	return nil
+}
+
+// claim claims the records' event ids (store.Claim) and dead-letters the
+// conflicts as id_conflict. It returns the records to write.
+func (in *Ingester) claim(ctx context.Context, msgs []kafka.Message, records []store.Record, dead *[]deadLetter) ([]store.Record, error) {
+	var (
+		accepted  []store.Record
+		conflicts []store.Conflict
+	)
+	err := in.retry(ctx, "claim", func(ctx context.Context) error {
+		var err error
+		accepted, conflicts, err = in.store.Claim(ctx, records)
+		return err
+	})
+	if err != nil || len(conflicts) == 0 {
+		return accepted, err
+	}
+	at := map[string]int{}
+	for i, m := range msgs {
+		at[m.Topic+"/"+strconv.Itoa(m.Partition)+"/"+strconv.FormatInt(m.Offset, 10)] = i
+	}
+	now := time.Now().UTC()
+	for _, c := range conflicts {
+		i := at[c.Record.Topic+"/"+strconv.Itoa(c.Record.Partition)+"/"+strconv.FormatInt(c.Record.Offset, 10)]
+		*dead = append(*dead, in.deadLetter(msgs[i], event.ReasonIDConflict, c.Detail, now))
+	}
+	return accepted, nil
+}
+
+// commit commits the batch's offsets. Each attempt is bounded, because a
+// commit sent while the group rebalances can wait for ever; after a session
+// timeout of failures the batch is abandoned.
+func (in *Ingester) commit(ctx context.Context, r *kafka.Reader, msgs []kafka.Message) error {
+	cctx, cancel := context.WithTimeout(ctx, in.cfg.SessionTimeout)
+	defer cancel()
+	err := in.retry(cctx, "commit", func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return r.CommitMessages(actx, msgs...)
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", errAbandoned, err)
+	}
+	return err
 }
 
 // decode decodes a batch, spread over the available cores (decoding is most
 // of the ingester's CPU time), and keeps the batch's order.
-func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []store.DeadLetter) {
+func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []deadLetter) {
 	type result struct {
-		e       *event.Event
-		err     error
-		headers []event.Header
+		e   *event.Event
+		err error
 	}
 	results := make([]result, len(batch))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/256))
@@ -364,19 +460,15 @@ func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []store.DeadL
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
 				m := batch[i]
-				headers := make([]event.Header, len(m.Headers))
-				for j, h := range m.Headers {
-					headers[j] = event.Header{Key: h.Key, Value: h.Value}
-				}
-				e, err := in.decoder.Decode(event.Message{Topic: m.Topic, Value: m.Value, Headers: headers})
-				results[i] = result{e, err, headers}
+				e, err := in.decoder.Decode(event.Message{Topic: m.Topic, Value: m.Value, Headers: eventHeaders(m.Headers)})
+				results[i] = result{e, err}
 			}
 		})
 	}
 	wg.Wait()
 
 	records := make([]store.Record, 0, len(batch))
-	var dead []store.DeadLetter
+	var dead []deadLetter
 	now := time.Now().UTC()
 	for i, m := range batch {
 		r := results[i]
@@ -392,58 +484,27 @@ func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []store.DeadL
 		if !errors.As(r.err, &de) {
 			de = &event.DecodeError{Reason: event.ReasonInvalidJSON, Detail: r.err.Error()}
 		}
-		payload := m.Value
-		if len(payload) > in.cfg.MaxMessageBytes {
-			payload = payload[:in.cfg.MaxMessageBytes]
-		}
-		dead = append(dead, store.DeadLetter{
-			Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-			Key: m.Key, Payload: payload, Headers: r.headers,
-			Reason: de.Reason, Detail: de.Error(), At: now,
-		})
+		dead = append(dead, in.deadLetter(m, de.Reason, de.Detail, now))
 	}
 	return records, dead
 }
 
-// Dead-letter headers. The original headers are kept as they were.
-const (
-	HeaderReason     = "opsmetrics-reason"      // the full reason, as in dead_letters.reason
-	HeaderReasonCode = "opsmetrics-reason-code" // the short code, as in the metric label
-	HeaderTopic      = "opsmetrics-source-topic"
-	HeaderPartition  = "opsmetrics-source-partition"
-	HeaderOffset     = "opsmetrics-source-offset"
-	HeaderTruncated  = "opsmetrics-truncated" // "true" when the payload was cut to max_message_bytes
-)
-
-func (in *Ingester) publishDeadLetters(ctx context.Context, dead []store.DeadLetter) error {
-	msgs := make([]kafka.Message, len(dead))
-	for i, d := range dead {
-		hs := make([]kafka.Header, 0, len(d.Headers)+6)
-		for _, h := range d.Headers {
-			hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
-		}
-		hs = append(hs,
-			kafka.Header{Key: HeaderReason, Value: []byte(d.Detail)},
-			kafka.Header{Key: HeaderReasonCode, Value: []byte(d.Reason)},
-			kafka.Header{Key: HeaderTopic, Value: []byte(d.Topic)},
-			kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(d.Partition))},
-			kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
-		)
-		if d.Reason == event.ReasonOversized {
-			hs = append(hs, kafka.Header{Key: HeaderTruncated, Value: []byte("true")})
-		}
-		msgs[i] = kafka.Message{Key: d.Key, Value: d.Payload, Headers: hs}
+func eventHeaders(hs []kafka.Header) []event.Header {
+	out := make([]event.Header, len(hs))
+	for j, h := range hs {
+		out[j] = event.Header{Key: h.Key, Value: h.Value}
 	}
-	return in.dlq.WriteMessages(ctx, msgs...)
+	return out
 }
 
 // retry runs op until it succeeds or ctx is done, with capped exponential
-// backoff and jitter. Each failure is counted and logged.
+// backoff and jitter. Each failure is counted and logged, and makes the
+// ingester not ready while it lasts.
 func (in *Ingester) retry(ctx context.Context, name string, op func(context.Context) error) error {
-	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		if err == nil {
+			in.health.ok(name)
 			if attempt > 1 {
 				in.log.Info("recovered", "op", name, "attempts", attempt)
 			}
@@ -453,14 +514,31 @@ func (in *Ingester) retry(ctx context.Context, name string, op func(context.Cont
 			return fmt.Errorf("%s: %w (gave up: %w)", name, err, ctx.Err())
 		}
 		in.metrics.errors.WithLabelValues(name).Inc()
-		wait := backoff/2 + rand.N(backoff/2+1)
-		in.log.Warn("retrying", "op", name, "attempt", attempt, "backoff", wait, "err", err)
-		select {
-		case <-ctx.Done():
+		in.health.fail(name, err)
+		wait := in.backoff(attempt)
+		in.log.Warn("retrying", "op", name, "attempt", attempt, "backoff", wait, "err", excerpt(err.Error(), maxLoggedError))
+		if !sleep(ctx, wait) {
 			return fmt.Errorf("%s: %w (gave up: %w)", name, err, ctx.Err())
-		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, in.cfg.RetryMaxBackoff)
+	}
+}
+
+// backoff is the wait before the next attempt: exponential from 100ms,
+// capped at RetryMaxBackoff, with jitter.
+func (in *Ingester) backoff(attempt int) time.Duration {
+	d := min(100*time.Millisecond<<min(attempt-1, 20), in.cfg.RetryMaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d, or until ctx is done (then it returns false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -514,6 +592,9 @@ func ConfigFrom(c *config.Config) Config {
 
 		DeadLetterUnused:   c.Ingest.DeadLetterUnused,
 		EnvironmentAliases: c.Ingest.Aliases(),
+
+		MemoryBudget:       c.Ingest.MemoryBudgetBytes,
+		DeadLetterMaxBytes: c.Ingest.DeadLetterMaxBytes,
 	}
 }
 
@@ -535,20 +616,4 @@ func (s *stall) observe(lag int64, err error, now time.Time) time.Duration {
 		return 0
 	}
 	return now.Sub(s.since)
-}
-
-// Reachable reports whether the brokers answer a metadata request for the
-// input topics.
-func (c Config) Reachable(ctx context.Context) error {
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: c.Transport, Timeout: 5 * time.Second}
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: c.Topics})
-	if err != nil {
-		return err
-	}
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return fmt.Errorf("topic %s: %w", t.Name, t.Error)
-		}
-	}
-	return nil
 }

@@ -13,8 +13,11 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	batchLatency prometheus.Histogram
 	batchSize    prometheus.Histogram
+	batchBytes   prometheus.Histogram
 	lag          *prometheus.GaugeVec
 	committed    *prometheus.GaugeVec
+
+	deadLetterPublishFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opsmetrics_ingest_errors_total",
-			Help: "Failed operations that were retried or ended ingestion, by operation.",
+			Help: "Failed operations, all retried, by operation.",
 		}, []string{"op"}),
 		batchLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "opsmetrics_ingest_batch_duration_seconds",
@@ -53,17 +56,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Messages per committed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 		}),
+		batchBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "opsmetrics_ingest_batch_bytes",
+			Help:    "Bytes of the messages (keys, values, headers) per committed batch.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
+		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "opsmetrics_ingest_consumer_lag_messages",
-			Help: "Messages in the partition after the last committed one, as of the last batch.",
+			Help: "Messages in the partition after the group's last committed one, read every lag interval and after each batch.",
 		}, []string{"topic", "partition"}),
 		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "opsmetrics_ingest_committed_offset",
 			Help: "The last offset committed, per partition.",
 		}, []string{"topic", "partition"}),
+		deadLetterPublishFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "opsmetrics_ingest_dead_letter_publish_failures_total",
+			Help: "Dead letters the dead-letter topic refused even without payload; they are in dead_letters only.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.stored, m.deadLettered, m.skipped, m.unknownEnv, m.errors, m.batchLatency, m.batchSize, m.lag, m.committed)
+		reg.MustRegister(m.consumed, m.stored, m.deadLettered, m.skipped, m.unknownEnv, m.errors, m.batchLatency, m.batchSize, m.batchBytes,
+			m.lag, m.committed, m.deadLetterPublishFailures)
 	}
 	return m
 }

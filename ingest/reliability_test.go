@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -26,14 +23,12 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/internal/amserver"
-	"github.com/opsmetrics/opsmetrics/internal/api"
 	"github.com/opsmetrics/opsmetrics/internal/chserver"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
-	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // reliabilityConfig sizes the reliability suite. The environment can scale
@@ -44,6 +39,8 @@ type reliabilityConfig struct {
 	fuzzTime time.Duration // OPSMETRICS_RELIABILITY_FUZZTIME: how long the decoder is fuzzed
 	seed     uint64        // OPSMETRICS_RELIABILITY_SEED: the random kill moments; default from the clock
 
+	only *regexp.Regexp // OPSMETRICS_RELIABILITY_ONLY: run only the scenarios it matches
+
 	kills       int           // SIGKILLs of the ingester in the crash storm
 	rate        int           // events per second produced during the outage scenario
 	warmup      time.Duration // steady load before ClickHouse stops
@@ -53,6 +50,11 @@ type reliabilityConfig struct {
 	amDown      time.Duration // how long the notifier fails against a stopped Alertmanager
 	amBound     time.Duration // delivery after Alertmanager is back must take less
 	budget      time.Duration // the whole suite must take less
+
+	largeMessages int           // the large-message backlog: this many events
+	largeBytes    int           // of this size
+	kafkaDown     time.Duration // how long Kafka is away under serve
+	reused        int           // ids sent again with other content
 }
 
 func reliabilityConfigFromEnv(t *testing.T) reliabilityConfig {
@@ -67,11 +69,23 @@ func reliabilityConfigFromEnv(t *testing.T) reliabilityConfig {
 		rate:        5000,
 		warmup:      15 * time.Second,
 		rssBound:    512 << 20,
-		apiClients:  16,
-		apiDuration: 20 * time.Second,
+		apiClients:  32,
+		apiDuration: 30 * time.Second,
 		amDown:      10 * time.Second,
 		amBound:     60 * time.Second,
 		budget:      10 * time.Minute,
+
+		largeMessages: 8000,
+		largeBytes:    250 << 10,
+		kafkaDown:     60 * time.Second,
+		reused:        500,
+	}
+	if s := os.Getenv("OPSMETRICS_RELIABILITY_ONLY"); s != "" {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			t.Fatalf("OPSMETRICS_RELIABILITY_ONLY: %v", err)
+		}
+		c.only = re
 	}
 	if s := os.Getenv("OPSMETRICS_RELIABILITY_EVENTS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -162,9 +176,19 @@ func (f *figures) print() {
 //  2. ClickHouse outage: ClickHouse stops for a minute under steady load;
 //     nothing is lost, memory stays bounded, and the backlog is caught up.
 //  3. decoder fuzzing: FuzzDecode for a fixed time finds nothing.
-//  4. API load: concurrent KPI requests over the stored stream all succeed.
+//  4. API overload: 32 clients send simple and heavy KPI requests; the
+//     simple ones are answered, the rest answered or refused naming a limit.
 //  5. Alertmanager outage: an anomaly alert fired while Alertmanager is down
 //     reaches it once it is back.
+//  6. poison messages: every message that once stopped ingestion, among
+//     good events; the good events land, the bad ones are dead-lettered.
+//  7. large-message backlog: 8,000 events of 250 KB; peak RSS within the
+//     memory budget.
+//  8. Kafka outage: the broker goes away for a minute under serve, which
+//     stays alive and live, says it is not ready, and catches up.
+//  9. id reuse: ids sent again with other content are refused, the views
+//     do not change, not even after OPTIMIZE FINAL; ids raced by two
+//     ingesters are never stored with two contents.
 func TestReliability(t *testing.T) {
 	if os.Getenv("OPSMETRICS_RELIABILITY") != "1" {
 		t.Skip("the reliability suite runs only with OPSMETRICS_RELIABILITY=1; use make reliability")
@@ -178,8 +202,34 @@ func TestReliability(t *testing.T) {
 	tab := &figures{}
 	defer tab.print()
 	run := func(name string, f func(t *testing.T)) {
+		if rc.only != nil && !rc.only.MatchString(name) {
+			return
+		}
 		if !t.Run(name, f) && !tab.failed(name) {
 			tab.check(t, name, "scenario ran to its end", "no", "yes (see the log)", false)
+		}
+	}
+	// together runs two scenarios side by side: one that mostly waits (an
+	// outage) beside one that works, to keep the suite within its budget.
+	together := func(names [2]string, fs [2]func(t *testing.T)) {
+		var ran [2]bool
+		t.Run(names[0]+" + "+names[1], func(t *testing.T) {
+			for i, name := range names {
+				if rc.only != nil && !rc.only.MatchString(name) {
+					ran[i] = true
+					continue
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					fs[i](t)
+					ran[i] = true
+				})
+			}
+		})
+		for i, name := range names {
+			if !ran[i] && !tab.failed(name) {
+				tab.check(t, name, "scenario ran to its end", "no", "yes (see the log)", false)
+			}
 		}
 	}
 
@@ -191,9 +241,13 @@ func TestReliability(t *testing.T) {
 	run("crash storm", func(t *testing.T) { stormMsgs = crashStorm(t, rc, tab, stormCH, stormDSN) })
 	run("ClickHouse outage", func(t *testing.T) { clickHouseOutage(t, rc, tab, stormMsgs) })
 	stormMsgs = nil
-	run("decoder fuzzing", func(t *testing.T) { fuzzDecoder(t, rc, tab) })
-	run("API load", func(t *testing.T) { apiLoad(t, rc, tab, stormDSN) })
-	run("Alertmanager outage", func(t *testing.T) { alertmanagerOutage(t, rc, tab) })
+	together([2]string{"decoder fuzzing", "Kafka outage"}, [2]func(*testing.T){
+		func(t *testing.T) { fuzzDecoder(t, rc, tab) }, func(t *testing.T) { kafkaOutage(t, rc, tab) }})
+	run("API overload", func(t *testing.T) { apiOverload(t, rc, tab, stormDSN) })
+	together([2]string{"Alertmanager outage", "poison messages"}, [2]func(*testing.T){
+		func(t *testing.T) { alertmanagerOutage(t, rc, tab) }, func(t *testing.T) { poisonMessages(t, rc, tab) }})
+	run("large-message backlog", func(t *testing.T) { largeMessageBacklog(t, rc, tab) })
+	run("id reuse", func(t *testing.T) { idReuse(t, rc, tab) })
 
 	took := time.Since(start)
 	tab.check(t, "suite", "total time", took.Round(time.Second).String(), "< "+rc.budget.String(), took < rc.budget)
@@ -369,7 +423,9 @@ func clickHouseOutage(t *testing.T, rc reliabilityConfig, tab *figures, msgs []k
 	in.wait(t, time.Minute)
 	close(stopSampling)
 	<-sampled
-	retries := bytes.Count(in.log.Bytes(), []byte("msg=retrying op=write"))
+	// ClickHouse fails first on claiming the batch's event ids, then on
+	// writing it.
+	retries := bytes.Count(in.log.Bytes(), []byte("msg=retrying op=write")) + bytes.Count(in.log.Bytes(), []byte("msg=retrying op=claim"))
 
 	checkExactlyOnce(t, h, expectedViews(t, msgs[:produced]))
 	rows, distinct := rawStored(t, h), distinctStored(t, h)
@@ -379,7 +435,7 @@ func clickHouseOutage(t *testing.T, rc reliabilityConfig, tab *figures, msgs []k
 	tab.report(scenario, "events produced", thousands(int64(produced)))
 	tab.report(scenario, "production rate achieved, events/s", thousands(int64(float64(produced)/producing.Seconds())))
 	tab.report(scenario, "ClickHouse down for", upAt.Sub(downAt).Round(100*time.Millisecond).String())
-	tab.check(t, scenario, "write retries logged while down", strconv.Itoa(retries), "> 0 (else proves nothing)", retries > 0)
+	tab.check(t, scenario, "claim and write retries while down", strconv.Itoa(retries), "> 0 (else proves nothing)", retries > 0)
 	tab.report(scenario, "backlog when ClickHouse was back, messages", thousands(backlog.lag()))
 	tab.report(scenario, "catch-up time (backlog committed)", catchUp.Round(100*time.Millisecond).String())
 	tab.check(t, scenario, "ingester peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(peakRSS.Load())/(1<<20)),
@@ -427,98 +483,6 @@ func fuzzDecoder(t *testing.T, rc reliabilityConfig, tab *figures) {
 	tab.report(scenario, "fuzzing time (go test -fuzz, with build)", fmt.Sprintf("%v (%v)", rc.fuzzTime, took.Round(time.Second)))
 	tab.report(scenario, "executions", execs)
 	tab.check(t, scenario, "panics and failures", strconv.Itoa(failures), "= 0", failures == 0)
-}
-
-// apiLoad serves the KPI API over the crash storm's events and has
-// rc.apiClients clients request KPIs, with a mix of slicings and buckets,
-// for rc.apiDuration.
-func apiLoad(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
-	const scenario = "API load"
-	st := testenv.Store(t, dsn)
-	if n := testenv.Count(t, st, "SELECT count() FROM deployments"); n == 0 {
-		t.Fatal("no deployments stored: the crash storm stored nothing to query")
-	}
-	srv := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Defaults: metrics.Query{Production: []string{"production"}},
-		Log: testenv.Logger(t)}))
-	defer srv.Close()
-	// The stream ends on 2026-03-02. A bucketed request computes one summary
-	// per bucket, so the buckets are few, as on a dashboard panel.
-	queries := []string{
-		"from=2026-02-01&to=2026-03-01&by=service",
-		"from=2026-02-01&to=2026-03-01&by=team",
-		"from=2026-02-02&to=2026-03-02&by=team&bucket=week",
-		"from=2026-01-01&to=2026-03-01&bucket=month",
-		"from=2026-02-26&to=2026-03-01&by=service&bucket=day",
-		"from=2026-02-01&to=2026-03-01",
-	}
-	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: rc.apiClients}}
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		errs      int
-		firstErrs []string
-		wg        sync.WaitGroup
-	)
-	deadline := time.Now().Add(rc.apiDuration)
-	start := time.Now()
-	for c := range rc.apiClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := c; time.Now().Before(deadline); i++ {
-				q := queries[i%len(queries)]
-				s := time.Now()
-				msg := get(client, srv.URL+"/api/v1/kpis?"+q)
-				d := time.Since(s)
-				mu.Lock()
-				latencies = append(latencies, d)
-				if msg != "" {
-					errs++
-					if len(firstErrs) < 5 {
-						firstErrs = append(firstErrs, q+": "+msg)
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	took := time.Since(start)
-	for _, e := range firstErrs {
-		t.Logf("API error: %s", e)
-	}
-	slices.Sort(latencies)
-	pct := func(p float64) string {
-		if len(latencies) == 0 {
-			return "-"
-		}
-		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))].Round(time.Millisecond).String()
-	}
-	tab.report(scenario, "clients x duration", fmt.Sprintf("%d x %v", rc.apiClients, rc.apiDuration))
-	tab.check(t, scenario, "requests", thousands(int64(len(latencies))), "> 0", len(latencies) > 0)
-	tab.report(scenario, "requests/s", fmt.Sprintf("%.1f", float64(len(latencies))/took.Seconds()))
-	tab.report(scenario, "latency p50", pct(0.50))
-	tab.report(scenario, "latency p99", pct(0.99))
-	tab.check(t, scenario, "errors (non-200 or transport)", strconv.Itoa(errs), "= 0", errs == 0)
-}
-
-// get requests url and returns "" on a 200 with a body, or what went wrong.
-func get(c *http.Client, url string) string {
-	resp, err := c.Get(url)
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	switch {
-	case err != nil:
-		return "read body: " + err.Error()
-	case resp.StatusCode != http.StatusOK:
-		return resp.Status + ": " + strings.TrimSpace(string(body))
-	case !bytes.Contains(body, []byte(`"summaries"`)):
-		return "no summaries in " + string(body)
-	}
-	return ""
 }
 
 // alertmanagerOutage fires an anomaly alert while Alertmanager is down, lets

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -126,6 +127,31 @@ func TestSecureKafka(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), bad.SASLPassword) || strings.Contains(err.Error(), pass) {
 				t.Errorf("the error shows the password: %v", err)
+			}
+			// An ingester refused by the broker waits and retries; it
+			// does not end, and it says why it is not ready.
+			in, err = ingest.New(wrong, st, testenv.Logger(t), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ictx, icancel := context.WithCancel(context.Background())
+			ran := make(chan error, 1)
+			go func() { ran <- in.Run(ictx) }()
+			testenv.Eventually(t, 30*time.Second, "not ready, waiting for Kafka", func() (bool, string) {
+				err := in.Ready()
+				return err != nil && strings.Contains(err.Error(), "waiting for Kafka"), fmt.Sprint(err)
+			})
+			select {
+			case err := <-ran:
+				t.Fatalf("the ingester ended on a SASL failure: %v", err)
+			case <-time.After(2 * time.Second):
+			}
+			if err := in.Ready(); strings.Contains(err.Error(), bad.SASLPassword) {
+				t.Errorf("readiness shows the password: %v", err)
+			}
+			icancel()
+			if err := <-ran; err != nil {
+				t.Errorf("the waiting ingester, cancelled: %v", err)
 			}
 		})
 	}

@@ -2,9 +2,15 @@ package metrics
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,11 +26,26 @@ type Exporter struct {
 	windows map[string]time.Duration
 	log     *slog.Logger
 
+	maxLabelBytes, maxLabelValues int
+
 	mu        sync.Mutex
-	snapshot  map[string][]*Summary // by window label
+	snapshot  map[string][]exported // by window label
 	refreshed time.Time
+	dropped   int
 	errors    prometheus.Counter
 }
+
+// exported is a summary with the label values it is exported under.
+type exported struct {
+	s      *Summary
+	labels []string // service, team, environment
+}
+
+// Default label bounds: see LimitLabels.
+const (
+	DefaultMaxLabelBytes  = 128
+	DefaultMaxLabelValues = 1000
+)
 
 // DefaultWindows are the rolling windows the exporter computes.
 var DefaultWindows = map[string]time.Duration{"7d": 7 * day, "30d": 30 * day, "90d": 90 * day}
@@ -37,30 +58,147 @@ func NewExporter(conn driver.Conn, base Query, windows map[string]time.Duration,
 	}
 	base.By = []Dimension{Service, Team, Environment}
 	return &Exporter{conn: conn, base: base, windows: windows, log: log,
+		maxLabelBytes: DefaultMaxLabelBytes, maxLabelValues: DefaultMaxLabelValues,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "opsmetrics_kpi_refresh_errors_total",
 			Help: "KPI refreshes that failed; the previous values stay exported.",
 		})}
 }
 
+// LimitLabels bounds the label values exported, since service, team and
+// environment names come from the events. A value is exported with its
+// characters outside printable Unicode escaped (\u202E), and cut to
+// maxBytes with a hash of the whole value appended, so that cut values stay
+// apart. At most maxValues distinct values of each label are exported: the
+// slices with the most deployments and incidents (in the longest window)
+// first, the others are left out and counted in
+// opsmetrics_kpi_slices_dropped.
+func (x *Exporter) LimitLabels(maxBytes, maxValues int) {
+	x.maxLabelBytes, x.maxLabelValues = max(maxBytes, 16), max(maxValues, 1)
+}
+
 // Refresh recomputes every window ending now.
 func (x *Exporter) Refresh(ctx context.Context) error {
 	now := time.Now().UTC()
-	snap := map[string][]*Summary{}
+	sums := map[string][]*Summary{}
+	var longest string
 	for label, w := range x.windows {
 		q := x.base
 		q.From, q.To = now.Add(-w), now
-		sums, err := Summaries(ctx, x.conn, q)
+		s, err := Summaries(ctx, x.conn, q)
 		if err != nil {
 			x.errors.Inc()
 			return err
 		}
-		snap[label] = sums
+		sums[label] = s
+		if longest == "" || w > x.windows[longest] {
+			longest = label
+		}
 	}
+	snap, dropped := x.bound(sums, longest)
 	x.mu.Lock()
-	x.snapshot, x.refreshed = snap, now
+	x.snapshot, x.refreshed, x.dropped = snap, now, dropped
 	x.mu.Unlock()
 	return nil
+}
+
+// bound applies the label limits to the summaries of each window: which
+// values of each label may be exported, decided on the window rank.
+func (x *Exporter) bound(sums map[string][]*Summary, rank string) (map[string][]exported, int) {
+	dims := []Dimension{Service, Team, Environment}
+	ranked := append([]*Summary(nil), sums[rank]...)
+	sort.SliceStable(ranked, func(i, j int) bool {
+		a, b := ranked[i].Deployments+ranked[i].Incidents, ranked[j].Deployments+ranked[j].Incidents
+		if a != b {
+			return a > b
+		}
+		return strings.Join(sliceKey(ranked[i], dims), "\x00") < strings.Join(sliceKey(ranked[j], dims), "\x00")
+	})
+	allowed := make([]map[string]bool, len(dims))
+	for i := range dims {
+		allowed[i] = map[string]bool{}
+	}
+	admit := func(s *Summary) bool {
+		for i, d := range dims {
+			v := s.Slice[d]
+			if !allowed[i][v] && len(allowed[i]) >= x.maxLabelValues {
+				return false
+			}
+		}
+		for i, d := range dims {
+			allowed[i][s.Slice[d]] = true
+		}
+		return true
+	}
+	for _, s := range ranked {
+		admit(s)
+	}
+	out := map[string][]exported{}
+	dropped := 0
+	for window, ss := range sums {
+		seen := map[string]bool{}
+		for _, s := range ss {
+			lv := make([]string, len(dims))
+			ok := true
+			for i, d := range dims {
+				ok = ok && allowed[i][s.Slice[d]]
+				lv[i] = LabelValue(s.Slice[d], x.maxLabelBytes)
+			}
+			if k := strings.Join(lv, "\x00"); ok && !seen[k] {
+				seen[k] = true
+				out[window] = append(out[window], exported{s, lv})
+				continue
+			}
+			dropped++
+		}
+	}
+	return out, dropped
+}
+
+// LabelValue is v as a Prometheus label value of at most maxBytes bytes:
+// invalid UTF-8 and runes that are not printable (controls, format
+// characters such as U+202E, line separators) are written as \u escapes,
+// and a longer value is cut, with "…" and an 8-digit hash of the whole
+// value appended.
+func LabelValue(v string, maxBytes int) string {
+	clean := true
+	for _, r := range v {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean && len(v) <= maxBytes {
+		return v
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(v); i += w {
+		var r rune
+		r, w = utf8.DecodeRuneInString(v[i:])
+		switch {
+		case r == utf8.RuneError && w == 1:
+			fmt.Fprintf(&b, "\\x%02x", v[i])
+		case !unicode.IsPrint(r):
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteRune(r)
+		}
+		if b.Len() > maxBytes {
+			break
+		}
+	}
+	s := b.String()
+	if len(s) <= maxBytes {
+		return s
+	}
+	h := fnv.New32a()
+	h.Write([]byte(v))
+	suffix := fmt.Sprintf("…%08x", h.Sum32())
+	cut := max(maxBytes-len(suffix), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + suffix
 }
 
 // Run refreshes every interval until ctx is done. Failures are logged and
@@ -116,7 +254,11 @@ var gauges = []gauge{
 	{prometheus.NewDesc("opsmetrics_kpi_patches_overdue", "Patches not applied and past their deadline.", labels, nil), count(func(s *Summary) uint64 { return s.PatchesOverdue })},
 }
 
-var refreshDesc = prometheus.NewDesc("opsmetrics_kpi_last_refresh_timestamp_seconds", "When the KPI gauges were last computed.", nil, nil)
+var (
+	refreshDesc = prometheus.NewDesc("opsmetrics_kpi_last_refresh_timestamp_seconds", "When the KPI gauges were last computed.", nil, nil)
+	droppedDesc = prometheus.NewDesc("opsmetrics_kpi_slices_dropped",
+		"Slices (window, service, team, environment) left out of the KPI gauges at the last refresh by kpi.max_label_values.", nil, nil)
+)
 
 // Describe implements prometheus.Collector.
 func (x *Exporter) Describe(ch chan<- *prometheus.Desc) {
@@ -124,24 +266,26 @@ func (x *Exporter) Describe(ch chan<- *prometheus.Desc) {
 		ch <- g.desc
 	}
 	ch <- refreshDesc
+	ch <- droppedDesc
 	x.errors.Describe(ch)
 }
 
 // Collect implements prometheus.Collector from the last refresh.
 func (x *Exporter) Collect(ch chan<- prometheus.Metric) {
 	x.mu.Lock()
-	snap, at := x.snapshot, x.refreshed
+	snap, at, dropped := x.snapshot, x.refreshed, x.dropped
 	x.mu.Unlock()
 	x.errors.Collect(ch)
 	if at.IsZero() {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(refreshDesc, prometheus.GaugeValue, float64(at.Unix()))
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.GaugeValue, float64(dropped))
 	for window, sums := range snap {
-		for _, s := range sums {
-			lv := []string{window, s.Slice[Service], s.Slice[Team], s.Slice[Environment]}
+		for _, e := range sums {
+			lv := append([]string{window}, e.labels...)
 			for _, g := range gauges {
-				if v, ok := g.value(s); ok {
+				if v, ok := g.value(e.s); ok {
 					ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, lv...)
 				}
 			}

@@ -3,16 +3,12 @@ package metrics_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http/httptest"
-	"os"
-	"os/exec"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"unicode/utf8"
 
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -32,11 +28,7 @@ func TestExporter(t *testing.T) {
 	if err := exp.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp)
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	text, _ := io.ReadAll(rec.Body)
+	text := []byte(testenv.Exposition(t, exp))
 	for _, want := range []string{
 		`opsmetrics_kpi_deployments{environment="production",service="checkout",team="",window="7d"} 1`,
 		`opsmetrics_kpi_deployments{environment="production",service="checkout",team="",window="30d"} 2`,
@@ -50,17 +42,77 @@ func TestExporter(t *testing.T) {
 	if bytes.Contains(text, []byte("opsmetrics_kpi_mttr_median_seconds{")) {
 		t.Error("MTTR exported without incidents; absent values must have no sample")
 	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not installed (apt-get install prometheus)")
-		}
-		t.Skip("promtool not installed (apt-get install prometheus)")
+	testenv.CheckMetrics(t, string(text))
+}
+
+// TestExporterHostileLabels exports slices whose names are huge, hold
+// control and bidirectional characters or invalid UTF-8, and more services
+// than the cap: every label value is cut and escaped, at most the cap of
+// services is exported, and promtool accepts the exposition.
+func TestExporterHostileLabels(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	now := time.Now().UTC().Truncate(time.Second)
+	hostile := []string{strings.Repeat("s", 900<<10), "nul\x00esc\x1b[31mcr\rend", "rtl\u202Eevil", "caf\xe9", "line\u2028sep"}
+	var events []*event.Event
+	for i, s := range hostile {
+		e := dep(fmt.Sprintf("h%d", i), s, "production", now.Add(-time.Hour), event.DeploymentSuccess)
+		// More deployments for the hostile services: they rank first.
+		events = append(events, e, dep(fmt.Sprintf("h%d-b", i), s, "production", now.Add(-2*time.Hour), event.DeploymentSuccess))
 	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(text)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "" {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	for i := range 20 {
+		events = append(events, dep(fmt.Sprintf("n%d", i), fmt.Sprintf("svc-%02d", i), "production", now.Add(-time.Hour), event.DeploymentSuccess))
+	}
+	write(t, st, events...)
+	exp := metrics.NewExporter(st.Conn(), metrics.Query{}, nil, testenv.Logger(t))
+	exp.LimitLabels(64, 8)
+	if err := exp.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	text := testenv.Exposition(t, exp)
+	if len(text) > 64<<10 {
+		t.Fatalf("/metrics: %d bytes", len(text))
+	}
+	services := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.ContainsAny(line, "\x00\x1b\r\u202E\u2028") || !utf8.ValidString(line) {
+			t.Errorf("raw control, bidi or invalid character in %q", line)
+		}
+		if _, rest, ok := strings.Cut(line, `service="`); ok && strings.HasPrefix(line, "opsmetrics_kpi_deployments{") {
+			v, _, _ := strings.Cut(rest, `",`)
+			services[v] = true
+			if len(v) > 64+8 { // escaping may add the backslashes of the text format
+				t.Errorf("label value of %d bytes: %.80s", len(v), v)
+			}
+		}
+	}
+	if len(services) != 8 {
+		t.Errorf("%d services exported, want the cap of 8: %v", len(services), services)
+	}
+	for _, want := range []string{`rtl\\u202Eevil`, `caf\\xe9`, `nul\\u0000esc\\u001B[31mcr\\u000Dend`, "ssssssss…"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no escaped or cut label %q in the exposition", want)
+		}
+	}
+	if !strings.Contains(text, "opsmetrics_kpi_slices_dropped ") || strings.Contains(text, "opsmetrics_kpi_slices_dropped 0\n") {
+		t.Errorf("dropped slices not counted")
+	}
+	testenv.CheckMetrics(t, text)
+}
+
+func TestLabelValue(t *testing.T) {
+	q := regexp.QuoteMeta
+	for _, c := range []struct{ in, want string }{ // want is a regular expression
+		{"checkout", q("checkout")},
+		{"tab\there", q(`tab\u0009here`)},
+		{"über", q("über")},
+		{strings.Repeat("a", 40), q(strings.Repeat("a", 20)+"…") + "[0-9a-f]{8}"},
+	} {
+		got := metrics.LabelValue(c.in, 31)
+		if !regexp.MustCompile("^"+c.want+"$").MatchString(got) || len(got) > 31 {
+			t.Errorf("LabelValue(%.20q) = %q, want %q (at most 31 bytes)", c.in, got, c.want)
+		}
+	}
+	if metrics.LabelValue(strings.Repeat("a", 40)+"x", 31) == metrics.LabelValue(strings.Repeat("a", 40)+"y", 31) {
+		t.Error("two long values cut to the same label")
 	}
 }

@@ -29,7 +29,27 @@ type Params struct {
 	// Levels, LevelTables, MaxGap, LeadTimeLookback and PatchDeadlines
 	// (from configuration) apply unless a parameter overrides them.
 	Defaults Query
+	// Limits bound the request (the API's); zero fields keep the
+	// command line's bounds.
+	Limits Limits
 }
+
+// Limits bound a KPI request. A zero field keeps the default: a range of
+// at most three years, day buckets over at most 400 days, filters of any
+// size. The *Setting fields name the settings in errors.
+type Limits struct {
+	MaxRange       time.Duration
+	MaxBuckets     int
+	MaxFilterBytes int
+
+	RangeSetting, BucketsSetting, FilterSetting string
+}
+
+// The times ClickHouse's DateTime holds: [1970-01-01, 2106-02-07 06:28:15].
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Unix(1<<32-1, 0).UTC()
+)
 
 // Request is a parsed, valid KPI request.
 type Request struct {
@@ -37,6 +57,16 @@ type Request struct {
 	Bucket   Bucket
 	Location *time.Location
 	Compare  bool
+}
+
+// QuerySets is how many sets of summary queries the request runs: one per
+// bucket, twice with a comparison.
+func (r *Request) QuerySets() int {
+	n := len(Ranges(r.Query.From, r.Query.To, r.Bucket, r.Location))
+	if r.Compare {
+		n *= 2
+	}
+	return n
 }
 
 // Parse validates p.
@@ -70,8 +100,20 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 			return nil, fmt.Errorf("from: %w", err)
 		}
 	}
+	for _, b := range []struct {
+		name string
+		t    time.Time
+	}{{"from", q.From}, {"to", q.To}} {
+		if b.t.Before(minTime) || b.t.After(maxTime) {
+			return nil, fmt.Errorf("%s: %s is outside the times ClickHouse stores, %s to %s", b.name, b.t.Format(time.RFC3339),
+				minTime.Format(time.DateOnly), maxTime.Format(time.DateOnly))
+		}
+	}
 	if !q.From.Before(q.To) {
 		return nil, fmt.Errorf("from: %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+	}
+	if l := p.Limits; l.MaxRange > 0 && q.To.Sub(q.From) > l.MaxRange {
+		return nil, fmt.Errorf("to: the range is %s long, longer than %s (%s)", days(q.To.Sub(q.From)), days(l.MaxRange), l.RangeSetting)
 	}
 	if q.To.Sub(q.From) > 3*366*day {
 		return nil, fmt.Errorf("to: the range is longer than three years")
@@ -82,6 +124,10 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 			return nil, fmt.Errorf("by: %w", err)
 		}
 		q.By = append(q.By, dim)
+	}
+	if n := len(p.Services) + len(p.Teams) + len(p.Environments) + len(p.Production); p.Limits.MaxFilterBytes > 0 && n > p.Limits.MaxFilterBytes {
+		return nil, fmt.Errorf("service, team, environment, production: the filters are %d bytes together, more than %d (%s)",
+			n, p.Limits.MaxFilterBytes, p.Limits.FilterSetting)
 	}
 	q.Services, q.Teams, q.Environments = split(p.Services), split(p.Teams), split(p.Environments)
 	if prod := split(p.Production); len(prod) > 0 {
@@ -115,10 +161,25 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 			return nil, fmt.Errorf("compare: want true or false, got %q", p.Compare)
 		}
 	}
+	if r.Compare && q.From.Add(-q.To.Sub(q.From)).Before(minTime) {
+		return nil, fmt.Errorf("compare: the previous period would start before %s", minTime.Format(time.DateOnly))
+	}
+	if n := len(Ranges(q.From, q.To, r.Bucket, loc)); r.Bucket != Whole && p.Limits.MaxBuckets > 0 && n > p.Limits.MaxBuckets {
+		return nil, fmt.Errorf("bucket: %d %s buckets, more than %d (%s); narrow the range or use a longer bucket",
+			n, r.Bucket, p.Limits.MaxBuckets, p.Limits.BucketsSetting)
+	}
 	if r.Bucket == Day && q.To.Sub(q.From) > 400*day {
 		return nil, fmt.Errorf("bucket: day buckets over more than 400 days; use week or month")
 	}
 	return r, nil
+}
+
+// days writes a duration in days, or as Go does when shorter than two.
+func days(d time.Duration) string {
+	if d < 2*day {
+		return d.String()
+	}
+	return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64) + " days"
 }
 
 // ParseTime accepts an RFC 3339 time or a date, taken as midnight in loc.

@@ -23,16 +23,22 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	log := cfg.Logger()
-	if *migrate {
-		if _, err := store.Migrate(ctx, cfg.ClickHouse, log); err != nil {
-			return err
-		}
-	}
-	st, err := store.Open(ctx, cfg.ClickHouse)
+	limitMemory(cfg.Ingest.MemoryBudgetBytes, false, log)
+	// ClickHouse may be down now: the store connects when first used,
+	// migrating waits for it, and so do the ingester's writes.
+	st, err := store.Connect(cfg.ClickHouse, 0)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *migrate {
+		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
+			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
+		})
+		if err != nil {
+			return nil // interrupted while waiting
+		}
+	}
 
 	reg := telemetry.NewRegistry()
 	if cfg.MetricsAddr != "" {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +28,7 @@ var components = []string{"ingest", "api", "kpi", "anomaly"}
 
 func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics, config.SetIngest,
-		config.SetMetricsAddr, config.SetAlerting)
+		config.SetMetricsAddr, config.SetAlerting, config.SetAPI)
 	listen := fs.String("listen", "127.0.0.1:8080", "listen address of the HTTP API and of /healthz and /readyz")
 	refresh := fs.Duration("kpi-refresh", time.Minute, "how often the Prometheus KPI gauges are recomputed")
 	comps := fs.String("components", strings.Join(components, ","),
@@ -64,21 +66,32 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	log := cfg.Logger()
-	if _, err := store.Migrate(ctx, cfg.ClickHouse, log); err != nil {
-		return err
+	if on["ingest"] {
+		limitMemory(cfg.Ingest.MemoryBudgetBytes, on["api"] || on["kpi"] || on["anomaly"], log)
 	}
-	st, err := store.Open(ctx, cfg.ClickHouse)
+
+	// ClickHouse may be down now and come later: the stores connect when
+	// first used, the schema is migrated in the background, retrying, and
+	// what needs it waits. The API has its own pool, bounded like its
+	// requests, and readiness a small one, so that neither waits behind
+	// the other or behind the scheduled jobs.
+	st, err := store.Connect(cfg.ClickHouse, 0)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	probe, err := store.Connect(cfg.ClickHouse, 2)
+	if err != nil {
+		return err
+	}
+	defer probe.Close()
 	defaults := kpiDefaults(cfg)
 	if *prod != "" {
 		defaults.Production = strings.Split(*prod, ",")
 	}
 
-	// Every component runs until ctx is cancelled; the first to fail
-	// cancels the others. Shutdown is bounded by --shutdown-timeout.
+	// Every component runs until ctx is cancelled; none fails because Kafka
+	// or ClickHouse does. Shutdown is bounded by --shutdown-timeout.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -93,28 +106,51 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			}
 		}()
 	}
+	schema := &schemaState{migrated: make(chan struct{})}
+	start("migrate", func(ctx context.Context) error {
+		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
+			schema.failed(err)
+			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
+		})
+		if err == nil {
+			schema.done()
+		}
+		return nil
+	})
+	// afterSchema runs a component once the schema is migrated.
+	afterSchema := func(run func(context.Context) error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-schema.migrated:
+				return run(ctx)
+			}
+		}
+	}
 
 	reg := telemetry.NewRegistry()
 	icfg := ingest.ConfigFrom(cfg)
 	if err := icfg.Secure(cfg.Kafka); err != nil {
 		return err
 	}
+	var in *ingest.Ingester
 	if on["ingest"] {
 		tp, shutdown, err := telemetry.Tracing(ctx)
 		if err != nil {
 			return err
 		}
 		defer shutdown(context.Background())
-		in, err := ingest.New(icfg, st, log, reg, tp)
-		if err != nil {
+		if in, err = ingest.New(icfg, st, log, reg, tp); err != nil {
 			return err
 		}
-		start("ingest", in.Run)
+		start("ingest", afterSchema(in.Run))
 	}
 	if on["kpi"] {
 		exp := metrics.NewExporter(st.Conn(), defaults, nil, log)
+		exp.LimitLabels(cfg.KPI.MaxLabelBytes, cfg.KPI.MaxLabelValues)
 		reg.MustRegister(exp)
-		start("kpi", func(ctx context.Context) error { return exp.Run(ctx, *refresh) })
+		start("kpi", afterSchema(func(ctx context.Context) error { return exp.Run(ctx, *refresh) }))
 	}
 	if on["anomaly"] {
 		svc := &anomaly.Service{Conn: st.Conn(), Learn: baselinesConfig(cfg), Detect: anomalyConfig(cfg), Alerts: alertConfig(cfg),
@@ -131,7 +167,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		} else {
 			log.Warn("no Alertmanager configured (--alertmanager): anomalies are recorded, not sent")
 		}
-		start("anomaly", svc.Run)
+		start("anomaly", afterSchema(svc.Run))
 	}
 	if cfg.MetricsAddr != "" {
 		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
@@ -139,31 +175,39 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 	}
 
-	// Readiness: ClickHouse answers with the current schema, and Kafka
-	// answers when this replica ingests.
+	// Readiness: ClickHouse answers with the current schema, and, when this
+	// replica ingests, the ingester makes progress.
 	ready := func(ctx context.Context) error {
-		if err := st.Ping(ctx); err != nil {
+		if err := schema.available(); err != nil {
+			return err
+		}
+		if err := probe.Ping(ctx); err != nil {
 			return fmt.Errorf("clickhouse unreachable: %w", err)
 		}
-		if v, err := st.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
+		if v, err := probe.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
 			return fmt.Errorf("clickhouse schema version %d, want %d (%v)", v, store.LatestVersion(), err)
 		}
-		if on["ingest"] {
-			if err := icfg.Reachable(ctx); err != nil {
-				return fmt.Errorf("kafka unreachable: %w", err)
-			}
+		if in != nil {
+			return in.Ready()
 		}
 		return nil
 	}
-	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Log: log}
+	limits := apiLimits(cfg.API)
+	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
 	if on["api"] {
-		o.Conn = st.Conn()
+		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrentQueries+1)
+		if err != nil {
+			return err
+		}
+		defer ast.Close()
+		o.Conn = ast.Conn()
 	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.New(o), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: api.New(o), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.API.ReadTimeout,
+		WriteTimeout: limits.WriteTimeout(), IdleTimeout: cfg.API.IdleTimeout}
 	start("http", func(ctx context.Context) error {
 		log.Info("serving", "addr", l.Addr().String(), "components", *comps, "api_token", token != "")
 		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
@@ -190,6 +234,58 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		log.Warn("components did not stop within the shutdown timeout; exiting", "timeout", cfg.Ingest.ShutdownTimeout)
 	}
 	return failed
+}
+
+// schemaState is whether the ClickHouse schema is migrated, and if not,
+// why.
+type schemaState struct {
+	mu       sync.Mutex
+	err      error
+	migrated chan struct{} // closed once migrated
+}
+
+func (s *schemaState) failed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = err
+}
+
+func (s *schemaState) done() { close(s.migrated) }
+
+// available is nil once the schema is migrated, else why it is not.
+func (s *schemaState) available() error {
+	select {
+	case <-s.migrated:
+		return nil
+	default:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return fmt.Errorf("clickhouse: schema not migrated yet, retrying: %w", s.err)
+	}
+	return errors.New("clickhouse: migrating the schema")
+}
+
+func apiLimits(a config.API) api.Limits {
+	return api.Limits{MaxRange: a.MaxRange, MaxBuckets: a.MaxBuckets, MaxFilterBytes: a.MaxFilterBytes, QueryTimeout: a.QueryTimeout,
+		MaxConcurrent: a.MaxConcurrentQueries, MaxQueued: a.MaxQueuedQueries, QueueTimeout: a.QueueTimeout}
+}
+
+// limitMemory gives an ingesting process the Go runtime's soft memory limit
+// of the ingester's budget (ingest.GoMemoryLimit), 128 MiB more when it also
+// serves the API or runs the scheduled jobs, unless GOMEMLIMIT sets one: the
+// collector then works harder before the process outgrows it.
+func limitMemory(budget int64, more bool, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := ingest.GoMemoryLimit(budget)
+	if more {
+		limit += 128 << 20
+	}
+	debug.SetMemoryLimit(limit)
+	log.Debug("Go soft memory limit", "bytes", limit)
 }
 
 // apiToken reads the API's bearer token: from --api-token-file,

@@ -10,15 +10,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/opsmetrics/opsmetrics/internal/chserver"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
+	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
@@ -30,6 +34,24 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// startOpsmetrics starts the opsmetrics binary with args and, besides the
+// test's environment, env; it is killed when the test ends. done receives
+// its exit.
+func startOpsmetrics(t *testing.T, env []string, args ...string) (*exec.Cmd, <-chan error, *testenv.Buffer) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), args...)
+	cmd.Env = append(append(os.Environ(), "OPSMETRICS_CONFIG="), env...)
+	logs := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, done, logs
 }
 
 // TestServeSecretsAndProbes runs `opsmetrics serve` with every component,
@@ -50,18 +72,10 @@ func TestServeSecretsAndProbes(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600)
 
 	listen, metricsAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(testenv.Binary(t), "serve", "--brokers", strings.Join(brokers, ","), "--listen", listen,
+	cmd, done, logs := startOpsmetrics(t, []string{"OPSMETRICS_CLICKHOUSE_FILE=" + filepath.Join(dir, "dsn"),
+		"OPSMETRICS_API_TOKEN_FILE=" + filepath.Join(dir, "token")},
+		"serve", "--brokers", strings.Join(brokers, ","), "--listen", listen,
 		"--metrics-addr", metricsAddr, "--log-level", "debug", "--session-timeout", "6s", "--shutdown-timeout", "10s")
-	cmd.Env = append(os.Environ(), "OPSMETRICS_CLICKHOUSE_FILE="+filepath.Join(dir, "dsn"),
-		"OPSMETRICS_API_TOKEN_FILE="+filepath.Join(dir, "token"), "OPSMETRICS_CONFIG=")
-	logs := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
 
 	get := func(addr, path, auth string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
@@ -149,5 +163,137 @@ func TestServeRejectsBadComponents(t *testing.T) {
 	}
 	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest"); code != 1 {
 		t.Errorf("ingest without --brokers: exit %d, want 1", code)
+	}
+}
+
+// TestServeOutlivesDependencies starts `opsmetrics serve` with ClickHouse
+// stopped and no Kafka broker, brings them up, takes each away again and
+// back: serve never exits, /healthz stays up, /readyz and the API say 503
+// with the reason while a dependency is missing, and events land once it is
+// back.
+func TestServeOutlivesDependencies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs serve through outages of Kafka and ClickHouse")
+	}
+	ch := testenv.OwnClickHouse(t)
+	ch.Stop()
+	dsn := ch.DSN("t_" + testenv.RandomName())
+	topics := config.Default().Topics
+	kafkaAddr := freeAddr(t)
+	_, portText, _ := net.SplitHostPort(kafkaAddr)
+	port, _ := strconv.Atoi(portText)
+	kafkaDir := t.TempDir()
+	var broker *kfake.Cluster
+	startKafka := func() {
+		t.Helper()
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(kafkaDir),
+			kfake.SeedTopics(3, append(topics.Inputs(), topics.DeadLetter)...))
+		if err != nil {
+			t.Fatalf("start kafka on %s: %v", kafkaAddr, err)
+		}
+		broker = c
+	}
+	t.Cleanup(func() {
+		if broker != nil {
+			broker.Close()
+		}
+	})
+
+	listen := freeAddr(t)
+	cmd, done, logs := startOpsmetrics(t, nil, "serve", "--components", "ingest,api", "--clickhouse", dsn, "--brokers", kafkaAddr,
+		"--listen", listen, "--log-level", "debug", "--session-timeout", "6s", "--retry-max-backoff", "1s", "--batch-max-latency", "100ms")
+	alive := func(what string) {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited %s: %v\n%s", what, err, logs.String())
+		default:
+		}
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + listen + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	expect := func(what, path string, code int, mention string) {
+		t.Helper()
+		testenv.Eventually(t, 90*time.Second, what, func() (bool, string) {
+			alive(what)
+			c, body := get(path)
+			return c == code && strings.Contains(body, mention), fmt.Sprintf("%d %s", c, body)
+		})
+	}
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	kpis := "/api/v1/kpis?from=" + t0.Add(-time.Hour).Format(time.RFC3339) + "&to=" + t0.Add(2*time.Hour).Format(time.RFC3339)
+	var st *store.Store
+	sent := 0
+	land := func(what string) {
+		t.Helper()
+		sent++
+		pub := publish.New([]string{kafkaAddr}, publish.TopicsFrom(topics), nil)
+		defer pub.Close()
+		id := fmt.Sprintf("d-outage-%d", sent)
+		line, _ := event.MarshalNative(&event.Event{Kind: event.KindDeployment, ID: "e-" + id, Time: t0, Deployment: &event.Deployment{
+			ID: id, Service: "checkout", Environment: "production", Status: event.DeploymentSuccess, FinishedAt: t0}})
+		msg, _ := pub.Message(line)
+		if err := pub.Send(context.Background(), msg); err != nil {
+			t.Fatalf("%s: produce: %v", what, err)
+		}
+		testenv.Eventually(t, 90*time.Second, what, func() (bool, string) {
+			alive(what)
+			n := testenv.Count(t, st, "SELECT count() FROM deployments WHERE deployment_id = ?", id)
+			return n == 1, fmt.Sprint(n)
+		})
+	}
+
+	// Nothing is up.
+	expect("/healthz with nothing up", "/healthz", 200, "ok")
+	expect("/readyz says ClickHouse", "/readyz", 503, "clickhouse")
+	expect("the API says the schema is not there", kpis, 503, "schema not migrated")
+
+	// ClickHouse comes; Kafka is still missing.
+	if err := ch.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expect("/readyz waits for Kafka", "/readyz", 503, "waiting for Kafka")
+	expect("the API answers without Kafka", kpis, 200, `"deployments": 0`)
+	st = testenv.Store(t, dsn) // migrated by serve by now
+
+	// Kafka comes.
+	startKafka()
+	land("the first event, once Kafka is up")
+	expect("ready", "/readyz", 200, "ready")
+
+	// Kafka goes away, then comes back with its data.
+	broker.Close()
+	expect("/readyz says Kafka is failing", "/readyz", 503, "Kafka")
+	expect("the API answers while Kafka is away", kpis, 200, `"deployments": 1`)
+	expect("/healthz while Kafka is away", "/healthz", 200, "ok")
+	startKafka()
+	land("an event after Kafka came back")
+	expect("ready again", "/readyz", 200, "ready")
+
+	// ClickHouse goes away under the running serve.
+	ch.Stop()
+	expect("the API says ClickHouse is unavailable", kpis, 503, "ClickHouse is unavailable")
+	expect("/readyz says ClickHouse is unreachable", "/readyz", 503, "clickhouse unreachable")
+	if err := ch.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	land("an event after ClickHouse came back")
+	expect("the API after ClickHouse came back", kpis, 200, `"deployments": 3`)
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop within 60s of SIGTERM")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -163,5 +164,106 @@ func TestTokenAndProbes(t *testing.T) {
 	notReady = errors.New("clickhouse: schema version 3, want 4")
 	if code, body := get("/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "schema version 3") {
 		t.Errorf("not ready: %d %s", code, body)
+	}
+}
+
+// TestLimits: requests over a bound get a 400 or a 503 that names the
+// bound, and filters just under the bound still run.
+func TestLimits(t *testing.T) {
+	srv := testenv.OwnClickHouse(t)
+	dsn := testenv.MigratedDatabase(t, srv)
+	st := testenv.Store(t, dsn)
+	var logs bytes.Buffer
+	var unavailable error
+	handler := func(l api.Limits) *httptest.Server {
+		s := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Defaults: metrics.Query{Production: []string{"production"}},
+			Available: func() error { return unavailable }, Limits: l, Log: slog.New(slog.NewTextHandler(&logs, nil))}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	get := func(s *httptest.Server, params string) (int, string) {
+		resp, err := http.Get(s.URL + "/api/v1/kpis?" + params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	def := handler(api.Limits{})
+	names := func(n int) string {
+		var b strings.Builder
+		for b.Len() < n {
+			fmt.Fprintf(&b, "service-%d,", b.Len())
+		}
+		return b.String()[:n]
+	}
+	for _, c := range []struct {
+		name, params string
+		code         int
+		mention      string
+	}{
+		{"year 9999", "from=9999-01-01&to=9999-02-01", 400, "outside the times ClickHouse stores"},
+		{"from 9999 only", "from=9999-01-01", 400, "from: 9999-01-01"},
+		{"before 1970", "from=1969-12-01&to=1970-02-01", 400, "outside the times ClickHouse stores"},
+		{"comparison before 1970", "from=1970-01-02&to=1970-03-01&compare=true", 400, "previous period"},
+		{"300 KB of filters", "from=2026-01-01&to=2026-02-01&service=" + names(300<<10), 400, "api.max_filter_bytes"},
+		{"filters just under the bound", "from=2026-01-01&to=2026-02-01&service=" + names(30<<10) + "&team=" + names(30<<10), 200, `"summaries"`},
+		{"three years weekly", "from=2023-03-06&to=2026-01-05&bucket=week", 400, "api.max_buckets"},
+		{"four years", "from=2022-01-01&to=2026-01-01", 400, "api.max_range"},
+	} {
+		code, body := get(def, c.params)
+		if code != c.code || !strings.Contains(body, c.mention) {
+			t.Errorf("%s: %d %.300s; want %d mentioning %q", c.name, code, body, c.code, c.mention)
+		}
+	}
+	few := handler(api.Limits{MaxBuckets: 10})
+	if code, body := get(few, "from=2026-01-01&to=2026-01-11&bucket=day"); code != 200 {
+		t.Errorf("ten daily buckets of ten: %d %s", code, body)
+	}
+	if code, body := get(few, "from=2026-01-01&to=2026-01-12&bucket=day"); code != 400 || !strings.Contains(body, "11 day buckets, more than 10 (api.max_buckets)") {
+		t.Errorf("eleven daily buckets of ten: %d %s", code, body)
+	}
+	if code, body := get(handler(api.Limits{QueryTimeout: time.Nanosecond}), "from=2026-01-01&to=2026-02-01"); code != 503 ||
+		!strings.Contains(body, "api.query_timeout") {
+		t.Errorf("query timeout: %d %s", code, body)
+	}
+	unavailable = errors.New("clickhouse: migrating the schema")
+	if code, body := get(def, "from=2026-01-01&to=2026-02-01"); code != 503 || !strings.Contains(body, "migrating the schema") {
+		t.Errorf("schema not ready: %d %s", code, body)
+	}
+	unavailable = nil
+	srv.Stop()
+	if code, body := get(def, "from=2026-01-01&to=2026-02-01"); code != 503 || !strings.Contains(body, "ClickHouse is unavailable") {
+		t.Errorf("ClickHouse down: %d %s", code, body)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > 4096 {
+			t.Errorf("a log line of %d bytes: %.200s", len(line), line)
+		}
+	}
+}
+
+// TestFailedAuthenticationThrottled: a flood of bad tokens is logged once
+// per period, the next line counting what was left out.
+func TestFailedAuthenticationThrottled(t *testing.T) {
+	var logs bytes.Buffer
+	srv := httptest.NewServer(api.New(api.Options{Conn: testenv.Store(t, testenv.Database(t)).Conn(), Token: "t0ken",
+		Log: slog.New(slog.NewTextHandler(&logs, nil))}))
+	defer srv.Close()
+	for range 50 {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/kpis", nil)
+		req.Header.Set("Authorization", "Bearer wrong")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("bad token: %d", resp.StatusCode)
+		}
+	}
+	if n := strings.Count(logs.String(), "API authentication failed"); n != 1 {
+		t.Errorf("50 failures logged %d times, want once per 10s:\n%s", n, logs.String())
 	}
 }

@@ -35,6 +35,7 @@ type Config struct {
 	Log         Log       `yaml:"log"`
 	MetricsAddr string    `yaml:"metrics_addr"`
 	KPI         KPI       `yaml:"kpi"`
+	API         API       `yaml:"api"`
 	Baselines   Baselines `yaml:"baselines"`
 	Anomaly     Anomaly   `yaml:"anomaly"`
 	Alerting    Alerting  `yaml:"alerting"`
@@ -135,6 +136,38 @@ type KPI struct {
 	// (critical, high, medium, low, unknown); missing ones keep their
 	// defaults.
 	PatchDeadlines map[string]time.Duration `yaml:"patch_deadlines"`
+	// MaxLabelBytes cuts longer service, team and environment names where
+	// the KPI gauges export them as Prometheus labels.
+	MaxLabelBytes int `yaml:"max_label_bytes"`
+	// MaxLabelValues is the most distinct values of each of those labels
+	// the KPI gauges export; the slices beyond are left out.
+	MaxLabelValues int `yaml:"max_label_values"`
+}
+
+// API bounds the work of the HTTP API (docs/configuration.md).
+type API struct {
+	// MaxRange is the longest range of one KPI request.
+	MaxRange time.Duration `yaml:"max_range"`
+	// MaxBuckets is the most buckets of one request: the longest range
+	// per bucket size is that many days, weeks or months.
+	MaxBuckets int `yaml:"max_buckets"`
+	// QueryTimeout bounds the ClickHouse work of one request.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// MaxConcurrentQueries is how many KPI requests run at once; heavy
+	// ones (many buckets, comparisons, slices) leave one of them free.
+	MaxConcurrentQueries int `yaml:"max_concurrent_queries"`
+	// MaxQueuedQueries is how many more may wait, each for at most
+	// QueueTimeout.
+	MaxQueuedQueries int           `yaml:"max_queued_queries"`
+	QueueTimeout     time.Duration `yaml:"queue_timeout"`
+	// MaxFilterBytes bounds the service, team and environment filters of
+	// one request, together.
+	MaxFilterBytes int `yaml:"max_filter_bytes"`
+	// ReadTimeout and IdleTimeout bound a client's request and an idle
+	// keep-alive connection; the write timeout follows from the query and
+	// queue timeouts.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // DORALevels is one table of DORA performance clusters: the bounds of
@@ -203,6 +236,12 @@ type Ingest struct {
 	// SessionTimeout is the consumer group session timeout: how long a
 	// crashed ingester holds its partitions before the group reassigns them.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// MemoryBudgetBytes bounds what an ingester holds: fetched, queued,
+	// decoded and batched messages (docs/ingestion.md).
+	MemoryBudgetBytes int64 `yaml:"memory_budget_bytes"`
+	// DeadLetterMaxBytes bounds a dead letter when the dead-letter topic's
+	// max.message.bytes cannot be read from Kafka.
+	DeadLetterMaxBytes int `yaml:"dead_letter_max_bytes"`
 }
 
 // Log configures logging.
@@ -230,6 +269,20 @@ func Default() Config {
 			RetryMaxBackoff: 30 * time.Second,
 			ShutdownTimeout: 30 * time.Second,
 			SessionTimeout:  30 * time.Second,
+
+			MemoryBudgetBytes:  256 << 20,
+			DeadLetterMaxBytes: 1048588,
+		},
+		API: API{
+			MaxRange:             3 * 366 * 24 * time.Hour,
+			MaxBuckets:           100,
+			QueryTimeout:         30 * time.Second,
+			MaxConcurrentQueries: 4,
+			MaxQueuedQueries:     64,
+			QueueTimeout:         10 * time.Second,
+			MaxFilterBytes:       64 << 10,
+			ReadTimeout:          30 * time.Second,
+			IdleTimeout:          60 * time.Second,
 		},
 		Log: Log{Format: "text", Level: "info"},
 		Baselines: Baselines{
@@ -250,6 +303,8 @@ func Default() Config {
 			DORAReport:       "2024",
 			MaxGap:           24 * time.Hour,
 			LeadTimeLookback: 90 * 24 * time.Hour,
+			MaxLabelBytes:    128,
+			MaxLabelValues:   1000,
 		},
 	}
 }
@@ -263,6 +318,7 @@ const (
 	SetIngest      = "ingest"
 	SetMetricsAddr = "metrics-addr"
 	SetAlerting    = "alerting"
+	SetAPI         = "api"
 )
 
 type setting struct {
@@ -297,6 +353,14 @@ func (c *Config) settings() []setting {
 		{SetIngest, "retry-max-backoff", "cap of the backoff between retries of a failed write", (*durationValue)(&c.Ingest.RetryMaxBackoff)},
 		{SetIngest, "shutdown-timeout", "bound on the final flush at shutdown", (*durationValue)(&c.Ingest.ShutdownTimeout)},
 		{SetIngest, "session-timeout", "consumer group session timeout; a crashed ingester's partitions move after it", (*durationValue)(&c.Ingest.SessionTimeout)},
+		{SetIngest, "memory-budget", "bytes an ingester may hold: fetched, queued, decoded and batched messages (256MiB, 1GiB or a number)", (*bytesValue)(&c.Ingest.MemoryBudgetBytes)},
+		{SetIngest, "dead-letter-max-bytes", "bound of a dead letter when the dead-letter topic's max.message.bytes cannot be read", (*intValue)(&c.Ingest.DeadLetterMaxBytes)},
+		{SetAPI, "api-max-range", "longest range of one KPI request", (*durationValue)(&c.API.MaxRange)},
+		{SetAPI, "api-max-buckets", "most buckets (days, weeks or months) of one KPI request", (*intValue)(&c.API.MaxBuckets)},
+		{SetAPI, "api-query-timeout", "bound on the ClickHouse work of one KPI request", (*durationValue)(&c.API.QueryTimeout)},
+		{SetAPI, "api-max-concurrent-queries", "KPI requests that run at once", (*intValue)(&c.API.MaxConcurrentQueries)},
+		{SetAPI, "api-max-queued-queries", "KPI requests that may wait for a turn", (*intValue)(&c.API.MaxQueuedQueries)},
+		{SetAPI, "api-queue-timeout", "longest a KPI request waits for a turn", (*durationValue)(&c.API.QueueTimeout)},
 		{SetAlerting, "alertmanager", "Alertmanager base URL alerts are sent to (empty: none)", (*stringValue)(&c.Alerting.Alertmanager)},
 		{SetMetricsAddr, "metrics-addr", "listen address of the Prometheus /metrics endpoint (empty: off)", (*stringValue)(&c.MetricsAddr)},
 		{"", "log-format", "log format: text or json", (*stringValue)(&c.Log.Format)},
@@ -474,6 +538,13 @@ func (c *Config) Validate() error {
 	if c.Ingest.SessionTimeout < time.Second {
 		bad("ingest.session_timeout", "must be >= 1s, got %v", c.Ingest.SessionTimeout)
 	}
+	if c.Ingest.MemoryBudgetBytes < 128<<20 {
+		bad("ingest.memory_budget_bytes", "must be at least 128 MiB (134217728), got %d", c.Ingest.MemoryBudgetBytes)
+	}
+	if c.Ingest.DeadLetterMaxBytes < 4096 {
+		bad("ingest.dead_letter_max_bytes", "must be at least 4096, got %d", c.Ingest.DeadLetterMaxBytes)
+	}
+	errs = append(errs, c.API.validate()...)
 	errs = append(errs, c.KPI.validate()...)
 	errs = append(errs, c.validateAnomaly()...)
 	if c.Log.Format != "text" && c.Log.Format != "json" {
@@ -555,6 +626,31 @@ func (v *durationValue) Set(s string) error {
 		return fmt.Errorf("want a duration like 500ms or 2m, got %q", s)
 	}
 	*v = durationValue(d)
+	return nil
+}
+
+// bytesValue is a size in bytes: a number, or one with a unit (KiB, MiB,
+// GiB, or KB, MB, GB).
+type bytesValue int64
+
+func (v *bytesValue) String() string { return fmt.Sprint(int64(*v)) }
+func (v *bytesValue) Set(s string) error {
+	units := []struct {
+		suffix string
+		n      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.n
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(num, &n); err != nil || n < 0 || strings.ContainsAny(num, " .") {
+		return fmt.Errorf("want a size like 268435456, 256MiB or 1GiB, got %q", s)
+	}
+	*v = bytesValue(n * mult)
 	return nil
 }
 
@@ -663,6 +759,12 @@ func (k KPI) validate() []error {
 	if k.LeadTimeLookback <= 0 {
 		bad("lead_time_lookback", "must be > 0, got %v", k.LeadTimeLookback)
 	}
+	if k.MaxLabelBytes < 16 {
+		bad("max_label_bytes", "must be >= 16, got %d", k.MaxLabelBytes)
+	}
+	if k.MaxLabelValues < 1 {
+		bad("max_label_values", "must be >= 1, got %d", k.MaxLabelValues)
+	}
 	for sev, d := range k.PatchDeadlines {
 		switch sev {
 		case "critical", "high", "medium", "low", "unknown":
@@ -672,6 +774,41 @@ func (k KPI) validate() []error {
 		if d <= 0 || d > century {
 			bad("patch_deadlines."+sev, "want a duration in (0, %dh], got %v", int64(century/time.Hour), d)
 		}
+	}
+	return errs
+}
+
+func (a API) validate() []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: api.%s: "+format, append([]any{field}, args...)...))
+	}
+	if a.MaxRange < 24*time.Hour {
+		bad("max_range", "must be at least 24h, got %v", a.MaxRange)
+	}
+	if a.MaxBuckets < 1 {
+		bad("max_buckets", "must be >= 1, got %d", a.MaxBuckets)
+	}
+	if a.QueryTimeout < time.Second {
+		bad("query_timeout", "must be at least 1s, got %v", a.QueryTimeout)
+	}
+	if a.MaxConcurrentQueries < 1 {
+		bad("max_concurrent_queries", "must be >= 1, got %d", a.MaxConcurrentQueries)
+	}
+	if a.MaxQueuedQueries < 0 {
+		bad("max_queued_queries", "must be >= 0, got %d", a.MaxQueuedQueries)
+	}
+	if a.QueueTimeout < 0 {
+		bad("queue_timeout", "must be >= 0, got %v", a.QueueTimeout)
+	}
+	if a.MaxFilterBytes < 1024 {
+		bad("max_filter_bytes", "must be >= 1024, got %d", a.MaxFilterBytes)
+	}
+	if a.ReadTimeout < time.Second {
+		bad("read_timeout", "must be at least 1s, got %v", a.ReadTimeout)
+	}
+	if a.IdleTimeout < time.Second {
+		bad("idle_timeout", "must be at least 1s, got %v", a.IdleTimeout)
 	}
 	return errs
 }

@@ -203,3 +203,27 @@ func TestSubcommandFlagsReadTheEnvironment(t *testing.T) {
 		t.Errorf("--help does not name the variable: %q", f.Usage)
 	}
 }
+
+func TestMemoryBudgetFlag(t *testing.T) {
+	for _, c := range []struct {
+		arg  string
+		want int64
+		err  string
+	}{
+		{"268435456", 256 << 20, ""},
+		{"512MiB", 512 << 20, ""},
+		{"1GiB", 1 << 30, ""},
+		{"200MB", 200e6, ""},
+		{"100MiB", 0, "ingest.memory_budget_bytes: must be at least 128 MiB"},
+		{"lots", 0, "want a size like"},
+		{"1.5GiB", 0, "want a size like"},
+	} {
+		cfg, err := load(t, "--memory-budget", c.arg)
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("--memory-budget %s: %v, want an error saying %q", c.arg, err, c.err)
+		case c.err == "" && (err != nil || cfg.Ingest.MemoryBudgetBytes != c.want):
+			t.Errorf("--memory-budget %s: %v, %v; want %d", c.arg, cfg, err, c.want)
+		}
+	}
+}

@@ -35,6 +35,9 @@ const (
 	ReasonFutureTimestamp Reason = "future_timestamp" // a timestamp too far ahead of now
 	ReasonTimeOrder       Reason = "time_order"       // timestamps in an impossible order
 	ReasonUnusedType      Reason = "unused_type"      // a CDEvents type opsmetrics does not store, with RejectUnused
+	// ReasonIDConflict is given by the ingester, not by Decode: the event
+	// id is already stored, or claimed, with different content.
+	ReasonIDConflict Reason = "id_conflict"
 )
 
 // DecodeError is the error Decode returns for a message that cannot be

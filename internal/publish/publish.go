@@ -35,11 +35,13 @@ type Publisher struct {
 func New(brokers []string, topics Topics, transport kafka.RoundTripper) *Publisher {
 	return &Publisher{
 		w: &kafka.Writer{
-			Addr:                   kafka.TCP(brokers...),
-			Balancer:               &kafka.Hash{},
-			RequiredAcks:           kafka.RequireAll,
-			BatchSize:              5000,
-			BatchBytes:             16 << 20,
+			Addr:         kafka.TCP(brokers...),
+			Balancer:     &kafka.Hash{},
+			RequiredAcks: kafka.RequireAll,
+			BatchSize:    5000,
+			// A batch of a partition is one record batch, which the broker
+			// refuses over its max.message.bytes (1048588 by default).
+			BatchBytes:             1 << 20,
 			BatchTimeout:           5 * time.Millisecond,
 			AllowAutoTopicCreation: true,
 			Transport:              transport,

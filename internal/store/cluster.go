@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // On a ClickHouse cluster, every table of the schema becomes a replicated
@@ -33,6 +34,12 @@ func clusterStatements(stmt, cluster, db string) ([]string, error) {
 			return "FROM " + q(name)
 		})
 		return []string{"CREATE VIEW IF NOT EXISTS " + q(m[1]) + on + " AS" + body}, nil
+	}
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(stmt), "INSERT INTO "); ok {
+		// Data, not DDL: it runs once, through the Distributed tables.
+		return []string{"INSERT INTO " + quoteIdent(db) + "." + fromTable.ReplaceAllStringFunc(rest, func(f string) string {
+			return "FROM " + q(fromTable.FindStringSubmatch(f)[1])
+		})}, nil
 	}
 	m := createTable.FindStringSubmatch(stmt)
 	if m == nil {

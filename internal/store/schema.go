@@ -1,5 +1,7 @@
 package store
 
+import "github.com/opsmetrics/opsmetrics/internal/event"
+
 // A migration is one versioned, idempotent step of the schema. Steps are
 // never edited once released: a change is a new step. Every statement must
 // run on ClickHouse 18.16 and on current releases, so the schema uses only
@@ -220,4 +222,47 @@ var migrations = []migration{
 		PARTITION BY toYYYYMM(interval_start)
 		ORDER BY (series, interval_start)`,
 	}},
+	{5, "event identity", []string{
+		// One row per event id and content claimed for it (identity.go):
+		// keyed by the id alone, not partitioned by time, so that an id
+		// means one content whatever month and entity a message names.
+		// The state only rises (claimed, accepted), and merges keep the
+		// highest.
+		`CREATE TABLE IF NOT EXISTS event_ids (
+			event_id String,
+			content_hash FixedString(16),
+			state UInt8,
+			kind String,
+			entity_id String,
+			target String,
+			event_time DateTime('UTC'),
+			source_topic String,
+			source_partition Int32,
+			source_offset Int64,
+			claimed_at DateTime('UTC')
+		) ENGINE = ReplacingMergeTree(state)
+		ORDER BY (event_id, content_hash)`,
+		legacyClaims(event.KindDeployment),
+		legacyClaims(event.KindIncident),
+		legacyClaims(event.KindPatch),
+		legacyClaims(event.KindChange),
+	}},
+}
+
+// legacyClaims claims every event stored before migration 5, as "legacy"
+// (state 2): its content hash is computed when a message with its id comes,
+// from the row itself. A marker stands in for the hash, one per entity, so
+// that an id stored for two entities keeps both. Running it twice inserts
+// the same rows, which merge.
+func legacyClaims(k event.Kind) string {
+	entity, target := kindFields[k][0].name, "''"
+	if k == event.KindPatch {
+		target = "target"
+	}
+	return `INSERT INTO event_ids (event_id, content_hash, state, kind, entity_id, target, event_time,
+			source_topic, source_partition, source_offset, claimed_at)
+		SELECT event_id, MD5(concat('` + string(k) + `', '\0', ` + entity + `, '\0', ` + target + `)), 2, '` + string(k) + `', ` + entity + `, ` + target + `,
+			min(event_time), argMin(source_topic, ingested_at), argMin(source_partition, ingested_at), argMin(source_offset, ingested_at), min(ingested_at)
+		FROM ` + tables[k] + `
+		GROUP BY event_id, ` + entity + `, ` + target
 }

@@ -63,6 +63,25 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return open(ctx, opts)
 }
 
+// Connect returns a store for dsn without connecting: connections are made
+// when first used, so that a server that is down now may come later. An
+// error is a bad DSN. maxOpen bounds the pool (0: clickhouse-go's default
+// of 10), so that one use of the server cannot take another's connections.
+func Connect(dsn string, maxOpen int) (*Store, error) {
+	opts, err := Options(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if maxOpen > 0 {
+		opts.MaxOpenConns, opts.MaxIdleConns = maxOpen, min(maxOpen, 5)
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
+	}
+	return &Store{conn: conn, database: opts.Auth.Database}, nil
+}
+
 func open(ctx context.Context, opts *clickhouse.Options) (*Store, error) {
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
@@ -168,6 +187,27 @@ func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) 
 	return applied, nil
 }
 
+// MigrateRetrying migrates as Migrate does, retrying with capped backoff
+// while it fails (ClickHouse down, or not accepting the schema yet). Each
+// failure goes to failed. It returns nil once migrated, or ctx's error.
+func MigrateRetrying(ctx context.Context, dsn string, log *slog.Logger, failed func(error)) error {
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		_, err := Migrate(ctx, dsn, log)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failed(err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
 func (s *Store) appliedVersions(ctx context.Context) (map[uint32]bool, error) {
 	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM schema_migrations")
 	if err != nil {
@@ -224,6 +264,9 @@ type DeadLetter struct {
 	Reason    event.Reason
 	Detail    string // the full, human-readable reason
 	At        time.Time
+	// NotPublished, when set, is why the dead letter could not be
+	// published to the dead-letter topic; the row's reason says so.
+	NotPublished string
 }
 
 // Write stores a batch of records and dead letters. It returns only when
@@ -255,51 +298,15 @@ func (s *Store) Write(ctx context.Context, records []Record, dead []DeadLetter) 
 
 const sourceColumns = "source_topic, source_partition, source_offset, ingested_at"
 
-var insertSQL = map[event.Kind]string{
-	event.KindDeployment: "INSERT INTO deployment_events (event_id, event_time, encoding, deployment_id, service, team, environment, started_at, finished_at, status, version, artifact, unplanned, fixes_incident, changes, " + sourceColumns + ")",
-	event.KindIncident:   "INSERT INTO incident_events (event_id, event_time, encoding, incident_id, title, service, team, environment, severity, detection_source, impact_started_at, detected_at, acknowledged_at, mitigated_at, resolved_at, cause_deployment_id, cause_commit, " + sourceColumns + ")",
-	event.KindPatch:      "INSERT INTO patch_events (event_id, event_time, encoding, patch_id, target, target_type, severity, service, team, environment, released_at, applied_at, outcome, " + sourceColumns + ")",
-	event.KindChange:     "INSERT INTO change_events (event_id, event_time, encoding, change_id, service, team, repository, author, authored_at, merged_at, " + sourceColumns + ")",
-}
-
 func (s *Store) writeKind(ctx context.Context, k event.Kind, rs []Record, now time.Time) error {
-	b, err := s.conn.PrepareBatch(ctx, insertSQL[k])
+	b, err := s.conn.PrepareBatch(ctx, insertSQL(k))
 	if err != nil {
 		return err
 	}
 	defer b.Abort()
 	for _, r := range rs {
-		e := r.Event
-		head := []any{e.ID, ts(e.Time), string(e.Encoding)}
-		tail := []any{r.Topic, int32(r.Partition), r.Offset, now}
-		var cols []any
-		switch k {
-		case event.KindDeployment:
-			d := e.Deployment
-			changes := d.Changes
-			if changes == nil {
-				changes = []string{}
-			}
-			var unplanned uint8
-			if d.Unplanned {
-				unplanned = 1
-			}
-			cols = []any{d.ID, d.Service, d.Team, d.Environment, ts(d.StartedAt), ts(d.FinishedAt),
-				string(d.Status), d.Version, d.Artifact, unplanned, d.FixesIncident, changes}
-		case event.KindIncident:
-			i := e.Incident
-			cols = []any{i.ID, i.Title, i.Service, i.Team, i.Environment, string(i.Severity), string(i.DetectionSource),
-				ts(i.ImpactStartedAt), ts(i.DetectedAt), ts(i.AcknowledgedAt), ts(i.MitigatedAt), ts(i.ResolvedAt),
-				i.CauseDeployment, i.CauseCommit}
-		case event.KindPatch:
-			p := e.Patch
-			cols = []any{p.ID, p.Target, string(p.TargetType), string(p.Severity), p.Service, p.Team, p.Environment,
-				ts(p.ReleasedAt), ts(p.AppliedAt), string(p.Outcome)}
-		case event.KindChange:
-			c := e.Change
-			cols = []any{c.ID, c.Service, c.Team, c.Repository, c.Author, ts(c.AuthoredAt), ts(c.MergedAt)}
-		}
-		row := append(append(head, cols...), tail...)
+		row := append([]any{r.Event.ID}, content(r.Event)...)
+		row = append(row, r.Topic, int32(r.Partition), r.Offset, now)
 		if err := b.Append(row...); err != nil {
 			return err
 		}
@@ -319,8 +326,12 @@ func (s *Store) writeDeadLetters(ctx context.Context, dead []DeadLetter) error {
 			keys = append(keys, h.Key)
 			values = append(values, string(h.Value))
 		}
+		reason := d.Detail
+		if d.NotPublished != "" {
+			reason += " [not published to the dead-letter topic: " + d.NotPublished + "]"
+		}
 		if err := b.Append(d.Topic, int32(d.Partition), d.Offset, string(d.Key), string(d.Payload), keys, values,
-			string(d.Reason), d.Detail, ts(d.At)); err != nil {
+			string(d.Reason), reason, ts(d.At)); err != nil {
 			return err
 		}
 	}

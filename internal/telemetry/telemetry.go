@@ -6,11 +6,13 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +51,10 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// MaxProfileDuration bounds the seconds= of the CPU profile and the
+// execution trace: a longer one is refused with a 400.
+const MaxProfileDuration = 60 * time.Second
+
 // ServeMetrics serves reg on addr at /metrics, and Go profiles at
 // /debug/pprof/, until ctx is done. It returns
 // once the listener is bound, so that a bad address fails at start-up.
@@ -61,10 +67,11 @@ func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	// Profiles, as Prometheus serves them, for diagnosing memory and CPU.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.Handle("/debug/pprof/profile", boundSeconds(http.HandlerFunc(pprof.Profile)))
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle("/debug/pprof/trace", boundSeconds(http.HandlerFunc(pprof.Trace)))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: MaxProfileDuration + 30*time.Second, IdleTimeout: 60 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -78,4 +85,20 @@ func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 	}()
 	log.Info("serving metrics", "addr", l.Addr().String())
 	return nil
+}
+
+// boundSeconds refuses a profile request whose seconds= is not a whole
+// number of seconds between 1 and MaxProfileDuration.
+func boundSeconds(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := r.URL.Query().Get("seconds"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || time.Duration(n)*time.Second > MaxProfileDuration {
+				http.Error(w, fmt.Sprintf("seconds: want a whole number from 1 to %d, got %.20q", int(MaxProfileDuration.Seconds()), s),
+					http.StatusBadRequest)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
