@@ -180,6 +180,10 @@ func decodeBareCDEvent(b []byte) (*Event, error) {
 // unmarshalCDEvent parses b as a CDEvent, naming the field of a type error.
 func unmarshalCDEvent(b []byte, where string) (*cdEvent, *DecodeError) {
 	var cd cdEvent
+	if scanned(b, &cd) {
+		return &cd, nil
+	}
+	cd = cdEvent{}
 	if err := json.Unmarshal(b, &cd); err != nil {
 		if _, oerr := object(b, where); oerr != nil {
 			return nil, oerr
@@ -324,8 +328,13 @@ func applyCustomData(cd *cdEvent, kind Kind, target any, where string) *DecodeEr
 	if ct := cd.CustomDataContentType; ct != "" && !isJSONMediaType(ct) {
 		return nil
 	}
+	// A scan that gives up leaves in target only values that
+	// json.Unmarshal writes there too, and json.Unmarshal then runs over it.
+	if scanned(cd.CustomData, target.(jsonFields)) {
+		return nil // the common case
+	}
 	if json.Unmarshal(cd.CustomData, target) == nil {
-		return nil // the common case: one pass
+		return nil // one pass
 	}
 	// Find what is wrong, field by field, for the reason.
 	fields, err := object(cd.CustomData, where+" customData")

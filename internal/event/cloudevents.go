@@ -58,8 +58,12 @@ func (ce *cloudEvent) name() string {
 
 func decodeStructuredCloudEvent(b []byte) (*Event, error) {
 	var ce cloudEvent
+	if scanned(b, &ce) && ce.DataBase64 == "" {
+		return fromCloudEvent(&ce) // the common case
+	}
+	ce = cloudEvent{}
 	if json.Unmarshal(b, &ce) == nil && ce.DataBase64 == "" {
-		return fromCloudEvent(&ce) // the common case: one pass, no map
+		return fromCloudEvent(&ce) // one pass, no map
 	}
 	fields, err := object(b, "CloudEvent")
 	if err != nil {

@@ -73,13 +73,19 @@ func (d *Decoder) decode(m Message) (*Event, error) {
 	case headers["ce_specversion"] != "" || headers["ce_id"] != "" || headers["ce_type"] != "":
 		e, err = decodeBinaryCloudEvent(headers, m.Value)
 	default:
-		fe, sh := fastNative(m.Value)
-		if sh == shapeNative {
-			e = fe
-			break
+		fe, sh, ok := scanNative(m.Value)
+		if !ok {
+			fe, sh = fastNative(m.Value)
 		}
-		if sh == shapeCDEvent {
+		switch sh {
+		case shapeNative:
+			e = fe
+		case shapeCDEvent:
 			e, err = decodeBareCDEvent(m.Value)
+		case shapeCloudEvent:
+			e, err = decodeStructuredCloudEvent(m.Value)
+		}
+		if sh != shapeOther {
 			break
 		}
 		fields, ferr := object(m.Value, "payload")
@@ -317,13 +323,23 @@ const (
 	shapeOther   shape = iota // anything else: the slow path explains
 	shapeNative               // a well-formed native event, decoded
 	shapeCDEvent              // a bare CDEvent
+	// shapeCloudEvent is a structured CloudEvent without its content-type
+	// header (only scanNative tells it).
+	shapeCloudEvent
 )
 
 // fastBody decodes the kind-specific fields of b in one pass, or returns
 // false for the slow path to explain what is wrong.
 func fastBody(k Kind, b []byte) (*Event, bool) {
 	e, target := newEvent(k)
-	if e == nil || json.Unmarshal(b, target) != nil {
+	if e == nil {
+		return nil, false
+	}
+	if scanned(b, target.(jsonFields)) {
+		return e, true
+	}
+	e, target = newEvent(k)
+	if json.Unmarshal(b, target) != nil {
 		return nil, false
 	}
 	return e, true
