@@ -46,14 +46,18 @@ func (d *Decoder) decode(m Message) (*Event, error) {
 	if !utf8.Valid(m.Value) {
 		return nil, reject(ReasonNotUTF8, "payload is not valid UTF-8 (first bad byte at offset %d)", firstInvalid(m.Value))
 	}
-	headers := map[string]string{}
+	// The headers the decoder reads: content-type and the CloudEvents
+	// attributes (ce_*, any case; the last of a repeated header wins).
+	var headers ceHeaders
 	for _, h := range m.Headers {
 		k := strings.ToLower(h.Key)
 		if k == "content-type" || strings.HasPrefix(k, "ce_") {
 			if !utf8.Valid(h.Value) {
 				return nil, reject(ReasonNotUTF8, "header %s is not valid UTF-8", ident(h.Key))
 			}
-			headers[k] = string(h.Value)
+			if dst := headers.field(k); dst != nil {
+				*dst = string(h.Value)
+			}
 		}
 	}
 
@@ -64,14 +68,14 @@ func (d *Decoder) decode(m Message) (*Event, error) {
 	// The Kafka binding (3): a content-type starting with
 	// application/cloudevents means structured mode; otherwise the ce_
 	// headers make it binary mode.
-	switch ct := headers["content-type"]; {
+	switch ct := headers.contentType; {
 	case strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents"):
 		if !isJSONMediaType(ct) || strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents-batch") {
 			return nil, reject(ReasonUnsupported, "content-type %s is not an event format opsmetrics reads; want application/cloudevents+json (the Kafka binding has no batch mode)", ident(ct))
 		}
 		e, err = decodeStructuredCloudEvent(m.Value)
-	case headers["ce_specversion"] != "" || headers["ce_id"] != "" || headers["ce_type"] != "":
-		e, err = decodeBinaryCloudEvent(headers, m.Value)
+	case headers.specVersion != "" || headers.id != "" || headers.typ != "":
+		e, err = decodeBinaryCloudEvent(&headers, m.Value)
 	default:
 		fe, sh, ok := scanNative(m.Value)
 		if !ok {

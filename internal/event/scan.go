@@ -131,19 +131,29 @@ func scanMembers(b []byte, i, depth int, member func(key []byte, value int) (int
 // one of them as encoding/json matches keys to fields: case-insensitively,
 // under Unicode simple folding.
 func foldsToAny(key []byte, names []string) bool {
-	for _, n := range names {
-		if len(key) == len(n) || !isASCII(key) {
-			if bytes.EqualFold(key, []byte(n)) {
-				return true
+	for i := 0; i < len(key); i++ {
+		if key[i] >= utf8.RuneSelf {
+			for _, n := range names {
+				if bytes.EqualFold(key, []byte(n)) {
+					return true
+				}
 			}
+			return false
+		}
+	}
+	for _, n := range names {
+		if len(n) == len(key) && asciiEqualFold(key, n) {
+			return true
 		}
 	}
 	return false
 }
 
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
+// asciiEqualFold compares ASCII strings of the same length, ignoring case.
+func asciiEqualFold(a []byte, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y || (x < 'a' || x > 'z') && a[i] != b[i] {
 			return false
 		}
 	}

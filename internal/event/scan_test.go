@@ -80,6 +80,8 @@ func TestScanAgreesWithJSON(t *testing.T) {
 		{"raw data", `{"data":{"a":[1,2,{"b":null}]},"id":"x"}`, true},
 		{"raw string data", `{"data":"hello"}`, true},
 
+		{"DEL is not an underscore", "{\"deployment\x7fid\":\"a\",\"service\":\"b\"}", true},
+		{"backquote is not an at sign", "{\"`\":\"a\",\"service\":\"b\"}", true},
 		{"repeated key", `{"service":"a","service":"b"}`, false},
 		{"repeated object", `{"context":{"id":"a"},"context":{"source":"b"}}`, false},
 		{"key in capitals", `{"SERVICE":"a"}`, false},
