@@ -539,52 +539,67 @@ func readNative(b []byte) (e *Event, sh shape, ok bool) {
 		at  int // offset of the value
 	}
 	var (
-		body                 [32]member
-		n                    int
+		early                []member // the kind's fields before kind, read once the kind is known
+		buf                  [16]member
 		kind, id, tm         []byte // values of kind, event_id and time, as in b
 		kindEsc, idEsc       bool
 		hasSpec, ctxIsObject bool
 		seen                 uint8
+		fields               jsonFields // the kind's fields, once kind is read
+		seenField            uint64
 	)
+	// field decodes the value at b[j] into the kind's field named key.
+	field := func(key []byte, j int) (int, bool) {
+		idx, dst := fields.field(key)
+		if dst == nil {
+			if foldsToAny(key, fields.names()) {
+				return 0, false
+			}
+			return skipValue(b, j, 1)
+		}
+		if seenField&(1<<idx) != 0 {
+			return 0, false
+		}
+		seenField |= 1 << idx
+		return scanValue(b, j, dst, 1)
+	}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, 0, false
 	}
+	early = buf[:0]
 	end, ok := scanMembers(b, i, 1, func(key []byte, j int) (int, bool) {
+		bit := envelopeBit(key)
+		if bit == 0 {
+			if foldsToAny(key, nativeEnvelope) {
+				return 0, false
+			}
+			if fields != nil {
+				return field(key, j)
+			}
+			early = append(early, member{key, j})
+			return skipValue(b, j, 1)
+		}
 		end, ok := skipValue(b, j, 1)
-		if !ok {
-			return 0, false
-		}
-		bit := uint8(0)
-		switch string(key) {
-		case "kind":
-			bit = 1
-			if kind, kindEsc, ok = envString(b, j); !ok {
-				return 0, false
-			}
-		case "event_id":
-			bit = 2
-			if id, idEsc, ok = envString(b, j); !ok {
-				return 0, false
-			}
-		case "time":
-			bit, tm = 4, b[j:end]
-		case "specversion":
-			bit, hasSpec = 8, true
-		case "context":
-			bit, ctxIsObject = 16, b[j] == '{'
-		default:
-			if n == len(body) || foldsToAny(key, nativeEnvelope) {
-				return 0, false
-			}
-			body[n] = member{key, j}
-			n++
-		}
-		if seen&bit != 0 {
+		if !ok || seen&bit != 0 {
 			return 0, false
 		}
 		seen |= bit
-		return end, true
+		switch bit {
+		case 1:
+			if kind, kindEsc, ok = envString(b, j); ok && !kindEsc {
+				fields = newPayload(nativeKind(kind))
+			}
+		case 2:
+			id, idEsc, ok = envString(b, j)
+		case 4:
+			tm = b[j:end]
+		case 8:
+			hasSpec = true
+		case 16:
+			ctxIsObject = b[j] == '{'
+		}
+		return end, ok
 	})
 	if !ok || skipSpace(b, end) != len(b) {
 		return nil, 0, false
@@ -605,30 +620,59 @@ func readNative(b []byte) (e *Event, sh shape, ok bool) {
 	if len(id) == 0 || kindEsc {
 		return nil, shapeOther, !kindEsc
 	}
-	e, target := newEvent(nativeKind(kind))
-	if e == nil {
-		return nil, shapeOther, true
+	if fields == nil {
+		return nil, shapeOther, true // fastBody refuses any other kind
 	}
-	fields := target.(jsonFields)
-	var seenField uint64
-	for _, m := range body[:n] {
-		idx, dst := fields.field(m.key)
-		if dst == nil {
-			if foldsToAny(m.key, fields.names()) {
-				return nil, 0, false
-			}
-			continue
-		}
-		if seenField&(1<<idx) != 0 {
-			return nil, 0, false
-		}
-		seenField |= 1 << idx
-		if _, ok := scanValue(b, m.at, dst, 1); !ok {
+	for _, m := range early {
+		if _, ok := field(m.key, m.at); !ok {
 			return nil, 0, false
 		}
 	}
-	e.ID, e.Time, e.Encoding = unquote(id, idEsc), t, EncodingNative
+	e = &Event{ID: unquote(id, idEsc), Time: t, Encoding: EncodingNative}
+	switch p := fields.(type) {
+	case *Deployment:
+		e.Kind, e.Deployment = KindDeployment, p
+	case *Incident:
+		e.Kind, e.Incident = KindIncident, p
+	case *Patch:
+		e.Kind, e.Patch = KindPatch, p
+	case *Change:
+		e.Kind, e.Change = KindChange, p
+	}
 	return e, shapeNative, true
+}
+
+// envelopeBit is the bit of readNative's seen for a member of the native
+// envelope (kind, event_id, time, specversion, context), or 0.
+func envelopeBit(key []byte) uint8 {
+	switch string(key) {
+	case "kind":
+		return 1
+	case "event_id":
+		return 2
+	case "time":
+		return 4
+	case "specversion":
+		return 8
+	case "context":
+		return 16
+	}
+	return 0
+}
+
+// newPayload returns a new payload of kind k, or nil.
+func newPayload(k Kind) jsonFields {
+	switch k {
+	case KindDeployment:
+		return &Deployment{}
+	case KindIncident:
+		return &Incident{}
+	case KindPatch:
+		return &Patch{}
+	case KindChange:
+		return &Change{}
+	}
+	return nil
 }
 
 // nativeKind is the kind named exactly k, or "".

@@ -160,3 +160,4 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
