@@ -160,4 +160,3 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
-
