@@ -1,7 +1,8 @@
 package event
 
 // The scanner reads the JSON of well-formed events straight into the
-// decoder's structs, in one pass and without reflection. It is a shortcut,
+// decoder's structs, without reflection and in one pass (two for a native
+// event whose kind comes after some of its fields). It is a shortcut,
 // never a second definition of the format: it takes a message only when it
 // can tell that json.Unmarshal would give exactly the same value, and
 // otherwise says so, and the decoder falls back to encoding/json, which
@@ -58,7 +59,9 @@ type jsonFields interface {
 
 // scanObject decodes the JSON object b into v as json.Unmarshal(b, v) would,
 // and reports whether it could. When it could not, v may hold some of the
-// fields, each with the value json.Unmarshal gives it too.
+// fields it read: callers start again from a new value, or (applyCustomData)
+// let json.Unmarshal run over v, which then writes each of those fields
+// again.
 func scanObject(b []byte, v jsonFields) bool {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
