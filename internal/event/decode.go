@@ -1,8 +1,9 @@
 package event
 
-// The decoders use encoding/json rather than the CloudEvents and CDEvents
-// SDKs: BenchmarkDecode shows the SDKs' share of the work alone costing as
-// much as our whole decode or more (docs/events.md), they would add several
+// The decoders read JSON with the scanner of scan.go, and encoding/json when
+// it gives up, rather than with the CloudEvents and CDEvents SDKs:
+// BenchmarkDecode shows the SDKs' share of the work alone costing more than
+// our whole decode (docs/events.md), they would add several
 // modules (and, for CDEvents, a JSON-schema validator) to the hot path, and a
 // hand-written decoder lets every rejection name the entity, field and value.
 // The tests hold the decoders to the SDKs and the schemas they embed.
