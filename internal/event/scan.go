@@ -117,17 +117,26 @@ func scanMembers(b []byte, i, depth int, member func(key []byte, value int) (int
 		if j, ok = member(key, skipSpace(b, j+1)); !ok {
 			return 0, false
 		}
-		i = skipSpace(b, j)
-		switch {
-		case i >= len(b):
-			return 0, false
-		case b[i] == '}':
-			return i + 1, true
-		case b[i] != ',':
-			return 0, false
+		var done bool
+		if i, done, ok = next(b, j, '}'); !ok || done {
+			return i, ok
 		}
-		i = skipSpace(b, i+1)
 	}
+}
+
+// next reads what follows a member or an element, at b[i]: the closing
+// byte, and then done is true, or a comma; it returns the offset after it.
+func next(b []byte, i int, closing byte) (int, bool, bool) {
+	i = skipSpace(b, i)
+	switch {
+	case i >= len(b):
+		return 0, false, false
+	case b[i] == closing:
+		return i + 1, true, true
+	case b[i] == ',':
+		return skipSpace(b, i+1), false, true
+	}
+	return 0, false, false
 }
 
 // foldsToAny reports whether key, which is none of names exactly, matches
@@ -273,17 +282,13 @@ func scanStrings(b []byte, i int, p *[]string, depth int) (int, bool) {
 			return 0, false
 		}
 		out = append(out, unquote(s, esc))
-		i = skipSpace(b, end)
-		switch {
-		case i >= len(b):
+		var done bool
+		if i, done, ok = next(b, end, ']'); !ok {
 			return 0, false
-		case b[i] == ']':
+		} else if done {
 			*p = out
-			return i + 1, true
-		case b[i] != ',':
-			return 0, false
+			return i, true
 		}
-		i = skipSpace(b, i+1)
 	}
 }
 
@@ -311,16 +316,10 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 			if !ok {
 				return 0, false
 			}
-			i = skipSpace(b, end)
-			switch {
-			case i >= len(b):
-				return 0, false
-			case b[i] == ']':
-				return i + 1, true
-			case b[i] != ',':
-				return 0, false
+			var done bool
+			if i, done, ok = next(b, end, ']'); !ok || done {
+				return i, ok
 			}
-			i = skipSpace(b, i+1)
 		}
 	case c == 't':
 		return literal(b, i, "true")
