@@ -547,7 +547,8 @@ func readNative(b []byte) (e *Event, sh shape, ok bool) {
 		kindEsc, idEsc       bool
 		hasSpec, ctxIsObject bool
 		seen                 uint8
-		fields               jsonFields // the kind's fields, once kind is read
+		event                *Event     // the event, once kind is read
+		fields               jsonFields // its payload
 		seenField            uint64
 	)
 	// field decodes the value at b[j] into the kind's field named key.
@@ -590,7 +591,10 @@ func readNative(b []byte) (e *Event, sh shape, ok bool) {
 		switch bit {
 		case 1:
 			if kind, kindEsc, ok = envString(b, j); ok && !kindEsc {
-				fields = newPayload(nativeKind(kind))
+				var payload any
+				if event, payload = newEvent(nativeKind(kind)); event != nil {
+					fields = payload.(jsonFields)
+				}
 			}
 		case 2:
 			id, idEsc, ok = envString(b, j)
@@ -630,18 +634,8 @@ func readNative(b []byte) (e *Event, sh shape, ok bool) {
 			return nil, 0, false
 		}
 	}
-	e = &Event{ID: unquote(id, idEsc), Time: t, Encoding: EncodingNative}
-	switch p := fields.(type) {
-	case *Deployment:
-		e.Kind, e.Deployment = KindDeployment, p
-	case *Incident:
-		e.Kind, e.Incident = KindIncident, p
-	case *Patch:
-		e.Kind, e.Patch = KindPatch, p
-	case *Change:
-		e.Kind, e.Change = KindChange, p
-	}
-	return e, shapeNative, true
+	event.ID, event.Time, event.Encoding = unquote(id, idEsc), t, EncodingNative
+	return event, shapeNative, true
 }
 
 // envelopeBit is the bit of readNative's seen for a member of the native
@@ -660,21 +654,6 @@ func envelopeBit(key []byte) uint8 {
 		return 16
 	}
 	return 0
-}
-
-// newPayload returns a new payload of kind k, or nil.
-func newPayload(k Kind) jsonFields {
-	switch k {
-	case KindDeployment:
-		return &Deployment{}
-	case KindIncident:
-		return &Incident{}
-	case KindPatch:
-		return &Patch{}
-	case KindChange:
-		return &Change{}
-	}
-	return nil
 }
 
 // nativeKind is the kind named exactly k, or "".
