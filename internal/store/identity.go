@@ -85,10 +85,9 @@ func (c claim) source() string {
 	return fmt.Sprintf("%s/%d offset %d", c.topic, c.partition, c.offset)
 }
 
-// candidate is a record with its content.
+// candidate is a record with its content's hash.
 type candidate struct {
 	rec  Record
-	vals []any
 	hash hash
 }
 
@@ -105,12 +104,13 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		return nil, nil, nil
 	}
 	cands := make([]candidate, len(records))
-	byID := map[string][]int{}
+	byID := make(map[string][]int, len(records))
 	var ids []string
 	var proposed []candidate // the batch's first content of each id
+	var buf []byte
 	for i, r := range records {
-		vals := content(r.Event)
-		cands[i] = candidate{rec: r, vals: vals, hash: contentHash(r.Event.Kind, vals)}
+		cands[i] = candidate{rec: r}
+		cands[i].hash, buf = eventHash(r.Event, buf)
 		if _, ok := byID[r.Event.ID]; !ok {
 			ids = append(ids, r.Event.ID)
 			proposed = append(proposed, cands[i])
@@ -129,7 +129,7 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 	}
 
 	var conflicts []Conflict
-	accepted := map[string]hash{}
+	accepted := make(map[string]hash, len(proposed))
 	var accepting []candidate
 	for _, c := range proposed {
 		id := c.rec.Event.ID
@@ -210,7 +210,7 @@ func (s *Store) describeConflicts(ctx context.Context, differing []candidate, ac
 		}
 		for _, j := range byID[id] {
 			if b := cands[j]; b.hash == a {
-				o.vals, o.kind = b.vals, b.rec.Event.Kind
+				o.vals, o.kind = content(b.rec.Event), b.rec.Event.Kind
 				break
 			}
 		}
@@ -228,9 +228,9 @@ func (s *Store) describeConflicts(ctx context.Context, differing []candidate, ac
 		diff := "what differs is not shown: too many conflicts in this batch"
 		switch {
 		case o.vals != nil:
-			diff = describeDiff(o.kind, o.vals, c.rec.Event.Kind, c.vals)
+			diff = describeDiff(o.kind, o.vals, c.rec.Event.Kind, content(c.rec.Event))
 		case o.c != nil && len(stored[o.c.key()]) > 0:
-			diff = describeDiff(o.kind, stored[o.c.key()][0], c.rec.Event.Kind, c.vals)
+			diff = describeDiff(o.kind, stored[o.c.key()][0], c.rec.Event.Kind, content(c.rec.Event))
 		case o.c != nil && len(load) < maxDiffLoads:
 			diff = "its stored row is not readable yet"
 		}
@@ -261,6 +261,7 @@ func (s *Store) resolveLegacy(ctx context.Context, known map[string][]claim) (ma
 		return nil, err
 	}
 	out := make(map[string][]claim, len(known))
+	var buf []byte
 	for id, cs := range known {
 		for _, c := range cs {
 			if c.state != stateLegacy {
@@ -269,7 +270,7 @@ func (s *Store) resolveLegacy(ctx context.Context, known map[string][]claim) (ma
 			}
 			for _, vals := range stored[c.key()] {
 				rc := c
-				rc.hash = contentHash(c.kind, vals)
+				rc.hash, buf = contentHash(c.kind, vals, buf)
 				out[id] = append(out[id], rc)
 			}
 		}
@@ -354,22 +355,27 @@ func (s *Store) insertClaims(ctx context.Context, cs []candidate, state uint8) e
 	if len(cs) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO event_ids (event_id, content_hash, state, kind, entity_id, target, event_time, "+
-		"source_topic, source_partition, source_offset, claimed_at)")
-	if err != nil {
-		return err
+	n, now := len(cs), time.Now().UTC()
+	cols := []col[*candidate]{
+		newCol(n, func(c *candidate) string { return c.rec.Event.ID }),
+		newCol(n, func(c *candidate) string { return string(c.hash[:]) }),
+		newCol(n, func(*candidate) uint8 { return state }),
+		newCol(n, func(c *candidate) string { return string(c.rec.Event.Kind) }),
+		newCol(n, func(c *candidate) string { entity, _ := entityColumns(c.rec.Event); return entity }),
+		newCol(n, func(c *candidate) string { _, target := entityColumns(c.rec.Event); return target }),
+		newCol(n, func(c *candidate) time.Time { return ts(c.rec.Event.Time) }),
+		newCol(n, func(c *candidate) string { return c.rec.Topic }),
+		newCol(n, func(c *candidate) int32 { return int32(c.rec.Partition) }),
+		newCol(n, func(c *candidate) int64 { return c.rec.Offset }),
+		newCol(n, func(*candidate) time.Time { return now }),
 	}
-	defer b.Abort()
-	now := time.Now().UTC()
-	for _, c := range cs {
-		e := c.rec.Event
-		entity, target := entityColumns(e)
-		if err := b.Append(e.ID, string(c.hash[:]), state, string(e.Kind), entity, target, ts(e.Time),
-			c.rec.Topic, int32(c.rec.Partition), c.rec.Offset, now); err != nil {
-			return err
+	for i := range cs {
+		for _, c := range cols {
+			c.add(&cs[i])
 		}
 	}
-	return b.Send()
+	return insert(ctx, s, "INSERT INTO event_ids (event_id, content_hash, state, kind, entity_id, target, event_time, "+
+		"source_topic, source_partition, source_offset, claimed_at)", cols)
 }
 
 // entityColumns are the sorting-key columns before event_id of e's table.
@@ -438,6 +444,7 @@ func (s *Store) readContents(ctx context.Context, k event.Kind, q string, out ma
 	defer rows.Close()
 	fs := contentFields(k)
 	seen := map[rowKey]map[hash]bool{}
+	var buf []byte
 	for rows.Next() {
 		var id string
 		dst := []any{&id}
@@ -455,7 +462,8 @@ func (s *Store) readContents(ctx context.Context, k event.Kind, q string, out ma
 		if k == event.KindPatch {
 			key.target = vals[len(commonFields)+1].(string)
 		}
-		h := contentHash(k, vals)
+		var h hash
+		h, buf = contentHash(k, vals, buf)
 		if seen[key] == nil {
 			seen[key] = map[hash]bool{}
 		}

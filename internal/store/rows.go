@@ -8,75 +8,101 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/opsmetrics/opsmetrics/internal/event"
 )
 
-// A field is one content column of an event table: its name and the value
-// an event stores in it. The fields of a kind are, in order, the columns
-// between the event's identity (event_id) and where it came from (the
-// source columns): what the event says. Inserting, hashing and comparing
-// events all read these lists, so they cannot disagree.
+// A field is one content column of an event table: its name and how an
+// event gives its value, through exactly one of the typed getters. The
+// fields of a kind are, in order, the columns between the event's identity
+// (event_id) and where it came from (the source columns): what the event
+// says. Inserting, hashing and comparing events all read these lists, so
+// they cannot disagree.
 type field struct {
 	name string
-	get  func(*event.Event) any // string, time.Time, uint8 or []string
+	str  func(*event.Event) string
+	at   func(*event.Event) time.Time // stored through ts: unset is the epoch
+	flag func(*event.Event) bool      // stored as UInt8 0 or 1
+	list func(*event.Event) []string  // stored as Array(String); nil is []
+}
+
+func str(name string, f func(*event.Event) string) field    { return field{name: name, str: f} }
+func at(name string, f func(*event.Event) time.Time) field  { return field{name: name, at: f} }
+func flag(name string, f func(*event.Event) bool) field     { return field{name: name, flag: f} }
+func list(name string, f func(*event.Event) []string) field { return field{name: name, list: f} }
+
+// get is the value e stores in the field: a string, time.Time, uint8 or
+// []string.
+func (f field) get(e *event.Event) any {
+	switch {
+	case f.str != nil:
+		return f.str(e)
+	case f.at != nil:
+		return ts(f.at(e))
+	case f.flag != nil:
+		return boolByte(f.flag(e))
+	default:
+		return nonNil(f.list(e))
+	}
 }
 
 var commonFields = []field{
-	{"event_time", func(e *event.Event) any { return ts(e.Time) }},
-	{"encoding", func(e *event.Event) any { return string(e.Encoding) }},
+	at("event_time", func(e *event.Event) time.Time { return e.Time }),
+	str("encoding", func(e *event.Event) string { return string(e.Encoding) }),
 }
 
 var kindFields = map[event.Kind][]field{
 	event.KindDeployment: {
-		{"deployment_id", func(e *event.Event) any { return e.Deployment.ID }},
-		{"service", func(e *event.Event) any { return e.Deployment.Service }},
-		{"team", func(e *event.Event) any { return e.Deployment.Team }},
-		{"environment", func(e *event.Event) any { return e.Deployment.Environment }},
-		{"started_at", func(e *event.Event) any { return ts(e.Deployment.StartedAt) }},
-		{"finished_at", func(e *event.Event) any { return ts(e.Deployment.FinishedAt) }},
-		{"status", func(e *event.Event) any { return string(e.Deployment.Status) }},
-		{"version", func(e *event.Event) any { return e.Deployment.Version }},
-		{"artifact", func(e *event.Event) any { return e.Deployment.Artifact }},
-		{"unplanned", func(e *event.Event) any { return boolByte(e.Deployment.Unplanned) }},
-		{"fixes_incident", func(e *event.Event) any { return e.Deployment.FixesIncident }},
-		{"changes", func(e *event.Event) any { return nonNil(e.Deployment.Changes) }},
+		str("deployment_id", func(e *event.Event) string { return e.Deployment.ID }),
+		str("service", func(e *event.Event) string { return e.Deployment.Service }),
+		str("team", func(e *event.Event) string { return e.Deployment.Team }),
+		str("environment", func(e *event.Event) string { return e.Deployment.Environment }),
+		at("started_at", func(e *event.Event) time.Time { return e.Deployment.StartedAt }),
+		at("finished_at", func(e *event.Event) time.Time { return e.Deployment.FinishedAt }),
+		str("status", func(e *event.Event) string { return string(e.Deployment.Status) }),
+		str("version", func(e *event.Event) string { return e.Deployment.Version }),
+		str("artifact", func(e *event.Event) string { return e.Deployment.Artifact }),
+		flag("unplanned", func(e *event.Event) bool { return e.Deployment.Unplanned }),
+		str("fixes_incident", func(e *event.Event) string { return e.Deployment.FixesIncident }),
+		list("changes", func(e *event.Event) []string { return e.Deployment.Changes }),
 	},
 	event.KindIncident: {
-		{"incident_id", func(e *event.Event) any { return e.Incident.ID }},
-		{"title", func(e *event.Event) any { return e.Incident.Title }},
-		{"service", func(e *event.Event) any { return e.Incident.Service }},
-		{"team", func(e *event.Event) any { return e.Incident.Team }},
-		{"environment", func(e *event.Event) any { return e.Incident.Environment }},
-		{"severity", func(e *event.Event) any { return string(e.Incident.Severity) }},
-		{"detection_source", func(e *event.Event) any { return string(e.Incident.DetectionSource) }},
-		{"impact_started_at", func(e *event.Event) any { return ts(e.Incident.ImpactStartedAt) }},
-		{"detected_at", func(e *event.Event) any { return ts(e.Incident.DetectedAt) }},
-		{"acknowledged_at", func(e *event.Event) any { return ts(e.Incident.AcknowledgedAt) }},
-		{"mitigated_at", func(e *event.Event) any { return ts(e.Incident.MitigatedAt) }},
-		{"resolved_at", func(e *event.Event) any { return ts(e.Incident.ResolvedAt) }},
-		{"cause_deployment_id", func(e *event.Event) any { return e.Incident.CauseDeployment }},
-		{"cause_commit", func(e *event.Event) any { return e.Incident.CauseCommit }},
+		str("incident_id", func(e *event.Event) string { return e.Incident.ID }),
+		str("title", func(e *event.Event) string { return e.Incident.Title }),
+		str("service", func(e *event.Event) string { return e.Incident.Service }),
+		str("team", func(e *event.Event) string { return e.Incident.Team }),
+		str("environment", func(e *event.Event) string { return e.Incident.Environment }),
+		str("severity", func(e *event.Event) string { return string(e.Incident.Severity) }),
+		str("detection_source", func(e *event.Event) string { return string(e.Incident.DetectionSource) }),
+		at("impact_started_at", func(e *event.Event) time.Time { return e.Incident.ImpactStartedAt }),
+		at("detected_at", func(e *event.Event) time.Time { return e.Incident.DetectedAt }),
+		at("acknowledged_at", func(e *event.Event) time.Time { return e.Incident.AcknowledgedAt }),
+		at("mitigated_at", func(e *event.Event) time.Time { return e.Incident.MitigatedAt }),
+		at("resolved_at", func(e *event.Event) time.Time { return e.Incident.ResolvedAt }),
+		str("cause_deployment_id", func(e *event.Event) string { return e.Incident.CauseDeployment }),
+		str("cause_commit", func(e *event.Event) string { return e.Incident.CauseCommit }),
 	},
 	event.KindPatch: {
-		{"patch_id", func(e *event.Event) any { return e.Patch.ID }},
-		{"target", func(e *event.Event) any { return e.Patch.Target }},
-		{"target_type", func(e *event.Event) any { return string(e.Patch.TargetType) }},
-		{"severity", func(e *event.Event) any { return string(e.Patch.Severity) }},
-		{"service", func(e *event.Event) any { return e.Patch.Service }},
-		{"team", func(e *event.Event) any { return e.Patch.Team }},
-		{"environment", func(e *event.Event) any { return e.Patch.Environment }},
-		{"released_at", func(e *event.Event) any { return ts(e.Patch.ReleasedAt) }},
-		{"applied_at", func(e *event.Event) any { return ts(e.Patch.AppliedAt) }},
-		{"outcome", func(e *event.Event) any { return string(e.Patch.Outcome) }},
+		str("patch_id", func(e *event.Event) string { return e.Patch.ID }),
+		str("target", func(e *event.Event) string { return e.Patch.Target }),
+		str("target_type", func(e *event.Event) string { return string(e.Patch.TargetType) }),
+		str("severity", func(e *event.Event) string { return string(e.Patch.Severity) }),
+		str("service", func(e *event.Event) string { return e.Patch.Service }),
+		str("team", func(e *event.Event) string { return e.Patch.Team }),
+		str("environment", func(e *event.Event) string { return e.Patch.Environment }),
+		at("released_at", func(e *event.Event) time.Time { return e.Patch.ReleasedAt }),
+		at("applied_at", func(e *event.Event) time.Time { return e.Patch.AppliedAt }),
+		str("outcome", func(e *event.Event) string { return string(e.Patch.Outcome) }),
 	},
 	event.KindChange: {
-		{"change_id", func(e *event.Event) any { return e.Change.ID }},
-		{"service", func(e *event.Event) any { return e.Change.Service }},
-		{"team", func(e *event.Event) any { return e.Change.Team }},
-		{"repository", func(e *event.Event) any { return e.Change.Repository }},
-		{"author", func(e *event.Event) any { return e.Change.Author }},
-		{"authored_at", func(e *event.Event) any { return ts(e.Change.AuthoredAt) }},
-		{"merged_at", func(e *event.Event) any { return ts(e.Change.MergedAt) }},
+		str("change_id", func(e *event.Event) string { return e.Change.ID }),
+		str("service", func(e *event.Event) string { return e.Change.Service }),
+		str("team", func(e *event.Event) string { return e.Change.Team }),
+		str("repository", func(e *event.Event) string { return e.Change.Repository }),
+		str("author", func(e *event.Event) string { return e.Change.Author }),
+		at("authored_at", func(e *event.Event) time.Time { return e.Change.AuthoredAt }),
+		at("merged_at", func(e *event.Event) time.Time { return e.Change.MergedAt }),
 	},
 }
 
@@ -89,7 +115,15 @@ var tables = map[event.Kind]string{
 }
 
 // contentFields are the fields whose values make up an event's content.
-func contentFields(k event.Kind) []field { return append(slices.Clip(commonFields), kindFields[k]...) }
+func contentFields(k event.Kind) []field { return kindContent[k] }
+
+var kindContent = func() map[event.Kind][]field {
+	m := map[event.Kind][]field{}
+	for k, fs := range kindFields {
+		m[k] = append(slices.Clip(commonFields), fs...)
+	}
+	return m
+}()
 
 func fieldNames(fs []field) []string {
 	names := make([]string, len(fs))
@@ -114,6 +148,70 @@ func content(e *event.Event) []any {
 	return vals
 }
 
+// A col is one column of a batch INSERT, filled value by value from rows of
+// type R and handed to clickhouse-go whole (columnar appends cost a fraction
+// of appending rows of values).
+type col[R any] interface {
+	add(R)
+	appendTo(driver.BatchColumn) error
+}
+
+// newCol is a col of the values get returns, with room for n.
+func newCol[R, T any](n int, get func(R) T) col[R] {
+	return &typedCol[R, T]{get: get, vals: make([]T, 0, n)}
+}
+
+type typedCol[R, T any] struct {
+	get  func(R) T
+	vals []T
+}
+
+func (c *typedCol[R, T]) add(r R) { c.vals = append(c.vals, c.get(r)) }
+
+func (c *typedCol[R, T]) appendTo(bc driver.BatchColumn) error { return bc.Append(c.vals) }
+
+// listCol is an Array(String) column. It is appended row by row, which
+// clickhouse-go does without reflection, unlike a whole [][]string.
+type listCol[R any] struct{ typedCol[R, []string] }
+
+func (c *listCol[R]) appendTo(bc driver.BatchColumn) error {
+	for _, v := range c.vals {
+		if err := bc.AppendRow(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// column is the field's col for records, with room for n.
+func (f field) column(n int) col[*Record] {
+	switch {
+	case f.str != nil:
+		return newCol(n, func(r *Record) string { return f.str(r.Event) })
+	case f.at != nil:
+		return newCol(n, func(r *Record) time.Time { return ts(f.at(r.Event)) })
+	case f.flag != nil:
+		return newCol(n, func(r *Record) uint8 { return boolByte(f.flag(r.Event)) })
+	default:
+		return &listCol[*Record]{typedCol[*Record, []string]{get: func(r *Record) []string { return nonNil(f.list(r.Event)) },
+			vals: make([][]string, 0, n)}}
+	}
+}
+
+// eventColumns are the columns of insertSQL(k), in its order, for n
+// records ingested at now.
+func eventColumns(k event.Kind, n int, now time.Time) []col[*Record] {
+	cols := []col[*Record]{newCol(n, func(r *Record) string { return r.Event.ID })}
+	for _, f := range contentFields(k) {
+		cols = append(cols, f.column(n))
+	}
+	return append(cols,
+		newCol(n, func(r *Record) string { return r.Topic }),
+		newCol(n, func(r *Record) int32 { return int32(r.Partition) }),
+		newCol(n, func(r *Record) int64 { return r.Offset }),
+		newCol(n, func(*Record) time.Time { return now }))
+}
+
 // hash is an event's content hash: the first 16 bytes of SHA-256 over its
 // kind and content values, each length-prefixed. Times count in whole
 // seconds, as ClickHouse stores them. A cryptographic hash, because a
@@ -121,34 +219,61 @@ func content(e *event.Event) []any {
 // things.
 type hash [16]byte
 
-func contentHash(k event.Kind, vals []any) hash {
-	h := sha256.New()
-	var buf [binary.MaxVarintLen64]byte
-	putBytes := func(b []byte) {
-		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(b)))])
-		h.Write(b)
-	}
-	putBytes([]byte(k))
+// contentHash is the hash of content vals of kind k, as content returns
+// them or they are read back. buf is scratch space, returned for reuse.
+func contentHash(k event.Kind, vals []any, buf []byte) (hash, []byte) {
+	buf = appendString(buf[:0], string(k))
 	for _, v := range vals {
 		switch v := v.(type) {
 		case string:
-			putBytes([]byte(v))
+			buf = appendString(buf, v)
 		case time.Time:
-			h.Write(binary.BigEndian.AppendUint64(nil, uint64(v.Unix())))
+			buf = binary.BigEndian.AppendUint64(buf, uint64(v.Unix()))
 		case uint8:
-			h.Write([]byte{v})
+			buf = append(buf, v)
 		case []string:
-			h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(v)))])
-			for _, s := range v {
-				putBytes([]byte(s))
-			}
+			buf = appendStrings(buf, v)
 		default:
 			panic(fmt.Sprintf("store: no content hash for %T", v))
 		}
 	}
-	var out hash
-	copy(out[:], h.Sum(nil))
-	return out
+	return sum(buf), buf
+}
+
+// eventHash is contentHash(e.Kind, content(e)), computed from the fields
+// without boxing their values.
+func eventHash(e *event.Event, buf []byte) (hash, []byte) {
+	buf = appendString(buf[:0], string(e.Kind))
+	for _, f := range contentFields(e.Kind) {
+		switch {
+		case f.str != nil:
+			buf = appendString(buf, f.str(e))
+		case f.at != nil:
+			buf = binary.BigEndian.AppendUint64(buf, uint64(ts(f.at(e)).Unix()))
+		case f.flag != nil:
+			buf = append(buf, boolByte(f.flag(e)))
+		default:
+			buf = appendStrings(buf, f.list(e))
+		}
+	}
+	return sum(buf), buf
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+func sum(b []byte) hash {
+	full := sha256.Sum256(b)
+	return hash(full[:16])
 }
 
 // sameValue reports whether two stored values are equal; times in whole

@@ -299,15 +299,25 @@ func (s *Store) Write(ctx context.Context, records []Record, dead []DeadLetter) 
 const sourceColumns = "source_topic, source_partition, source_offset, ingested_at"
 
 func (s *Store) writeKind(ctx context.Context, k event.Kind, rs []Record, now time.Time) error {
-	b, err := s.conn.PrepareBatch(ctx, insertSQL(k))
+	cols := eventColumns(k, len(rs), now)
+	for i := range rs {
+		for _, c := range cols {
+			c.add(&rs[i])
+		}
+	}
+	return insert(ctx, s, insertSQL(k), cols)
+}
+
+// insert runs a batch INSERT of query with the values of cols, in the
+// query's column order.
+func insert[R any](ctx context.Context, s *Store, query string, cols []col[R]) error {
+	b, err := s.conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer b.Abort()
-	for _, r := range rs {
-		row := append([]any{r.Event.ID}, content(r.Event)...)
-		row = append(row, r.Topic, int32(r.Partition), r.Offset, now)
-		if err := b.Append(row...); err != nil {
+	for i, c := range cols {
+		if err := c.appendTo(b.Column(i)); err != nil {
 			return err
 		}
 	}
