@@ -4,7 +4,7 @@ BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus zookeeper
 
-.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly bench-learn reliability clean
+.PHONY: all build deps demo test vet fuzz bench-ingest bench-ingest-scale bench-kpi bench-anomaly bench-learn reliability clean
 
 all: build
 
@@ -42,6 +42,11 @@ fuzz:
 BENCH_EVENTS ?= 1000000
 bench-ingest: deps build
 	OPSMETRICS_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test ./ingest -run '^$$' -bench '^BenchmarkIngestEndToEnd$$' -benchtime 1x -timeout 60m -v
+
+# bench-ingest-scale is bench-ingest with 12 partitions and 1, 2 and 3
+# ingesters in one consumer group.
+bench-ingest-scale: deps build
+	OPSMETRICS_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test ./ingest -run '^$$' -bench '^BenchmarkIngestScaleOut$$' -benchtime 1x -timeout 60m -v
 
 clean:
 	rm -rf bin

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,32 +28,108 @@ import (
 
 // BenchmarkIngestEndToEnd measures `opsmetrics ingest` moving a generated
 // stream (1M events by default; OPSMETRICS_BENCH_EVENTS sets it) from an
-// in-process Kafka broker into a private ClickHouse, and, in the same run,
-// clickhouse-client inserting the same rows as JSONEachRow into the same
-// tables. It prints both rates, their ratio and the ingester's peak RSS.
-// Run it with `make bench-ingest`.
+// in-process Kafka broker with 6 partitions per topic into a private
+// ClickHouse, and, in the same run, clickhouse-client inserting the same
+// rows as JSONEachRow into the same tables. It prints both rates, their
+// ratio, the ingester's peak RSS and the CPU time each process spent. Run
+// it with `make bench-ingest`.
+//
+// To compare builds in one run, OPSMETRICS_BENCH_BINARIES lists opsmetrics
+// binaries (colon-separated; default: this tree's) and
+// OPSMETRICS_BENCH_ROUNDS how many times each ingests the same messages,
+// in turn, each time into a fresh database with a fresh group.
+// OPSMETRICS_BENCH_ARGS adds arguments to every ingester's command line.
+// OPSMETRICS_BENCH_PROFILE names a file to write a 10-second CPU profile of
+// the first ingester to, taken from its second second, and a heap
+// profile after it to the same name with .heap added.
 func BenchmarkIngestEndToEnd(b *testing.B) {
-	n := 1_000_000
-	if s := os.Getenv("OPSMETRICS_BENCH_EVENTS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatalf("OPSMETRICS_BENCH_EVENTS: %v", err)
+	bench := newIngestBench(b, 6)
+	bins := bench.binaries()
+	rounds := envInt(b, "OPSMETRICS_BENCH_ROUNDS", 1)
+	var runs []ingestRun
+	for round := range rounds {
+		for i, bin := range bins {
+			r := bench.ingest(fmt.Sprintf("run%d_%d", round, i), bin, 1)
+			fmt.Printf("round %d, %s: %s\n", round+1, bin, r)
+			runs = append(runs, r)
 		}
 	}
+	ref := bench.reference(runs[0].db)
+
+	r := runs[0]
+	b.ReportMetric(r.rate(), "events/s")
+	b.ReportMetric(ref.rate(), "ref-rows/s")
+	b.ReportMetric(r.rate()/ref.rate(), "ratio")
+	b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
+	fmt.Printf("\n%-56s %12s\n", "measure", "value")
+	fmt.Printf("%-56s %12d\n", "events (kfake -> opsmetrics ingest -> ClickHouse)", bench.events)
+	fmt.Printf("%-56s %12s\n", "producing them into kfake took (not counted)", bench.produceTook.Round(time.Millisecond))
+	fmt.Printf("%-56s %12s\n", "end to end, until the last row was stored", r.took.Round(time.Millisecond))
+	fmt.Printf("%-56s %12.0f\n", "opsmetrics events/s", r.rate())
+	fmt.Printf("%-56s %12.0f\n", "clickhouse-client JSONEachRow rows/s (same rows)", ref.rate())
+	fmt.Printf("%-56s %12.2f\n", "ratio opsmetrics / clickhouse-client", r.rate()/ref.rate())
+	fmt.Printf("%-56s %9.1f MiB\n", "ingester peak RSS", float64(r.peakRSS)/(1<<20))
+	fmt.Printf("%-56s %12.2f\n", "CPU s: ingester", r.cpu.ingesters)
+	fmt.Printf("%-56s %12.2f\n", "CPU s: ClickHouse server, while ingesting", r.cpu.server)
+	fmt.Printf("%-56s %12.2f\n", "CPU s: Kafka broker (kfake) and benchmark, while ingesting", r.cpu.broker)
+	fmt.Printf("%-56s %12.2f\n", "CPU s: clickhouse-client, loading the reference", ref.cpu.ingesters)
+	fmt.Printf("%-56s %12.2f\n", "CPU s: ClickHouse server, loading the reference", ref.cpu.server)
+	fmt.Printf("%-56s %12d\n", "GOMAXPROCS", runtime.GOMAXPROCS(0))
+}
+
+// BenchmarkIngestScaleOut is BenchmarkIngestEndToEnd with 12 partitions per
+// topic and 1, 2 and 3 `opsmetrics ingest` processes in one consumer group,
+// each count ingesting the same messages into a fresh database. It prints
+// the aggregate rate of each, and the reference's. Run it with
+// `make bench-ingest-scale`.
+func BenchmarkIngestScaleOut(b *testing.B) {
+	bench := newIngestBench(b, 12)
+	bin := bench.binaries()[0]
+	var runs []ingestRun
+	for n := 1; n <= 3; n++ {
+		r := bench.ingest(fmt.Sprintf("scale%d", n), bin, n)
+		fmt.Printf("%d ingesters: %s\n", n, r)
+		runs = append(runs, r)
+	}
+	ref := bench.reference(runs[0].db)
+	fmt.Printf("\n%-44s %12s %12s %8s %14s %10s\n", "ingesters in the group (12 partitions)", "events/s", "end to end", "ratio", "peak RSS each", "CPU s")
+	for i, r := range runs {
+		fmt.Printf("%-44d %12.0f %12s %8.2f %10.1f MiB %10.2f\n", i+1, r.rate(), r.took.Round(time.Millisecond),
+			r.rate()/ref.rate(), float64(r.peakRSS)/(1<<20), r.cpu.ingesters)
+		b.ReportMetric(r.rate(), fmt.Sprintf("events/s-%d", i+1))
+	}
+	fmt.Printf("%-44s %12.0f\n", "clickhouse-client JSONEachRow rows/s", ref.rate())
+	b.ReportMetric(ref.rate(), "ref-rows/s")
+}
+
+// ingestBench is a ClickHouse server and a Kafka broker holding a generated
+// stream, which each run ingests from the start.
+type ingestBench struct {
+	b           *testing.B
+	srv         *chserver.Server
+	serverPID   int
+	brokers     []string
+	st          *store.Store
+	events      int
+	produceTook time.Duration
+}
+
+func newIngestBench(b *testing.B, partitions int32) *ingestBench {
+	n := envInt(b, "OPSMETRICS_BENCH_EVENTS", 1_000_000)
 	b.StopTimer()
 	ctx := context.Background()
 	srv, err := chserver.Start(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer srv.Stop()
+	b.Cleanup(func() { srv.Stop() })
 	cfg := config.Default()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)...))
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(partitions, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)...))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
+	b.Cleanup(cluster.Close)
+	bench := &ingestBench{b: b, srv: srv, serverPID: pidOf(srv.Dir), brokers: cluster.ListenAddrs()}
 
 	// About 4,600 events per service-year: size the stream to n.
 	gcfg := generator.Config{Services: max(1, n/4600), Days: 365, Seed: 11, End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
@@ -59,108 +138,262 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := publish.New(brokers, publish.TopicsFrom(cfg.Topics), nil)
+	bench.events = stats.Events
+	p := publish.New(bench.brokers, publish.TopicsFrom(cfg.Topics), nil)
 	pstart := time.Now()
 	if _, err := p.File(ctx, &buf); err != nil {
 		b.Fatal(err)
 	}
 	p.Close()
-	produceTook := time.Since(pstart)
+	bench.produceTook = time.Since(pstart)
 	buf = bytes.Buffer{}
 	runtime.GC()
 
-	dsn := srv.DSN("bench")
+	// A database to count in: every run has its own.
+	dsn := srv.DSN("default")
+	if bench.st, err = store.Open(ctx, dsn); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { bench.st.Close() })
+	return bench
+}
+
+// binaries are the opsmetrics binaries to run: OPSMETRICS_BENCH_BINARIES,
+// or this tree's.
+func (bench *ingestBench) binaries() []string {
+	if s := os.Getenv("OPSMETRICS_BENCH_BINARIES"); s != "" {
+		return strings.Split(s, ":")
+	}
+	return []string{benchBinary(bench.b)}
+}
+
+// cpuSeconds is the CPU time of the processes of a run.
+type cpuSeconds struct {
+	ingesters float64 // the ingesters, or clickhouse-client
+	server    float64 // clickhouse-server
+	broker    float64 // this process: kfake and the benchmark's polling
+}
+
+// ingestRun is one run's result.
+type ingestRun struct {
+	db      string
+	events  int
+	took    time.Duration
+	peakRSS int64 // the largest of the processes'
+	cpu     cpuSeconds
+}
+
+func (r ingestRun) rate() float64 { return float64(r.events) / r.took.Seconds() }
+
+func (r ingestRun) String() string {
+	return fmt.Sprintf("%.0f events/s in %s, peak RSS %.1f MiB, CPU s: ingesters %.2f, ClickHouse %.2f, broker %.2f",
+		r.rate(), r.took.Round(time.Millisecond), float64(r.peakRSS)/(1<<20), r.cpu.ingesters, r.cpu.server, r.cpu.broker)
+}
+
+// ingest runs n ingesters of bin in one new group into a new database db,
+// and times them from their start until every event is stored.
+func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
+	b := bench.b
+	ctx := context.Background()
+	dsn := bench.srv.DSN(db)
 	if _, err := store.Migrate(ctx, dsn, testenv.Logger(b)); err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-
-	bin := benchBinary(b)
 	const idle = 5 * time.Second
-	cmd := exec.Command(bin, "ingest", "--clickhouse", dsn, "--brokers", brokers[0], "--group", "bench",
-		"--until-idle", idle.String(), "--log-level", "warn")
-	cmd.Stderr = os.Stderr
+	var cmds []*exec.Cmd
+	var profile string
+	for i := range n {
+		args := []string{"ingest", "--clickhouse", dsn, "--brokers", bench.brokers[0], "--group", db,
+			"--until-idle", idle.String(), "--log-level", "warn"}
+		args = append(args, strings.Fields(os.Getenv("OPSMETRICS_BENCH_ARGS"))...)
+		if file := os.Getenv("OPSMETRICS_BENCH_PROFILE"); file != "" && i == 0 {
+			profile = freeAddr(b)
+			args = append(args, "--metrics-addr", profile)
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Stderr = os.Stderr
+		cmds = append(cmds, cmd)
+	}
+	cpu0 := bench.cpu(nil)
 	b.StartTimer()
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	for _, cmd := range cmds {
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if profile != "" {
+		go writeProfile(b, profile, os.Getenv("OPSMETRICS_BENCH_PROFILE"))
 	}
 	// Time to the moment the last row is stored, not to the idle exit.
-	var stored uint64
 	var peakRSS int64
-	for stored < uint64(stats.Events) {
+	var stored uint64
+	for stored < uint64(bench.events) {
 		time.Sleep(50 * time.Millisecond)
-		peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
-		stored = 0
-		for _, t := range []string{"deployment_events", "incident_events", "patch_events", "change_events"} {
-			var c uint64
-			if err := st.Conn().QueryRow(ctx, "SELECT count() FROM "+t).Scan(&c); err != nil {
-				b.Fatal(err)
-			}
-			stored += c
+		for _, cmd := range cmds {
+			peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
 		}
+		stored = bench.stored(db)
 		if time.Since(start) > 30*time.Minute {
-			b.Fatalf("only %d of %d events stored after 30 minutes", stored, stats.Events)
+			b.Fatalf("only %d of %d events stored after 30 minutes", stored, bench.events)
 		}
 	}
 	took := time.Since(start)
 	b.StopTimer()
-	peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
-	if err := cmd.Wait(); err != nil {
-		b.Fatalf("ingester: %v", err)
+	cpu := bench.cpu(cmds)
+	for _, cmd := range cmds {
+		peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
 	}
+	for _, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("ingester: %v", err)
+		}
+	}
+	if stored != uint64(bench.events) {
+		b.Fatalf("%d rows stored for %d events", stored, bench.events)
+	}
+	return ingestRun{db: db, events: bench.events, took: took, peakRSS: peakRSS,
+		cpu: cpuSeconds{ingesters: cpu.ingesters, server: cpu.server - cpu0.server, broker: cpu.broker - cpu0.broker}}
+}
 
-	// The reference: clickhouse-client loads the same rows, exported as
-	// JSONEachRow, into a fresh copy of the same tables.
-	refDSN := srv.DSN("bench_reference")
-	if _, err := store.Migrate(ctx, refDSN, testenv.Logger(b)); err != nil {
+func (bench *ingestBench) stored(db string) uint64 {
+	var n uint64
+	for _, t := range eventTables {
+		var c uint64
+		if err := bench.st.Conn().QueryRow(context.Background(), "SELECT count() FROM "+db+"."+t).Scan(&c); err != nil {
+			bench.b.Fatal(err)
+		}
+		n += c
+	}
+	return n
+}
+
+// reference loads the rows of database db, exported as JSONEachRow, with
+// clickhouse-client into a fresh copy of the same tables.
+func (bench *ingestBench) reference(db string) ingestRun {
+	b := bench.b
+	ctx := context.Background()
+	if _, err := store.Migrate(ctx, bench.srv.DSN("bench_reference"), testenv.Logger(b)); err != nil {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	var refTook time.Duration
-	var refRows int
-	for _, t := range []string{"deployment_events", "incident_events", "patch_events", "change_events"} {
+	port := strconv.Itoa(bench.srv.TCPPort)
+	r := ingestRun{db: "bench_reference"}
+	for _, t := range eventTables {
 		file := filepath.Join(dir, t+".json")
-		out, err := exec.Command("clickhouse-client", "--port", strconv.Itoa(srv.TCPPort), "--database", "bench",
+		out, err := exec.Command("clickhouse-client", "--port", port, "--database", db,
 			"--query", "SELECT * FROM "+t+" FORMAT JSONEachRow").Output()
 		if err != nil {
 			b.Fatalf("export %s: %v", t, err)
 		}
-		refRows += bytes.Count(out, []byte("\n"))
+		r.events += bytes.Count(out, []byte("\n"))
 		if err := os.WriteFile(file, out, 0o644); err != nil {
 			b.Fatal(err)
 		}
 		f, _ := os.Open(file)
-		load := exec.Command("clickhouse-client", "--port", strconv.Itoa(srv.TCPPort), "--database", "bench_reference",
+		load := exec.Command("clickhouse-client", "--port", port, "--database", "bench_reference",
 			"--query", "INSERT INTO "+t+" FORMAT JSONEachRow")
 		load.Stdin = f
+		var output bytes.Buffer
+		load.Stdout, load.Stderr = &output, &output
+		cpu0 := bench.cpu(nil)
 		s := time.Now()
-		if out, err := load.CombinedOutput(); err != nil {
-			b.Fatalf("clickhouse-client load %s: %v\n%s", t, err, out)
+		if err := load.Start(); err != nil {
+			b.Fatal(err)
 		}
-		refTook += time.Since(s)
+		err = load.Wait()
+		r.took += time.Since(s)
+		cpu := bench.cpu(nil)
+		if err != nil {
+			b.Fatalf("clickhouse-client load %s: %v\n%s", t, err, output.Bytes())
+		}
+		r.cpu.ingesters += load.ProcessState.UserTime().Seconds() + load.ProcessState.SystemTime().Seconds()
+		r.cpu.server += cpu.server - cpu0.server
 		f.Close()
 	}
+	return r
+}
 
-	rate := float64(stats.Events) / took.Seconds()
-	refRate := float64(refRows) / refTook.Seconds()
-	b.ReportMetric(rate, "events/s")
-	b.ReportMetric(refRate, "ref-rows/s")
-	b.ReportMetric(rate/refRate, "ratio")
-	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-RSS-MiB")
-	fmt.Printf("\n%-52s %12s\n", "measure", "value")
-	fmt.Printf("%-52s %12d\n", "events (kfake -> opsmetrics ingest -> ClickHouse)", stats.Events)
-	fmt.Printf("%-52s %12s\n", "producing them into kfake took (not counted)", produceTook.Round(time.Millisecond))
-	fmt.Printf("%-52s %12s\n", "end to end, until the last row was stored", took.Round(time.Millisecond))
-	fmt.Printf("%-52s %12.0f\n", "opsmetrics events/s", rate)
-	fmt.Printf("%-52s %12.0f\n", "clickhouse-client JSONEachRow rows/s (same rows)", refRate)
-	fmt.Printf("%-52s %12.2f\n", "ratio opsmetrics / clickhouse-client", rate/refRate)
-	fmt.Printf("%-52s %9.1f MiB\n", "ingester peak RSS", float64(peakRSS)/(1<<20))
-	fmt.Printf("%-52s %12d\n", "GOMAXPROCS", runtime.GOMAXPROCS(0))
+// cpu reads the CPU time of the server, this process and cmds so far.
+func (bench *ingestBench) cpu(cmds []*exec.Cmd) cpuSeconds {
+	c := cpuSeconds{server: procCPU(bench.serverPID), broker: procCPU(os.Getpid())}
+	for _, cmd := range cmds {
+		c.ingesters += procCPU(cmd.Process.Pid)
+	}
+	return c
+}
+
+// procCPU is the user and system CPU time of process pid so far, from
+// /proc (clock ticks of 1/100 s, as Linux reports them to user space).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
+}
+
+// pidOf finds the process whose command line mentions dir: the private
+// ClickHouse server started there.
+func pidOf(dir string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if bytes.Contains(cmdline, []byte(dir)) {
+			return pid
+		}
+	}
+	return 0
+}
+
+func writeProfile(b *testing.B, addr, file string) {
+	time.Sleep(time.Second)
+	for _, p := range []struct{ path, file string }{{"profile?seconds=10", file}, {"heap", file + ".heap"}} {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/" + p.path)
+		if err != nil {
+			b.Logf("profile: %v", err)
+			return
+		}
+		f, err := os.Create(p.file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(f, resp.Body)
+		resp.Body.Close()
+		f.Close()
+	}
+}
+
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return n
 }
 
 // vmHWM returns the peak resident set of process pid since it started its
