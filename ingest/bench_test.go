@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -23,7 +24,6 @@ import (
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/store"
-	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
 // BenchmarkIngestEndToEnd measures `opsmetrics ingest` moving a generated
@@ -75,6 +75,8 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	fmt.Printf("%-56s %12.2f\n", "CPU s: clickhouse-client, loading the reference", ref.cpu.ingesters)
 	fmt.Printf("%-56s %12.2f\n", "CPU s: ClickHouse server, loading the reference", ref.cpu.server)
 	fmt.Printf("%-56s %12d\n", "GOMAXPROCS", runtime.GOMAXPROCS(0))
+	fmt.Printf("ClickHouse while ingesting: %s\n", r.server)
+	fmt.Printf("ClickHouse loading the reference: %s\n", ref.server)
 }
 
 // BenchmarkIngestScaleOut is BenchmarkIngestEndToEnd with 12 partitions per
@@ -181,13 +183,14 @@ type ingestRun struct {
 	took    time.Duration
 	peakRSS int64 // the largest of the processes'
 	cpu     cpuSeconds
+	server  serverWork // what ClickHouse counted while the run went on
 }
 
 func (r ingestRun) rate() float64 { return float64(r.events) / r.took.Seconds() }
 
 func (r ingestRun) String() string {
-	return fmt.Sprintf("%.0f events/s in %s, peak RSS %.1f MiB, CPU s: ingesters %.2f, ClickHouse %.2f, broker %.2f",
-		r.rate(), r.took.Round(time.Millisecond), float64(r.peakRSS)/(1<<20), r.cpu.ingesters, r.cpu.server, r.cpu.broker)
+	return fmt.Sprintf("%.0f events/s in %s, peak RSS %.1f MiB, CPU s: ingesters %.2f, ClickHouse %.2f, broker %.2f; ClickHouse: %s",
+		r.rate(), r.took.Round(time.Millisecond), float64(r.peakRSS)/(1<<20), r.cpu.ingesters, r.cpu.server, r.cpu.broker, r.server)
 }
 
 // ingest runs n ingesters of bin in one new group into a new database db,
@@ -196,7 +199,7 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	b := bench.b
 	ctx := context.Background()
 	dsn := bench.srv.DSN(db)
-	if _, err := store.Migrate(ctx, dsn, testenv.Logger(b)); err != nil {
+	if _, err := store.Migrate(ctx, dsn, quiet); err != nil {
 		b.Fatal(err)
 	}
 	const idle = 5 * time.Second
@@ -215,6 +218,7 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 		cmds = append(cmds, cmd)
 	}
 	cpu0 := bench.cpu(nil)
+	work0 := bench.serverWork()
 	b.StartTimer()
 	start := time.Now()
 	for _, cmd := range cmds {
@@ -241,6 +245,7 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	took := time.Since(start)
 	b.StopTimer()
 	cpu := bench.cpu(cmds)
+	work := bench.serverWork().minus(work0)
 	for _, cmd := range cmds {
 		peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
 	}
@@ -252,7 +257,7 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	if stored != uint64(bench.events) {
 		b.Fatalf("%d rows stored for %d events", stored, bench.events)
 	}
-	return ingestRun{db: db, events: bench.events, took: took, peakRSS: peakRSS,
+	return ingestRun{db: db, events: bench.events, took: took, peakRSS: peakRSS, server: work,
 		cpu: cpuSeconds{ingesters: cpu.ingesters, server: cpu.server - cpu0.server, broker: cpu.broker - cpu0.broker}}
 }
 
@@ -273,12 +278,12 @@ func (bench *ingestBench) stored(db string) uint64 {
 func (bench *ingestBench) reference(db string) ingestRun {
 	b := bench.b
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx, bench.srv.DSN("bench_reference"), testenv.Logger(b)); err != nil {
+	if _, err := store.Migrate(ctx, bench.srv.DSN("bench_reference"), quiet); err != nil {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
 	port := strconv.Itoa(bench.srv.TCPPort)
-	r := ingestRun{db: "bench_reference"}
+	r := ingestRun{db: "bench_reference", server: serverWork{}}
 	for _, t := range eventTables {
 		file := filepath.Join(dir, t+".json")
 		out, err := exec.Command("clickhouse-client", "--port", port, "--database", db,
@@ -296,7 +301,7 @@ func (bench *ingestBench) reference(db string) ingestRun {
 		load.Stdin = f
 		var output bytes.Buffer
 		load.Stdout, load.Stderr = &output, &output
-		cpu0 := bench.cpu(nil)
+		cpu0, work0 := bench.cpu(nil), bench.serverWork()
 		s := time.Now()
 		if err := load.Start(); err != nil {
 			b.Fatal(err)
@@ -304,6 +309,9 @@ func (bench *ingestBench) reference(db string) ingestRun {
 		err = load.Wait()
 		r.took += time.Since(s)
 		cpu := bench.cpu(nil)
+		for k, v := range bench.serverWork().minus(work0) {
+			r.server[k] += v
+		}
 		if err != nil {
 			b.Fatalf("clickhouse-client load %s: %v\n%s", t, err, output.Bytes())
 		}
@@ -312,6 +320,46 @@ func (bench *ingestBench) reference(db string) ingestRun {
 		f.Close()
 	}
 	return r
+}
+
+// serverWork is some of ClickHouse's counters (system.events): what the
+// server spent its CPU time on.
+type serverWork map[string]uint64
+
+var serverCounters = []string{"InsertQuery", "SelectQuery", "InsertedRows", "SelectedRows", "Merge", "MergedRows"}
+
+func (bench *ingestBench) serverWork() serverWork {
+	rows, err := bench.st.Conn().Query(context.Background(), "SELECT event, value FROM system.events")
+	if err != nil {
+		bench.b.Fatal(err)
+	}
+	defer rows.Close()
+	w := serverWork{}
+	for rows.Next() {
+		var name string
+		var v uint64
+		if err := rows.Scan(&name, &v); err != nil {
+			bench.b.Fatal(err)
+		}
+		w[name] = v
+	}
+	return w
+}
+
+func (w serverWork) minus(before serverWork) serverWork {
+	d := serverWork{}
+	for k, v := range w {
+		d[k] = v - before[k]
+	}
+	return d
+}
+
+func (w serverWork) String() string {
+	var s []string
+	for _, k := range serverCounters {
+		s = append(s, fmt.Sprintf("%s %d", k, w[k]))
+	}
+	return strings.Join(s, ", ")
 }
 
 // cpu reads the CPU time of the server, this process and cmds so far.
@@ -383,6 +431,9 @@ func freeAddr(b *testing.B) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// quiet logs nothing: the migrations of every run would bury the figures.
+var quiet = slog.New(slog.DiscardHandler)
 
 func envInt(b *testing.B, name string, def int) int {
 	s := os.Getenv(name)

@@ -23,7 +23,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -31,7 +30,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -174,8 +172,6 @@ func (in *Ingester) Run(ctx context.Context) error {
 	defer in.dlq.Close()
 	plan := in.plan()
 	rcfg := in.readerConfig(plan)
-	r := kafka.NewReader(rcfg)
-	defer func() { r.Close() }()
 
 	in.log.Info("ingesting", "topics", in.cfg.Topics, "group", in.cfg.Group, "batch_size", in.cfg.BatchSize,
 		"batch_max_latency", in.cfg.BatchMaxLatency, "memory_budget", in.cfg.MemoryBudget, "batch_max_bytes", plan.batchBytes,
@@ -187,8 +183,30 @@ func (in *Ingester) Run(ctx context.Context) error {
 			"memory_budget", plan.budget, "live_bytes_needed", plan.worstCase, "live_bytes_planned", plan.live,
 			"partitions", plan.partitions, "max_message_bytes", plan.messageBytes)
 	}
+	// The pipeline's work outlives ctx by the shutdown timeout, to write
+	// and commit what was fetched.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(in.cfg.ShutdownTimeout, stopWork) })
+	defer stopAfter()
+	for {
+		r := kafka.NewReader(rcfg)
+		rejoin := in.consume(ctx, work, r, plan)
+		r.Close()
+		if !rejoin {
+			return nil
+		}
+	}
+}
+
+// consume fetches from r into a pipeline until ctx is done (then it hands
+// on what it fetched and waits until that is committed or the shutdown
+// timeout is over) or Config.UntilIdle says to stop, and returns false; or
+// until the group must be rejoined with a new reader, and returns true.
+func (in *Ingester) consume(ctx, work context.Context, r *kafka.Reader, plan memoryPlan) (rejoin bool) {
+	p := in.startPipeline(work, r)
 	var (
-		b          = batch{msgs: make([]kafka.Message, 0, min(in.cfg.BatchSize, 1024))}
+		b          = &batch{}
 		lastActive = time.Now()
 		// The group watchdog: when this reader has nothing to do while the
 		// group's lag stays the same, nobody is consuming the lagging
@@ -198,41 +216,35 @@ func (in *Ingester) Run(ctx context.Context) error {
 		idleCheck  = in.cfg.SessionTimeout
 		stalled    stall
 		fetchFails int
+		fetchCtx   = deadlineContext{parent: ctx}
 	)
+	defer fetchCtx.stop()
 	if in.cfg.UntilIdle > 0 {
 		idleCheck = in.cfg.UntilIdle
 	}
-	rejoin := func() {
-		r.Close()
-		r = kafka.NewReader(rcfg)
-		b.reset()
+	// abort drops what is in flight; the group is rejoined unless ctx is
+	// done.
+	abort := func() bool {
+		p.abort()
+		return ctx.Err() == nil
 	}
-	// flush writes the batch; a batch whose commit failed is dropped and
-	// the group rejoined, so that its messages come again from the last
-	// committed offsets.
-	flush := func(ctx context.Context) error {
-		err := in.flush(ctx, r, b)
-		if errors.Is(err, errAbandoned) {
-			in.log.Warn("offsets not committed; rejoining the group, the uncommitted messages will be consumed again", "messages", len(b.msgs))
-			rejoin()
-			return nil
-		}
-		if err == nil {
-			b.reset()
-		}
-		return err
+	// send hands the batch on; false means the pipeline stopped taking
+	// batches.
+	send := func() bool {
+		next := &batch{msgs: make([]kafka.Message, 0, cap(b.msgs)), records: make([]store.Record, 0, cap(b.records))}
+		ok := p.send(b)
+		b = next
+		return ok
 	}
 	for {
 		var deadline time.Time
-		if len(b.msgs) > 0 {
+		if b.n > 0 {
 			deadline = b.firstAt.Add(in.cfg.BatchMaxLatency)
 		}
 		if idle := lastActive.Add(idleCheck); deadline.IsZero() || idle.Before(deadline) {
 			deadline = idle
 		}
-		fctx, cancel := context.WithDeadline(ctx, deadline)
-		m, err := r.FetchMessage(fctx)
-		cancel()
+		m, err := r.FetchMessage(fetchCtx.until(deadline))
 		switch {
 		case err == nil:
 			if fetchFails > 0 {
@@ -241,31 +253,33 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 			in.health.ok("fetch")
 			lastActive = time.Now()
-			b.add(m)
+			in.add(b, m)
 			in.metrics.consumed.WithLabelValues(m.Topic).Inc()
-			if len(b.msgs) >= in.cfg.BatchSize || b.bytes >= plan.batchBytes {
-				if err := flush(ctx); err != nil {
-					return in.stop(r, b, err)
-				}
+			if (b.n >= in.cfg.BatchSize || b.bytes >= plan.batchBytes) && !send() {
+				return abort()
 			}
 		case ctx.Err() != nil:
-			return in.stop(r, b, nil)
+			in.finish(p, b)
+			return false
+		case p.isAbandoned():
+			return abort()
 		case errors.Is(err, context.DeadlineExceeded):
 			now := time.Now()
 			in.health.expire("fetch", 30*time.Second, now)
-			if len(b.msgs) > 0 && !now.Before(b.firstAt.Add(in.cfg.BatchMaxLatency)) {
-				if err := flush(ctx); err != nil {
-					return in.stop(r, b, err)
+			if b.n > 0 && !now.Before(b.firstAt.Add(in.cfg.BatchMaxLatency)) {
+				if !send() {
+					return abort()
 				}
 				lastActive = now
 			}
-			if len(b.msgs) == 0 && !now.Before(lastActive.Add(idleCheck)) {
+			if b.n == 0 && p.inflight.Load() == 0 && !now.Before(lastActive.Add(idleCheck)) {
 				// Quiet is not idle while the group still has messages to
 				// read, for example while a rebalance holds the partitions.
 				lag, err := in.groupLag(ctx)
 				if err == nil && lag == 0 && in.cfg.UntilIdle > 0 {
 					in.log.Info("idle, stopping", "idle_for", in.cfg.UntilIdle)
-					return nil
+					p.close()
+					return false
 				}
 				if err == nil && lag > 0 && in.cfg.UntilIdle > 0 {
 					in.log.Info("quiet but not caught up; going on", "lag", lag)
@@ -273,8 +287,8 @@ func (in *Ingester) Run(ctx context.Context) error {
 				if stalled.observe(lag, err, now) >= 3*in.cfg.SessionTimeout {
 					in.log.Warn("the group has lag that nobody consumes; rejoining it", "lag", lag, "stalled_for", now.Sub(stalled.since))
 					in.metrics.errors.WithLabelValues("stalled").Inc()
-					rejoin()
-					stalled = stall{}
+					p.close()
+					return true
 				}
 				lastActive = now
 			}
@@ -290,114 +304,55 @@ func (in *Ingester) Run(ctx context.Context) error {
 				in.log.Warn("fetch from kafka failed; retrying", "attempt", fetchFails, "err", err)
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
-				rejoin() // the reader ended; a new one starts from the committed offsets
+				return abort() // the reader ended; a new one starts from the committed offsets
 			}
 			if !sleep(ctx, in.backoff(fetchFails)) {
-				return in.stop(r, b, nil)
+				in.finish(p, b)
+				return false
 			}
 		}
 	}
 }
 
-// batch is the messages fetched and not yet committed.
-type batch struct {
-	msgs    []kafka.Message
-	bytes   int64     // their keys, values and headers
-	firstAt time.Time // when the first was fetched
+// deadlineContext is a context with a deadline, kept while the deadline
+// stays the same: a new one for every message fetched would cost a timer
+// each.
+type deadlineContext struct {
+	parent   context.Context
+	ctx      context.Context
+	cancel   context.CancelFunc
+	deadline time.Time
 }
 
-func (b *batch) add(m kafka.Message) {
-	if len(b.msgs) == 0 {
-		b.firstAt = time.Now()
+func (d *deadlineContext) until(deadline time.Time) context.Context {
+	if d.ctx == nil || d.ctx.Err() != nil || !deadline.Equal(d.deadline) {
+		d.stop()
+		d.ctx, d.cancel = context.WithDeadline(d.parent, deadline)
+		d.deadline = deadline
 	}
-	b.msgs = append(b.msgs, m)
-	b.bytes += messageBytes(m)
+	return d.ctx
 }
 
-func (b *batch) reset() {
-	clear(b.msgs) // let the collector have the payloads now
-	b.msgs, b.bytes = b.msgs[:0], 0
+func (d *deadlineContext) stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
 }
 
-func messageBytes(m kafka.Message) int64 {
-	n := len(m.Key) + len(m.Value)
-	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
+// finish hands on the last batch and waits until everything handed on is
+// committed, or the shutdown timeout is over.
+func (in *Ingester) finish(p *pipeline, b *batch) {
+	inflight := p.inflight.Load()
+	if b.n > 0 {
+		p.send(b)
 	}
-	return int64(n)
-}
-
-// stop writes and commits what was fetched, within the shutdown timeout, and
-// returns cause.
-func (in *Ingester) stop(r *kafka.Reader, b batch, cause error) error {
-	if len(b.msgs) > 0 && (cause == nil || errors.Is(cause, context.Canceled)) {
-		ctx, cancel := context.WithTimeout(context.Background(), in.cfg.ShutdownTimeout)
-		defer cancel()
-		if err := in.flush(ctx, r, b); err != nil {
-			in.log.Warn("final batch not committed; it will be consumed again", "messages", len(b.msgs), "err", err)
-			return nil
-		}
-		in.log.Info("final batch committed", "messages", len(b.msgs))
+	p.close()
+	switch {
+	case p.dropped.Load() > 0:
+		in.log.Warn("final batch not committed; it will be consumed again", "messages", b.n, "batches", p.dropped.Load())
+	case b.n > 0 || inflight > 0:
+		in.log.Info("final batch committed", "messages", b.n, "batches_before", inflight)
 	}
-	if errors.Is(cause, context.Canceled) {
-		return nil
-	}
-	return cause
-}
-
-// flush stores a batch, publishes its dead letters and commits its offsets,
-// retrying each step with backoff until it succeeds or ctx is done. A
-// commit that keeps failing for a session timeout abandons the batch
-// (errAbandoned).
-func (in *Ingester) flush(ctx context.Context, r *kafka.Reader, b batch) error {
-	ctx, span := in.tracer.Start(ctx, "process "+batchDestination(b.msgs), trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(in.spanAttributes(b.msgs)...))
-	defer span.End()
-
-	records, dead := in.decode(b.msgs)
-	accepted, err := in.claim(ctx, b.msgs, records, &dead)
-	if err == nil && len(dead) > 0 {
-		err = in.retry(ctx, "deadletter", func(ctx context.Context) error { return in.publishDeadLetters(ctx, dead) })
-	}
-	if err == nil {
-		err = in.retry(ctx, "write", func(ctx context.Context) error { return in.store.Write(ctx, accepted, storeDeadLetters(dead)) })
-	}
-	if err == nil {
-		err = in.commit(ctx, r, b.msgs)
-	}
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-		return err
-	}
-
-	for _, rec := range accepted {
-		in.metrics.stored.WithLabelValues(string(rec.Event.Kind)).Inc()
-	}
-	for _, d := range dead {
-		in.metrics.deadLettered.WithLabelValues(string(d.Reason)).Inc()
-		in.log.Warn("dead-lettered message", "topic", d.Topic, "partition", d.Partition, "offset", d.Offset,
-			"reason", d.Reason, "detail", d.Detail, "published", d.NotPublished == "")
-	}
-	last := map[string]kafka.Message{}
-	for _, m := range b.msgs {
-		last[m.Topic+"/"+strconv.Itoa(m.Partition)] = m
-	}
-	keys := make([]string, 0, len(last))
-	for k, m := range last {
-		p := strconv.Itoa(m.Partition)
-		in.metrics.lag.WithLabelValues(m.Topic, p).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
-		in.metrics.committed.WithLabelValues(m.Topic, p).Set(float64(m.Offset))
-		keys = append(keys, k)
-	}
-	in.health.committed(keys, time.Now())
-	in.metrics.batchLatency.Observe(time.Since(b.firstAt).Seconds())
-	in.metrics.batchSize.Observe(float64(len(b.msgs)))
-	in.metrics.batchBytes.Observe(float64(b.bytes))
-	span.SetAttributes(attribute.Int("opsmetrics.events_stored", len(accepted)), attribute.Int("opsmetrics.dead_letters", len(dead)))
-	in.log.Debug("batch committed", "messages", len(b.msgs), "bytes", b.bytes, "events", len(accepted), "dead_letters", len(dead),
-		"took", time.Since(b.firstAt))
-	return nil
 }
 
 // claim claims the records' event ids (store.Claim) and dead-letters the
@@ -442,59 +397,6 @@ func (in *Ingester) commit(ctx context.Context, r *kafka.Reader, msgs []kafka.Me
 		return fmt.Errorf("%w: %w", errAbandoned, err)
 	}
 	return err
-}
-
-// decode decodes a batch, spread over the available cores (decoding is most
-// of the ingester's CPU time), and keeps the batch's order.
-func (in *Ingester) decode(batch []kafka.Message) ([]store.Record, []deadLetter) {
-	type result struct {
-		e   *event.Event
-		err error
-	}
-	results := make([]result, len(batch))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/256))
-	chunk := (len(batch) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := 0; lo < len(batch); lo += chunk {
-		hi := min(lo+chunk, len(batch))
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				m := batch[i]
-				e, err := in.decoder.Decode(event.Message{Topic: m.Topic, Value: m.Value, Headers: eventHeaders(m.Headers)})
-				results[i] = result{e, err}
-			}
-		})
-	}
-	wg.Wait()
-
-	records := make([]store.Record, 0, len(batch))
-	var dead []deadLetter
-	now := time.Now().UTC()
-	for i, m := range batch {
-		r := results[i]
-		if r.err == nil {
-			in.countDecoded(r.e)
-			records = append(records, store.Record{Event: r.e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-			continue
-		}
-		if in.skip(r.err) {
-			continue
-		}
-		var de *event.DecodeError
-		if !errors.As(r.err, &de) {
-			de = &event.DecodeError{Reason: event.ReasonInvalidJSON, Detail: r.err.Error()}
-		}
-		dead = append(dead, in.deadLetter(m, de.Reason, de.Detail, now))
-	}
-	return records, dead
-}
-
-func eventHeaders(hs []kafka.Header) []event.Header {
-	out := make([]event.Header, len(hs))
-	for j, h := range hs {
-		out[j] = event.Header{Key: h.Key, Value: h.Value}
-	}
-	return out
 }
 
 // retry runs op until it succeeds or ctx is done, with capped exponential

@@ -103,13 +103,17 @@ func TestMemoryPlan(t *testing.T) {
 		wantBatchBytes        int64
 		wantFits              bool
 	}{
-		// (256 - 64) MiB of heap, two thirds of it less 16 MiB live: 56 MiB
-		// for the queue, as many for the batch and its copies.
-		{"defaults", 256 << 20, 1048588, 24, 10000, 55 - 24, 14<<20 - 1048588, true},
-		{"small messages still queue at most 1000", 256 << 20, 16 << 10, 24, 10000, 1000, 14<<20 - 16<<10, true},
-		{"batch size bounds the queue", 256 << 20, 1 << 20, 4, 100, 56 - 4, 13 << 20, true},
+		// (256 - 64) MiB of heap, two thirds of it less 16 MiB live: 112
+		// MiB. A quarter (28 MiB) for the reader: 27 messages, one per
+		// partition and 3 queued; a fifth of the other 84 MiB for a batch
+		// (it is held in 5 copies: 2 filling, 3 writing).
+		{"defaults", 256 << 20, 1048588, 24, 10000, 27 - 24, (112<<20-27*1048588)/5 - 1048588, true},
+		{"small messages still queue at most 1000", 256 << 20, 16 << 10, 24, 10000, 1000, (112<<20-1024*16<<10)/5 - 16<<10, true},
+		{"batch size bounds the queue", 256 << 20, 1 << 20, 4, 10, 10, (112<<20-14<<20)/5 - 1<<20, true},
 		{"topic allows 16 MiB messages on 48 partitions", 256 << 20, 16 << 20, 48, 10000, 1, 1 << 20, false},
-		{"minimum budget", 128 << 20, 1 << 20, 12, 10000, 1, 13981013/4 - 1<<20, true},
+		// 27962026 bytes live; the reader needs 13 MiB for one message per
+		// partition and one queued, more than a quarter.
+		{"minimum budget", 128 << 20, 1 << 20, 12, 10000, 1, (27962026-13<<20)/5 - 1<<20, true},
 	} {
 		p := planMemory(c.budget, c.message, c.parts, c.batch)
 		if p.queue != c.wantQueue || p.batchBytes != c.wantBatchBytes {

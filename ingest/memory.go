@@ -17,26 +17,32 @@ import (
 //     (GoMemoryLimit, set by cmd/opsmetrics), so that garbage is collected
 //     before the process outgrows the budget;
 //   - a third of that heap is left to garbage between two collections, and
-//     heapReserve to the connections' buffers and the rest of the process;
-//   - half of what remains is the kafka-go reader's: its queue of
-//     QueueCapacity messages, plus the one message each assigned
-//     partition's fetcher holds while the queue is full. A message is at
-//     most the largest max.message.bytes of the input topics (read from
-//     Kafka at start): the broker refuses larger ones;
-//   - the other half is the batch's: flushed when it reaches BatchSize
-//     messages or batchBytes bytes, so it holds at most batchBytes plus one
-//     message. While it is written, its decoded events, the ClickHouse
-//     blocks and the dead letters add copies of it: flushFactor times its
-//     size in all.
+//     heapReserve to the connections' buffers, the batch being committed
+//     (its offsets and its dead letters' reasons) and the rest of the
+//     process. What remains is live: the plan below holds at most that;
+//   - the kafka-go reader: its queue of QueueCapacity messages, plus the one
+//     message each assigned partition's fetcher holds while the queue is
+//     full. A message is at most the largest max.message.bytes of the input
+//     topics (read from Kafka at start): the broker refuses larger ones. The
+//     reader gets a quarter of the live bytes, more if one message per
+//     partition needs it, up to half;
+//   - the pipeline's batches (pipeline.go), with the rest: the batch being
+//     filled holds its messages and their decoded events, fillFactor times
+//     its bytes; the batch being written holds its events, its ClickHouse
+//     block and the block's encoding (its messages are let go once its
+//     event ids are claimed), writeFactor times its bytes. A batch is
+//     handed on when it reaches BatchSize messages or batchBytes bytes, so
+//     it holds at most batchBytes plus one message.
 //
 // With the defaults (256 MiB, 1 MiB messages, 24 partitions) that is a
-// queue of 31 messages and batches of at most 13 MiB.
+// queue of 3 messages and batches of at most 16 MiB.
 const (
 	// MinMemoryBudget is the smallest budget accepted.
 	MinMemoryBudget = 128 << 20
 	nonHeapBytes    = 64 << 20
 	heapReserve     = 16 << 20
-	flushFactor     = 4
+	fillFactor      = 2
+	writeFactor     = 3
 	minBatchBytes   = 1 << 20
 )
 
@@ -58,11 +64,12 @@ type memoryPlan struct {
 func planMemory(budget int64, messageBytes, partitions, batchSize int) memoryPlan {
 	p := memoryPlan{budget: budget, messageBytes: max(messageBytes, 1), partitions: partitions}
 	p.live = max(GoMemoryLimit(budget)*2/3-heapReserve, 0)
-	half := p.live / 2
 	msg := int64(p.messageBytes)
-	p.batchBytes = max(half/flushFactor-msg, minBatchBytes)
-	p.queue = int(min(max(half/msg-int64(partitions), 1), int64(min(batchSize, 1000))))
-	p.worstCase = int64(p.queue+partitions)*msg + (p.batchBytes+msg)*flushFactor
+	reader := min(max(p.live/4, int64(partitions+1)*msg), p.live/2)
+	p.queue = int(min(max(reader/msg-int64(partitions), 1), int64(min(batchSize, 1000))))
+	readerBytes := int64(p.queue+partitions) * msg
+	p.batchBytes = max((p.live-readerBytes)/(fillFactor+writeFactor)-msg, minBatchBytes)
+	p.worstCase = readerBytes + (p.batchBytes+msg)*(fillFactor+writeFactor)
 	return p
 }
 
