@@ -345,7 +345,7 @@ func (bench *ingestBench) reference(db string) ingestRun {
 // server spent its CPU time on.
 type serverWork map[string]uint64
 
-var serverCounters = []string{"InsertQuery", "SelectQuery", "InsertedRows", "SelectedMarks", "CompressedReadBufferBytes",
+var serverCounters = []string{"InsertQuery", "SelectQuery", "InsertedRows", "MergeTreeDataWriterBlocks", "SelectedMarks", "CompressedReadBufferBytes",
 	"MergedRows", "MergesTimeMilliseconds", "UserTimeMicroseconds", "SystemTimeMicroseconds"}
 
 func (bench *ingestBench) serverWork() serverWork {
