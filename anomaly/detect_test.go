@@ -10,7 +10,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -119,7 +119,7 @@ func TestDetectAndAlert(t *testing.T) {
 		t.Errorf("an ordinary Sunday fired %v", f)
 	}
 
-	am, err := amserver.Start(ctx, t.TempDir())
+	am, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestDetectAndAlert(t *testing.T) {
 	if err := n.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var cfr amserver.Alert
+	var cfr alertmanager.Alert
 	testenv.Eventually(t, 20*time.Second, "the CFR alert in Alertmanager", func() (bool, string) {
 		alerts, err := am.Alerts(ctx)
 		if err != nil {

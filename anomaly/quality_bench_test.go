@@ -14,7 +14,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -45,7 +45,7 @@ const (
 // `make bench-anomaly`; the figures are printed, never asserted.
 func BenchmarkAnomalyQuality(b *testing.B) {
 	ctx := context.Background()
-	srv, err := chserver.Start(ctx, b.TempDir())
+	srv, err := clickhouse.Start(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -47,7 +47,7 @@ func TestServiceAlertsThroughAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	am, err := amserver.Start(ctx, t.TempDir())
+	am, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

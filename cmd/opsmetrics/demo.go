@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/demo"
+	"github.com/opsmetrics/opsmetrics/demo"
 )
 
 func runDemo(ctx context.Context, fs *flag.FlagSet, args []string) error {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/report"
+	"github.com/opsmetrics/opsmetrics/report"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 

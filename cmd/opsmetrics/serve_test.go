@@ -18,7 +18,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
@@ -62,7 +62,7 @@ func startOpsmetrics(t *testing.T, env []string, args ...string) (*exec.Cmd, <-c
 func TestServeSecretsAndProbes(t *testing.T) {
 	srv := testenv.ClickHouse(t)
 	u, _ := url.Parse(testenv.Database(t))
-	dsn := fmt.Sprintf("clickhouse://%s:%s@%s%s", chserver.PasswordUser, chserver.Password, u.Host, u.Path)
+	dsn := fmt.Sprintf("clickhouse://%s:%s@%s%s", clickhouse.PasswordUser, clickhouse.Password, u.Host, u.Path)
 	_ = srv
 	topics := config.Default().Topics
 	_, brokers := testenv.Kafka(t, 3, append(topics.Inputs(), topics.DeadLetter)...)
@@ -144,7 +144,7 @@ func TestServeSecretsAndProbes(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s of SIGTERM")
 	}
-	for _, secret := range []string{chserver.Password, token} {
+	for _, secret := range []string{clickhouse.Password, token} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the logs hold a secret %q", secret)
 		}

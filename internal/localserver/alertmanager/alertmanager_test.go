@@ -1,4 +1,4 @@
-package amserver_test
+package alertmanager_test
 
 import (
 	"context"
@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 )
 
 func TestStartRestartStop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := amserver.Start(ctx, t.TempDir())
+	s, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/demo"
+	"github.com/opsmetrics/opsmetrics/demo"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 

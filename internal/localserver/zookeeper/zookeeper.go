@@ -1,7 +1,7 @@
-// Package zkserver runs a private ZooKeeper from Debian's zookeeper package
+// Package zookeeper runs a private ZooKeeper from Debian's zookeeper package
 // (its jars under /usr/share/java, run with the system Java) on a free
 // loopback port, for tests of ClickHouse replication and distributed DDL.
-package zkserver
+package zookeeper
 
 import (
 	"context"

@@ -24,8 +24,8 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
@@ -56,8 +56,8 @@ func Run(ctx context.Context, o Options) error {
 	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
 
 	if cfg.ClickHouse == "" {
-		say("starting a private ClickHouse server (%s) ...", chserver.Binary)
-		srv, err := chserver.Start(ctx, filepath.Join(o.Dir, "clickhouse"))
+		say("starting a private ClickHouse server (%s) ...", clickhouse.Binary)
+		srv, err := clickhouse.Start(ctx, filepath.Join(o.Dir, "clickhouse"))
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	say("anomaly detection at the close of each day from %s to %s (opsmetrics anomaly detect, as serve runs it): %d series judged a day, %d series alerted",
 		watched[0].Day.Format("Mon 2006-01-02"), watched[len(watched)-1].Day.Format("Mon 2006-01-02"), len(watched[0].Evaluations), len(order))
 
-	am, err := amserver.Start(ctx, filepath.Join(o.Dir, "alertmanager"))
+	am, err := alertmanager.Start(ctx, filepath.Join(o.Dir, "alertmanager"))
 	if err != nil {
 		say("  (not sent: %v)", err)
 		return nil
@@ -246,7 +246,7 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	if err != nil {
 		return err
 	}
-	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, by service first:", amserver.Binary, am.URL, len(held))
+	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, by service first:", alertmanager.Binary, am.URL, len(held))
 	sort.Slice(held, func(i, j int) bool {
 		a, b := held[i].Labels, held[j].Labels
 		if (a["service"] == "") != (b["service"] == "") {

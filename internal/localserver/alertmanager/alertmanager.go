@@ -1,8 +1,8 @@
-// Package amserver runs private Alertmanager servers from the installed
+// Package alertmanager runs private Alertmanager servers from the installed
 // prometheus-alertmanager binary (Debian's package), each on a free loopback
 // port with its own temporary directory and clustering turned off. Tests use
 // it so that the alert notifier always talks to a real Alertmanager.
-package amserver
+package alertmanager
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package ingest_test
+package e2e_test
 
 import (
 	"bytes"
@@ -22,11 +22,10 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
@@ -56,6 +55,9 @@ type reliabilityConfig struct {
 	kafkaDown     time.Duration // how long Kafka is away under serve
 	reused        int           // ids sent again with other content
 }
+
+// t0 is the end of the generated streams.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 func reliabilityConfigFromEnv(t *testing.T) reliabilityConfig {
 	t.Helper()
@@ -260,12 +262,12 @@ func TestReliability(t *testing.T) {
 // once crashed (SIGKILL) under the running ingester. A last ingester runs
 // until idle; then every event must be stored exactly once. It returns the
 // messages, for the outage scenario to reuse.
-func crashStorm(t *testing.T, rc reliabilityConfig, tab *figures, srv *chserver.Server, dsn string) []kafka.Message {
+func crashStorm(t *testing.T, rc reliabilityConfig, tab *figures, srv *clickhouse.Server, dsn string) []kafka.Message {
 	const scenario = "crash storm"
-	h := dsnHarness(t, dsn, 6)
+	h := testenv.PipelineOn(t, dsn, 6)
 	genStart := time.Now()
 	// About 4,600 events per service-year, as in BenchmarkIngestEndToEnd.
-	msgs, want := stream(t, h, generator.Config{Services: max(1, rc.events/4600), Days: 365, Seed: 21, End: t0})
+	msgs, want := h.Stream(generator.Config{Services: max(1, rc.events/4600), Days: 365, Seed: 21, End: t0})
 	genTook := time.Since(genStart)
 	produceStart := time.Now()
 	produceAll(t, h, msgs)
@@ -284,14 +286,14 @@ func crashStorm(t *testing.T, rc reliabilityConfig, tab *figures, srv *chserver.
 		start                        = time.Now()
 	)
 	for i := range rc.kills {
-		in := startIngester(t, h, group, "--batch-size", "5000")
+		in := testenv.StartIngester(t, h, group, "--batch-size", "5000")
 		waitProgress(t, h, fmt.Sprintf("ingester %d makes progress", i+1))
 		switch i {
 		case rc.kills / 3:
 			// ClickHouse stops under the ingester, which dies while it is down.
 			srv.Stop()
 			time.Sleep(time.Second + jitter(2*time.Second))
-			in.kill(t)
+			in.Kill(t)
 			if err := srv.Restart(context.Background()); err != nil {
 				t.Fatalf("restart clickhouse: %v", err)
 			}
@@ -307,10 +309,10 @@ func crashStorm(t *testing.T, rc reliabilityConfig, tab *figures, srv *chserver.
 			chRestarts++
 			waitProgress(t, h, fmt.Sprintf("ingester %d makes progress after ClickHouse came back", i+1))
 			time.Sleep(jitter(maxSleep))
-			in.kill(t)
+			in.Kill(t)
 		default:
 			time.Sleep(jitter(maxSleep))
-			in.kill(t)
+			in.Kill(t)
 		}
 		kills++
 		n := distinctStored(t, h)
@@ -319,12 +321,12 @@ func crashStorm(t *testing.T, rc reliabilityConfig, tab *figures, srv *chserver.
 		}
 		t.Logf("kill %d: %d of %d events stored", i+1, n, len(msgs))
 	}
-	in := startIngester(t, h, group, "--batch-size", "5000", "--until-idle", "8s")
-	in.wait(t, 5*time.Minute)
+	in := testenv.StartIngester(t, h, group, "--batch-size", "5000", "--until-idle", "8s")
+	in.Wait(t, 5*time.Minute)
 	took := time.Since(start)
 
 	beforeMerge := rawStored(t, h)
-	checkExactlyOnce(t, h, want) // merges duplicates with OPTIMIZE ... FINAL
+	h.CheckExactlyOnce(want) // merges duplicates with OPTIMIZE ... FINAL
 	rows, distinct := rawStored(t, h), distinctStored(t, h)
 	lost := int64(want["events"]) - int64(distinct)
 	dup := int64(rows) - int64(distinct)
@@ -349,14 +351,14 @@ func clickHouseOutage(t *testing.T, rc reliabilityConfig, tab *figures, msgs []k
 	const scenario = "ClickHouse outage"
 	srv := testenv.OwnClickHouse(t)
 	const partitions = 6
-	h := dsnHarness(t, testenv.MigratedDatabase(t, srv), partitions)
+	h := testenv.PipelineOn(t, testenv.MigratedDatabase(t, srv), partitions)
 	if len(msgs) == 0 { // the crash storm did not get as far as producing
-		msgs, _ = stream(t, h, generator.Config{Services: max(1, rc.events/4600), Days: 365, Seed: 21, End: t0})
+		msgs, _ = h.Stream(generator.Config{Services: max(1, rc.events/4600), Days: 365, Seed: 21, End: t0})
 	}
 
 	const group = "outage"
-	in := startIngester(t, h, group, "--batch-size", "10000") // the default batch size
-	pid := in.cmd.Process.Pid
+	in := testenv.StartIngester(t, h, group, "--batch-size", "10000") // the default batch size
+	pid := in.Cmd.Process.Pid
 	var peakRSS atomic.Int64
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
@@ -365,7 +367,7 @@ func clickHouseOutage(t *testing.T, rc reliabilityConfig, tab *figures, msgs []k
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			peakRSS.Store(max(peakRSS.Load(), vmHWM(pid)))
+			peakRSS.Store(max(peakRSS.Load(), testenv.PeakRSS(pid)))
 			select {
 			case <-stopSampling:
 				return
@@ -394,10 +396,8 @@ func clickHouseOutage(t *testing.T, rc reliabilityConfig, tab *figures, msgs []k
 		t.Fatalf("restart clickhouse: %v", err)
 	}
 	upAt := time.Now()
-	select {
-	case err := <-in.done:
-		t.Fatalf("the ingester exited while ClickHouse was down: %v\n%s", err, tail(in.log.String()))
-	default:
+	if exited, err := in.Exited(); exited {
+		t.Fatalf("the ingester exited while ClickHouse was down: %v\n%s", err, testenv.Tail(in.Log.String()))
 	}
 	backlog := snapshotOffsets(t, h, group, partitions)
 	// Caught up: the group has committed every message that was in Kafka when
@@ -419,15 +419,15 @@ func clickHouseOutage(t *testing.T, rc reliabilityConfig, tab *figures, msgs []k
 		lag := snapshotOffsets(t, h, group, partitions).lag()
 		return lag == 0, fmt.Sprintf("lag %d", lag)
 	})
-	in.cmd.Process.Signal(syscall.SIGTERM)
-	in.wait(t, time.Minute)
+	in.Cmd.Process.Signal(syscall.SIGTERM)
+	in.Wait(t, time.Minute)
 	close(stopSampling)
 	<-sampled
 	// ClickHouse fails first on claiming the batch's event ids, then on
 	// writing it.
-	retries := bytes.Count(in.log.Bytes(), []byte("msg=retrying op=write")) + bytes.Count(in.log.Bytes(), []byte("msg=retrying op=claim"))
+	retries := bytes.Count(in.Log.Bytes(), []byte("msg=retrying op=write")) + bytes.Count(in.Log.Bytes(), []byte("msg=retrying op=claim"))
 
-	checkExactlyOnce(t, h, expectedViews(t, msgs[:produced]))
+	h.CheckExactlyOnce(expectedViews(t, msgs[:produced]))
 	rows, distinct := rawStored(t, h), distinctStored(t, h)
 	lost := int64(produced) - int64(distinct)
 	dup := int64(rows) - int64(distinct)
@@ -450,7 +450,7 @@ func fuzzDecoder(t *testing.T, rc reliabilityConfig, tab *figures) {
 	cmd := exec.Command("go", "test", "./internal/event", "-run", "^$", "-fuzz", "^FuzzDecode$",
 		"-fuzztime", rc.fuzzTime.String())
 	cmd.Dir = ".." // the module root
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -464,12 +464,12 @@ func fuzzDecoder(t *testing.T, rc reliabilityConfig, tab *figures) {
 	case <-time.After(rc.fuzzTime + 5*time.Minute):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("go test -fuzz did not finish within %v:\n%s", rc.fuzzTime+5*time.Minute, tail(out.String()))
+		t.Fatalf("go test -fuzz did not finish within %v:\n%s", rc.fuzzTime+5*time.Minute, testenv.Tail(out.String()))
 	}
 	took := time.Since(start)
 	text := out.String()
 	if err != nil {
-		t.Logf("go test -fuzz: %v\n%s", err, tail(text))
+		t.Logf("go test -fuzz: %v\n%s", err, testenv.Tail(text))
 	}
 	execs := "unknown"
 	if m := regexp.MustCompile(`execs: (\d+)`).FindAllStringSubmatch(text, -1); len(m) > 0 {
@@ -491,7 +491,7 @@ func fuzzDecoder(t *testing.T, rc reliabilityConfig, tab *figures) {
 func alertmanagerOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 	const scenario = "Alertmanager outage"
 	ctx := context.Background()
-	am, err := amserver.Start(ctx, t.TempDir())
+	am, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +513,7 @@ func alertmanagerOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 		"severity": "critical", "direction": "up"}
 	n.Fire(anomaly.Alert{Labels: labels, Annotations: map[string]string{"summary": "incidents of checkout are anomalously high"}})
 	time.Sleep(rc.amDown)
-	failures := sumCounter(t, reg, "opsmetrics_alert_send_failures_total")
+	failures := testenv.SumCounter(t, reg, "opsmetrics_alert_send_failures_total")
 
 	restart := time.Now()
 	if err := am.Restart(ctx); err != nil {
@@ -540,20 +540,10 @@ func alertmanagerOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 		"< "+rc.amBound.String(), delay < rc.amBound)
 }
 
-// dsnHarness is a harness on the migrated database dsn (on a ClickHouse of
-// the caller's, which may stop it) and a new in-process Kafka cluster.
-func dsnHarness(t *testing.T, dsn string, partitions int32) *harness {
-	t.Helper()
-	cfg := config.Default()
-	_, brokers := testenv.Kafka(t, partitions, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)...)
-	cfg.ClickHouse, cfg.Brokers = dsn, brokers
-	return &harness{t: t, dsn: dsn, st: testenv.Store(t, dsn), brokers: brokers, cfg: cfg}
-}
-
 // produceAll sends msgs in chunks of 5,000, as `opsmetrics produce` does.
-func produceAll(t *testing.T, h *harness, msgs []kafka.Message) {
+func produceAll(t *testing.T, h *testenv.Pipeline, msgs []kafka.Message) {
 	t.Helper()
-	p := publish.New(h.brokers, publish.TopicsFrom(h.cfg.Topics), nil)
+	p := publish.New(h.Brokers, publish.TopicsFrom(h.Topics), nil)
 	defer p.Close()
 	for i := 0; i < len(msgs); i += 5000 {
 		if err := p.Send(context.Background(), msgs[i:min(i+5000, len(msgs))]...); err != nil {
@@ -573,11 +563,11 @@ type steadyProducer struct {
 	sendErr  error
 }
 
-func produceSteadily(h *harness, msgs []kafka.Message, rate int) *steadyProducer {
+func produceSteadily(h *testenv.Pipeline, msgs []kafka.Message, rate int) *steadyProducer {
 	sp := &steadyProducer{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(sp.done)
-		p := publish.New(h.brokers, publish.TopicsFrom(h.cfg.Topics), nil)
+		p := publish.New(h.Brokers, publish.TopicsFrom(h.Topics), nil)
 		defer p.Close()
 		start := time.Now()
 		defer func() { sp.took = time.Since(start) }()
@@ -614,7 +604,7 @@ func (sp *steadyProducer) stop() (int, time.Duration) {
 func (sp *steadyProducer) err() error { return sp.sendErr }
 
 // waitProgress waits until more distinct events are stored than now.
-func waitProgress(t *testing.T, h *harness, what string) {
+func waitProgress(t *testing.T, h *testenv.Pipeline, what string) {
 	t.Helper()
 	before := distinctStored(t, h)
 	testenv.Eventually(t, 2*time.Minute, what, func() (bool, string) {
@@ -623,25 +613,23 @@ func waitProgress(t *testing.T, h *harness, what string) {
 	})
 }
 
-var eventTables = []string{"deployment_events", "incident_events", "patch_events", "change_events"}
-
 // rawStored counts the rows of the event tables, replays included until
 // ClickHouse merges them.
-func rawStored(t *testing.T, h *harness) uint64 {
+func rawStored(t *testing.T, h *testenv.Pipeline) uint64 {
 	t.Helper()
 	var n uint64
-	for _, table := range eventTables {
-		n += testenv.Count(t, h.st, "SELECT count() FROM "+table)
+	for _, table := range testenv.EventTables {
+		n += testenv.Count(t, h.Store, "SELECT count() FROM "+table)
 	}
 	return n
 }
 
 // distinctStored counts the distinct events stored.
-func distinctStored(t *testing.T, h *harness) uint64 {
+func distinctStored(t *testing.T, h *testenv.Pipeline) uint64 {
 	t.Helper()
 	var n uint64
-	for _, table := range eventTables {
-		n += testenv.Count(t, h.st, "SELECT uniqExact(event_id) FROM "+table)
+	for _, table := range testenv.EventTables {
+		n += testenv.Count(t, h.Store, "SELECT uniqExact(event_id) FROM "+table)
 	}
 	return n
 }
@@ -685,12 +673,12 @@ func (o groupOffsets) lag() int64 {
 	return lag
 }
 
-func snapshotOffsets(t *testing.T, h *harness, group string, partitions int) groupOffsets {
+func snapshotOffsets(t *testing.T, h *testenv.Pipeline, group string, partitions int) groupOffsets {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(h.brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(h.Brokers...), Timeout: 10 * time.Second}
 	ends := map[string][]kafka.OffsetRequest{}
 	parts := map[string][]int{}
-	for _, topic := range h.cfg.Topics.Inputs() {
+	for _, topic := range h.Topics.Inputs() {
 		for p := range partitions {
 			ends[topic] = append(ends[topic], kafka.LastOffsetOf(p))
 			parts[topic] = append(parts[topic], p)

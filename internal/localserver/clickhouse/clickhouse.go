@@ -1,8 +1,8 @@
-// Package chserver runs private ClickHouse servers from the installed
+// Package clickhouse runs private ClickHouse servers from the installed
 // clickhouse-server binary (Debian's package), each on free loopback ports
 // with its own temporary directory. Tests, benchmarks and the demo use it so
 // that they always talk to a real server and never to a shared one.
-package chserver
+package clickhouse
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package ingest_test
+package e2e_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // names or stores them, /metrics stays small, has no raw control or
 // bidirectional character, and promtool accepts it.
 func TestHostileLabels(t *testing.T) {
-	h := newHarness(t, 1)
+	h := testenv.NewPipeline(t, 1)
 	now := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
 	hostile := []struct{ service, team string }{
 		{strings.Repeat("S", 900<<10), "payments"},
@@ -28,21 +28,21 @@ func TestHostileLabels(t *testing.T) {
 	}
 	var msgs []kafka.Message
 	for i, x := range hostile {
-		msgs = append(msgs, kafka.Message{Topic: h.cfg.Topics.Deployments, Value: []byte(`{"kind":"deployment","event_id":"hl-` +
+		msgs = append(msgs, kafka.Message{Topic: h.Topics.Deployments, Value: []byte(`{"kind":"deployment","event_id":"hl-` +
 			string(rune('a'+i)) + `","deployment_id":"hl-` + string(rune('a'+i)) + `","service":"` + x.service + `","team":"` + x.team +
 			`","environment":"production","status":"success","finished_at":"` + now + `"}`)})
 	}
-	msgs = append(msgs, kafka.Message{Topic: h.cfg.Topics.Deployments, Value: []byte(`{"kind":"deployment","event_id":"hl-ok",` +
+	msgs = append(msgs, kafka.Message{Topic: h.Topics.Deployments, Value: []byte(`{"kind":"deployment","event_id":"hl-ok",` +
 		`"deployment_id":"hl-ok","service":"search","environment":"production","status":"success","finished_at":"` + now + `"}`)})
-	h.produceLarge(msgs...)
-	h.ingestUntilIdle("labels")
-	stored := testenv.Count(t, h.st, "SELECT count() FROM deployments")
-	refused := testenv.Count(t, h.st, "SELECT count() FROM dead_letters")
-	if stored+refused != uint64(len(msgs)) || testenv.Count(t, h.st, "SELECT count() FROM deployments WHERE service = 'search'") != 1 {
+	h.ProduceLarge(msgs...)
+	testenv.StartIngester(t, h, "labels", "--until-idle", "3s").Wait(t, 3*time.Minute)
+	stored := testenv.Count(t, h.Store, "SELECT count() FROM deployments")
+	refused := testenv.Count(t, h.Store, "SELECT count() FROM dead_letters")
+	if stored+refused != uint64(len(msgs)) || testenv.Count(t, h.Store, "SELECT count() FROM deployments WHERE service = 'search'") != 1 {
 		t.Fatalf("%d stored and %d dead-lettered of %d messages, the plain one among them", stored, refused, len(msgs))
 	}
 
-	exp := metrics.NewExporter(h.st.Conn(), metrics.Query{}, nil, testenv.Logger(t))
+	exp := metrics.NewExporter(h.Store.Conn(), metrics.Query{}, nil, testenv.Logger(t))
 	if err := exp.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}

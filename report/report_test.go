@@ -13,7 +13,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
-	"github.com/opsmetrics/opsmetrics/internal/report"
+	"github.com/opsmetrics/opsmetrics/report"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/demo"
+	"github.com/opsmetrics/opsmetrics/demo"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/store"

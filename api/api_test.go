@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/api"
+	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"

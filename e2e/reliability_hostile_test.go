@@ -1,4 +1,4 @@
-package ingest_test
+package e2e_test
 
 import (
 	"context"
@@ -21,8 +21,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/api"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -37,38 +37,38 @@ import (
 // ingestion with good events, and runs `opsmetrics ingest` until idle.
 func poisonMessages(t *testing.T, rc reliabilityConfig, tab *figures) {
 	const scenario = "poison messages"
-	h := newHarness(t, 3)
-	topic := h.cfg.Topics.Deployments
-	h.setTopicConfig(topic, "max.message.bytes", fmt.Sprint(4<<20)) // the dead-letter topic keeps Kafka's default
+	h := testenv.NewPipeline(t, 3)
+	topic := h.Topics.Deployments
+	h.SetTopicConfig(topic, "max.message.bytes", fmt.Sprint(4<<20)) // the dead-letter topic keeps Kafka's default
 	const rounds, goodPerPoison = 5, 100
 	var good, poison []kafka.Message
 	for r := range rounds {
 		for _, v := range []string{
-			deploymentJSON(fmt.Sprintf("p-%d-status", r), strings.Repeat("s", 700<<10), ""), // quoted in the reason
-			padded(fmt.Sprintf("p-%d-near", r), brokerLimit-300),
-			padded(fmt.Sprintf("p-%d-big", r), 2<<20),
+			testenv.DeploymentJSON(fmt.Sprintf("p-%d-status", r), strings.Repeat("s", 700<<10), ""), // quoted in the reason
+			testenv.Padded(fmt.Sprintf("p-%d-near", r), testenv.BrokerMaxMessageBytes-300),
+			testenv.Padded(fmt.Sprintf("p-%d-big", r), 2<<20),
 		} {
 			poison = append(poison, kafka.Message{Topic: topic, Key: []byte(strconv.Itoa(len(poison))), Value: []byte(v)})
 			for range goodPerPoison {
 				id := fmt.Sprintf("g-%d", len(good))
-				good = append(good, kafka.Message{Topic: topic, Key: []byte(id), Value: []byte(deploymentJSON(id, "success", ""))})
+				good = append(good, kafka.Message{Topic: topic, Key: []byte(id), Value: []byte(testenv.DeploymentJSON(id, "success", ""))})
 			}
 		}
 	}
 	// Each poison message ahead of its good events, on every partition.
 	for i, p := range poison {
-		h.produceLarge(p)
-		h.produce(good[i*goodPerPoison : (i+1)*goodPerPoison]...)
+		h.ProduceLarge(p)
+		h.Produce(good[i*goodPerPoison : (i+1)*goodPerPoison]...)
 	}
 	start := time.Now()
-	in := startIngester(t, h, "poison", "--batch-size", "1000", "--until-idle", "5s")
-	in.wait(t, 3*time.Minute)
+	in := testenv.StartIngester(t, h, "poison", "--batch-size", "1000", "--until-idle", "5s")
+	in.Wait(t, 3*time.Minute)
 	took := time.Since(start)
 
-	stored := testenv.Count(t, h.st, "SELECT count() FROM deployments WHERE status = 'success'")
-	dead := testenv.Count(t, h.st, "SELECT count() FROM dead_letters")
-	maxReason := testenv.Count(t, h.st, "SELECT max(length(reason)) FROM dead_letters")
-	dlq := h.consumeAll(h.cfg.Topics.DeadLetter, 3)
+	stored := testenv.Count(t, h.Store, "SELECT count() FROM deployments WHERE status = 'success'")
+	dead := testenv.Count(t, h.Store, "SELECT count() FROM dead_letters")
+	maxReason := testenv.Count(t, h.Store, "SELECT max(length(reason)) FROM dead_letters")
+	dlq := h.ConsumeAll(h.Topics.DeadLetter, 3)
 	largest := 0
 	sources := map[string]bool{} // the topic is at-least-once: a retried publish may repeat a dead letter
 	for _, m := range dlq {
@@ -81,9 +81,9 @@ func poisonMessages(t *testing.T, rc reliabilityConfig, tab *figures) {
 		sources[hdr[ingest.HeaderPartition]+"/"+hdr[ingest.HeaderOffset]] = true
 		largest = max(largest, n)
 	}
-	committed := committedOffsets(t, h, "poison")
+	committed := h.CommittedOffsets("poison")
 	if len(dlq) != len(poison) { // say why some were published twice
-		for _, line := range strings.Split(in.log.String(), "\n") {
+		for _, line := range strings.Split(in.Log.String(), "\n") {
 			if strings.Contains(line, "deadletter") || strings.Contains(line, "dead-letter") || strings.Contains(line, "level=ERROR") {
 				t.Logf("ingester: %.400s", line)
 			}
@@ -94,7 +94,7 @@ func poisonMessages(t *testing.T, rc reliabilityConfig, tab *figures) {
 	tab.check(t, scenario, "dead letters in dead_letters", strconv.Itoa(int(dead)), "= "+strconv.Itoa(len(poison)), dead == uint64(len(poison)))
 	tab.check(t, scenario, "poison messages on the dead-letter topic", fmt.Sprintf("%d (%d records)", len(sources), len(dlq)),
 		"= "+strconv.Itoa(len(poison)), len(sources) == len(poison))
-	tab.check(t, scenario, "largest dead letter, bytes", thousands(int64(largest)), "< "+thousands(brokerLimit), largest < brokerLimit)
+	tab.check(t, scenario, "largest dead letter, bytes", thousands(int64(largest)), "< "+thousands(testenv.BrokerMaxMessageBytes), largest < testenv.BrokerMaxMessageBytes)
 	tab.check(t, scenario, "longest reason stored, bytes", thousands(int64(maxReason)), fmt.Sprintf("<= %d", 1024), maxReason <= 1024)
 	tab.check(t, scenario, "offsets committed", thousands(committed), "= "+thousands(int64(len(good)+len(poison))), committed == int64(len(good)+len(poison)))
 	tab.report(scenario, "time to idle exit", took.Round(100*time.Millisecond).String())
@@ -106,17 +106,17 @@ func poisonMessages(t *testing.T, rc reliabilityConfig, tab *figures) {
 // older build), it ingests the same backlog with it first, for the ratio.
 func largeMessageBacklog(t *testing.T, rc reliabilityConfig, tab *figures) {
 	const scenario = "large-message backlog"
-	h := newHarness(t, 6)
+	h := testenv.NewPipeline(t, 6)
 	title := strings.Repeat("incident report line; ", rc.largeBytes/22+1)[:rc.largeBytes]
 	var msgs []kafka.Message
 	for i := range rc.largeMessages {
 		id := fmt.Sprintf("big-%d", i)
-		msgs = append(msgs, kafka.Message{Topic: h.cfg.Topics.Incidents, Key: []byte(id), Value: []byte(fmt.Sprintf(
+		msgs = append(msgs, kafka.Message{Topic: h.Topics.Incidents, Key: []byte(id), Value: []byte(fmt.Sprintf(
 			`{"kind":"incident","event_id":"%s","incident_id":"INC-%s","title":"%s","service":"checkout","environment":"production",`+
 				`"severity":"high","detected_at":"2026-03-02T10:00:00Z"}`, id, id, title))})
 	}
 	produceStart := time.Now()
-	w := &kafka.Writer{Addr: kafka.TCP(h.brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+	w := &kafka.Writer{Addr: kafka.TCP(h.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond, BatchSize: 100, BatchBytes: 1 << 20}
 	for i := 0; i < len(msgs); i += 200 {
 		if err := w.WriteMessages(context.Background(), msgs[i:min(i+200, len(msgs))]...); err != nil {
@@ -129,10 +129,10 @@ func largeMessageBacklog(t *testing.T, rc reliabilityConfig, tab *figures) {
 	t.Logf("produced %d messages, %d MiB, in %v", rc.largeMessages, total>>20, time.Since(produceStart).Round(time.Millisecond))
 
 	measure := func(binary, group string) (peak int64, took time.Duration) {
-		args := []string{"ingest", "--clickhouse", h.dsn, "--brokers", h.brokers[0], "--group", group, "--until-idle", "8s",
+		args := []string{"ingest", "--clickhouse", h.DSN, "--brokers", h.Brokers[0], "--group", group, "--until-idle", "8s",
 			"--session-timeout", "6s", "--log-level", "info"} // every other setting at its default: batch 10,000, budget 256 MiB
 		cmd := exec.Command(binary, args...)
-		log := &syncBuffer{}
+		log := &testenv.Buffer{}
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.Env = append(os.Environ(), "OPSMETRICS_CONFIG=")
 		start := time.Now()
@@ -147,14 +147,14 @@ func largeMessageBacklog(t *testing.T, rc reliabilityConfig, tab *figures) {
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Fatalf("%s: %v\n%s", binary, err, tail(log.String()))
+					t.Fatalf("%s: %v\n%s", binary, err, testenv.Tail(log.String()))
 				}
 				return peak, time.Since(start)
 			case <-tick.C:
-				peak = max(peak, vmHWM(cmd.Process.Pid))
+				peak = max(peak, testenv.PeakRSS(cmd.Process.Pid))
 			case <-time.After(5 * time.Minute):
 				cmd.Process.Kill()
-				t.Fatalf("%s did not finish within 5 minutes\n%s", binary, tail(log.String()))
+				t.Fatalf("%s did not finish within 5 minutes\n%s", binary, testenv.Tail(log.String()))
 			}
 		}
 	}
@@ -163,8 +163,8 @@ func largeMessageBacklog(t *testing.T, rc reliabilityConfig, tab *figures) {
 		tab.report(scenario, "reference binary peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)))
 		tab.report(scenario, "reference binary time", took.Round(100*time.Millisecond).String())
 	}
-	peak, took := measure(opsmetricsBinary(t), "backlog")
-	stored := testenv.Count(t, h.st, "SELECT count() FROM incidents")
+	peak, took := measure(testenv.Binary(t), "backlog")
+	stored := testenv.Count(t, h.Store, "SELECT count() FROM incidents")
 	budget := config.Default().Ingest.MemoryBudgetBytes
 	tab.report(scenario, "backlog", fmt.Sprintf("%s x %d KB", thousands(int64(rc.largeMessages)), rc.largeBytes>>10))
 	tab.check(t, scenario, "events stored", thousands(int64(stored)), "= "+thousands(int64(rc.largeMessages)), stored == uint64(rc.largeMessages))
@@ -201,7 +201,7 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 	startKafka()
 	defer func() { broker.Close() }()
 	cfg.ClickHouse, cfg.Brokers = dsn, []string{kafkaAddr}
-	h := &harness{t: t, dsn: dsn, st: st, brokers: cfg.Brokers, cfg: cfg}
+	h := &testenv.Pipeline{T: t, DSN: dsn, Store: st, Brokers: cfg.Brokers, Topics: cfg.Topics}
 
 	l, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -209,9 +209,9 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 	}
 	listen := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(opsmetricsBinary(t), "serve", "--components", "ingest,api", "--clickhouse", dsn, "--brokers", kafkaAddr,
+	cmd := exec.Command(testenv.Binary(t), "serve", "--components", "ingest,api", "--clickhouse", dsn, "--brokers", kafkaAddr,
 		"--listen", listen, "--session-timeout", "6s", "--retry-max-backoff", "2s", "--batch-max-latency", "200ms")
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), "OPSMETRICS_CONFIG=")
 	if err := cmd.Start(); err != nil {
@@ -230,7 +230,7 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 		return resp.StatusCode
 	}
 
-	msgs, _ := stream(t, h, generator.Config{Services: 6, Days: 60, Seed: 31, End: t0})
+	msgs, _ := h.Stream(generator.Config{Services: 6, Days: 60, Seed: 31, End: t0})
 	half := len(msgs) / 2
 	produceAll(t, h, msgs[:half])
 	testenv.Eventually(t, 2*time.Minute, "the first half stored by serve", func() (bool, string) {
@@ -269,7 +269,7 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 	recovered := time.Since(upAt)
 	testenv.Eventually(t, time.Minute, "ready again", func() (bool, string) { return probe("/readyz") == http.StatusOK, "not ready" })
 	readyAgain := time.Since(upAt)
-	checkExactlyOnce(t, h, expectedViews(t, msgs))
+	h.CheckExactlyOnce(expectedViews(t, msgs))
 	rows, distinct := rawStored(t, h), distinctStored(t, h)
 
 	tab.report(scenario, "Kafka down for", rc.kafkaDown.String())
@@ -289,19 +289,19 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 // by two ingesters of one group.
 func idReuse(t *testing.T, rc reliabilityConfig, tab *figures) {
 	const scenario = "id reuse"
-	h := newHarness(t, 6)
-	msgs, want := stream(t, h, generator.Config{Services: 4, Days: 60, Seed: 41, End: t0})
+	h := testenv.NewPipeline(t, 6)
+	msgs, want := h.Stream(generator.Config{Services: 4, Days: 60, Seed: 41, End: t0})
 	produceAll(t, h, msgs)
-	in := startIngester(t, h, "reuse", "--until-idle", "5s")
-	in.wait(t, 3*time.Minute)
-	before := h.views()
+	in := testenv.StartIngester(t, h, "reuse", "--until-idle", "5s")
+	in.Wait(t, 3*time.Minute)
+	before := h.Views()
 
 	// Every other message again: a year earlier (so in another month, and
 	// for changes and patches with other times), on another topic, hence
 	// partition; and unchanged.
 	var again []kafka.Message
 	conflicts := 0
-	topics := h.cfg.Topics.Inputs()
+	topics := h.Topics.Inputs()
 	earlier := regexp.MustCompile(`"20(\d\d)-`)
 	for i := 0; i < len(msgs) && conflicts < rc.reused; i += 2 {
 		m := msgs[i]
@@ -320,16 +320,16 @@ func idReuse(t *testing.T, rc reliabilityConfig, tab *figures) {
 	for i := range raced {
 		id := fmt.Sprintf("race-%d", i)
 		for j, status := range []string{"success", "failure"} {
-			again = append(again, kafka.Message{Topic: topics[j], Key: []byte(id + status), Value: []byte(deploymentJSON(id, status, ""))})
+			again = append(again, kafka.Message{Topic: topics[j], Key: []byte(id + status), Value: []byte(testenv.DeploymentJSON(id, status, ""))})
 		}
 	}
 	produceAll(t, h, again)
-	a, b := startIngester(t, h, "reuse", "--until-idle", "5s"), startIngester(t, h, "reuse", "--until-idle", "5s")
-	a.wait(t, 3*time.Minute)
-	b.wait(t, 3*time.Minute)
+	a, b := testenv.StartIngester(t, h, "reuse", "--until-idle", "5s"), testenv.StartIngester(t, h, "reuse", "--until-idle", "5s")
+	a.Wait(t, 3*time.Minute)
+	b.Wait(t, 3*time.Minute)
 
-	dead := testenv.Count(t, h.st, "SELECT count() FROM dead_letters WHERE reason_code = 'id_conflict' AND reason NOT LIKE '%race-%'")
-	others := testenv.Count(t, h.st, "SELECT count() FROM dead_letters WHERE reason_code != 'id_conflict'")
+	dead := testenv.Count(t, h.Store, "SELECT count() FROM dead_letters WHERE reason_code = 'id_conflict' AND reason NOT LIKE '%race-%'")
+	others := testenv.Count(t, h.Store, "SELECT count() FROM dead_letters WHERE reason_code != 'id_conflict'")
 	// The raced ids are new deployments: the views are compared without them.
 	withoutRaced := func(views map[string]string) string {
 		var out []string
@@ -342,16 +342,16 @@ func idReuse(t *testing.T, rc reliabilityConfig, tab *figures) {
 		}
 		return strings.Join(out, "\n")
 	}
-	after := h.views()
-	for _, table := range eventTables {
-		if err := h.st.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+	after := h.Views()
+	for _, table := range testenv.EventTables {
+		if err := h.Store.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	merged := h.views()
-	racedAccepted := testenv.Count(t, h.st, "SELECT count() FROM deployments WHERE deployment_id LIKE 'd-race-%'")
-	twoContents := testenv.Count(t, h.st, "SELECT count() FROM (SELECT event_id FROM deployment_events WHERE event_id LIKE 'race-%' GROUP BY event_id HAVING uniqExact(status) > 1)")
-	bothRefused := testenv.Count(t, h.st, `SELECT count() FROM (SELECT visitParamExtractString(payload, 'event_id') AS id FROM dead_letters
+	merged := h.Views()
+	racedAccepted := testenv.Count(t, h.Store, "SELECT count() FROM deployments WHERE deployment_id LIKE 'd-race-%'")
+	twoContents := testenv.Count(t, h.Store, "SELECT count() FROM (SELECT event_id FROM deployment_events WHERE event_id LIKE 'race-%' GROUP BY event_id HAVING uniqExact(status) > 1)")
+	bothRefused := testenv.Count(t, h.Store, `SELECT count() FROM (SELECT visitParamExtractString(payload, 'event_id') AS id FROM dead_letters
 		WHERE reason_code = 'id_conflict' AND id LIKE 'race-%' GROUP BY id HAVING count() = 2)`)
 
 	tab.report(scenario, "events stored first", thousands(int64(want["events"])))
