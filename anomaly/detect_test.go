@@ -10,8 +10,8 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"

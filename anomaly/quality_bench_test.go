@@ -14,9 +14,9 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/demo"
+	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"

@@ -13,10 +13,10 @@ import (
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
-	"github.com/opsmetrics/opsmetrics/report"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
+	"github.com/opsmetrics/opsmetrics/report"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

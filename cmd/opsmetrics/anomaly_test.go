@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )

@@ -6,8 +6,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/demo"
+	"github.com/opsmetrics/opsmetrics/internal/config"
 )
 
 func runDemo(ctx context.Context, fs *flag.FlagSet, args []string) error {

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/report"
 	"github.com/opsmetrics/opsmetrics/metrics"
+	"github.com/opsmetrics/opsmetrics/report"
 )
 
 func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
-	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/api"
+	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"

@@ -18,9 +18,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/zookeeper"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
-	"github.com/opsmetrics/opsmetrics/internal/localserver/zookeeper"
 )
 
 // TestMigrateCluster runs the ON CLUSTER schema on ClickHouse 18.16 as the
