@@ -21,11 +21,11 @@ const (
 type AlertConfig struct {
 	// Runbooks maps a KPI name to its runbook; DefaultRunbook serves the
 	// rest. Every alert needs a process and an owner.
-	Runbooks       map[string]string
-	DefaultRunbook string
+	Runbooks       map[string]string `yaml:"runbooks"`
+	DefaultRunbook string            `yaml:"default_runbook"`
 	// DashboardURL is the anomalies dashboard; alerts link to it filtered
 	// to their series and interval.
-	DashboardURL string
+	DashboardURL string `yaml:"dashboard_url"`
 }
 
 func (c AlertConfig) runbook(kpi string) string {

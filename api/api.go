@@ -56,13 +56,13 @@ type Options struct {
 
 // Limits bound the work of the KPI API (configuration section api).
 type Limits struct {
-	MaxRange       time.Duration // longest range
-	MaxBuckets     int           // most buckets per request
-	MaxFilterBytes int           // service, team, environment and production filters together
-	QueryTimeout   time.Duration // ClickHouse time of one request
-	MaxConcurrent  int           // requests running at once
-	MaxQueued      int           // requests waiting for a turn
-	QueueTimeout   time.Duration // longest wait for a turn
+	MaxRange       time.Duration `yaml:"max_range"`              // longest range
+	MaxBuckets     int           `yaml:"max_buckets"`            // most buckets per request
+	MaxFilterBytes int           `yaml:"max_filter_bytes"`       // service, team, environment and production filters together
+	QueryTimeout   time.Duration `yaml:"query_timeout"`          // ClickHouse time of one request
+	MaxConcurrent  int           `yaml:"max_concurrent_queries"` // requests running at once
+	MaxQueued      int           `yaml:"max_queued_queries"`     // requests waiting for a turn
+	QueueTimeout   time.Duration `yaml:"queue_timeout"`          // longest wait for a turn
 }
 
 // DefaultLimits are the limits of the default configuration.

@@ -23,16 +23,21 @@ type Window struct {
 }
 
 // Config configures learning.
+//
+// Its tagged fields are the configuration file's baselines section
+// (DefaultConfig, Validate); Production is the kpi section's.
 type Config struct {
 	// Training is the length of the training window (default 8 weeks).
-	Training time.Duration
+	Training time.Duration `yaml:"training"`
 	// Steps are the granularities learnt (default day and hour).
-	Steps      []metrics.Step
-	Production []string
-	Options    Options // Step and Exclude are set per series
+	Steps      []metrics.Step   `yaml:"steps"`
+	Production []string         `yaml:"-"`
+	Options    `yaml:",inline"` // Step and Exclude are set per series
 	// Maintenance windows are excluded from training, as are intervals
 	// already recorded as anomalies.
-	Maintenance []Window
+	Maintenance []Window `yaml:"maintenance"`
+	// RelearnInterval is how often serve relearns.
+	RelearnInterval time.Duration `yaml:"relearn_interval"`
 }
 
 // DefaultTraining is the training window when none is configured.

@@ -24,7 +24,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
@@ -36,7 +36,14 @@ import (
 
 // Options configure a demo run.
 type Options struct {
-	Config    *config.Config // ClickHouse and brokers, when the user has them
+	// ClickHouse and Kafka, when the user has them: a private ClickHouse
+	// and an embedded broker otherwise.
+	ClickHouse string
+	Kafka      broker.Config
+	// Topics and Ingest configure the topics and the ingester (their
+	// defaults when zero); Ingest names the consumer group.
+	Topics    broker.Topics
+	Ingest    ingest.Config
 	Services  int
 	Days      int
 	Seed      uint64
@@ -52,34 +59,48 @@ type Options struct {
 // Run runs the demo.
 func Run(ctx context.Context, o Options) error {
 	start := time.Now()
-	cfg := *o.Config
 	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
 
-	if cfg.ClickHouse == "" {
+	if o.Topics == (broker.Topics{}) {
+		o.Topics = broker.DefaultTopics()
+	}
+	if o.Ingest.BatchSize == 0 {
+		group := o.Ingest.Group
+		o.Ingest = ingest.DefaultConfig()
+		o.Ingest.Group = group
+	}
+	dsn, brokers := o.ClickHouse, o.Kafka.Brokers
+	if dsn == "" {
 		say("starting a private ClickHouse server (%s) ...", clickhouse.Binary)
 		srv, err := clickhouse.Start(ctx, filepath.Join(o.Dir, "clickhouse"))
 		if err != nil {
 			return err
 		}
 		defer srv.Stop()
-		cfg.ClickHouse = srv.DSN("opsmetrics")
+		dsn = srv.DSN("opsmetrics")
 		say("  ClickHouse listening on %s (data in %s)", srv.Addr(), srv.Dir)
 	}
-	if len(cfg.Brokers) == 0 {
-		topics := append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)
+	icfg := o.Ingest
+	icfg.SetTopics(o.Topics)
+	if err := icfg.SetKafka(o.Kafka); err != nil {
+		return err
+	}
+	if len(brokers) == 0 {
+		topics := append(o.Topics.Inputs(), o.Topics.DeadLetter)
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, topics...))
 		if err != nil {
 			return fmt.Errorf("start embedded kafka: %w", err)
 		}
 		defer c.Close()
-		cfg.Brokers = c.ListenAddrs()
-		say("started an embedded Kafka broker (kfake) on %v with topics %v, 6 partitions each", cfg.Brokers, topics)
+		brokers = c.ListenAddrs()
+		icfg.Brokers = brokers
+		say("started an embedded Kafka broker (kfake) on %v with topics %v, 6 partitions each", brokers, topics)
 	}
 
-	if _, err := store.Migrate(ctx, cfg.ClickHouse, o.Log); err != nil {
+	if _, err := store.Migrate(ctx, dsn, o.Log); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.ClickHouse)
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return err
 	}
@@ -105,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 		say("  injected anomaly: %s", a)
 	}
 
-	pub := publish.New(cfg.Brokers, publish.TopicsFrom(cfg.Topics), nil)
+	pub := publish.New(brokers, publish.TopicsFrom(o.Topics), nil)
 	defer pub.Close()
 	in, err := os.Open(file)
 	if err != nil {
@@ -117,13 +138,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	bad := malformed(cfg.Topics)
+	bad := malformed(o.Topics)
 	if err := pub.Send(ctx, bad...); err != nil {
 		return err
 	}
 	say("produced %d events and %d malformed messages to Kafka in %v", n, len(bad), time.Since(pstart).Round(time.Millisecond))
 
-	icfg := ingest.ConfigFrom(&cfg)
 	icfg.UntilIdle = o.UntilIdle
 	ing, err := ingest.New(icfg, st, o.Log, o.Registry, nil)
 	if err != nil {
@@ -154,7 +174,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))
 	if o.Keep {
-		say("servers kept running: --clickhouse %s --brokers %s (Ctrl-C to stop)", cfg.ClickHouse, cfg.Brokers[0])
+		say("servers kept running: --clickhouse %s --brokers %s (Ctrl-C to stop)", dsn, brokers[0])
 		<-ctx.Done()
 	}
 	return nil
@@ -266,7 +286,7 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 
 // malformed returns a few messages that must be dead-lettered, one per
 // common mistake, so that the summary shows the dead-letter path working.
-func malformed(t config.Topics) []kafka.Message {
+func malformed(t broker.Topics) []kafka.Message {
 	return []kafka.Message{
 		{Topic: t.Incidents, Value: []byte(`{"kind":"incident","event_id":"demo-bad-1","incident_id":"INC-DEMO","detected_at":"2026-03-01T11:00:00Z","resolved_at":"2026-03-01T10:00:00Z"}`)},
 		{Topic: t.Deployments, Value: []byte(`{"kind":"deployment","event_id":"demo-bad-2","deployment_id":"d-demo",`)},

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/demo"
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
@@ -19,11 +19,9 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts its own servers")
 	}
-	cfg := config.Default()
-	cfg.Group = "demo-test"
 	var out bytes.Buffer
 	err := demo.Run(context.Background(), demo.Options{
-		Config: &cfg, Services: 4, Days: 21, Seed: 2, End: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC),
+		Ingest: ingest.Config{Group: "demo-test"}, Services: 4, Days: 21, Seed: 2, End: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC),
 		Dir: t.TempDir(), Out: &out, Log: testenv.Logger(t), UntilIdle: 2 * time.Second,
 	})
 	if err != nil {

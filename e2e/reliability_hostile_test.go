@@ -23,7 +23,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -165,7 +165,7 @@ func largeMessageBacklog(t *testing.T, rc reliabilityConfig, tab *figures) {
 	}
 	peak, took := measure(testenv.Binary(t), "backlog")
 	stored := testenv.Count(t, h.Store, "SELECT count() FROM incidents")
-	budget := config.Default().Ingest.MemoryBudgetBytes
+	budget := ingest.DefaultConfig().MemoryBudget
 	tab.report(scenario, "backlog", fmt.Sprintf("%s x %d KB", thousands(int64(rc.largeMessages)), rc.largeBytes>>10))
 	tab.check(t, scenario, "events stored", thousands(int64(stored)), "= "+thousands(int64(rc.largeMessages)), stored == uint64(rc.largeMessages))
 	tab.check(t, scenario, "ingester peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)),
@@ -180,7 +180,7 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 	const scenario = "Kafka outage"
 	dsn := testenv.Database(t)
 	st := testenv.Store(t, dsn)
-	cfg := config.Default()
+	topics := broker.DefaultTopics()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -189,19 +189,18 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 	l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
 	dir := t.TempDir()
-	var broker *kfake.Cluster
+	var cluster *kfake.Cluster
 	startKafka := func() {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir),
-			kfake.SeedTopics(6, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)...))
+			kfake.SeedTopics(6, append(topics.Inputs(), topics.DeadLetter)...))
 		if err != nil {
 			t.Fatalf("start kafka: %v", err)
 		}
-		broker = c
+		cluster = c
 	}
 	startKafka()
-	defer func() { broker.Close() }()
-	cfg.ClickHouse, cfg.Brokers = dsn, []string{kafkaAddr}
-	h := &testenv.Pipeline{T: t, DSN: dsn, Store: st, Brokers: cfg.Brokers, Topics: cfg.Topics}
+	defer func() { cluster.Close() }()
+	h := &testenv.Pipeline{T: t, DSN: dsn, Store: st, Brokers: []string{kafkaAddr}, Topics: topics}
 
 	l, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -238,7 +237,7 @@ func kafkaOutage(t *testing.T, rc reliabilityConfig, tab *figures) {
 		return n == uint64(half), fmt.Sprintf("%d of %d", n, half)
 	})
 
-	broker.Close()
+	cluster.Close()
 	downAt := time.Now()
 	var healthFails, probes int
 	notReadyAfter := time.Duration(-1)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
@@ -43,8 +43,8 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Stop()
-	cfg := config.Default()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)...))
+	topics := broker.DefaultTopics()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, append(topics.Inputs(), topics.DeadLetter)...))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := publish.New(brokers, publish.TopicsFrom(cfg.Topics), nil)
+	p := publish.New(brokers, publish.TopicsFrom(topics), nil)
 	pstart := time.Now()
 	if _, err := p.File(ctx, &buf); err != nil {
 		b.Fatal(err)

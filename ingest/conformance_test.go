@@ -137,7 +137,7 @@ func TestCDEventsConformance(t *testing.T) {
 
 	// The same bus with dead_letter_unused: the skipped types become dead
 	// letters, the others are stored as before.
-	h.cfg.Ingest.DeadLetterUnused = true
+	h.cfg.DeadLetterUnused = true
 	h.ResetOffsets("conformance-dl", 3)
 	reg = h.ingestUntilIdle("conformance-dl")
 	total := 0
@@ -212,7 +212,7 @@ func TestCDEventsMalformed(t *testing.T) {
 // lower-cased and aliased on the way in.
 func TestPlaceholderEnvironment(t *testing.T) {
 	h := newHarness(t, 1)
-	h.cfg.Ingest.EnvironmentAliases = map[string]string{"Prod": "production"}
+	h.cfg.EnvironmentAliases = map[string]string{"Prod": "production"}
 	dep := func(id, env string) kafka.Message {
 		return kafka.Message{Topic: h.Topics.Deployments, Value: []byte(fmt.Sprintf(
 			`{"kind":"deployment","event_id":"%s","deployment_id":"%s","service":"cart","status":"success","finished_at":"2026-03-01T10:00:00Z"%s}`, id, id, env))}

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
@@ -19,14 +18,15 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // in-process ingesters of a test run with.
 type harness struct {
 	*testenv.Pipeline
-	cfg config.Config
+	cfg ingest.Config
 }
 
 func newHarness(t *testing.T, partitions int32) *harness {
 	t.Helper()
 	p := testenv.NewPipeline(t, partitions)
-	cfg := config.Default()
-	cfg.ClickHouse, cfg.Brokers = p.DSN, p.Brokers
+	cfg := ingest.DefaultConfig()
+	cfg.Brokers, cfg.Group = p.Brokers, "opsmetrics"
+	cfg.SetTopics(p.Topics)
 	return &harness{Pipeline: p, cfg: cfg}
 }
 
@@ -34,7 +34,7 @@ func newHarness(t *testing.T, partitions int32) *harness {
 // idle for a while, and returns its metrics registry.
 func (h *harness) ingestUntilIdle(group string) *prometheus.Registry {
 	h.T.Helper()
-	cfg := ingest.ConfigFrom(&h.cfg)
+	cfg := h.cfg
 	cfg.Group = group
 	cfg.BatchSize = 500
 	cfg.BatchMaxLatency = 200 * time.Millisecond

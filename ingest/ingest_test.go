@@ -210,7 +210,7 @@ func TestIncidentLifecycleMerge(t *testing.T) {
 // counted, and not stop the good ones around it.
 func TestBadInput(t *testing.T) {
 	h := newHarness(t, 1)
-	h.cfg.Ingest.MaxMessageBytes = 64 << 10 // below the broker's limit, so an oversized message can be produced
+	h.cfg.MaxMessageBytes = 64 << 10 // below the broker's limit, so an oversized message can be produced
 	future := time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)
 	dep := `"kind":"deployment","deployment_id":"d-1","service":"checkout","environment":"production","status":"success","finished_at":"2026-03-02T10:00:00Z"`
 	cases := []struct {

@@ -24,7 +24,7 @@ func TestStalledIsVisible(t *testing.T) {
 	h := newHarness(t, 2)
 	h.DSN = testenv.MigratedDatabase(t, srv)
 	h.Store = testenv.Store(t, h.DSN)
-	cfg := ingest.ConfigFrom(&h.cfg)
+	cfg := h.cfg
 	cfg.Group, cfg.BatchMaxLatency, cfg.SessionTimeout, cfg.RetryMaxBackoff, cfg.LagInterval = "stalled", 100*time.Millisecond, 6*time.Second, time.Second, 500*time.Millisecond
 	reg := prometheus.NewRegistry()
 	in, err := ingest.New(cfg, h.Store, testenv.Logger(t), reg, nil)

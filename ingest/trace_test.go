@@ -28,7 +28,7 @@ func TestBatchSpan(t *testing.T) {
 
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	cfg := ingest.ConfigFrom(&h.cfg)
+	cfg := h.cfg
 	cfg.Group, cfg.UntilIdle, cfg.BatchMaxLatency, cfg.SessionTimeout = "spans", 3*time.Second, 500*time.Millisecond, 6*time.Second
 	in, err := ingest.New(cfg, h.Store, testenv.Logger(t), nil, tp)
 	if err != nil {

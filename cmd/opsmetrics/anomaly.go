@@ -16,76 +16,9 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
-
-// baselinesConfig is the configuration's baselines section for the
-// baselines package.
-func baselinesConfig(cfg *config.Config) baselines.Config {
-	b := cfg.Baselines
-	out := baselines.Config{Training: b.Training, Production: cfg.KPI.Production,
-		Options: baselines.Options{Alpha: b.Alpha, MinHistory: b.MinHistory, MinCount: b.MinCount}}
-	for _, s := range b.Steps {
-		out.Steps = append(out.Steps, metrics.Step(s))
-	}
-	for _, m := range b.Maintenance {
-		out.Maintenance = append(out.Maintenance, baselines.Window{From: m.From, To: m.To, Service: m.Service, Reason: m.Reason})
-	}
-	return out
-}
-
-func anomalyConfig(cfg *config.Config) anomaly.Config {
-	out := anomaly.Config{Production: cfg.KPI.Production, Persistence: map[metrics.Step]anomaly.Persistence{}}
-	for _, s := range cfg.Baselines.Steps {
-		out.Steps = append(out.Steps, metrics.Step(s))
-	}
-	for s, p := range cfg.Anomaly.Persistence {
-		out.Persistence[metrics.Step(s)] = anomaly.Persistence{N: p.N, M: p.M}
-	}
-	return out
-}
-
-func alertConfig(cfg *config.Config) anomaly.AlertConfig {
-	a := cfg.Alerting
-	return anomaly.AlertConfig{Runbooks: a.Runbooks, DefaultRunbook: a.DefaultRunbook, DashboardURL: a.DashboardURL}
-}
-
-// thresholdRules parses the configured rules, naming the bad field.
-func thresholdRules(cfg *config.Config) ([]anomaly.ThresholdRule, error) {
-	var out []anomaly.ThresholdRule
-	for i, t := range cfg.Alerting.Thresholds {
-		f := fmt.Sprintf("config: alerting.thresholds[%d]", i)
-		r := anomaly.ThresholdRule{Name: t.Name, KPI: t.KPI, Window: t.Window, Services: t.Services, Teams: t.Teams,
-			Environments: t.Environments, Severity: t.Severity, Runbook: t.Runbook}
-		for _, b := range t.By {
-			d, err := metrics.ParseDimension(b)
-			if err != nil {
-				return nil, fmt.Errorf("%s.by: %w", f, err)
-			}
-			r.By = append(r.By, d)
-		}
-		for _, bound := range []struct {
-			name, s string
-			dst     **float64
-		}{{"above", t.Above, &r.Above}, {"below", t.Below, &r.Below}} {
-			if bound.s == "" {
-				continue
-			}
-			v, err := anomaly.ParseTarget(t.KPI, bound.s)
-			if err != nil {
-				return nil, fmt.Errorf("%s.%s: %w", f, bound.name, err)
-			}
-			*bound.dst = &v
-		}
-		if err := r.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
 
 func parseAt(s string) (time.Time, error) {
 	if s == "" {
@@ -98,13 +31,6 @@ func parseAt(s string) (time.Time, error) {
 	return t, nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
-	if _, err := store.Migrate(ctx, cfg.ClickHouse, log); err != nil {
-		return nil, err
-	}
-	return store.Open(ctx, cfg.ClickHouse)
-}
-
 func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if len(args) == 0 || (args[0] != "learn" && args[0] != "show") {
 		return subcommandUsage(fs, args, "usage: opsmetrics baselines learn|show [flags]")
@@ -112,26 +38,26 @@ func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if args[0] == "show" {
 		return runBaselinesShow(ctx, fs, args[1:])
 	}
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	at := fs.String("at", "", "learn as of this time (default now): the training window ends at the last closed interval before it")
 	cfg, err := parse(args[1:])
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
+	if err := cfg.require(setClickHouse); err != nil {
 		return err
 	}
 	now, err := parseAt(*at)
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger()
-	st, err := openStore(ctx, cfg, log)
+	log := cfg.Log.Logger()
+	st, err := cfg.openStore(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	res, err := baselines.Learn(ctx, st.Conn(), baselinesConfig(cfg), now, log)
+	res, err := baselines.Learn(ctx, st.Conn(), cfg.baselinesConfig(), now, log)
 	if err != nil {
 		return err
 	}
@@ -146,30 +72,26 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if args[0] == "score" {
 		return runScore(fs, args[1:])
 	}
-	parse := config.Bind(fs, config.SetClickHouse, config.SetAlerting)
+	parse := bind(fs, setClickHouse, setAlerting)
 	at := fs.String("at", "", "detect as of this time (default now): judges the last closed interval before it")
 	cfg, err := parse(args[1:])
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
-	rules, err := thresholdRules(cfg)
-	if err != nil {
+	if err := cfg.require(setClickHouse); err != nil {
 		return err
 	}
 	now, err := parseAt(*at)
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger()
-	st, err := openStore(ctx, cfg, log)
+	log := cfg.Log.Logger()
+	st, err := cfg.openStore(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	fire, resolve, err := detectOnce(ctx, st.Conn(), cfg, rules, now, log, os.Stdout)
+	fire, resolve, err := detectOnce(ctx, st.Conn(), cfg, now, log, os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -199,9 +121,9 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 
 // detectOnce runs detection and the threshold rules, prints what fires, and
 // returns the alerts to fire and the anomaly alerts to resolve.
-func detectOnce(ctx context.Context, conn driver.Conn, cfg *config.Config, rules []anomaly.ThresholdRule, now time.Time,
+func detectOnce(ctx context.Context, conn driver.Conn, cfg *fileConfig, now time.Time,
 	log *slog.Logger, out *os.File) (fire, resolve []anomaly.Alert, err error) {
-	ev, err := anomaly.Evaluate(ctx, conn, anomalyConfig(cfg), rules, alertConfig(cfg), now, log)
+	ev, err := anomaly.Evaluate(ctx, conn, cfg.anomalyConfig(), cfg.Alerting.Thresholds, cfg.Alerting.AlertConfig, now, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -316,7 +238,7 @@ func subcommandUsage(fs *flag.FlagSet, args []string, usage string) error {
 // status (learning ones never alert), model, and the expected value and
 // band of the current slot.
 func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	kpi := fs.String("kpi", "", "only this KPI")
 	service := fs.String("service", "", "only this service")
 	team := fs.String("team", "", "only this team")
@@ -326,7 +248,7 @@ func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
+	if err := cfg.require(setClickHouse); err != nil {
 		return err
 	}
 	st, err := store.Open(ctx, cfg.ClickHouse)

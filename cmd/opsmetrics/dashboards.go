@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/opsmetrics/opsmetrics/dashboards"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 )
 
 func runDashboards(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -29,10 +28,10 @@ func runDashboards(ctx context.Context, fs *flag.FlagSet, args []string) error {
 
 // bindDataSources registers the flags that configure the data sources and
 // returns a function that builds them from the parsed configuration.
-func bindDataSources(fs *flag.FlagSet, passwordEnvUsage string) func(cfg *config.Config) (dashboards.DataSources, error) {
+func bindDataSources(fs *flag.FlagSet, passwordEnvUsage string) func(cfg *fileConfig) (dashboards.DataSources, error) {
 	prom := fs.String("prometheus-url", "", "Prometheus URL for the pipeline health dashboard (empty: not provisioned)")
 	passwordEnv := fs.String("password-env", "OPSMETRICS_CLICKHOUSE_PASSWORD", passwordEnvUsage)
-	return func(cfg *config.Config) (dashboards.DataSources, error) {
+	return func(cfg *fileConfig) (dashboards.DataSources, error) {
 		return dataSources(cfg.ClickHouse, *prom, *passwordEnv)
 	}
 }
@@ -68,7 +67,7 @@ func dataSources(dsn, prometheusURL, passwordEnv string) (dashboards.DataSources
 }
 
 func runDashboardsBuild(fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	out := fs.String("out", "", "directory to write the Grafana provisioning tree to")
 	path := fs.String("dashboards-path", "/var/lib/grafana/dashboards/opsmetrics",
 		"where Grafana will find the dashboard JSON files (the tree's dashboards/ directory, mounted)")
@@ -102,7 +101,7 @@ const grafanaTokenEnv = "OPSMETRICS_GRAFANA_TOKEN"
 // and the dashboards through Grafana's HTTP API, and prints one line per
 // object with what it did.
 func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	grafanaURL := fs.String("grafana-url", "", "Grafana's URL, http(s)://host[:port][/sub-path]")
 	tokenFile := fs.String("grafana-token-file", "", "file holding a Grafana service account token (default: env "+grafanaTokenEnv+")")
 	user := fs.String("grafana-user", "", "Grafana user for basic auth, when there is no token")
@@ -141,7 +140,7 @@ func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	p, err := dashboards.NewProvisioner(g, ds, cfg.Logger())
+	p, err := dashboards.NewProvisioner(g, ds, cfg.Log.Logger())
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
 	"github.com/opsmetrics/opsmetrics/metrics"
@@ -27,8 +26,8 @@ import (
 var components = []string{"ingest", "api", "kpi", "anomaly"}
 
 func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics, config.SetIngest,
-		config.SetMetricsAddr, config.SetAlerting, config.SetAPI)
+	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics, setIngest,
+		setMetricsAddr, setAlerting, setAPI)
 	listen := fs.String("listen", "127.0.0.1:8080", "listen address of the HTTP API and of /healthz and /readyz")
 	refresh := fs.Duration("kpi-refresh", time.Minute, "how often the Prometheus KPI gauges are recomputed")
 	comps := fs.String("components", strings.Join(components, ","),
@@ -47,11 +46,11 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		on[c] = true
 	}
-	required := []string{config.SetClickHouse}
+	required := []string{setClickHouse}
 	if on["ingest"] {
-		required = append(required, config.SetBrokers)
+		required = append(required, setBrokers)
 	}
-	if err := cfg.Require(required...); err != nil {
+	if err := cfg.require(required...); err != nil {
 		return err
 	}
 	if *refresh < time.Second {
@@ -61,13 +60,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	rules, err := thresholdRules(cfg)
-	if err != nil {
-		return err
-	}
-	log := cfg.Logger()
+	log := cfg.Log.Logger()
 	if on["ingest"] {
-		limitMemory(cfg.Ingest.MemoryBudgetBytes, on["api"] || on["kpi"] || on["anomaly"], log)
+		limitMemory(cfg.Ingest.MemoryBudget, on["api"] || on["kpi"] || on["anomaly"], log)
 	}
 
 	// ClickHouse may be down now and come later: the stores connect when
@@ -85,7 +80,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer probe.Close()
-	defaults := kpiDefaults(cfg)
+	defaults := cfg.KPI.Defaults()
 	if *prod != "" {
 		defaults.Production = strings.Split(*prod, ",")
 	}
@@ -130,8 +125,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
-	icfg := ingest.ConfigFrom(cfg)
-	if err := icfg.Secure(cfg.Kafka); err != nil {
+	icfg, err := cfg.ingestConfig()
+	if err != nil {
 		return err
 	}
 	var in *ingest.Ingester
@@ -153,15 +148,14 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		start("kpi", afterSchema(func(ctx context.Context) error { return exp.Run(ctx, *refresh) }))
 	}
 	if on["anomaly"] {
-		svc := &anomaly.Service{Conn: st.Conn(), Learn: baselinesConfig(cfg), Detect: anomalyConfig(cfg), Alerts: alertConfig(cfg),
-			Rules: rules, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
+		svc := &anomaly.Service{Conn: st.Conn(), Learn: cfg.baselinesConfig(), Detect: cfg.anomalyConfig(), Alerts: cfg.Alerting.AlertConfig,
+			Rules: cfg.Alerting.Thresholds, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
 		svc.Learn.Production, svc.Detect.Production = defaults.Production, defaults.Production
 		if err := svc.Register(reg); err != nil {
 			return err
 		}
 		if cfg.Alerting.Alertmanager != "" {
-			if svc.Notifier, err = anomaly.NewNotifier(anomaly.NotifierConfig{URL: cfg.Alerting.Alertmanager,
-				ResendInterval: cfg.Alerting.ResendInterval}, reg, log); err != nil {
+			if svc.Notifier, err = anomaly.NewNotifier(cfg.Alerting.Notifier(), reg, log); err != nil {
 				return err
 			}
 		} else {
@@ -192,10 +186,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		return nil
 	}
-	limits := apiLimits(cfg.API)
+	limits := cfg.API.Limits
 	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
 	if on["api"] {
-		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrentQueries+1)
+		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrent+1)
 		if err != nil {
 			return err
 		}
@@ -265,11 +259,6 @@ func (s *schemaState) available() error {
 		return fmt.Errorf("clickhouse: schema not migrated yet, retrying: %w", s.err)
 	}
 	return errors.New("clickhouse: migrating the schema")
-}
-
-func apiLimits(a config.API) api.Limits {
-	return api.Limits{MaxRange: a.MaxRange, MaxBuckets: a.MaxBuckets, MaxFilterBytes: a.MaxFilterBytes, QueryTimeout: a.QueryTimeout,
-		MaxConcurrent: a.MaxConcurrentQueries, MaxQueued: a.MaxQueuedQueries, QueueTimeout: a.QueueTimeout}
 }
 
 // limitMemory gives an ingesting process the Go runtime's soft memory limit

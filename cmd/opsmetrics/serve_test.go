@@ -18,7 +18,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
@@ -64,7 +64,7 @@ func TestServeSecretsAndProbes(t *testing.T) {
 	u, _ := url.Parse(testenv.Database(t))
 	dsn := fmt.Sprintf("clickhouse://%s:%s@%s%s", clickhouse.PasswordUser, clickhouse.Password, u.Host, u.Path)
 	_ = srv
-	topics := config.Default().Topics
+	topics := broker.DefaultTopics()
 	_, brokers := testenv.Kafka(t, 3, append(topics.Inputs(), topics.DeadLetter)...)
 	const token = "api-T0ken-for-tests"
 	dir := t.TempDir()
@@ -178,7 +178,7 @@ func TestServeOutlivesDependencies(t *testing.T) {
 	ch := testenv.OwnClickHouse(t)
 	ch.Stop()
 	dsn := ch.DSN("t_" + testenv.RandomName())
-	topics := config.Default().Topics
+	topics := broker.DefaultTopics()
 	kafkaAddr := freeAddr(t)
 	_, portText, _ := net.SplitHostPort(kafkaAddr)
 	port, _ := strconv.Atoi(portText)

@@ -17,7 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
@@ -32,7 +32,7 @@ type Pipeline struct {
 	DSN     string
 	Store   *store.Store
 	Brokers []string
-	Topics  config.Topics
+	Topics  broker.Topics
 }
 
 // NewPipeline returns a pipeline on a fresh database of the shared
@@ -46,7 +46,7 @@ func NewPipeline(t testing.TB, partitions int32) *Pipeline {
 // ClickHouse of the caller's, which may stop it) and a new Kafka cluster.
 func PipelineOn(t testing.TB, dsn string, partitions int32) *Pipeline {
 	t.Helper()
-	topics := config.Default().Topics
+	topics := broker.DefaultTopics()
 	_, brokers := Kafka(t, partitions, append(topics.Inputs(), topics.DeadLetter)...)
 	return &Pipeline{T: t, DSN: dsn, Store: Store(t, dsn), Brokers: brokers, Topics: topics}
 }
