@@ -85,7 +85,7 @@ func TestDetectAndAlert(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
-	res, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log)
+	res, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestRelearnIsAtomic(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	cfg := baselines.Config{Steps: []metrics.Step{metrics.StepDay}}
-	first, err := baselines.Learn(ctx, st.Conn(), cfg, anomalyDay, log)
+	first, err := anomaly.Relearn(ctx, st.Conn(), cfg, anomalyDay, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestRelearnIsAtomic(t *testing.T) {
 			t.Fatalf("series %s from generation %d, want %d", c.Series.Key(), c.Generation, first.Generation)
 		}
 	}
-	second, err := baselines.Learn(ctx, st.Conn(), cfg, anomalyDay.Add(day), log)
+	second, err := anomaly.Relearn(ctx, st.Conn(), cfg, anomalyDay.Add(day), log)
 	if err != nil {
 		t.Fatal(err)
 	}

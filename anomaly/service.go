@@ -80,7 +80,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer detect.Stop()
 	for {
 		if !time.Now().Before(next) {
-			_, err := baselines.Learn(ctx, s.Conn, s.Learn, time.Now(), s.Log)
+			_, err := Relearn(ctx, s.Conn, s.Learn, time.Now(), s.Log)
 			s.done("learn", err)
 			if err != nil {
 				s.Log.Error("relearning baselines failed; retrying at the next evaluation", "err", err)

@@ -5,16 +5,18 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // Kind is the statistical family of a KPI series, which decides its model.
-type Kind string
+type Kind = metrics.Kind
 
 // The kinds.
 const (
-	Count    Kind = "count"    // events per interval: deployments, incidents, patches
-	Rate     Kind = "rate"     // successes of trials: change failure rate, rework, compliance
-	Duration Kind = "duration" // a median time per interval: MTTR, MTTD, lead time, latency
+	Count    = metrics.KindCount
+	Rate     = metrics.KindRate
+	Duration = metrics.KindDuration
 )
 
 // ParseKind accepts count, rate or duration.

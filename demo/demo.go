@@ -195,7 +195,7 @@ type Watch struct {
 func WatchInjected(ctx context.Context, conn driver.Conn, injected []generator.Anomaly, log *slog.Logger) (baselines.Result, []Watch, error) {
 	steps := []metrics.Step{metrics.StepDay}
 	from, to := injected[0].Start, injected[0].End
-	res, err := baselines.Learn(ctx, conn, baselines.Config{Steps: steps}, from, log)
+	res, err := anomaly.Relearn(ctx, conn, baselines.Config{Steps: steps}, from, log)
 	if err != nil {
 		return res, nil, err
 	}

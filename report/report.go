@@ -64,7 +64,7 @@ type Report struct {
 	Trend []Interval
 	// Baselines are the organisation's current daily models, by KPI name.
 	Baselines map[string]*baselines.Model
-	Anomalies []Anomaly
+	Anomalies []anomaly.Record
 	// Incidents are the incidents whose impact started in the range, with
 	// the deployment that caused each one.
 	Incidents []metrics.Attribution
@@ -74,17 +74,6 @@ type Report struct {
 type Interval struct {
 	Start, End time.Time
 	Summary    *metrics.Summary // nil when nothing happened in it
-}
-
-// Anomaly is one anomalous interval recorded by anomaly detection.
-type Anomaly struct {
-	Series                           baselines.Series
-	Start                            time.Time
-	Observed, Expected, Lower, Upper float64
-	Direction                        string // up or down
-	Tail                             float64
-	Severity                         string // critical or warning
-	Firing                           bool
 }
 
 // Build gathers the report of o from ClickHouse.
@@ -154,46 +143,13 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 			r.Baselines[s.KPI] = m.Model
 		}
 	}
-	if r.Anomalies, err = anomalies(ctx, conn, o.From, o.To); err != nil {
+	if r.Anomalies, err = anomaly.Records(ctx, conn, o.From, o.To); err != nil {
 		return nil, err
 	}
 	if r.Incidents, err = metrics.Attributions(ctx, conn, o.From, o.To, q.MaxGap); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// anomaliesSQL reads the anomalous intervals of a range. The table is a
-// ReplacingMergeTree that detection rewrites: FINAL keeps the latest row of
-// each interval.
-const anomaliesSQL = `SELECT kpi, step, service, team, environment, interval_start, observed, expected, lower, upper,
-	direction, tail, severity, firing
-	FROM anomalies FINAL
-	WHERE interval_start >= ? AND interval_start < ?
-	ORDER BY interval_start, series`
-
-func anomalies(ctx context.Context, conn driver.Conn, from, to time.Time) ([]Anomaly, error) {
-	rows, err := conn.Query(ctx, anomaliesSQL, from.UTC(), to.UTC())
-	if err != nil {
-		return nil, fmt.Errorf("read anomalies: %w", err)
-	}
-	defer rows.Close()
-	var out []Anomaly
-	for rows.Next() {
-		var a Anomaly
-		var step string
-		var firing uint8
-		if err := rows.Scan(&a.Series.KPI, &step, &a.Series.Service, &a.Series.Team, &a.Series.Environment, &a.Start,
-			&a.Observed, &a.Expected, &a.Lower, &a.Upper, &a.Direction, &a.Tail, &a.Severity, &firing); err != nil {
-			return nil, fmt.Errorf("read anomalies: %w", err)
-		}
-		a.Series.Step, a.Firing = metrics.Step(step), firing == 1
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read anomalies: %w", err)
-	}
-	return out, nil
 }
 
 // WriteHTML writes r as one self-contained HTML page.
@@ -316,21 +272,17 @@ type column struct {
 	change      func(now, was *metrics.Summary) string
 }
 
-var (
-	ratioUnit   = baselines.KPI{Unit: "ratio"}
-	secondsUnit = baselines.KPI{Unit: "seconds"}
-)
-
+// columns are titled by the KPI catalogue.
 var columns = []column{
-	countColumn("Deployments", func(s *metrics.Summary) uint64 { return s.Deployments }),
-	{"Deployments per day", "deployment_frequency", func(s *metrics.Summary) string { return fmt.Sprintf("%.2f", s.DeploymentsPerDay) },
+	countColumn(metrics.Title("deployments"), func(s *metrics.Summary) uint64 { return s.Deployments }),
+	{metrics.Title("deployment_frequency"), "deployment_frequency", func(s *metrics.Summary) string { return fmt.Sprintf("%.2f", s.DeploymentsPerDay) },
 		func(n, w *metrics.Summary) string { return relativeChange(&n.DeploymentsPerDay, &w.DeploymentsPerDay) }},
-	rateColumn("Change failure rate", "change_failure_rate", func(s *metrics.Summary) *float64 { return s.ChangeFailureRate }),
-	durationColumn("Lead time (median)", "lead_time", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }),
-	durationColumn("Recovery time (median)", "recovery_time", func(s *metrics.Summary) *float64 { return s.RecoveryMedianSeconds }),
-	durationColumn("MTTR (median)", "", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }),
-	countColumn("Incidents", func(s *metrics.Summary) uint64 { return s.Incidents }),
-	rateColumn("Patch compliance", "", func(s *metrics.Summary) *float64 { return s.PatchCompliance }),
+	rateColumn(metrics.Title("change_failure_rate"), "change_failure_rate", func(s *metrics.Summary) *float64 { return s.ChangeFailureRate }),
+	durationColumn(metrics.Title("lead_time"), "lead_time", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }),
+	durationColumn(metrics.Title("recovery_time"), "recovery_time", func(s *metrics.Summary) *float64 { return s.RecoveryMedianSeconds }),
+	durationColumn(metrics.Title("mttr"), "", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }),
+	countColumn(metrics.Title("incidents"), func(s *metrics.Summary) uint64 { return s.Incidents }),
+	rateColumn(metrics.Title("patch_compliance"), "", func(s *metrics.Summary) *float64 { return s.PatchCompliance }),
 }
 
 func countColumn(name string, f func(*metrics.Summary) uint64) column {
@@ -367,14 +319,14 @@ func rate(v *float64) string {
 	if v == nil {
 		return absent
 	}
-	return anomaly.Human(ratioUnit, *v)
+	return metrics.FormatValue("ratio", *v)
 }
 
 func duration(v *float64) string {
 	if v == nil {
 		return absent
 	}
-	return anomaly.Human(secondsUnit, *v)
+	return metrics.FormatValue("seconds", *v)
 }
 
 func countChange(now, was uint64) string {
@@ -417,24 +369,15 @@ func pointsChange(now, was *float64) string {
 	return fmt.Sprintf("%+.1f pp", d)
 }
 
-var kpiTitles = map[string]string{
-	"deployments": "Deployments", "incidents": "Incidents", "patches": "Patches released",
-	"change_failure_rate": "Change failure rate", "rework_rate": "Rework rate", "patch_compliance": "Patch compliance",
-	"mttr": "MTTR (median)", "mttd": "MTTD (median)", "lead_time": "Lead time (median)", "patch_latency": "Patch latency (median)",
-}
-
-func anomalyView(a Anomaly) anomalyRow {
-	k, ok := baselines.LookupKPI(a.Series.KPI)
+func anomalyView(a anomaly.Record) anomalyRow {
+	k, ok := metrics.LookupKPI(a.Series.KPI)
 	human := func(v float64) string {
 		if !ok {
 			return fmt.Sprintf("%g", v)
 		}
-		return anomaly.Human(k, v)
+		return k.Format(v)
 	}
-	title := kpiTitles[a.Series.KPI]
-	if title == "" {
-		title = a.Series.KPI
-	}
+	title := metrics.Title(a.Series.KPI)
 	interval := a.Start.UTC().Format(time.DateOnly) + " (day)"
 	if a.Series.Step == metrics.StepHour {
 		interval = a.Start.UTC().Format("2006-01-02 15:04") + " (hour)"
@@ -510,13 +453,13 @@ func (r *Report) trendCharts() ([]chart, string) {
 			v := float64(s.Deployments)
 			return &v
 		}, 1},
-		{"change_failure_rate", "Change failure rate", "failed deployments, %", "change failure rate",
+		{"change_failure_rate", metrics.Title("change_failure_rate"), "failed deployments, %", "change failure rate",
 			func(s *metrics.Summary) *float64 { return s.ChangeFailureRate }, 100},
-		{"mttr", "MTTR (median)", "median time to resolve", "MTTR median, detected to resolved",
+		{"mttr", metrics.Title("mttr"), "median time to resolve", "MTTR median, detected to resolved",
 			func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }, 0},
-		{"lead_time", "Change lead time (median)", "median lead time", "lead time median, commit to production",
+		{"lead_time", metrics.Title("lead_time"), "median lead time", "lead time median, commit to production",
 			func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }, 0},
-		{"patch_compliance", "Patch compliance", "due patches applied in time, %", "patch compliance",
+		{"patch_compliance", metrics.Title("patch_compliance"), "due patches applied in time, %", "patch compliance",
 			func(s *metrics.Summary) *float64 { return s.PatchCompliance }, 100},
 	}
 	var out []chart

@@ -72,7 +72,7 @@ func TestBuild(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
-	if _, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, stop.Start, log); err != nil {
+	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, stop.Start, log); err != nil {
 		t.Fatal(err)
 	}
 	for now := stop.Start.Add(25 * time.Hour); !now.After(end.Add(time.Hour)); now = now.Add(24 * time.Hour) {
@@ -264,7 +264,7 @@ func TestWriteHTMLEscapes(t *testing.T) {
 	r := report.Report{By: []metrics.Dimension{metrics.Service},
 		Slices: []*metrics.Summary{{Slice: map[metrics.Dimension]string{metrics.Service: evil}, Deployments: 2,
 			Previous: &metrics.Summary{}}},
-		Anomalies: []report.Anomaly{{Series: baselines.Series{KPI: "deployments", Step: metrics.StepDay, Service: evil, Team: `"t"`,
+		Anomalies: []anomaly.Record{{Series: baselines.Series{KPI: "deployments", Step: metrics.StepDay, Service: evil, Team: `"t"`,
 			Environment: "production"}, Observed: 0, Expected: 7, Lower: 2, Upper: 13, Direction: "down", Severity: "critical", Firing: true}},
 		Incidents: []metrics.Attribution{{IncidentID: "INC-<b>1</b>", Service: evil, Environment: "production", Method: metrics.MethodUnattributed}},
 	}

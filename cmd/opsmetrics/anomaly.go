@@ -57,7 +57,7 @@ func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	res, err := baselines.Learn(ctx, st.Conn(), cfg.baselinesConfig(), now, log)
+	res, err := anomaly.Relearn(ctx, st.Conn(), cfg.baselinesConfig(), now, log)
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) erro
 		k, _ := baselines.LookupKPI(s.KPI)
 		e, lo, hi := m.Band(m.Slot(now))
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s–%s\n", s.KPI, s.Step, s.Slice(), m.Status, m.Family, m.Samples,
-			anomaly.Human(k, e), anomaly.Human(k, lo), anomaly.Human(k, hi))
+			k.Format(e), k.Format(lo), k.Format(hi))
 	}
 	return tw.Flush()
 }
