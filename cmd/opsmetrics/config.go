@@ -138,6 +138,7 @@ const (
 	setGroup       = "group"
 	setTopics      = "topics"
 	setIngest      = "ingest"
+	setIngestFlush = "ingest-flush" // --shutdown-timeout, which serve has of its own
 	setMetricsAddr = "metrics-addr"
 	setAlerting    = "alerting"
 	setAPI         = "api"
@@ -176,7 +177,7 @@ func (c *fileConfig) settings() []setting {
 		{setIngest, "dead-letter-unused", "dead-letter valid CDEvents of types opsmetrics does not store instead of skipping them", config.Bool(&in.DeadLetterUnused)},
 		{setIngest, "environment-aliases", "environment aliases applied at ingest, comma-separated alias=environment (prod=production)", config.Map(&in.EnvironmentAliases)},
 		{setIngest, "retry-max-backoff", "cap of the backoff between retries of a failed write", config.Duration(&in.RetryMaxBackoff)},
-		{setIngest, "shutdown-timeout", "bound on the final flush at shutdown", config.Duration(&in.ShutdownTimeout)},
+		{setIngestFlush, "shutdown-timeout", "bound on the final flush at shutdown", config.Duration(&in.ShutdownTimeout)},
 		{setIngest, "session-timeout", "consumer group session timeout; a crashed ingester's partitions move after it", config.Duration(&in.SessionTimeout)},
 		{setIngest, "memory-budget", "bytes an ingester may hold: fetched, queued, decoded and batched messages (256MiB, 1GiB or a number)", config.Bytes(&in.MemoryBudget)},
 		{setIngest, "dead-letter-max-bytes", "bound of a dead letter when the dead-letter topic's max.message.bytes cannot be read", config.Int(&in.DeadLetterMaxBytes)},

@@ -16,7 +16,7 @@ func load(t *testing.T, args ...string) (*fileConfig, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return bind(fs, setClickHouse, setBrokers, setGroup, setTopics, setIngest, setAPI, setAlerting)(args)
+	return bind(fs, setClickHouse, setBrokers, setGroup, setTopics, setIngest, setIngestFlush, setAPI, setAlerting)(args)
 }
 
 // file is the path of a configuration of testdata/config.

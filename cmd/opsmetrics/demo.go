@@ -10,7 +10,7 @@ import (
 )
 
 func runDemo(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := bind(fs, setClickHouse, setBrokers, setTopics, setIngest)
+	parse := bind(fs, setClickHouse, setBrokers, setTopics, setIngest, setIngestFlush)
 	o := demo.Options{Out: os.Stdout}
 	fs.IntVar(&o.Services, "services", 20, "number of services")
 	fs.IntVar(&o.Days, "days", 90, "days of history")

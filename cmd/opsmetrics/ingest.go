@@ -11,7 +11,7 @@ import (
 
 func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics,
-		setIngest, setMetricsAddr)
+		setIngest, setIngestFlush, setMetricsAddr)
 	untilIdle := fs.Duration("until-idle", 0, "exit 0 after this long with no new messages (0: run until signalled)")
 	migrate := fs.Bool("migrate", true, "apply schema migrations at start")
 	cfg, err := parse(args)
@@ -40,17 +40,11 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
-	if cfg.MetricsAddr != "" {
-		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
-			return err
-		}
-	}
 	tp, shutdown, err := telemetry.Tracing(ctx)
 	if err != nil {
 		return err
 	}
 	defer shutdown(context.Background())
-
 	icfg, err := cfg.ingestConfig()
 	if err != nil {
 		return err
@@ -60,5 +54,17 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	return in.Run(ctx)
+	if cfg.MetricsAddr == "" {
+		return in.Run(ctx)
+	}
+	ms, err := telemetry.ListenMetrics(cfg.MetricsAddr, reg, log)
+	if err != nil {
+		return err
+	}
+	// The ingester ends the group (--until-idle, a signal); the metrics
+	// server stops after it. The ingester bounds its own final flush.
+	g := newRunGroup(0, log)
+	g.add("ingest", func(ctx context.Context) error { return stopping(in.Run(ctx)) })
+	g.add("metrics", ms.Run)
+	return g.run(ctx)
 }
