@@ -4,10 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/opsmetrics/opsmetrics/dashboards"
@@ -32,38 +29,8 @@ func bindDataSources(fs *flag.FlagSet, passwordEnvUsage string) func(cfg *fileCo
 	prom := fs.String("prometheus-url", "", "Prometheus URL for the pipeline health dashboard (empty: not provisioned)")
 	passwordEnv := fs.String("password-env", "OPSMETRICS_CLICKHOUSE_PASSWORD", passwordEnvUsage)
 	return func(cfg *fileConfig) (dashboards.DataSources, error) {
-		return dataSources(cfg.ClickHouse, *prom, *passwordEnv)
+		return dashboards.DataSourcesFor(cfg.ClickHouse, *prom, *passwordEnv)
 	}
-}
-
-// dataSources builds the data sources from a ClickHouse DSN (empty: the
-// defaults); the DSN's password is never used.
-func dataSources(dsn, prometheusURL, passwordEnv string) (dashboards.DataSources, error) {
-	ds := dashboards.DataSources{Host: "localhost", Port: 9000, Database: "default", User: "default",
-		PasswordEnv: passwordEnv, PrometheusURL: prometheusURL}
-	if dsn == "" {
-		return ds, nil
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return ds, fmt.Errorf("--clickhouse: %w", err)
-	}
-	host, port, err := net.SplitHostPort(u.Host)
-	if err != nil {
-		host, port = u.Host, "9000"
-	}
-	ds.Host = host
-	if ds.Port, err = strconv.Atoi(port); err != nil {
-		return ds, fmt.Errorf("--clickhouse: port %q: %w", port, err)
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		ds.Database = db
-	}
-	if u.User != nil && u.User.Username() != "" {
-		ds.User = u.User.Username()
-	}
-	ds.Secure = u.Query().Get("secure") == "true"
-	return ds, nil
 }
 
 func runDashboardsBuild(fs *flag.FlagSet, args []string) error {

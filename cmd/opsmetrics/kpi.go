@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
@@ -41,9 +40,6 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.require(setClickHouse); err != nil {
-		return err
-	}
 	p.Compare, p.Defaults = fmt.Sprint(*compare), cfg.KPI.Defaults()
 	req, err := p.Parse(time.Now())
 	if err != nil {
@@ -52,7 +48,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return fmt.Errorf("--format: want table, json or csv, got %q", *format)
 	}
-	st, err := store.Open(ctx, cfg.ClickHouse)
+	st, err := cfg.openStore(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -25,9 +25,6 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.require(setClickHouse); err != nil {
-		return err
-	}
 	if *out == "" {
 		return errors.New("--out is required: the HTML file to write, or - for stdout")
 	}

@@ -272,13 +272,9 @@ func apiToken(file string) (string, error) {
 	if file == "" {
 		return os.Getenv("OPSMETRICS_API_TOKEN"), nil
 	}
-	b, err := os.ReadFile(file)
+	token, err := readSecret(file)
 	if err != nil {
 		return "", fmt.Errorf("--api-token-file: %w", err)
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" {
-		return "", fmt.Errorf("--api-token-file: %s is empty", file)
 	}
 	return token, nil
 }

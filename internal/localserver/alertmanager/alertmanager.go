@@ -12,13 +12,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/localserver"
 )
 
 // Binary is the path of the Alertmanager executable.
@@ -42,9 +41,7 @@ type Server struct {
 	StorageDir string // --storage.path (silences and the notification log)
 	Port       int
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *localserver.Process
 }
 
 // Start starts a server in dir (a new temporary directory when empty) on a
@@ -53,17 +50,15 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if _, err := os.Stat(Binary); err != nil {
 		return nil, fmt.Errorf("alertmanager not installed at %s (apt-get install prometheus-alertmanager): %w", Binary, err)
 	}
-	if dir == "" {
-		d, err := os.MkdirTemp("", "opsmetrics-alertmanager-")
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	port, err := freePort()
+	dir, err := localserver.Dir(dir, "opsmetrics-alertmanager-")
 	if err != nil {
 		return nil, err
 	}
+	ports, err := localserver.FreePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	port := ports[0]
 	s := &Server{
 		URL:        "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Dir:        dir,
@@ -76,7 +71,16 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err := os.WriteFile(s.configFile(), []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	if err := s.start(ctx); err != nil {
+	client := &http.Client{Timeout: time.Second}
+	s.proc = &localserver.Process{Name: "alertmanager", Path: Binary, Dir: dir, Log: s.logFile(), ReadyTimeout: 30 * time.Second,
+		StopTimeout: 30 * time.Second, Ready: func() bool { return ready(client, s.URL+"/-/ready") },
+		Args: []string{
+			"--config.file=" + s.configFile(),
+			"--storage.path=" + s.StorageDir,
+			"--web.listen-address=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)),
+			"--cluster.listen-address=", // empty: no gossip, no cluster port
+		}}
+	if err := s.proc.Start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -84,53 +88,6 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 
 func (s *Server) configFile() string { return filepath.Join(s.Dir, "am.yml") }
 func (s *Server) logFile() string    { return filepath.Join(s.Dir, "alertmanager.log") }
-
-func (s *Server) start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cmd := exec.Command(Binary,
-		"--config.file="+s.configFile(),
-		"--storage.path="+s.StorageDir,
-		"--web.listen-address="+net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)),
-		"--cluster.listen-address=", // empty: no gossip, no cluster port
-	)
-	cmd.Dir = s.Dir
-	out, err := os.OpenFile(s.logFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group, so that a test's Ctrl-C does not stop it half way.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("start alertmanager: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); out.Close(); close(done) }()
-	s.cmd, s.done = cmd, done
-
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if ready(client, s.URL+"/-/ready") {
-			return nil
-		}
-		select {
-		case <-done:
-			s.cmd = nil
-			return fmt.Errorf("alertmanager exited during start-up; see %s: %s", s.logFile(), s.tailLog())
-		case <-ctx.Done():
-			s.kill()
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.kill()
-			return fmt.Errorf("alertmanager not ready on %s within 30s: %s", s.URL, s.tailLog())
-		}
-	}
-}
 
 func ready(c *http.Client, url string) bool {
 	resp, err := c.Get(url)
@@ -142,41 +99,10 @@ func ready(c *http.Client, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func (s *Server) tailLog() string {
-	b, _ := os.ReadFile(s.logFile())
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// kill stops the process with SIGKILL; s.mu must be held.
-func (s *Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.cmd = nil
-}
-
 // Stop shuts the server down, keeping its directory. Alertmanager holds alerts
 // in memory only, so they are gone when it comes back; silences and the
 // notification log in StorageDir survive.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return nil
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.kill()
-	}
-	s.cmd = nil
-	return nil
-}
+func (s *Server) Stop() error { return s.proc.Stop() }
 
 // Restart stops the server if it is running and starts it again on the same
 // port and storage directory.
@@ -184,7 +110,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	if err := s.Stop(); err != nil {
 		return err
 	}
-	return s.start(ctx)
+	return s.proc.Start(ctx)
 }
 
 // Close stops the server and removes its directory.
@@ -238,13 +164,4 @@ func (s *Server) Alerts(ctx context.Context) ([]Alert, error) {
 		alerts[i] = Alert{Labels: r.Labels, Annotations: r.Annotations, StartsAt: r.StartsAt, EndsAt: r.EndsAt, State: r.Status.State}
 	}
 	return alerts, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -10,13 +10,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/localserver"
 )
 
 // PasswordUser is a second user of every server, with Password, for tests
@@ -38,9 +37,7 @@ type Server struct {
 	// certificate (StartTLS); 0 otherwise.
 	TLSPort int
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *localserver.Process
 
 	cluster, zookeeper string
 	certFile, keyFile  string
@@ -68,14 +65,11 @@ func start(ctx context.Context, dir, cluster, zookeeper, certFile, keyFile strin
 	if _, err := os.Stat(Binary); err != nil {
 		return nil, fmt.Errorf("clickhouse-server not installed at %s (apt-get install clickhouse-server): %w", Binary, err)
 	}
-	if dir == "" {
-		d, err := os.MkdirTemp("", "opsmetrics-clickhouse-")
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+	dir, err := localserver.Dir(dir, "opsmetrics-clickhouse-")
+	if err != nil {
+		return nil, err
 	}
-	ports, err := freePorts(4)
+	ports, err := localserver.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +81,25 @@ func start(ctx context.Context, dir, cluster, zookeeper, certFile, keyFile strin
 	if err := s.writeConfig(ports[2]); err != nil {
 		return nil, err
 	}
-	if err := s.start(ctx); err != nil {
+	// Ready when every port it serves accepts connections: the TLS port
+	// may open after the plain one.
+	addrs := []string{s.Addr()}
+	if s.TLSPort != 0 {
+		addrs = append(addrs, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.TLSPort)))
+	}
+	s.proc = &localserver.Process{Name: "clickhouse-server", Path: Binary, Args: []string{"--config-file=" + filepath.Join(dir, "config.xml")},
+		Dir: dir, Log: filepath.Join(dir, "log", "stdout.log"), Tail: s.tailLog, StopTimeout: 30 * time.Second,
+		Ready: func() bool {
+			for _, a := range addrs {
+				c, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
+				if err != nil {
+					return false
+				}
+				c.Close()
+			}
+			return true
+		}}
+	if err := s.proc.Start(ctx); err != nil {
 		return nil, err
 	}
 	if cluster != "" {
@@ -171,60 +183,6 @@ func (s *Server) writeConfig(interserverPort int) error {
 	return os.WriteFile(filepath.Join(s.Dir, "users.xml"), []byte(users), 0o644)
 }
 
-func (s *Server) start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cmd := exec.Command(Binary, "--config-file="+filepath.Join(s.Dir, "config.xml"))
-	cmd.Dir = s.Dir
-	out, err := os.OpenFile(filepath.Join(s.Dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group, so that a test's Ctrl-C does not stop it half way.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("start clickhouse-server: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); out.Close(); close(done) }()
-	s.cmd, s.done = cmd, done
-
-	// Ready when every port it serves accepts connections: the TLS port
-	// may open after the plain one.
-	addrs := []string{s.Addr()}
-	if s.TLSPort != 0 {
-		addrs = append(addrs, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.TLSPort)))
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		for len(addrs) > 0 {
-			c, err := net.DialTimeout("tcp", addrs[0], 200*time.Millisecond)
-			if err != nil {
-				break
-			}
-			c.Close()
-			addrs = addrs[1:]
-		}
-		if len(addrs) == 0 {
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("clickhouse-server exited during start-up; see %s: %s", filepath.Join(s.Dir, "log"), s.tailLog())
-		case <-ctx.Done():
-			s.kill()
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.kill()
-			return fmt.Errorf("clickhouse-server did not listen on %s within 60s: %s", s.Addr(), s.tailLog())
-		}
-	}
-}
-
 func (s *Server) tailLog() string {
 	b, _ := os.ReadFile(filepath.Join(s.Dir, "log", "error.log"))
 	if len(b) == 0 {
@@ -236,84 +194,27 @@ func (s *Server) tailLog() string {
 	return strings.TrimSpace(string(b))
 }
 
-func (s *Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
-
 // Stop shuts the server down, gracefully when it can, keeping its directory.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return nil
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.kill()
-	}
-	s.cmd = nil
-	return nil
-}
+func (s *Server) Stop() error { return s.proc.Stop() }
 
 // Kill stops the server with SIGKILL, as a crash would, keeping its directory.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.kill()
-	s.cmd = nil
-}
+func (s *Server) Kill() { s.proc.Kill() }
 
 // Restart starts a stopped server again on the same ports and data.
 func (s *Server) Restart(ctx context.Context) error {
 	if s.Running() {
 		return errors.New("clickhouse server is running")
 	}
-	return s.start(ctx)
+	return s.proc.Start(ctx)
 }
 
 // Running reports whether the server process is alive.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return false
-	}
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Running() bool { return s.proc.Running() }
 
 // Close stops the server and removes its directory.
 func (s *Server) Close() error {
 	s.Stop()
 	return os.RemoveAll(s.Dir)
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // clusterConfig is the configuration of a one-node cluster, or nothing.

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/localserver"
 )
 
 // JarDir holds the ZooKeeper jars and their dependencies.
@@ -21,8 +23,7 @@ var JarDir = "/usr/share/java"
 // Server is one running ZooKeeper.
 type Server struct {
 	Addr string // host:port of the client port
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *localserver.Process
 }
 
 // Start starts ZooKeeper with its data in dir and waits until it answers.
@@ -41,12 +42,11 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if !found {
 		return nil, fmt.Errorf("no zookeeper jar in %s (apt-get install zookeeper)", JarDir)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := localserver.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := ports[0]
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, err
 	}
@@ -56,35 +56,14 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dir, "zookeeper.log"))
-	if err != nil {
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	s.proc = &localserver.Process{Name: "zookeeper", Path: java, Dir: dir, Log: filepath.Join(dir, "zookeeper.log"),
+		Args:  []string{"-Xmx256m", "-cp", strings.Join(jars, ":"), "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg},
+		Ready: s.ruok, Poll: 200 * time.Millisecond, ReadyTimeout: 60 * time.Second}
+	if err := s.proc.Start(ctx); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(java, "-Xmx256m", "-cp", strings.Join(jars, ":"), "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); log.Close(); close(s.done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if s.ruok() {
-			return s, nil
-		}
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("zookeeper exited; see %s", log.Name())
-		case <-ctx.Done():
-			s.Stop()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("zookeeper not answering on %s after 60s", s.Addr)
-		}
-	}
+	return s, nil
 }
 
 func (s *Server) ruok() bool {
@@ -102,7 +81,4 @@ func (s *Server) ruok() bool {
 }
 
 // Stop kills the server and waits for it.
-func (s *Server) Stop() {
-	s.cmd.Process.Kill()
-	<-s.done
-}
+func (s *Server) Stop() { s.proc.Stop() }
