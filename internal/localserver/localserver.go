@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,13 +39,22 @@ func FreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// Dir is dir, or a new temporary directory whose name starts with prefix
-// when dir is empty.
-func Dir(dir, prefix string) (string, error) {
-	if dir != "" {
-		return dir, nil
+// Prepare is what a server needs before it starts: its binary installed
+// (from the Debian package pkg), its directory (dir, or a new temporary one
+// whose name starts with prefix when dir is empty) and n free ports.
+func Prepare(binary, pkg, dir, prefix string, n int) (string, []int, error) {
+	if _, err := os.Stat(binary); err != nil {
+		return "", nil, fmt.Errorf("%s not installed at %s (apt-get install %s): %w", filepath.Base(binary), binary, pkg, err)
 	}
-	return os.MkdirTemp("", prefix)
+	if dir == "" {
+		d, err := os.MkdirTemp("", prefix)
+		if err != nil {
+			return "", nil, err
+		}
+		dir = d
+	}
+	ports, err := FreePorts(n)
+	return dir, ports, err
 }
 
 // Process is a supervised server process. Set its fields, then Start it.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -214,4 +215,28 @@ func Rows(tb testing.TB, s *store.Store, query string, args ...any) []string {
 		tb.Fatalf("%s: %v", query, err)
 	}
 	return out
+}
+
+// ConfigCase is a configuration file of a package's testdata/config and the
+// error it must give, empty for a good file.
+type ConfigCase struct{ File, Want string }
+
+// ConfigFiles reads each file of cases onto the defaults of a package's
+// configuration section and validates it (config.LoadFile, then Validate):
+// the good files pass, each bad one fails with its error.
+func ConfigFiles[T interface{ Validate() error }](tb testing.TB, defaults func() T, cases []ConfigCase) {
+	tb.Helper()
+	for _, c := range cases {
+		cfg := defaults()
+		err := config.LoadFile(filepath.Join("testdata", "config", c.File+".yaml"), &cfg)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		switch {
+		case c.Want == "" && err != nil:
+			tb.Errorf("%s: %v", c.File, err)
+		case c.Want != "" && (err == nil || !strings.Contains(err.Error(), c.Want)):
+			tb.Errorf("%s: error %v, want one containing %q", c.File, err, c.Want)
+		}
+	}
 }

@@ -47,14 +47,7 @@ type Server struct {
 // Start starts a server in dir (a new temporary directory when empty) on a
 // free port, and waits until it reports ready.
 func Start(ctx context.Context, dir string) (*Server, error) {
-	if _, err := os.Stat(Binary); err != nil {
-		return nil, fmt.Errorf("alertmanager not installed at %s (apt-get install prometheus-alertmanager): %w", Binary, err)
-	}
-	dir, err := localserver.Dir(dir, "opsmetrics-alertmanager-")
-	if err != nil {
-		return nil, err
-	}
-	ports, err := localserver.FreePorts(1)
+	dir, ports, err := localserver.Prepare(Binary, "prometheus-alertmanager", dir, "opsmetrics-alertmanager-", 1)
 	if err != nil {
 		return nil, err
 	}

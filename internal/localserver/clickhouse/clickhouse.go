@@ -62,14 +62,7 @@ func StartCluster(ctx context.Context, dir, cluster, zookeeper string) (*Server,
 }
 
 func start(ctx context.Context, dir, cluster, zookeeper, certFile, keyFile string) (*Server, error) {
-	if _, err := os.Stat(Binary); err != nil {
-		return nil, fmt.Errorf("clickhouse-server not installed at %s (apt-get install clickhouse-server): %w", Binary, err)
-	}
-	dir, err := localserver.Dir(dir, "opsmetrics-clickhouse-")
-	if err != nil {
-		return nil, err
-	}
-	ports, err := localserver.FreePorts(4)
+	dir, ports, err := localserver.Prepare(Binary, "clickhouse-server", dir, "opsmetrics-clickhouse-", 4)
 	if err != nil {
 		return nil, err
 	}
