@@ -3,8 +3,8 @@ package metrics_test
 import (
 	"testing"
 
-	"github.com/opsmetrics/opsmetrics/metrics"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // TestConfigFiles reads the metrics section of the configuration files of
