@@ -38,8 +38,11 @@ type KPI struct {
 	// Hourly KPIs are also baselined per hour; the baselined ones are all
 	// baselined per day.
 	Hourly bool
-	// Doc is the anchor of the KPI's formula and edge cases in docs/kpis.md.
-	Doc string
+	// Formula is the KPI's formula in a line, as `opsmetrics kpi explain`
+	// heads its rows; Doc is the anchor of the formula and its edge cases in
+	// docs/kpis.md.
+	Formula string
+	Doc     string
 }
 
 // Harmful reports whether an anomaly in direction dir (up or down) hurts.
@@ -79,16 +82,24 @@ const kpisDoc = "docs/kpis.md#dora-and-incident-summary-metricssummaries"
 
 // Catalog is every KPI, DORA's first.
 var Catalog = []KPI{
-	{Name: PanelDeploymentFrequency, Title: "Deployment frequency (per day)", Unit: "per_day", Kind: KindCount, Harm: "down", Doc: kpisDoc},
-	{Name: PanelLeadTime, Title: "Change lead time (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: kpisDoc},
-	{Name: PanelChangeFailureRate, Title: "Change failure rate", Unit: "ratio", Kind: KindRate, Harm: "up", Doc: kpisDoc},
-	{Name: PanelRecoveryTime, Title: "Failed-deployment recovery time (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: kpisDoc},
-	{Name: PanelReworkRate, Title: "Rework rate", Unit: "ratio", Kind: KindRate, Harm: "up", Doc: kpisDoc},
+	{Name: PanelDeploymentFrequency, Title: "Deployment frequency (per day)", Unit: "per_day", Kind: KindCount, Harm: "down",
+		Formula: "successful production deployments ÷ days in range", Doc: kpisDoc},
+	{Name: PanelLeadTime, Title: "Change lead time (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "change commit (or merge; the merge when the commit is later) → finish of the first successful production deployment shipping it, or 0 when that finished before", Doc: kpisDoc},
+	{Name: PanelChangeFailureRate, Title: "Change failure rate", Unit: "ratio", Kind: KindRate, Harm: "up",
+		Formula: "deployments failed (status, or blamed for an incident) ÷ deployments", Doc: kpisDoc},
+	{Name: PanelRecoveryTime, Title: "Failed-deployment recovery time (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "failed deployment → its incident's resolution, or → the next successful deployment", Doc: kpisDoc},
+	{Name: PanelReworkRate, Title: "Rework rate", Unit: "ratio", Kind: KindRate, Harm: "up",
+		Formula: "unplanned deployments ÷ deployments", Doc: kpisDoc},
 	{Name: PanelDeployments, Title: "Deployments", Unit: "count", Kind: KindCount, Harm: "down", Hourly: true, Doc: kpisDoc},
 	{Name: PanelIncidents, Title: "Incidents", Unit: "count", Kind: KindCount, Harm: "up", Hourly: true, Doc: kpisDoc},
-	{Name: PanelMTTR, Title: "MTTR (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: kpisDoc},
-	{Name: PanelMTTD, Title: "MTTD (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: kpisDoc},
-	{Name: PanelMTTA, Title: "MTTA (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: kpisDoc},
+	{Name: PanelMTTR, Title: "MTTR (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "detected → resolved, over resolved production incidents", Doc: kpisDoc},
+	{Name: PanelMTTD, Title: "MTTD (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "impact start → detected", Doc: kpisDoc},
+	{Name: PanelMTTA, Title: "MTTA (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "detected → acknowledged", Doc: kpisDoc},
 	{Name: KPIPatches, Title: "Patches released", Unit: "count", Kind: KindCount, Harm: "up", Doc: patchDoc},
 	{Name: PanelPatchLatency, Title: "Patch latency (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: patchDoc},
 	{Name: PanelPatchCompliance, Title: "Patch compliance", Unit: "ratio", Kind: KindRate, Harm: "down", Doc: patchDoc},

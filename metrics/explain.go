@@ -47,15 +47,10 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		}
 		return t.UTC().Format("2006-01-02 15:04")
 	}
-	e := &Explanation{KPI: kpi}
+	k, _ := LookupKPI(kpi)
+	e := &Explanation{KPI: kpi, Formula: k.Formula}
 	switch kpi {
 	case "deployment_frequency", "change_failure_rate", "rework_rate", "recovery_time":
-		e.Formula = map[string]string{
-			"deployment_frequency": "successful production deployments ÷ days in range",
-			"change_failure_rate":  "deployments failed (status, or blamed for an incident) ÷ deployments",
-			"rework_rate":          "unplanned deployments ÷ deployments",
-			"recovery_time":        "failed deployment → its incident's resolution, or → the next successful deployment",
-		}[kpi]
 		e.Columns = []string{"deployment", "service", "environment", "finished", "status", "unplanned", "blamed for", "counts as failed"}
 		src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("finished_at", "status", "unplanned"), chsql.Expr{})
 		err := query(ctx, conn, chsql.SQL(`SELECT deployment_id, service, environment, finished_at, status, unplanned
@@ -66,11 +61,6 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		})
 		return e, err
 	case "mttr", "mttd", "mtta":
-		e.Formula = map[string]string{
-			"mttr": "detected → resolved, over resolved production incidents",
-			"mttd": "impact start → detected",
-			"mtta": "detected → acknowledged",
-		}[kpi]
 		e.Columns = []string{"incident", "service", "severity", "impact", "detected", "acknowledged", "resolved", "cause", "how"}
 		src := incidentsStarted(at(q.From), at(q.To), dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
 		err := query(ctx, conn, chsql.SQL(`SELECT incident_id, service, severity,
@@ -84,7 +74,6 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 		})
 		return e, err
 	case "lead_time":
-		e.Formula = "change commit (or merge; the merge when the commit is later) → finish of the first successful production deployment shipping it, or 0 when that finished before"
 		e.Columns = []string{"change", "service", "authored", "merged", "first production deployment", "deployed"}
 		lookback := q.LeadTimeLookback
 		if lookback <= 0 {
