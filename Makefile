@@ -29,10 +29,14 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -timeout 25m ./...
 
-# fuzz runs each decoder fuzz target for FUZZTIME (default 30s).
+# fuzz runs each decoder fuzz target for FUZZTIME (default 30s): FuzzDecode (no
+# input breaks the decoder), FuzzDecodeScanner (decoding with the JSON scanner
+# gives what encoding/json alone gives), FuzzScan and FuzzSemverGrammar (the
+# scanner and the version parser against their references).
 FUZZTIME ?= 30s
+FUZZ_TARGETS = FuzzDecode FuzzDecodeScanner FuzzScan FuzzSemverGrammar
 fuzz:
-	$(GO) test ./internal/event -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	for t in $(FUZZ_TARGETS); do $(GO) test ./internal/event -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; done
 
 # bench-ingest measures end-to-end ingestion of 1M events against clickhouse-client.
 BENCH_EVENTS ?= 1000000

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,26 +85,94 @@ type Skipped struct {
 
 func (s *Skipped) Error() string { return "skipped: " + s.Detail }
 
-// semver is the grammar of semantic versions (semver.org, section 11),
-// which CDEvents spec and type versions follow.
-var semver = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)` +
-	`(?:-(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*)?` +
-	`(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$`)
-
 // parseSemver returns the major and minor version of v, or false when v is
-// not exactly a semantic version.
+// not exactly a semantic version (semver.org, section 11), which CDEvents
+// spec and type versions follow. TestSemverGrammar holds it to the
+// grammar's regular expression, which it replaces for speed.
 func parseSemver(v string) (major, minor int, ok bool) {
-	m := semver.FindStringSubmatch(v)
-	if m == nil {
+	core, rest := v, ""
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		core, rest = v[:i], v[i:]
+	}
+	x, core, _ := strings.Cut(core, ".")
+	y, z, _ := strings.Cut(core, ".")
+	if !numericID(x) || !numericID(y) || !numericID(z) {
 		return 0, 0, false
 	}
-	major, err1 := strconv.Atoi(m[1])
-	minor, err2 := strconv.Atoi(m[2])
+	if pre, ok := strings.CutPrefix(rest, "-"); ok {
+		pre, build, hasBuild := strings.Cut(pre, "+")
+		if !dotted(pre, preReleaseID) || hasBuild && !dotted(build, buildID) {
+			return 0, 0, false
+		}
+	} else if build, ok := strings.CutPrefix(rest, "+"); ok {
+		if !dotted(build, buildID) {
+			return 0, 0, false
+		}
+	}
+	major, err1 := strconv.Atoi(x)
+	minor, err2 := strconv.Atoi(y)
 	return major, minor, err1 == nil && err2 == nil
 }
 
-// cdTypeName is the grammar of the subject and predicate of a type.
-var cdTypeName = regexp.MustCompile(`^[a-z][a-zA-Z0-9]{0,39}$`)
+// numericID is 0 or digits without a leading zero.
+func numericID(s string) bool {
+	if s == "" || s[0] == '0' && len(s) > 1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// preReleaseID is a numeric identifier, or an alphanumeric one (with a
+// letter or hyphen).
+func preReleaseID(s string) bool {
+	return numericID(s) || buildID(s) && strings.ContainsFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+}
+
+// buildID is one or more ASCII letters, digits and hyphens.
+func buildID(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// dotted reports whether s is identifiers separated by dots, each valid.
+func dotted(s string, valid func(string) bool) bool {
+	for {
+		id, rest, more := strings.Cut(s, ".")
+		if !valid(id) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		s = rest
+	}
+}
+
+// cdTypeName reports whether s can be the subject or predicate of a type:
+// a lower-case ASCII letter, then at most 39 ASCII letters and digits.
+func cdTypeName(s string) bool {
+	if len(s) == 0 || len(s) > 40 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
 
 // cdContext is the context of a CDEvent of any spec release: 0.4 names the
 // spec version "version", 0.5 and later "specversion".
@@ -180,6 +247,10 @@ func decodeBareCDEvent(b []byte) (*Event, error) {
 // unmarshalCDEvent parses b as a CDEvent, naming the field of a type error.
 func unmarshalCDEvent(b []byte, where string) (*cdEvent, *DecodeError) {
 	var cd cdEvent
+	if scanned(b, &cd) {
+		return &cd, nil
+	}
+	cd = cdEvent{}
 	if err := json.Unmarshal(b, &cd); err != nil {
 		if _, oerr := object(b, where); oerr != nil {
 			return nil, oerr
@@ -324,8 +395,13 @@ func applyCustomData(cd *cdEvent, kind Kind, target any, where string) *DecodeEr
 	if ct := cd.CustomDataContentType; ct != "" && !isJSONMediaType(ct) {
 		return nil
 	}
+	// A scan that gives up leaves in target only values that
+	// json.Unmarshal writes there too, and json.Unmarshal then runs over it.
+	if scanned(cd.CustomData, target.(jsonFields)) {
+		return nil // the common case
+	}
 	if json.Unmarshal(cd.CustomData, target) == nil {
-		return nil // the common case: one pass
+		return nil // one pass
 	}
 	// Find what is wrong, field by field, for the reason.
 	fields, err := object(cd.CustomData, where+" customData")
@@ -380,7 +456,7 @@ func splitCDType(typ, where string) (name, version string, custom bool, err *Dec
 	subject, rest, ok1 := strings.Cut(rest, ".")
 	predicate, version, ok2 := strings.Cut(rest, ".")
 	_, _, isVersion := parseSemver(version)
-	if !ok1 || !ok2 || !isVersion || (!custom && (!cdTypeName.MatchString(subject) || !cdTypeName.MatchString(predicate))) {
+	if !ok1 || !ok2 || !isVersion || (!custom && (!cdTypeName(subject) || !cdTypeName(predicate))) {
 		return "", "", false, reject(ReasonUnknownKind, "%s: type %s is not dev.cdevents.<subject>.<predicate>.<major.minor.patch>", where, ident(typ))
 	}
 	return subject + "." + predicate, version, custom, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +59,12 @@ func (ce *cloudEvent) name() string {
 
 func decodeStructuredCloudEvent(b []byte) (*Event, error) {
 	var ce cloudEvent
+	if scanned(b, &ce) && ce.DataBase64 == "" {
+		return fromCloudEvent(&ce) // the common case
+	}
+	ce = cloudEvent{}
 	if json.Unmarshal(b, &ce) == nil && ce.DataBase64 == "" {
-		return fromCloudEvent(&ce) // the common case: one pass, no map
+		return fromCloudEvent(&ce) // one pass, no map
 	}
 	fields, err := object(b, "CloudEvent")
 	if err != nil {
@@ -96,14 +101,38 @@ func decodeStructuredCloudEvent(b []byte) (*Event, error) {
 	return fromCloudEvent(&ce)
 }
 
-func decodeBinaryCloudEvent(h map[string]string, value []byte) (*Event, error) {
+// ceHeaders are the headers of a message that the decoder reads.
+type ceHeaders struct {
+	contentType, specVersion, id, source, typ, time string
+}
+
+// field returns where the header named k (lower-case) goes, or nil.
+func (h *ceHeaders) field(k string) *string {
+	switch k {
+	case "content-type":
+		return &h.contentType
+	case "ce_specversion":
+		return &h.specVersion
+	case "ce_id":
+		return &h.id
+	case "ce_source":
+		return &h.source
+	case "ce_type":
+		return &h.typ
+	case "ce_time":
+		return &h.time
+	}
+	return nil
+}
+
+func decodeBinaryCloudEvent(h *ceHeaders, value []byte) (*Event, error) {
 	ce := cloudEvent{
-		SpecVersion:     h["ce_specversion"],
-		ID:              h["ce_id"],
-		Source:          h["ce_source"],
-		Type:            h["ce_type"],
-		Time:            h["ce_time"],
-		DataContentType: h["content-type"],
+		SpecVersion:     h.specVersion,
+		ID:              h.id,
+		Source:          h.source,
+		Type:            h.typ,
+		Time:            h.time,
+		DataContentType: h.contentType,
 		Data:            value,
 	}
 	return fromCloudEvent(&ce)
@@ -206,15 +235,14 @@ func quoted(s string) string {
 }
 
 func fromOwnType(ce *cloudEvent, t time.Time, where string) (*Event, error) {
-	parts := strings.SplitN(strings.TrimPrefix(ce.Type, "dev.opsmetrics."), ".", 3)
-	if len(parts) != 3 {
+	name, rest, ok1 := strings.Cut(strings.TrimPrefix(ce.Type, "dev.opsmetrics."), ".")
+	predicate, version, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 {
 		return nil, reject(ReasonUnknownKind, "%s: type %q is not dev.opsmetrics.<kind>.<predicate>.<version>", where, truncate(ce.Type))
 	}
-	kind, predicate, version := Kind(parts[0]), parts[1], parts[2]
-	known := map[Kind][]string{KindDeployment: {"reported"}, KindIncident: {"updated"}, KindChange: {"reported"},
-		KindPatch: {"released", "applied", "failed", "rolledback"}}
-	preds, ok := known[kind]
-	if !ok || !contains(preds, predicate) {
+	kind := Kind(name)
+	preds, ok := ownPredicates[kind]
+	if !ok || !slices.Contains(preds, predicate) {
 		return nil, reject(ReasonUnknownKind, "%s: type %q is not one opsmetrics accepts (see docs/events.md)", where, truncate(ce.Type))
 	}
 	if version != "0.1.0" {
@@ -236,7 +264,7 @@ func fromOwnType(ce *cloudEvent, t time.Time, where string) (*Event, error) {
 	e.Encoding = EncodingCloudEvents
 	if kind == KindPatch {
 		p := e.Patch
-		outcome := map[string]PatchOutcome{"applied": PatchApplied, "failed": PatchFailed, "rolledback": PatchRolledBack}[predicate]
+		outcome := patchOutcomes[predicate]
 		if p.Outcome == "" {
 			p.Outcome = outcome
 		}
@@ -250,14 +278,13 @@ func fromOwnType(ce *cloudEvent, t time.Time, where string) (*Event, error) {
 	return e, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+// ownPredicates are the predicates of our types, by kind, and
+// patchOutcomes the outcome each patch predicate reports.
+var (
+	ownPredicates = map[Kind][]string{KindDeployment: {"reported"}, KindIncident: {"updated"}, KindChange: {"reported"},
+		KindPatch: {"released", "applied", "failed", "rolledback"}}
+	patchOutcomes = map[string]PatchOutcome{"applied": PatchApplied, "failed": PatchFailed, "rolledback": PatchRolledBack}
+)
 
 // ownType is the CloudEvents type MarshalCloudEvent uses for e.
 func ownType(e *Event) string {

@@ -1,8 +1,9 @@
 package event
 
-// The decoders use encoding/json rather than the CloudEvents and CDEvents
-// SDKs: BenchmarkDecode shows the SDKs' share of the work alone costing as
-// much as our whole decode or more (docs/events.md), they would add several
+// The decoders read JSON with the scanner of scan.go, and encoding/json when
+// it gives up, rather than with the CloudEvents and CDEvents SDKs:
+// BenchmarkDecode shows the SDKs' share of the work alone costing more than
+// our whole decode (docs/events.md), they would add several
 // modules (and, for CDEvents, a JSON-schema validator) to the hot path, and a
 // hand-written decoder lets every rejection name the entity, field and value.
 // The tests hold the decoders to the SDKs and the schemas they embed.
@@ -46,14 +47,18 @@ func (d *Decoder) decode(m Message) (*Event, error) {
 	if !utf8.Valid(m.Value) {
 		return nil, reject(ReasonNotUTF8, "payload is not valid UTF-8 (first bad byte at offset %d)", firstInvalid(m.Value))
 	}
-	headers := map[string]string{}
+	// The headers the decoder reads: content-type and the CloudEvents
+	// attributes (ce_*, any case; the last of a repeated header wins).
+	var headers ceHeaders
 	for _, h := range m.Headers {
 		k := strings.ToLower(h.Key)
 		if k == "content-type" || strings.HasPrefix(k, "ce_") {
 			if !utf8.Valid(h.Value) {
 				return nil, reject(ReasonNotUTF8, "header %s is not valid UTF-8", ident(h.Key))
 			}
-			headers[k] = string(h.Value)
+			if dst := headers.field(k); dst != nil {
+				*dst = string(h.Value)
+			}
 		}
 	}
 
@@ -64,22 +69,28 @@ func (d *Decoder) decode(m Message) (*Event, error) {
 	// The Kafka binding (3): a content-type starting with
 	// application/cloudevents means structured mode; otherwise the ce_
 	// headers make it binary mode.
-	switch ct := headers["content-type"]; {
+	switch ct := headers.contentType; {
 	case strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents"):
 		if !isJSONMediaType(ct) || strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents-batch") {
 			return nil, reject(ReasonUnsupported, "content-type %s is not an event format opsmetrics reads; want application/cloudevents+json (the Kafka binding has no batch mode)", ident(ct))
 		}
 		e, err = decodeStructuredCloudEvent(m.Value)
-	case headers["ce_specversion"] != "" || headers["ce_id"] != "" || headers["ce_type"] != "":
-		e, err = decodeBinaryCloudEvent(headers, m.Value)
+	case headers.specVersion != "" || headers.id != "" || headers.typ != "":
+		e, err = decodeBinaryCloudEvent(&headers, m.Value)
 	default:
-		fe, sh := fastNative(m.Value)
-		if sh == shapeNative {
-			e = fe
-			break
+		fe, sh, ok := scanNative(m.Value)
+		if !ok {
+			fe, sh = fastNative(m.Value)
 		}
-		if sh == shapeCDEvent {
+		switch sh {
+		case shapeNative:
+			e = fe
+		case shapeCDEvent:
 			e, err = decodeBareCDEvent(m.Value)
+		case shapeCloudEvent:
+			e, err = decodeStructuredCloudEvent(m.Value)
+		}
+		if sh != shapeOther {
 			break
 		}
 		fields, ferr := object(m.Value, "payload")
@@ -317,13 +328,23 @@ const (
 	shapeOther   shape = iota // anything else: the slow path explains
 	shapeNative               // a well-formed native event, decoded
 	shapeCDEvent              // a bare CDEvent
+	// shapeCloudEvent is a structured CloudEvent without its content-type
+	// header (only scanNative tells it).
+	shapeCloudEvent
 )
 
 // fastBody decodes the kind-specific fields of b in one pass, or returns
 // false for the slow path to explain what is wrong.
 func fastBody(k Kind, b []byte) (*Event, bool) {
 	e, target := newEvent(k)
-	if e == nil || json.Unmarshal(b, target) != nil {
+	if e == nil {
+		return nil, false
+	}
+	if scanned(b, target.(jsonFields)) {
+		return e, true
+	}
+	e, target = newEvent(k)
+	if json.Unmarshal(b, target) != nil {
 		return nil, false
 	}
 	return e, true
