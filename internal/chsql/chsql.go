@@ -57,9 +57,6 @@ type Expr struct {
 // IsZero reports whether e is empty.
 func (e Expr) IsZero() bool { return len(e.parts) == 0 && e.err == nil }
 
-// Err is the error of building e, if any (also returned when it renders).
-func (e Expr) Err() error { return e.err }
-
 // SQL builds a fragment from a template of raw SQL in which each ? outside a
 // quoted literal or identifier stands for the next argument: an Expr is
 // spliced in, a Time is a point in time, and anything else is a value

@@ -7,7 +7,6 @@ package localserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -204,6 +203,3 @@ func (p *Process) Running() bool {
 		return true
 	}
 }
-
-// ErrRunning is the error of restarting a server that runs.
-var ErrRunning = errors.New("the server is running")
