@@ -5,6 +5,14 @@ package baselines
 // ${kpi}, ${step}, ${service}, ${team} and ${environment} are the
 // dashboard's variables, $__timeFilter the ClickHouse data source's macro.
 
+// KPIsSQL lists the KPIs with a current baseline, for the dashboard's KPI
+// variable; Slices is the table its service, team and environment
+// variables list the values of.
+const (
+	KPIsSQL = "SELECT DISTINCT kpi FROM current_baselines ORDER BY kpi"
+	Slices  = "current_baselines"
+)
+
 // SeriesFilterSQL selects the one series the dashboard's variables name, in
 // a table with the series columns.
 const SeriesFilterSQL = `kpi = '${kpi}' AND step = '${step}' AND service = '${service}' AND team = '${team}'

@@ -25,7 +25,7 @@ var (
 // link here with the variables set to their series.
 func Anomalies() *dashboard.DashboardBuilder {
 	kpi := dashboard.NewQueryVariableBuilder("kpi").Label("KPI").Datasource(clickhouse()).
-		Query(dashboard.StringOrMap{String: cog.ToPtr("SELECT DISTINCT kpi FROM current_baselines ORDER BY kpi")}).
+		Query(dashboard.StringOrMap{String: cog.ToPtr(baselines.KPIsSQL)}).
 		Refresh(dashboard.VariableRefreshOnDashboardLoad)
 	step := dashboard.NewCustomVariableBuilder("step").Label("step").Values(dashboard.StringOrMap{String: cog.ToPtr("day,hour")})
 	b := dashboard.NewDashboardBuilder("opsmetrics: anomalies and baselines").
@@ -39,7 +39,7 @@ func Anomalies() *dashboard.DashboardBuilder {
 		WithVariable(step).
 		Annotation(dashboard.NewAnnotationQueryBuilder().Name("anomalies").Datasource(clickhouse()).Enable(true).
 			IconColor("red").Target(SQL(AnnotationSQL, true).RefId("anomalies")))
-	for _, v := range sliceVariables("current_baselines") {
+	for _, v := range sliceVariables(baselines.Slices) {
 		b.WithVariable(v)
 	}
 	return b.
