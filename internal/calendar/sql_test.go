@@ -128,9 +128,9 @@ func randomDeployments(r *rand.Rand, n int) []calendar.Deployment {
 			t = from.Add(time.Duration(r.Int64N(int64(to.Sub(from))))).Truncate(15 * time.Minute).Add(time.Duration(r.IntN(121)-60) * time.Second)
 		}
 		out[i] = calendar.Deployment{Time: t.Truncate(time.Second),
-			Environment: pick("production", "production", "batch", "staging", ""),
-			Team:        pick("payments", "growth", "search", "apac", ""),
-			Tier:        pick("tier-1", "tier-2", "tier-3", ""),
+			Environment:  pick("production", "production", "batch", "staging", ""),
+			Team:         pick("payments", "growth", "search", "apac", ""),
+			Tier:         pick("tier-1", "tier-2", "tier-3", ""),
 			UnplannedFix: r.IntN(8) == 0}
 	}
 	return out
