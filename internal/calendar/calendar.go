@@ -248,7 +248,7 @@ func (c *Calendar) nextAllowed(d Deployment, group []*window) time.Time {
 // Columns are the SQL expressions SQL classifies: Time a DateTime (not
 // Nullable: ifNull(started_at, finished_at)), Environment, Team and Tier
 // strings (Tier may be empty: no tier), UnplannedFix a UInt8 (unplanned = 1
-// AND fixes_incident != ” for a fix of a known incident).
+// AND notEmpty(fixes_incident) for a fix of a known incident).
 type Columns struct {
 	Time, Environment, Team, Tier, UnplannedFix string
 }
