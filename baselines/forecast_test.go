@@ -73,9 +73,9 @@ func TestForecastSeasonalSlots(t *testing.T) {
 func TestForecastCalibration(t *testing.T) {
 	const level = 0.8
 	for _, tc := range []struct {
-		name   string
-		kind   Kind
-		draw   func(r *rand.Rand, wd int) Point
+		name string
+		kind Kind
+		draw func(r *rand.Rand, wd int) Point
 		tol  float64 // how far below the model's own coverage the measured may lie
 	}{
 		{"poisson weekly", Count, func(r *rand.Rand, wd int) Point {
