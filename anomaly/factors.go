@@ -218,7 +218,6 @@ func ContributingFactors(in FactorInput, opts FactorOptions) Factors {
 	return out
 }
 
-
 // factorSet is the rows still to explain, with the baseline that applies
 // to them.
 type factorSet struct {
