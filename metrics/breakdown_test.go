@@ -97,8 +97,10 @@ func TestDeploymentBreakdown(t *testing.T) {
 	// Incidents naming their cause blame successful production deployments.
 	blamed := map[string]bool{}
 	var incidents []*event.Event
-	for _, d := range latest {
-		if d.status == "success" && d.env == "production" && !d.finished.Before(breakdownDay) && len(blamed) < 12 {
+	for i := range 240 {
+		d := latest[fmt.Sprintf("d-%d", i)]
+		if d.status == "success" && d.env == "production" && !d.finished.Before(breakdownDay) &&
+			d.finished.Before(breakdownDay.Add(24*time.Hour)) && len(blamed) < 12 {
 			blamed[d.id] = true
 			incidents = append(incidents, inc("INC-"+d.id, d.service, "production", d.finished.Add(time.Hour), d.id, ""))
 		}
@@ -149,9 +151,10 @@ func TestDeploymentBreakdown(t *testing.T) {
 		t.Errorf("totals %d deployments, %d failed, %d unplanned; Summaries has %d, %d, %d",
 			total, failed, unplanned, s.Deployments, s.FailedDeployments, s.ReworkDeployments)
 	}
-	if failed < 30 || len(rows) < 50 {
-		t.Errorf("only %d failures in %d rows: the fixture tests little", failed, len(rows))
+	if failed < 25 || len(blamed) < 12 || len(rows) < 50 {
+		t.Errorf("only %d failures (%d blamed) in %d rows: the fixture tests little", failed, len(blamed), len(rows))
 	}
+	t.Logf("%d deployments, %d failed (%d blamed), %d unplanned, in %d rows", total, failed, len(blamed), unplanned, len(rows))
 
 	// A slice: one service's rows only.
 	q.Services = []string{"svc-2"}
