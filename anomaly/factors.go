@@ -117,8 +117,9 @@ type Factor struct {
 	// behaved alike in the interval (hypergeometric among the interval's
 	// events, binomial at its expected share of them for counts).
 	Tail float64 `json:"tail"`
-	// Of is, for the factors after the first, the events left once the
-	// factors before them are set aside, which Observed and Share are of.
+	// Of is the events Observed is counted among: the interval's for the
+	// first factor, those the factors before left for the others (Share
+	// is of their excess too).
 	Of float64 `json:"of"`
 }
 
