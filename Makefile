@@ -49,9 +49,10 @@ clean:
 # bench-anomaly measures precision, recall and delay of anomaly detection on
 # labelled series, against a global z-score and a seasonal median/MAD, and
 # scores the dense model NAB's way on synthetic series and, when its mirror
-# is there (OPSMETRICS_NAB_GIT_DIR), the Numenta Anomaly Benchmark.
+# is there (OPSMETRICS_NAB_GIT_DIR), the Numenta Anomaly Benchmark; and the
+# coverage of forecasts on held-out fortnights against their nominal level.
 bench-anomaly: deps
-	$(GO) test ./anomaly -run '^$$' -bench '^Benchmark(AnomalyQuality|DenseQuality)$$' -benchtime 1x -timeout 30m -v
+	$(GO) test ./anomaly -run '^$$' -bench '^Benchmark(AnomalyQuality|DenseQuality|ForecastCoverage)$$' -benchtime 1x -timeout 30m -v
 
 # bench-learn times learning baselines for LEARN_SERIES (default 10,000) hourly
 # series of a year against reading their points from ClickHouse.
