@@ -23,6 +23,8 @@ var floors = map[string]int{
 	"internal/chsql":       0,
 	"internal/broker":      0,
 	"internal/localserver": 0,
+	"internal/calendar":    0,
+	"internal/catalog":     0,
 
 	"internal/store":                    1,
 	"internal/telemetry":                1,
