@@ -65,4 +65,4 @@ bench-kpi: deps
 
 # reliability runs the reliability suite (at most 10 minutes) and prints its figures.
 reliability: deps
-	OPSMETRICS_RELIABILITY=1 $(GO) test ./ingest -run '^TestReliability$$' -count=1 -timeout 15m -v
+	OPSMETRICS_RELIABILITY=1 $(GO) test ./e2e -run '^TestReliability$$' -count=1 -timeout 15m -v

@@ -15,17 +15,22 @@ import (
 // Persistence fires a series when at least N of its last M intervals are
 // anomalous, so one odd interval among normal ones does not flap.
 type Persistence struct {
-	N, M int
+	N int `yaml:"n"`
+	M int `yaml:"m"`
 }
 
-// Config configures detection.
+// Config configures detection. Its tagged fields are the configuration
+// file's anomaly section (DefaultConfig, Validate); Steps are the baselines
+// section's and Production the kpi section's.
 type Config struct {
 	// Steps are the granularities evaluated (default day and hour).
-	Steps []metrics.Step
+	Steps []metrics.Step `yaml:"-"`
 	// Persistence per step; missing steps take 1 of 1 for days and 2 of 3
 	// for hours.
-	Persistence map[metrics.Step]Persistence
-	Production  []string
+	Persistence map[metrics.Step]Persistence `yaml:"persistence"`
+	Production  []string                     `yaml:"-"`
+	// EvaluationInterval is how often serve detects.
+	EvaluationInterval time.Duration `yaml:"evaluation_interval"`
 }
 
 func (c Config) persistence(step metrics.Step) Persistence {

@@ -6,9 +6,9 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // The dimensions below a series that contributing factors rank, as the
@@ -550,7 +550,7 @@ func FactorWordsFor(kpi, dir string, threshold float64) FactorWords {
 	if dir == "down" {
 		than = "less"
 	}
-	d := humanDuration(time.Duration(threshold * float64(time.Second)))
+	d := metrics.FormatValue("seconds", threshold)
 	switch kpi {
 	case "deployments":
 		return FactorWords{Events: "deployments"}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
@@ -166,7 +166,7 @@ func qualityData(b *testing.B) *qualityDataset {
 		return qualityCache.data
 	}
 	ctx := context.Background()
-	srv, err := chserver.Start(ctx, b.TempDir())
+	srv, err := clickhouse.Start(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

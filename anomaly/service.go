@@ -60,11 +60,29 @@ func (s *Service) done(job string, err error) {
 }
 
 // Run blocks until ctx is done. It learns at once when the current
-// baselines are missing or older than RelearnInterval, then detects.
+// baselines are missing or older than RelearnInterval, then detects. It
+// runs the Notifier beside it, and when ctx is done it stops scheduling
+// first and then waits for the Notifier's last delivery, so that what the
+// last detection queued reaches Alertmanager (within the Notifier's
+// timeout) before Run returns.
 func (s *Service) Run(ctx context.Context) error {
-	if s.Notifier != nil {
-		go s.Notifier.Run(ctx)
+	if s.Notifier == nil {
+		return s.schedule(ctx)
 	}
+	nctx, stopNotifier := context.WithCancel(context.WithoutCancel(ctx))
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		s.Notifier.Run(nctx)
+	}()
+	err := s.schedule(ctx)
+	stopNotifier()
+	<-delivered
+	return err
+}
+
+// schedule relearns and detects on schedule until ctx is done.
+func (s *Service) schedule(ctx context.Context) error {
 	relearnEvery, detectEvery := s.RelearnInterval, s.EvaluationInterval
 	if relearnEvery <= 0 {
 		relearnEvery = 24 * time.Hour
@@ -80,7 +98,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer detect.Stop()
 	for {
 		if !time.Now().Before(next) {
-			_, err := baselines.Learn(ctx, s.Conn, s.Learn, time.Now(), s.Log)
+			_, err := Relearn(ctx, s.Conn, s.Learn, time.Now(), s.Log)
 			s.done("learn", err)
 			if err != nil {
 				s.Log.Error("relearning baselines failed; retrying at the next evaluation", "err", err)

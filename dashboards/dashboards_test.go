@@ -97,7 +97,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
-	if _, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, stats.Anomalies[0].Start, log); err != nil {
+	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, stats.Anomalies[0].Start, log); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: steps}, end.Add(time.Hour), log); err != nil {

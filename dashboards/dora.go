@@ -80,15 +80,15 @@ func doraPanels() []doraPanel {
 	}
 	levels := "Colour is the DORA " + t.Name + " performance level: green elite, yellow high, orange medium, red low (docs/kpis.md)."
 	return []doraPanel{
-		{metrics.PanelDeploymentFrequency, "Deployment frequency (per day)", "none",
+		{metrics.PanelDeploymentFrequency, metrics.Title(metrics.PanelDeploymentFrequency), "none",
 			steps([]float64{t.DeploysPerDay[2], t.DeploysPerDay[1], t.DeploysPerDay[0]}, []string{"red", "orange", "yellow", "green"}),
 			"Successful production deployments per day. " + levels},
-		{metrics.PanelLeadTime, "Change lead time (median)", "s",
+		{metrics.PanelLeadTime, metrics.Title(metrics.PanelLeadTime), "s",
 			steps(secs(t.LeadTime), []string{"green", "yellow", "orange", "red"}),
 			"Commit to the first successful production deployment that ships it. " + levels},
-		{metrics.PanelChangeFailureRate, "Change failure rate", "percentunit", steps(cfrValues, cfrColors),
+		{metrics.PanelChangeFailureRate, metrics.Title(metrics.PanelChangeFailureRate), "percentunit", steps(cfrValues, cfrColors),
 			"Failed (failure, rolled back, or blamed for an incident) ÷ production deployments. " + levels},
-		{metrics.PanelRecoveryTime, "Failed-deployment recovery time (median)", "s",
+		{metrics.PanelRecoveryTime, metrics.Title(metrics.PanelRecoveryTime), "s",
 			steps(secs(t.Recovery), []string{"green", "yellow", "orange", "red"}),
 			"A failed deployment to its incident's resolution, or to the next successful deployment. " + levels},
 		{metrics.PanelReworkRate, "Deployment rework rate", "percentunit", []dashboard.Threshold{{Color: "blue"}},

@@ -62,18 +62,18 @@ func Incidents() *dashboard.DashboardBuilder {
 		"Incident response times, counts and the incident→deployment attribution (docs/kpis.md).")
 	b.WithRow(dashboard.NewRowBuilder("Over the range"))
 	for _, p := range []struct{ kpi, title, unit, about string }{
-		{metrics.PanelIncidents, "Incidents", "none", "Production incidents whose impact (or detection) started in the range."},
-		{metrics.PanelMTTD, "MTTD (median)", "s", "Impact start → detected."},
-		{metrics.PanelMTTA, "MTTA (median)", "s", "Detected → acknowledged."},
-		{metrics.PanelMTTR, "MTTR (median)", "s", "Detected → resolved, over resolved incidents."},
+		{metrics.PanelIncidents, metrics.Title(metrics.PanelIncidents), "none", "Production incidents whose impact (or detection) started in the range."},
+		{metrics.PanelMTTD, metrics.Title(metrics.PanelMTTD), "s", "Impact start → detected."},
+		{metrics.PanelMTTA, metrics.Title(metrics.PanelMTTA), "s", "Detected → acknowledged."},
+		{metrics.PanelMTTR, metrics.Title(metrics.PanelMTTR), "s", "Detected → resolved, over resolved incidents."},
 	} {
 		b.WithPanel(statPanel(p.title, p.unit, kpiSQL(p.kpi, metrics.PanelOptions{}), p.about))
 	}
 	for _, group := range []string{"severity", "service"} {
 		b.WithRow(dashboard.NewRowBuilder("By " + group))
 		for _, p := range []struct{ kpi, title, unit string }{
-			{metrics.PanelIncidents, "Incidents", "none"}, {metrics.PanelMTTD, "MTTD (median)", "s"},
-			{metrics.PanelMTTA, "MTTA (median)", "s"}, {metrics.PanelMTTR, "MTTR (median)", "s"},
+			{metrics.PanelIncidents, metrics.Title(metrics.PanelIncidents), "none"}, {metrics.PanelMTTD, metrics.Title(metrics.PanelMTTD), "s"},
+			{metrics.PanelMTTA, metrics.Title(metrics.PanelMTTA), "s"}, {metrics.PanelMTTR, metrics.Title(metrics.PanelMTTR), "s"},
 		} {
 			b.WithPanel(bargauge.NewPanelBuilder().Title(p.title + " by " + group).Datasource(clickhouse()).Unit(p.unit).
 				Height(7).Span(6).WithTarget(SQL(kpiSQL(p.kpi, metrics.PanelOptions{GroupBy: group}), true).RefId("A")))
@@ -99,10 +99,10 @@ func Patches() *dashboard.DashboardBuilder {
 	}
 	b := kpiDashboard("opsmetrics: patch management", PatchesUID,
 		"Patch latency, compliance with the deadline per severity ("+strings.Join(deadlines, ", ")+") and overdue patches (docs/kpis.md).")
-	b.WithPanel(statPanel("Patch compliance", "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{}),
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchCompliance), "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{}),
 		"Applied within the severity's deadline ÷ due (deadline passed, or an outcome)."))
-	b.WithPanel(statPanel("Patch latency (median)", "s", kpiSQL(metrics.PanelPatchLatency, metrics.PanelOptions{}), "Released → applied."))
-	b.WithPanel(statPanel("Patches overdue", "none", kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchLatency), "s", kpiSQL(metrics.PanelPatchLatency, metrics.PanelOptions{}), "Released → applied."))
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchesOverdue), "none", kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
 		"Not applied and past their deadline at the end of the range."))
 	b.WithPanel(bargauge.NewPanelBuilder().Title("Compliance by severity").
 		Description("Deadlines: " + strings.Join(deadlines, ", ") + ".").Datasource(clickhouse()).Unit("percentunit").Min(0).Max(1).

@@ -28,13 +28,13 @@ var previousFrom = metrics.ShiftSQL("$__fromTime", "-(toInt64($__toTime) - toInt
 // and the SQL that turns the base value into it.
 var reviewKPIs = []struct{ kpi, name, unit, scale string }{
 	{metrics.PanelDeploymentFrequency, "Deployment frequency", "per day", "1"},
-	{metrics.PanelLeadTime, "Change lead time (median)", "hours", "1 / 3600"},
-	{metrics.PanelChangeFailureRate, "Change failure rate", "%", "100"},
+	{metrics.PanelLeadTime, metrics.Title(metrics.PanelLeadTime), "hours", "1 / 3600"},
+	{metrics.PanelChangeFailureRate, metrics.Title(metrics.PanelChangeFailureRate), "%", "100"},
 	{metrics.PanelRecoveryTime, "Failed-deployment recovery (median)", "hours", "1 / 3600"},
-	{metrics.PanelReworkRate, "Rework rate", "%", "100"},
-	{metrics.PanelIncidents, "Incidents", "count", "1"},
-	{metrics.PanelMTTR, "MTTR (median)", "hours", "1 / 3600"},
-	{metrics.PanelPatchCompliance, "Patch compliance", "%", "100"},
+	{metrics.PanelReworkRate, metrics.Title(metrics.PanelReworkRate), "%", "100"},
+	{metrics.PanelIncidents, metrics.Title(metrics.PanelIncidents), "count", "1"},
+	{metrics.PanelMTTR, metrics.Title(metrics.PanelMTTR), "hours", "1 / 3600"},
+	{metrics.PanelPatchCompliance, metrics.Title(metrics.PanelPatchCompliance), "%", "100"},
 }
 
 func rangeSQL(kpi, from, to, group string) string {

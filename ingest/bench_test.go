@@ -9,15 +9,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -39,13 +38,13 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	}
 	b.StopTimer()
 	ctx := context.Background()
-	srv, err := chserver.Start(ctx, b.TempDir())
+	srv, err := clickhouse.Start(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Stop()
-	cfg := config.Default()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)...))
+	topics := broker.DefaultTopics()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, append(topics.Inputs(), topics.DeadLetter)...))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := publish.New(brokers, publish.TopicsFrom(cfg.Topics), nil)
+	p := publish.New(brokers, publish.TopicsFrom(topics), nil)
 	pstart := time.Now()
 	if _, err := p.File(ctx, &buf); err != nil {
 		b.Fatal(err)
@@ -94,7 +93,7 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	var peakRSS int64
 	for stored < uint64(stats.Events) {
 		time.Sleep(50 * time.Millisecond)
-		peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
+		peakRSS = max(peakRSS, testenv.PeakRSS(cmd.Process.Pid))
 		stored = 0
 		for _, t := range []string{"deployment_events", "incident_events", "patch_events", "change_events"} {
 			var c uint64
@@ -109,7 +108,7 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	}
 	took := time.Since(start)
 	b.StopTimer()
-	peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
+	peakRSS = max(peakRSS, testenv.PeakRSS(cmd.Process.Pid))
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("ingester: %v", err)
 	}
@@ -161,24 +160,6 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 	fmt.Printf("%-52s %12.2f\n", "ratio opsmetrics / clickhouse-client", rate/refRate)
 	fmt.Printf("%-52s %9.1f MiB\n", "ingester peak RSS", float64(peakRSS)/(1<<20))
 	fmt.Printf("%-52s %12d\n", "GOMAXPROCS", runtime.GOMAXPROCS(0))
-}
-
-// vmHWM returns the peak resident set of process pid since it started its
-// program, from /proc. (The rusage of a child is no use here: Go starts
-// children with vfork semantics, so their maxrss includes the parent's
-// memory, and the parent holds the whole Kafka log.)
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func benchBinary(b *testing.B) string {

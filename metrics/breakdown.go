@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
 
 // The breakdowns below are the rows of one interval (or window) of a KPI
@@ -48,15 +50,26 @@ func DeploymentBreakdown(ctx context.Context, conn driver.Conn, q Query) ([]Depl
 			blamed = append(blamed, a.DeploymentID)
 		}
 	}
-	query, args := DeploymentBreakdownSQL(q, blamed)
 	var out []DeploymentRow
-	err = scanSlices(ctx, conn, query, args, len(DeploymentDimensions), func(vals []string, r []any) {
-		out = append(out, DeploymentRow{Values: vals, Deployments: *r[0].(*uint64), Failed: *r[1].(*uint64), Unplanned: *r[2].(*uint64)})
-	}, new(uint64), new(uint64), new(uint64))
+	err = query(ctx, conn, deploymentBreakdown(q, blamed), func(r *deploymentBreakdownRow) {
+		out = append(out, DeploymentRow{Values: []string{r.Service, r.Team, r.Version, r.Actor, r.Pipeline}, Deployments: r.Deployments, Failed: r.Failed, Unplanned: r.Unplanned})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("deployment breakdown: %w", err)
 	}
 	return out, nil
+}
+
+// deploymentBreakdownRow is a row of DeploymentBreakdownSQL.
+type deploymentBreakdownRow struct {
+	Service     string `ch:"service"`
+	Team        string `ch:"team"`
+	Version     string `ch:"version"`
+	Actor       string `ch:"actor"`
+	Pipeline    string `ch:"pipeline"`
+	Deployments uint64 `ch:"deployments"`
+	Failed      uint64 `ch:"failed"`
+	Unplanned   uint64 `ch:"unplanned_count"`
 }
 
 // DeploymentBreakdownSQL is DeploymentBreakdown's query, for ClickHouse
@@ -64,10 +77,13 @@ func DeploymentBreakdown(ctx context.Context, conn driver.Conn, q Query) ([]Depl
 // deployments incidents are attributed to. The deployments are folded
 // from their raw messages as the public view folds them (the latest
 // message wins), here with actor and pipeline.
-func DeploymentBreakdownSQL(q Query, blamed []string) (string, []any) {
-	where, args := q.where("finished_at")
+func DeploymentBreakdownSQL(q Query, blamed []string) (string, []any, error) {
+	return chsql.Bind(deploymentBreakdown(q, blamed))
+}
+
+func deploymentBreakdown(q Query, blamed []string) chsql.Expr {
 	dims := strings.Join(DeploymentDimensions, ", ")
-	return `SELECT ` + dims + `, count(), countIf(status != 'success' OR ` + inSet("deployment_id") + `), countIf(unplanned = 1)
+	return chsql.SQL(`SELECT `+dims+`, count() AS deployments, countIf(status != 'success' OR ?) AS failed, countIf(unplanned = 1) AS unplanned_count
 FROM (
 	SELECT deployment_id,
 		argMax(service, v) AS service, argMax(team, v) AS team, argMax(environment, v) AS environment,
@@ -76,9 +92,9 @@ FROM (
 	FROM (SELECT *, tuple(event_time, event_id) AS v FROM deployment_events WHERE finished_at >= ? AND finished_at < ?)
 	GROUP BY deployment_id
 )
-WHERE ` + where + `
-GROUP BY ` + dims + `
-ORDER BY ` + dims, concat([]any{blamed, q.From.UTC(), q.To.UTC()}, args)
+WHERE ?
+GROUP BY `+dims+`
+ORDER BY `+dims, inSet("deployment_id", blamed), at(q.From), at(q.To), q.where("finished_at"))
 }
 
 // IncidentDimensions are the dimensions of an incident breakdown, in the
@@ -109,23 +125,42 @@ type IncidentDuration struct {
 // an impact start, that were detected) in [q.From, q.To), filtered as q
 // filters, grouped by IncidentDimensions.
 func IncidentBreakdown(ctx context.Context, conn driver.Conn, q Query, d IncidentDuration) ([]IncidentRow, error) {
-	query, args, err := IncidentBreakdownSQL(q, d)
+	e, err := incidentBreakdown(q, d)
 	if err != nil {
 		return nil, err
 	}
 	var out []IncidentRow
-	err = scanSlices(ctx, conn, query, args, len(IncidentDimensions), func(vals []string, r []any) {
-		out = append(out, IncidentRow{Values: vals, Incidents: *r[0].(*uint64), Samples: *r[1].(*uint64), Beyond: *r[2].(*uint64)})
-	}, new(uint64), new(uint64), new(uint64))
+	err = query(ctx, conn, e, func(r *incidentBreakdownRow) {
+		out = append(out, IncidentRow{Values: []string{r.Service, r.Team, r.Severity, r.DetectionSource}, Incidents: r.Incidents, Samples: r.Samples, Beyond: r.Beyond})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("incident breakdown: %w", err)
 	}
 	return out, nil
 }
 
+// incidentBreakdownRow is a row of IncidentBreakdownSQL.
+type incidentBreakdownRow struct {
+	Service         string `ch:"service"`
+	Team            string `ch:"team"`
+	Severity        string `ch:"severity"`
+	DetectionSource string `ch:"detection_source"`
+	Incidents       uint64 `ch:"incidents"`
+	Samples         uint64 `ch:"samples"`
+	Beyond          uint64 `ch:"beyond"`
+}
+
 // IncidentBreakdownSQL is IncidentBreakdown's query, for ClickHouse 18.16
 // and later, and its arguments.
 func IncidentBreakdownSQL(q Query, d IncidentDuration) (string, []any, error) {
+	e, err := incidentBreakdown(q, d)
+	if err != nil {
+		return "", nil, err
+	}
+	return chsql.Bind(e)
+}
+
+func incidentBreakdown(q Query, d IncidentDuration) (chsql.Expr, error) {
 	var dur string
 	switch d.KPI {
 	case "mttr":
@@ -135,22 +170,21 @@ func IncidentBreakdownSQL(q Query, d IncidentDuration) (string, []any, error) {
 	case "":
 		dur = "CAST(NULL AS Nullable(Int64))"
 	default:
-		return "", nil, fmt.Errorf("incident breakdown: unknown duration %q: want mttr or mttd", d.KPI)
+		return chsql.Expr{}, fmt.Errorf("incident breakdown: unknown duration %q: want mttr or mttd", d.KPI)
 	}
 	beyond := "ifNull(d > ?, 0) = 1"
 	if d.Below {
 		beyond = "ifNull(d < ?, 0) = 1"
 	}
 	start := "assumeNotNull(ifNull(impact_started_at, detected_at))"
-	where, args := q.where(start)
-	src, sargs := incidentsStarted(q.From, q.To, dimsAnd("severity", "detection_source", "impact_started_at", "detected_at", "resolved_at")...)
+	src := incidentsStarted(at(q.From), at(q.To), dimsAnd("severity", "detection_source", "impact_started_at", "detected_at", "resolved_at")...)
 	dims := strings.Join(IncidentDimensions, ", ")
-	return `SELECT service, team, sev AS severity, detection_source, count(), countIf(isNotNull(d)), countIf(` + beyond + `)
+	return chsql.SQL(`SELECT service, team, sev AS severity, detection_source, count() AS incidents, countIf(isNotNull(d)) AS samples, countIf(`+beyond+`) AS beyond
 FROM (
-	SELECT service, team, if(severity = '', 'unknown', severity) AS sev, detection_source, ` + dur + ` AS d
-	FROM ` + src + `
-	WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + `
+	SELECT service, team, if(severity = '', 'unknown', severity) AS sev, detection_source, `+dur+` AS d
+	FROM ?
+	WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ?
 )
-GROUP BY ` + dims + `
-ORDER BY ` + dims, concat([]any{int64(d.Threshold / time.Second)}, sargs, args), nil
+GROUP BY `+dims+`
+ORDER BY `+dims, int64(d.Threshold/time.Second), src, q.where(start)), nil
 }

@@ -4,58 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/anomaly"
-	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/internal/event"
-	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
-
-// actorMigration is the migration the breakdown assumes: deployments
-// carry who or what triggered them, and the pipeline (docs/alerting.md
-// proposes it with the view it changes).
-const actorMigration = `ALTER TABLE deployment_events ADD COLUMN actor String AFTER fixes_incident, ADD COLUMN pipeline String AFTER actor`
-
-// rawDeployment is one message about a deployment, written to
-// deployment_events with the assumed columns.
-type rawDeployment struct {
-	eventID, id, service, team, env, status, version, actor, pipeline string
-	eventTime, finished                                               time.Time
-	unplanned                                                         bool
-}
-
-func insertDeployments(t *testing.T, st *store.Store, ds []rawDeployment) {
-	t.Helper()
-	ctx := context.Background()
-	if err := st.Conn().Exec(ctx, actorMigration); err != nil {
-		t.Fatalf("the proposed migration: %v", err)
-	}
-	b, err := st.Conn().PrepareBatch(ctx, `INSERT INTO deployment_events (event_id, event_time, encoding, deployment_id, service, team,
-		environment, started_at, finished_at, status, version, artifact, unplanned, fixes_incident, actor, pipeline, changes,
-		source_topic, source_partition, source_offset, ingested_at)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, d := range ds {
-		u := uint8(0)
-		if d.unplanned {
-			u = 1
-		}
-		if err := b.Append(d.eventID, d.eventTime, "native", d.id, d.service, d.team, d.env, d.finished.Add(-10*time.Minute), d.finished,
-			d.status, d.version, "", u, "", d.actor, d.pipeline, []string{}, "t", int32(0), int64(i), time.Now().UTC()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 var breakdownDay = time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
 
@@ -65,44 +21,44 @@ var breakdownDay = time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
 func TestDeploymentBreakdown(t *testing.T) {
 	st := testenv.Store(t, testenv.Database(t))
 	r := rand.New(rand.NewPCG(16, 5))
-	var msgs []rawDeployment
+	var msgs []testenv.RawDeployment
 	type want struct {
 		vals                           []string
 		deployments, failed, unplanned uint64
 	}
-	latest := map[string]rawDeployment{}
+	latest := map[string]testenv.RawDeployment{}
 	for i := range 240 {
 		s := r.IntN(6)
-		d := rawDeployment{eventID: fmt.Sprintf("e-%d", i), id: fmt.Sprintf("d-%d", i), service: fmt.Sprintf("svc-%d", s),
-			team: fmt.Sprintf("team-%d", s%3), env: []string{"production", "production", "production", "staging"}[r.IntN(4)],
-			status: "success", version: fmt.Sprintf("2.%d.0", r.IntN(4)), actor: []string{"ana", "bo", "ci-bot", "dee", ""}[r.IntN(5)],
-			pipeline: []string{"build-main", "hotfix", "nightly"}[r.IntN(3)], unplanned: r.IntN(10) == 0,
-			finished: breakdownDay.Add(time.Duration(r.IntN(36*60)-6*60) * time.Minute)}
+		d := testenv.RawDeployment{EventID: fmt.Sprintf("e-%d", i), ID: fmt.Sprintf("d-%d", i), Service: fmt.Sprintf("svc-%d", s),
+			Team: fmt.Sprintf("team-%d", s%3), Env: []string{"production", "production", "production", "staging"}[r.IntN(4)],
+			Status: "success", Version: fmt.Sprintf("2.%d.0", r.IntN(4)), Actor: []string{"ana", "bo", "ci-bot", "dee", ""}[r.IntN(5)],
+			Pipeline: []string{"build-main", "hotfix", "nightly"}[r.IntN(3)], Unplanned: r.IntN(10) == 0,
+			Finished: breakdownDay.Add(time.Duration(r.IntN(36*60)-6*60) * time.Minute)}
 		switch r.IntN(12) {
 		case 0:
-			d.status = "failure"
+			d.Status = "failure"
 		case 1:
-			d.status = "rolled_back"
+			d.Status = "rolled_back"
 		}
-		d.eventTime = d.finished
+		d.EventTime = d.Finished
 		if r.IntN(5) == 0 { // an earlier message, with another status and actor, that the later one replaces
 			early := d
-			early.eventID, early.eventTime, early.status, early.actor = d.eventID+"-early", d.finished.Add(-time.Minute), "failure", "someone-else"
+			early.EventID, early.EventTime, early.Status, early.Actor = d.EventID+"-early", d.Finished.Add(-time.Minute), "failure", "someone-else"
 			msgs = append(msgs, early)
 		}
 		msgs = append(msgs, d)
-		latest[d.id] = d
+		latest[d.ID] = d
 	}
-	insertDeployments(t, st, msgs)
+	testenv.InsertRawDeployments(t, st, msgs)
 	// Incidents naming their cause blame successful production deployments.
 	blamed := map[string]bool{}
 	var incidents []*event.Event
 	for i := range 240 {
 		d := latest[fmt.Sprintf("d-%d", i)]
-		if d.status == "success" && d.env == "production" && !d.finished.Before(breakdownDay) &&
-			d.finished.Before(breakdownDay.Add(24*time.Hour)) && len(blamed) < 12 {
-			blamed[d.id] = true
-			incidents = append(incidents, inc("INC-"+d.id, d.service, "production", d.finished.Add(time.Hour), d.id, ""))
+		if d.Status == "success" && d.Env == "production" && !d.Finished.Before(breakdownDay) &&
+			d.Finished.Before(breakdownDay.Add(24*time.Hour)) && len(blamed) < 12 {
+			blamed[d.ID] = true
+			incidents = append(incidents, inc("INC-"+d.ID, d.Service, "production", d.Finished.Add(time.Hour), d.ID, ""))
 		}
 	}
 	write(t, st, incidents...)
@@ -114,19 +70,19 @@ func TestDeploymentBreakdown(t *testing.T) {
 	}
 	exp := map[string]*want{}
 	for _, d := range latest {
-		if d.env != "production" || d.finished.Before(q.From) || !d.finished.Before(q.To) {
+		if d.Env != "production" || d.Finished.Before(q.From) || !d.Finished.Before(q.To) {
 			continue
 		}
-		vals := []string{d.service, d.team, d.version, d.actor, d.pipeline}
+		vals := []string{d.Service, d.Team, d.Version, d.Actor, d.Pipeline}
 		k := strings.Join(vals, "|")
 		if exp[k] == nil {
 			exp[k] = &want{vals: vals}
 		}
 		exp[k].deployments++
-		if d.status != "success" || blamed[d.id] {
+		if d.Status != "success" || blamed[d.ID] {
 			exp[k].failed++
 		}
-		if d.unplanned {
+		if d.Unplanned {
 			exp[k].unplanned++
 		}
 	}
@@ -242,51 +198,5 @@ func TestIncidentBreakdown(t *testing.T) {
 	}
 	if _, _, err := metrics.IncidentBreakdownSQL(q, metrics.IncidentDuration{KPI: "lead_time"}); err == nil {
 		t.Error("an unknown duration gave no error")
-	}
-}
-
-// TestBreakdownExplainsAFailureBurst runs the chain an alert will run: a
-// day in which a new hire's deployments fail, read back by
-// DeploymentBreakdown, explained by anomaly.ContributingFactors.
-func TestBreakdownExplainsAFailureBurst(t *testing.T) {
-	st := testenv.Store(t, testenv.Database(t))
-	r := rand.New(rand.NewPCG(16, 7))
-	var ds []rawDeployment
-	for i := range 100 {
-		s := r.IntN(8)
-		d := rawDeployment{eventID: fmt.Sprintf("e-%d", i), id: fmt.Sprintf("d-%d", i), service: fmt.Sprintf("svc-%d", s),
-			team: fmt.Sprintf("team-%d", s%4), env: "production", status: "success", version: fmt.Sprintf("5.%d.0", r.IntN(3)),
-			actor: fmt.Sprintf("dev-%d", r.IntN(6)), pipeline: "main", finished: breakdownDay.Add(time.Duration(r.IntN(24*60)) * time.Minute)}
-		if i < 8 {
-			d.actor = "new-hire"
-			if i < 7 {
-				d.status = "failure"
-			}
-		} else if i == 40 || i == 41 {
-			d.status = "failure"
-		}
-		d.eventTime = d.finished
-		ds = append(ds, d)
-	}
-	insertDeployments(t, st, ds)
-	rows, err := metrics.DeploymentBreakdown(context.Background(), st.Conn(), metrics.Query{From: breakdownDay, To: breakdownDay.Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := anomaly.FactorInput{Kind: baselines.Rate, Direction: "up", Expected: 0.03, Dimensions: metrics.DeploymentDimensions,
-		Words: anomaly.FactorWordsFor("change_failure_rate", "up", 0)}
-	for _, row := range rows {
-		in.Rows = append(in.Rows, anomaly.FactorRow{Values: row.Values, Num: float64(row.Failed), Den: float64(row.Deployments)})
-	}
-	f := anomaly.ContributingFactors(in, anomaly.FactorOptions{})
-	if want := "7 of the 9 failed deployments were by actor new-hire, who made 8 deployments in total."; f.Summary != want {
-		t.Errorf("summary %q\nwant    %q", f.Summary, want)
-	}
-	dims := make([]string, len(f.Dimensions))
-	for i, d := range f.Dimensions {
-		dims[i] = d.Dimension
-	}
-	if !reflect.DeepEqual(dims, metrics.DeploymentDimensions) {
-		t.Errorf("dimensions %v", dims)
 	}
 }

@@ -11,16 +11,18 @@ import (
 // lower bounds (higher is better); durations are upper bounds; change
 // failure rate is classified by the nearest cluster value, because the 2024
 // report's medium cluster (10%) sits below its high one (20%).
+//
+// In the configuration file (kpi.dora_levels) a table is named by its key.
 type LevelTable struct {
-	Name string
+	Name string `yaml:"-"`
 	// DeploysPerDay: at least this many successful deployments per day for
 	// elite, high, medium; anything less is low.
-	DeploysPerDay [3]float64
+	DeploysPerDay [3]float64 `yaml:"deploys_per_day"`
 	// LeadTime and Recovery: below these for elite, high, medium.
-	LeadTime [3]time.Duration
-	Recovery [3]time.Duration
+	LeadTime [3]time.Duration `yaml:"lead_time"`
+	Recovery [3]time.Duration `yaml:"recovery_time"`
 	// ChangeFailureRate: the typical value of elite, high, medium, low.
-	ChangeFailureRate [4]float64
+	ChangeFailureRate [4]float64 `yaml:"change_failure_rate"`
 }
 
 const (

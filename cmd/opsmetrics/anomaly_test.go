@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
@@ -62,7 +62,7 @@ func TestBaselinesAndAnomalyCommands(t *testing.T) {
 		t.Errorf("baselines show --status learning lists ready series (exit %d):\n%s", code, out)
 	}
 
-	am, err := amserver.Start(ctx, t.TempDir())
+	am, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

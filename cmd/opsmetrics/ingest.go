@@ -5,25 +5,24 @@ import (
 	"flag"
 
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
 )
 
 func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics,
-		config.SetIngest, config.SetMetricsAddr)
+	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics,
+		setIngest, setIngestFlush, setMetricsAddr)
 	untilIdle := fs.Duration("until-idle", 0, "exit 0 after this long with no new messages (0: run until signalled)")
 	migrate := fs.Bool("migrate", true, "apply schema migrations at start")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse, config.SetBrokers); err != nil {
+	if err := cfg.require(setClickHouse, setBrokers); err != nil {
 		return err
 	}
-	log := cfg.Logger()
-	limitMemory(cfg.Ingest.MemoryBudgetBytes, false, log)
+	log := cfg.Log.Logger()
+	limitMemory(cfg.Ingest.MemoryBudget, false, log)
 	// ClickHouse may be down now: the store connects when first used,
 	// migrating waits for it, and so do the ingester's writes.
 	st, err := store.Connect(cfg.ClickHouse, 0)
@@ -41,19 +40,13 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
-	if cfg.MetricsAddr != "" {
-		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
-			return err
-		}
-	}
 	tp, shutdown, err := telemetry.Tracing(ctx)
 	if err != nil {
 		return err
 	}
 	defer shutdown(context.Background())
-
-	icfg := ingest.ConfigFrom(cfg)
-	if err := icfg.Secure(cfg.Kafka); err != nil {
+	icfg, err := cfg.ingestConfig()
+	if err != nil {
 		return err
 	}
 	icfg.UntilIdle = *untilIdle
@@ -61,5 +54,17 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	return in.Run(ctx)
+	if cfg.MetricsAddr == "" {
+		return in.Run(ctx)
+	}
+	ms, err := telemetry.ListenMetrics(cfg.MetricsAddr, reg, log)
+	if err != nil {
+		return err
+	}
+	// The ingester ends the group (--until-idle, a signal); the metrics
+	// server stops after it. The ingester bounds its own final flush.
+	g := newRunGroup(0, log)
+	g.add("ingest", func(ctx context.Context) error { return stopping(in.Run(ctx)) })
+	g.add("metrics", ms.Run)
+	return g.run(ctx)
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
@@ -21,7 +19,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		explain, args = args[1], args[2:]
 	}
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	var p metrics.Params
 	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
@@ -42,10 +40,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
-	p.Compare, p.Defaults = fmt.Sprint(*compare), kpiDefaults(cfg)
+	p.Compare, p.Defaults = fmt.Sprint(*compare), cfg.KPI.Defaults()
 	req, err := p.Parse(time.Now())
 	if err != nil {
 		return err
@@ -53,7 +48,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return fmt.Errorf("--format: want table, json or csv, got %q", *format)
 	}
-	st, err := store.Open(ctx, cfg.ClickHouse)
+	st, err := cfg.openStore(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -76,22 +71,4 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return r.WriteCSV(os.Stdout)
 	}
 	return r.WriteTable(os.Stdout)
-}
-
-// kpiDefaults is the configuration's kpi section as the defaults of a query.
-func kpiDefaults(cfg *config.Config) metrics.Query {
-	k := cfg.KPI
-	q := metrics.Query{Production: k.Production, Levels: k.DORAReport, MaxGap: k.MaxGap,
-		LeadTimeLookback: k.LeadTimeLookback, PatchDeadlines: k.PatchDeadlines}
-	if k.MaxGap == 0 {
-		q.MaxGap = metrics.Unbounded // kpi.max_gap: 0 is no bound
-	}
-	if len(k.DORALevels) > 0 {
-		q.LevelTables = map[string]metrics.LevelTable{}
-		for name, t := range k.DORALevels {
-			q.LevelTables[name] = metrics.LevelTable{Name: name, DeploysPerDay: t.DeploysPerDay, LeadTime: t.LeadTime,
-				Recovery: t.RecoveryTime, ChangeFailureRate: t.ChangeFailureRate}
-		}
-	}
-	return q
 }

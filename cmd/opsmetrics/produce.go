@@ -4,25 +4,22 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/segmentio/kafka-go"
 	"io"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 )
 
 func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetBrokers, config.SetTopics)
+	parse := bind(fs, setBrokers, setTopics)
 	file := fs.String("file", "", "JSON Lines file of events, native or CloudEvents structured mode (- for standard input)")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetBrokers); err != nil {
+	if err := cfg.require(setBrokers); err != nil {
 		return err
 	}
 	if *file == "" {
@@ -41,15 +38,11 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		r = f
 	}
-	_, transport, err := ingest.Connection(cfg.Kafka)
+	rt, err := cfg.Kafka.RoundTripper()
 	if err != nil {
 		return err
 	}
-	var rt kafka.RoundTripper // a nil *kafka.Transport in it would not be nil
-	if transport != nil {
-		rt = transport
-	}
-	p := publish.New(cfg.Brokers, publish.TopicsFrom(cfg.Topics), rt)
+	p := publish.New(cfg.Kafka.Brokers, publish.TopicsFrom(cfg.Topics), rt)
 	defer p.Close()
 	if isTerminal(os.Stderr) {
 		bar := progressbar.DefaultBytes(size, "producing")

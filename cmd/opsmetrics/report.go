@@ -9,13 +9,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/report"
 	"github.com/opsmetrics/opsmetrics/metrics"
+	"github.com/opsmetrics/opsmetrics/report"
 )
 
 func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	var p metrics.Params
 	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
@@ -26,19 +25,16 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
 	if *out == "" {
 		return errors.New("--out is required: the HTML file to write, or - for stdout")
 	}
-	p.Defaults = kpiDefaults(cfg)
+	p.Defaults = cfg.KPI.Defaults()
 	now := time.Now()
 	req, err := p.Parse(now)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.Logger())
+	st, err := cfg.openStore(ctx, true)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/api"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
@@ -27,8 +27,11 @@ import (
 var components = []string{"ingest", "api", "kpi", "anomaly"}
 
 func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics, config.SetIngest,
-		config.SetMetricsAddr, config.SetAlerting, config.SetAPI)
+	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics, setIngest,
+		setMetricsAddr, setAlerting, setAPI)
+	shutdownTimeout := 30 * time.Second
+	fs.Var(config.Duration(&shutdownTimeout), "shutdown-timeout",
+		"bound on the whole shutdown: HTTP requests in flight, the ingester's final flush (itself bounded by ingest.shutdown_timeout) and the last alert delivery")
 	listen := fs.String("listen", "127.0.0.1:8080", "listen address of the HTTP API and of /healthz and /readyz")
 	refresh := fs.Duration("kpi-refresh", time.Minute, "how often the Prometheus KPI gauges are recomputed")
 	comps := fs.String("components", strings.Join(components, ","),
@@ -47,11 +50,11 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		on[c] = true
 	}
-	required := []string{config.SetClickHouse}
+	required := []string{setClickHouse}
 	if on["ingest"] {
-		required = append(required, config.SetBrokers)
+		required = append(required, setBrokers)
 	}
-	if err := cfg.Require(required...); err != nil {
+	if err := cfg.require(required...); err != nil {
 		return err
 	}
 	if *refresh < time.Second {
@@ -61,13 +64,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	rules, err := thresholdRules(cfg)
-	if err != nil {
-		return err
-	}
-	log := cfg.Logger()
+	log := cfg.Log.Logger()
 	if on["ingest"] {
-		limitMemory(cfg.Ingest.MemoryBudgetBytes, on["api"] || on["kpi"] || on["anomaly"], log)
+		limitMemory(cfg.Ingest.MemoryBudget, on["api"] || on["kpi"] || on["anomaly"], log)
 	}
 
 	// ClickHouse may be down now and come later: the stores connect when
@@ -85,38 +84,19 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer probe.Close()
-	defaults := kpiDefaults(cfg)
+	defaults := cfg.KPI.Defaults()
 	if *prod != "" {
 		defaults.Production = strings.Split(*prod, ",")
 	}
 
-	// Every component runs until ctx is cancelled; none fails because Kafka
-	// or ClickHouse does. Shutdown is bounded by --shutdown-timeout.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	start := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
-	}
+	// Every component runs until the group stops; none fails because Kafka
+	// or ClickHouse does. The group stops at a signal or when a component
+	// fails, in the order the components are added: HTTP intake first,
+	// then ingestion with its final flush, the scheduled jobs and the
+	// notifier's last delivery, and telemetry last, within
+	// --shutdown-timeout.
+	g := newRunGroup(shutdownTimeout, log)
 	schema := &schemaState{migrated: make(chan struct{})}
-	start("migrate", func(ctx context.Context) error {
-		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
-			schema.failed(err)
-			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
-		})
-		if err == nil {
-			schema.done()
-		}
-		return nil
-	})
 	// afterSchema runs a component once the schema is migrated.
 	afterSchema := func(run func(context.Context) error) func(context.Context) error {
 		return func(ctx context.Context) error {
@@ -130,12 +110,12 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
-	icfg := ingest.ConfigFrom(cfg)
-	if err := icfg.Secure(cfg.Kafka); err != nil {
-		return err
-	}
 	var in *ingest.Ingester
 	if on["ingest"] {
+		icfg, err := cfg.ingestConfig()
+		if err != nil {
+			return err
+		}
 		tp, shutdown, err := telemetry.Tracing(ctx)
 		if err != nil {
 			return err
@@ -144,33 +124,32 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if in, err = ingest.New(icfg, st, log, reg, tp); err != nil {
 			return err
 		}
-		start("ingest", afterSchema(in.Run))
 	}
+	var exp *metrics.Exporter
 	if on["kpi"] {
-		exp := metrics.NewExporter(st.Conn(), defaults, nil, log)
+		exp = metrics.NewExporter(st.Conn(), defaults, nil, log)
 		exp.LimitLabels(cfg.KPI.MaxLabelBytes, cfg.KPI.MaxLabelValues)
 		reg.MustRegister(exp)
-		start("kpi", afterSchema(func(ctx context.Context) error { return exp.Run(ctx, *refresh) }))
 	}
+	var svc *anomaly.Service
 	if on["anomaly"] {
-		svc := &anomaly.Service{Conn: st.Conn(), Learn: baselinesConfig(cfg), Detect: anomalyConfig(cfg), Alerts: alertConfig(cfg),
-			Rules: rules, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
+		svc = &anomaly.Service{Conn: st.Conn(), Learn: cfg.baselinesConfig(), Detect: cfg.anomalyConfig(), Alerts: cfg.Alerting.AlertConfig,
+			Rules: cfg.Alerting.Thresholds, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
 		svc.Learn.Production, svc.Detect.Production = defaults.Production, defaults.Production
 		if err := svc.Register(reg); err != nil {
 			return err
 		}
 		if cfg.Alerting.Alertmanager != "" {
-			if svc.Notifier, err = anomaly.NewNotifier(anomaly.NotifierConfig{URL: cfg.Alerting.Alertmanager,
-				ResendInterval: cfg.Alerting.ResendInterval}, reg, log); err != nil {
+			if svc.Notifier, err = anomaly.NewNotifier(cfg.Alerting.Notifier(), reg, log); err != nil {
 				return err
 			}
 		} else {
 			log.Warn("no Alertmanager configured (--alertmanager): anomalies are recorded, not sent")
 		}
-		start("anomaly", afterSchema(svc.Run))
 	}
+	var ms *telemetry.MetricsServer
 	if cfg.MetricsAddr != "" {
-		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
+		if ms, err = telemetry.ListenMetrics(cfg.MetricsAddr, reg, log); err != nil {
 			return err
 		}
 	}
@@ -192,10 +171,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		return nil
 	}
-	limits := apiLimits(cfg.API)
+	limits := cfg.API.Limits
 	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
 	if on["api"] {
-		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrentQueries+1)
+		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrent+1)
 		if err != nil {
 			return err
 		}
@@ -208,32 +187,33 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	srv := &http.Server{Handler: api.New(o), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.API.ReadTimeout,
 		WriteTimeout: limits.WriteTimeout(), IdleTimeout: cfg.API.IdleTimeout}
-	start("http", func(ctx context.Context) error {
+	g.addServer("http", func() error {
 		log.Info("serving", "addr", l.Addr().String(), "components", *comps, "api_token", token != "")
-		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-			return err
+		return srv.Serve(l)
+	}, srv.Shutdown)
+	if in != nil {
+		g.add("ingest", afterSchema(in.Run))
+	}
+	g.add("migrate", func(ctx context.Context) error {
+		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
+			schema.failed(err)
+			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
+		})
+		if err == nil {
+			schema.done()
 		}
 		return nil
 	})
-
-	var failed error
-	select {
-	case <-ctx.Done():
-	case failed = <-errs:
+	if exp != nil {
+		g.add("kpi", afterSchema(func(ctx context.Context) error { return exp.Run(ctx, *refresh) }))
 	}
-	cancel()
-	log.Info("shutting down", "timeout", cfg.Ingest.ShutdownTimeout)
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.Ingest.ShutdownTimeout)
-	defer scancel()
-	srv.Shutdown(sctx)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-sctx.Done():
-		log.Warn("components did not stop within the shutdown timeout; exiting", "timeout", cfg.Ingest.ShutdownTimeout)
+	if svc != nil {
+		g.add("anomaly", afterSchema(svc.Run))
 	}
-	return failed
+	if ms != nil {
+		g.add("metrics", ms.Run)
+	}
+	return g.run(ctx)
 }
 
 // schemaState is whether the ClickHouse schema is migrated, and if not,
@@ -267,11 +247,6 @@ func (s *schemaState) available() error {
 	return errors.New("clickhouse: migrating the schema")
 }
 
-func apiLimits(a config.API) api.Limits {
-	return api.Limits{MaxRange: a.MaxRange, MaxBuckets: a.MaxBuckets, MaxFilterBytes: a.MaxFilterBytes, QueryTimeout: a.QueryTimeout,
-		MaxConcurrent: a.MaxConcurrentQueries, MaxQueued: a.MaxQueuedQueries, QueueTimeout: a.QueueTimeout}
-}
-
 // limitMemory gives an ingesting process the Go runtime's soft memory limit
 // of the ingester's budget (ingest.GoMemoryLimit), 128 MiB more when it also
 // serves the API or runs the scheduled jobs, unless GOMEMLIMIT sets one: the
@@ -297,13 +272,9 @@ func apiToken(file string) (string, error) {
 	if file == "" {
 		return os.Getenv("OPSMETRICS_API_TOKEN"), nil
 	}
-	b, err := os.ReadFile(file)
+	token, err := readSecret(file)
 	if err != nil {
 		return "", fmt.Errorf("--api-token-file: %w", err)
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" {
-		return "", fmt.Errorf("--api-token-file: %s is empty", file)
 	}
 	return token, nil
 }
