@@ -138,6 +138,6 @@ func attributionQuery(from, to chsql.Time, maxGap time.Duration) chsql.Expr {
 		"cause_deployment_id", "cause_commit")
 	byCommit := deploymentsFinished(at(time.Unix(0, 0)), to, []string{"environment", "status", "finished_at", "changes"},
 		chsql.SQL(namedCommits, from, to, from, to))
-	inGap := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, chsql.Raw("status = 'success'"))
+	inGap := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, chsql.Expr{})
 	return chsql.SQL(attributionSQL, incidents, from, to, byCommit, incidents, from, to, inGap, seconds(maxGap))
 }

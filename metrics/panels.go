@@ -125,7 +125,7 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		succ, err := chsql.Inline(deploymentsFinished(r.from, chsql.Time{}, []string{"service", "environment", "status", "finished_at"}, chsql.Raw("status = 'success'")))
+		succ, err := chsql.Inline(deploymentsFinished(r.from, chsql.Time{}, []string{"service", "environment", "status", "finished_at"}, chsql.Expr{}))
 		if err != nil {
 			return "", err
 		}

@@ -428,7 +428,7 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 	}
 	cols, _ := q.groupBy("finished_at")
 	failed := deploymentsFinished(at(q.From), at(q.To), dimsAnd("status", "finished_at"), chsql.Expr{})
-	succ := deploymentsFinished(at(q.From), chsql.Time{}, []string{"service", "environment", "status", "finished_at"}, chsql.Raw("status = 'success'"))
+	succ := deploymentsFinished(at(q.From), chsql.Time{}, []string{"service", "environment", "status", "finished_at"}, chsql.Expr{})
 	// The next success is the first finish in the sorted successes of the
 	// same service and environment after the failed one.
 	rq := chsql.SQL(`SELECT ?deployment_id AS v_id, finished_at AS v_finished, arrayFirst(x -> x > finished_at, succ) AS v_next
