@@ -47,8 +47,12 @@ func Anomalies() *dashboard.DashboardBuilder {
 			Description("Durations in hours, rates in percent, counts as counted. The band is the baseline's central interval for each interval's seasonal slot.").
 			Datasource(clickhouse()).Unit("short").Height(10).Span(24).
 			WithTarget(SQL(SeriesSQL, false).RefId("A"))).
-		WithPanel(table.NewPanelBuilder().Title("Anomalies of this series").Datasource(clickhouse()).Height(8).Span(24).
+		WithPanel(table.NewPanelBuilder().Title("Anomalies of this series").
+			Description("The intervals of the chosen series judged outside their band, with the direction and severity (docs/baselines.md).").
+			Datasource(clickhouse()).Height(8).Span(24).
 			WithTarget(SQL(AnomaliesSQL, true).RefId("A"))).
-		WithPanel(table.NewPanelBuilder().Title("Baselines of ${kpi}: ready or learning").Datasource(clickhouse()).Height(8).Span(24).
+		WithPanel(table.NewPanelBuilder().Title("Baselines of ${kpi}: ready or learning").
+			Description("Every series of the chosen KPI with its baseline's state: ready to judge, or still learning.").
+			Datasource(clickhouse()).Height(8).Span(24).
 			WithTarget(SQL(StatusSQL, true).RefId("A")))
 }

@@ -173,8 +173,9 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 			r.Close()
 			if *d.Uid == dashboards.DORAUID && !strings.HasPrefix(name, "variable") {
 				last := cols[len(cols)-1]
-				if !strings.HasSuffix(last, " Nullable(Float64)") || (len(cols) == 2 && cols[0] != "time DateTime('UTC')") || len(cols) > 2 {
-					t.Errorf("%s %s: columns %v, want [time DateTime] and a Nullable(Float64) value", *d.Uid, name, cols)
+				bucketed := len(cols) == 3 && cols[0] == "time DateTime('UTC')" && cols[1] == "value Nullable(Float64)" && cols[2] == "partial Nullable(Float64)"
+				if !bucketed && (len(cols) != 1 || !strings.HasSuffix(last, " Nullable(Float64)")) {
+					t.Errorf("%s %s: columns %v, want a Nullable(Float64) value, or time, value and partial", *d.Uid, name, cols)
 				}
 				if n == 0 {
 					t.Errorf("%s %s: no rows", *d.Uid, name)
@@ -270,6 +271,76 @@ func deref(f *float64) any {
 		return nil
 	}
 	return *f
+}
+
+// TestPanelLayout checks what a Grafana user sees of every panel: inside
+// the 24-column grid without overlapping another, a description of its
+// own, a unit where it draws numbers, and no unit in its title.
+func TestPanelLayout(t *testing.T) {
+	boards, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unitInTitle := regexp.MustCompile(`\((hours?|h|minutes?|seconds?|s|days?|percent|%|percentage points|pp)\)`)
+	for _, d := range boards {
+		type box struct {
+			title      string
+			x, y, w, h uint32
+		}
+		var boxes []box
+		about := map[string]string{}
+		for _, p := range d.Panels {
+			if p.Panel == nil && p.RowPanel == nil {
+				continue
+			}
+			var title, typ string
+			var gp *dashboard.GridPos
+			if p.Panel != nil {
+				title, typ, gp = *p.Panel.Title, p.Panel.Type, p.Panel.GridPos
+			} else {
+				typ, gp = "row", p.RowPanel.GridPos
+				if p.RowPanel.Title != nil {
+					title = *p.RowPanel.Title
+				}
+			}
+			if gp == nil {
+				t.Errorf("%s %q: no grid position", *d.Uid, title)
+				continue
+			}
+			b := box{title, gp.X, gp.Y, gp.W, gp.H}
+			if b.w == 0 || b.h == 0 || b.x+b.w > 24 {
+				t.Errorf("%s %q: x=%d w=%d h=%d, outside Grafana's 24-column grid", *d.Uid, title, b.x, b.w, b.h)
+			}
+			for _, o := range boxes {
+				if b.x < o.x+o.w && o.x < b.x+b.w && b.y < o.y+o.h && o.y < b.y+b.h {
+					t.Errorf("%s %q (x=%d y=%d w=%d h=%d) overlaps %q (x=%d y=%d w=%d h=%d)", *d.Uid, title, b.x, b.y, b.w, b.h, o.title, o.x, o.y, o.w, o.h)
+				}
+			}
+			boxes = append(boxes, b)
+			if typ == "row" {
+				continue
+			}
+			if unitInTitle.MatchString(title) {
+				t.Errorf("%s %q: a unit in the title; it belongs to the panel's unit", *d.Uid, title)
+			}
+			desc := ""
+			if p.Panel.Description != nil {
+				desc = *p.Panel.Description
+			}
+			if desc == "" {
+				t.Errorf("%s %q: no description", *d.Uid, title)
+			} else if other, ok := about[desc]; ok {
+				t.Errorf("%s %q: the same description as %q", *d.Uid, title, other)
+			}
+			about[desc] = title
+			if typ != "table" && (p.Panel.FieldConfig == nil || p.Panel.FieldConfig.Defaults.Unit == nil || *p.Panel.FieldConfig.Defaults.Unit == "") {
+				t.Errorf("%s %q: no unit", *d.Uid, title)
+			}
+			if typ == "timeseries" && strings.Contains(desc, "Colour is") {
+				t.Errorf("%s %q: a series described by a stat's colours: %s", *d.Uid, title, desc)
+			}
+		}
+	}
 }
 
 func TestGoldenDashboards(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +21,8 @@ type Explanation struct {
 	Formula string
 	Columns []string
 	Rows    [][]string
+	// Notes follow the rows: what the KPI's value is, from them.
+	Notes []string
 }
 
 // ExplainableKPIs are the KPI names Explain accepts.
@@ -41,16 +44,13 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 			causes[a.DeploymentID] = append(causes[a.DeploymentID], a.IncidentID+" ("+string(a.Method)+")")
 		}
 	}
-	ts := func(t time.Time) string {
-		if t.Unix() <= 0 {
-			return "-"
-		}
-		return t.UTC().Format("2006-01-02 15:04")
-	}
+	ts := explainTime
 	k, _ := LookupKPI(kpi)
 	e := &Explanation{KPI: kpi, Formula: k.Formula}
 	switch kpi {
-	case "deployment_frequency", "change_failure_rate", "rework_rate", "recovery_time":
+	case "recovery_time":
+		return e, explainRecovery(ctx, conn, q, attrs, e)
+	case "deployment_frequency", "change_failure_rate", "rework_rate":
 		e.Columns = []string{"deployment", "service", "environment", "finished", "status", "unplanned", "blamed for", "counts as failed"}
 		src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("finished_at", "status", "unplanned"), chsql.Expr{})
 		err := query(ctx, conn, chsql.SQL(`SELECT deployment_id, service, environment, finished_at, status, unplanned
@@ -102,6 +102,66 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 	return nil, fmt.Errorf("cannot explain %q: want one of %s", kpi, strings.Join(ExplainableKPIs, ", "))
 }
 
+// explainRecovery lists the failed deployments with their recovery
+// times, shortest first (the order the median ranks them in), those not
+// recovered last, and notes the median and its DORA level.
+func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, e *Explanation) error {
+	levels, err := q.levelTable()
+	if err != nil {
+		return err
+	}
+	blamed := []string{""}
+	for _, a := range attrs {
+		if a.DeploymentID != "" {
+			blamed = append(blamed, a.DeploymentID)
+		}
+	}
+	type row struct {
+		cells []string
+		secs  float64 // -1: not recovered
+	}
+	var rows []row
+	var xs []float64
+	q.By, q.Step = []Dimension{Service, Environment}, ""
+	err = recoveries(ctx, conn, q, attrs, blamed, func(r *recoveryRow, from, to time.Time, by string) {
+		v := r.values(2)
+		cells := []string{r.ID, v[0], v[1], explainTime(r.Finished)}
+		if to.IsZero() {
+			if by == "" {
+				by = "no successful deployment since"
+			}
+			rows = append(rows, row{append(cells, explainTime(from), "-", by, "not recovered"), -1})
+			return
+		}
+		d := max(to.Sub(from).Seconds(), 0)
+		xs = append(xs, d)
+		rows = append(rows, row{append(cells, explainTime(from), explainTime(to), by, human(&d)), d})
+	})
+	if err != nil {
+		return fmt.Errorf("recovery time: %w", err)
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if (a.secs < 0) != (b.secs < 0) {
+			return b.secs < 0
+		}
+		return a.secs < b.secs
+	})
+	e.Columns = []string{"deployment", "service", "environment", "finished", "recovery from", "recovered", "how", "recovery time"}
+	for _, r := range rows {
+		e.Rows = append(e.Rows, r.cells)
+	}
+	median := quantile(xs, 0.5)
+	s := &Summary{RecoveryMedianSeconds: median}
+	level := LevelLabel(levels.Levels(s)["recovery_time"])
+	if level == "" {
+		level = "-"
+	}
+	e.Notes = append(e.Notes, fmt.Sprintf("median of the %d recovered: %s; DORA %s level: %s; %d not recovered yet, left out",
+		len(xs), human(median), levels.Name, level, len(rows)-len(xs)))
+	return nil
+}
+
 // The rows of the explanations.
 type (
 	explainedDeployment struct {
@@ -131,6 +191,14 @@ type (
 	}
 )
 
+// explainTime is t in the explanations: UTC to the minute, "-" for none.
+func explainTime(t time.Time) string {
+	if t.Unix() <= 0 {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
 func yes(b bool) string {
 	if b {
 		return "yes"
@@ -146,5 +214,11 @@ func (e *Explanation) WriteTable(w io.Writer) error {
 	for _, r := range e.Rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range e.Notes {
+		fmt.Fprintf(w, "\n%s\n", n)
+	}
+	return nil
 }

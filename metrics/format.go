@@ -45,6 +45,20 @@ var columns = []struct {
 	{"MTTR", "mttr_median_seconds", func(s *Summary) string { return human(s.MTTRMedianSeconds) }, func(s *Summary) string { return num(s.MTTRMedianSeconds) }},
 }
 
+// graded are the DORA metrics that have levels, with the figure each level
+// is computed from.
+var graded = []struct {
+	kpi, name string
+	value     func(*Summary) string
+}{
+	{"deployment_frequency", "deployment frequency", func(s *Summary) string {
+		return strconv.FormatFloat(s.DeploymentsPerDay, 'f', 2, 64) + "/day"
+	}},
+	{"lead_time", "lead time (median)", func(s *Summary) string { return human(s.LeadTimeMedianSeconds) }},
+	{"change_failure_rate", "change failure rate", func(s *Summary) string { return percent(s.ChangeFailureRate) }},
+	{"recovery_time", "recovery time (median)", func(s *Summary) string { return human(s.RecoveryMedianSeconds) }},
+}
+
 // WriteTable writes r as an aligned table that fits 100 columns for up to
 // two slicing dimensions of ordinary names. Durations are medians in human
 // units, rates percentages; absent values show as "-".
@@ -65,20 +79,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	// The DORA levels, in a second table of their own.
+	// The DORA levels, each beside the figure it grades.
 	fmt.Fprintln(w)
-	head = append(r.sliceHeader(), "frequency", "lead time", "failure rate", "recovery")
-	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t(DORA "+r.LevelTable+" levels)")
+	head = append(r.sliceHeader(), "DORA metric", "value", "level (DORA "+r.LevelTable+")")
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, s := range r.Summaries {
-		row := r.sliceCells(s)
-		for _, k := range []string{"deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"} {
-			l := s.Levels[k]
+		for _, g := range graded {
+			l := LevelLabel(s.Levels[g.kpi])
 			if l == "" {
 				l = "-"
 			}
-			row = append(row, l)
+			fmt.Fprintln(tw, strings.Join(append(r.sliceCells(s), g.name, g.value(s), l), "\t"))
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -117,12 +129,19 @@ func signedHuman(d float64) string {
 }
 
 // WriteCSV writes r as CSV: rates as ratios, durations in seconds, absent
-// values empty.
+// values empty, then the median recovery time and the DORA levels
+// (LevelLabel).
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := r.sliceHeader()
 	for _, c := range columns {
 		head = append(head, c.csvName)
+	}
+	// The recovery time the recovery level grades, and the levels as
+	// LevelLabel writes them.
+	head = append(head, "recovery_median_seconds")
+	for _, g := range graded {
+		head = append(head, g.kpi+"_level")
 	}
 	cw.Write(head)
 	for _, s := range r.Summaries {
@@ -133,6 +152,10 @@ func (r *Report) WriteCSV(w io.Writer) error {
 				f = c.csv
 			}
 			row = append(row, f(s))
+		}
+		row = append(row, num(s.RecoveryMedianSeconds))
+		for _, g := range graded {
+			row = append(row, LevelLabel(s.Levels[g.kpi]))
 		}
 		cw.Write(row)
 	}

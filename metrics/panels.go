@@ -73,8 +73,24 @@ func panelWindow(r queryRange, gap time.Duration) (from, to chsql.Time, _ time.D
 
 // PanelSQL returns the statement of one KPI. Its columns are value
 // (Nullable(Float64): absent is NULL), preceded by time (DateTime) when
-// bucketed.
+// bucketed. A bucketed statement has a third column, partial: the value of
+// a bucket the range's edges cut (value is NULL there), so that a panel
+// draws it apart rather than as a full week or month; as in Summaries, a
+// rate per day of a cut bucket is over the days the range covers of it.
 func PanelSQL(kpi string, o PanelOptions) (string, error) {
+	sql, err := panelSQL(kpi, o)
+	if err != nil || o.Bucket == "" {
+		return sql, err
+	}
+	end := "addDays(time, 7)"
+	if o.Bucket == "month" {
+		end = "addMonths(time, 1)"
+	}
+	return "SELECT time, if(cut, NULL, v) AS value, if(cut, v, NULL) AS partial FROM (SELECT time, value AS v, time < " + o.From +
+		" OR " + end + " > " + o.To + " AS cut FROM (" + sql + ")) ORDER BY time", nil
+}
+
+func panelSQL(kpi string, o PanelOptions) (string, error) {
 	switch o.Bucket {
 	case "", "week", "month":
 	default:
@@ -205,15 +221,17 @@ func (o PanelOptions) group() string {
 	return "service"
 }
 
-// days is the length in days of the range, or of a bucket.
+// days is the length in days of the range, or of the part of a bucket
+// inside it.
 func (o PanelOptions) days() string {
+	from, to := o.From, o.To
 	switch o.Bucket {
 	case "week":
-		return "7"
+		from, to = "greatest(time, "+o.From+")", "least(addDays(time, 7), "+o.To+")"
 	case "month":
-		return "dateDiff('day', time, addMonths(time, 1))"
+		from, to = "greatest(time, "+o.From+")", "least(addMonths(time, 1), "+o.To+")"
 	}
-	return "((toUInt32(" + o.To + ") - toUInt32(" + o.From + ")) / 86400)"
+	return "((toUInt32(" + to + ") - toUInt32(" + from + ")) / 86400)"
 }
 
 func (o PanelOptions) inRange(col string) string {

@@ -111,7 +111,7 @@ func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Loc
 			if compare {
 				s.Previous = prev[strings.Join(sliceKey(s, q.By), "\x00")]
 				if s.Previous == nil { // nothing in that slice before: zero counts, absent rates
-					s.Previous = &Summary{Slice: s.Slice, Levels: map[string]string{}}
+					s.Previous = &Summary{Slice: s.Slice, Levels: map[string]string{}, LevelLabels: map[string]string{}}
 				}
 			}
 			r.Summaries = append(r.Summaries, s)

@@ -165,8 +165,11 @@ type Summary struct {
 	PatchesOverdue              uint64              `json:"patches_overdue"`                    // not applied, past deadline at the range end
 	DeployDurationMedianSeconds *float64            `json:"deployment_duration_median_seconds"` // started → finished
 	DeployDurationP90Seconds    *float64            `json:"deployment_duration_p90_seconds"`
-	// Levels is the DORA performance level of each DORA metric with a value.
+	// Levels is the DORA performance level of each DORA metric with a
+	// value, in the report's words (elite, high, medium, low); LevelLabels
+	// the same with their best-to-worst place ("low (worst of 4)").
 	Levels              map[string]string `json:"dora_levels"`
+	LevelLabels         map[string]string `json:"dora_level_labels"`
 	MTTRMedianSeconds   *float64          `json:"mttr_median_seconds"` // detected → resolved, resolved ones
 	MTTRP90Seconds      *float64          `json:"mttr_p90_seconds"`
 	UnresolvedIncidents uint64            `json:"unresolved_incidents"`
@@ -378,6 +381,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 			s.ReworkRate = ptr(float64(s.ReworkDeployments) / float64(s.Deployments))
 		}
 		s.Levels = levels.Levels(s)
+		s.LevelLabels = LevelLabels(s.Levels)
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
@@ -417,6 +421,32 @@ func mean(xs []float64) *float64 {
 // deployment recovers at the next successful deployment of the same service
 // and environment, counted from its finish.
 func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, blamed []string, get func([]string) *Summary) error {
+	samples := map[*Summary][]float64{}
+	n := q.dims()
+	err := recoveries(ctx, conn, q, attrs, blamed, func(r *recoveryRow, from, to time.Time, _ string) {
+		s := get(r.values(n))
+		if to.IsZero() {
+			s.Unrecovered++
+			return
+		}
+		samples[s] = append(samples[s], max(to.Sub(from).Seconds(), 0))
+	})
+	if err != nil {
+		return fmt.Errorf("recovery time: %w", err)
+	}
+	for s, xs := range samples {
+		s.RecoveryMedianSeconds, s.RecoveryP90Seconds = quantile(xs, 0.5), quantile(xs, 0.9)
+	}
+	return nil
+}
+
+// recoveries calls each with every failed production deployment of q's
+// range, sliced by q.By, and its recovery: from the earliest impact start
+// to the resolution of the incidents blamed on it, or else from its finish
+// to the next successful deployment of its service and environment; by says
+// which. A deployment not recovered yet has a zero to.
+func recoveries(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, blamed []string,
+	each func(r *recoveryRow, from, to time.Time, by string)) error {
 	first := map[string]Attribution{}
 	for _, a := range attrs {
 		if a.DeploymentID == "" {
@@ -441,29 +471,18 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 			FROM ? WHERE status = 'success'
 			GROUP BY service, environment
 		) USING (service, environment)`, cols, failed, q.where("finished_at"), inSet("deployment_id", blamed), succ)
-	samples := map[*Summary][]float64{}
-	n := q.dims()
-	err := query(ctx, conn, rq, func(r *recoveryRow) {
-		s := get(r.values(n))
-		var from, to time.Time
-		if a, ok := first[r.ID]; ok {
-			from, to = a.ImpactStart, a.Resolved
-		} else if r.Next.Unix() > 0 {
-			from, to = r.Finished, r.Next
+	return query(ctx, conn, rq, func(r *recoveryRow) {
+		switch a, ok := first[r.ID]; {
+		case ok && a.Resolved.IsZero():
+			each(r, a.ImpactStart, a.Resolved, "incident "+a.IncidentID+", not resolved yet")
+		case ok:
+			each(r, a.ImpactStart, a.Resolved, "incident "+a.IncidentID+" resolved")
+		case r.Next.Unix() > 0:
+			each(r, r.Finished, r.Next, "next successful deployment")
+		default:
+			each(r, time.Time{}, time.Time{}, "")
 		}
-		if to.IsZero() {
-			s.Unrecovered++
-			return
-		}
-		samples[s] = append(samples[s], max(to.Sub(from).Seconds(), 0))
 	})
-	if err != nil {
-		return fmt.Errorf("recovery time: %w", err)
-	}
-	for s, xs := range samples {
-		s.RecoveryMedianSeconds, s.RecoveryP90Seconds = quantile(xs, 0.5), quantile(xs, 0.9)
-	}
-	return nil
 }
 
 // quantile returns the p-quantile of xs by linear interpolation between the
