@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -52,7 +53,7 @@ func history(t *testing.T) *store.Store {
 	t.Helper()
 	historyOnce.Do(func() {
 		historyDSN = testenv.Database(t)
-		historyErr = writeHistory(historyDSN)
+		historyErr = writeHistory(historyDSN, testenv.Logger(t))
 	})
 	if historyErr != nil {
 		t.Fatal(historyErr)
@@ -60,7 +61,7 @@ func history(t *testing.T) *store.Store {
 	return testenv.Store(t, historyDSN)
 }
 
-func writeHistory(dsn string) error {
+func writeHistory(dsn string, log *slog.Logger) error {
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -103,7 +104,6 @@ func writeHistory(dsn string) error {
 		return err
 	}
 	steps := []metrics.Step{metrics.StepDay}
-	log := testenv.Logger(&testing.T{})
 	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log); err != nil {
 		return err
 	}
@@ -543,6 +543,33 @@ func TestOpenAPI(t *testing.T) {
 					t.Errorf("%s %s: documented response %s never reached", method, path, code)
 				}
 			}
+		}
+	}
+}
+
+// TestMethodsAndUnknownPaths: every resource answers only GET, and a path
+// under /api/ that names none gets a 404 in the API's error shape.
+func TestMethodsAndUnknownPaths(t *testing.T) {
+	srv := httptest.NewServer(api.New(api.Options{Conn: testenv.Store(t, testenv.Database(t)).Conn(), Log: testenv.Logger(t)}))
+	defer srv.Close()
+	for _, path := range []string{"/api/v1/kpis", "/api/v1/kpis/mttr/series", "/api/v1/kpis/mttr/baselines", "/api/v1/kpis/mttr/explain",
+		"/api/v1/anomalies", "/api/v1/openapi.json"} {
+		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" || !strings.Contains(e.Error, "use GET") {
+			t.Errorf("POST %s: %d, Allow %q, %q; want 405 naming GET", path, resp.StatusCode, resp.Header.Get("Allow"), e.Error)
+		}
+	}
+	for _, path := range []string{"/api/v1/kpi", "/api/v1/kpis/", "/api/v1/kpis/mttr", "/api/v1/kpis/mttr/series/extra", "/api/v2/kpis"} {
+		code, body := get(t, srv, "", path)
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e); code != http.StatusNotFound || !strings.Contains(e.Error, "/api/v1/openapi.json") {
+			t.Errorf("GET %s: %d %s; want a 404 pointing at the document", path, code, body)
 		}
 	}
 }
