@@ -229,6 +229,20 @@ func bind(r *http.Request, fields map[string]*string) error {
 	return nil
 }
 
+// parse binds the request's parameters onto fields of p and parses p.
+func parse(r *http.Request, p *metrics.Params, fields map[string]*string) (*metrics.Request, error) {
+	if err := bind(r, fields); err != nil {
+		return nil, err
+	}
+	return p.Parse(time.Now())
+}
+
+// badRequest answers a request whose parameters do not hold with a 400
+// that says why.
+func badRequest(w http.ResponseWriter, err error) {
+	fail(w, http.StatusBadRequest, "%s", excerpt(err.Error(), 512))
+}
+
 // params is a KPI request bounded by the API's limits.
 func (h *handler) params() metrics.Params {
 	return metrics.Params{Defaults: h.o.Defaults, Limits: metrics.Limits{MaxRange: h.limits.MaxRange, MaxBuckets: h.limits.MaxBuckets,
@@ -256,13 +270,9 @@ var kpiFields = []string{"from", "to", "by", "service", "team", "environment", "
 
 func (h *handler) kpis(w http.ResponseWriter, r *http.Request) {
 	p := h.params()
-	if err := bind(r, fields(&p, kpiFields...)); err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	req, err := p.Parse(time.Now())
+	req, err := parse(r, &p, fields(&p, kpiFields...))
 	if err != nil {
-		fail(w, http.StatusBadRequest, "%s", excerpt(err.Error(), 512))
+		badRequest(w, err)
 		return
 	}
 	var rep *metrics.Report

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -139,27 +140,9 @@ func (h *handler) series(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p := h.params()
-	f := fields(&p, "from", "to", "by", "service", "team", "environment", "production", "tz", "max_gap",
-		"lead_time_from", "lead_time_lookback")
-	step := "day"
-	f["step"] = &step
-	if err := bind(r, f); err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	if b, err := metrics.ParseBucket(step); err != nil || b == metrics.Whole {
-		fail(w, http.StatusBadRequest, "step: unknown step %q: want day, week or month", excerpt(step, 64))
-		return
-	}
-	p.Bucket = step
-	req, err := p.Parse(time.Now())
+	req, err := h.parseSeries(r)
 	if err != nil {
-		msg := err.Error()
-		if rest, ok := strings.CutPrefix(msg, "bucket: "); ok {
-			msg = "step: " + rest
-		}
-		fail(w, http.StatusBadRequest, "%s", excerpt(msg, 512))
+		badRequest(w, err)
 		return
 	}
 	var rep *metrics.Report
@@ -176,6 +159,30 @@ func (h *handler) series(w http.ResponseWriter, r *http.Request) {
 		doc.By = []metrics.Dimension{}
 	}
 	writeJSON(w, doc)
+}
+
+// parseSeries reads a series request: a KPI request whose bucket is the
+// step, day by default.
+func (h *handler) parseSeries(r *http.Request) (*metrics.Request, error) {
+	p := h.params()
+	f := fields(&p, "from", "to", "by", "service", "team", "environment", "production", "tz", "max_gap",
+		"lead_time_from", "lead_time_lookback")
+	step := "day"
+	f["step"] = &step
+	if err := bind(r, f); err != nil {
+		return nil, err
+	}
+	if b, err := metrics.ParseBucket(step); err != nil || b == metrics.Whole {
+		return nil, fmt.Errorf("step: unknown step %q: want day, week or month", excerpt(step, 64))
+	}
+	p.Bucket = step
+	req, err := p.Parse(time.Now())
+	if err != nil {
+		if rest, ok := strings.CutPrefix(err.Error(), "bucket: "); ok {
+			return nil, errors.New("step: " + rest)
+		}
+	}
+	return req, err
 }
 
 // seriesOf turns a bucketed report into one series per slice with a point
@@ -290,49 +297,27 @@ func (h *handler) baselines(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var step, services, teams, envs, at string
-	if err := bind(r, map[string]*string{"step": &step, "service": &services, "team": &teams, "environment": &envs, "at": &at}); err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	var st metrics.Step
-	if step != "" {
-		var err error
-		if st, err = metrics.ParseStep(step); err != nil {
-			fail(w, http.StatusBadRequest, "step: %s", excerpt(err.Error(), 256))
-			return
-		}
-	}
-	when := time.Now().UTC()
-	if at != "" {
-		t, err := metrics.ParseTime(at, time.UTC)
-		if err != nil {
-			fail(w, http.StatusBadRequest, "at: %s", excerpt(err.Error(), 256))
-			return
-		}
-		when = t.UTC()
-	}
-	sel, err := h.slices(services, teams, envs)
+	req, err := h.parseBaselines(r)
 	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
+		badRequest(w, err)
 		return
 	}
 	var cur []baselines.Stored
 	if !h.do(w, r, "baselines query", false, func(ctx context.Context) (err error) {
-		cur, err = baselines.Current(ctx, h.o.Conn, st)
+		cur, err = baselines.Current(ctx, h.o.Conn, req.step)
 		return err
 	}) {
 		return
 	}
-	doc := BaselinesDoc{KPI: info(k), At: when, Baselines: []Baseline{}}
+	doc := BaselinesDoc{KPI: info(k), At: req.at, Baselines: []Baseline{}}
 	for _, c := range cur {
-		if c.Series.KPI != k.Name || !sel.has(c.Series) {
+		if c.Series.KPI != k.Name || !req.has(c.Series) {
 			continue
 		}
 		doc.Generation, doc.TrainedAt = c.Generation, &c.TrainedAt
 		m := c.Model
 		b := Baseline{Series: seriesID(c.Series), Status: string(m.Status), Family: m.Family, Samples: m.Samples, Alpha: m.Alpha,
-			Now: band(m, m.Slot(when))}
+			Now: band(m, m.Slot(req.at))}
 		for slot := range m.Slots {
 			b.Slots = append(b.Slots, band(m, slot))
 		}
@@ -341,31 +326,51 @@ func (h *handler) baselines(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, doc)
 }
 
+type baselinesRequest struct {
+	step metrics.Step // empty: both
+	at   time.Time
+	selection
+}
+
+func (h *handler) parseBaselines(r *http.Request) (*baselinesRequest, error) {
+	p := h.params()
+	f := fields(&p, "service", "team", "environment")
+	var step, at string
+	f["step"], f["at"] = &step, &at
+	if err := bind(r, f); err != nil {
+		return nil, err
+	}
+	req := &baselinesRequest{at: time.Now().UTC()}
+	var err error
+	if step != "" {
+		if req.step, err = metrics.ParseStep(step); err != nil {
+			return nil, fmt.Errorf("step: %w", err)
+		}
+	}
+	if at != "" {
+		t, err := metrics.ParseTime(at, time.UTC)
+		if err != nil {
+			return nil, fmt.Errorf("at: %w", err)
+		}
+		req.at = t.UTC()
+	}
+	q, err := p.Parse(time.Now()) // the filters, bounded
+	if err != nil {
+		return nil, err
+	}
+	req.selection = selectionOf(q.Query)
+	return req, nil
+}
+
 // selection keeps the series whose service, team and environment are
-// among the given ones; an empty list keeps any.
+// among a query's filters; an empty filter keeps any.
 type selection struct{ services, teams, envs []string }
 
-func (h *handler) slices(services, teams, envs string) (selection, error) {
-	if n := len(services) + len(teams) + len(envs); n > h.limits.MaxFilterBytes {
-		return selection{}, fmt.Errorf("service, team, environment: the filters are %d bytes together, more than %d (api.max_filter_bytes)",
-			n, h.limits.MaxFilterBytes)
-	}
-	return selection{split(services), split(teams), split(envs)}, nil
-}
+func selectionOf(q metrics.Query) selection { return selection{q.Services, q.Teams, q.Environments} }
 
 func (s selection) has(x baselines.Series) bool {
 	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
 	return in(s.services, x.Service) && in(s.teams, x.Team) && in(s.envs, x.Environment)
-}
-
-func split(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // limit parses a limit parameter: 1 to api.max_rows, default min(1000,
@@ -407,56 +412,24 @@ type Anomaly struct {
 // anomalies serves the anomalous intervals that start in a range (default:
 // the 30 days up to now), oldest first.
 func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
-	p := h.params()
-	f := fields(&p, "from", "to", "tz", "service", "team", "environment")
-	var kpis, step, limit string
-	f["kpi"], f["step"], f["limit"] = &kpis, &step, &limit
-	if err := bind(r, f); err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	now := time.Now()
-	if p.To == "" {
-		p.To = now.UTC().Truncate(time.Second).Format(time.RFC3339)
-	}
-	req, err := p.Parse(now)
+	req, err := h.parseAnomalies(r)
 	if err != nil {
-		fail(w, http.StatusBadRequest, "%s", excerpt(err.Error(), 512))
+		badRequest(w, err)
 		return
 	}
-	names := split(kpis)
-	for _, n := range names {
-		if _, ok := baselines.LookupKPI(n); !ok {
-			fail(w, http.StatusBadRequest, "kpi: no baselined KPI %q: want one of %s", excerpt(n, 64), strings.Join(baselinedNames(), ", "))
-			return
-		}
-	}
-	if step != "" {
-		if _, err := metrics.ParseStep(step); err != nil {
-			fail(w, http.StatusBadRequest, "step: %s", excerpt(err.Error(), 256))
-			return
-		}
-	}
-	n, err := h.limit(limit)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	q := req.Query
 	var recs []anomaly.Record
 	if !h.do(w, r, "anomalies query", false, func(ctx context.Context) (err error) {
-		recs, err = anomaly.Records(ctx, h.o.Conn, q.From, q.To)
+		recs, err = anomaly.Records(ctx, h.o.Conn, req.from, req.to)
 		return err
 	}) {
 		return
 	}
-	sel := selection{q.Services, q.Teams, q.Environments}
-	doc := AnomaliesDoc{From: q.From, To: q.To, Anomalies: []Anomaly{}}
+	doc := AnomaliesDoc{From: req.from, To: req.to, Anomalies: []Anomaly{}}
 	for _, a := range recs {
-		if !sel.has(a.Series) || (len(names) > 0 && !slices.Contains(names, a.Series.KPI)) || (step != "" && string(a.Series.Step) != step) {
+		if !req.has(a.Series) || (len(req.kpis) > 0 && !slices.Contains(req.kpis, a.Series.KPI)) || (req.step != "" && a.Series.Step != req.step) {
 			continue
 		}
-		if doc.Total++; len(doc.Anomalies) == n {
+		if doc.Total++; len(doc.Anomalies) == req.limit {
 			doc.Truncated = true
 			continue
 		}
@@ -465,6 +438,49 @@ func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
 			Severity: a.Severity, Firing: a.Firing})
 	}
 	writeJSON(w, doc)
+}
+
+type anomaliesRequest struct {
+	from, to time.Time
+	kpis     []string
+	step     metrics.Step // empty: both
+	limit    int
+	selection
+}
+
+func (h *handler) parseAnomalies(r *http.Request) (*anomaliesRequest, error) {
+	p := h.params()
+	f := fields(&p, "from", "to", "tz", "service", "team", "environment")
+	var kpis, step, limit string
+	f["kpi"], f["step"], f["limit"] = &kpis, &step, &limit
+	if err := bind(r, f); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if p.To == "" {
+		p.To = now.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	q, err := p.Parse(now)
+	if err != nil {
+		return nil, err
+	}
+	req := &anomaliesRequest{from: q.Query.From, to: q.Query.To, selection: selectionOf(q.Query)}
+	for _, n := range strings.Split(kpis, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if _, ok := baselines.LookupKPI(n); !ok {
+			return nil, fmt.Errorf("kpi: no baselined KPI %q: want one of %s", excerpt(n, 64), strings.Join(baselinedNames(), ", "))
+		}
+		req.kpis = append(req.kpis, n)
+	}
+	if step != "" {
+		if req.step, err = metrics.ParseStep(step); err != nil {
+			return nil, fmt.Errorf("step: %w", err)
+		}
+	}
+	req.limit, err = h.limit(limit)
+	return req, err
 }
 
 // ExplanationDoc is the document of /api/v1/kpis/{kpi}/explain.
@@ -490,18 +506,13 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
 	f := fields(&p, "from", "to", "service", "team", "environment", "production", "tz", "max_gap", "lead_time_from", "lead_time_lookback")
 	var limit string
 	f["limit"] = &limit
-	if err := bind(r, f); err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
+	req, err := parse(r, &p, f)
+	n := 0
+	if err == nil {
+		n, err = h.limit(limit)
 	}
-	req, err := p.Parse(time.Now())
 	if err != nil {
-		fail(w, http.StatusBadRequest, "%s", excerpt(err.Error(), 512))
-		return
-	}
-	n, err := h.limit(limit)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
+		badRequest(w, err)
 		return
 	}
 	var e *metrics.Explanation
