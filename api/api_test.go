@@ -224,9 +224,20 @@ func TestLimits(t *testing.T) {
 	if code, body := get(few, "from=2026-01-01&to=2026-01-12&bucket=day"); code != 400 || !strings.Contains(body, "11 day buckets, more than 10 (api.max_buckets)") {
 		t.Errorf("eleven daily buckets of ten: %d %s", code, body)
 	}
-	if code, body := get(handler(api.Limits{QueryTimeout: time.Nanosecond}), "from=2026-01-01&to=2026-02-01"); code != 503 ||
-		!strings.Contains(body, "api.query_timeout") {
-		t.Errorf("query timeout: %d %s", code, body)
+	// Every resource is bounded by the query timeout.
+	slow := handler(api.Limits{QueryTimeout: time.Nanosecond})
+	month := "?from=2026-01-01&to=2026-02-01"
+	for _, path := range []string{"/api/v1/kpis" + month, "/api/v1/kpis/mttr/series" + month, "/api/v1/kpis/mttr/baselines",
+		"/api/v1/kpis/mttr/explain" + month, "/api/v1/anomalies" + month} {
+		resp, err := http.Get(slow.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 || !strings.Contains(string(body), "api.query_timeout") {
+			t.Errorf("%s: query timeout: %d %s", path, resp.StatusCode, body)
+		}
 	}
 	unavailable = errors.New("clickhouse: migrating the schema")
 	if code, body := get(def, "from=2026-01-01&to=2026-02-01"); code != 503 || !strings.Contains(body, "migrating the schema") {

@@ -46,6 +46,9 @@ func (c Config) Validate() error {
 	if c.QueueTimeout < 0 {
 		bad("queue_timeout", "must be >= 0, got %v", c.QueueTimeout)
 	}
+	if c.MaxRows < 1 {
+		bad("max_rows", "must be >= 1, got %d", c.MaxRows)
+	}
 	if c.MaxFilterBytes < 1024 {
 		bad("max_filter_bytes", "must be >= 1024, got %d", c.MaxFilterBytes)
 	}

@@ -15,5 +15,6 @@ func TestConfigFiles(t *testing.T) {
 		{File: "good"},
 		{File: "bad-query-timeout", Want: "query_timeout: must be at least 1s, got 10ms"},
 		{File: "bad-filter-bytes", Want: "max_filter_bytes: must be >= 1024, got 10"},
+		{File: "bad-max-rows", Want: "max_rows: must be >= 1, got 0"},
 	})
 }
