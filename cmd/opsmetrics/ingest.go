@@ -13,7 +13,7 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics,
 		setIngest, setIngestFlush, setMetricsAddr)
 	untilIdle := fs.Duration("until-idle", 0, "exit 0 after this long with no new messages (0: run until signalled)")
-	migrate := fs.Bool("migrate", true, "apply schema migrations at start")
+	migrate := fs.Bool("migrate", true, "apply schema migrations at start; false: wait until opsmetrics migrate has brought the schema to this build's version")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
@@ -30,13 +30,8 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if *migrate {
-		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
-			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
-		})
-		if err != nil {
-			return nil // interrupted while waiting
-		}
+	if err := prepareSchema(ctx, *migrate, cfg.ClickHouse, st, log, func(error) {}); err != nil {
+		return nil // interrupted while waiting
 	}
 
 	reg := telemetry.NewRegistry()

@@ -23,7 +23,7 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if *file == "" {
-		return fmt.Errorf("--file is required")
+		return usagef("--file is required")
 	}
 	var r io.Reader = os.Stdin
 	size := int64(-1)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -26,15 +25,15 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if *out == "" {
-		return errors.New("--out is required: the HTML file to write, or - for stdout")
+		return usagef("--out is required: the HTML file to write, or - for stdout")
 	}
 	p.Defaults = cfg.KPI.Defaults()
 	now := time.Now()
 	req, err := p.Parse(now)
 	if err != nil {
-		return err
+		return paramsError(err)
 	}
-	st, err := cfg.openStore(ctx, true)
+	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+)
+
+// opsmetrics runs the built binary with args, without the caller's
+// OPSMETRICS_ variables, and returns what it wrote to stdout and stderr and
+// its exit code.
+func opsmetrics(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OPSMETRICS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run opsmetrics %v: %v", args, err)
+	}
+	return o.String(), e.String(), 0
+}
+
+// TestHelpGoesToStdout: --help of the root, of every command and of every
+// subcommand is on stdout with exit 0, and lists flags as --flag.
+func TestHelpGoesToStdout(t *testing.T) {
+	words := [][]string{{}, {"kpi", "explain"}, {"baselines", "learn"}, {"baselines", "show"},
+		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}}
+	for _, c := range commands {
+		words = append(words, []string{c.name})
+	}
+	for _, w := range words {
+		out, errOut, code := opsmetrics(t, append(w, "--help")...)
+		name := strings.TrimSpace("opsmetrics " + strings.Join(w, " "))
+		if code != 0 || errOut != "" || !strings.HasPrefix(out, "Usage: opsmetrics") {
+			t.Errorf("%s --help: exit %d, stderr %q, stdout:\n%s", name, code, errOut, out)
+			continue
+		}
+		if len(w) == 0 {
+			continue
+		}
+		if usage, _, _ := strings.Cut(out, "\n\n"); !strings.Contains(usage, name+" ") {
+			t.Errorf("%s --help does not start with its usage:\n%s", name, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "  -") && !strings.HasPrefix(line, "  --") {
+				t.Errorf("%s --help shows a flag as -flag: %q", name, line)
+			}
+		}
+		wantFlags := len(w) == 2 || (w[0] != "baselines" && w[0] != "anomaly" && w[0] != "dashboards")
+		if hasFlags := strings.Contains(out, "\nFlags:\n  --"); hasFlags != wantFlags {
+			t.Errorf("%s --help lists flags: %v, want %v:\n%s", name, hasFlags, wantFlags, out)
+		}
+	}
+	if out, _, code := opsmetrics(t, "kpi", "explain", "--help"); code != 0 || !strings.Contains(out, "  --service") {
+		t.Errorf("kpi explain --help does not list --service (exit %d):\n%s", code, out)
+	}
+	if out, errOut, code := opsmetrics(t); code != exitUsage || out != "" || !strings.Contains(errOut, "Commands:") {
+		t.Errorf("no arguments: exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := opsmetrics(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "opsmetrics ") || !strings.Contains(out, " commit ") || !strings.HasSuffix(out, runtime.Version()+"\n") {
+		t.Errorf("--version: exit %d: %q, want the module version, the commit and %s", code, out, runtime.Version())
+	}
+}
+
+// TestUsageErrors: every usage error exits 2 with a message on stderr that
+// says what is wrong and, for names, which ones are valid.
+func TestUsageErrors(t *testing.T) {
+	dsn := testenv.Database(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"kpii"}, `did you mean "kpi"?`},
+		{[]string{"baseline"}, `did you mean "baselines"?`},
+		{[]string{"serv"}, `did you mean "serve"?`},
+		{[]string{"kpi", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"kpi", "--clickhouse", dsn, "--bucket", "hour"}, "--bucket: unknown bucket \"hour\": want day, week or month"},
+		{[]string{"kpi", "--clickhouse", dsn, "--format", "xml"}, "want table, json or csv"},
+		{[]string{"kpi", "--clickhouse", dsn, "--by", "region"}, "want service, team or environment"},
+		{[]string{"kpi", "--clickhouse", dsn, "--dora-report", "1999"}, "--dora-report:"},
+		{[]string{"kpi", "explain", "vibes", "--clickhouse", dsn}, "unknown KPI \"vibes\": want one of deployment_frequency, change_failure_rate"},
+		{[]string{"kpi", "explain"}, "KPI is one of deployment_frequency"},
+		{[]string{"kpi"}, "clickhouse: required (--clickhouse or OPSMETRICS_CLICKHOUSE)"},
+		{[]string{"baselines", "show", "--clickhouse", dsn, "--kpi", "nope"}, "unknown KPI \"nope\": the baselined ones are deployments, incidents"},
+		{[]string{"baselines", "show", "--clickhouse", dsn, "--status", "weird"}, "unknown status \"weird\": want ready or learning"},
+		{[]string{"baselines", "show", "--clickhouse", dsn, "--step", "week"}, "unknown step \"week\""},
+		{[]string{"baselines", "lern"}, "unknown subcommand \"lern\""},
+		{[]string{"report", "--clickhouse", dsn}, "--out is required"},
+		{[]string{"migrate", "--print"}, "--print needs --cluster"},
+		{[]string{"generate", "--days", "many"}, "invalid value \"many\" for flag -days"},
+	} {
+		out, errOut, code := opsmetrics(t, c.args...)
+		if code != exitUsage || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("opsmetrics %s: exit %d, stdout %q, stderr %q; want exit 2 and %q", strings.Join(c.args, " "), code, out, errOut, c.want)
+		}
+	}
+}
+
+// TestReadCommandsNeedTheSchema: no command but migrate changes the
+// schema. On a database that does not exist, and on one without the
+// schema, each command that reads it fails saying to run migrate, and
+// creates nothing; after migrate, they work.
+func TestReadCommandsNeedTheSchema(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	root := testenv.Store(t, srv.DSN("default"))
+	ctx := context.Background()
+	empty := "t_" + testenv.RandomName()
+	if err := root.Conn().Exec(ctx, "CREATE DATABASE "+empty); err != nil {
+		t.Fatal(err)
+	}
+	missing := "t_" + testenv.RandomName()
+	out := filepath.Join(t.TempDir(), "report.html")
+	commands := [][]string{
+		{"kpi"}, {"kpi", "explain", "change_failure_rate"}, {"report", "--out", out},
+		{"baselines", "learn"}, {"baselines", "show"}, {"anomaly", "detect"},
+	}
+	for _, db := range []string{missing, empty} {
+		for _, args := range commands {
+			args = append(args, "--clickhouse", srv.DSN(db))
+			_, errOut, code := opsmetrics(t, args...)
+			if code != exitFailure || !strings.Contains(errOut, "run `opsmetrics migrate` with the same --clickhouse first") {
+				t.Errorf("opsmetrics %s: exit %d, stderr %q; want exit 1 saying to run migrate", strings.Join(args, " "), code, errOut)
+			}
+		}
+	}
+	if n := testenv.Count(t, root, "SELECT count() FROM system.databases WHERE name = ?", missing); n != 0 {
+		t.Errorf("a command created database %s", missing)
+	}
+	if n := testenv.Count(t, root, "SELECT count() FROM system.tables WHERE database = ?", empty); n != 0 {
+		t.Errorf("commands created %d tables in database %s", n, empty)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("report wrote %s without a schema", out)
+	}
+	if stdout, errOut, code := opsmetrics(t, "migrate", "--clickhouse", srv.DSN(missing)); code != 0 || !strings.Contains(stdout, "schema at version") {
+		t.Fatalf("migrate: exit %d: %s%s", code, stdout, errOut)
+	}
+	for _, args := range commands {
+		args = append(args, "--clickhouse", srv.DSN(missing))
+		if _, errOut, code := opsmetrics(t, args...); code != 0 {
+			t.Errorf("after migrate, opsmetrics %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+		}
+	}
+}
+
+// TestUnknownSliceIsANote: a team, service or environment without data is
+// no error, but stderr says so; one with data gets no note.
+func TestUnknownSliceIsANote(t *testing.T) {
+	dsn := testenv.Database(t)
+	st := testenv.Store(t, dsn)
+	t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	if err := st.Write(context.Background(), []store.Record{{Event: &event.Event{Kind: event.KindDeployment, ID: "d1", Time: t0,
+		Deployment: &event.Deployment{ID: "d1", Service: "checkout", Team: "payments", Environment: "production",
+			Status: event.DeploymentSuccess, FinishedAt: t0}}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rng := []string{"--clickhouse", dsn, "--from", "2026-03-01", "--to", "2026-03-03"}
+	_, errOut, code := opsmetrics(t, append([]string{"kpi", "--team", "nosuchteam,payments", "--service", "checkout"}, rng...)...)
+	if code != 0 || !strings.Contains(errOut, "no data for team nosuchteam in range 2026-03-01T00:00:00Z to 2026-03-03T00:00:00Z") ||
+		strings.Contains(errOut, "payments") || strings.Contains(errOut, "checkout") {
+		t.Errorf("kpi --team nosuchteam,payments: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = opsmetrics(t, append([]string{"kpi", "explain", "change_failure_rate", "--service", "nosuchservice"}, rng...)...)
+	if code != 0 || !strings.Contains(errOut, "no data for service nosuchservice in range") {
+		t.Errorf("kpi explain --service nosuchservice: exit %d, stderr %q", code, errOut)
+	}
+}
