@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,4 +189,39 @@ func TestUnknownSliceIsANote(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "no data for service nosuchservice in range") {
 		t.Errorf("kpi explain --service nosuchservice: exit %d, stderr %q", code, errOut)
 	}
+}
+
+// TestServeWithoutMigrate: serve --migrate=false leaves the schema alone:
+// on an unmigrated database it is not ready and says to run migrate, and
+// once migrate has run it becomes ready.
+func TestServeWithoutMigrate(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	db := "t_" + testenv.RandomName()
+	listen := freeAddr(t)
+	_, _, logs := startOpsmetrics(t, nil, "serve", "--components", "api", "--migrate=false",
+		"--clickhouse", srv.DSN(db), "--listen", listen)
+	readyz := func() (int, string) {
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testenv.Eventually(t, 30*time.Second, "/readyz says to run migrate", func() (bool, string) {
+		code, body := readyz()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "run `opsmetrics migrate`"), fmt.Sprintf("%d %s\n%s", code, body, logs)
+	})
+	root := testenv.Store(t, srv.DSN("default"))
+	if n := testenv.Count(t, root, "SELECT count() FROM system.databases WHERE name = ?", db); n != 0 {
+		t.Errorf("serve --migrate=false created database %s", db)
+	}
+	if out, errOut, code := opsmetrics(t, "migrate", "--clickhouse", srv.DSN(db)); code != 0 {
+		t.Fatalf("migrate: exit %d: %s%s", code, out, errOut)
+	}
+	testenv.Eventually(t, 60*time.Second, "ready after migrate", func() (bool, string) {
+		code, body := readyz()
+		return code == http.StatusOK, fmt.Sprintf("%d %s\n%s", code, body, logs)
+	})
 }

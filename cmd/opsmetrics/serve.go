@@ -164,8 +164,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if err := probe.Ping(ctx); err != nil {
 			return fmt.Errorf("clickhouse unreachable: %w", err)
 		}
-		if v, err := probe.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
-			return fmt.Errorf("clickhouse schema version %d, want %d (%v)", v, store.LatestVersion(), err)
+		if err := probe.CheckSchema(ctx); err != nil {
+			return err
 		}
 		if in != nil {
 			return in.Ready()
@@ -214,7 +214,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 }
 
 // prepareSchema migrates the schema of dsn when migrate is set, or else
-// waits until it is this build's (store.CheckSchema), retrying with capped
+// waits until it is this build's (Store.CheckSchema), retrying with capped
 // backoff while ClickHouse is down or the schema old; each failure goes to
 // failed and the log. It returns nil once the schema is ready, or ctx's
 // error.
@@ -226,7 +226,7 @@ func prepareSchema(ctx context.Context, migrate bool, dsn string, st *store.Stor
 		})
 	}
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		err := store.CheckSchema(ctx, st.Conn())
+		err := st.CheckSchema(ctx)
 		if err == nil {
 			return nil
 		}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // SchemaError says that a database lacks migrations this build of
@@ -33,22 +32,26 @@ func (e *SchemaError) Error() string {
 		e.Database, e.Have, strings.Join(missing, ", "), LatestVersion())
 }
 
-// CheckSchema returns a *SchemaError when the database of conn lacks a
-// migration of this build, nil when it has them all (a newer build's
-// migrations beyond them are allowed: they only add), or the error of
-// reading the schema_migrations table.
-func CheckSchema(ctx context.Context, conn driver.Conn) error {
-	var db string
+// CheckSchema returns a *SchemaError when the store's database does not
+// exist or lacks a migration of this build, nil when it has them all (a
+// newer build's migrations beyond them are allowed: they only add), or the
+// error of reading the schema_migrations table. It changes nothing.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	se := &SchemaError{Database: s.database}
 	var exists uint8
-	if err := conn.QueryRow(ctx, "SELECT currentDatabase(), count() > 0 FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'").Scan(&db, &exists); err != nil {
+	err := s.conn.QueryRow(ctx, "SELECT count() > 0 FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'").Scan(&exists)
+	var ex *clickhouse.Exception
+	switch {
+	case errors.As(err, &ex) && ex.Code == 81: // UNKNOWN_DATABASE
+		exists = 0
+	case err != nil:
 		return fmt.Errorf("check schema: %w", err)
 	}
-	se := &SchemaError{Database: db}
 	if exists == 0 {
 		se.Missing = versions()
 		return se
 	}
-	done, err := (&Store{conn: conn}).appliedVersions(ctx)
+	done, err := s.appliedVersions(ctx)
 	if err != nil {
 		return fmt.Errorf("check schema: %w", err)
 	}
@@ -66,19 +69,14 @@ func CheckSchema(ctx context.Context, conn driver.Conn) error {
 	return se
 }
 
-// OpenCurrent opens the database of dsn as Open does and checks its schema
-// (CheckSchema); a database that does not exist is a *SchemaError too.
+// OpenCurrent opens the database of dsn and checks its schema
+// (CheckSchema): a database that does not exist is a *SchemaError too.
 func OpenCurrent(ctx context.Context, dsn string) (*Store, error) {
-	s, err := Open(ctx, dsn)
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) && ex.Code == 81 { // UNKNOWN_DATABASE
-		opts, _ := Options(dsn)
-		return nil, &SchemaError{Database: opts.Auth.Database, Missing: versions()}
-	}
+	s, err := Connect(dsn, 0)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckSchema(ctx, s.conn); err != nil {
+	if err := s.CheckSchema(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}

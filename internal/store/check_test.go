@@ -32,7 +32,7 @@ func TestCheckSchema(t *testing.T) {
 
 	dsn := testenv.Database(t)
 	st := testenv.Store(t, dsn)
-	if err := store.CheckSchema(ctx, st.Conn()); err != nil {
+	if err := st.CheckSchema(ctx); err != nil {
 		t.Fatalf("a migrated database: %v", err)
 	}
 	if s, err := store.OpenCurrent(ctx, dsn); err != nil {
@@ -60,7 +60,7 @@ func TestCheckSchema(t *testing.T) {
 	}
 
 	empty := testenv.Store(t, srv.DSN("default"))
-	if err := store.CheckSchema(ctx, empty.Conn()); !isSchemaError(err, 0) {
+	if err := empty.CheckSchema(ctx); !isSchemaError(err, 0) {
 		t.Errorf("a database without the schema: %v", err)
 	}
 }
