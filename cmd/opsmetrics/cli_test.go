@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,4 +227,56 @@ func TestServeWithoutMigrate(t *testing.T) {
 		code, body := readyz()
 		return code == http.StatusOK, fmt.Sprintf("%d %s\n%s", code, body, logs)
 	})
+}
+
+// TestKPIOutputCarriesItsContext: the table starts with its range and time
+// zone and marks partial buckets; JSON bucket times carry --tz's offset as
+// from and to do; CSV carries the comparison, the levels and the patch
+// KPIs that JSON carries.
+func TestKPIOutputCarriesItsContext(t *testing.T) {
+	dsn := testenv.Database(t)
+	st := testenv.Store(t, dsn)
+	t0 := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC) // a Wednesday
+	var recs []store.Record
+	for i, id := range []string{"d1", "d2", "d3"} {
+		at := t0.Add(time.Duration(i) * 72 * time.Hour)
+		recs = append(recs, store.Record{Offset: int64(i), Event: &event.Event{Kind: event.KindDeployment, ID: id, Time: at,
+			Deployment: &event.Deployment{ID: id, Service: "checkout", Environment: "production", Status: event.DeploymentSuccess, FinishedAt: at}}})
+	}
+	if err := st.Write(context.Background(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	rng := []string{"kpi", "--clickhouse", dsn, "--from", "2026-03-04", "--to", "2026-03-17", "--bucket", "week", "--tz", "Europe/Berlin"}
+	table, errOut, code := opsmetrics(t, rng...)
+	if code != 0 || !strings.HasPrefix(table, "2026-03-04 00:00 to 2026-03-17 00:00 (end exclusive), time zone Europe/Berlin\n") ||
+		!strings.Contains(table, "2026-03-04*") || !strings.Contains(table, "2026-03-16*") || strings.Contains(table, "2026-03-09*") ||
+		!strings.Contains(table, "* partial week: the range covers only part of it") || !strings.Contains(table, "(patches)") {
+		t.Errorf("kpi table (exit %d, %s):\n%s", code, errOut, table)
+	}
+	js, _, code := opsmetrics(t, append(rng, "--format", "json")...)
+	var doc struct {
+		From      string `json:"from"`
+		Summaries []struct {
+			Bucket  string `json:"bucket"`
+			Partial bool   `json:"partial"`
+		} `json:"summaries"`
+	}
+	if err := json.Unmarshal([]byte(js), &doc); code != 0 || err != nil || len(doc.Summaries) != 3 {
+		t.Fatalf("kpi json (exit %d, %v):\n%s", code, err, js)
+	}
+	if doc.From != "2026-03-04T00:00:00+01:00" || doc.Summaries[1].Bucket != "2026-03-09T00:00:00+01:00" ||
+		!doc.Summaries[0].Partial || doc.Summaries[1].Partial || !doc.Summaries[2].Partial {
+		t.Errorf("kpi json: from %s, buckets %+v; want Berlin offsets and the edge weeks partial", doc.From, doc.Summaries)
+	}
+	out, _, code := opsmetrics(t, append(rng, "--format", "csv", "--compare")...)
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if code != 0 || err != nil || len(rows) != 4 {
+		t.Fatalf("kpi csv (exit %d, %v):\n%s", code, err, out)
+	}
+	for _, col := range []string{"week", "partial", "bucket_end", "deployments", "previous.deployments", "dora_levels.deployment_frequency",
+		"patches_released", "patch_compliance", "mttr_median_seconds"} {
+		if !slices.Contains(rows[0], col) {
+			t.Errorf("kpi csv has no column %s: %q", col, rows[0])
+		}
+	}
 }
