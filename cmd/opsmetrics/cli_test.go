@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -278,5 +281,60 @@ func TestKPIOutputCarriesItsContext(t *testing.T) {
 		if !slices.Contains(rows[0], col) {
 			t.Errorf("kpi csv has no column %s: %q", col, rows[0])
 		}
+	}
+}
+
+// TestLongJobsSayWhatTheyDid: report checks --out before anything else;
+// ingest --until-idle ends with its counts; produce against a dead broker
+// says how many events got through; progress shows on a terminal only.
+func TestLongJobsSayWhatTheyDid(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	_, errOut, code := opsmetrics(t, "report", "--clickhouse", srv.DSN("t_"+testenv.RandomName()), "--out", filepath.Join(t.TempDir(), "no", "r.html"))
+	if code != exitFailure || !strings.Contains(errOut, "cannot write there") || strings.Contains(errOut, "migrate") {
+		t.Errorf("report to a missing directory: exit %d, stderr %q; want the --out error before the schema's", code, errOut)
+	}
+
+	file := filepath.Join(t.TempDir(), "events.jsonl")
+	if code := run([]string{"generate", "--services", "2", "--days", "3", "--end", "2026-03-01", "--out", file}); code != 0 {
+		t.Fatalf("generate: exit %d", code)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Count(b, []byte("\n"))
+	_, errOut, code = opsmetrics(t, "produce", "--brokers", "127.0.0.1:1", "--file", file)
+	if code != exitFailure || !strings.Contains(errOut, "0 events acknowledged by the brokers, then:") {
+		t.Errorf("produce to a dead broker: exit %d, stderr %q", code, errOut)
+	}
+
+	topics := broker.DefaultTopics()
+	_, brokers := testenv.Kafka(t, 2, append(topics.Inputs(), topics.DeadLetter)...)
+	if _, errOut, code := opsmetrics(t, "produce", "--brokers", brokers[0], "--file", file); code != 0 ||
+		!strings.Contains(errOut, fmt.Sprintf("produced %d events", lines)) || strings.Contains(errOut, "\r") {
+		t.Fatalf("produce: exit %d, stderr %q", code, errOut)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers[0]), Topic: topics.Deployments}
+	if err := w.WriteMessages(context.Background(), kafka.Message{Value: []byte("not an event")}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	dsn := testenv.Database(t)
+	out, errOut, code := opsmetrics(t, "ingest", "--clickhouse", dsn, "--brokers", brokers[0], "--until-idle", "2s")
+	want := fmt.Sprintf("stored %d events, dead-lettered 1 messages, skipped 0 (of %d consumed)\n", lines, lines+1)
+	if code != 0 || out != want || strings.Contains(errOut, "\r") {
+		t.Errorf("ingest --until-idle: exit %d, stdout %q, want %q; stderr:\n%s", code, out, want, errOut)
+	}
+
+	// On a terminal (script(1) gives the command one), report shows that
+	// it is working.
+	page := filepath.Join(t.TempDir(), "r.html")
+	cmd := exec.Command("script", "-qec", testenv.Binary(t)+" report --clickhouse "+dsn+" --from 2026-02-20 --to 2026-03-01 --out "+page, os.DevNull)
+	tty, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(tty), "computing the report") {
+		t.Errorf("report on a terminal: %v, no progress shown:\n%q", err, tty)
+	}
+	if _, err := os.Stat(page); err != nil {
+		t.Errorf("report on a terminal: %v", err)
 	}
 }
