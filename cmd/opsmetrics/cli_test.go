@@ -51,7 +51,7 @@ func opsmetrics(t *testing.T, args ...string) (stdout, stderr string, code int) 
 // subcommand is on stdout with exit 0, and lists flags as --flag.
 func TestHelpGoesToStdout(t *testing.T) {
 	words := [][]string{{}, {"kpi", "explain"}, {"baselines", "learn"}, {"baselines", "show"},
-		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}}
+		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}, {"completion"}}
 	for _, c := range commands {
 		words = append(words, []string{c.name})
 	}
@@ -73,7 +73,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 				t.Errorf("%s --help shows a flag as -flag: %q", name, line)
 			}
 		}
-		wantFlags := len(w) == 2 || (w[0] != "baselines" && w[0] != "anomaly" && w[0] != "dashboards")
+		wantFlags := len(w) == 2 || (w[0] != "baselines" && w[0] != "anomaly" && w[0] != "dashboards" && w[0] != "completion")
 		if hasFlags := strings.Contains(out, "\nFlags:\n  --"); hasFlags != wantFlags {
 			t.Errorf("%s --help lists flags: %v, want %v:\n%s", name, hasFlags, wantFlags, out)
 		}
@@ -194,6 +194,16 @@ func TestUnknownSliceIsANote(t *testing.T) {
 	_, errOut, code = opsmetrics(t, append([]string{"kpi", "explain", "change_failure_rate", "--service", "nosuchservice"}, rng...)...)
 	if code != 0 || !strings.Contains(errOut, "no data for service nosuchservice in range") {
 		t.Errorf("kpi explain --service nosuchservice: exit %d, stderr %q", code, errOut)
+	}
+	if out, errOut, code := opsmetrics(t, "baselines", "learn", "--clickhouse", dsn, "--at", "2026-03-03"); code != 0 {
+		t.Fatalf("baselines learn: exit %d: %s%s", code, out, errOut)
+	}
+	out, errOut, code := opsmetrics(t, "baselines", "show", "--clickhouse", dsn, "--team", "nosuchteam")
+	if code != 0 || !strings.Contains(errOut, "note: no baselines for team nosuchteam") {
+		t.Errorf("baselines show --team nosuchteam: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	if _, errOut, code := opsmetrics(t, "baselines", "show", "--clickhouse", dsn, "--team", "payments", "--service", "checkout"); code != 0 || errOut != "" {
+		t.Errorf("baselines show --team payments --service checkout: exit %d, stderr %q", code, errOut)
 	}
 }
 
@@ -336,5 +346,40 @@ func TestLongJobsSayWhatTheyDid(t *testing.T) {
 	}
 	if _, err := os.Stat(page); err != nil {
 		t.Errorf("report on a terminal: %v", err)
+	}
+}
+
+// TestCompletion runs the bash completion script in bash: commands,
+// subcommands and each one's flags complete.
+func TestCompletion(t *testing.T) {
+	bin := testenv.Binary(t)
+	for _, c := range []struct {
+		words []string // the last is the word being completed
+		want  string
+	}{
+		{[]string{"kp"}, "kpi"},
+		{[]string{"baselines", ""}, "learn show"},
+		{[]string{"baselines", "show", "--st"}, "--status --step"},
+		{[]string{"kpi", "--buc"}, "--bucket"},
+		{[]string{"kpi", "explain", "--serv"}, "--service"},
+		{[]string{"serve", "--migr"}, "--migrate"},
+		{[]string{"completion", ""}, "bash zsh"},
+	} {
+		words := "opsmetrics"
+		for _, w := range c.words {
+			words += fmt.Sprintf(" %q", w)
+		}
+		script := fmt.Sprintf(`source <(%s completion bash) && COMP_WORDS=(%s) && COMP_CWORD=%d && _opsmetrics && echo "${COMPREPLY[*]}"`,
+			bin, words, len(c.words))
+		out, err := exec.Command("bash", "-c", script).CombinedOutput()
+		if got := strings.TrimSpace(string(out)); err != nil || got != c.want {
+			t.Errorf("completing %q: %q (%v), want %q", c.words, got, err, c.want)
+		}
+	}
+	if out, _, code := opsmetrics(t, "completion", "zsh"); code != 0 || !strings.HasPrefix(out, "#compdef opsmetrics\n") || !strings.Contains(out, "bashcompinit") {
+		t.Errorf("completion zsh: exit %d:\n%.200s", code, out)
+	}
+	if _, errOut, code := opsmetrics(t, "completion", "fish"); code != exitUsage || !strings.Contains(errOut, "bash|zsh") {
+		t.Errorf("completion fish: exit %d, %q", code, errOut)
 	}
 }

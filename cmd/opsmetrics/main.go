@@ -64,6 +64,12 @@ func run(args []string) int {
 	case "-version", "--version", "version":
 		fmt.Println(version())
 		return 0
+	case "completion": // not in commands: it reads them
+		if err := runCompletion(args[1:], os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "opsmetrics completion: %v\n", err)
+			return exitUsage
+		}
+		return 0
 	}
 	for _, c := range commands {
 		if c.name != args[0] {
@@ -95,7 +101,7 @@ func run(args []string) int {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "opsmetrics: unknown command %q", args[0])
-	if near := closest(args[0], commandNames()); near != "" {
+	if near := closest(args[0], append(commandNames(), "completion")); near != "" {
 		fmt.Fprintf(os.Stderr, "; did you mean %q?", near)
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'opsmetrics --help' for the commands.\n")
@@ -107,6 +113,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "  %-10s %s\n", "completion", "write the bash or zsh completion script (opsmetrics completion bash|zsh)")
 	fmt.Fprintf(w, "\nRun 'opsmetrics COMMAND --help' for a command's flags, 'opsmetrics --version' for the build.\n")
 }
 
