@@ -37,7 +37,9 @@ func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
+	stop := spinner("learning baselines", nil)
 	res, err := anomaly.Relearn(ctx, st.Conn(), cfg.baselinesConfig(), now, log)
+	stop()
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,9 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		return e.WriteTable(os.Stdout)
 	}
+	stop := spinner("computing KPIs", nil)
 	r, err := metrics.Run(ctx, st.Conn(), req.Query, req.Bucket, req.Location, req.Compare)
+	stop()
 	if err != nil {
 		return err
 	}
