@@ -32,10 +32,14 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-var columns = []struct {
+// column is a column of the table: its heading and its cell of a summary.
+type column struct {
 	name string
 	cell func(*Summary) string
-}{
+}
+
+// columns are the DORA and incident figures of the table's first part.
+var columns = []column{
 	{"deploys", func(s *Summary) string { return strconv.FormatUint(s.Deployments, 10) }},
 	{"/day", func(s *Summary) string { return strconv.FormatFloat(s.DeploymentsPerDay, 'f', 2, 64) }},
 	{"CFR", func(s *Summary) string { return human("ratio", s.ChangeFailureRate) }},
@@ -48,10 +52,7 @@ var columns = []struct {
 }
 
 // patchColumns are the patch-management KPIs, in a table of their own.
-var patchColumns = []struct {
-	name string
-	cell func(*Summary) string
-}{
+var patchColumns = []column{
 	{"patches", func(s *Summary) string { return strconv.FormatUint(s.PatchesReleased, 10) }},
 	{"advisories", func(s *Summary) string { return strconv.FormatUint(s.PatchAdvisories, 10) }},
 	{"latency", func(s *Summary) string { return human("seconds", s.PatchLatencyMedianSeconds) }},
@@ -71,29 +72,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "%s to %s (end exclusive), time zone %s\n\n",
 		r.From.In(loc).Format("2006-01-02 15:04"), r.To.In(loc).Format("2006-01-02 15:04"), loc)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := r.sliceHeader()
-	for _, c := range columns {
-		head = append(head, c.name)
-	}
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
-	partial := false
-	for _, s := range r.Summaries {
-		row := r.sliceCells(s, true)
-		for _, c := range columns {
-			row = append(row, c.cell(s))
-		}
-		partial = partial || s.Partial
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := r.writeColumns(tw, columns, ""); err != nil {
 		return err
 	}
-	if partial {
+	if slices.ContainsFunc(r.Summaries, func(s *Summary) bool { return s.Partial }) {
 		fmt.Fprintf(w, "* partial %s: the range covers only part of it\n", r.Bucket)
 	}
 	// The DORA levels, in a second table of their own.
 	fmt.Fprintln(w)
-	head = append(r.sliceHeader(), "frequency", "lead time", "failure rate", "recovery")
+	head := append(r.sliceHeader(), "frequency", "lead time", "failure rate", "recovery")
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t(DORA "+r.LevelTable+" levels)")
 	for _, s := range r.Summaries {
 		row := r.sliceCells(s, true)
@@ -110,19 +97,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	head = r.sliceHeader()
-	for _, c := range patchColumns {
-		head = append(head, c.name)
-	}
-	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t(patches)")
-	for _, s := range r.Summaries {
-		row := r.sliceCells(s, true)
-		for _, c := range patchColumns {
-			row = append(row, c.cell(s))
-		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := r.writeColumns(tw, patchColumns, "\t(patches)"); err != nil {
 		return err
 	}
 	if len(r.Summaries) == 0 || r.Summaries[0].Previous == nil {
@@ -138,6 +113,24 @@ func (r *Report) WriteTable(w io.Writer) error {
 			delta(s.ChangeFailureRate, p.ChangeFailureRate, func(d float64) string { return fmt.Sprintf("%+.1fpp", d*100) }),
 			delta(s.LeadTimeMedianSeconds, p.LeadTimeMedianSeconds, signedHuman),
 			delta(s.MTTRMedianSeconds, p.MTTRMedianSeconds, signedHuman))
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+// writeColumns writes a table of cols, one row per summary, its heading
+// followed by note.
+func (r *Report) writeColumns(tw *tabwriter.Writer, cols []column, note string) error {
+	head := r.sliceHeader()
+	for _, c := range cols {
+		head = append(head, c.name)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t")+note)
+	for _, s := range r.Summaries {
+		row := r.sliceCells(s, true)
+		for _, c := range cols {
+			row = append(row, c.cell(s))
+		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
