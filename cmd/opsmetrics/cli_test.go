@@ -119,6 +119,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"report", "--clickhouse", dsn}, "--out is required"},
 		{[]string{"migrate", "--print"}, "--print needs --cluster"},
 		{[]string{"generate", "--days", "many"}, "invalid value \"many\" for flag -days"},
+		{[]string{"kpi", "--clickhouse", dsn, "checkout"}, "unexpected argument \"checkout\""},
 	} {
 		out, errOut, code := opsmetrics(t, c.args...)
 		if code != exitUsage || !strings.Contains(errOut, c.want) || out != "" {

@@ -214,6 +214,9 @@ func bind(fs *flag.FlagSet, groups ...string) func(args []string) (*fileConfig, 
 		if err := b.Parse(args); err != nil {
 			return nil, err
 		}
+		if fs.NArg() > 0 {
+			return nil, usagef("unexpected argument %q: every setting is a --flag", fs.Arg(0))
+		}
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
