@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -86,10 +86,23 @@ func TestHelpGoesToStdout(t *testing.T) {
 	}
 }
 
+// TestVersion: --version prints what the Go toolchain recorded in the
+// binary, read here with debug/buildinfo: the module version, the commit
+// (or that none was recorded) and the Go release.
 func TestVersion(t *testing.T) {
 	out, _, code := opsmetrics(t, "--version")
-	if code != 0 || !strings.HasPrefix(out, "opsmetrics ") || !strings.Contains(out, " commit ") || !strings.HasSuffix(out, runtime.Version()+"\n") {
-		t.Errorf("--version: exit %d: %q, want the module version, the commit and %s", code, out, runtime.Version())
+	bi, err := buildinfo.ReadFile(testenv.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "commit unknown"
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			want = "commit " + s.Value
+		}
+	}
+	if code != 0 || !strings.HasPrefix(out, "opsmetrics "+bi.Main.Version+" ") || !strings.Contains(out, want) || !strings.HasSuffix(out, ", "+bi.GoVersion+"\n") {
+		t.Errorf("--version: exit %d: %q, want the module version %s, %q and %s", code, out, bi.Main.Version, want, bi.GoVersion)
 	}
 }
 
