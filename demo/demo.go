@@ -70,6 +70,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Ingest.Group = group
 	}
 	dsn, brokers := o.ClickHouse, o.Kafka.Brokers
+	var kept []string // how to reach each server the demo started, for --keep
 	if dsn == "" {
 		say("starting a private ClickHouse server (%s) ...", clickhouse.Binary)
 		srv, err := clickhouse.Start(ctx, filepath.Join(o.Dir, "clickhouse"))
@@ -79,6 +80,7 @@ func Run(ctx context.Context, o Options) error {
 		defer srv.Stop()
 		dsn = srv.DSN("opsmetrics")
 		say("  ClickHouse listening on %s (data in %s)", srv.Addr(), srv.Dir)
+		kept = append(kept, fmt.Sprintf("ClickHouse     --clickhouse %s   (clickhouse-client --port %d --database opsmetrics)", dsn, srv.TCPPort))
 	}
 	icfg := o.Ingest
 	icfg.SetTopics(o.Topics)
@@ -95,6 +97,7 @@ func Run(ctx context.Context, o Options) error {
 		brokers = c.ListenAddrs()
 		icfg.Brokers = brokers
 		say("started an embedded Kafka broker (kfake) on %v with topics %v, 6 partitions each", brokers, topics)
+		kept = append(kept, fmt.Sprintf("Kafka (kfake)  --brokers %s   (kcat -b %s -L)", brokers[0], brokers[0]))
 	}
 
 	if _, err := store.Migrate(ctx, dsn, o.Log); err != nil {
@@ -169,12 +172,20 @@ func Run(ctx context.Context, o Options) error {
 	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: metrics.DefaultLevelTable, Summaries: sums}).WriteTable(o.Out); err != nil {
 		return err
 	}
-	if err := alerts(ctx, st, o, stats.Anomalies, say); err != nil {
+	am, err := alerts(ctx, st, o, stats.Anomalies, say)
+	if am != nil {
+		defer am.Stop()
+		kept = append(kept, fmt.Sprintf("Alertmanager   --alertmanager %s   (curl %s/api/v2/alerts)", am.URL, am.URL))
+	}
+	if err != nil {
 		return err
 	}
 	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))
-	if o.Keep {
-		say("servers kept running: --clickhouse %s --brokers %s (Ctrl-C to stop)", dsn, brokers[0])
+	if o.Keep && len(kept) > 0 {
+		say("\nservers kept running until Ctrl-C, which stops them all:")
+		for _, k := range kept {
+			say("  %s", k)
+		}
 		<-ctx.Done()
 	}
 	return nil
@@ -217,14 +228,15 @@ func WatchInjected(ctx context.Context, conn driver.Conn, injected []generator.A
 }
 
 // alerts watches the injected anomalies and sends what fired to a private
-// Alertmanager, then lists what Alertmanager holds.
-func alerts(ctx context.Context, st *store.Store, o Options, injected []generator.Anomaly, say func(string, ...any)) error {
+// Alertmanager, then lists what Alertmanager holds. It returns that
+// Alertmanager, running, for the caller to stop.
+func alerts(ctx context.Context, st *store.Store, o Options, injected []generator.Anomaly, say func(string, ...any)) (*alertmanager.Server, error) {
 	if len(injected) == 0 {
-		return nil
+		return nil, nil
 	}
 	res, watched, err := WatchInjected(ctx, st.Conn(), injected, o.Log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	say("\nbaselines learnt from the 8 weeks before %s (opsmetrics baselines learn; docs/baselines.md):",
 		injected[0].Start.Format(time.DateOnly))
@@ -249,22 +261,21 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	am, err := alertmanager.Start(ctx, filepath.Join(o.Dir, "alertmanager"))
 	if err != nil {
 		say("  (not sent: %v)", err)
-		return nil
+		return nil, nil
 	}
-	defer am.Stop()
 	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: am.URL}, nil, o.Log)
 	if err != nil {
-		return err
+		return am, err
 	}
 	for _, k := range order {
 		n.Fire(latest[k])
 	}
 	if err := n.Flush(ctx); err != nil {
-		return err
+		return am, err
 	}
 	held, err := am.Alerts(ctx)
 	if err != nil {
-		return err
+		return am, err
 	}
 	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, by service first:", alertmanager.Binary, am.URL, len(held))
 	sort.Slice(held, func(i, j int) bool {
@@ -281,7 +292,7 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 		}
 		say("  [%s] %s", a.Labels["severity"], a.Annotations["summary"])
 	}
-	return nil
+	return am, nil
 }
 
 // malformed returns a few messages that must be dead-lettered, one per

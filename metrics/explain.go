@@ -135,7 +135,7 @@ func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Att
 		}
 		d := max(to.Sub(from).Seconds(), 0)
 		xs = append(xs, d)
-		rows = append(rows, row{append(cells, explainTime(from), explainTime(to), by, human(&d)), d})
+		rows = append(rows, row{append(cells, explainTime(from), explainTime(to), by, human("seconds", &d)), d})
 	})
 	if err != nil {
 		return fmt.Errorf("recovery time: %w", err)
@@ -158,7 +158,7 @@ func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Att
 		level = "-"
 	}
 	e.Notes = append(e.Notes, fmt.Sprintf("median of the %d recovered: %s; DORA %s level: %s; %d not recovered yet, left out",
-		len(xs), human(median), levels.Name, level, len(rows)-len(xs)))
+		len(xs), human("seconds", median), levels.Name, level, len(rows)-len(xs)))
 	return nil
 }
 

@@ -119,7 +119,7 @@ func TestExplainRecovery(t *testing.T) {
 	for _, r := range e.Rows {
 		got = append(got, r[0]+" "+r[len(r)-1])
 	}
-	if want := "[r3 30m r1 3.0h r5 not recovered]"; fmt.Sprint(got) != want {
+	if want := "[r3 30 min r1 3.0 h r5 not recovered]"; fmt.Sprint(got) != want {
 		t.Errorf("explain recovery rows %v, want %s\n%v", got, want, e.Rows)
 	}
 	sums, err := metrics.Summaries(context.Background(), st.Conn(), q)
@@ -129,7 +129,7 @@ func TestExplainRecovery(t *testing.T) {
 	if m := sums[0].RecoveryMedianSeconds; m == nil || *m != 6300 || sums[0].Unrecovered != 1 {
 		t.Errorf("summary recovery median %v, unrecovered %d; want 6300 s (1.75h) and 1", deref(m), sums[0].Unrecovered)
 	}
-	want := "median of the 2 recovered: 1.8h; DORA 2024 level: high (2nd of 4); 1 not recovered yet, left out"
+	want := "median of the 2 recovered: 1.8 h; DORA 2024 level: high (2nd of 4); 1 not recovered yet, left out"
 	if len(e.Notes) != 1 || e.Notes[0] != want {
 		t.Errorf("explain recovery notes %q, want %q", e.Notes, want)
 	}

@@ -126,8 +126,12 @@ func (q Query) deadline(sev string) time.Duration {
 // an absent value: a rate with no denominator, a duration with no sample.
 type Summary struct {
 	Slice map[Dimension]string `json:"slice"`
-	// Bucket is the start of the bucket, when the report is bucketed.
-	Bucket *time.Time `json:"bucket,omitempty"`
+	// Bucket and BucketEnd are the start and exclusive end of the bucket,
+	// when the report is bucketed. Partial is set when an edge of the range
+	// clipped the bucket (a week of one day): its figures cover that part.
+	Bucket    *time.Time `json:"bucket,omitempty"`
+	BucketEnd *time.Time `json:"bucket_end,omitempty"`
+	Partial   bool       `json:"partial,omitempty"`
 	// Previous is the same slice over the previous period of the same
 	// length, when the report compares.
 	Previous *Summary `json:"previous,omitempty"`

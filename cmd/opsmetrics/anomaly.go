@@ -43,7 +43,7 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	log := cfg.Log.Logger()
-	st, err := cfg.openStore(ctx, true)
+	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -109,14 +109,4 @@ func runScore(fs *flag.FlagSet, args []string) error {
 	}
 	rep.WriteSummary(os.Stderr, rows)
 	return nil
-}
-
-// subcommandUsage answers --help on a command that needs a subcommand, and
-// says what is missing otherwise.
-func subcommandUsage(fs *flag.FlagSet, args []string, usage string) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
-		fs.Usage()
-		return flag.ErrHelp
-	}
-	return errors.New(usage)
 }

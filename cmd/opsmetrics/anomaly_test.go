@@ -175,7 +175,7 @@ func TestDashboardsBuild(t *testing.T) {
 	if strings.Contains(string(b), "secret") {
 		t.Errorf("the password was written:\n%s", b)
 	}
-	if _, code := stdout(t, "dashboards", "build"); code != 1 {
-		t.Errorf("build without --out: exit %d, want 1", code)
+	if _, code := stdout(t, "dashboards", "build"); code != exitUsage {
+		t.Errorf("build without --out: exit %d, want 2", code)
 	}
 }

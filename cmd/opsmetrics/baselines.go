@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
@@ -30,12 +32,14 @@ func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	log := cfg.Log.Logger()
-	st, err := cfg.openStore(ctx, true)
+	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	stop := spinner("learning baselines", nil)
 	res, err := anomaly.Relearn(ctx, st.Conn(), cfg.baselinesConfig(), now, log)
+	stop()
 	if err != nil {
 		return err
 	}
@@ -57,7 +61,22 @@ func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return err
 	}
-	st, err := cfg.openStore(ctx, false)
+	if _, ok := baselines.LookupKPI(*kpi); *kpi != "" && !ok {
+		names := make([]string, len(baselines.KPIs))
+		for i, k := range baselines.KPIs {
+			names[i] = k.Name
+		}
+		return usagef("--kpi: unknown KPI %q: the baselined ones are %s", *kpi, strings.Join(names, ", "))
+	}
+	if s := baselines.Status(*status); s != "" && s != baselines.Ready && s != baselines.Learning {
+		return usagef("--status: unknown status %q: want %s or %s", *status, baselines.Ready, baselines.Learning)
+	}
+	if *step != "" {
+		if _, err := metrics.ParseStep(*step); err != nil {
+			return usagef("--step: %w", err)
+		}
+	}
+	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -65,6 +84,15 @@ func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) erro
 	cur, err := baselines.Current(ctx, st.Conn(), metrics.Step(*step))
 	if err != nil {
 		return err
+	}
+	// A service or team with no series is likely mistyped: say so.
+	for _, f := range []struct {
+		dim, name string
+		of        func(baselines.Series) string
+	}{{"service", *service, func(s baselines.Series) string { return s.Service }}, {"team", *team, func(s baselines.Series) string { return s.Team }}} {
+		if f.name != "" && !slices.ContainsFunc(cur, func(c baselines.Stored) bool { return f.of(c.Series) == f.name }) && len(cur) > 0 {
+			fmt.Fprintf(os.Stderr, "note: no baselines for %s %s\n", f.dim, f.name)
+		}
 	}
 	return baselines.WriteCurrent(os.Stdout, cur, baselines.ShowFilter{KPI: *kpi, Service: *service, Team: *team, Status: *status}, time.Now())
 }

@@ -74,7 +74,7 @@ func wrapField(name string, err error) error {
 	return fmt.Errorf("%s: %w", name, err)
 }
 
-// require reports an error for each named setting that is empty.
+// require reports a usage error for each named setting that is empty.
 func (c *fileConfig) require(names ...string) error {
 	var errs []error
 	for _, n := range names {
@@ -89,21 +89,21 @@ func (c *fileConfig) require(names ...string) error {
 			errs = append(errs, fmt.Errorf("config: %s: required (--%s or %s)", n, n, config.EnvName(n)))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return usageError{errors.Join(errs...)}
 }
 
-// openStore requires --clickhouse, migrates the schema when migrate is
-// set, and opens the store.
-func (c *fileConfig) openStore(ctx context.Context, migrate bool) (*store.Store, error) {
+// openStore requires --clickhouse and opens the store, whose schema must be
+// this build's: only migrate (and serve and ingest at start-up) change the
+// schema, and every other command fails with a store.SchemaError that says
+// to run `opsmetrics migrate`.
+func (c *fileConfig) openStore(ctx context.Context) (*store.Store, error) {
 	if err := c.require(setClickHouse); err != nil {
 		return nil, err
 	}
-	if migrate {
-		if _, err := store.Migrate(ctx, c.ClickHouse, c.Log.Logger()); err != nil {
-			return nil, err
-		}
-	}
-	return store.Open(ctx, c.ClickHouse)
+	return store.OpenCurrent(ctx, c.ClickHouse)
 }
 
 // ingestConfig is the ingester's configuration: the ingest section with the
@@ -213,6 +213,9 @@ func bind(fs *flag.FlagSet, groups ...string) func(args []string) (*fileConfig, 
 	return func(args []string) (*fileConfig, error) {
 		if err := b.Parse(args); err != nil {
 			return nil, err
+		}
+		if fs.NArg() > 0 {
+			return nil, usagef("unexpected argument %q: every setting is a --flag", fs.Arg(0))
 		}
 		if err := c.Validate(); err != nil {
 			return nil, err

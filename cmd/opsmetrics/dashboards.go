@@ -44,7 +44,7 @@ func runDashboardsBuild(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if *out == "" {
-		return fmt.Errorf("--out is required")
+		return usagef("--out is required")
 	}
 	ds, err := sources(cfg)
 	if err != nil {
@@ -80,19 +80,19 @@ func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string
 		return err
 	}
 	if *grafanaURL == "" {
-		return fmt.Errorf("--grafana-url is required")
+		return usagef("--grafana-url is required")
 	}
 	g := dashboards.Grafana{URL: *grafanaURL, User: *user, OrgID: *org}
 	switch {
 	case *tokenFile != "" && *user != "":
-		return fmt.Errorf("--grafana-token-file and --grafana-user: use one or the other")
+		return usagef("--grafana-token-file and --grafana-user: use one or the other")
 	case *tokenFile != "":
 		if g.Token, err = readSecret(*tokenFile); err != nil {
 			return fmt.Errorf("--grafana-token-file: %w", err)
 		}
 	case *user != "":
 		if *passwordFile == "" {
-			return fmt.Errorf("--grafana-user needs --grafana-password-file")
+			return usagef("--grafana-user needs --grafana-password-file")
 		}
 		if g.Password, err = readSecret(*passwordFile); err != nil {
 			return fmt.Errorf("--grafana-password-file: %w", err)

@@ -29,7 +29,7 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	if *end != "" {
 		t, err := metrics.ParseTime(*end, time.UTC)
 		if err != nil {
-			return fmt.Errorf("--end: %w", err)
+			return usagef("--end: %w", err)
 		}
 		cfg.End = t.UTC()
 	}

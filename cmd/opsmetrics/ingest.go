@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -13,7 +16,7 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics,
 		setIngest, setIngestFlush, setMetricsAddr)
 	untilIdle := fs.Duration("until-idle", 0, "exit 0 after this long with no new messages (0: run until signalled)")
-	migrate := fs.Bool("migrate", true, "apply schema migrations at start")
+	migrate := fs.Bool("migrate", true, "apply schema migrations at start; false: wait until opsmetrics migrate has brought the schema to this build's version")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
@@ -30,13 +33,8 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if *migrate {
-		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
-			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
-		})
-		if err != nil {
-			return nil // interrupted while waiting
-		}
+	if err := prepareSchema(ctx, *migrate, cfg.ClickHouse, st, log, func(error) {}); err != nil {
+		return nil // interrupted while waiting
 	}
 
 	reg := telemetry.NewRegistry()
@@ -54,6 +52,13 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
+	stop := spinner("ingesting", func() string { return "ingesting: " + ingestCounts(reg) })
+	defer func() {
+		stop()
+		if *untilIdle > 0 {
+			fmt.Println(ingestCounts(reg))
+		}
+	}()
 	if cfg.MetricsAddr == "" {
 		return in.Run(ctx)
 	}
@@ -67,4 +72,19 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	g.add("ingest", func(ctx context.Context) error { return stopping(in.Run(ctx)) })
 	g.add("metrics", ms.Run)
 	return g.run(ctx)
+}
+
+// ingestCounts says what this run has ingested, from the ingester's
+// counters in reg.
+func ingestCounts(reg prometheus.Gatherer) string {
+	total := map[string]float64{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			total[mf.GetName()] += m.GetCounter().GetValue()
+		}
+	}
+	return fmt.Sprintf("stored %.0f events, dead-lettered %.0f messages, skipped %.0f (of %.0f consumed)",
+		total["opsmetrics_ingest_events_stored_total"], total["opsmetrics_ingest_dead_letters_total"],
+		total["opsmetrics_ingest_skipped_total"], total["opsmetrics_ingest_messages_consumed_total"])
 }

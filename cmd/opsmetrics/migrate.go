@@ -20,7 +20,7 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if *printDDL {
 		if *cluster == "" {
-			return fmt.Errorf("--print needs --cluster")
+			return usagef("--print needs --cluster")
 		}
 		db := "default"
 		if u, err := url.Parse(cfg.ClickHouse); err == nil && strings.Trim(u.Path, "/") != "" {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 )
@@ -23,7 +25,7 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if *file == "" {
-		return fmt.Errorf("--file is required")
+		return usagef("--file is required")
 	}
 	var r io.Reader = os.Stdin
 	size := int64(-1)
@@ -51,13 +53,13 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	n, err := p.File(ctx, r)
 	if err != nil {
-		return err
+		// A batch the brokers took in part: count its acknowledged events.
+		var we kafka.WriteErrors
+		if errors.As(err, &we) {
+			n += len(we) - we.Count()
+		}
+		return fmt.Errorf("%d events acknowledged by the brokers, then: %w", n, err)
 	}
 	fmt.Fprintf(os.Stderr, "produced %d events\n", n)
 	return nil
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -37,6 +37,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	comps := fs.String("components", strings.Join(components, ","),
 		"components to run, comma-separated: ingest (Kafka to ClickHouse), api (HTTP API), kpi (Prometheus KPI gauges), anomaly (baseline relearning, detection and alerts)")
 	prod := fs.String("production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration)")
+	migrate := fs.Bool("migrate", true, "apply schema migrations at start-up; false: wait until opsmetrics migrate has brought the schema to this build's version")
 	tokenFile := fs.String("api-token-file", "", "file holding the bearer token the API requires (or OPSMETRICS_API_TOKEN; empty: no token)")
 	cfg, err := parse(args)
 	if err != nil {
@@ -46,7 +47,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	for _, c := range strings.Split(*comps, ",") {
 		c = strings.TrimSpace(c)
 		if !contains(components, c) {
-			return fmt.Errorf("--components: unknown component %q: want %s", c, strings.Join(components, ", "))
+			return usagef("--components: unknown component %q: want %s", c, strings.Join(components, ", "))
 		}
 		on[c] = true
 	}
@@ -58,7 +59,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if *refresh < time.Second {
-		return errors.New("--kpi-refresh: must be at least 1s")
+		return usagef("--kpi-refresh: must be at least 1s")
 	}
 	token, err := apiToken(*tokenFile)
 	if err != nil {
@@ -163,8 +164,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if err := probe.Ping(ctx); err != nil {
 			return fmt.Errorf("clickhouse unreachable: %w", err)
 		}
-		if v, err := probe.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
-			return fmt.Errorf("clickhouse schema version %d, want %d (%v)", v, store.LatestVersion(), err)
+		if err := probe.CheckSchema(ctx); err != nil {
+			return err
 		}
 		if in != nil {
 			return in.Ready()
@@ -195,11 +196,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		g.add("ingest", afterSchema(in.Run))
 	}
 	g.add("migrate", func(ctx context.Context) error {
-		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
-			schema.failed(err)
-			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
-		})
-		if err == nil {
+		if prepareSchema(ctx, *migrate, cfg.ClickHouse, st, log, schema.failed) == nil {
 			schema.done()
 		}
 		return nil
@@ -214,6 +211,36 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		g.add("metrics", ms.Run)
 	}
 	return g.run(ctx)
+}
+
+// prepareSchema migrates the schema of dsn when migrate is set, or else
+// waits until it is this build's (Store.CheckSchema), retrying with capped
+// backoff while ClickHouse is down or the schema old; each failure goes to
+// failed and the log. It returns nil once the schema is ready, or ctx's
+// error.
+func prepareSchema(ctx context.Context, migrate bool, dsn string, st *store.Store, log *slog.Logger, failed func(error)) error {
+	if migrate {
+		return store.MigrateRetrying(ctx, dsn, log, func(err error) {
+			failed(err)
+			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
+		})
+	}
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := st.CheckSchema(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failed(err)
+		log.Warn("the ClickHouse schema is not ready (--migrate=false); retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // schemaState is whether the ClickHouse schema is migrated, and if not,

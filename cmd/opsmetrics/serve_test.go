@@ -158,11 +158,11 @@ func TestServeSecretsAndProbes(t *testing.T) {
 }
 
 func TestServeRejectsBadComponents(t *testing.T) {
-	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest,vibes"); code != 1 {
-		t.Errorf("unknown component: exit %d, want 1", code)
+	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest,vibes"); code != exitUsage {
+		t.Errorf("unknown component: exit %d, want 2", code)
 	}
-	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest"); code != 1 {
-		t.Errorf("ingest without --brokers: exit %d, want 1", code)
+	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest"); code != exitUsage {
+		t.Errorf("ingest without --brokers: exit %d, want 2", code)
 	}
 }
 
