@@ -284,13 +284,13 @@ func ReadJudged(ctx context.Context, conn driver.Conn, q JudgedQuery) ([]Judged,
 	return out, nil
 }
 
-// LastJudged is the start of the latest interval of the step judged for
-// any series, and false when none was.
-func LastJudged(ctx context.Context, conn driver.Conn, step metrics.Step) (time.Time, bool, error) {
+// LastJudged is the start of the latest interval of the step before
+// before judged for any series, and false when none was.
+func LastJudged(ctx context.Context, conn driver.Conn, step metrics.Step, before time.Time) (time.Time, bool, error) {
 	var n uint64
 	var t time.Time
-	if err := conn.QueryRow(ctx, `SELECT count(), max(interval_start) FROM judged_intervals WHERE step = ?`, string(step)).
-		Scan(&n, &t); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(), max(interval_start) FROM judged_intervals WHERE step = ? AND interval_start < ?`,
+		string(step), before.UTC()).Scan(&n, &t); err != nil {
 		return time.Time{}, false, fmt.Errorf("read the last judged %s: %w", step, err)
 	}
 	return t.UTC(), n > 0, nil

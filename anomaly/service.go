@@ -108,14 +108,16 @@ func (s *Service) schedule(ctx context.Context) error {
 				next = time.Now().Add(relearnEvery)
 			}
 		}
+		// Detection first, so that a long catch-up (a new installation's
+		// month) does not delay what may alert.
 		now := time.Now()
-		if _, err := s.CatchUp(ctx, now); err != nil && ctx.Err() == nil {
-			s.Log.Error("judging the intervals never judged failed; retrying at the next evaluation", "err", err)
-		}
 		err := s.DetectOnce(ctx, now)
 		s.done("detect", err)
 		if err != nil && ctx.Err() == nil {
 			s.Log.Error("anomaly detection failed", "err", err)
+		}
+		if _, err := s.CatchUp(ctx, now); err != nil && ctx.Err() == nil {
+			s.Log.Error("judging the intervals never judged failed; retrying at the next evaluation", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -126,7 +128,7 @@ func (s *Service) schedule(ctx context.Context) error {
 }
 
 // CatchUp judges, without alerting (Backfill), the closed intervals of
-// each step that were never judged since the last judged one, up to the
+// each step that were never judged since the last judged one before the
 // latest closed interval, which DetectOnce judges and may alert on. It
 // looks back at most Detect.Backfill from now: the whole look-back on a
 // new installation, the missed intervals after a gap in scheduling.
@@ -143,7 +145,7 @@ func (s *Service) CatchUp(ctx context.Context, now time.Time) (BackfillResult, e
 		d := step.Duration()
 		from := step.Truncate(now.Add(-s.Detect.Backfill))
 		to := step.Truncate(now).Add(-d) // the latest closed interval is DetectOnce's
-		last, ok, err := LastJudged(ctx, s.Conn, step)
+		last, ok, err := LastJudged(ctx, s.Conn, step, to)
 		if err != nil {
 			return res, err
 		}
