@@ -147,6 +147,17 @@ func TestBackfillIsPointInTime(t *testing.T) {
 	if movedAfter == 0 {
 		t.Error("the added data moved no band after it: this test cannot see the leak of the future it looks for")
 	}
+
+	// Hours are judged by the baseline learnt at the midnight before.
+	hours := []metrics.Step{metrics.StepHour}
+	if _, err := anomaly.Backfill(ctx, st.Conn(), anomaly.BackfillOptions{From: anomalyDay, To: anomalyDay.Add(2 * day),
+		Learn: baselines.Config{Steps: hours}, Detect: anomaly.Config{Steps: hours}, Now: o.Now}, log); err != nil {
+		t.Fatal(err)
+	}
+	series := testenv.Count(t, st, "SELECT uniqExact(series) FROM judged_intervals WHERE step = 'hour'")
+	if n := testenv.Count(t, st, "SELECT count() FROM judged_intervals FINAL WHERE step = 'hour' AND trained_to = toStartOfDay(interval_start)"); series == 0 || n != series*48 {
+		t.Errorf("%d hourly judgements learnt at their midnight, want 48 hours of %d series", n, series)
+	}
 }
 
 // TestServeCatchesUpWithoutAlerting: a new installation's service judges
