@@ -54,68 +54,87 @@ func Backfill(ctx context.Context, conn driver.Conn, o BackfillOptions, log *slo
 		steps = []metrics.Step{metrics.StepDay, metrics.StepHour}
 	}
 	for _, step := range steps {
-		d := step.Duration()
 		from, to := ceilStep(step, o.From), ceilStep(step, o.To)
 		if closed := step.Truncate(now); to.After(closed) {
 			to = closed
 		}
-		if !from.Before(to) {
-			continue
-		}
-		per := o.Detect.persistence(step)
-		// The M-1 intervals before the range are judged too, unrecorded,
-		// so that persistence at its start sees them.
-		first := from.Add(-time.Duration(per.M-1) * d)
-		loadFrom := learnedAt(first).Add(-learn.Training)
-		series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: loadFrom, To: to, Step: step, Production: o.Detect.Production})
-		if err != nil {
-			return res, err
-		}
-		prior, err := Flagged(ctx, conn, loadFrom, first)
-		if err != nil {
-			return res, err
-		}
-		var judged []judgement
-		var anomalous []Evaluation
-		shown := map[baselines.Series][]baselines.Point{}
-		for _, s := range baselines.SortedSeries(series) {
-			pts := series[s]
-			shown[s] = pts[int(from.Sub(loadFrom)/d):]
-			js := backfillSeries(learn, s, pts, loadFrom, first, d, per, prior[s.Key()])
-			for _, j := range js {
-				if j.Start.Before(from) {
-					continue
-				}
-				judged = append(judged, j)
-				res.Intervals++
-				if j.Score.Judged {
-					res.Judged++
-				}
-				if j.Score.Anomaly {
-					res.Anomalies++
-					ev := Evaluation{Series: s, Start: j.Start, End: j.Start.Add(d), Point: j.Point, Score: j.Score,
-						Firing: j.Firing, Generation: uint64(j.TrainedTo.UnixNano())}
-					if j.Firing {
-						res.Firing++
-						ev.Latest = &Interval{Start: j.Start}
-					}
-					anomalous = append(anomalous, ev)
-				}
+		// A chunk at a time, so that memory does not grow with the range;
+		// each chunk reads the anomalies recorded by the one before, and
+		// judges as one pass over the whole range would.
+		for c := from; c.Before(to); c = c.Add(backfillChunk) {
+			if err := backfillRange(ctx, conn, o.Detect, learn, step, c, minTime(c.Add(backfillChunk), to), now, &res); err != nil {
+				return res, err
 			}
-		}
-		if err := baselines.StoreSeries(ctx, conn, shown, now); err != nil {
-			return res, err
-		}
-		if err := recordJudged(ctx, conn, judged, now); err != nil {
-			return res, err
-		}
-		if err := record(ctx, conn, anomalous, now); err != nil {
-			return res, err
 		}
 	}
 	log.Info("judged past intervals", "from", o.From, "to", o.To, "intervals", res.Intervals, "judged", res.Judged,
 		"anomalies", res.Anomalies, "would_fire", res.Firing)
 	return res, nil
+}
+
+// backfillChunk is the most of a range Backfill judges at once.
+const backfillChunk = 28 * 24 * time.Hour
+
+// backfillRange judges the intervals of step that start in [from, to)
+// and records them (Backfill).
+func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn baselines.Config, step metrics.Step, from, to, now time.Time,
+	res *BackfillResult) error {
+	d := step.Duration()
+	per := cfg.persistence(step)
+	// The M-1 intervals before the range are judged too, unrecorded, so
+	// that persistence at its start sees them; the first needs its
+	// training window and the History before it.
+	first := from.Add(-time.Duration(per.M-1) * d)
+	loadFrom := minTime(learnedAt(first).Add(-learn.Training), first.Add(-time.Duration(baselines.History(d)-1)*d))
+	series, err := baselines.Load(ctx, conn, baselines.LoadOptions{From: loadFrom, To: to, Step: step, Production: cfg.Production})
+	if err != nil {
+		return err
+	}
+	prior, err := Flagged(ctx, conn, loadFrom, first)
+	if err != nil {
+		return err
+	}
+	var judged []judgement
+	var anomalous []Evaluation
+	shown := map[baselines.Series][]baselines.Point{}
+	for _, s := range baselines.SortedSeries(series) {
+		pts := series[s]
+		shown[s] = pts[int(from.Sub(loadFrom)/d):]
+		for _, j := range backfillSeries(learn, s, pts, loadFrom, first, d, per, prior[s.Key()]) {
+			if j.Start.Before(from) {
+				continue
+			}
+			judged = append(judged, j)
+			res.Intervals++
+			if j.Score.Judged {
+				res.Judged++
+			}
+			if j.Score.Anomaly {
+				res.Anomalies++
+				ev := Evaluation{Series: s, Start: j.Start, End: j.Start.Add(d), Point: j.Point, Score: j.Score,
+					Firing: j.Firing, Generation: uint64(j.TrainedTo.UnixNano())}
+				if j.Firing {
+					res.Firing++
+					ev.Latest = &Interval{Start: j.Start}
+				}
+				anomalous = append(anomalous, ev)
+			}
+		}
+	}
+	if err := baselines.StoreSeries(ctx, conn, shown, now); err != nil {
+		return err
+	}
+	if err := recordJudged(ctx, conn, judged, now); err != nil {
+		return err
+	}
+	return record(ctx, conn, anomalous, now)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // learnedAt is when the baseline that judges the interval starting at t
