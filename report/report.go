@@ -540,7 +540,7 @@ func (r *Report) bands(kpi string, out []*band, flagged []bool) (noBand string) 
 		if !ok {
 			continue
 		}
-		flagged[i] = j.Anomaly // drawn where the chart has a value
+		flagged[i] = j.Anomaly                                                  // drawn where the chart has a value
 		if iv.End.Sub(iv.Start) < 23*time.Hour || j.Status != baselines.Ready { // a clipped day is no day
 			continue
 		}
