@@ -540,8 +540,9 @@ func (r *Report) bands(kpi string, out []*band, flagged []bool) (noBand string) 
 		if !ok {
 			continue
 		}
-		flagged[i] = j.Anomaly                                                  // drawn where the chart has a value
-		if iv.End.Sub(iv.Start) < 23*time.Hour || j.Status != baselines.Ready { // a clipped day is no day
+		flagged[i] = j.Anomaly // marked where the chart has a value
+		// A clipped day is no day.
+		if iv.End.Sub(iv.Start) < 23*time.Hour || j.Status != baselines.Ready {
 			continue
 		}
 		if finite(j.Expected, j.Lower, j.Upper) {
