@@ -4,7 +4,7 @@ BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus zookeeper
 
-.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly bench-learn reliability clean
+.PHONY: all build deps demo test vet fuzz bench-ingest bench-kpi bench-anomaly bench-learn bench-alert reliability clean
 
 all: build
 
@@ -53,6 +53,12 @@ clean:
 # coverage of forecasts on held-out fortnights against their nominal level.
 bench-anomaly: deps
 	$(GO) test ./anomaly -run '^$$' -bench '^Benchmark(AnomalyQuality|DenseQuality|ForecastCoverage)$$' -benchtime 1x -timeout 30m -v
+
+# bench-alert measures the latency from incidents produced to Kafka to their
+# alert listed by Alertmanager, through the ingester, ClickHouse and the
+# scheduled detection, against one evaluation interval (10s here) plus 5s.
+bench-alert: deps
+	$(GO) test ./anomaly -run '^$$' -bench '^BenchmarkAlertLatency$$' -benchtime 1x -timeout 10m -v
 
 # bench-learn times learning baselines for LEARN_SERIES (default 10,000) hourly
 # series of a year against reading their points from ClickHouse.

@@ -12,7 +12,12 @@ import (
 )
 
 // DefaultConfig is the anomaly section of the default configuration.
-func DefaultConfig() Config { return Config{EvaluationInterval: 5 * time.Minute} }
+func DefaultConfig() Config {
+	return Config{EvaluationInterval: 5 * time.Minute, Backfill: DefaultBackfill}
+}
+
+// DefaultBackfill is how far back serve judges intervals never judged.
+const DefaultBackfill = 30 * 24 * time.Hour
 
 // Validate checks the anomaly section; each error names its field.
 func (c Config) Validate() error {
@@ -22,6 +27,9 @@ func (c Config) Validate() error {
 	}
 	if c.EvaluationInterval < time.Second {
 		bad("evaluation_interval", "must be at least 1s, got %v", c.EvaluationInterval)
+	}
+	if c.Backfill < 0 {
+		bad("backfill", "must be >= 0 (0 turns it off), got %v", c.Backfill)
 	}
 	for step, p := range c.Persistence {
 		if step != metrics.StepDay && step != metrics.StepHour {

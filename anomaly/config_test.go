@@ -15,5 +15,6 @@ func TestConfigFiles(t *testing.T) {
 		{File: "good"},
 		{File: "bad-persistence", Want: "persistence.hour: want 1 <= n <= m, got n=3 m=2"},
 		{File: "bad-evaluation-interval", Want: "evaluation_interval: must be at least 1s"},
+		{File: "bad-backfill", Want: "backfill: must be >= 0 (0 turns it off), got -1h0m0s"},
 	})
 }

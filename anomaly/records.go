@@ -116,3 +116,19 @@ var AnnotationSQL = `SELECT interval_start AS time, concat(severity, ' ', direct
 FROM anomalies FINAL
 WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
 ORDER BY time`
+
+// JudgedSeriesSQL draws the series the dashboard's variables name
+// (baselines.PointsSQL) against the band of the baseline that judged each interval
+// at its time (judged_intervals), not today's: an interval never judged
+// has no band (NULL, a gap). Flagged is the value of the intervals
+// detection flagged, NULL elsewhere, for points drawn over the line.
+var JudgedSeriesSQL = `SELECT interval_start AS time, ` + baselines.HumanSQL("value") + ` AS observed,
+	if(judged = 1, ` + baselines.HumanSQL("e") + `, NULL) AS expected, if(judged = 1, ` + baselines.HumanSQL("lo") + `, NULL) AS lower,
+	if(judged = 1, ` + baselines.HumanSQL("hi") + `, NULL) AS upper, if(flagged = 1, ` + baselines.HumanSQL("value") + `, NULL) AS flagged
+FROM ` + baselines.PointsSQL + `
+ANY LEFT JOIN (
+	SELECT series, interval_start, toUInt8(status = 'ready') AS judged, expected AS e, lower AS lo, upper AS hi, anomaly AS flagged
+	FROM judged_intervals FINAL
+	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
+) USING (series, interval_start)
+ORDER BY time`

@@ -1,7 +1,8 @@
 package baselines
 
 // The SQL of the Grafana panels that read the tables this package owns
-// (kpi_series, baselines, current_baselines), for package dashboards. The
+// (kpi_series, baselines, current_baselines), for package dashboards and
+// the panels of package anomaly. The
 // ${kpi}, ${step}, ${service}, ${team} and ${environment} are the
 // dashboard's variables, $__timeFilter the ClickHouse data source's macro.
 
@@ -28,20 +29,15 @@ func HumanSQL(col string) string {
 // (kind).
 const KindsSQL = `(SELECT series, any(kind) AS kind FROM current_baselines GROUP BY series)`
 
-// SeriesSQL draws the observed series against its learnt band. The band
-// of an interval is its seasonal slot's: day of week for daily counts and
-// durations, hour of week for hourly ones, one slot for rates.
-var SeriesSQL = `SELECT interval_start AS time, ` + HumanSQL("value") + ` AS observed,
-	` + HumanSQL("e") + ` AS expected, ` + HumanSQL("lo") + ` AS lower, ` + HumanSQL("hi") + ` AS upper
-FROM (
-	SELECT series, kind, interval_start, value,
-		toUInt16(multiIf(kind = 'rate', 0, step = 'day', toDayOfWeek(interval_start) - 1,
-			(toDayOfWeek(interval_start) - 1) * 24 + toHour(interval_start))) AS slot
+// PointsSQL is a FROM item of the observed intervals (series, kind,
+// interval_start, value) of the series the variables name in the
+// dashboard's range, which anomaly.JudgedSeriesSQL draws against the
+// bands they were judged by.
+var PointsSQL = `(
+	SELECT series, kind, interval_start, value
 	FROM kpi_series FINAL
 	WHERE ` + SeriesFilterSQL + ` AND present = 1 AND $__timeFilter(interval_start)
-)
-ANY LEFT JOIN (SELECT series, slot, expected AS e, lower AS lo, upper AS hi FROM current_baselines) USING (series, slot)
-ORDER BY time`
+)`
 
 // StatusSQL lists the current baselines of the KPI: which series are ready
 // and which still learning.

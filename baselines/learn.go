@@ -106,15 +106,7 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 			return res, err
 		}
 		for _, s := range SortedSeries(series) {
-			k, _ := LookupKPI(s.KPI)
-			opts := cfg.Options
-			opts.Step = step.Duration()
-			var f map[time.Time]bool
-			if ExcludesFlagged(k.Kind) {
-				f = cfg.Flagged[s.Key()]
-			}
-			opts.Exclude = cfg.excluder(s, f)
-			m := Fit(k.Kind, series[s], opts)
+			m := cfg.FitSeries(s, series[s], cfg.Flagged[s.Key()])
 			if err := appendModel(batch, res.Generation, s, m, from, to, now); err != nil {
 				return res, err
 			}
@@ -139,6 +131,20 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 	}
 	log.Info("learnt baselines", "generation", res.Generation, "series", res.Series, "ready", res.Ready)
 	return res, nil
+}
+
+// FitSeries fits the model of series s to its training points, as Learn
+// does: with the options of c, leaving out the maintenance windows and,
+// for counts and rates (ExcludesFlagged), the flagged intervals.
+func (c Config) FitSeries(s Series, points []Point, flagged map[time.Time]bool) *Model {
+	k, _ := LookupKPI(s.KPI)
+	opts := c.Options
+	opts.Step = s.Step.Duration()
+	if !ExcludesFlagged(k.Kind) {
+		flagged = nil
+	}
+	opts.Exclude = c.excluder(s, flagged)
+	return Fit(k.Kind, points, opts)
 }
 
 // ExcludesFlagged reports whether intervals already flagged as anomalies

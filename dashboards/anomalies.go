@@ -11,10 +11,10 @@ import (
 )
 
 // The anomalies dashboard's queries come from the owners of the tables
-// they read: baselines (kpi_series, current_baselines) and anomaly
-// (anomalies).
+// they read: baselines (current_baselines) and anomaly (anomalies, and
+// judged_intervals joined to kpi_series).
 var (
-	SeriesSQL     = baselines.SeriesSQL
+	SeriesSQL     = anomaly.JudgedSeriesSQL
 	StatusSQL     = baselines.StatusSQL
 	AnomaliesSQL  = anomaly.AnomaliesSQL
 	AnnotationSQL = anomaly.AnnotationSQL
@@ -44,8 +44,14 @@ func Anomalies() *dashboard.DashboardBuilder {
 	}
 	return b.
 		WithPanel(timeseries.NewPanelBuilder().Title("${kpi} (${step}): observed and expected band").
-			Description("Durations in hours, rates in percent, counts as counted. The band is the baseline's central interval for each interval's seasonal slot.").
+			Description("Durations in hours, rates in percent, counts as counted. The band of each interval is the one of the baseline that judged it, learnt from the data before it (opsmetrics anomaly detect --from --to judges a past range); intervals never judged have none. Flagged: the intervals detection flagged.").
 			Datasource(clickhouse()).Unit("short").Height(10).Span(24).
+			// The flagged intervals are red points over the line.
+			OverrideByName("flagged", []dashboard.DynamicConfigValue{
+				{Id: "custom.drawStyle", Value: "points"},
+				{Id: "custom.pointSize", Value: 10},
+				{Id: "color", Value: map[string]string{"mode": "fixed", "fixedColor": "red"}},
+			}).
 			WithTarget(SQL(SeriesSQL, false).RefId("A"))).
 		WithPanel(table.NewPanelBuilder().Title("Anomalies of this series").
 			Description("The intervals of the chosen series judged outside their band, with the direction and severity (docs/baselines.md).").

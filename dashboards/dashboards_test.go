@@ -103,6 +103,11 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	if _, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: steps}, end.Add(time.Hour), log); err != nil {
 		t.Fatal(err)
 	}
+	// The month the panels draw, judged point-in-time.
+	if _, err := anomaly.Backfill(ctx, st.Conn(), anomaly.BackfillOptions{From: end.AddDate(0, 0, -30), To: end,
+		Learn: baselines.Config{Steps: steps}, Detect: anomaly.Config{Steps: steps}, Now: end.Add(time.Hour)}, log); err != nil {
+		t.Fatal(err)
+	}
 	// The variables as an alert link sets them: a series with an anomaly.
 	rows := testenv.Rows(t, st, "SELECT kpi, step, service, team, environment FROM anomalies ORDER BY series LIMIT 1")
 	if len(rows) != 1 {
@@ -113,7 +118,8 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	from, to := end.AddDate(0, 0, -30), end.Add(time.Hour)
 
 	want := map[string][]string{ // leading columns and their ClickHouse types, by query
-		dashboards.SeriesSQL:     {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64"},
+		dashboards.SeriesSQL: {"time DateTime('UTC')", "observed Float64", "expected Nullable(Float64)", "lower Nullable(Float64)",
+			"upper Nullable(Float64)", "flagged Nullable(Float64)"},
 		dashboards.AnomaliesSQL:  {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String", "severity String"},
 		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
 	}
@@ -137,14 +143,32 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	if one == 0 || one >= total {
 		t.Errorf("rows of service %s: %d of %d; the service variable does not filter", vars["service"], one, total)
 	}
-	// The band is joined by seasonal slot: every drawn interval has one.
-	var banded, drawn uint64
-	if err := st.Conn().QueryRow(ctx, "SELECT countIf(upper > 0 AND upper >= lower), count() FROM ("+
-		expand(dashboards.SeriesSQL, from, to, vars)+")").Scan(&banded, &drawn); err != nil {
+	// The band is the judged one: every drawn interval of the judged
+	// month has the band of its judgement, and the flagged points are the
+	// intervals judged anomalous.
+	var banded, drawn, flagged, same uint64
+	if err := st.Conn().QueryRow(ctx, "SELECT countIf(upper > 0 AND upper >= lower), count(), countIf(isNotNull(flagged)), "+
+		"countIf(isNotNull(flagged) AND flagged = observed) FROM ("+expand(dashboards.SeriesSQL, from, to, vars)+")").
+		Scan(&banded, &drawn, &flagged, &same); err != nil {
 		t.Fatal(err)
 	}
-	if drawn == 0 || banded != drawn {
-		t.Errorf("%d of %d drawn intervals of %v have a band", banded, drawn, vars)
+	ready := testenv.Count(t, st, "SELECT count() FROM judged_intervals FINAL WHERE kpi = ? AND step = ? AND service = ? AND team = ? AND environment = ? AND status = 'ready'",
+		vars["kpi"], vars["step"], vars["service"], vars["team"], vars["environment"])
+	anomalous := testenv.Count(t, st, "SELECT count() FROM judged_intervals FINAL WHERE kpi = ? AND step = ? AND service = ? AND team = ? AND environment = ? AND anomaly = 1",
+		vars["kpi"], vars["step"], vars["service"], vars["team"], vars["environment"])
+	if drawn == 0 || banded != drawn || drawn > ready {
+		t.Errorf("%d of %d drawn intervals of %v have a band; %d were judged by a ready baseline", banded, drawn, vars, ready)
+	}
+	// The month before was never judged: drawn without a band.
+	if err := st.Conn().QueryRow(ctx, "SELECT countIf(isNotNull(upper)), count() FROM ("+
+		expand(dashboards.SeriesSQL, from.AddDate(0, 0, -30), from.Add(-time.Hour), vars)+")").Scan(&banded, &drawn); err != nil {
+		t.Fatal(err)
+	}
+	if drawn == 0 || banded != 0 {
+		t.Errorf("the month never judged: %d of %d drawn intervals have a band, want none", banded, drawn)
+	}
+	if flagged != anomalous || same != flagged || flagged == 0 {
+		t.Errorf("%d flagged points (%d at their value), want the %d intervals judged anomalous (at least the one alerted on)", flagged, same, anomalous)
 	}
 	boards, err := dashboards.All()
 	if err != nil {

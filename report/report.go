@@ -62,8 +62,10 @@ type Report struct {
 	Bucket metrics.Bucket
 	// Trend is the organisation per bucket, every bucket of the range.
 	Trend []Interval
-	// Baselines are the organisation's current daily models, by KPI name.
-	Baselines map[string]*baselines.Model
+	// Judged are the organisation's days of the range as anomaly
+	// detection judged them: each with the band of the baseline of its
+	// time, flagged or not (anomaly.ReadJudged).
+	Judged    []anomaly.Judged
 	Anomalies []anomaly.Record
 	// Incidents are the incidents whose impact started in the range, with
 	// the deployment that caused each one.
@@ -133,15 +135,9 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 		r.Trend = append(r.Trend, Interval{Start: rg[0], End: rg[1], Summary: byStart[rg[0].Unix()]})
 	}
 
-	models, err := baselines.Current(ctx, conn, metrics.StepDay)
-	if err != nil {
+	if r.Judged, err = anomaly.ReadJudged(ctx, conn, anomaly.JudgedQuery{Step: metrics.StepDay,
+		From: metrics.StepDay.Truncate(o.From), To: o.To, Organisation: true}); err != nil {
 		return nil, err
-	}
-	r.Baselines = map[string]*baselines.Model{}
-	for _, m := range models {
-		if s := m.Series; s.Service == "" && s.Team == "" && s.Environment == "" {
-			r.Baselines[s.KPI] = m.Model
-		}
 	}
 	if r.Anomalies, err = anomaly.Records(ctx, conn, o.From, o.To); err != nil {
 		return nil, err
@@ -166,6 +162,7 @@ type view struct {
 	Trends                                                       []chart
 	TrendNote                                                    string
 	Anomalies                                                    []anomalyRow
+	Coverage                                                     coverage
 	Incidents                                                    []incidentRow
 	Patches                                                      string
 	PatchChart                                                   chart
@@ -179,6 +176,14 @@ type row struct {
 // cell is one KPI of one slice: its value, the previous period's value and
 // the change, and its DORA level.
 type cell struct{ Value, Was, Level string }
+
+// coverage is which days of the report anomaly detection judged: all,
+// some or none of them, and the command that judges the rest.
+type coverage struct {
+	All, None    bool
+	Judged, Days int
+	Command      string
+}
 
 type anomalyRow struct {
 	Interval, KPI, Slice, Observed, Expected, Direction, Severity, Firing string
@@ -229,6 +234,7 @@ func (r *Report) view() view {
 	for _, a := range r.Anomalies {
 		v.Anomalies = append(v.Anomalies, anomalyView(a))
 	}
+	v.Coverage = r.coverage()
 	for _, a := range r.Incidents {
 		v.Incidents = append(v.Incidents, incidentView(a, loc))
 	}
@@ -466,6 +472,7 @@ func (r *Report) trendCharts() ([]chart, string) {
 	for _, sp := range specs {
 		raw := make([]*float64, len(r.Trend))
 		bands := make([]*band, len(r.Trend))
+		flagged := make([]bool, len(r.Trend))
 		for i, iv := range r.Trend {
 			switch {
 			case iv.Summary != nil:
@@ -474,7 +481,7 @@ func (r *Report) trendCharts() ([]chart, string) {
 				raw[i] = new(float64)
 			}
 		}
-		noBand := r.bands(sp.kpi, bands)
+		noBand := r.bands(sp.kpi, bands, flagged)
 		scale, yTitle := sp.scale, sp.yTitle
 		if scale == 0 {
 			hi := 0.0
@@ -491,7 +498,8 @@ func (r *Report) trendCharts() ([]chart, string) {
 			yTitle += ", " + unit
 		}
 		c := lineChart{Title: sp.title, XTitle: xTitle, YTitle: yTitle, Labels: labels, LineLabel: sp.line,
-			BandLabel: "baseline band (daily)", NoBand: noBand, Values: make([]*float64, len(raw)), Bands: bands}
+			BandLabel: "baseline band of the day (daily)", NoBand: noBand, Values: make([]*float64, len(raw)), Bands: bands,
+			Flagged: flagged, FlagLabel: "flagged by anomaly detection"}
 		for i, v := range raw {
 			if v != nil {
 				x := *v * scale
@@ -506,35 +514,73 @@ func (r *Report) trendCharts() ([]chart, string) {
 	return out, note
 }
 
-// bands fills in the organisation's baseline band of kpi for each daily
-// bucket, or says why there is none.
-func (r *Report) bands(kpi string, out []*band) (noBand string) {
-	m := r.Baselines[kpi]
-	switch {
-	case m == nil:
-		return "no baseline learnt yet"
-	case m.Status != baselines.Ready:
-		return "baseline still learning"
-	case r.Bucket != metrics.Day:
-		return "baselines are daily: no band on weekly buckets"
+// bands fills in the organisation's band of kpi for each daily bucket as
+// detection judged it (the baseline of that day's time, not today's), and
+// which buckets it flagged; or says why there is none.
+func (r *Report) bands(kpi string, out []*band, flagged []bool) (noBand string) {
+	if r.Bucket == metrics.Week {
+		return "bands are daily: none on weekly buckets"
+	}
+	byDay := map[time.Time]anomaly.Judged{}
+	learning := false
+	for _, j := range r.Judged {
+		if j.Series.KPI == kpi {
+			byDay[j.Start.UTC()] = j
+			learning = learning || j.Status != baselines.Ready
+		}
+	}
+	if len(byDay) == 0 {
+		return "no day judged: no band"
 	}
 	loc := r.loc()
 	for i, iv := range r.Trend {
-		if iv.End.Sub(iv.Start) < 23*time.Hour { // a clipped day is no day
-			continue
-		}
-		// Models slot UTC days; a local day takes the slot of its date.
+		// Detection judges UTC days; a local day takes its date's.
 		d := iv.Start.In(loc)
-		slot := m.Slot(time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC))
-		if slot < 0 || slot >= len(m.Expected) || (m.Family == baselines.SeasonalMedian && slot >= len(m.Scale)) {
+		j, ok := byDay[time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)]
+		if !ok {
 			continue
 		}
-		e, lo, up := m.Band(slot)
-		if finite(e, lo, up) {
-			out[i] = &band{lo, e, up}
+		flagged[i] = j.Anomaly // marked where the chart has a value
+		// A clipped day is no day.
+		if iv.End.Sub(iv.Start) < 23*time.Hour || j.Status != baselines.Ready {
+			continue
+		}
+		if finite(j.Expected, j.Lower, j.Upper) {
+			out[i] = &band{j.Lower, j.Expected, j.Upper}
 		}
 	}
-	return "no baseline band for these days"
+	if learning {
+		return "baseline still learning"
+	}
+	return "no band for these days"
+}
+
+// coverage says which UTC days of the report detection judged (for any
+// organisation KPI), and the command that judges the others.
+func (r *Report) coverage() coverage {
+	judged := map[time.Time]bool{}
+	for _, j := range r.Judged {
+		judged[j.Start.UTC()] = true
+	}
+	var c coverage
+	var first, last time.Time
+	for d := metrics.StepDay.Truncate(r.From); d.Before(r.To); d = d.Add(24 * time.Hour) {
+		c.Days++
+		if judged[d] {
+			c.Judged++
+			continue
+		}
+		if first.IsZero() {
+			first = d
+		}
+		last = d
+	}
+	c.All, c.None = c.Judged == c.Days, c.Judged == 0
+	if !c.All {
+		c.Command = "opsmetrics anomaly detect --from " + first.Format(time.DateOnly) + " --to " +
+			last.Add(24*time.Hour).Format(time.DateOnly)
+	}
+	return c
 }
 
 func finite(xs ...float64) bool {
@@ -630,6 +676,7 @@ svg .grid { stroke: #eaeef2; stroke-width: 1; }
 svg .series { stroke: #0969da; stroke-width: 2; fill: none; }
 svg .dot { fill: #0969da; }
 svg .band { fill: #0969da; fill-opacity: 0.15; stroke: none; }
+svg .flagged { fill: none; stroke: #cf222e; stroke-width: 2; }
 svg .bar { fill: #1a7f37; }
 svg .empty { font-size: 14px; fill: #6e7781; }
 .firing-yes { font-weight: 600; }
@@ -650,6 +697,7 @@ svg .empty { font-size: 14px; fill: #6e7781; }
 	svg .series { stroke: #000; }
 	svg .dot { fill: #000; }
 	svg .band { fill: #000; fill-opacity: 0.12; }
+	svg .flagged { stroke: #000; stroke-dasharray: 2 1; }
 	svg .bar { fill: #666; }
 }
 </style>
@@ -704,8 +752,9 @@ Firing: the series alerted (the anomaly persisted and its direction hurts).</p>
 </tbody>
 </table>
 {{- else}}
-<p>No anomaly was recorded in this period.</p>
+<p>No anomaly was recorded in {{if .Coverage.All}}this period{{else if .Coverage.None}}this period, which was never judged{{else}}the judged part of this period{{end}}.</p>
 {{- end}}
+<p class="coverage">{{with .Coverage}}{{if .All}}Anomaly detection judged all {{.Days}} days of the period.{{else}}Anomaly detection judged {{.Judged}} of {{.Days}} days of the period; run <code>{{.Command}}</code> for the rest.{{end}}{{end}}</p>
 </section>
 
 <section id="incidents">

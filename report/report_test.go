@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,11 +37,12 @@ var headings = []string{
 
 const evil = "<script>alert(1)</script>"
 
-// TestBuild: eighty generated days with injected anomalies, baselines
-// learnt before them and detection run on each of their days, and one
+// TestBuild: eighty generated days with injected anomalies, the last 18
+// of the report's 28 days judged by a point-in-time backfill, and one
 // deployment of a service with a hostile name. The report of the last
-// four weeks holds what ClickHouse holds, draws every chart completely,
-// and is self-contained and escaped.
+// four weeks holds what ClickHouse holds, draws every chart completely
+// with the bands of the judged days only and their flagged points, says
+// which part was judged, and is self-contained and escaped.
 func TestBuild(t *testing.T) {
 	ctx := context.Background()
 	st := testenv.Store(t, testenv.Database(t))
@@ -72,16 +74,16 @@ func TestBuild(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
-	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, stop.Start, log); err != nil {
+	from := end.AddDate(0, 0, -28)
+	judgedFrom := from.AddDate(0, 0, 10)
+	if !stop.Start.After(judgedFrom) {
+		t.Fatalf("the deployment stop starts %s, before the judged part", stop.Start)
+	}
+	if _, err := anomaly.Backfill(ctx, st.Conn(), anomaly.BackfillOptions{From: judgedFrom, To: end, Learn: baselines.Config{Steps: steps},
+		Detect: anomaly.Config{Steps: steps}, Now: end.Add(time.Hour)}, log); err != nil {
 		t.Fatal(err)
 	}
-	for now := stop.Start.Add(25 * time.Hour); !now.After(end.Add(time.Hour)); now = now.Add(24 * time.Hour) {
-		if _, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: steps}, now, log); err != nil {
-			t.Fatal(err)
-		}
-	}
 
-	from := end.AddDate(0, 0, -28)
 	r, err := report.Build(ctx, st.Conn(), report.Options{From: from, To: end, Location: time.UTC,
 		By: []metrics.Dimension{metrics.Service}, Now: end.Add(2 * time.Hour)})
 	if err != nil {
@@ -105,9 +107,23 @@ func TestBuild(t *testing.T) {
 	for _, svg := range svgs {
 		checkChart(t, svg)
 	}
-	if deploys := chartTitled(t, svgs, "Production deployments"); !strings.Contains(deploys, `<polygon class="band"`) ||
-		!strings.Contains(deploys, "baseline band (daily)") {
-		t.Errorf("the deployments chart has no baseline band, though the organisation's is learnt:\n%s", deploys)
+	// Bands on the 18 judged days only, one run of them: 2 points a day.
+	deploys := chartTitled(t, svgs, "Production deployments")
+	bands := regexp.MustCompile(`<polygon class="band" points="([^"]*)"`).FindAllStringSubmatch(deploys, -1)
+	if len(bands) != 1 || len(strings.Fields(bands[0][1])) != 2*18 || !strings.Contains(deploys, "baseline band of the day (daily)") {
+		t.Errorf("the deployments chart should band the 18 judged days in one polygon:\n%s", deploys)
+	}
+	// Every flagged day of a charted KPI is marked on its chart.
+	want := testenv.Count(t, st, `SELECT count() FROM judged_intervals FINAL WHERE step = 'day' AND service = '' AND team = ''
+		AND environment = '' AND anomaly = 1 AND kpi IN ('deployments', 'change_failure_rate', 'mttr', 'lead_time', 'patch_compliance')
+		AND interval_start >= ? AND interval_start < ?`, from, end)
+	if got := flaggedPoints(strings.Join(svgs, "")); uint64(got) != want {
+		t.Errorf("%d flagged points drawn, want the %d days judged anomalous", got, want)
+	}
+	coverage := fmt.Sprintf("judged 18 of 28 days of the period; run <code>opsmetrics anomaly detect --from %s --to %s</code> for the rest.",
+		from.Format(time.DateOnly), judgedFrom.Format(time.DateOnly))
+	if !strings.Contains(section(t, html, "anomalies"), coverage) {
+		t.Errorf("the anomalies section does not say %q:\n%s", coverage, section(t, html, "anomalies"))
 	}
 
 	// The DORA table's organisation row counts what metrics counts.
@@ -250,10 +266,82 @@ func TestWriteHTML(t *testing.T) {
 					t.Errorf("chart %q says it has no data", title)
 				}
 			}
-			if !strings.Contains(html, "no baseline learnt yet") {
-				t.Error("no baselines, but the legends do not say so")
+			if !strings.Contains(html, "no day judged: no band") {
+				t.Error("no day judged, but the legends do not say so")
 			}
 			selfContained(t, html)
+		})
+	}
+}
+
+// flaggedPoints counts the flagged marks on the plots (the legend's sit
+// at y 38, above every plot).
+func flaggedPoints(svg string) int {
+	n := 0
+	for _, m := range regexp.MustCompile(`<circle class="flagged" cx="[^"]*" cy="([^"]*)"`).FindAllStringSubmatch(svg, -1) {
+		if m[1] != "38" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWriteHTMLJudged: the bands are those of the judged days, the
+// flagged days are marked, and the anomalies section says which part of
+// the period was judged, and "no anomaly" only of what was.
+func TestWriteHTMLJudged(t *testing.T) {
+	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	org := func(kpi string, d int, anomalous bool) anomaly.Judged {
+		return anomaly.Judged{Series: baselines.Series{KPI: kpi, Step: metrics.StepDay}, Start: day0.AddDate(0, 0, d),
+			Status: baselines.Ready, Judged: true, Anomaly: anomalous, Expected: 6, Lower: 2, Upper: 11}
+	}
+	var trend []report.Interval
+	for i := range 4 {
+		trend = append(trend, report.Interval{Start: day0.AddDate(0, 0, i), End: day0.AddDate(0, 0, i+1), Summary: &metrics.Summary{Deployments: uint64(5 + i)}})
+	}
+	cases := []struct {
+		name      string
+		judged    []anomaly.Judged
+		anomalies []anomaly.Record
+		bandPts   int // points of the deployments chart's bands
+		flagged   int
+		want      []string
+	}{
+		{name: "none judged", bandPts: 0, want: []string{"No anomaly was recorded in this period, which was never judged.",
+			"judged 0 of 4 days of the period; run <code>opsmetrics anomaly detect --from 2026-10-01 --to 2026-10-05</code> for the rest."}},
+		{name: "two judged", judged: []anomaly.Judged{org("deployments", 1, false), org("deployments", 2, true), org("mttr", 2, false)},
+			anomalies: []anomaly.Record{{Series: baselines.Series{KPI: "deployments", Step: metrics.StepDay}, Start: day0.AddDate(0, 0, 2),
+				Observed: 7, Expected: 6, Lower: 2, Upper: 11, Direction: "up", Severity: "warning"}},
+			bandPts: 4, flagged: 1,
+			want: []string{"judged 2 of 4 days of the period; run <code>opsmetrics anomaly detect --from 2026-10-01 --to 2026-10-05</code> for the rest."}},
+		{name: "all judged", judged: []anomaly.Judged{org("deployments", 0, false), org("deployments", 1, false), org("deployments", 2, false),
+			org("deployments", 3, false)}, bandPts: 8,
+			want: []string{"No anomaly was recorded in this period.", "Anomaly detection judged all 4 days of the period."}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := report.Report{From: day0, To: day0.AddDate(0, 0, 4), Bucket: metrics.Day, Trend: trend, Judged: c.judged, Anomalies: c.anomalies}
+			var b bytes.Buffer
+			if err := r.WriteHTML(&b); err != nil {
+				t.Fatal(err)
+			}
+			html := b.String()
+			deploys := chartTitled(t, svgsOf(html), "Production deployments")
+			pts := 0
+			for _, m := range regexp.MustCompile(`<polygon class="band" points="([^"]*)"`).FindAllStringSubmatch(deploys, -1) {
+				pts += len(strings.Fields(m[1]))
+			}
+			if pts != c.bandPts {
+				t.Errorf("deployments chart: %d band points, want %d", pts, c.bandPts)
+			}
+			if got := flaggedPoints(deploys); got != c.flagged {
+				t.Errorf("deployments chart: %d flagged points, want %d", got, c.flagged)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(section(t, html, "anomalies"), w) {
+					t.Errorf("the anomalies section does not say %q:\n%s", w, section(t, html, "anomalies"))
+				}
+			}
 		})
 	}
 }

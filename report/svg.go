@@ -36,6 +36,7 @@ type chart struct {
 	Bands          []string // polygon points
 	Lines          []string // polyline points
 	Dots           []point
+	Flags          []point // values flagged by anomaly detection
 	Bars           []bar
 	Legend         []legendItem
 	Empty          *label // the "no data" notice
@@ -84,6 +85,10 @@ type lineChart struct {
 	// BandLabel names the band in the legend when one is drawn; NoBand is
 	// the legend's note when none is.
 	BandLabel, NoBand string
+	// Flagged marks the values that anomaly detection flagged, named
+	// FlagLabel in the legend.
+	Flagged   []bool
+	FlagLabel string
 }
 
 func (c lineChart) draw() chart {
@@ -147,6 +152,9 @@ func (c lineChart) draw() chart {
 			}
 			run = append(run, coord(x(i), y(*v)))
 			out.Dots = append(out.Dots, point{x(i), y(*v)})
+			if i < len(c.Flagged) && c.Flagged[i] {
+				out.Flags = append(out.Flags, point{x(i), y(*v)})
+			}
 		}
 		flush()
 	}
@@ -188,6 +196,9 @@ func (c lineChart) draw() chart {
 		items = append(items, legendItem{Kind: "band", Text: label{Text: c.BandLabel}})
 	case c.NoBand != "":
 		items = append(items, legendItem{Kind: "note", Text: label{Text: c.NoBand}})
+	}
+	if len(out.Flags) > 0 {
+		items = append(items, legendItem{Kind: "flag", Text: label{Text: c.FlagLabel}})
 	}
 	out.Legend = layoutLegend(items, left)
 	return out
@@ -321,6 +332,8 @@ const chartSVG = `<figure class="chart">
 <polyline class="series" points="{{.}}"/>{{end}}
 {{- range .Dots}}
 <circle class="dot" cx="{{f .X}}" cy="{{f .Y}}" r="2.5"/>{{end}}
+{{- range .Flags}}
+<circle class="flagged" cx="{{f .X}}" cy="{{f .Y}}" r="5.5"/>{{end}}
 <line class="axis" x1="{{f .XAxis.X1}}" y1="{{f .XAxis.Y1}}" x2="{{f .XAxis.X2}}" y2="{{f .XAxis.Y2}}"/>
 <line class="axis" x1="{{f .YAxis.X1}}" y1="{{f .YAxis.Y1}}" x2="{{f .YAxis.X2}}" y2="{{f .YAxis.Y2}}"/>
 {{- range .XTicks}}
@@ -339,6 +352,8 @@ const chartSVG = `<figure class="chart">
 <line class="series" x1="{{f .X}}" y1="38" x2="{{f (add .X 18)}}" y2="38"/><circle class="dot" cx="{{f (add .X 9)}}" cy="38" r="2.5"/>
 {{- else if eq .Kind "band"}}
 <rect class="band" x="{{f .X}}" y="32" width="18" height="12"/>
+{{- else if eq .Kind "flag"}}
+<circle class="flagged" cx="{{f (add .X 9)}}" cy="38" r="5.5"/>
 {{- else if eq .Kind "bar"}}
 <rect class="bar" x="{{f .X}}" y="32" width="18" height="12"/>
 {{- end}}

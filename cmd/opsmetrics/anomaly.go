@@ -34,6 +34,8 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	parse := bind(fs, setClickHouse, setAlerting)
 	at := fs.String("at", "", "detect as of this time (default now): judges the last closed interval before it")
+	from := fs.String("from", "", "judge every closed interval from this time, each with the baseline learnt before it, and alert nobody (with --to)")
+	to := fs.String("to", "", "end of the range --from judges (default now)")
 	cfg, err := parse(args[1:])
 	if err != nil {
 		return err
@@ -42,12 +44,38 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
+	var past anomaly.BackfillOptions
+	if *from != "" || *to != "" {
+		if *from == "" || *at != "" {
+			return errors.New("--from and --to judge a past range: give --from, and no --at")
+		}
+		if past.From, err = metrics.ParseTime(*from, time.UTC); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		past.To = now
+		if *to != "" {
+			if past.To, err = metrics.ParseTime(*to, time.UTC); err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+		}
+		if !past.From.Before(past.To) {
+			return fmt.Errorf("--from %s is not before --to %s", *from, past.To.Format(time.RFC3339))
+		}
+	}
 	log := cfg.Log.Logger()
 	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if !past.From.IsZero() {
+		past.Learn, past.Detect, past.Now = cfg.baselinesConfig(), cfg.anomalyConfig(), now
+		res, err := anomaly.Backfill(ctx, st.Conn(), past, log)
+		if err != nil {
+			return err
+		}
+		return res.Write(os.Stdout, past)
+	}
 	return anomaly.Check(ctx, st.Conn(), anomaly.CheckOptions{Detect: cfg.anomalyConfig(), Alerting: cfg.Alerting, Now: now,
 		Out: os.Stdout, Log: log})
 }

@@ -103,6 +103,25 @@ alerting:
 	if _, code := stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", "ftp://x"); code != 1 {
 		t.Errorf("a bad Alertmanager URL: exit %d, want 1", code)
 	}
+
+	// The two weeks before, judged point-in-time: recorded, not alerted.
+	from := end.AddDate(0, 0, -14)
+	out, code = stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", am.URL,
+		"--from", from.Format(time.DateOnly), "--to", end.Format(time.DateOnly))
+	days := testenv.Count(t, st, "SELECT uniqExact(interval_start) FROM judged_intervals WHERE interval_start >= ? AND interval_start < ? AND trained_to <= interval_start", from, end)
+	if code != 0 || !strings.Contains(out, "no alert sent for past intervals") || days != 14 {
+		t.Errorf("anomaly detect --from --to (exit %d) judged %d days, want 14:\n%s", code, days, out)
+	}
+	after, err := am.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(alerts) {
+		t.Errorf("judging the past changed Alertmanager's alerts from %d to %d", len(alerts), len(after))
+	}
+	if _, code := stdout(t, "anomaly", "detect", "--clickhouse", dsn, "--from", from.Format(time.DateOnly), "--at", end.Format(time.DateOnly)); code != 1 {
+		t.Errorf("--from with --at: exit %d, want 1", code)
+	}
 }
 
 // TestAnomalyScore: a daily count with a weekly season and one spike; the
