@@ -4,7 +4,7 @@ BIN      := bin/opsmetrics
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager prometheus zookeeper
 
-.PHONY: all build deps demo test vet fuzz bench-ingest bench-ingest-scale bench-kpi bench-anomaly bench-learn reliability clean
+.PHONY: all build deps demo test vet fuzz bench-ingest bench-ingest-scale bench-kpi bench-anomaly bench-learn bench-alert reliability clean
 
 all: build
 
@@ -54,9 +54,16 @@ clean:
 # bench-anomaly measures precision, recall and delay of anomaly detection on
 # labelled series, against a global z-score and a seasonal median/MAD, and
 # scores the dense model NAB's way on synthetic series and, when its mirror
-# is there (OPSMETRICS_NAB_GIT_DIR), the Numenta Anomaly Benchmark.
+# is there (OPSMETRICS_NAB_GIT_DIR), the Numenta Anomaly Benchmark; and the
+# coverage of forecasts on held-out fortnights against their nominal level.
 bench-anomaly: deps
-	$(GO) test ./anomaly -run '^$$' -bench '^Benchmark(AnomalyQuality|DenseQuality)$$' -benchtime 1x -timeout 30m -v
+	$(GO) test ./anomaly -run '^$$' -bench '^Benchmark(AnomalyQuality|DenseQuality|ForecastCoverage)$$' -benchtime 1x -timeout 30m -v
+
+# bench-alert measures the latency from incidents produced to Kafka to their
+# alert listed by Alertmanager, through the ingester, ClickHouse and the
+# scheduled detection, against one evaluation interval (10s here) plus 5s.
+bench-alert: deps
+	$(GO) test ./anomaly -run '^$$' -bench '^BenchmarkAlertLatency$$' -benchtime 1x -timeout 10m -v
 
 # bench-learn times learning baselines for LEARN_SERIES (default 10,000) hourly
 # series of a year against reading their points from ClickHouse.
@@ -69,4 +76,4 @@ bench-kpi: deps
 
 # reliability runs the reliability suite (at most 10 minutes) and prints its figures.
 reliability: deps
-	OPSMETRICS_RELIABILITY=1 $(GO) test ./ingest -run '^TestReliability$$' -count=1 -timeout 15m -v
+	OPSMETRICS_RELIABILITY=1 $(GO) test ./e2e -run '^TestReliability$$' -count=1 -timeout 15m -v

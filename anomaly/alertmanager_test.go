@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
@@ -43,11 +43,11 @@ func kpiAlert() anomaly.Alert {
 }
 
 // startAlertmanager starts a private Alertmanager for the test.
-func startAlertmanager(t *testing.T) *amserver.Server {
+func startAlertmanager(t *testing.T) *alertmanager.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := amserver.Start(ctx, t.TempDir())
+	s, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatalf("start alertmanager: %v", err)
 	}
@@ -78,24 +78,24 @@ func runNotifier(t *testing.T, cfg anomaly.NotifierConfig, reg prometheus.Regist
 }
 
 // findAlert returns the alert on s with exactly these labels.
-func findAlert(t *testing.T, s *amserver.Server, labels map[string]string) (amserver.Alert, bool, error) {
+func findAlert(t *testing.T, s *alertmanager.Server, labels map[string]string) (alertmanager.Alert, bool, error) {
 	t.Helper()
 	alerts, err := s.Alerts(context.Background())
 	if err != nil {
-		return amserver.Alert{}, false, err
+		return alertmanager.Alert{}, false, err
 	}
 	for _, a := range alerts {
 		if maps.Equal(a.Labels, labels) {
 			return a, true, nil
 		}
 	}
-	return amserver.Alert{}, false, nil
+	return alertmanager.Alert{}, false, nil
 }
 
 // waitActive waits until s lists the alert with these labels as active.
-func waitActive(t *testing.T, s *amserver.Server, labels map[string]string) amserver.Alert {
+func waitActive(t *testing.T, s *alertmanager.Server, labels map[string]string) alertmanager.Alert {
 	t.Helper()
-	var got amserver.Alert
+	var got alertmanager.Alert
 	testenv.Eventually(t, pollTimeout, "alert active on alertmanager", func() (bool, string) {
 		a, ok, err := findAlert(t, s, labels)
 		if err != nil {

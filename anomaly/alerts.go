@@ -21,11 +21,11 @@ const (
 type AlertConfig struct {
 	// Runbooks maps a KPI name to its runbook; DefaultRunbook serves the
 	// rest. Every alert needs a process and an owner.
-	Runbooks       map[string]string
-	DefaultRunbook string
+	Runbooks       map[string]string `yaml:"runbooks"`
+	DefaultRunbook string            `yaml:"default_runbook"`
 	// DashboardURL is the anomalies dashboard; alerts link to it filtered
 	// to their series and interval.
-	DashboardURL string
+	DashboardURL string `yaml:"dashboard_url"`
 }
 
 func (c AlertConfig) runbook(kpi string) string {
@@ -109,19 +109,19 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 	}
 	open := e.Open != nil && iv.Start.Equal(e.Open.Start)
 	observed := judged(k, e.Series, iv, open)
-	summary := fmt.Sprintf("%s: %s %s, %s; %s", e.Series.Slice(), lower(title(k.Name)), what, observed, band(k, sc))
+	summary := fmt.Sprintf("%s: %s %s, %s; %s", e.Series.Slice(), lower(k.Title), what, observed, band(k, sc))
 	if k.Kind == baselines.Rate && sc.Den > 0 {
 		lo, hi := wilson(sc.Num, sc.Den, 1.96)
-		observed += fmt.Sprintf(" (%g of %g; 95%% interval %s–%s)", sc.Num, sc.Den, human(k, lo), human(k, hi))
+		observed += fmt.Sprintf(" (%g of %g; 95%% interval %s–%s)", sc.Num, sc.Den, k.Format(lo), k.Format(hi))
 	}
-	expects := "expects " + human(k, sc.Expected)
+	expects := "expects " + k.Format(sc.Expected)
 	if sc.Intervals > 1 {
 		expects += " for those " + count(sc.Intervals, e.Series.Step)
 	}
 	desc := fmt.Sprintf("Observed %s. The %s baseline (%s, trained up to %s) %s, with a band of %s–%s; a value this far %s it comes %s: "+
 		"tail probability %.2g. %s", observed, map[metrics.Step]string{metrics.StepDay: "daily", metrics.StepHour: "hourly"}[e.Series.Step],
 		e.Model.Family, e.TrainedAt.UTC().Format("2006-01-02 15:04 MST"), expects,
-		human(k, sc.Lower), human(k, sc.Upper), side, rarity(sc.Tail, e.Series.Step), sc.Tail, usual(k, e.Series, e.Model, iv.Start))
+		k.Format(sc.Lower), k.Format(sc.Upper), side, rarity(sc.Tail, e.Series.Step), sc.Tail, usual(k, e.Series, e.Model, iv.Start))
 	to := e.End
 	if iv.End.After(to) {
 		to = iv.End
@@ -149,47 +149,6 @@ func lower(s string) string {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
-}
-
-func title(kpi string) string {
-	names := map[string]string{
-		"deployments": "Deployments", "incidents": "Incidents", "patches": "Patches released",
-		"change_failure_rate": "Change failure rate", "rework_rate": "Rework rate", "patch_compliance": "Patch compliance",
-		"mttr": "MTTR (median)", "mttd": "MTTD (median)", "lead_time": "Change lead time (median)", "patch_latency": "Patch latency (median)",
-	}
-	if n, ok := names[kpi]; ok {
-		return n
-	}
-	return kpi
-}
-
-// Human formats a KPI value in its unit: a count, a percentage, or a
-// duration in minutes, hours or days.
-func Human(k baselines.KPI, v float64) string { return human(k, v) }
-
-func human(k baselines.KPI, v float64) string {
-	switch k.Unit {
-	case "ratio":
-		return fmt.Sprintf("%.1f%%", 100*v)
-	case "seconds":
-		return humanDuration(time.Duration(v * float64(time.Second)))
-	}
-	if v == math.Trunc(v) {
-		return fmt.Sprintf("%.0f", v)
-	}
-	return fmt.Sprintf("%.1f", v)
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%.0fs", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%.0f min", d.Minutes())
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%.1f h", d.Hours())
-	}
-	return fmt.Sprintf("%.1f days", d.Hours()/24)
 }
 
 // wilson is the Wilson score interval of k successes in n trials.

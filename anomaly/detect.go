@@ -15,17 +15,26 @@ import (
 // Persistence fires a series when at least N of its last M intervals are
 // anomalous, so one odd interval among normal ones does not flap.
 type Persistence struct {
-	N, M int
+	N int `yaml:"n"`
+	M int `yaml:"m"`
 }
 
-// Config configures detection.
+// Config configures detection. Its tagged fields are the configuration
+// file's anomaly section (DefaultConfig, Validate); Steps are the baselines
+// section's and Production the kpi section's.
 type Config struct {
 	// Steps are the granularities evaluated (default day and hour).
-	Steps []metrics.Step
+	Steps []metrics.Step `yaml:"-"`
 	// Persistence per step; missing steps take 1 of 1 for days and 2 of 3
 	// for hours.
-	Persistence map[metrics.Step]Persistence
-	Production  []string
+	Persistence map[metrics.Step]Persistence `yaml:"persistence"`
+	Production  []string                     `yaml:"-"`
+	// EvaluationInterval is how often serve detects.
+	EvaluationInterval time.Duration `yaml:"evaluation_interval"`
+	// Backfill is how far back serve judges the intervals never judged
+	// (Service.CatchUp): on a new installation, or after a gap in
+	// scheduling. 0 turns it off.
+	Backfill time.Duration `yaml:"backfill"`
 }
 
 func (c Config) persistence(step metrics.Step) Persistence {
@@ -75,7 +84,9 @@ type Interval struct {
 // Detect evaluates the latest closed interval before now of every series
 // with a current baseline, records its anomalous intervals in ClickHouse
 // (idempotently: re-detecting an interval replaces its row) and returns the
-// evaluations. Series still learning are returned unjudged.
+// evaluations. It records every latest closed interval, anomalous or not,
+// in judged_intervals with the band that judged it. Series still learning
+// are returned unjudged.
 func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log *slog.Logger) ([]Evaluation, error) {
 	out, err := detectEach(ctx, conn, cfg, []time.Time{now}, true, log)
 	if err != nil {
@@ -88,8 +99,9 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 // for all of them: what a scheduler running Detect at each of those times
 // would have found and recorded from their closed intervals, except that
 // every time is judged by the current baselines (it is no point-in-time
-// history). The interval in progress at each time is not looked at: the
-// rows read hold all of it, not what had happened by then.
+// history, which Backfill writes, and it records no judged intervals).
+// The interval in progress at each time is not looked at: the rows read
+// hold all of it, not what had happened by then.
 func DetectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.Time, log *slog.Logger) ([][]Evaluation, error) {
 	return detectEach(ctx, conn, cfg, nows, false, log)
 }
@@ -164,6 +176,11 @@ func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 		if err := record(ctx, conn, out[k], nows[k].UTC()); err != nil {
 			return nil, err
 		}
+		if open {
+			if err := recordJudged(ctx, conn, judgements(out[k]), nows[k].UTC()); err != nil {
+				return nil, err
+			}
+		}
 		for _, e := range out[k] {
 			if e.Firing {
 				firing++
@@ -172,6 +189,18 @@ func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 	}
 	log.Info("detected anomalies", "series", len(out[0]), "times", len(nows), "firing", firing)
 	return out, nil
+}
+
+// judgements are the latest closed intervals of evals as judged_intervals
+// holds them, with the band of the current baseline that judged them.
+func judgements(evals []Evaluation) []judgement {
+	out := make([]judgement, 0, len(evals))
+	for _, e := range evals {
+		out = append(out, judgement{Series: e.Series, Start: e.Start, Point: e.Point, Status: e.Model.Status, Score: e.Score,
+			Band: e.Model.Score(e.Point), Firing: e.Firing && e.Latest != nil && e.Latest.Start.Equal(e.Start),
+			TrainedTo: e.Series.Step.Truncate(e.TrainedAt)})
+	}
+	return out
 }
 
 // evaluate judges the intervals of pts after the first extra, the last of

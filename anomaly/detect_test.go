@@ -10,8 +10,8 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
@@ -85,7 +85,7 @@ func TestDetectAndAlert(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
-	res, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log)
+	res, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestDetectAndAlert(t *testing.T) {
 		t.Errorf("an ordinary Sunday fired %v", f)
 	}
 
-	am, err := amserver.Start(ctx, t.TempDir())
+	am, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestDetectAndAlert(t *testing.T) {
 	if err := n.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var cfr amserver.Alert
+	var cfr alertmanager.Alert
 	testenv.Eventually(t, 20*time.Second, "the CFR alert in Alertmanager", func() (bool, string) {
 		alerts, err := am.Alerts(ctx)
 		if err != nil {
@@ -245,7 +245,7 @@ func TestRelearnIsAtomic(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	cfg := baselines.Config{Steps: []metrics.Step{metrics.StepDay}}
-	first, err := baselines.Learn(ctx, st.Conn(), cfg, anomalyDay, log)
+	first, err := anomaly.Relearn(ctx, st.Conn(), cfg, anomalyDay, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestRelearnIsAtomic(t *testing.T) {
 			t.Fatalf("series %s from generation %d, want %d", c.Series.Key(), c.Generation, first.Generation)
 		}
 	}
-	second, err := baselines.Learn(ctx, st.Conn(), cfg, anomalyDay.Add(day), log)
+	second, err := anomaly.Relearn(ctx, st.Conn(), cfg, anomalyDay.Add(day), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // Service is the scheduled side of baselines and alerting in `opsmetrics
@@ -60,11 +61,29 @@ func (s *Service) done(job string, err error) {
 }
 
 // Run blocks until ctx is done. It learns at once when the current
-// baselines are missing or older than RelearnInterval, then detects.
+// baselines are missing or older than RelearnInterval, then detects. It
+// runs the Notifier beside it, and when ctx is done it stops scheduling
+// first and then waits for the Notifier's last delivery, so that what the
+// last detection queued reaches Alertmanager (within the Notifier's
+// timeout) before Run returns.
 func (s *Service) Run(ctx context.Context) error {
-	if s.Notifier != nil {
-		go s.Notifier.Run(ctx)
+	if s.Notifier == nil {
+		return s.schedule(ctx)
 	}
+	nctx, stopNotifier := context.WithCancel(context.WithoutCancel(ctx))
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		s.Notifier.Run(nctx)
+	}()
+	err := s.schedule(ctx)
+	stopNotifier()
+	<-delivered
+	return err
+}
+
+// schedule relearns and detects on schedule until ctx is done.
+func (s *Service) schedule(ctx context.Context) error {
 	relearnEvery, detectEvery := s.RelearnInterval, s.EvaluationInterval
 	if relearnEvery <= 0 {
 		relearnEvery = 24 * time.Hour
@@ -80,7 +99,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer detect.Stop()
 	for {
 		if !time.Now().Before(next) {
-			_, err := baselines.Learn(ctx, s.Conn, s.Learn, time.Now(), s.Log)
+			_, err := Relearn(ctx, s.Conn, s.Learn, time.Now(), s.Log)
 			s.done("learn", err)
 			if err != nil {
 				s.Log.Error("relearning baselines failed; retrying at the next evaluation", "err", err)
@@ -89,10 +108,16 @@ func (s *Service) Run(ctx context.Context) error {
 				next = time.Now().Add(relearnEvery)
 			}
 		}
-		err := s.DetectOnce(ctx, time.Now())
+		// Detection first, so that a long catch-up (a new installation's
+		// month) does not delay what may alert.
+		now := time.Now()
+		err := s.DetectOnce(ctx, now)
 		s.done("detect", err)
 		if err != nil && ctx.Err() == nil {
 			s.Log.Error("anomaly detection failed", "err", err)
+		}
+		if _, err := s.CatchUp(ctx, now); err != nil && ctx.Err() == nil {
+			s.Log.Error("judging the intervals never judged failed; retrying at the next evaluation", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -100,6 +125,46 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-detect.C:
 		}
 	}
+}
+
+// CatchUp judges, without alerting (Backfill), the closed intervals of
+// each step that were never judged since the last judged one before the
+// latest closed interval, which DetectOnce judges and may alert on. It
+// looks back at most Detect.Backfill from now: the whole look-back on a
+// new installation, the missed intervals after a gap in scheduling.
+func (s *Service) CatchUp(ctx context.Context, now time.Time) (BackfillResult, error) {
+	var res BackfillResult
+	if s.Detect.Backfill <= 0 {
+		return res, nil
+	}
+	steps := s.Detect.Steps
+	if len(steps) == 0 {
+		steps = []metrics.Step{metrics.StepDay, metrics.StepHour}
+	}
+	for _, step := range steps {
+		d := step.Duration()
+		from := step.Truncate(now.Add(-s.Detect.Backfill))
+		to := step.Truncate(now).Add(-d) // the latest closed interval is DetectOnce's
+		last, ok, err := LastJudged(ctx, s.Conn, step, to)
+		if err != nil {
+			return res, err
+		}
+		if ok && !last.Add(d).Before(from) {
+			from = last.Add(d)
+		}
+		if !from.Before(to) {
+			continue
+		}
+		cfg := s.Detect
+		cfg.Steps = []metrics.Step{step}
+		r, err := Backfill(ctx, s.Conn, BackfillOptions{From: from, To: to, Learn: s.Learn, Detect: cfg, Now: now}, s.Log)
+		if err != nil {
+			return res, err
+		}
+		res.Intervals, res.Judged, res.Anomalies, res.Firing = res.Intervals+r.Intervals, res.Judged+r.Judged,
+			res.Anomalies+r.Anomalies, res.Firing+r.Firing
+	}
+	return res, nil
 }
 
 // Evaluated is one round of detection and threshold rules: the series

@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func (h *history) incident(service, team string, at time.Time) {
@@ -47,7 +52,7 @@ func TestServiceAlertsThroughAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	am, err := amserver.Start(ctx, t.TempDir())
+	am, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,4 +102,63 @@ func TestServiceAlertsThroughAnOutage(t *testing.T) {
 	if n := testenv.Count(t, st, "SELECT uniqExact(series, interval_start) FROM anomalies WHERE kpi = 'incidents' AND service = 'checkout' AND interval_start = ?", today); n != 1 {
 		t.Errorf("recorded %d series-intervals for today's open interval, want 1 (detection ran every second and replaced its row)", n)
 	}
+}
+
+// TestServiceDeliversAtShutdown: an alert queued on the service's notifier
+// when its context ends (serve's SIGTERM) reaches the real Alertmanager
+// before Run returns, although Alertmanager answers slowly.
+func TestServiceDeliversAtShutdown(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	am, err := alertmanager.Start(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { am.Stop() })
+	target, _ := url.Parse(am.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			time.Sleep(time.Second)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+
+	log := testenv.Logger(t)
+	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: slow.URL}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []metrics.Step{metrics.StepDay}
+	svc := &anomaly.Service{Conn: st.Conn(), Learn: baselines.Config{Steps: steps}, Detect: anomaly.Config{Steps: steps},
+		EvaluationInterval: time.Hour, RelearnInterval: time.Hour, Notifier: n, Log: log}
+	reg := prometheus.NewRegistry()
+	if err := svc.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- svc.Run(ctx) }()
+	// Once the first detection has run (it resolves what no longer fires),
+	// queue an alert and end the service at once.
+	testenv.Eventually(t, time.Minute, "first detection", func() (bool, string) {
+		return testenv.Counter(t, reg, "opsmetrics_scheduled_runs_total", map[string]string{"job": "detect"}) > 0, "no detection yet"
+	})
+	n.Fire(anomaly.Alert{Labels: map[string]string{"alertname": anomaly.AnomalyAlert, "kpi": "deployments", "service": "queued-at-sigterm"},
+		StartsAt: time.Now()})
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	held, err := am.Alerts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range held {
+		if a.Labels["service"] == "queued-at-sigterm" {
+			return
+		}
+	}
+	t.Errorf("Alertmanager holds %d alerts, not the one queued when the service stopped", len(held))
 }

@@ -234,12 +234,11 @@ func ThresholdAlerts(results []ThresholdResult, cfg AlertConfig) (fire []Alert, 
 	return fire, resolve
 }
 
+// format writes a threshold value: a ratio or duration as the catalogue
+// does, a count with all its digits.
 func format(unit string, v float64) string {
-	switch unit {
-	case "ratio":
-		return fmt.Sprintf("%.1f%%", 100*v)
-	case "seconds":
-		return humanDuration(time.Duration(v * float64(time.Second)))
+	if unit == "ratio" || unit == "seconds" {
+		return metrics.FormatValue(unit, v)
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }

@@ -35,23 +35,23 @@ func judged(k baselines.KPI, s baselines.Series, iv *Interval, open bool) string
 	if open {
 		p += ", so far"
 	}
-	return human(k, sc.Observed) + " " + p
+	return k.Format(sc.Observed) + " " + p
 }
 
 // observedWith is a value with its unit noun for counts ("2
 // deployments"), as the windows quote it.
 func observedWith(k baselines.KPI, v float64) string {
 	if k.Kind == baselines.Count {
-		return human(k, v) + " " + unitNoun(k, v)
+		return k.Format(v) + " " + unitNoun(k, v)
 	}
-	return human(k, v)
+	return k.Format(v)
 }
 
 // unitNoun names what a count counts.
 func unitNoun(k baselines.KPI, v float64) string {
 	n := map[string]string{"deployments": "deployment", "incidents": "incident", "patches": "patch advisory"}[k.Name]
 	if n == "" {
-		n = lower(title(k.Name))
+		n = lower(k.Title)
 	}
 	if v == 1 {
 		return n
@@ -84,7 +84,7 @@ func periodShort(step metrics.Step, t time.Time) string {
 // band is the decision's expected value and band: "expected 16 (band
 // 9–24)".
 func band(k baselines.KPI, sc baselines.Score) string {
-	return fmt.Sprintf("expected %s (band %s–%s)", human(k, sc.Expected), human(k, sc.Lower), human(k, sc.Upper))
+	return fmt.Sprintf("expected %s (band %s–%s)", k.Format(sc.Expected), k.Format(sc.Lower), k.Format(sc.Upper))
 }
 
 // rarity says how unusual a tail probability is, in intervals of the
@@ -133,11 +133,11 @@ func roundCount(n float64) string {
 // for 9 deployments)."
 func usual(k baselines.KPI, s baselines.Series, m *baselines.Model, start time.Time) string {
 	e, lo, hi := m.Band(m.Slot(start))
-	b := fmt.Sprintf("(band %s–%s)", human(k, lo), human(k, hi))
+	b := fmt.Sprintf("(band %s–%s)", k.Format(lo), k.Format(hi))
 	var what string
 	switch k.Kind {
 	case baselines.Count:
-		what = fmt.Sprintf("usually has %s %s", human(k, e), unitNoun(k, e))
+		what = fmt.Sprintf("usually has %s %s", k.Format(e), unitNoun(k, e))
 		if m.Slots == 1 {
 			what += map[metrics.Step]string{metrics.StepDay: " a day", metrics.StepHour: " an hour"}[s.Step]
 		}
@@ -147,9 +147,9 @@ func usual(k baselines.KPI, s baselines.Series, m *baselines.Model, start time.T
 		if k.Name == "patch_compliance" {
 			trials = "patches due"
 		}
-		what = fmt.Sprintf("usually runs at %s %s for %g %s", human(k, e), strings.TrimSuffix(b, ")"), math.Max(1, math.Round(m.TypicalDen)), trials) + ")"
+		what = fmt.Sprintf("usually runs at %s %s for %g %s", k.Format(e), strings.TrimSuffix(b, ")"), math.Max(1, math.Round(m.TypicalDen)), trials) + ")"
 	default:
-		what = fmt.Sprintf("usually has a median of %s %s", human(k, e), b)
+		what = fmt.Sprintf("usually has a median of %s %s", k.Format(e), b)
 	}
 	switch m.Slots {
 	case 7:

@@ -58,7 +58,7 @@ func TestAlertWords(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
-	if _, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log); err != nil {
+	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log); err != nil {
 		t.Fatal(err)
 	}
 	acfg := anomaly.AlertConfig{DefaultRunbook: "https://runbooks.example/kpis", DashboardURL: "https://grafana.example/d/opsmetrics-anomalies"}

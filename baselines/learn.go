@@ -23,16 +23,24 @@ type Window struct {
 }
 
 // Config configures learning.
+//
+// Its tagged fields are the configuration file's baselines section
+// (DefaultConfig, Validate); Production is the kpi section's.
 type Config struct {
 	// Training is the length of the training window (default 8 weeks).
-	Training time.Duration
+	Training time.Duration `yaml:"training"`
 	// Steps are the granularities learnt (default day and hour).
-	Steps      []metrics.Step
-	Production []string
-	Options    Options // Step and Exclude are set per series
-	// Maintenance windows are excluded from training, as are intervals
-	// already recorded as anomalies.
-	Maintenance []Window
+	Steps      []metrics.Step   `yaml:"steps"`
+	Production []string         `yaml:"-"`
+	Options    `yaml:",inline"` // Step and Exclude are set per series
+	// Maintenance windows are excluded from training, as are the Flagged
+	// intervals of counts and rates (ExcludesFlagged).
+	Maintenance []Window `yaml:"maintenance"`
+	// Flagged are the intervals already recorded as anomalies, read by
+	// their owner (anomaly.Relearn reads them for the TrainingSpan).
+	Flagged Flagged `yaml:"-"`
+	// RelearnInterval is how often serve relearns.
+	RelearnInterval time.Duration `yaml:"relearn_interval"`
 }
 
 // DefaultTraining is the training window when none is configured.
@@ -46,6 +54,25 @@ func (c Config) withDefaults() Config {
 		c.Steps = []metrics.Step{metrics.StepDay, metrics.StepHour}
 	}
 	return c
+}
+
+// Flagged is a set of intervals by series key (Series.Key) and start.
+type Flagged map[string]map[time.Time]bool
+
+// TrainingSpan is the range that the training windows of every step of a
+// learn as of now cover.
+func (c Config) TrainingSpan(now time.Time) (from, to time.Time) {
+	c = c.withDefaults()
+	for i, step := range c.Steps {
+		t := step.Truncate(now.UTC())
+		if i == 0 || t.Add(-c.Training).Before(from) {
+			from = t.Add(-c.Training)
+		}
+		if i == 0 || t.After(to) {
+			to = t
+		}
+	}
+	return from, to
 }
 
 // Result summarises one learn.
@@ -78,20 +105,8 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 		if err := StoreSeries(ctx, conn, series, now); err != nil {
 			return res, err
 		}
-		flagged, err := flaggedIntervals(ctx, conn, from, to, step)
-		if err != nil {
-			return res, err
-		}
 		for _, s := range SortedSeries(series) {
-			k, _ := LookupKPI(s.KPI)
-			opts := cfg.Options
-			opts.Step = step.Duration()
-			var f map[time.Time]bool
-			if ExcludesFlagged(k.Kind) {
-				f = flagged[s.Key()]
-			}
-			opts.Exclude = cfg.excluder(s, f)
-			m := Fit(k.Kind, series[s], opts)
+			m := cfg.FitSeries(s, series[s], cfg.Flagged[s.Key()])
 			if err := appendModel(batch, res.Generation, s, m, from, to, now); err != nil {
 				return res, err
 			}
@@ -116,6 +131,20 @@ func Learn(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, log
 	}
 	log.Info("learnt baselines", "generation", res.Generation, "series", res.Series, "ready", res.Ready)
 	return res, nil
+}
+
+// FitSeries fits the model of series s to its training points, as Learn
+// does: with the options of c, leaving out the maintenance windows and,
+// for counts and rates (ExcludesFlagged), the flagged intervals.
+func (c Config) FitSeries(s Series, points []Point, flagged map[time.Time]bool) *Model {
+	k, _ := LookupKPI(s.KPI)
+	opts := c.Options
+	opts.Step = s.Step.Duration()
+	if !ExcludesFlagged(k.Kind) {
+		flagged = nil
+	}
+	opts.Exclude = c.excluder(s, flagged)
+	return Fit(k.Kind, points, opts)
 }
 
 // ExcludesFlagged reports whether intervals already flagged as anomalies
@@ -160,30 +189,6 @@ func (c Config) excluder(s Series, flagged map[time.Time]bool) func(time.Time) b
 		}
 		return false
 	}
-}
-
-// flaggedIntervals are the intervals already recorded as anomalies, by
-// series key.
-func flaggedIntervals(ctx context.Context, conn driver.Conn, from, to time.Time, step metrics.Step) (map[string]map[time.Time]bool, error) {
-	rows, err := conn.Query(ctx, `SELECT series, interval_start FROM anomalies
-		WHERE step = ? AND interval_start >= ? AND interval_start < ?`, string(step), from, to)
-	if err != nil {
-		return nil, fmt.Errorf("read flagged intervals: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]map[time.Time]bool{}
-	for rows.Next() {
-		var key string
-		var t time.Time
-		if err := rows.Scan(&key, &t); err != nil {
-			return nil, err
-		}
-		if out[key] == nil {
-			out[key] = map[time.Time]bool{}
-		}
-		out[key][t.UTC()] = true
-	}
-	return out, rows.Err()
 }
 
 // Stored is a model read back from ClickHouse with its series.

@@ -5,16 +5,18 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // Kind is the statistical family of a KPI series, which decides its model.
-type Kind string
+type Kind = metrics.Kind
 
 // The kinds.
 const (
-	Count    Kind = "count"    // events per interval: deployments, incidents, patches
-	Rate     Kind = "rate"     // successes of trials: change failure rate, rework, compliance
-	Duration Kind = "duration" // a median time per interval: MTTR, MTTD, lead time, latency
+	Count    = metrics.KindCount
+	Rate     = metrics.KindRate
+	Duration = metrics.KindDuration
 )
 
 // ParseKind accepts count, rate or duration.
@@ -42,38 +44,38 @@ type Point struct {
 type Options struct {
 	// Step is the interval length; it decides the season (day-of-week
 	// slots for days, hour-of-week slots for hours, none otherwise).
-	Step time.Duration
+	Step time.Duration `yaml:"-"`
 	// Alpha is the two-sided tail probability below which an interval is
 	// anomalous (default DefaultAlpha).
-	Alpha float64
+	Alpha float64 `yaml:"alpha"`
 	// MinHistory is the least number of intervals (counts), observed
 	// intervals (rates, durations) a series needs before it leaves
 	// warm-up (default 14).
-	MinHistory int
+	MinHistory int `yaml:"min_history"`
 	// MinCount is the least observed count that can be an upward count
 	// anomaly (default 3): one incident where none is usual is no alert.
-	MinCount float64
+	MinCount float64 `yaml:"min_count"`
 	// MinTrials is the least denominator a rate must have, in training
 	// (summed) and in an interval, to be judged (default 20 in training, 3
 	// per interval).
-	MinTrials float64
+	MinTrials float64 `yaml:"-"`
 	// Seasonal turns seasonal slots off when false for counts; rates and
 	// durations are never seasonal.
-	NoSeason bool
+	NoSeason bool `yaml:"-"`
 	// Exclude reports intervals that must not train the model: maintenance
 	// windows and intervals already flagged as anomalies.
-	Exclude func(time.Time) bool
+	Exclude func(time.Time) bool `yaml:"-"`
 	// Period, when set, replaces the weekly slots by Period slots counted
 	// in steps from Origin: a season found in an arbitrary series.
-	Period int
-	Origin time.Time
+	Period int       `yaml:"-"`
+	Origin time.Time `yaml:"-"`
 	// Dense models a count (or any real series) by seasonal median and
 	// MAD whatever its level.
-	Dense bool
+	Dense bool `yaml:"-"`
 	// DenseMean, when positive, is the mean count per interval from which
 	// a count is modelled as dense. By default counts never are: on busy
 	// series the negative binomial measured better (make bench-anomaly).
-	DenseMean float64
+	DenseMean float64 `yaml:"-"`
 }
 
 func (o Options) withDefaults() Options {

@@ -12,22 +12,22 @@ import (
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
-// KPI is a baselined KPI: its name, kind, unit, and how an interval's
-// summary gives its point.
+// KPI is a baselined KPI: its entry of the catalogue (metrics.Catalog:
+// name, title, unit, kind, the direction that hurts, hourly or not), and
+// how an interval's summary gives its point.
 type KPI struct {
-	Name  string
-	Kind  Kind
-	Unit  string // count, ratio or seconds
+	metrics.KPI
 	point func(s *metrics.Summary) Point
-	// Hourly KPIs are also baselined per hour; all are per day.
-	Hourly bool
-	// Harm is the direction that hurts: up, down or both. Anomalies the
-	// other way (a shorter MTTR) are recorded but do not alert.
-	Harm string
 }
 
-// Harmful reports whether an anomaly in direction dir alerts.
-func (k KPI) Harmful(dir string) bool { return k.Harm == "both" || k.Harm == dir }
+// baselined is the catalogue's KPI of that name, with its point.
+func baselined(name string, point func(s *metrics.Summary) Point) KPI {
+	k, ok := metrics.LookupKPI(name)
+	if !ok {
+		panic("baselines: no KPI " + name + " in the catalogue")
+	}
+	return KPI{KPI: k, point: point}
+}
 
 func countOf(f func(s *metrics.Summary) uint64) func(*metrics.Summary) Point {
 	return func(s *metrics.Summary) Point { return Point{Value: float64(f(s)), Present: true} }
@@ -56,19 +56,19 @@ func durationOf(kpi string, f func(s *metrics.Summary) *float64) func(*metrics.S
 
 // KPIs are the baselined KPIs (docs/baselines.md).
 var KPIs = []KPI{
-	{"deployments", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Deployments }), true, "down"},
-	{"incidents", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.Incidents }), true, "up"},
-	{"patches", Count, "count", countOf(func(s *metrics.Summary) uint64 { return s.PatchAdvisories }), false, "up"},
-	{"change_failure_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.FailedDeployments },
-		func(s *metrics.Summary) uint64 { return s.Deployments }), false, "up"},
-	{"rework_rate", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.ReworkDeployments },
-		func(s *metrics.Summary) uint64 { return s.Deployments }), false, "up"},
-	{"patch_compliance", Rate, "ratio", rateOf(func(s *metrics.Summary) uint64 { return s.PatchesCompliant },
-		func(s *metrics.Summary) uint64 { return s.PatchesDue }), false, "down"},
-	{"mttr", Duration, "seconds", durationOf("mttr", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }), false, "up"},
-	{"mttd", Duration, "seconds", durationOf("mttd", func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds }), false, "up"},
-	{"lead_time", Duration, "seconds", durationOf("lead_time", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }), false, "up"},
-	{"patch_latency", Duration, "seconds", durationOf("patch_latency", func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds }), false, "up"},
+	baselined("deployments", countOf(func(s *metrics.Summary) uint64 { return s.Deployments })),
+	baselined("incidents", countOf(func(s *metrics.Summary) uint64 { return s.Incidents })),
+	baselined("patches", countOf(func(s *metrics.Summary) uint64 { return s.PatchAdvisories })),
+	baselined("change_failure_rate", rateOf(func(s *metrics.Summary) uint64 { return s.FailedDeployments },
+		func(s *metrics.Summary) uint64 { return s.Deployments })),
+	baselined("rework_rate", rateOf(func(s *metrics.Summary) uint64 { return s.ReworkDeployments },
+		func(s *metrics.Summary) uint64 { return s.Deployments })),
+	baselined("patch_compliance", rateOf(func(s *metrics.Summary) uint64 { return s.PatchesCompliant },
+		func(s *metrics.Summary) uint64 { return s.PatchesDue })),
+	baselined("mttr", durationOf("mttr", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds })),
+	baselined("mttd", durationOf("mttd", func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds })),
+	baselined("lead_time", durationOf("lead_time", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds })),
+	baselined("patch_latency", durationOf("patch_latency", func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds })),
 }
 
 // LookupKPI returns the baselined KPI of that name.

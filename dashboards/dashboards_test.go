@@ -97,10 +97,15 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	}
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
-	if _, err := baselines.Learn(ctx, st.Conn(), baselines.Config{Steps: steps}, stats.Anomalies[0].Start, log); err != nil {
+	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, stats.Anomalies[0].Start, log); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: steps}, end.Add(time.Hour), log); err != nil {
+		t.Fatal(err)
+	}
+	// The month the panels draw, judged point-in-time.
+	if _, err := anomaly.Backfill(ctx, st.Conn(), anomaly.BackfillOptions{From: end.AddDate(0, 0, -30), To: end,
+		Learn: baselines.Config{Steps: steps}, Detect: anomaly.Config{Steps: steps}, Now: end.Add(time.Hour)}, log); err != nil {
 		t.Fatal(err)
 	}
 	// The variables as an alert link sets them: a series with an anomaly.
@@ -113,7 +118,8 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	from, to := end.AddDate(0, 0, -30), end.Add(time.Hour)
 
 	want := map[string][]string{ // leading columns and their ClickHouse types, by query
-		dashboards.SeriesSQL:     {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64"},
+		dashboards.SeriesSQL: {"time DateTime('UTC')", "observed Float64", "expected Nullable(Float64)", "lower Nullable(Float64)",
+			"upper Nullable(Float64)", "flagged Nullable(Float64)"},
 		dashboards.AnomaliesSQL:  {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String", "severity String"},
 		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
 	}
@@ -137,14 +143,32 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	if one == 0 || one >= total {
 		t.Errorf("rows of service %s: %d of %d; the service variable does not filter", vars["service"], one, total)
 	}
-	// The band is joined by seasonal slot: every drawn interval has one.
-	var banded, drawn uint64
-	if err := st.Conn().QueryRow(ctx, "SELECT countIf(upper > 0 AND upper >= lower), count() FROM ("+
-		expand(dashboards.SeriesSQL, from, to, vars)+")").Scan(&banded, &drawn); err != nil {
+	// The band is the judged one: every drawn interval of the judged
+	// month has the band of its judgement, and the flagged points are the
+	// intervals judged anomalous.
+	var banded, drawn, flagged, same uint64
+	if err := st.Conn().QueryRow(ctx, "SELECT countIf(upper > 0 AND upper >= lower), count(), countIf(isNotNull(flagged)), "+
+		"countIf(isNotNull(flagged) AND flagged = observed) FROM ("+expand(dashboards.SeriesSQL, from, to, vars)+")").
+		Scan(&banded, &drawn, &flagged, &same); err != nil {
 		t.Fatal(err)
 	}
-	if drawn == 0 || banded != drawn {
-		t.Errorf("%d of %d drawn intervals of %v have a band", banded, drawn, vars)
+	ready := testenv.Count(t, st, "SELECT count() FROM judged_intervals FINAL WHERE kpi = ? AND step = ? AND service = ? AND team = ? AND environment = ? AND status = 'ready'",
+		vars["kpi"], vars["step"], vars["service"], vars["team"], vars["environment"])
+	anomalous := testenv.Count(t, st, "SELECT count() FROM judged_intervals FINAL WHERE kpi = ? AND step = ? AND service = ? AND team = ? AND environment = ? AND anomaly = 1",
+		vars["kpi"], vars["step"], vars["service"], vars["team"], vars["environment"])
+	if drawn == 0 || banded != drawn || drawn > ready {
+		t.Errorf("%d of %d drawn intervals of %v have a band; %d were judged by a ready baseline", banded, drawn, vars, ready)
+	}
+	// The month before was never judged: drawn without a band.
+	if err := st.Conn().QueryRow(ctx, "SELECT countIf(isNotNull(upper)), count() FROM ("+
+		expand(dashboards.SeriesSQL, from.AddDate(0, 0, -30), from.Add(-time.Hour), vars)+")").Scan(&banded, &drawn); err != nil {
+		t.Fatal(err)
+	}
+	if drawn == 0 || banded != 0 {
+		t.Errorf("the month never judged: %d of %d drawn intervals have a band, want none", banded, drawn)
+	}
+	if flagged != anomalous || same != flagged || flagged == 0 {
+		t.Errorf("%d flagged points (%d at their value), want the %d intervals judged anomalous (at least the one alerted on)", flagged, same, anomalous)
 	}
 	boards, err := dashboards.All()
 	if err != nil {
@@ -173,8 +197,9 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 			r.Close()
 			if *d.Uid == dashboards.DORAUID && !strings.HasPrefix(name, "variable") {
 				last := cols[len(cols)-1]
-				if !strings.HasSuffix(last, " Nullable(Float64)") || (len(cols) == 2 && cols[0] != "time DateTime('UTC')") || len(cols) > 2 {
-					t.Errorf("%s %s: columns %v, want [time DateTime] and a Nullable(Float64) value", *d.Uid, name, cols)
+				bucketed := len(cols) == 3 && cols[0] == "time DateTime('UTC')" && cols[1] == "value Nullable(Float64)" && cols[2] == "partial Nullable(Float64)"
+				if !bucketed && (len(cols) != 1 || !strings.HasSuffix(last, " Nullable(Float64)")) {
+					t.Errorf("%s %s: columns %v, want a Nullable(Float64) value, or time, value and partial", *d.Uid, name, cols)
 				}
 				if n == 0 {
 					t.Errorf("%s %s: no rows", *d.Uid, name)
@@ -270,6 +295,76 @@ func deref(f *float64) any {
 		return nil
 	}
 	return *f
+}
+
+// TestPanelLayout checks what a Grafana user sees of every panel: inside
+// the 24-column grid without overlapping another, a description of its
+// own, a unit where it draws numbers, and no unit in its title.
+func TestPanelLayout(t *testing.T) {
+	boards, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unitInTitle := regexp.MustCompile(`\((hours?|h|minutes?|seconds?|s|days?|percent|%|percentage points|pp)\)`)
+	for _, d := range boards {
+		type box struct {
+			title      string
+			x, y, w, h uint32
+		}
+		var boxes []box
+		about := map[string]string{}
+		for _, p := range d.Panels {
+			if p.Panel == nil && p.RowPanel == nil {
+				continue
+			}
+			var title, typ string
+			var gp *dashboard.GridPos
+			if p.Panel != nil {
+				title, typ, gp = *p.Panel.Title, p.Panel.Type, p.Panel.GridPos
+			} else {
+				typ, gp = "row", p.RowPanel.GridPos
+				if p.RowPanel.Title != nil {
+					title = *p.RowPanel.Title
+				}
+			}
+			if gp == nil {
+				t.Errorf("%s %q: no grid position", *d.Uid, title)
+				continue
+			}
+			b := box{title, gp.X, gp.Y, gp.W, gp.H}
+			if b.w == 0 || b.h == 0 || b.x+b.w > 24 {
+				t.Errorf("%s %q: x=%d w=%d h=%d, outside Grafana's 24-column grid", *d.Uid, title, b.x, b.w, b.h)
+			}
+			for _, o := range boxes {
+				if b.x < o.x+o.w && o.x < b.x+b.w && b.y < o.y+o.h && o.y < b.y+b.h {
+					t.Errorf("%s %q (x=%d y=%d w=%d h=%d) overlaps %q (x=%d y=%d w=%d h=%d)", *d.Uid, title, b.x, b.y, b.w, b.h, o.title, o.x, o.y, o.w, o.h)
+				}
+			}
+			boxes = append(boxes, b)
+			if typ == "row" {
+				continue
+			}
+			if unitInTitle.MatchString(title) {
+				t.Errorf("%s %q: a unit in the title; it belongs to the panel's unit", *d.Uid, title)
+			}
+			desc := ""
+			if p.Panel.Description != nil {
+				desc = *p.Panel.Description
+			}
+			if desc == "" {
+				t.Errorf("%s %q: no description", *d.Uid, title)
+			} else if other, ok := about[desc]; ok {
+				t.Errorf("%s %q: the same description as %q", *d.Uid, title, other)
+			}
+			about[desc] = title
+			if typ != "table" && (p.Panel.FieldConfig == nil || p.Panel.FieldConfig.Defaults.Unit == nil || *p.Panel.FieldConfig.Defaults.Unit == "") {
+				t.Errorf("%s %q: no unit", *d.Uid, title)
+			}
+			if typ == "timeseries" && strings.Contains(desc, "Colour is") {
+				t.Errorf("%s %q: a series described by a stat's colours: %s", *d.Uid, title, desc)
+			}
+		}
+	}
 }
 
 func TestGoldenDashboards(t *testing.T) {

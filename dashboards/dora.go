@@ -2,7 +2,6 @@ package dashboards
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
@@ -46,7 +45,8 @@ func multiSliceVariables() []cog.Builder[dashboard.VariableModel] {
 type doraPanel struct {
 	kpi, title, unit string
 	levels           []dashboard.Threshold
-	about            string
+	// about describes the figure; levelsNote how the stat colours it.
+	about, levelsNote string
 }
 
 func steps(values []float64, colors []string) []dashboard.Threshold {
@@ -64,35 +64,22 @@ func doraPanels() []doraPanel {
 	secs := func(ds [3]time.Duration) []float64 {
 		return []float64{ds[0].Seconds(), ds[1].Seconds(), ds[2].Seconds()}
 	}
-	// The change failure rate takes the nearest cluster: colour changes half
-	// way between clusters ordered by rate.
-	type cluster struct {
-		rate  float64
-		color string
-	}
-	cs := []cluster{{t.ChangeFailureRate[0], "green"}, {t.ChangeFailureRate[1], "yellow"}, {t.ChangeFailureRate[2], "orange"}, {t.ChangeFailureRate[3], "red"}}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].rate < cs[j].rate })
-	var cfrValues []float64
-	cfrColors := []string{cs[0].color}
-	for i := 1; i < len(cs); i++ {
-		cfrValues = append(cfrValues, (cs[i-1].rate+cs[i].rate)/2)
-		cfrColors = append(cfrColors, cs[i].color)
-	}
-	levels := "Colour is the DORA " + t.Name + " performance level: green elite, yellow high, orange medium, red low (docs/kpis.md)."
+	cfr := t.ChangeFailureRateBounds()
+	levels := "Colour is the DORA " + t.Name + " performance level, best to worst: green elite, yellow high, orange medium, red low (docs/kpis.md)."
 	return []doraPanel{
-		{metrics.PanelDeploymentFrequency, "Deployment frequency (per day)", "none",
+		{metrics.PanelDeploymentFrequency, metrics.Title(metrics.PanelDeploymentFrequency), "none",
 			steps([]float64{t.DeploysPerDay[2], t.DeploysPerDay[1], t.DeploysPerDay[0]}, []string{"red", "orange", "yellow", "green"}),
-			"Successful production deployments per day. " + levels},
-		{metrics.PanelLeadTime, "Change lead time (median)", "s",
+			"Successful production deployments per day.", levels},
+		{metrics.PanelLeadTime, metrics.Title(metrics.PanelLeadTime), "s",
 			steps(secs(t.LeadTime), []string{"green", "yellow", "orange", "red"}),
-			"Commit to the first successful production deployment that ships it. " + levels},
-		{metrics.PanelChangeFailureRate, "Change failure rate", "percentunit", steps(cfrValues, cfrColors),
-			"Failed (failure, rolled back, or blamed for an incident) ÷ production deployments. " + levels},
-		{metrics.PanelRecoveryTime, "Failed-deployment recovery time (median)", "s",
+			"Commit to the first successful production deployment that ships it (median).", levels},
+		{metrics.PanelChangeFailureRate, metrics.Title(metrics.PanelChangeFailureRate), "percentunit", steps(cfr[:], []string{"green", "yellow", "orange", "red"}),
+			"Failed (failure, rolled back, or blamed for an incident) ÷ production deployments.", levels},
+		{metrics.PanelRecoveryTime, metrics.Title(metrics.PanelRecoveryTime), "s",
 			steps(secs(t.Recovery), []string{"green", "yellow", "orange", "red"}),
-			"A failed deployment to its incident's resolution, or to the next successful deployment. " + levels},
+			"A failed deployment to its incident's resolution, or to the next successful deployment (median).", levels},
 		{metrics.PanelReworkRate, "Deployment rework rate", "percentunit", []dashboard.Threshold{{Color: "blue"}},
-			"Unplanned deployments made because of an incident ÷ production deployments (no DORA levels are published for it)."},
+			"Unplanned deployments made because of an incident ÷ production deployments.", "No DORA levels are published for it."},
 	}
 }
 
@@ -125,9 +112,10 @@ func DORA() *dashboard.DashboardBuilder {
 		b.WithVariable(v)
 	}
 	b.WithRow(dashboard.NewRowBuilder("This period and the one before"))
-	for _, p := range doraPanels() {
-		b.WithPanel(stat.NewPanelBuilder().Title(p.title).Description(p.about).Datasource(clickhouse()).
-			Unit(p.unit).Height(5).Span(5).ColorMode(common.BigValueColorModeBackground).
+	for i, p := range doraPanels() {
+		b.WithPanel(stat.NewPanelBuilder().Title(p.title).Description(p.about + " " + p.levelsNote + " The second figure is the previous period of the same length.").Datasource(clickhouse()).
+			// 5+5+5+5+4: the grid's 24 columns.
+			Unit(p.unit).Height(5).Span(uint32(5 - i/4)).ColorMode(common.BigValueColorModeBackground).
 			Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(p.levels)).
 			WithTarget(SQL("SELECT value AS `this period` FROM ("+panelSQL(p.kpi, "", false)+")", true).RefId("A")).
 			WithTarget(SQL("SELECT value AS `previous period` FROM ("+panelSQL(p.kpi, "", true)+")", true).RefId("B")))
@@ -135,10 +123,21 @@ func DORA() *dashboard.DashboardBuilder {
 	for _, bucket := range []string{"week", "month"} {
 		b.WithRow(dashboard.NewRowBuilder("By " + bucket))
 		for _, p := range doraPanels() {
-			b.WithPanel(timeseries.NewPanelBuilder().Title(p.title + " by " + bucket).Description(p.about).
-				Datasource(clickhouse()).Unit(p.unit).Height(7).Span(8).
-				WithTarget(SQL(panelSQL(p.kpi, bucket, false), false).RefId("A")))
+			b.WithPanel(bucketPanel(p.title+" by "+bucket, p.about, bucket, p.unit, panelSQL(p.kpi, bucket, false)).Height(7).Span(8))
 		}
 	}
 	return b
+}
+
+// bucketPanel is a time series of a bucketed panel statement, whose
+// partial column (a bucket the range's edges cut) is drawn as points of a
+// series of its own, and says so.
+func bucketPanel(title, about, bucket, unit, sql string) *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().Title(title).
+		Description(about+" By "+bucket+" (weeks start on Monday, UTC). A "+bucket+" the range's edges cut is drawn as a point of its own, "+
+			"\"partial "+bucket+"\", not as a full "+bucket+"; a rate per day there is over the days the range covers.").
+		Datasource(clickhouse()).Unit(unit).
+		OverrideByName("partial", []dashboard.DynamicConfigValue{{Id: "displayName", Value: "partial " + bucket},
+			{Id: "custom.drawStyle", Value: "points"}, {Id: "custom.pointSize", Value: 9}}).
+		WithTarget(SQL(sql, false).RefId("A"))
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/histogram"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
-	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
@@ -62,28 +61,31 @@ func Incidents() *dashboard.DashboardBuilder {
 		"Incident response times, counts and the incident→deployment attribution (docs/kpis.md).")
 	b.WithRow(dashboard.NewRowBuilder("Over the range"))
 	for _, p := range []struct{ kpi, title, unit, about string }{
-		{metrics.PanelIncidents, "Incidents", "none", "Production incidents whose impact (or detection) started in the range."},
-		{metrics.PanelMTTD, "MTTD (median)", "s", "Impact start → detected."},
-		{metrics.PanelMTTA, "MTTA (median)", "s", "Detected → acknowledged."},
-		{metrics.PanelMTTR, "MTTR (median)", "s", "Detected → resolved, over resolved incidents."},
+		{metrics.PanelIncidents, metrics.Title(metrics.PanelIncidents), "none", "Production incidents whose impact (or detection) started in the range."},
+		{metrics.PanelMTTD, metrics.Title(metrics.PanelMTTD), "s", "Impact start → detected."},
+		{metrics.PanelMTTA, metrics.Title(metrics.PanelMTTA), "s", "Detected → acknowledged."},
+		{metrics.PanelMTTR, metrics.Title(metrics.PanelMTTR), "s", "Detected → resolved, over resolved incidents."},
 	} {
 		b.WithPanel(statPanel(p.title, p.unit, kpiSQL(p.kpi, metrics.PanelOptions{}), p.about))
 	}
 	for _, group := range []string{"severity", "service"} {
 		b.WithRow(dashboard.NewRowBuilder("By " + group))
-		for _, p := range []struct{ kpi, title, unit string }{
-			{metrics.PanelIncidents, "Incidents", "none"}, {metrics.PanelMTTD, "MTTD (median)", "s"},
-			{metrics.PanelMTTA, "MTTA (median)", "s"}, {metrics.PanelMTTR, "MTTR (median)", "s"},
+		for _, p := range []struct{ kpi, title, unit, about string }{
+			{metrics.PanelIncidents, metrics.Title(metrics.PanelIncidents), "none", "Production incidents whose impact (or detection) started in the range"},
+			{metrics.PanelMTTD, metrics.Title(metrics.PanelMTTD), "s", "Median time from impact start to detection"},
+			{metrics.PanelMTTA, metrics.Title(metrics.PanelMTTA), "s", "Median time from detection to acknowledgement"},
+			{metrics.PanelMTTR, metrics.Title(metrics.PanelMTTR), "s", "Median time from detection to resolution, over resolved incidents"},
 		} {
-			b.WithPanel(bargauge.NewPanelBuilder().Title(p.title + " by " + group).Datasource(clickhouse()).Unit(p.unit).
+			b.WithPanel(bargauge.NewPanelBuilder().Title(p.title + " by " + group).Description(p.about + ", by " + group + ".").
+				Datasource(clickhouse()).Unit(p.unit).
 				Height(7).Span(6).WithTarget(SQL(kpiSQL(p.kpi, metrics.PanelOptions{GroupBy: group}), true).RefId("A")))
 		}
 	}
 	b.WithRow(dashboard.NewRowBuilder("Trend"))
-	b.WithPanel(timeseries.NewPanelBuilder().Title("MTTR (median) by week").Datasource(clickhouse()).Unit("s").Height(7).Span(12).
-		WithTarget(SQL(kpiSQL(metrics.PanelMTTR, metrics.PanelOptions{Bucket: "week"}), false).RefId("A")))
-	b.WithPanel(timeseries.NewPanelBuilder().Title("Incidents by week").Datasource(clickhouse()).Unit("none").Height(7).Span(12).
-		WithTarget(SQL(kpiSQL(metrics.PanelIncidents, metrics.PanelOptions{Bucket: "week"}), false).RefId("A")))
+	b.WithPanel(bucketPanel("MTTR (median) by week", "Median time from detection to resolution of the incidents whose impact started in the week.",
+		"week", "s", kpiSQL(metrics.PanelMTTR, metrics.PanelOptions{Bucket: "week"})).Height(7).Span(12))
+	b.WithPanel(bucketPanel("Incidents by week", "Production incidents whose impact (or detection) started in the week.",
+		"week", "none", kpiSQL(metrics.PanelIncidents, metrics.PanelOptions{Bucket: "week"})).Height(7).Span(12))
 	b.WithRow(dashboard.NewRowBuilder("Attribution"))
 	return b.WithPanel(table.NewPanelBuilder().Title("Incidents and the deployments that caused them").
 		Description("Explicit: the incident names its cause. Inferred: the latest successful deployment of the same service and environment within the gap before impact. Unattributed: neither.").
@@ -99,19 +101,25 @@ func Patches() *dashboard.DashboardBuilder {
 	}
 	b := kpiDashboard("opsmetrics: patch management", PatchesUID,
 		"Patch latency, compliance with the deadline per severity ("+strings.Join(deadlines, ", ")+") and overdue patches (docs/kpis.md).")
-	b.WithPanel(statPanel("Patch compliance", "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{}),
-		"Applied within the severity's deadline ÷ due (deadline passed, or an outcome)."))
-	b.WithPanel(statPanel("Patch latency (median)", "s", kpiSQL(metrics.PanelPatchLatency, metrics.PanelOptions{}), "Released → applied."))
-	b.WithPanel(statPanel("Patches overdue", "none", kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
-		"Not applied and past their deadline at the end of the range."))
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchCompliance), "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{}),
+		"Applied within the severity's deadline ÷ due (deadline passed, or an outcome).").Span(8))
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchLatency), "s", kpiSQL(metrics.PanelPatchLatency, metrics.PanelOptions{}),
+		"Median time from a patch's release to its application on a target.").Span(8))
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchesOverdue), "none", kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
+		"Not applied and past their deadline at the end of the range.").Span(8))
 	b.WithPanel(bargauge.NewPanelBuilder().Title("Compliance by severity").
-		Description("Deadlines: " + strings.Join(deadlines, ", ") + ".").Datasource(clickhouse()).Unit("percentunit").Min(0).Max(1).
+		Description("Applied within the deadline ÷ due, per severity. Deadlines: " + strings.Join(deadlines, ", ") + ".").
+		Datasource(clickhouse()).Unit("percentunit").Min(0).Max(1).
 		Height(7).Span(12).WithTarget(SQL(kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{GroupBy: "severity"}), true).RefId("A")))
-	b.WithPanel(histogram.NewPanelBuilder().Title("Patch latency distribution (hours)").Datasource(clickhouse()).Unit("h").
+	b.WithPanel(histogram.NewPanelBuilder().Title("Patch latency distribution").
+		Description("How many patch targets took how long from release to application, in hours.").
+		Datasource(clickhouse()).Unit("h").
 		Height(7).Span(12).WithTarget(SQL(tableSQL(metrics.TablePatchLatencies), true).RefId("A")))
-	b.WithPanel(timeseries.NewPanelBuilder().Title("Compliance by month").Datasource(clickhouse()).Unit("percentunit").Height(7).Span(12).
-		WithTarget(SQL(kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{Bucket: "month"}), false).RefId("A")))
-	return b.WithPanel(table.NewPanelBuilder().Title("Overdue patches").Datasource(clickhouse()).Height(10).Span(24).
+	b.WithPanel(bucketPanel("Compliance by month", "Applied within the severity's deadline ÷ due, of the patches released in the month.",
+		"month", "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{Bucket: "month"})).Height(7).Span(24))
+	return b.WithPanel(table.NewPanelBuilder().Title("Overdue patches").
+		Description("Patch targets not applied by their deadline at the end of the range, the longest overdue first.").
+		Datasource(clickhouse()).Height(10).Span(24).
 		WithTarget(SQL(tableSQL(metrics.TableOverduePatches), true).RefId("A")))
 }
 

@@ -28,13 +28,13 @@ var previousFrom = metrics.ShiftSQL("$__fromTime", "-(toInt64($__toTime) - toInt
 // and the SQL that turns the base value into it.
 var reviewKPIs = []struct{ kpi, name, unit, scale string }{
 	{metrics.PanelDeploymentFrequency, "Deployment frequency", "per day", "1"},
-	{metrics.PanelLeadTime, "Change lead time (median)", "hours", "1 / 3600"},
-	{metrics.PanelChangeFailureRate, "Change failure rate", "%", "100"},
+	{metrics.PanelLeadTime, metrics.Title(metrics.PanelLeadTime), "hours", "1 / 3600"},
+	{metrics.PanelChangeFailureRate, metrics.Title(metrics.PanelChangeFailureRate), "%", "100"},
 	{metrics.PanelRecoveryTime, "Failed-deployment recovery (median)", "hours", "1 / 3600"},
-	{metrics.PanelReworkRate, "Rework rate", "%", "100"},
-	{metrics.PanelIncidents, "Incidents", "count", "1"},
-	{metrics.PanelMTTR, "MTTR (median)", "hours", "1 / 3600"},
-	{metrics.PanelPatchCompliance, "Patch compliance", "%", "100"},
+	{metrics.PanelReworkRate, metrics.Title(metrics.PanelReworkRate), "%", "100"},
+	{metrics.PanelIncidents, metrics.Title(metrics.PanelIncidents), "count", "1"},
+	{metrics.PanelMTTR, metrics.Title(metrics.PanelMTTR), "hours", "1 / 3600"},
+	{metrics.PanelPatchCompliance, metrics.Title(metrics.PanelPatchCompliance), "%", "100"},
 }
 
 func rangeSQL(kpi, from, to, group string) string {
@@ -81,12 +81,15 @@ func OpsReview() *dashboard.DashboardBuilder {
 	b.WithPanel(table.NewPanelBuilder().Title("This period, the previous one, and a quarter ago").
 		Description("Durations in hours, rates in percent; change is against the previous period of the same length.").
 		Datasource(clickhouse()).Height(10).Span(24).WithTarget(SQL(ReviewSQL(), true).RefId("A")))
-	for _, m := range []struct{ kpi, title, scale string }{
-		{metrics.PanelChangeFailureRate, "Top movers: change failure rate (percentage points)", "100"},
-		{metrics.PanelMTTR, "Top movers: MTTR (hours)", "1 / 3600"},
-		{metrics.PanelDeploymentFrequency, "Top movers: deployments per day", "1"},
+	for _, m := range []struct{ kpi, title, scale, unit, about string }{
+		{metrics.PanelChangeFailureRate, "Top movers: change failure rate", "100", "percent",
+			"The ten services whose change failure rate moved most against the previous period; the change is in percentage points."},
+		{metrics.PanelMTTR, "Top movers: MTTR", "1 / 3600", "h",
+			"The ten services whose median time to resolve moved most against the previous period, in hours."},
+		{metrics.PanelDeploymentFrequency, "Top movers: deployment frequency", "1", "none",
+			"The ten services whose successful production deployments per day moved most against the previous period."},
 	} {
-		b.WithPanel(table.NewPanelBuilder().Title(m.title).Datasource(clickhouse()).Height(8).Span(8).
+		b.WithPanel(table.NewPanelBuilder().Title(m.title).Description(m.about).Datasource(clickhouse()).Unit(m.unit).Height(8).Span(8).
 			WithTarget(SQL(MoversSQL(m.kpi, m.scale), true).RefId("A")))
 	}
 	return b

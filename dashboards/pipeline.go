@@ -12,14 +12,20 @@ import (
 // PipelineExprs are the pipeline health panels' PromQL, by panel title,
 // with the unit of each.
 var PipelineExprs = []struct {
-	Title, Unit, Legend, Expr string
+	Title, Unit, Legend, Expr, About string
 }{
-	{"Consumer lag", "short", "{{topic}}", `sum by (topic) (opsmetrics_ingest_consumer_lag_messages{job=~"$job"})`},
-	{"Throughput: events stored", "ops", "{{kind}}", `sum by (kind) (rate(opsmetrics_ingest_events_stored_total{job=~"$job"}[$__rate_interval]))`},
-	{"Dead letters", "ops", "{{reason}}", `sum by (reason) (rate(opsmetrics_ingest_dead_letters_total{job=~"$job"}[$__rate_interval]))`},
-	{"Batch latency, p50 and p99", "s", "p{{quantile}}", `label_replace(histogram_quantile(0.5, sum by (le) (rate(opsmetrics_ingest_batch_duration_seconds_bucket{job=~"$job"}[$__rate_interval]))), "quantile", "50", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (rate(opsmetrics_ingest_batch_duration_seconds_bucket{job=~"$job"}[$__rate_interval]))), "quantile", "99", "", "")`},
-	{"Errors and retries", "ops", "{{op}}", `sum by (op) (rate(opsmetrics_ingest_errors_total{job=~"$job"}[$__rate_interval]))`},
-	{"Alerts waiting for Alertmanager", "short", "queued", `sum(opsmetrics_alerts_queued{job=~"$job"})`},
+	{"Consumer lag", "short", "{{topic}}", `sum by (topic) (opsmetrics_ingest_consumer_lag_messages{job=~"$job"})`,
+		"Messages in Kafka not yet consumed, per topic."},
+	{"Throughput: events stored", "ops", "{{kind}}", `sum by (kind) (rate(opsmetrics_ingest_events_stored_total{job=~"$job"}[$__rate_interval]))`,
+		"Events written to ClickHouse per second, per kind."},
+	{"Dead letters", "ops", "{{reason}}", `sum by (reason) (rate(opsmetrics_ingest_dead_letters_total{job=~"$job"}[$__rate_interval]))`,
+		"Messages set aside as dead letters per second, per reason (docs/ingestion.md)."},
+	{"Batch latency, p50 and p99", "s", "p{{quantile}}", `label_replace(histogram_quantile(0.5, sum by (le) (rate(opsmetrics_ingest_batch_duration_seconds_bucket{job=~"$job"}[$__rate_interval]))), "quantile", "50", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (rate(opsmetrics_ingest_batch_duration_seconds_bucket{job=~"$job"}[$__rate_interval]))), "quantile", "99", "", "")`,
+		"Time to decode, store and commit one batch: median and 99th percentile."},
+	{"Errors and retries", "ops", "{{op}}", `sum by (op) (rate(opsmetrics_ingest_errors_total{job=~"$job"}[$__rate_interval]))`,
+		"Failed operations per second (each retried), per operation."},
+	{"Alerts waiting for Alertmanager", "short", "queued", `sum(opsmetrics_alerts_queued{job=~"$job"})`,
+		"Alerts queued for delivery to Alertmanager (docs/alerting.md)."},
 }
 
 // Pipeline is the pipeline health dashboard, from Prometheus scraping
@@ -41,7 +47,7 @@ func Pipeline() *dashboard.DashboardBuilder {
 	}
 	b.WithRow(dashboard.NewRowBuilder("Kafka, ingestion and alert delivery (Prometheus, per job)"))
 	for _, p := range PipelineExprs {
-		b.WithPanel(timeseries.NewPanelBuilder().Title(p.Title).Datasource(promSource()).Unit(p.Unit).Height(8).Span(12).
+		b.WithPanel(timeseries.NewPanelBuilder().Title(p.Title).Description(p.About).Datasource(promSource()).Unit(p.Unit).Height(8).Span(12).
 			WithTarget(prometheus.NewDataqueryBuilder().Expr(p.Expr).LegendFormat(p.Legend).RefId("A")))
 	}
 	b.WithRow(dashboard.NewRowBuilder("What reached ClickHouse (per service, team, environment)"))

@@ -3,8 +3,12 @@ package dashboards
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -81,4 +85,35 @@ func WriteTree(dir, dashboardsPath string, ds DataSources) ([]string, error) {
 		}
 	}
 	return written, nil
+}
+
+// DataSourcesFor builds the data sources from a ClickHouse DSN (empty: the
+// defaults), the Prometheus URL and the environment variable Grafana reads
+// the ClickHouse password from; the DSN's password is never used.
+func DataSourcesFor(dsn, prometheusURL, passwordEnv string) (DataSources, error) {
+	ds := DataSources{Host: "localhost", Port: 9000, Database: "default", User: "default",
+		PasswordEnv: passwordEnv, PrometheusURL: prometheusURL}
+	if dsn == "" {
+		return ds, nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ds, fmt.Errorf("--clickhouse: %w", err)
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		host, port = u.Host, "9000"
+	}
+	ds.Host = host
+	if ds.Port, err = strconv.Atoi(port); err != nil {
+		return ds, fmt.Errorf("--clickhouse: port %q: %w", port, err)
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		ds.Database = db
+	}
+	if u.User != nil && u.User.Username() != "" {
+		ds.User = u.User.Username()
+	}
+	ds.Secure = u.Query().Get("secure") == "true"
+	return ds, nil
 }

@@ -104,7 +104,7 @@ func parseFlags(text string) map[string]flagHelp {
 	for _, line := range strings.Split(text, "\n") {
 		switch {
 		case strings.HasPrefix(line, "  -"):
-			head, usage, _ := strings.Cut(line[3:], "\t")
+			head, usage, _ := strings.Cut(strings.TrimPrefix(line[3:], "-"), "\t") // --flag or -flag
 			fields := strings.Fields(head)
 			if len(fields) == 0 {
 				continue

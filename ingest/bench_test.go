@@ -19,11 +19,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
 // BenchmarkIngestEndToEnd measures `opsmetrics ingest` moving a generated
@@ -109,7 +110,7 @@ func BenchmarkIngestScaleOut(b *testing.B) {
 // stream, which each run ingests from the start.
 type ingestBench struct {
 	b           *testing.B
-	srv         *chserver.Server
+	srv         *clickhouse.Server
 	serverPID   int
 	brokers     []string
 	st          *store.Store
@@ -121,13 +122,13 @@ func newIngestBench(b *testing.B, partitions int32) *ingestBench {
 	n := envInt(b, "OPSMETRICS_BENCH_EVENTS", 1_000_000)
 	b.StopTimer()
 	ctx := context.Background()
-	srv, err := chserver.Start(ctx, b.TempDir())
+	srv, err := clickhouse.Start(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Stop() })
-	cfg := config.Default()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(partitions, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)...))
+	topics := broker.DefaultTopics()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(partitions, append(topics.Inputs(), topics.DeadLetter)...))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func newIngestBench(b *testing.B, partitions int32) *ingestBench {
 		b.Fatal(err)
 	}
 	bench.events = stats.Events
-	p := publish.New(bench.brokers, publish.TopicsFrom(cfg.Topics), nil)
+	p := publish.New(bench.brokers, publish.TopicsFrom(topics), nil)
 	pstart := time.Now()
 	if _, err := p.File(ctx, &buf); err != nil {
 		b.Fatal(err)
@@ -247,7 +248,7 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	for stored < uint64(bench.events) {
 		time.Sleep(50 * time.Millisecond)
 		for _, cmd := range cmds {
-			peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
+			peakRSS = max(peakRSS, testenv.PeakRSS(cmd.Process.Pid))
 		}
 		if bench.partRows(db) >= uint64(bench.events) {
 			stored = bench.stored(db)
@@ -261,7 +262,7 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	cpu := bench.cpu(cmds)
 	work := bench.serverWork().minus(work0)
 	for _, cmd := range cmds {
-		peakRSS = max(peakRSS, vmHWM(cmd.Process.Pid))
+		peakRSS = max(peakRSS, testenv.PeakRSS(cmd.Process.Pid))
 	}
 	for _, cmd := range cmds {
 		if err := cmd.Wait(); err != nil {
@@ -279,7 +280,7 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 // stored is the distinct events stored in db.
 func (bench *ingestBench) stored(db string) uint64 {
 	var n uint64
-	for _, t := range eventTables {
+	for _, t := range testenv.EventTables {
 		var c uint64
 		if err := bench.st.Conn().QueryRow(context.Background(), "SELECT uniqExact(event_id) FROM "+db+"."+t).Scan(&c); err != nil {
 			bench.b.Fatal(err)
@@ -294,7 +295,7 @@ func (bench *ingestBench) stored(db string) uint64 {
 func (bench *ingestBench) partRows(db string) uint64 {
 	var n uint64
 	err := bench.st.Conn().QueryRow(context.Background(), "SELECT toUInt64(sum(rows)) FROM system.parts WHERE active AND database = ? AND table IN ('"+
-		strings.Join(eventTables, "', '")+"')", db).Scan(&n)
+		strings.Join(testenv.EventTables, "', '")+"')", db).Scan(&n)
 	if err != nil {
 		bench.b.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func (bench *ingestBench) reference(db string) ingestRun {
 	dir := b.TempDir()
 	port := strconv.Itoa(bench.srv.TCPPort)
 	r := ingestRun{db: "bench_reference", server: serverWork{}}
-	for _, t := range eventTables {
+	for _, t := range testenv.EventTables {
 		file := filepath.Join(dir, t+".json")
 		out, err := exec.Command("clickhouse-client", "--port", port, "--database", db,
 			"--query", "SELECT * FROM "+t+" FORMAT JSONEachRow").Output()
@@ -474,24 +475,6 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s: %v", name, err)
 	}
 	return n
-}
-
-// vmHWM returns the peak resident set of process pid since it started its
-// program, from /proc. (The rusage of a child is no use here: Go starts
-// children with vfork semantics, so their maxrss includes the parent's
-// memory, and the parent holds the whole Kafka log.)
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func benchBinary(b *testing.B) string {

@@ -34,7 +34,7 @@ func kcatProduce(t *testing.T, kcat, broker, topic, key string, value []byte, he
 func storedEvent(t *testing.T, h *harness, kind, id string) *event.Event {
 	t.Helper()
 	e := &event.Event{Kind: event.Kind(kind)}
-	conn := h.st.Conn()
+	conn := h.Store.Conn()
 	var err error
 	switch kind {
 	case "deployment":
@@ -75,7 +75,7 @@ func TestCDEventsConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topics := map[string]string{"service": h.cfg.Topics.Deployments, "incident": h.cfg.Topics.Incidents, "change": h.cfg.Topics.Changes}
+	topics := map[string]string{"service": h.Topics.Deployments, "incident": h.Topics.Incidents, "change": h.Topics.Changes}
 	type sent struct {
 		f    eventfixtures.Fixture
 		form string
@@ -93,9 +93,9 @@ func TestCDEventsConformance(t *testing.T) {
 				}
 				topic := topics[strings.Split(f.Type, ".")[0]]
 				if topic == "" {
-					topic = h.cfg.Topics.Deployments // a shared CDEvents bus carries every type
+					topic = h.Topics.Deployments // a shared CDEvents bus carries every type
 				}
-				kcatProduce(t, kcat, h.brokers[0], topic, v.Subject, vf.Value, vf.Headers)
+				kcatProduce(t, kcat, h.Brokers[0], topic, v.Subject, vf.Value, vf.Headers)
 			}
 			all = append(all, sent{v, form.Name})
 			if f.Want == "" {
@@ -118,36 +118,36 @@ func TestCDEventsConformance(t *testing.T) {
 			t.Errorf("%s %s stored as\n  %s\nwant\n  %s", s.f.Name, s.form, got, s.f.Want)
 		}
 	}
-	if n := testenv.Count(t, h.st, "SELECT count() FROM dead_letters"); n != 0 {
-		t.Errorf("dead letters: %d, want 0: %v", n, testenv.Rows(t, h.st, "SELECT reason FROM dead_letters"))
+	if n := testenv.Count(t, h.Store, "SELECT count() FROM dead_letters"); n != 0 {
+		t.Errorf("dead letters: %d, want 0: %v", n, testenv.Rows(t, h.Store, "SELECT reason FROM dead_letters"))
 	}
 	for typ, n := range skipped {
-		if got := counter(t, reg, "opsmetrics_ingest_skipped_total", map[string]string{"type": typ}); got != float64(n) {
+		if got := testenv.Counter(t, reg, "opsmetrics_ingest_skipped_total", map[string]string{"type": typ}); got != float64(n) {
 			t.Errorf("skipped %s: metric %v, want %d", typ, got, n)
 		}
 	}
-	if got := testenv.Count(t, h.st, "SELECT count() FROM deployment_events WHERE encoding = 'cdevents'"); got != 30 {
+	if got := testenv.Count(t, h.Store, "SELECT count() FROM deployment_events WHERE encoding = 'cdevents'"); got != 30 {
 		t.Errorf("cdevents deployments stored: %d, want 30 (10 fixtures in 3 forms)", got)
 	}
 	// An incident's detected and resolved fixtures merge into one lifecycle.
-	rows := testenv.Rows(t, h.st, "SELECT state, toString(detected_at), toString(resolved_at) FROM incidents WHERE incident_id = 'PD-051-1-binary'")
+	rows := testenv.Rows(t, h.Store, "SELECT state, toString(detected_at), toString(resolved_at) FROM incidents WHERE incident_id = 'PD-051-1-binary'")
 	if fmt.Sprint(rows) != "[resolved | 2026-02-11 10:05:00 | 2026-02-11 14:45:00]" {
 		t.Errorf("PD-051-1-binary: %v, want one resolved lifecycle", rows)
 	}
 
 	// The same bus with dead_letter_unused: the skipped types become dead
 	// letters, the others are stored as before.
-	h.cfg.Ingest.DeadLetterUnused = true
-	h.resetOffsets("conformance-dl", 3)
+	h.cfg.DeadLetterUnused = true
+	h.ResetOffsets("conformance-dl", 3)
 	reg = h.ingestUntilIdle("conformance-dl")
 	total := 0
 	for _, n := range skipped {
 		total += n
 	}
-	if got := counter(t, reg, "opsmetrics_ingest_dead_letters_total", map[string]string{"reason": string(event.ReasonUnusedType)}); got != float64(total) {
+	if got := testenv.Counter(t, reg, "opsmetrics_ingest_dead_letters_total", map[string]string{"reason": string(event.ReasonUnusedType)}); got != float64(total) {
 		t.Errorf("unused_type dead letters: %v, want %d", got, total)
 	}
-	if n := testenv.Count(t, h.st, "SELECT count() FROM dead_letters WHERE reason_code = 'unused_type'"); n != uint64(total) {
+	if n := testenv.Count(t, h.Store, "SELECT count() FROM dead_letters WHERE reason_code = 'unused_type'"); n != uint64(total) {
 		t.Errorf("unused_type rows in dead_letters: %d, want %d", n, total)
 	}
 }
@@ -183,19 +183,19 @@ func TestCDEventsMalformed(t *testing.T) {
 	var msgs []kafka.Message
 	for i, c := range cases {
 		good := fmt.Sprintf(`{"kind":"change","event_id":"good-%d","change_id":"sha-%d","service":"checkout","merged_at":"2026-03-02T10:00:00Z"}`, i, i)
-		bad := kafka.Message{Topic: h.cfg.Topics.Changes, Value: c.value}
+		bad := kafka.Message{Topic: h.Topics.Changes, Value: c.value}
 		if c.ct {
 			bad.Headers = []kafka.Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}}
 		}
-		msgs = append(msgs, kafka.Message{Topic: h.cfg.Topics.Changes, Value: []byte(good)}, bad)
+		msgs = append(msgs, kafka.Message{Topic: h.Topics.Changes, Value: []byte(good)}, bad)
 	}
-	h.produce(msgs...)
+	h.Produce(msgs...)
 	h.ingestUntilIdle("malformed")
-	if n := testenv.Count(t, h.st, "SELECT count() FROM changes"); n != uint64(len(cases)) {
+	if n := testenv.Count(t, h.Store, "SELECT count() FROM changes"); n != uint64(len(cases)) {
 		t.Errorf("good changes stored: %d, want %d", n, len(cases))
 	}
 	for i, c := range cases {
-		rows := testenv.Rows(t, h.st, "SELECT reason_code, reason FROM dead_letters WHERE offset = ?", int64(2*i+1))
+		rows := testenv.Rows(t, h.Store, "SELECT reason_code, reason FROM dead_letters WHERE offset = ?", int64(2*i+1))
 		if len(rows) != 1 {
 			t.Errorf("%s: %d dead letters, want 1", c.name, len(rows))
 			continue
@@ -212,18 +212,18 @@ func TestCDEventsMalformed(t *testing.T) {
 // lower-cased and aliased on the way in.
 func TestPlaceholderEnvironment(t *testing.T) {
 	h := newHarness(t, 1)
-	h.cfg.Ingest.EnvironmentAliases = map[string]string{"Prod": "production"}
+	h.cfg.EnvironmentAliases = map[string]string{"Prod": "production"}
 	dep := func(id, env string) kafka.Message {
-		return kafka.Message{Topic: h.cfg.Topics.Deployments, Value: []byte(fmt.Sprintf(
+		return kafka.Message{Topic: h.Topics.Deployments, Value: []byte(fmt.Sprintf(
 			`{"kind":"deployment","event_id":"%s","deployment_id":"%s","service":"cart","status":"success","finished_at":"2026-03-01T10:00:00Z"%s}`, id, id, env))}
 	}
-	h.produce(dep("d-none", ""), dep("d-empty", `,"environment":""`), dep("d-prod", `,"environment":"PROD"`), dep("d-stg", `,"environment":"Staging"`))
+	h.Produce(dep("d-none", ""), dep("d-empty", `,"environment":""`), dep("d-prod", `,"environment":"PROD"`), dep("d-stg", `,"environment":"Staging"`))
 	reg := h.ingestUntilIdle("placeholder")
-	rows := testenv.Rows(t, h.st, "SELECT deployment_id, environment FROM deployments ORDER BY deployment_id")
+	rows := testenv.Rows(t, h.Store, "SELECT deployment_id, environment FROM deployments ORDER BY deployment_id")
 	if want := "[d-empty | unknown d-none | unknown d-prod | production d-stg | staging]"; fmt.Sprint(rows) != want {
 		t.Errorf("stored %v, want %s", rows, want)
 	}
-	if got := counter(t, reg, "opsmetrics_ingest_deployments_unknown_environment_total", nil); got != 2 {
+	if got := testenv.Counter(t, reg, "opsmetrics_ingest_deployments_unknown_environment_total", nil); got != 2 {
 		t.Errorf("unknown environment metric %v, want 2", got)
 	}
 }

@@ -33,52 +33,54 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
-// Config configures an Ingester.
+// Config configures an Ingester. The tagged fields are the configuration
+// file's ingest section; the others come from its top level (brokers,
+// kafka, group, topics: SetKafka) or from the command.
 type Config struct {
-	Brokers         []string
-	Group           string
-	Topics          []string // input topics
-	DeadLetterTopic string
+	Brokers         []string `yaml:"-"`
+	Group           string   `yaml:"-"`
+	Topics          []string `yaml:"-"` // input topics
+	DeadLetterTopic string   `yaml:"-"`
 
-	BatchSize       int           // most messages per write
-	BatchMaxLatency time.Duration // longest a fetched message waits to be written
-	MaxMessageBytes int           // larger payloads are dead-lettered
-	MaxFutureSkew   time.Duration // timestamps further ahead are rejected
-	RetryMaxBackoff time.Duration // cap of the backoff between retries
-	ShutdownTimeout time.Duration // bound on the final flush
-	SessionTimeout  time.Duration // consumer group session timeout; 0 means 30s
+	BatchSize       int           `yaml:"batch_size"`        // most messages per write
+	BatchMaxLatency time.Duration `yaml:"batch_max_latency"` // longest a fetched message waits to be written
+	MaxMessageBytes int           `yaml:"max_message_bytes"` // larger payloads are dead-lettered
+	MaxFutureSkew   time.Duration `yaml:"max_future_skew"`   // timestamps further ahead are rejected
+	RetryMaxBackoff time.Duration `yaml:"retry_max_backoff"` // cap of the backoff between retries
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`  // bound on the final flush
+	SessionTimeout  time.Duration `yaml:"session_timeout"`   // consumer group session timeout; 0 means 30s
 	// MemoryBudget bounds, in bytes, what the ingester holds: fetched,
 	// queued, decoded and batched messages (memory.go). 0 means 256 MiB.
-	MemoryBudget int64
+	MemoryBudget int64 `yaml:"memory_budget_bytes"`
 	// DeadLetterMaxBytes bounds a dead-letter record when the dead-letter
 	// topic's max.message.bytes cannot be read. 0 means Kafka's default,
 	// 1048588.
-	DeadLetterMaxBytes int
+	DeadLetterMaxBytes int `yaml:"dead_letter_max_bytes"`
 	// LagInterval is how often the group's lag is read and exported, and
 	// progress checked. 0 means 10s.
-	LagInterval time.Duration
+	LagInterval time.Duration `yaml:"-"`
 	// UntilIdle, when positive, makes Run return nil once no message has
 	// arrived for that long, everything fetched is committed and the group
 	// has no lag left on the input topics.
-	UntilIdle time.Duration
+	UntilIdle time.Duration `yaml:"-"`
 
 	// Dialer, when set, is used for every broker connection (TLS, SASL).
-	Dialer *kafka.Dialer
+	Dialer *kafka.Dialer `yaml:"-"`
 	// Transport, when set, is used by the dead-letter producer and the
 	// lag, configuration and readiness requests.
-	Transport kafka.RoundTripper
+	Transport kafka.RoundTripper `yaml:"-"`
 
 	// DeadLetterUnused dead-letters valid CDEvents of types opsmetrics does
 	// not store instead of skipping them.
-	DeadLetterUnused bool
+	DeadLetterUnused bool `yaml:"dead_letter_unused"`
 	// EnvironmentAliases maps environment names onto the one they stand
-	// for (prod → production) as events are decoded.
-	EnvironmentAliases map[string]string
+	// for (prod → production) as events are decoded. Names are compared
+	// without regard to case.
+	EnvironmentAliases map[string]string `yaml:"environment_aliases"`
 }
 
 // Defaults of the optional settings.
@@ -140,7 +142,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 		metrics: newMetrics(reg),
 		tracer:  tp.Tracer("github.com/opsmetrics/opsmetrics/ingest"),
 		decoder: event.Decoder{MaxBytes: cfg.MaxMessageBytes, MaxFutureSkew: cfg.MaxFutureSkew,
-			EnvironmentAliases: cfg.EnvironmentAliases, RejectUnused: cfg.DeadLetterUnused},
+			EnvironmentAliases: cfg.Aliases(), RejectUnused: cfg.DeadLetterUnused},
 		health: newHealth(3 * cfg.SessionTimeout),
 	}, nil
 }
@@ -475,29 +477,6 @@ func (in *Ingester) spanAttributes(batch []kafka.Message) []attribute.KeyValue {
 		}
 	}
 	return attrs
-}
-
-// ConfigFrom takes the ingestion settings from the process configuration.
-func ConfigFrom(c *config.Config) Config {
-	return Config{
-		Brokers:         c.Brokers,
-		Group:           c.Group,
-		Topics:          c.Topics.Inputs(),
-		DeadLetterTopic: c.Topics.DeadLetter,
-		BatchSize:       c.Ingest.BatchSize,
-		BatchMaxLatency: c.Ingest.BatchMaxLatency,
-		MaxMessageBytes: c.Ingest.MaxMessageBytes,
-		MaxFutureSkew:   c.Ingest.MaxFutureSkew,
-		RetryMaxBackoff: c.Ingest.RetryMaxBackoff,
-		ShutdownTimeout: c.Ingest.ShutdownTimeout,
-		SessionTimeout:  c.Ingest.SessionTimeout,
-
-		DeadLetterUnused:   c.Ingest.DeadLetterUnused,
-		EnvironmentAliases: c.Ingest.Aliases(),
-
-		MemoryBudget:       c.Ingest.MemoryBudgetBytes,
-		DeadLetterMaxBytes: c.Ingest.DeadLetterMaxBytes,
-	}
 }
 
 // stall tracks how long the group's lag has stayed the same, above zero,

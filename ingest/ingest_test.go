@@ -62,7 +62,7 @@ func stored(t *testing.T, h *harness, e *event.Event) string {
 	case event.KindChange:
 		q, args = "SELECT service, toString(merged_at) FROM changes WHERE change_id = ?", []any{e.Change.ID}
 	}
-	rows := testenv.Rows(t, h.st, q, args...)
+	rows := testenv.Rows(t, h.Store, q, args...)
 	return strings.Join(rows, "\n")
 }
 
@@ -96,7 +96,7 @@ func headers(hs []event.Header) []kafka.Header {
 // with kcat (librdkafka), and finds each in its public view.
 func TestRoundTrip(t *testing.T) {
 	h := newHarness(t, 3)
-	topics := publish.TopicsFrom(h.cfg.Topics)
+	topics := publish.TopicsFrom(h.Topics)
 	kcat := kcatAvailable(t)
 
 	type sent struct {
@@ -137,7 +137,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("%s/%s: encode: %v", k, enc, err)
 			}
 			if strings.HasPrefix(enc, "kcat") {
-				args := []string{"-P", "-b", h.brokers[0], "-t", topics[k], "-k", e.EntityKey()}
+				args := []string{"-P", "-b", h.Brokers[0], "-t", topics[k], "-k", e.EntityKey()}
 				for _, hd := range hs {
 					args = append(args, "-H", hd.Key+"="+string(hd.Value))
 				}
@@ -151,7 +151,7 @@ func TestRoundTrip(t *testing.T) {
 			msgs = append(msgs, kafka.Message{Topic: topics[k], Key: []byte(e.EntityKey()), Value: value, Headers: headers(hs)})
 		}
 	}
-	h.produce(msgs...)
+	h.Produce(msgs...)
 	reg := h.ingestUntilIdle("roundtrip")
 
 	for _, s := range all {
@@ -159,16 +159,16 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("%s: stored\n  %q\nwant\n  %q", s.name, got, want)
 		}
 	}
-	if n := testenv.Count(t, h.st, "SELECT count() FROM dead_letters"); n != 0 {
-		t.Errorf("dead letters: %d, want 0: %v", n, testenv.Rows(t, h.st, "SELECT reason FROM dead_letters"))
+	if n := testenv.Count(t, h.Store, "SELECT count() FROM dead_letters"); n != 0 {
+		t.Errorf("dead letters: %d, want 0: %v", n, testenv.Rows(t, h.Store, "SELECT reason FROM dead_letters"))
 	}
-	encodings := testenv.Rows(t, h.st, `SELECT encoding, count() FROM (
+	encodings := testenv.Rows(t, h.Store, `SELECT encoding, count() FROM (
 		SELECT encoding FROM deployment_events UNION ALL SELECT encoding FROM incident_events
 		UNION ALL SELECT encoding FROM patch_events UNION ALL SELECT encoding FROM change_events) GROUP BY encoding ORDER BY encoding`)
 	if want := []string{"cdevents | 6", "cloudevents | 12", "native | 8"}; fmt.Sprint(encodings) != fmt.Sprint(want) {
 		t.Errorf("stored encodings %v, want %v", encodings, want)
 	}
-	if got := counter(t, reg, "opsmetrics_ingest_events_stored_total", map[string]string{"kind": "deployment"}); got != 7 {
+	if got := testenv.Counter(t, reg, "opsmetrics_ingest_events_stored_total", map[string]string{"kind": "deployment"}); got != 7 {
 		t.Errorf("stored deployments metric = %v, want 7", got)
 	}
 }
@@ -193,11 +193,11 @@ func TestIncidentLifecycleMerge(t *testing.T) {
 			fmt.Fprintf(&b, ",%q:%q", k, v)
 		}
 		b.WriteString("}")
-		msgs = append(msgs, kafka.Message{Topic: h.cfg.Topics.Incidents, Key: []byte("INC-42"), Value: []byte(b.String())})
+		msgs = append(msgs, kafka.Message{Topic: h.Topics.Incidents, Key: []byte("INC-42"), Value: []byte(b.String())})
 	}
-	h.produce(msgs...)
+	h.Produce(msgs...)
 	h.ingestUntilIdle("lifecycle")
-	got := testenv.Rows(t, h.st, `SELECT service, team, severity, detection_source, toString(impact_started_at), toString(detected_at),
+	got := testenv.Rows(t, h.Store, `SELECT service, team, severity, detection_source, toString(impact_started_at), toString(detected_at),
 		toString(acknowledged_at), toString(mitigated_at), toString(resolved_at), state, cause_deployment_id, messages FROM incidents`)
 	want := []string{"search | discovery | critical | customer | 2026-03-02 09:00:00 | 2026-03-02 09:05:00 | 2026-03-02 09:20:00 | 2026-03-02 10:30:00 | 2026-03-02 12:00:00 | resolved | dep-9 | 3"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -210,7 +210,7 @@ func TestIncidentLifecycleMerge(t *testing.T) {
 // counted, and not stop the good ones around it.
 func TestBadInput(t *testing.T) {
 	h := newHarness(t, 1)
-	h.cfg.Ingest.MaxMessageBytes = 64 << 10 // below the broker's limit, so an oversized message can be produced
+	h.cfg.MaxMessageBytes = 64 << 10 // below the broker's limit, so an oversized message can be produced
 	future := time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)
 	dep := `"kind":"deployment","deployment_id":"d-1","service":"checkout","environment":"production","status":"success","finished_at":"2026-03-02T10:00:00Z"`
 	cases := []struct {
@@ -249,20 +249,20 @@ func TestBadInput(t *testing.T) {
 	for i, c := range cases {
 		g := fmt.Sprintf(`{"kind":"change","event_id":"good-%d","change_id":"sha-%d","service":"checkout","merged_at":"2026-03-02T10:00:00Z"}`, i, i)
 		msgs = append(msgs,
-			kafka.Message{Topic: h.cfg.Topics.Changes, Value: []byte(g)},
-			kafka.Message{Topic: h.cfg.Topics.Changes, Value: []byte(c.value), Headers: c.headers})
+			kafka.Message{Topic: h.Topics.Changes, Value: []byte(g)},
+			kafka.Message{Topic: h.Topics.Changes, Value: []byte(c.value), Headers: c.headers})
 		good++
 	}
-	msgs = append(msgs, kafka.Message{Topic: h.cfg.Topics.Changes, Value: []byte(`{"kind":"change","event_id":"good-last","change_id":"sha-last","service":"checkout","merged_at":"2026-03-02T10:00:00Z"}`)})
+	msgs = append(msgs, kafka.Message{Topic: h.Topics.Changes, Value: []byte(`{"kind":"change","event_id":"good-last","change_id":"sha-last","service":"checkout","merged_at":"2026-03-02T10:00:00Z"}`)})
 	good++
-	h.produce(msgs...)
+	h.Produce(msgs...)
 	reg := h.ingestUntilIdle("bad-input")
 
-	if n := testenv.Count(t, h.st, "SELECT count() FROM changes"); n != uint64(good) {
+	if n := testenv.Count(t, h.Store, "SELECT count() FROM changes"); n != uint64(good) {
 		t.Errorf("changes stored: %d, want %d (the good events around the bad ones)", n, good)
 	}
 	// In one partition the bad message of case i is at offset 2i+1.
-	dlq := h.consumeAll(h.cfg.Topics.DeadLetter, 1)
+	dlq := h.ConsumeAll(h.Topics.DeadLetter, 1)
 	byOffset := map[string]kafka.Message{}
 	for _, m := range dlq {
 		for _, hd := range m.Headers {
@@ -273,7 +273,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for i, c := range cases {
 		offset := int64(2*i + 1)
-		rows := testenv.Rows(t, h.st, "SELECT reason_code, reason FROM dead_letters WHERE topic = ? AND offset = ?", h.cfg.Topics.Changes, offset)
+		rows := testenv.Rows(t, h.Store, "SELECT reason_code, reason FROM dead_letters WHERE topic = ? AND offset = ?", h.Topics.Changes, offset)
 		if len(rows) != 1 {
 			t.Errorf("%s: %d dead_letters rows at offset %d, want 1", c.name, len(rows), offset)
 			continue
@@ -307,12 +307,12 @@ func TestBadInput(t *testing.T) {
 	for _, r := range []event.Reason{event.ReasonInvalidJSON, event.ReasonWrongType, event.ReasonMissingID, event.ReasonMissingField,
 		event.ReasonUnknownKind, event.ReasonInvalidValue, event.ReasonFutureTimestamp, event.ReasonTimeOrder, event.ReasonOversized,
 		event.ReasonNotUTF8, event.ReasonMissingSubject, event.ReasonUnsupported} {
-		total += counter(t, reg, "opsmetrics_ingest_dead_letters_total", map[string]string{"reason": string(r)})
+		total += testenv.Counter(t, reg, "opsmetrics_ingest_dead_letters_total", map[string]string{"reason": string(r)})
 	}
 	if total != float64(len(cases)) {
 		t.Errorf("dead-letter metric total %v, want %d", total, len(cases))
 	}
-	if got := counter(t, reg, "opsmetrics_ingest_dead_letters_total", map[string]string{"reason": "time_order"}); got != 2 {
+	if got := testenv.Counter(t, reg, "opsmetrics_ingest_dead_letters_total", map[string]string{"reason": "time_order"}); got != 2 {
 		t.Errorf("dead letters with reason time_order: %v, want 2", got)
 	}
 }
@@ -328,7 +328,7 @@ func TestDuplicatesAndReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceFile := func() {
-		p := publish.New(h.brokers, publish.TopicsFrom(h.cfg.Topics), nil)
+		p := publish.New(h.Brokers, publish.TopicsFrom(h.Topics), nil)
 		defer p.Close()
 		if _, err := p.File(context.Background(), bytes.NewReader(buf.Bytes())); err != nil {
 			t.Fatal(err)
@@ -336,37 +336,37 @@ func TestDuplicatesAndReplays(t *testing.T) {
 	}
 	produceFile()
 	h.ingestUntilIdle("first")
-	before := h.views()
-	if n := testenv.Count(t, h.st, "SELECT count() FROM deployments"); n != uint64(stats.Deployments) {
+	before := h.Views()
+	if n := testenv.Count(t, h.Store, "SELECT count() FROM deployments"); n != uint64(stats.Deployments) {
 		t.Fatalf("deployments: %d, want %d", n, stats.Deployments)
 	}
 
 	produceFile() // the same events again, at new offsets
 	again := h.ingestUntilIdle("first")
-	h.resetOffsets("first", 4)
+	h.ResetOffsets("first", 4)
 	replay := h.ingestUntilIdle("first") // the same group, rewound to offset zero
-	after := h.views()
+	after := h.Views()
 	for view, rows := range before {
 		if after[view] != rows {
 			t.Errorf("view %s changed after duplicates and replay:\nbefore %d bytes, after %d bytes", view, len(rows), len(after[view]))
 		}
 	}
 	// Prove the duplicates were really consumed and stored again.
-	if got := sumCounter(t, again, "opsmetrics_ingest_events_stored_total"); got != float64(stats.Events) {
+	if got := testenv.SumCounter(t, again, "opsmetrics_ingest_events_stored_total"); got != float64(stats.Events) {
 		t.Errorf("second pass stored %v events, want the %d duplicates", got, stats.Events)
 	}
-	if got := sumCounter(t, replay, "opsmetrics_ingest_events_stored_total"); got != float64(2*stats.Events) {
+	if got := testenv.SumCounter(t, replay, "opsmetrics_ingest_events_stored_total"); got != float64(2*stats.Events) {
 		t.Errorf("replay from zero stored %v events, want %d", got, 2*stats.Events)
 	}
 	for _, table := range []string{"deployment_events", "incident_events", "patch_events", "change_events"} {
-		if err := h.st.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+		if err := h.Store.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := testenv.Count(t, h.st, "SELECT count() FROM deployment_events"); n != uint64(stats.Deployments) {
+	if n := testenv.Count(t, h.Store, "SELECT count() FROM deployment_events"); n != uint64(stats.Deployments) {
 		t.Errorf("deployment_events after merge: %d rows, want %d: duplicates are not merged away", n, stats.Deployments)
 	}
-	if got := h.views(); got["incidents"] != before["incidents"] {
+	if got := h.Views(); got["incidents"] != before["incidents"] {
 		t.Errorf("incidents view changed after merging")
 	}
 }

@@ -3,8 +3,6 @@ package ingest_test
 import (
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -14,7 +12,7 @@ import (
 
 // startServe starts `opsmetrics serve --components ingest`, a replica of a
 // scaled-out ingestion.
-func startServe(t *testing.T, h *harness, group string) *ingester {
+func startServe(t *testing.T, h *harness, group string) *testenv.Process {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -22,19 +20,9 @@ func startServe(t *testing.T, h *harness, group string) *ingester {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(opsmetricsBinary(t), "serve", "--components", "ingest", "--clickhouse", h.dsn,
-		"--brokers", h.brokers[0], "--group", group, "--listen", addr, "--batch-size", "200", "--batch-max-latency", "100ms",
+	return testenv.StartProcess(t, "serve", "--components", "ingest", "--clickhouse", h.DSN,
+		"--brokers", h.Brokers[0], "--group", group, "--listen", addr, "--batch-size", "200", "--batch-max-latency", "100ms",
 		"--session-timeout", "6s", "--retry-max-backoff", "1s", "--log-level", "debug")
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), "OPSMETRICS_CONFIG=")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	in := &ingester{cmd: cmd, done: make(chan error, 1), log: log}
-	go func() { in.done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-in.done })
-	return in
 }
 
 // TestScaleOut runs three serve replicas ingesting one 12-partition stream
@@ -45,27 +33,27 @@ func TestScaleOut(t *testing.T) {
 		t.Skip("slow: runs the opsmetrics binary three times")
 	}
 	h := newHarness(t, 12)
-	msgs, want := stream(t, h, generator.Config{Services: 20, Days: 90, Seed: 5, End: t0})
-	replicas := []*ingester{startServe(t, h, "scale"), startServe(t, h, "scale"), startServe(t, h, "scale")}
-	h.produce(msgs...)
+	msgs, want := h.Stream(generator.Config{Services: 20, Days: 90, Seed: 5, End: t0})
+	replicas := []*testenv.Process{startServe(t, h, "scale"), startServe(t, h, "scale"), startServe(t, h, "scale")}
+	h.Produce(msgs...)
 	stored := func() uint64 {
-		return testenv.Count(t, h.st, `SELECT (SELECT count() FROM deployment_events) + (SELECT count() FROM incident_events)
+		return testenv.Count(t, h.Store, `SELECT (SELECT count() FROM deployment_events) + (SELECT count() FROM incident_events)
 			+ (SELECT count() FROM patch_events) + (SELECT count() FROM change_events)`)
 	}
 	testenv.Eventually(t, 90*time.Second, "a third of the stream stored", func() (bool, string) {
 		n := stored()
 		return n > uint64(len(msgs))/3, fmt.Sprintf("%d of %d", n, len(msgs))
 	})
-	replicas[1].kill(t)
+	replicas[1].Kill(t)
 	t.Logf("killed one of three replicas with %d of %d messages stored", stored(), len(msgs))
 	testenv.Eventually(t, 3*time.Minute, "the two survivors store everything", func() (bool, string) {
-		n := testenv.Count(t, h.st, `SELECT (SELECT uniqExact(event_id) FROM deployment_events) + (SELECT uniqExact(event_id) FROM incident_events)
+		n := testenv.Count(t, h.Store, `SELECT (SELECT uniqExact(event_id) FROM deployment_events) + (SELECT uniqExact(event_id) FROM incident_events)
 			+ (SELECT uniqExact(event_id) FROM patch_events) + (SELECT uniqExact(event_id) FROM change_events)`)
 		return n == uint64(want["events"]), fmt.Sprintf("%d of %d distinct events", n, want["events"])
 	})
-	checkExactlyOnce(t, h, want)
-	for i, r := range []*ingester{replicas[0], replicas[2]} {
-		if stored := r.log.String(); !contains(stored, "batch committed") {
+	h.CheckExactlyOnce(want)
+	for i, r := range []*testenv.Process{replicas[0], replicas[2]} {
+		if stored := r.Log.String(); !contains(stored, "batch committed") {
 			t.Errorf("surviving replica %d never committed a batch: the partitions were not shared", i)
 		}
 	}

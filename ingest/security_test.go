@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -58,8 +58,10 @@ func selfSigned(t *testing.T) (*tls.Config, string) {
 // each mechanism, and refuses a wrong password without showing it.
 func TestSecureKafka(t *testing.T) {
 	serverTLS, ca := selfSigned(t)
-	cfg := config.Default()
-	topics := append(cfg.Topics.Inputs(), cfg.Topics.DeadLetter)
+	cfg := ingest.DefaultConfig()
+	names := broker.DefaultTopics()
+	cfg.SetTopics(names)
+	topics := append(names.Inputs(), names.DeadLetter)
 	for i, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
 		t.Run(mech, func(t *testing.T) {
 			const user, pass = "opsmetrics", "kafka-Pa55-for-tests"
@@ -71,13 +73,14 @@ func TestSecureKafka(t *testing.T) {
 			defer c.Close()
 			dsn := testenv.Database(t)
 			st := testenv.Store(t, dsn)
-			k := config.Kafka{TLS: true, CAFile: ca, SASLMechanism: mech, SASLUsername: user, SASLPassword: pass}
+			k := broker.Config{Brokers: c.ListenAddrs(), Security: broker.Security{TLS: true, CAFile: ca, SASLMechanism: mech,
+				SASLUsername: user, SASLPassword: pass}}
 
-			_, transport, err := ingest.Connection(k)
+			_, transport, err := k.Connection()
 			if err != nil {
 				t.Fatal(err)
 			}
-			pub := publish.New(c.ListenAddrs(), publish.TopicsFrom(cfg.Topics), transport)
+			pub := publish.New(c.ListenAddrs(), publish.TopicsFrom(names), transport)
 			defer pub.Close()
 			at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 			e := &event.Event{Kind: event.KindDeployment, ID: "e-sec", Time: at, Deployment: &event.Deployment{ID: "d-sec",
@@ -91,10 +94,10 @@ func TestSecureKafka(t *testing.T) {
 				t.Fatalf("produce over TLS and SASL %s: %v", mech, err)
 			}
 
-			icfg := ingest.ConfigFrom(&cfg)
-			icfg.Brokers, icfg.Group = c.ListenAddrs(), "secure"
+			icfg := cfg
+			icfg.Group = "secure"
 			icfg.UntilIdle, icfg.SessionTimeout = 3*time.Second, 6*time.Second
-			if err := icfg.Secure(k); err != nil {
+			if err := icfg.SetKafka(k); err != nil {
 				t.Fatal(err)
 			}
 			in, err := ingest.New(icfg, st, testenv.Logger(t), nil, nil)
@@ -115,8 +118,8 @@ func TestSecureKafka(t *testing.T) {
 			}
 			wrong := icfg
 			bad := k
-			bad.SASLPassword = "not-" + pass
-			if err := wrong.Secure(bad); err != nil {
+			bad.Security.SASLPassword = "not-" + pass
+			if err := wrong.SetKafka(bad); err != nil {
 				t.Fatal(err)
 			}
 			rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -22,12 +22,12 @@ import (
 func TestStalledIsVisible(t *testing.T) {
 	srv := testenv.OwnClickHouse(t)
 	h := newHarness(t, 2)
-	h.dsn = testenv.MigratedDatabase(t, srv)
-	h.st = testenv.Store(t, h.dsn)
-	cfg := ingest.ConfigFrom(&h.cfg)
+	h.DSN = testenv.MigratedDatabase(t, srv)
+	h.Store = testenv.Store(t, h.DSN)
+	cfg := h.cfg
 	cfg.Group, cfg.BatchMaxLatency, cfg.SessionTimeout, cfg.RetryMaxBackoff, cfg.LagInterval = "stalled", 100*time.Millisecond, 6*time.Second, time.Second, 500*time.Millisecond
 	reg := prometheus.NewRegistry()
-	in, err := ingest.New(cfg, h.st, testenv.Logger(t), reg, nil)
+	in, err := ingest.New(cfg, h.Store, testenv.Logger(t), reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,13 +37,13 @@ func TestStalledIsVisible(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	change := func(i int) kafka.Message {
-		return kafka.Message{Topic: h.cfg.Topics.Changes, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf(
+		return kafka.Message{Topic: h.Topics.Changes, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf(
 			`{"kind":"change","event_id":"s-%d","change_id":"c-%d","service":"search","merged_at":"2026-03-02T10:00:00Z"}`, i, i))}
 	}
-	h.produce(change(0))
+	h.Produce(change(0))
 	testenv.Eventually(t, time.Minute, "ready, the first event stored", func() (bool, string) {
 		err := in.Ready()
-		n := testenv.Count(t, h.st, "SELECT count() FROM changes")
+		n := testenv.Count(t, h.Store, "SELECT count() FROM changes")
 		return err == nil && n == 1, fmt.Sprintf("ready: %v, %d stored", err, n)
 	})
 
@@ -52,7 +52,7 @@ func TestStalledIsVisible(t *testing.T) {
 	for i := 1; i <= 40; i++ {
 		msgs = append(msgs, change(i))
 	}
-	h.produce(msgs...)
+	h.Produce(msgs...)
 	testenv.Eventually(t, time.Minute, "not ready, saying why", func() (bool, string) {
 		err := in.Ready()
 		return err != nil && strings.Contains(err.Error(), "ClickHouse"), fmt.Sprint(err)
@@ -63,11 +63,11 @@ func TestStalledIsVisible(t *testing.T) {
 		lags := gauges(t, reg, "opsmetrics_ingest_consumer_lag_messages")
 		var changes float64
 		for k, v := range lags {
-			if strings.HasPrefix(k, h.cfg.Topics.Changes+"/") {
+			if strings.HasPrefix(k, h.Topics.Changes+"/") {
 				changes += v
 			}
 		}
-		return len(lags) == 2*len(h.cfg.Topics.Inputs()) && changes == 40, fmt.Sprintf("%v", lags)
+		return len(lags) == 2*len(h.Topics.Inputs()) && changes == 40, fmt.Sprintf("%v", lags)
 	})
 
 	if err := srv.Restart(context.Background()); err != nil {
@@ -75,7 +75,7 @@ func TestStalledIsVisible(t *testing.T) {
 	}
 	testenv.Eventually(t, 2*time.Minute, "ready again, nothing left", func() (bool, string) {
 		err := in.Ready()
-		n := testenv.Count(t, h.st, "SELECT count() FROM changes")
+		n := testenv.Count(t, h.Store, "SELECT count() FROM changes")
 		return err == nil && n == 41, fmt.Sprintf("ready: %v, %d stored", err, n)
 	})
 	testenv.Eventually(t, 30*time.Second, "lag 0 exported", func() (bool, string) {

@@ -21,16 +21,16 @@ func TestBatchSpan(t *testing.T) {
 	h := newHarness(t, 1)
 	var msgs []kafka.Message
 	for i := range 5 {
-		msgs = append(msgs, kafka.Message{Topic: h.cfg.Topics.Changes, Value: []byte(fmt.Sprintf(
+		msgs = append(msgs, kafka.Message{Topic: h.Topics.Changes, Value: []byte(fmt.Sprintf(
 			`{"kind":"change","event_id":"span-%d","change_id":"sha-%d","service":"search","merged_at":"2026-03-02T10:00:00Z"}`, i, i))})
 	}
-	h.produce(msgs...)
+	h.Produce(msgs...)
 
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	cfg := ingest.ConfigFrom(&h.cfg)
+	cfg := h.cfg
 	cfg.Group, cfg.UntilIdle, cfg.BatchMaxLatency, cfg.SessionTimeout = "spans", 3*time.Second, 500*time.Millisecond, 6*time.Second
-	in, err := ingest.New(cfg, h.st, testenv.Logger(t), nil, tp)
+	in, err := ingest.New(cfg, h.Store, testenv.Logger(t), nil, tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestBatchSpan(t *testing.T) {
 		if s.SpanKind != trace.SpanKindConsumer {
 			t.Errorf("span %q kind %v, want consumer", s.Name, s.SpanKind)
 		}
-		if s.Name != "process "+h.cfg.Topics.Changes {
+		if s.Name != "process "+h.Topics.Changes {
 			t.Errorf("span name %q", s.Name)
 		}
 		attrs := map[string]string{}
@@ -58,7 +58,7 @@ func TestBatchSpan(t *testing.T) {
 		}
 		for k, v := range map[string]string{
 			"messaging.system": "kafka", "messaging.operation.type": "process",
-			"messaging.destination.name": h.cfg.Topics.Changes, "messaging.consumer.group.name": "spans",
+			"messaging.destination.name": h.Topics.Changes, "messaging.consumer.group.name": "spans",
 			"messaging.destination.partition.id": "0",
 		} {
 			if attrs[k] != v {

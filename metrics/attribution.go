@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
 
 // Attribution says which deployment, if any, caused an incident.
@@ -44,9 +45,10 @@ const DefaultMaxGap = 24 * time.Hour
 // environment that finished in [impact start - gap, impact start]; the
 // latest wins, ties broken by deployment id, so the same data always gives
 // the same answer. An explicit cause_deployment_id (or a cause_commit that a
-// deployment shipped) takes precedence. The %s are the sources (sources.go):
-// incidents in range, deployments that shipped a named commit, incidents
-// in range again, and deployments within the gap.
+// deployment shipped) takes precedence. Its arguments are the incidents in
+// range (a source, sources.go) and the range, the deployments that shipped
+// a named commit, the incidents and the range again, the deployments within
+// the gap, and the gap in seconds.
 const attributionSQL = `
 SELECT
 	incident_id, service, environment, impact, resolved,
@@ -61,14 +63,14 @@ FROM (
 				assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact,
 				ifNull(resolved_at, toDateTime(0, 'UTC')) AS resolved,
 				cause_deployment_id AS explicit, cause_commit
-			FROM %s
+			FROM ?
 			WHERE isNotNull(ifNull(impact_started_at, detected_at))
 				AND ifNull(impact_started_at, detected_at) >= ? AND ifNull(impact_started_at, detected_at) < ?
 		)
 		ANY LEFT JOIN (
 			SELECT arrayJoin(changes) AS cause_commit, environment,
 				argMin(deployment_id, tuple(finished_at, deployment_id)) AS by_commit
-			FROM %s WHERE status = 'success'
+			FROM ? WHERE status = 'success'
 			GROUP BY cause_commit, environment
 		) USING (cause_commit, environment)
 	)
@@ -76,13 +78,13 @@ FROM (
 		SELECT incident_id, argMax(deployment_id, tuple(finished_at, deployment_id)) AS inferred
 		FROM (
 			SELECT incident_id, service, environment, assumeNotNull(ifNull(impact_started_at, detected_at)) AS impact
-			FROM %s
+			FROM ?
 			WHERE isNotNull(ifNull(impact_started_at, detected_at))
 				AND ifNull(impact_started_at, detected_at) >= ? AND ifNull(impact_started_at, detected_at) < ?
 		)
 		ALL INNER JOIN (
 			SELECT deployment_id, service, environment, finished_at
-			FROM %s WHERE status = 'success'
+			FROM ? WHERE status = 'success'
 		) USING (service, environment)
 		WHERE finished_at <= impact AND dateDiff('second', finished_at, impact) <= ?
 		GROUP BY incident_id
@@ -102,39 +104,40 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 	if maxGap <= 0 {
 		maxGap = DefaultMaxGap
 	}
-	query, args := attributionQuery(from, to, maxGap)
-	rows, err := conn.Query(ctx, query, bind(args)...)
-	if err != nil {
-		return nil, fmt.Errorf("attribute incidents: %w", err)
-	}
-	defer rows.Close()
 	var out []Attribution
-	for rows.Next() {
-		var a Attribution
-		var method string
-		if err := rows.Scan(&a.IncidentID, &a.Service, &a.Environment, &a.ImpactStart, &a.Resolved, &a.DeploymentID, &method); err != nil {
-			return nil, err
-		}
+	err := query(ctx, conn, attributionQuery(at(from), at(to), maxGap), func(r *attributionRow) {
+		a := Attribution{IncidentID: r.IncidentID, Service: r.Service, Environment: r.Environment, ImpactStart: r.Impact,
+			Resolved: r.Resolved, DeploymentID: r.DeploymentID, Method: Method(r.Method)}
 		if a.Resolved.Unix() <= 0 {
 			a.Resolved = time.Time{}
 		}
-		a.Method = Method(method)
 		out = append(out, a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attribute incidents: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// attributionRow is a row of attributionSQL.
+type attributionRow struct {
+	IncidentID   string    `ch:"incident_id"`
+	Service      string    `ch:"service"`
+	Environment  string    `ch:"environment"`
+	Impact       time.Time `ch:"impact"`
+	Resolved     time.Time `ch:"resolved"`
+	DeploymentID string    `ch:"deployment_id"`
+	Method       string    `ch:"method"`
 }
 
 // attributionQuery is the attribution of the incidents whose impact started
-// in [from, to), and its arguments. Only deployments that finished within
-// one gap before the range (or in it) can be inferred causes: the join
-// never touches the rest.
-func attributionQuery(from, to time.Time, maxGap time.Duration) (string, []any) {
-	from, to = from.UTC(), to.UTC()
-	incidents, iargs := incidentsStarted(from, to, "service", "environment", "impact_started_at", "detected_at", "resolved_at",
+// in [from, to). Only deployments that finished within one gap before the
+// range (or in it) can be inferred causes: the join never touches the rest.
+func attributionQuery(from, to chsql.Time, maxGap time.Duration) chsql.Expr {
+	incidents := incidentsStarted(from, to, "service", "environment", "impact_started_at", "detected_at", "resolved_at",
 		"cause_deployment_id", "cause_commit")
-	byCommit, cargs := deploymentsFinished(time.Unix(0, 0), to, []string{"environment", "status", "finished_at", "changes"},
-		namedCommits, from, to, from, to)
-	inGap, gargs := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
-	query := fmt.Sprintf(attributionSQL, incidents, byCommit, incidents, inGap)
-	return query, concat(iargs, []any{from, to}, cargs, iargs, []any{from, to}, gargs, []any{seconds(maxGap)})
+	byCommit := deploymentsFinished(at(time.Unix(0, 0)), to, []string{"environment", "status", "finished_at", "changes"},
+		chsql.SQL(namedCommits, from, to, from, to))
+	inGap := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, chsql.Expr{})
+	return chsql.SQL(attributionSQL, incidents, from, to, byCommit, incidents, from, to, inGap, seconds(maxGap))
 }

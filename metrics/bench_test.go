@@ -11,9 +11,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
@@ -34,7 +34,7 @@ func BenchmarkKPISummary(b *testing.B) {
 	}
 	b.StopTimer()
 	ctx := context.Background()
-	srv, err := chserver.Start(ctx, b.TempDir())
+	srv, err := clickhouse.Start(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

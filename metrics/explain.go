@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
@@ -19,6 +21,8 @@ type Explanation struct {
 	Formula string
 	Columns []string
 	Rows    [][]string
+	// Notes follow the rows: what the KPI's value is, from them.
+	Notes []string
 }
 
 // ExplainableKPIs are the KPI names Explain accepts.
@@ -40,109 +44,159 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 			causes[a.DeploymentID] = append(causes[a.DeploymentID], a.IncidentID+" ("+string(a.Method)+")")
 		}
 	}
-	ts := func(t time.Time) string {
-		if t.Unix() <= 0 {
-			return "-"
-		}
-		return t.UTC().Format("2006-01-02 15:04")
-	}
-	e := &Explanation{KPI: kpi}
+	ts := explainTime
+	k, _ := LookupKPI(kpi)
+	e := &Explanation{KPI: kpi, Formula: k.Formula}
 	switch kpi {
-	case "deployment_frequency", "change_failure_rate", "rework_rate", "recovery_time":
-		e.Formula = map[string]string{
-			"deployment_frequency": "successful production deployments ÷ days in range",
-			"change_failure_rate":  "deployments failed (status, or blamed for an incident) ÷ deployments",
-			"rework_rate":          "unplanned deployments ÷ deployments",
-			"recovery_time":        "failed deployment → its incident's resolution, or → the next successful deployment",
-		}[kpi]
+	case "recovery_time":
+		return e, explainRecovery(ctx, conn, q, attrs, e)
+	case "deployment_frequency", "change_failure_rate", "rework_rate":
 		e.Columns = []string{"deployment", "service", "environment", "finished", "status", "unplanned", "blamed for", "counts as failed"}
-		where, args := q.where("finished_at")
-		src, sargs := deploymentsFinished(q.From, q.To, dimsAnd("finished_at", "status", "unplanned"), "")
-		rows, err := conn.Query(ctx, `SELECT deployment_id, service, environment, finished_at, status, unplanned
-			FROM `+src+` WHERE `+where+` ORDER BY finished_at, deployment_id`, bind(concat(sargs, args))...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, service, env, status string
-			var finished time.Time
-			var unplanned uint8
-			if err := rows.Scan(&id, &service, &env, &finished, &status, &unplanned); err != nil {
-				return nil, err
-			}
-			failed := status != "success" || len(causes[id]) > 0
-			e.Rows = append(e.Rows, []string{id, service, env, ts(finished), status, yes(unplanned == 1),
-				strings.Join(causes[id], ", "), yes(failed)})
-		}
-		return e, rows.Err()
+		src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("finished_at", "status", "unplanned"), chsql.Expr{})
+		err := query(ctx, conn, chsql.SQL(`SELECT deployment_id, service, environment, finished_at, status, unplanned
+			FROM ? WHERE ? ORDER BY finished_at, deployment_id`, src, q.where("finished_at")), func(r *explainedDeployment) {
+			failed := r.Status != "success" || len(causes[r.ID]) > 0
+			e.Rows = append(e.Rows, []string{r.ID, r.Service, r.Environment, ts(r.Finished), r.Status, yes(r.Unplanned == 1),
+				strings.Join(causes[r.ID], ", "), yes(failed)})
+		})
+		return e, err
 	case "mttr", "mttd", "mtta":
-		e.Formula = map[string]string{
-			"mttr": "detected → resolved, over resolved production incidents",
-			"mttd": "impact start → detected",
-			"mtta": "detected → acknowledged",
-		}[kpi]
 		e.Columns = []string{"incident", "service", "severity", "impact", "detected", "acknowledged", "resolved", "cause", "how"}
-		where, args := q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")
-		src, sargs := incidentsStarted(q.From, q.To, dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
-		rows, err := conn.Query(ctx, `SELECT incident_id, service, severity,
-				ifNull(impact_started_at, toDateTime(0, 'UTC')), ifNull(detected_at, toDateTime(0, 'UTC')),
-				ifNull(acknowledged_at, toDateTime(0, 'UTC')), ifNull(resolved_at, toDateTime(0, 'UTC'))
-			FROM `+src+` WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND `+where+` ORDER BY detected_at, incident_id`, bind(concat(sargs, args))...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, service, sev string
-			var impact, detected, acked, resolved time.Time
-			if err := rows.Scan(&id, &service, &sev, &impact, &detected, &acked, &resolved); err != nil {
-				return nil, err
-			}
-			a := byIncident[id]
-			e.Rows = append(e.Rows, []string{id, service, sev, ts(impact), ts(detected), ts(acked), ts(resolved),
+		src := incidentsStarted(at(q.From), at(q.To), dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
+		err := query(ctx, conn, chsql.SQL(`SELECT incident_id, service, severity,
+				ifNull(impact_started_at, toDateTime(0, 'UTC')) AS v_impact, ifNull(detected_at, toDateTime(0, 'UTC')) AS v_detected,
+				ifNull(acknowledged_at, toDateTime(0, 'UTC')) AS v_acknowledged, ifNull(resolved_at, toDateTime(0, 'UTC')) AS v_resolved
+			FROM ? WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ? ORDER BY detected_at, incident_id`,
+			src, q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")), func(r *explainedIncident) {
+			a := byIncident[r.ID]
+			e.Rows = append(e.Rows, []string{r.ID, r.Service, r.Severity, ts(r.Impact), ts(r.Detected), ts(r.Acknowledged), ts(r.Resolved),
 				a.DeploymentID, string(a.Method)})
-		}
-		return e, rows.Err()
+		})
+		return e, err
 	case "lead_time":
-		e.Formula = "change commit (or merge; the merge when the commit is later) → finish of the first successful production deployment shipping it, or 0 when that finished before"
 		e.Columns = []string{"change", "service", "authored", "merged", "first production deployment", "deployed"}
 		lookback := q.LeadTimeLookback
 		if lookback <= 0 {
 			lookback = DefaultLeadTimeLookback
 		}
-		since := q.From.Add(-lookback).UTC()
-		changes := "(" + store.Changes("authored_at >= ? OR merged_at >= ?", "service", "authored_at", "merged_at") + ")"
-		deploys, dargs := deploymentsFinished(since, time.Time{}, []string{"environment", "status", "finished_at", "changes"}, "")
-		args := concat([]any{since, since}, dargs, []any{q.production(), q.From.UTC(), q.To.UTC()})
-		filter := ""
+		since := at(q.From.Add(-lookback))
+		changes := chsql.SQL("("+store.Changes("authored_at >= ? OR merged_at >= ?", "service", "authored_at", "merged_at")+")", since, since)
+		deploys := deploymentsFinished(since, chsql.Time{}, []string{"environment", "status", "finished_at", "changes"}, chsql.Expr{})
+		where := chsql.SQL("first_deploy >= ? AND first_deploy < ?", at(q.From), at(q.To))
 		if len(q.Services) > 0 {
-			filter = " AND has(?, service)"
-			args = append(args, q.Services)
+			where = chsql.SQL("? AND has(?, service)", where, q.Services)
 		}
-		rows, err := conn.Query(ctx, `SELECT change_id, service, ifNull(authored_at, toDateTime(0, 'UTC')), ifNull(merged_at, toDateTime(0, 'UTC')), deployment, first_deploy
-			FROM `+changes+`
+		err := query(ctx, conn, chsql.SQL(`SELECT change_id, service, ifNull(authored_at, toDateTime(0, 'UTC')) AS v_authored,
+				ifNull(merged_at, toDateTime(0, 'UTC')) AS v_merged, deployment, first_deploy
+			FROM ?
 			ANY LEFT JOIN (
 				SELECT arrayJoin(changes) AS change_id, min(finished_at) AS first_deploy,
 					argMin(deployment_id, tuple(finished_at, deployment_id)) AS deployment
-				FROM `+deploys+` WHERE status = 'success' AND has(?, environment) GROUP BY change_id
+				FROM ? WHERE status = 'success' AND has(?, environment) GROUP BY change_id
 			) USING (change_id)
-			WHERE first_deploy >= ? AND first_deploy < ?`+filter+` ORDER BY first_deploy, change_id`, bind(args)...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, service, dep string
-			var authored, merged, first time.Time
-			if err := rows.Scan(&id, &service, &authored, &merged, &dep, &first); err != nil {
-				return nil, err
-			}
-			e.Rows = append(e.Rows, []string{id, service, ts(authored), ts(merged), dep, ts(first)})
-		}
-		return e, rows.Err()
+			WHERE ? ORDER BY first_deploy, change_id`, changes, deploys, q.production(), where), func(r *explainedChange) {
+			e.Rows = append(e.Rows, []string{r.ID, r.Service, ts(r.Authored), ts(r.Merged), r.Deployment, ts(r.FirstDeploy)})
+		})
+		return e, err
 	}
 	return nil, fmt.Errorf("cannot explain %q: want one of %s", kpi, strings.Join(ExplainableKPIs, ", "))
+}
+
+// explainRecovery lists the failed deployments with their recovery
+// times, shortest first (the order the median ranks them in), those not
+// recovered last, and notes the median and its DORA level.
+func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, e *Explanation) error {
+	levels, err := q.levelTable()
+	if err != nil {
+		return err
+	}
+	blamed := []string{""}
+	for _, a := range attrs {
+		if a.DeploymentID != "" {
+			blamed = append(blamed, a.DeploymentID)
+		}
+	}
+	type row struct {
+		cells []string
+		secs  float64 // -1: not recovered
+	}
+	var rows []row
+	var xs []float64
+	q.By, q.Step = []Dimension{Service, Environment}, ""
+	err = recoveries(ctx, conn, q, attrs, blamed, func(r *recoveryRow, from, to time.Time, by string) {
+		v := r.values(2)
+		cells := []string{r.ID, v[0], v[1], explainTime(r.Finished)}
+		if to.IsZero() {
+			if by == "" {
+				by = "no successful deployment since"
+			}
+			rows = append(rows, row{append(cells, explainTime(from), "-", by, "not recovered"), -1})
+			return
+		}
+		d := max(to.Sub(from).Seconds(), 0)
+		xs = append(xs, d)
+		rows = append(rows, row{append(cells, explainTime(from), explainTime(to), by, human("seconds", &d)), d})
+	})
+	if err != nil {
+		return fmt.Errorf("recovery time: %w", err)
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if (a.secs < 0) != (b.secs < 0) {
+			return b.secs < 0
+		}
+		return a.secs < b.secs
+	})
+	e.Columns = []string{"deployment", "service", "environment", "finished", "recovery from", "recovered", "how", "recovery time"}
+	for _, r := range rows {
+		e.Rows = append(e.Rows, r.cells)
+	}
+	median := quantile(xs, 0.5)
+	s := &Summary{RecoveryMedianSeconds: median}
+	level := LevelLabel(levels.Levels(s)["recovery_time"])
+	if level == "" {
+		level = "-"
+	}
+	e.Notes = append(e.Notes, fmt.Sprintf("median of the %d recovered: %s; DORA %s level: %s; %d not recovered yet, left out",
+		len(xs), human("seconds", median), levels.Name, level, len(rows)-len(xs)))
+	return nil
+}
+
+// The rows of the explanations.
+type (
+	explainedDeployment struct {
+		ID          string    `ch:"deployment_id"`
+		Service     string    `ch:"service"`
+		Environment string    `ch:"environment"`
+		Finished    time.Time `ch:"finished_at"`
+		Status      string    `ch:"status"`
+		Unplanned   uint8     `ch:"unplanned"`
+	}
+	explainedIncident struct {
+		ID           string    `ch:"incident_id"`
+		Service      string    `ch:"service"`
+		Severity     string    `ch:"severity"`
+		Impact       time.Time `ch:"v_impact"`
+		Detected     time.Time `ch:"v_detected"`
+		Acknowledged time.Time `ch:"v_acknowledged"`
+		Resolved     time.Time `ch:"v_resolved"`
+	}
+	explainedChange struct {
+		ID          string    `ch:"change_id"`
+		Service     string    `ch:"service"`
+		Authored    time.Time `ch:"v_authored"`
+		Merged      time.Time `ch:"v_merged"`
+		Deployment  string    `ch:"deployment"`
+		FirstDeploy time.Time `ch:"first_deploy"`
+	}
+)
+
+// explainTime is t in the explanations: UTC to the minute, "-" for none.
+func explainTime(t time.Time) string {
+	if t.Unix() <= 0 {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
 }
 
 func yes(b bool) string {
@@ -160,5 +214,11 @@ func (e *Explanation) WriteTable(w io.Writer) error {
 	for _, r := range e.Rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range e.Notes {
+		fmt.Fprintf(w, "\n%s\n", n)
+	}
+	return nil
 }

@@ -16,10 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Exporter exposes rolling KPI values as Prometheus gauges, one series per
-// (window, service, team, environment). It recomputes them on Refresh, so a
-// scrape never runs SQL. Counts can be summed across labels; ratios and
-// durations are per combination.
+// Exporter exposes rolling KPI values as Prometheus gauges for each window
+// at three scopes (scopes): the organisation, each team, and each service
+// in each environment. It recomputes them on Refresh, so a scrape never
+// runs SQL. Counts can be summed across labels; ratios and medians are
+// computed at each scope, since they cannot be.
 type Exporter struct {
 	conn    driver.Conn
 	base    Query
@@ -29,7 +30,7 @@ type Exporter struct {
 	maxLabelBytes, maxLabelValues int
 
 	mu        sync.Mutex
-	snapshot  map[string][]exported // by window label
+	snapshot  []map[string][]exported // by scope, then window label
 	refreshed time.Time
 	dropped   int
 	errors    prometheus.Counter
@@ -38,7 +39,7 @@ type Exporter struct {
 // exported is a summary with the label values it is exported under.
 type exported struct {
 	s      *Summary
-	labels []string // service, team, environment
+	labels []string // the scope's dimensions
 }
 
 // Default label bounds: see LimitLabels.
@@ -56,7 +57,6 @@ func NewExporter(conn driver.Conn, base Query, windows map[string]time.Duration,
 	if windows == nil {
 		windows = DefaultWindows
 	}
-	base.By = []Dimension{Service, Team, Environment}
 	return &Exporter{conn: conn, base: base, windows: windows, log: log,
 		maxLabelBytes: DefaultMaxLabelBytes, maxLabelValues: DefaultMaxLabelValues,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -77,35 +77,58 @@ func (x *Exporter) LimitLabels(maxBytes, maxValues int) {
 	x.maxLabelBytes, x.maxLabelValues = max(maxBytes, 16), max(maxValues, 1)
 }
 
-// Refresh recomputes every window ending now.
+// Refresh recomputes every window ending now, for every scope.
 func (x *Exporter) Refresh(ctx context.Context) error {
 	now := time.Now().UTC()
-	sums := map[string][]*Summary{}
 	var longest string
 	for label, w := range x.windows {
-		q := x.base
-		q.From, q.To = now.Add(-w), now
-		s, err := Summaries(ctx, x.conn, q)
-		if err != nil {
-			x.errors.Inc()
-			return err
-		}
-		sums[label] = s
 		if longest == "" || w > x.windows[longest] {
 			longest = label
 		}
 	}
-	snap, dropped := x.bound(sums, longest)
+	snap := make([]map[string][]exported, len(scopes))
+	dropped := 0
+	for i, sc := range scopes {
+		sums := map[string][]*Summary{}
+		for label, w := range x.windows {
+			q := x.base
+			q.From, q.To, q.By = now.Add(-w), now, sc.by
+			s, err := Summaries(ctx, x.conn, q)
+			if err != nil {
+				x.errors.Inc()
+				return err
+			}
+			sums[label] = s
+		}
+		var n int
+		snap[i], n = x.bound(sums, longest, sc.by)
+		dropped += n
+	}
 	x.mu.Lock()
 	x.snapshot, x.refreshed, x.dropped = snap, now, dropped
 	x.mu.Unlock()
 	return nil
 }
 
-// bound applies the label limits to the summaries of each window: which
-// values of each label may be exported, decided on the window rank.
-func (x *Exporter) bound(sums map[string][]*Summary, rank string) (map[string][]exported, int) {
-	dims := []Dimension{Service, Team, Environment}
+// bound applies the label limits to the summaries of each window, sliced
+// by dims: which values of each label may be exported, decided on the
+// window rank. A slice with no environment (changes that reached none) or,
+// sliced by team, no team is no series: it would be a label with an empty
+// value; a service without a team is exported with team noTeam.
+func (x *Exporter) bound(sums map[string][]*Summary, rank string, dims []Dimension) (map[string][]exported, int) {
+	for w, ss := range sums {
+		var kept []*Summary
+		for _, s := range ss {
+			if _, ok := s.Slice[Environment]; ok && s.Slice[Environment] == "" {
+				continue
+			}
+			if len(dims) == 1 && dims[0] == Team && s.Slice[Team] == "" {
+				continue
+			}
+			kept = append(kept, s)
+		}
+		sums[w] = kept
+	}
 	ranked := append([]*Summary(nil), sums[rank]...)
 	sort.SliceStable(ranked, func(i, j int) bool {
 		a, b := ranked[i].Deployments+ranked[i].Incidents, ranked[j].Deployments+ranked[j].Incidents
@@ -142,7 +165,11 @@ func (x *Exporter) bound(sums map[string][]*Summary, rank string) (map[string][]
 			ok := true
 			for i, d := range dims {
 				ok = ok && allowed[i][s.Slice[d]]
-				lv[i] = LabelValue(s.Slice[d], x.maxLabelBytes)
+				v := s.Slice[d]
+				if v == "" && d == Team {
+					v = noTeam
+				}
+				lv[i] = LabelValue(v, x.maxLabelBytes)
 			}
 			if k := strings.Join(lv, "\x00"); ok && !seen[k] {
 				seen[k] = true
@@ -218,12 +245,12 @@ func (x *Exporter) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-type gauge struct {
-	desc  *prometheus.Desc
-	value func(*Summary) (float64, bool)
+// kpiGauge is one KPI's gauge: its name after the prefix, its help and
+// its value in a summary (false: absent, no sample).
+type kpiGauge struct {
+	name, help string
+	value      func(*Summary) (float64, bool)
 }
-
-var labels = []string{"window", "service", "team", "environment"}
 
 func count(f func(*Summary) uint64) func(*Summary) (float64, bool) {
 	return func(s *Summary) (float64, bool) { return float64(f(s)), true }
@@ -238,20 +265,52 @@ func opt(f func(*Summary) *float64) func(*Summary) (float64, bool) {
 	}
 }
 
-var gauges = []gauge{
-	{prometheus.NewDesc("opsmetrics_kpi_deployments", "Production deployments in the window, any status.", labels, nil), count(func(s *Summary) uint64 { return s.Deployments })},
-	{prometheus.NewDesc("opsmetrics_kpi_deployments_per_day", "Successful production deployments per day over the window.", labels, nil), func(s *Summary) (float64, bool) { return s.DeploymentsPerDay, true }},
-	{prometheus.NewDesc("opsmetrics_kpi_failed_deployments", "Failed production deployments, by status or attributed incident.", labels, nil), count(func(s *Summary) uint64 { return s.FailedDeployments })},
-	{prometheus.NewDesc("opsmetrics_kpi_change_failure_ratio", "Failed deployments divided by deployments.", labels, nil), opt(func(s *Summary) *float64 { return s.ChangeFailureRate })},
-	{prometheus.NewDesc("opsmetrics_kpi_rework_ratio", "Unplanned deployments divided by deployments.", labels, nil), opt(func(s *Summary) *float64 { return s.ReworkRate })},
-	{prometheus.NewDesc("opsmetrics_kpi_lead_time_median_seconds", "Median change lead time.", labels, nil), opt(func(s *Summary) *float64 { return s.LeadTimeMedianSeconds })},
-	{prometheus.NewDesc("opsmetrics_kpi_recovery_time_median_seconds", "Median failed-deployment recovery time.", labels, nil), opt(func(s *Summary) *float64 { return s.RecoveryMedianSeconds })},
-	{prometheus.NewDesc("opsmetrics_kpi_incidents", "Production incidents whose impact started in the window.", labels, nil), count(func(s *Summary) uint64 { return s.Incidents })},
-	{prometheus.NewDesc("opsmetrics_kpi_mttd_median_seconds", "Median time from impact start to detection.", labels, nil), opt(func(s *Summary) *float64 { return s.MTTDMedianSeconds })},
-	{prometheus.NewDesc("opsmetrics_kpi_mtta_median_seconds", "Median time from detection to acknowledgement.", labels, nil), opt(func(s *Summary) *float64 { return s.MTTAMedianSeconds })},
-	{prometheus.NewDesc("opsmetrics_kpi_mttr_median_seconds", "Median time from detection to resolution.", labels, nil), opt(func(s *Summary) *float64 { return s.MTTRMedianSeconds })},
-	{prometheus.NewDesc("opsmetrics_kpi_patch_compliance_ratio", "Patches applied within their deadline divided by patches due.", labels, nil), opt(func(s *Summary) *float64 { return s.PatchCompliance })},
-	{prometheus.NewDesc("opsmetrics_kpi_patches_overdue", "Patches not applied and past their deadline.", labels, nil), count(func(s *Summary) uint64 { return s.PatchesOverdue })},
+var kpiGauges = []kpiGauge{
+	{"deployments", "Production deployments in the window, any status.", count(func(s *Summary) uint64 { return s.Deployments })},
+	{"deployments_per_day", "Successful production deployments per day over the window.", func(s *Summary) (float64, bool) { return s.DeploymentsPerDay, true }},
+	{"failed_deployments", "Failed production deployments, by status or attributed incident.", count(func(s *Summary) uint64 { return s.FailedDeployments })},
+	{"change_failure_ratio", "Failed deployments divided by deployments.", opt(func(s *Summary) *float64 { return s.ChangeFailureRate })},
+	{"rework_ratio", "Unplanned deployments divided by deployments.", opt(func(s *Summary) *float64 { return s.ReworkRate })},
+	{"lead_time_median_seconds", "Median change lead time.", opt(func(s *Summary) *float64 { return s.LeadTimeMedianSeconds })},
+	{"recovery_time_median_seconds", "Median failed-deployment recovery time.", opt(func(s *Summary) *float64 { return s.RecoveryMedianSeconds })},
+	{"incidents", "Production incidents whose impact started in the window.", count(func(s *Summary) uint64 { return s.Incidents })},
+	{"mttd_median_seconds", "Median time from impact start to detection.", opt(func(s *Summary) *float64 { return s.MTTDMedianSeconds })},
+	{"mtta_median_seconds", "Median time from detection to acknowledgement.", opt(func(s *Summary) *float64 { return s.MTTAMedianSeconds })},
+	{"mttr_median_seconds", "Median time from detection to resolution.", opt(func(s *Summary) *float64 { return s.MTTRMedianSeconds })},
+	{"patch_compliance_ratio", "Patches applied within their deadline divided by patches due.", opt(func(s *Summary) *float64 { return s.PatchCompliance })},
+	{"patches_overdue", "Patches not applied and past their deadline.", count(func(s *Summary) uint64 { return s.PatchesOverdue })},
+}
+
+// A scope is one level the gauges are computed at: the whole organisation
+// (opsmetrics_kpi_org_*), each team (opsmetrics_kpi_team_*) and each
+// service in each environment (opsmetrics_kpi_*, with its team). Medians
+// and ratios do not add up across labels, so each scope is computed, not
+// summed.
+type scope struct {
+	by    []Dimension
+	descs []*prometheus.Desc // by kpiGauges
+}
+
+func newScope(prefix, what string, by ...Dimension) scope {
+	labels := []string{"window"}
+	for _, d := range by {
+		labels = append(labels, string(d))
+	}
+	sc := scope{by: by}
+	for _, g := range kpiGauges {
+		sc.descs = append(sc.descs, prometheus.NewDesc(prefix+g.name, g.help+" "+what, labels, nil))
+	}
+	return sc
+}
+
+// noTeam is the team label of a service without one: label values are
+// never empty.
+const noTeam = "(none)"
+
+var scopes = []scope{
+	newScope("opsmetrics_kpi_org_", "Whole organisation.", nil...),
+	newScope("opsmetrics_kpi_team_", "Per team.", Team),
+	newScope("opsmetrics_kpi_", "Per service and environment.", Service, Team, Environment),
 }
 
 var (
@@ -262,8 +321,10 @@ var (
 
 // Describe implements prometheus.Collector.
 func (x *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	for _, g := range gauges {
-		ch <- g.desc
+	for _, sc := range scopes {
+		for _, d := range sc.descs {
+			ch <- d
+		}
 	}
 	ch <- refreshDesc
 	ch <- droppedDesc
@@ -281,12 +342,14 @@ func (x *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(refreshDesc, prometheus.GaugeValue, float64(at.Unix()))
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.GaugeValue, float64(dropped))
-	for window, sums := range snap {
-		for _, e := range sums {
-			lv := append([]string{window}, e.labels...)
-			for _, g := range gauges {
-				if v, ok := g.value(e.s); ok {
-					ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, lv...)
+	for i, sc := range scopes {
+		for window, sums := range snap[i] {
+			for _, e := range sums {
+				lv := append([]string{window}, e.labels...)
+				for j, g := range kpiGauges {
+					if v, ok := g.value(e.s); ok {
+						ch <- prometheus.MustNewConstMetric(sc.descs[j], prometheus.GaugeValue, v, lv...)
+					}
 				}
 			}
 		}

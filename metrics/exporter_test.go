@@ -16,13 +16,20 @@ import (
 )
 
 // TestExporter refreshes the rolling gauges from real data and checks the
-// exposition with promtool.
+// exposition with promtool: per service (its team "(none)" when it has
+// none), per team and for the organisation, and no label with an empty
+// value, though a change that reached no environment slices by none.
 func TestExporter(t *testing.T) {
 	st := testenv.Store(t, testenv.Database(t))
 	now := time.Now().UTC().Truncate(time.Second)
+	paid := func(e *event.Event) *event.Event { e.Deployment.Team = "payments"; return e }
 	write(t, st,
 		dep("x1", "checkout", "production", now.Add(-2*24*time.Hour), event.DeploymentSuccess),
 		dep("x2", "checkout", "production", now.Add(-20*24*time.Hour), event.DeploymentFailure),
+		paid(dep("x3", "billing", "production", now.Add(-3*24*time.Hour), event.DeploymentSuccess)),
+		paid(dep("x4", "ledger", "production", now.Add(-4*24*time.Hour), event.DeploymentFailure)),
+		&event.Event{Kind: event.KindChange, ID: "e-cx", Time: now.Add(-time.Hour),
+			Change: &event.Change{ID: "c-x", Service: "checkout", AuthoredAt: now.Add(-time.Hour)}},
 	)
 	exp := metrics.NewExporter(st.Conn(), metrics.Query{}, nil, testenv.Logger(t))
 	if err := exp.Refresh(context.Background()); err != nil {
@@ -30,14 +37,26 @@ func TestExporter(t *testing.T) {
 	}
 	text := []byte(testenv.Exposition(t, exp))
 	for _, want := range []string{
-		`opsmetrics_kpi_deployments{environment="production",service="checkout",team="",window="7d"} 1`,
-		`opsmetrics_kpi_deployments{environment="production",service="checkout",team="",window="30d"} 2`,
-		`opsmetrics_kpi_change_failure_ratio{environment="production",service="checkout",team="",window="30d"} 0.5`,
-		`opsmetrics_kpi_change_failure_ratio{environment="production",service="checkout",team="",window="7d"} 0`,
+		`opsmetrics_kpi_deployments{environment="production",service="checkout",team="(none)",window="7d"} 1`,
+		`opsmetrics_kpi_deployments{environment="production",service="checkout",team="(none)",window="30d"} 2`,
+		`opsmetrics_kpi_change_failure_ratio{environment="production",service="checkout",team="(none)",window="30d"} 0.5`,
+		`opsmetrics_kpi_change_failure_ratio{environment="production",service="checkout",team="(none)",window="7d"} 0`,
+		`opsmetrics_kpi_change_failure_ratio{environment="production",service="ledger",team="payments",window="7d"} 1`,
+		`opsmetrics_kpi_team_deployments{team="payments",window="7d"} 2`,
+		`opsmetrics_kpi_team_change_failure_ratio{team="payments",window="7d"} 0.5`,
+		`opsmetrics_kpi_org_deployments{window="30d"} 4`,
+		`opsmetrics_kpi_org_change_failure_ratio{window="30d"} 0.5`,
+		`opsmetrics_kpi_org_deployments_per_day{window="7d"} 0.2857142857142857`,
 	} {
 		if !bytes.Contains(text, []byte(want)) {
 			t.Errorf("exposition lacks %s", want)
 		}
+	}
+	if m := regexp.MustCompile(`(?m)^opsmetrics_\w+\{[^}]*=""`).Find(text); m != nil {
+		t.Errorf("a label with an empty value: %s", m)
+	}
+	if bytes.Contains(text, []byte("opsmetrics_kpi_team_deployments{team=\"(none)\"")) {
+		t.Error("services without a team exported as a team")
 	}
 	if bytes.Contains(text, []byte("opsmetrics_kpi_mttr_median_seconds{")) {
 		t.Error("MTTR exported without incidents; absent values must have no sample")

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -29,58 +32,84 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-var columns = []struct {
-	name, csvName string
-	cell          func(*Summary) string
-	csv           func(*Summary) string
-}{
-	{"deploys", "deployments", func(s *Summary) string { return strconv.FormatUint(s.Deployments, 10) }, nil},
-	{"/day", "deployments_per_day", func(s *Summary) string { return strconv.FormatFloat(s.DeploymentsPerDay, 'f', 2, 64) }, nil},
-	{"CFR", "change_failure_rate", func(s *Summary) string { return percent(s.ChangeFailureRate) }, func(s *Summary) string { return num(s.ChangeFailureRate) }},
-	{"rework", "rework_rate", func(s *Summary) string { return percent(s.ReworkRate) }, func(s *Summary) string { return num(s.ReworkRate) }},
-	{"lead", "lead_time_median_seconds", func(s *Summary) string { return human(s.LeadTimeMedianSeconds) }, func(s *Summary) string { return num(s.LeadTimeMedianSeconds) }},
-	{"unshipped", "changes_not_deployed", func(s *Summary) string { return strconv.FormatUint(s.ChangesNotDeployed, 10) }, nil},
-	{"incid", "incidents", func(s *Summary) string { return strconv.FormatUint(s.Incidents, 10) }, nil},
-	{"MTTD", "mttd_median_seconds", func(s *Summary) string { return human(s.MTTDMedianSeconds) }, func(s *Summary) string { return num(s.MTTDMedianSeconds) }},
-	{"MTTR", "mttr_median_seconds", func(s *Summary) string { return human(s.MTTRMedianSeconds) }, func(s *Summary) string { return num(s.MTTRMedianSeconds) }},
+// column is a column of the table: its heading and its cell of a summary.
+type column struct {
+	name string
+	cell func(*Summary) string
 }
 
-// WriteTable writes r as an aligned table that fits 100 columns for up to
-// two slicing dimensions of ordinary names. Durations are medians in human
-// units, rates percentages; absent values show as "-".
+// columns are the DORA and incident figures of the table's first part.
+var columns = []column{
+	{"deploys", func(s *Summary) string { return strconv.FormatUint(s.Deployments, 10) }},
+	{"/day", func(s *Summary) string { return strconv.FormatFloat(s.DeploymentsPerDay, 'f', 2, 64) }},
+	{"CFR", func(s *Summary) string { return human("ratio", s.ChangeFailureRate) }},
+	{"rework", func(s *Summary) string { return human("ratio", s.ReworkRate) }},
+	{"lead", func(s *Summary) string { return human("seconds", s.LeadTimeMedianSeconds) }},
+	{"unshipped", func(s *Summary) string { return strconv.FormatUint(s.ChangesNotDeployed, 10) }},
+	{"incid", func(s *Summary) string { return strconv.FormatUint(s.Incidents, 10) }},
+	{"MTTD", func(s *Summary) string { return human("seconds", s.MTTDMedianSeconds) }},
+	{"MTTR", func(s *Summary) string { return human("seconds", s.MTTRMedianSeconds) }},
+}
+
+// graded are the DORA metrics that have levels, with the figure each level
+// is computed from.
+var graded = []struct {
+	kpi, name string
+	value     func(*Summary) string
+}{
+	{"deployment_frequency", "deployment frequency", func(s *Summary) string {
+		return strconv.FormatFloat(s.DeploymentsPerDay, 'f', 2, 64) + "/day"
+	}},
+	{"lead_time", "lead time (median)", func(s *Summary) string { return human("seconds", s.LeadTimeMedianSeconds) }},
+	{"change_failure_rate", "change failure rate", func(s *Summary) string { return human("ratio", s.ChangeFailureRate) }},
+	{"recovery_time", "recovery time (median)", func(s *Summary) string { return human("seconds", s.RecoveryMedianSeconds) }},
+}
+
+// patchColumns are the patch-management KPIs, in a table of their own.
+var patchColumns = []column{
+	{"patches", func(s *Summary) string { return strconv.FormatUint(s.PatchesReleased, 10) }},
+	{"advisories", func(s *Summary) string { return strconv.FormatUint(s.PatchAdvisories, 10) }},
+	{"latency", func(s *Summary) string { return human("seconds", s.PatchLatencyMedianSeconds) }},
+	{"compliance", func(s *Summary) string { return human("ratio", s.PatchCompliance) }},
+	{"failed", func(s *Summary) string { return human("ratio", s.PatchFailureRate) }},
+	{"overdue", func(s *Summary) string { return strconv.FormatUint(s.PatchesOverdue, 10) }},
+}
+
+// WriteTable writes r as aligned tables that fit 100 columns for up to two
+// slicing dimensions of ordinary names, under a line that gives the range
+// and its time zone: the DORA and incident figures, the DORA levels, the
+// patch KPIs and, when r compares, the changes. Durations are medians and
+// rates percentages (FormatValue); absent values show as "-". A partial
+// bucket (clipped by the range) is marked with a *.
 func (r *Report) WriteTable(w io.Writer) error {
+	loc := r.location()
+	fmt.Fprintf(w, "%s to %s (end exclusive), time zone %s\n\n",
+		r.From.In(loc).Format("2006-01-02 15:04"), r.To.In(loc).Format("2006-01-02 15:04"), loc)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := r.sliceHeader()
-	for _, c := range columns {
-		head = append(head, c.name)
+	if err := r.writeColumns(tw, columns, ""); err != nil {
+		return err
 	}
+	if slices.ContainsFunc(r.Summaries, func(s *Summary) bool { return s.Partial }) {
+		fmt.Fprintf(w, "* partial %s: the range covers only part of it\n", r.Bucket)
+	}
+	// The DORA levels, each beside the figure it grades.
+	fmt.Fprintln(w)
+	head := append(r.sliceHeader(), "DORA metric", "value", "level (DORA "+r.LevelTable+")")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, s := range r.Summaries {
-		row := r.sliceCells(s)
-		for _, c := range columns {
-			row = append(row, c.cell(s))
+		for _, g := range graded {
+			l := LevelLabel(s.Levels[g.kpi])
+			if l == "" {
+				l = "-"
+			}
+			fmt.Fprintln(tw, strings.Join(append(r.sliceCells(s, true), g.name, g.value(s), l), "\t"))
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	// The DORA levels, in a second table of their own.
 	fmt.Fprintln(w)
-	head = append(r.sliceHeader(), "frequency", "lead time", "failure rate", "recovery")
-	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t(DORA "+r.LevelTable+" levels)")
-	for _, s := range r.Summaries {
-		row := r.sliceCells(s)
-		for _, k := range []string{"deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"} {
-			l := s.Levels[k]
-			if l == "" {
-				l = "-"
-			}
-			row = append(row, l)
-		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := r.writeColumns(tw, patchColumns, "\t(patches)"); err != nil {
 		return err
 	}
 	if len(r.Summaries) == 0 || r.Summaries[0].Previous == nil {
@@ -91,11 +120,29 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t(change from the previous period)")
 	for _, s := range r.Summaries {
 		p := s.Previous
-		row := append(r.sliceCells(s),
+		row := append(r.sliceCells(s, true),
 			fmt.Sprintf("%+d", int64(s.Deployments)-int64(p.Deployments)),
 			delta(s.ChangeFailureRate, p.ChangeFailureRate, func(d float64) string { return fmt.Sprintf("%+.1fpp", d*100) }),
 			delta(s.LeadTimeMedianSeconds, p.LeadTimeMedianSeconds, signedHuman),
 			delta(s.MTTRMedianSeconds, p.MTTRMedianSeconds, signedHuman))
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+// writeColumns writes a table of cols, one row per summary, its heading
+// followed by note.
+func (r *Report) writeColumns(tw *tabwriter.Writer, cols []column, note string) error {
+	head := r.sliceHeader()
+	for _, c := range cols {
+		head = append(head, c.name)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t")+note)
+	for _, s := range r.Summaries {
+		row := r.sliceCells(s, true)
+		for _, c := range cols {
+			row = append(row, c.cell(s))
+		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
@@ -111,33 +158,109 @@ func delta(now, before *float64, f func(float64) string) string {
 
 func signedHuman(d float64) string {
 	if d < 0 {
-		return "-" + human(ptr(-d))
+		return "-" + FormatValue("seconds", -d)
 	}
-	return "+" + human(&d)
+	return "+" + FormatValue("seconds", d)
 }
 
-// WriteCSV writes r as CSV: rates as ratios, durations in seconds, absent
+// WriteCSV writes r as CSV, one row per summary: the slice (and bucket)
+// columns of the table, then every figure of the JSON document under its
+// JSON name, maps and the previous period flattened with dots
+// (dora_levels.lead_time, previous.deployments). Rates are ratios,
+// durations seconds, times RFC 3339 in the report's time zone, absent
 // values empty.
 func (r *Report) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	head := r.sliceHeader()
-	for _, c := range columns {
-		head = append(head, c.csvName)
-	}
-	cw.Write(head)
+	loc := r.location()
+	var rows [][]field
 	for _, s := range r.Summaries {
-		row := r.sliceCells(s)
-		for _, c := range columns {
-			f := c.cell
-			if c.csv != nil {
-				f = c.csv
+		rows = append(rows, flatten("", reflect.ValueOf(s).Elem(), loc))
+	}
+	// The header: each row's names in order, the keys of maps (which rows
+	// may lack) merged in where they first appear.
+	var names []string
+	for _, row := range rows {
+		at := 0
+		for _, f := range row {
+			if i := slices.Index(names, f.name); i >= 0 {
+				at = i + 1
+				continue
 			}
-			row = append(row, f(s))
+			names = slices.Insert(names, at, f.name)
+			at++
+		}
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(append(r.sliceHeader(), names...))
+	for i, s := range r.Summaries {
+		vals := map[string]string{}
+		for _, f := range rows[i] {
+			vals[f.name] = f.value
+		}
+		row := r.sliceCells(s, false)
+		for _, n := range names {
+			row = append(row, vals[n])
 		}
 		cw.Write(row)
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+type field struct{ name, value string }
+
+// flatten lists the JSON fields of the struct v as CSV fields, less the
+// slice and the bucket start, which lead each row.
+func flatten(prefix string, v reflect.Value, loc *time.Location) []field {
+	var out []field
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "-" || name == "" || name == "slice" || (prefix == "" && name == "bucket") {
+			continue
+		}
+		out = append(out, flattenValue(prefix+name, v.Field(i), loc)...)
+	}
+	return out
+}
+
+func flattenValue(name string, v reflect.Value, loc *time.Location) []field {
+	switch x := v.Interface().(type) {
+	case *time.Time:
+		if x == nil {
+			return []field{{name, ""}}
+		}
+		return []field{{name, x.In(loc).Format(time.RFC3339)}}
+	case *float64:
+		return []field{{name, num(x)}}
+	case *Summary:
+		if x == nil {
+			return nil
+		}
+		return flatten(name+".", reflect.ValueOf(x).Elem(), loc)
+	}
+	switch v.Kind() {
+	case reflect.Map:
+		keys := make([]string, 0, v.Len())
+		for _, k := range v.MapKeys() {
+			keys = append(keys, k.String())
+		}
+		sort.Strings(keys)
+		var out []field
+		for _, k := range keys {
+			out = append(out, flattenValue(name+"."+k, v.MapIndex(reflect.ValueOf(k).Convert(v.Type().Key())), loc)...)
+		}
+		return out
+	case reflect.Float64:
+		return []field{{name, strconv.FormatFloat(v.Float(), 'f', -1, 64)}}
+	}
+	return []field{{name, fmt.Sprint(v.Interface())}}
+}
+
+func (r *Report) location() *time.Location {
+	if l, err := time.LoadLocation(r.TimeZone); err == nil {
+		return l
+	}
+	return time.UTC
 }
 
 func (r *Report) sliceHeader() []string {
@@ -154,26 +277,21 @@ func (r *Report) sliceHeader() []string {
 	return h
 }
 
-func (r *Report) sliceCells(s *Summary) []string {
+// sliceCells are the bucket (marked * when partial and mark is set) and
+// the slice of s.
+func (r *Report) sliceCells(s *Summary, mark bool) []string {
 	var c []string
 	if r.Bucket != Whole && s.Bucket != nil {
-		loc := time.UTC
-		if l, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" {
-			loc = l
+		b := s.Bucket.In(r.location()).Format(time.DateOnly)
+		if s.Partial && mark {
+			b += "*"
 		}
-		c = append(c, s.Bucket.In(loc).Format(time.DateOnly))
+		c = append(c, b)
 	}
 	if len(r.By) == 0 && r.Bucket == Whole {
 		return []string{"all"}
 	}
 	return append(c, sliceKey(s, r.By)...)
-}
-
-func percent(v *float64) string {
-	if v == nil {
-		return "-"
-	}
-	return strconv.FormatFloat(*v*100, 'f', 1, 64) + "%"
 }
 
 func num(v *float64) string {
@@ -183,18 +301,10 @@ func num(v *float64) string {
 	return strconv.FormatFloat(*v, 'f', -1, 64)
 }
 
-// human writes a duration in seconds in the largest fitting unit.
-func human(v *float64) string {
+// human writes v in unit with FormatValue, or "-" when absent.
+func human(unit string, v *float64) string {
 	if v == nil {
 		return "-"
 	}
-	d := time.Duration(*v * float64(time.Second))
-	switch {
-	case d >= 48*time.Hour:
-		return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + "d"
-	case d >= time.Hour:
-		return strconv.FormatFloat(d.Hours(), 'f', 1, 64) + "h"
-	default:
-		return strconv.FormatFloat(d.Minutes(), 'f', 0, 64) + "m"
-	}
+	return FormatValue(unit, *v)
 }

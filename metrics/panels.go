@@ -4,15 +4,18 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
 
 // Panel queries are the KPI figures of the Grafana dashboards, as single
 // SQL statements the ClickHouse data source runs. They are built from the
-// same sources, folds, attribution and lead-time definitions as Summaries:
-// the range is given as SQL expressions (the plugin's $__fromTime and
-// $__toTime), which replace the range's bound values when the statement is
-// rendered, and quantiles interpolate in SQL exactly as quantile does in
-// Go. TestPanelsAgreeWithSummaries holds the two to the same numbers.
+// same sources, folds, attribution and lead-time definitions as Summaries,
+// with the range given as SQL expressions (the plugin's $__fromTime and
+// $__toTime: chsql.TimeOf) where Summaries bind times, and rendered with
+// every value inlined (chsql.Inline). Quantiles interpolate in SQL exactly
+// as quantile does in Go. TestPanelsAgreeWithSummaries holds the two to the
+// same numbers.
 
 // Panel KPIs.
 const (
@@ -53,29 +56,41 @@ type PanelOptions struct {
 	LeadTimeLookback time.Duration
 }
 
-// The range a statement is built for, then rendered as the panel's
-// expressions: any bound time within a century of one is that expression
-// plus an offset in seconds (a gap before, a lookback). They are far from
-// any real time a statement binds (such as the epoch, "since always").
-var (
-	panelFrom = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
-	panelTo   = time.Date(3400, 1, 1, 0, 0, 0, 0, time.UTC)
-)
+// panelRange is q over the panel's range, its expressions.
+func (o PanelOptions) panelRange(q Query) queryRange {
+	return queryRange{Query: q, from: chsql.TimeOf(chsql.Macro(o.From)), to: chsql.TimeOf(chsql.Macro(o.To))}
+}
 
 // panelWindow is the range of incidents the attribution of a panel reads
 // and its gap: one gap either side of the panel's range, or everything for
 // a gap too long to be an offset of the range (Unbounded).
-func panelWindow(gap time.Duration) (from, to time.Time, _ time.Duration) {
+func panelWindow(r queryRange, gap time.Duration) (from, to chsql.Time, _ time.Duration) {
 	if gap >= MaxBoundedGap/2 {
-		return minDateTime, maxDateTime, gap
+		return at(chsql.MinTime), at(chsql.MaxTime), gap
 	}
-	return panelFrom.Add(-gap), panelTo.Add(gap), gap
+	return r.from.Add(-gap), r.to.Add(gap), gap
 }
 
 // PanelSQL returns the statement of one KPI. Its columns are value
 // (Nullable(Float64): absent is NULL), preceded by time (DateTime) when
-// bucketed.
+// bucketed. A bucketed statement has a third column, partial: the value of
+// a bucket the range's edges cut (value is NULL there), so that a panel
+// draws it apart rather than as a full week or month; as in Summaries, a
+// rate per day of a cut bucket is over the days the range covers of it.
 func PanelSQL(kpi string, o PanelOptions) (string, error) {
+	sql, err := panelSQL(kpi, o)
+	if err != nil || o.Bucket == "" {
+		return sql, err
+	}
+	end := "addDays(time, 7)"
+	if o.Bucket == "month" {
+		end = "addMonths(time, 1)"
+	}
+	return "SELECT time, if(cut, NULL, v) AS value, if(cut, v, NULL) AS partial FROM (SELECT time, value AS v, time < " + o.From +
+		" OR " + end + " > " + o.To + " AS cut FROM (" + sql + ")) ORDER BY time", nil
+}
+
+func panelSQL(kpi string, o PanelOptions) (string, error) {
 	switch o.Bucket {
 	case "", "week", "month":
 	default:
@@ -89,20 +104,20 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 	if o.GroupBy != "" && o.Bucket != "" {
 		return "", fmt.Errorf("a panel query is bucketed or grouped, not both")
 	}
-	q := Query{From: panelFrom, To: panelTo, Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback}
-	gap := q.gap()
-	attr, err := o.render(attributionQuery(panelWindow(gap)))
+	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback})
+	gap := r.gap()
+	attr, err := chsql.Inline(attributionQuery(panelWindow(r, gap)))
 	if err != nil {
 		return "", err
 	}
 	blamed := "deployment_id IN (SELECT deployment_id FROM (" + attr + ") WHERE deployment_id != '')"
-	prod, err := o.render("?", []any{q.production()})
+	prod, err := chsql.Literal(r.production())
 	if err != nil {
 		return "", err
 	}
 	switch kpi {
 	case PanelDeploymentFrequency, PanelChangeFailureRate, PanelReworkRate, PanelDeployments:
-		src, err := o.render(deploymentsFinished(panelFrom, panelTo, dimsAnd("status", "unplanned", "finished_at"), ""))
+		src, err := chsql.Inline(deploymentsFinished(r.from, r.to, dimsAnd("status", "unplanned", "finished_at"), chsql.Expr{}))
 		if err != nil {
 			return "", err
 		}
@@ -115,18 +130,18 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 		return o.wrap("finished_at", "toNullable(toFloat64("+expr+")) AS value",
 			src+" WHERE "+o.inRange("finished_at")+" AND has("+prod+", environment) AND "+o.filters()), nil
 	case PanelLeadTime:
-		src, err := o.render(leadTimeSource(q))
+		src, err := chsql.Inline(leadTimeSource(r))
 		if err != nil {
 			return "", err
 		}
 		return o.median("first_deploy", leadSeconds, "1",
 			src+" WHERE first_deploy != toDateTime(0) AND "+o.inRange("first_deploy")+" AND "+o.filters()), nil
 	case PanelRecoveryTime:
-		failed, err := o.render(deploymentsFinished(panelFrom, panelTo, dimsAnd("status", "finished_at"), ""))
+		failed, err := chsql.Inline(deploymentsFinished(r.from, r.to, dimsAnd("status", "finished_at"), chsql.Expr{}))
 		if err != nil {
 			return "", err
 		}
-		succ, err := o.render(deploymentsFinished(panelFrom, time.Time{}, []string{"service", "environment", "status", "finished_at"}, "status = 'success'"))
+		succ, err := chsql.Inline(deploymentsFinished(r.from, chsql.Time{}, []string{"service", "environment", "status", "finished_at"}, chsql.Expr{}))
 		if err != nil {
 			return "", err
 		}
@@ -158,7 +173,7 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 		)`
 		return o.median("finished_at", "rt", "rt >= 0", from), nil
 	case PanelIncidents, PanelMTTR, PanelMTTD, PanelMTTA:
-		src, err := o.render(incidentsStarted(panelFrom, panelTo, dimsAnd("severity", "impact_started_at", "detected_at",
+		src, err := chsql.Inline(incidentsStarted(r.from, r.to, dimsAnd("severity", "impact_started_at", "detected_at",
 			"acknowledged_at", "resolved_at")...))
 		if err != nil {
 			return "", err
@@ -180,7 +195,7 @@ func PanelSQL(kpi string, o PanelOptions) (string, error) {
 				"isNotNull(acknowledged_at) AND isNotNull(detected_at)", from), nil
 		}
 	case PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue:
-		src, err := o.render(patchSource(q))
+		src, err := chsql.Inline(patchSource(r))
 		if err != nil {
 			return "", err
 		}
@@ -206,15 +221,17 @@ func (o PanelOptions) group() string {
 	return "service"
 }
 
-// days is the length in days of the range, or of a bucket.
+// days is the length in days of the range, or of the part of a bucket
+// inside it.
 func (o PanelOptions) days() string {
+	from, to := o.From, o.To
 	switch o.Bucket {
 	case "week":
-		return "7"
+		from, to = "greatest(time, "+o.From+")", "least(addDays(time, 7), "+o.To+")"
 	case "month":
-		return "dateDiff('day', time, addMonths(time, 1))"
+		from, to = "greatest(time, "+o.From+")", "least(addMonths(time, 1), "+o.To+")"
 	}
-	return "((toUInt32(" + o.To + ") - toUInt32(" + o.From + ")) / 86400)"
+	return "((toUInt32(" + to + ") - toUInt32(" + from + ")) / 86400)"
 }
 
 func (o PanelOptions) inRange(col string) string {
@@ -267,66 +284,6 @@ func (o PanelOptions) median(timeCol, x, cond, from string) string {
 	return "SELECT time, " + value + " AS value FROM (" + inner + ") ORDER BY time"
 }
 
-// render inlines args into sql: the panel range's times as its
-// expressions, everything else as a literal.
-func (o PanelOptions) render(sql string, args []any) (string, error) {
-	var b strings.Builder
-	i := 0
-	for _, r := range sql {
-		if r != '?' {
-			b.WriteRune(r)
-			continue
-		}
-		if i >= len(args) {
-			return "", fmt.Errorf("panel query: more placeholders than arguments")
-		}
-		lit, err := o.literal(args[i])
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(lit)
-		i++
-	}
-	if i != len(args) {
-		return "", fmt.Errorf("panel query: %d arguments for %d placeholders", len(args), i)
-	}
-	return b.String(), nil
-}
-
-func (o PanelOptions) literal(v any) (string, error) {
-	const century = 100 * 365 * 24 * time.Hour
-	switch v := v.(type) {
-	case time.Time:
-		for _, ref := range []struct {
-			t    time.Time
-			expr string
-		}{{panelFrom, o.From}, {panelTo, o.To}} {
-			if d := v.Sub(ref.t); d > -century && d < century {
-				if d == 0 {
-					return "(" + ref.expr + ")", nil
-				}
-				return shiftSQL(ref.expr, fmt.Sprint(int64(d/time.Second))), nil
-			}
-		}
-		return "toDateTime('" + clampTime(v).Format(time.DateTime) + "', 'UTC')", nil
-	case string:
-		return quote(v), nil
-	case []string:
-		q := make([]string, len(v))
-		for i, s := range v {
-			q[i] = quote(s)
-		}
-		return "[" + strings.Join(q, ", ") + "]", nil
-	case int64:
-		return fmt.Sprint(v), nil
-	}
-	return "", fmt.Errorf("panel query: cannot inline a %T", v)
-}
-
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
 // Panel tables: rows rather than figures.
 const (
 	TableAttributions   = "attributions"    // incidents with the deployment blamed and how
@@ -336,9 +293,9 @@ const (
 
 // PanelTableSQL returns the statement of a panel table over the range.
 func PanelTableSQL(name string, o PanelOptions) (string, error) {
-	q := Query{From: panelFrom, To: panelTo, Production: o.Production, MaxGap: o.MaxGap}
-	gap := q.gap()
-	prod, err := o.render("?", []any{q.production()})
+	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap})
+	gap := r.gap()
+	prod, err := chsql.Literal(r.production())
 	if err != nil {
 		return "", err
 	}
@@ -354,7 +311,7 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 	}
 	switch name {
 	case TableAttributions:
-		attr, err := o.render(attributionQuery(panelFrom, panelTo, gap))
+		attr, err := chsql.Inline(attributionQuery(r.from, r.to, gap))
 		if err != nil {
 			return "", err
 		}
@@ -366,7 +323,7 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 		WHERE has(` + prod + `, environment) AND ` + filter("service", "environment") + `
 		ORDER BY time DESC`, nil
 	case TablePatchLatencies, TableOverduePatches:
-		src, err := o.render(patchSource(q))
+		src, err := chsql.Inline(patchSource(r))
 		if err != nil {
 			return "", err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,33 +108,60 @@ func TestPanelsAgreeWithSummaries(t *testing.T) {
 	if present < len(cases)*len(metrics.PanelKPIs)/2 {
 		t.Errorf("only %d figures had values to compare", present)
 	}
-	// Weekly buckets: the deployments per week add up to the range's.
-	sql, err := metrics.PanelSQL(metrics.PanelDeployments, metrics.PanelOptions{From: fmt.Sprintf("toDateTime(%d)", from.Unix()),
-		To: fmt.Sprintf("toDateTime(%d)", to.Unix()), Bucket: "week"})
+	// Weekly buckets are the CLI's weeks: the same deployments and
+	// deployments per day in each, the weeks the range's edges cut (it
+	// starts on a Saturday and ends on a Monday at noon) in the partial
+	// column, over the days the range covers of them.
+	weeks, err := metrics.Run(ctx, st.Conn(), metrics.Query{From: from, To: to}, metrics.Week, time.UTC, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.Conn().Query(ctx, sql)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, sql)
-	}
-	defer rows.Close()
-	var total float64
-	weeks := 0
-	for rows.Next() {
-		var week time.Time
-		var n *float64
-		if err := rows.Scan(&week, &n); err != nil {
+	for _, kpi := range []string{metrics.PanelDeployments, metrics.PanelDeploymentFrequency} {
+		sql, err := metrics.PanelSQL(kpi, metrics.PanelOptions{From: fmt.Sprintf("toDateTime(%d)", from.Unix()),
+			To: fmt.Sprintf("toDateTime(%d)", to.Unix()), Bucket: "week"})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if week.Weekday() != time.Monday {
-			t.Errorf("week bucket %v is not a Monday", week)
+		rows, err := st.Conn().Query(ctx, sql)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, sql)
 		}
-		total += *n
-		weeks++
-	}
-	if weeks < 4 || total != float64(all[0].Deployments) {
-		t.Errorf("%d weekly buckets add up to %v deployments, the range has %d", weeks, total, all[0].Deployments)
+		var got []string
+		for rows.Next() {
+			var week time.Time
+			var full, partial *float64
+			if err := rows.Scan(&week, &full, &partial); err != nil {
+				t.Fatal(err)
+			}
+			if week.Weekday() != time.Monday {
+				t.Errorf("week bucket %v is not a Monday", week)
+			}
+			kind, v := "full", full
+			if partial != nil {
+				kind, v = "partial", partial
+			}
+			got = append(got, fmt.Sprintf("%s %s %.6f", week.Format(time.DateOnly), kind, deref(v)))
+		}
+		rows.Close()
+		var want []string
+		for i, w := range weeks.Summaries {
+			if w.Deployments == 0 {
+				continue // the panel has no row for a week without deployments
+			}
+			monday := w.Bucket.AddDate(0, 0, -(int(w.Bucket.Weekday())+6)%7).Truncate(24 * time.Hour)
+			kind := "full"
+			if i == 0 || i == len(weeks.Summaries)-1 {
+				kind = "partial"
+			}
+			v := float64(w.Deployments)
+			if kpi == metrics.PanelDeploymentFrequency {
+				v = w.DeploymentsPerDay
+			}
+			want = append(want, fmt.Sprintf("%s %s %.6f", monday.Format(time.DateOnly), kind, v))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") || len(want) < 4 {
+			t.Errorf("%s by week:\n%s\nwant the CLI's weeks:\n%s", kpi, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }
 

@@ -40,25 +40,9 @@ func Ranges(from, to time.Time, b Bucket, loc *time.Location) [][2]time.Time {
 	if loc == nil {
 		loc = time.UTC
 	}
-	t := from.In(loc)
-	start := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-	switch b {
-	case Week:
-		start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7))
-	case Month:
-		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
-	}
 	var out [][2]time.Time
-	for start.Before(to) {
-		var next time.Time
-		switch b {
-		case Day:
-			next = start.AddDate(0, 0, 1)
-		case Week:
-			next = start.AddDate(0, 0, 7)
-		case Month:
-			next = start.AddDate(0, 1, 0)
-		}
+	for start := bucketStart(from, b, loc); start.Before(to); {
+		next := nextBucket(start, b)
 		lo, hi := start, next
 		if lo.Before(from) {
 			lo = from
@@ -72,6 +56,42 @@ func Ranges(from, to time.Time, b Bucket, loc *time.Location) [][2]time.Time {
 	return out
 }
 
+// bucketStart is the start, in loc, of the bucket b that holds t.
+func bucketStart(t time.Time, b Bucket, loc *time.Location) time.Time {
+	t = t.In(loc)
+	start := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	switch b {
+	case Week:
+		start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7))
+	case Month:
+		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+	}
+	return start
+}
+
+func nextBucket(start time.Time, b Bucket) time.Time {
+	switch b {
+	case Week:
+		return start.AddDate(0, 0, 7)
+	case Month:
+		return start.AddDate(0, 1, 0)
+	}
+	return start.AddDate(0, 0, 1)
+}
+
+// Partial reports whether the range [lo, hi), one of Ranges, covers only
+// part of its bucket: a range's edge clipped it (a week of one day).
+func Partial(lo, hi time.Time, b Bucket, loc *time.Location) bool {
+	if b == Whole {
+		return false
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	start := bucketStart(lo, b, loc)
+	return !start.Equal(lo) || !nextBucket(start, b).Equal(hi)
+}
+
 // Run computes the report of q: one summary per slice and bucket, each with
 // the summary of the previous period of the same length when compare is set.
 func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Location, compare bool) (*Report, error) {
@@ -79,10 +99,10 @@ func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Loc
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{From: q.From, To: q.To, By: q.By, Bucket: b, LevelTable: table.Name}
-	if loc != nil {
-		r.TimeZone = loc.String()
+	if loc == nil {
+		loc = time.UTC
 	}
+	r := &Report{From: q.From.In(loc), To: q.To.In(loc), By: q.By, Bucket: b, TimeZone: loc.String(), LevelTable: table.Name}
 	for _, rg := range Ranges(q.From, q.To, b, loc) {
 		bq := q
 		bq.From, bq.To = rg[0], rg[1]
@@ -105,13 +125,14 @@ func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Loc
 		}
 		for _, s := range sums {
 			if b != Whole {
-				start := rg[0]
-				s.Bucket = &start
+				// Bucket times in the report's time zone, as From and To.
+				start, end := rg[0].In(loc), rg[1].In(loc)
+				s.Bucket, s.BucketEnd, s.Partial = &start, &end, Partial(rg[0], rg[1], b, loc)
 			}
 			if compare {
 				s.Previous = prev[strings.Join(sliceKey(s, q.By), "\x00")]
 				if s.Previous == nil { // nothing in that slice before: zero counts, absent rates
-					s.Previous = &Summary{Slice: s.Slice, Levels: map[string]string{}}
+					s.Previous = &Summary{Slice: s.Slice, Levels: map[string]string{}, LevelLabels: map[string]string{}}
 				}
 			}
 			r.Summaries = append(r.Summaries, s)

@@ -98,3 +98,39 @@ func TestExplain(t *testing.T) {
 		t.Error("unknown KPI explained")
 	}
 }
+
+// TestExplainRecovery lists the recovery times the median ranks, shortest
+// first, with the median and its level, and agrees with the summary.
+func TestExplainRecovery(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	write(t, st,
+		dep("r1", "cart", "production", t0.Add(-10*time.Hour), event.DeploymentFailure),
+		dep("r2", "cart", "production", t0.Add(-7*time.Hour), event.DeploymentSuccess), // r1 recovers in 3h
+		dep("r3", "cart", "production", t0.Add(-5*time.Hour), event.DeploymentFailure),
+		dep("r4", "cart", "production", t0.Add(-270*time.Minute), event.DeploymentSuccess), // r3 recovers in 30m
+		dep("r5", "cart", "production", t0.Add(-time.Hour), event.DeploymentRolledBack),    // not recovered
+	)
+	q := metrics.Query{From: t0.Add(-24 * time.Hour), To: t0, Services: []string{"cart"}}
+	e, err := metrics.Explain(context.Background(), st.Conn(), "recovery_time", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range e.Rows {
+		got = append(got, r[0]+" "+r[len(r)-1])
+	}
+	if want := "[r3 30 min r1 3.0 h r5 not recovered]"; fmt.Sprint(got) != want {
+		t.Errorf("explain recovery rows %v, want %s\n%v", got, want, e.Rows)
+	}
+	sums, err := metrics.Summaries(context.Background(), st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := sums[0].RecoveryMedianSeconds; m == nil || *m != 6300 || sums[0].Unrecovered != 1 {
+		t.Errorf("summary recovery median %v, unrecovered %d; want 6300 s (1.75h) and 1", deref(m), sums[0].Unrecovered)
+	}
+	want := "median of the 2 recovered: 1.8 h; DORA 2024 level: high (2nd of 4); 1 not recovered yet, left out"
+	if len(e.Notes) != 1 || e.Notes[0] != want {
+		t.Errorf("explain recovery notes %q, want %q", e.Notes, want)
+	}
+}

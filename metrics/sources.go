@@ -3,6 +3,7 @@ package metrics
 import (
 	"time"
 
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
@@ -11,8 +12,8 @@ import (
 // 90-day summary over two years of events would group eight times the rows
 // it needs. These sources filter the raw messages first and fold only what
 // a range needs, with the same fold as the views (store.Deployments and
-// friends). Each returns a parenthesised FROM item and its arguments, in
-// the order they appear in the text.
+// friends). Each returns a parenthesised FROM item (package chsql: its
+// times and values bound or inlined as it renders).
 
 // Every source folds only the columns its caller names (besides the
 // entity key): folding a column costs as much as reading it.
@@ -21,36 +22,39 @@ import (
 // [lo, hi); a zero hi leaves the range open. A deployment belongs to the
 // range its latest message's finish time falls in: callers still filter
 // on finished_at, which drops one whose later message moved it out.
-func deploymentsFinished(lo, hi time.Time, cols []string, extra string, extraArgs ...any) (string, []any) {
-	where, args := "finished_at >= ?", []any{lo.UTC()}
+func deploymentsFinished(lo, hi chsql.Time, cols []string, extra chsql.Expr) chsql.Expr {
+	where := chsql.SQL("finished_at >= ?", lo)
 	if !hi.IsZero() {
-		where += " AND finished_at < ?"
-		args = append(args, hi.UTC())
+		where = chsql.SQL("? AND finished_at < ?", where, hi)
 	}
-	if extra != "" {
-		where += " AND " + extra
-		args = append(args, extraArgs...)
+	if !extra.IsZero() {
+		where = chsql.SQL("? AND ?", where, extra)
 	}
-	return "(" + store.Deployments(where, cols...) + ")", args
+	return chsql.SQL("("+store.Deployments("?", cols...)+")", where)
 }
 
 // incidentsStarted is the incidents with a message whose impact start or
 // detection falls in [lo, hi), folded over all their messages, so that a
 // resolution reported weeks later still counts. Callers filter on the
 // folded impact start.
-func incidentsStarted(lo, hi time.Time, cols ...string) (string, []any) {
-	return "(" + store.Incidents(`incident_id IN (SELECT incident_id FROM incident_events
-		WHERE (impact_started_at >= ? AND impact_started_at < ?) OR (detected_at >= ? AND detected_at < ?))`, cols...) + ")",
-		[]any{lo.UTC(), hi.UTC(), lo.UTC(), hi.UTC()}
+func incidentsStarted(lo, hi chsql.Time, cols ...string) chsql.Expr {
+	return chsql.SQL("("+store.Incidents(`incident_id IN (SELECT incident_id FROM incident_events
+		WHERE (impact_started_at >= ? AND impact_started_at < ?) OR (detected_at >= ? AND detected_at < ?))`, cols...)+")",
+		lo, hi, lo, hi)
 }
 
 // patchesReleased is the patch targets with a message whose release time
 // falls in [lo, hi), folded over all their messages.
-func patchesReleased(lo, hi time.Time, cols ...string) (string, []any) {
-	return "(" + store.Patches(`(patch_id, target) IN (SELECT patch_id, target FROM patch_events
-		WHERE released_at >= ? AND released_at < ?)`, cols...) + ")", []any{lo.UTC(), hi.UTC()}
+func patchesReleased(lo, hi chsql.Time, cols ...string) chsql.Expr {
+	return chsql.SQL("("+store.Patches(`(patch_id, target) IN (SELECT patch_id, target FROM patch_events
+		WHERE released_at >= ? AND released_at < ?)`, cols...)+")", lo, hi)
 }
 
 // inSet is a membership test against a bound list of ids, as a hashed set:
 // has() with a long array would compare every row against every element.
-func inSet(col string) string { return col + " IN (SELECT arrayJoin(?))" }
+func inSet(col string, ids []string) chsql.Expr {
+	return chsql.SQL(col+" IN (SELECT arrayJoin(?))", ids)
+}
+
+// at is the time t of a query.
+func at(t time.Time) chsql.Time { return chsql.At(t) }

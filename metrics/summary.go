@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
@@ -125,8 +126,12 @@ func (q Query) deadline(sev string) time.Duration {
 // an absent value: a rate with no denominator, a duration with no sample.
 type Summary struct {
 	Slice map[Dimension]string `json:"slice"`
-	// Bucket is the start of the bucket, when the report is bucketed.
-	Bucket *time.Time `json:"bucket,omitempty"`
+	// Bucket and BucketEnd are the start and exclusive end of the bucket,
+	// when the report is bucketed. Partial is set when an edge of the range
+	// clipped the bucket (a week of one day): its figures cover that part.
+	Bucket    *time.Time `json:"bucket,omitempty"`
+	BucketEnd *time.Time `json:"bucket_end,omitempty"`
+	Partial   bool       `json:"partial,omitempty"`
 	// Previous is the same slice over the previous period of the same
 	// length, when the report compares.
 	Previous *Summary `json:"previous,omitempty"`
@@ -164,8 +169,11 @@ type Summary struct {
 	PatchesOverdue              uint64              `json:"patches_overdue"`                    // not applied, past deadline at the range end
 	DeployDurationMedianSeconds *float64            `json:"deployment_duration_median_seconds"` // started → finished
 	DeployDurationP90Seconds    *float64            `json:"deployment_duration_p90_seconds"`
-	// Levels is the DORA performance level of each DORA metric with a value.
+	// Levels is the DORA performance level of each DORA metric with a
+	// value, in the report's words (elite, high, medium, low); LevelLabels
+	// the same with their best-to-worst place ("low (worst of 4)").
 	Levels              map[string]string `json:"dora_levels"`
+	LevelLabels         map[string]string `json:"dora_level_labels"`
 	MTTRMedianSeconds   *float64          `json:"mttr_median_seconds"` // detected → resolved, resolved ones
 	MTTRP90Seconds      *float64          `json:"mttr_p90_seconds"`
 	UnresolvedIncidents uint64            `json:"unresolved_incidents"`
@@ -207,26 +215,25 @@ func (q Query) gap() time.Duration {
 	return q.MaxGap
 }
 
-// where returns the common filter on a view with the given dimension
-// columns, and its arguments.
-func (q Query) where(timeCol string) (string, []any) {
-	conds, args := q.filters([]string{timeCol + " >= ?", timeCol + " < ?", "has(?, environment)"},
-		[]any{q.From.UTC(), q.To.UTC(), q.production()})
-	return strings.Join(conds, " AND "), args
+// where is the common filter on a source with the dimension columns: the
+// time column in [From, To), production, and the filters of q.
+func (q Query) where(timeCol string) chsql.Expr {
+	return chsql.Join(" AND ", append([]chsql.Expr{chsql.SQL(timeCol+" >= ? AND "+timeCol+" < ? AND has(?, environment)",
+		at(q.From), at(q.To), q.production())}, q.filters()...)...)
 }
 
-// filters appends the service, team and environment filters of q.
-func (q Query) filters(conds []string, args []any) ([]string, []any) {
+// filters are the service, team and environment filters of q.
+func (q Query) filters() []chsql.Expr {
+	var out []chsql.Expr
 	for _, f := range []struct {
 		col    string
 		values []string
 	}{{"service", q.Services}, {"team", q.Teams}, {"environment", lower(q.Environments)}} {
 		if len(f.values) > 0 {
-			conds = append(conds, "has(?, "+f.col+")")
-			args = append(args, f.values)
+			out = append(out, chsql.SQL("has(?, "+f.col+")", f.values))
 		}
 	}
-	return conds, args
+	return out
 }
 
 // dims is the number of leading dimension columns of a query's rows.
@@ -237,20 +244,24 @@ func (q Query) dims() int {
 	return len(q.By)
 }
 
-// groupBy returns the dimension columns (and the step of timeCol, last)
-// to select and group by.
-func (q Query) groupBy(timeCol string) (cols, group string) {
-	names := make([]string, 0, len(q.By)+1)
+// groupBy returns the dimension columns (and the step of timeCol, last),
+// as d0 to d3 (the dims of a row), to select, and the GROUP BY of them.
+func (q Query) groupBy(timeCol string) (cols, group chsql.Expr) {
+	var names []chsql.Expr
 	for _, d := range q.By {
-		names = append(names, string(d)) // validated by Summaries
+		names = append(names, chsql.Ident(string(d), string(Service), string(Team), string(Environment)))
 	}
 	if q.Step != "" {
-		names = append(names, q.Step.sql(timeCol))
+		names = append(names, chsql.Raw(q.Step.sql(timeCol)))
 	}
 	if len(names) == 0 {
-		return "", ""
+		return chsql.Expr{}, chsql.Expr{}
 	}
-	return strings.Join(names, ", ") + ", ", " GROUP BY " + strings.Join(names, ", ")
+	aliased := make([]chsql.Expr, len(names))
+	for i, n := range names {
+		aliased[i] = chsql.SQL("? AS d"+string(rune('0'+i)), n)
+	}
+	return chsql.SQL("?, ", chsql.Join(", ", aliased...)), chsql.SQL(" GROUP BY ?", chsql.Join(", ", names...))
 }
 
 // Summaries computes the summary of every slice of q.By over [From, To).
@@ -307,52 +318,51 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		days = q.Step.Duration().Hours() / 24
 	}
 
-	where, args := q.where("finished_at")
-	src, sargs := deploymentsFinished(q.From, q.To, dimsAnd("status", "unplanned", "started_at", "finished_at"), "")
-	dq := `SELECT ` + cols + `count(), countIf(status = 'success'), uniqExactIf(toDate(finished_at), status = 'success'),
-		countIf(status != 'success' OR ` + inSet("deployment_id") + `), countIf(unplanned = 1),
-		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(started_at), finished_at)), isNotNull(started_at))
-		FROM ` + src + ` WHERE ` + where + group
-	if err := scanSlices(ctx, conn, dq, concat([]any{blamed}, sargs, args), q.dims(), func(vals []string, r []any) {
-		s := get(vals)
-		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = *r[0].(*uint64), *r[1].(*uint64), *r[2].(*uint64)
-		s.FailedDeployments, s.ReworkDeployments = *r[3].(*uint64), *r[4].(*uint64)
-		durations := *r[5].(*[]float64)
-		s.DeployDurationMedianSeconds, s.DeployDurationP90Seconds = quantile(durations, 0.5), quantile(durations, 0.9)
-	}, new(uint64), new(uint64), new(uint64), new(uint64), new(uint64), new([]float64)); err != nil {
+	n := q.dims()
+	src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("status", "unplanned", "started_at", "finished_at"), chsql.Expr{})
+	dq := chsql.SQL(`SELECT ?count() AS v_deployments, countIf(status = 'success') AS v_successful,
+		uniqExactIf(toDate(finished_at), status = 'success') AS v_days,
+		countIf(status != 'success' OR ?) AS v_failed, countIf(unplanned = 1) AS v_rework,
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(started_at), finished_at)), isNotNull(started_at)) AS v_durations
+		FROM ? WHERE ??`, cols, inSet("deployment_id", blamed), src, q.where("finished_at"), group)
+	if err := query(ctx, conn, dq, func(r *deploymentRow) {
+		s := get(r.values(n))
+		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = r.Deployments, r.Successful, r.Days
+		s.FailedDeployments, s.ReworkDeployments = r.Failed, r.Rework
+		s.DeployDurationMedianSeconds, s.DeployDurationP90Seconds = quantile(r.Durations, 0.5), quantile(r.Durations, 0.9)
+	}); err != nil {
 		return nil, fmt.Errorf("deployment KPIs: %w", err)
 	}
 
-	where, args = q.where("assumeNotNull(ifNull(impact_started_at, detected_at))")
-	src, sargs = incidentsStarted(q.From, q.To, dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
-	cols, group = q.groupBy("assumeNotNull(ifNull(impact_started_at, detected_at))")
-	iq := `SELECT ` + cols + `count(), countIf(isNull(resolved_at)),
+	impact := "assumeNotNull(ifNull(impact_started_at, detected_at))"
+	isrc := incidentsStarted(at(q.From), at(q.To), dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
+	cols, group = q.groupBy(impact)
+	iq := chsql.SQL(`SELECT ?count() AS v_incidents, countIf(isNull(resolved_at)) AS v_unresolved,
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(resolved_at))),
-			isNotNull(resolved_at) AND isNotNull(detected_at)),
+			isNotNull(resolved_at) AND isNotNull(detected_at)) AS v_mttr,
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(impact_started_at), assumeNotNull(detected_at))),
-			isNotNull(impact_started_at) AND isNotNull(detected_at)),
+			isNotNull(impact_started_at) AND isNotNull(detected_at)) AS v_mttd,
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(acknowledged_at))),
-			isNotNull(acknowledged_at) AND isNotNull(detected_at)),
+			isNotNull(acknowledged_at) AND isNotNull(detected_at)) AS v_mtta,
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(ifNull(impact_started_at, detected_at)), assumeNotNull(resolved_at))),
-			isNotNull(resolved_at)),
-		groupArray(if(severity = '', 'unknown', severity))
-		FROM ` + src + ` WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ` + where + group
-	if err := scanSlices(ctx, conn, iq, concat(sargs, args), q.dims(), func(vals []string, r []any) {
-		s := get(vals)
-		s.Incidents, s.UnresolvedIncidents = *r[0].(*uint64), *r[1].(*uint64)
-		durations := *r[2].(*[]float64)
-		s.MTTRMedianSeconds, s.MTTRP90Seconds = quantile(durations, 0.5), quantile(durations, 0.9)
-		s.MTTDMedianSeconds = quantile(*r[3].(*[]float64), 0.5)
-		s.sampled("mttr", len(durations))
-		s.sampled("mttd", len(*r[3].(*[]float64)))
-		s.MTTAMedianSeconds = quantile(*r[4].(*[]float64), 0.5)
-		s.MTTRFromImpactMedianSeconds = quantile(*r[5].(*[]float64), 0.5)
-		s.MTTRMeanSeconds = mean(durations)
+			isNotNull(resolved_at)) AS v_mttr_impact,
+		groupArray(if(severity = '', 'unknown', severity)) AS v_severities
+		FROM ? WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ??`, cols, isrc, q.where(impact), group)
+	if err := query(ctx, conn, iq, func(r *incidentRow) {
+		s := get(r.values(n))
+		s.Incidents, s.UnresolvedIncidents = r.Incidents, r.Unresolved
+		s.MTTRMedianSeconds, s.MTTRP90Seconds = quantile(r.MTTR, 0.5), quantile(r.MTTR, 0.9)
+		s.MTTDMedianSeconds = quantile(r.MTTD, 0.5)
+		s.sampled("mttr", len(r.MTTR))
+		s.sampled("mttd", len(r.MTTD))
+		s.MTTAMedianSeconds = quantile(r.MTTA, 0.5)
+		s.MTTRFromImpactMedianSeconds = quantile(r.MTTRFromImpact, 0.5)
+		s.MTTRMeanSeconds = mean(r.MTTR)
 		s.IncidentsBySeverity = map[string]uint64{}
-		for _, sev := range *r[6].(*[]string) {
+		for _, sev := range r.Severities {
 			s.IncidentsBySeverity[sev]++
 		}
-	}, new(uint64), new(uint64), new([]float64), new([]float64), new([]float64), new([]float64), new([]string)); err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("incident KPIs: %w", err)
 	}
 
@@ -375,6 +385,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 			s.ReworkRate = ptr(float64(s.ReworkDeployments) / float64(s.Deployments))
 		}
 		s.Levels = levels.Levels(s)
+		s.LevelLabels = LevelLabels(s.Levels)
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
@@ -397,15 +408,6 @@ func dimsAnd(cols ...string) []string {
 	return append([]string{string(Service), string(Team), string(Environment)}, cols...)
 }
 
-// concat joins argument lists in the order their placeholders appear.
-func concat(lists ...[]any) []any {
-	var out []any
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	return out
-}
-
 func mean(xs []float64) *float64 {
 	if len(xs) == 0 {
 		return nil
@@ -423,6 +425,32 @@ func mean(xs []float64) *float64 {
 // deployment recovers at the next successful deployment of the same service
 // and environment, counted from its finish.
 func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, blamed []string, get func([]string) *Summary) error {
+	samples := map[*Summary][]float64{}
+	n := q.dims()
+	err := recoveries(ctx, conn, q, attrs, blamed, func(r *recoveryRow, from, to time.Time, _ string) {
+		s := get(r.values(n))
+		if to.IsZero() {
+			s.Unrecovered++
+			return
+		}
+		samples[s] = append(samples[s], max(to.Sub(from).Seconds(), 0))
+	})
+	if err != nil {
+		return fmt.Errorf("recovery time: %w", err)
+	}
+	for s, xs := range samples {
+		s.RecoveryMedianSeconds, s.RecoveryP90Seconds = quantile(xs, 0.5), quantile(xs, 0.9)
+	}
+	return nil
+}
+
+// recoveries calls each with every failed production deployment of q's
+// range, sliced by q.By, and its recovery: from the earliest impact start
+// to the resolution of the incidents blamed on it, or else from its finish
+// to the next successful deployment of its service and environment; by says
+// which. A deployment not recovered yet has a zero to.
+func recoveries(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, blamed []string,
+	each func(r *recoveryRow, from, to time.Time, by string)) error {
 	first := map[string]Attribution{}
 	for _, a := range attrs {
 		if a.DeploymentID == "" {
@@ -432,45 +460,33 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 			first[a.DeploymentID] = a
 		}
 	}
-	where, args := q.where("finished_at")
 	cols, _ := q.groupBy("finished_at")
-	failed, fargs := deploymentsFinished(q.From, q.To, dimsAnd("status", "finished_at"), "")
-	succ, sargs := deploymentsFinished(q.From, time.Time{}, []string{"service", "environment", "status", "finished_at"}, "status = 'success'")
+	failed := deploymentsFinished(at(q.From), at(q.To), dimsAnd("status", "finished_at"), chsql.Expr{})
+	succ := deploymentsFinished(at(q.From), chsql.Time{}, []string{"service", "environment", "status", "finished_at"}, chsql.Expr{})
 	// The next success is the first finish in the sorted successes of the
 	// same service and environment after the failed one.
-	rq := `SELECT ` + cols + `deployment_id, finished_at, arrayFirst(x -> x > finished_at, succ)
+	rq := chsql.SQL(`SELECT ?deployment_id AS v_id, finished_at AS v_finished, arrayFirst(x -> x > finished_at, succ) AS v_next
 		FROM (
 			SELECT deployment_id, service, team, environment, finished_at
-			FROM ` + failed + ` WHERE ` + where + ` AND (status != 'success' OR ` + inSet("deployment_id") + `)
+			FROM ? WHERE ? AND (status != 'success' OR ?)
 		)
 		ANY LEFT JOIN (
 			SELECT service, environment, arraySort(groupArray(finished_at)) AS succ
-			FROM ` + succ + ` WHERE status = 'success'
+			FROM ? WHERE status = 'success'
 			GROUP BY service, environment
-		) USING (service, environment)`
-	samples := map[*Summary][]float64{}
-	err := scanSlices(ctx, conn, rq, concat(fargs, args, []any{blamed}, sargs), q.dims(), func(vals []string, r []any) {
-		s := get(vals)
-		id, finished, next := *r[0].(*string), *r[1].(*time.Time), *r[2].(*time.Time)
-		var from, to time.Time
-		if a, ok := first[id]; ok {
-			from, to = a.ImpactStart, a.Resolved
-		} else if next.Unix() > 0 {
-			from, to = finished, next
+		) USING (service, environment)`, cols, failed, q.where("finished_at"), inSet("deployment_id", blamed), succ)
+	return query(ctx, conn, rq, func(r *recoveryRow) {
+		switch a, ok := first[r.ID]; {
+		case ok && a.Resolved.IsZero():
+			each(r, a.ImpactStart, a.Resolved, "incident "+a.IncidentID+", not resolved yet")
+		case ok:
+			each(r, a.ImpactStart, a.Resolved, "incident "+a.IncidentID+" resolved")
+		case r.Next.Unix() > 0:
+			each(r, r.Finished, r.Next, "next successful deployment")
+		default:
+			each(r, time.Time{}, time.Time{}, "")
 		}
-		if to.IsZero() {
-			s.Unrecovered++
-			return
-		}
-		samples[s] = append(samples[s], max(to.Sub(from).Seconds(), 0))
-	}, new(string), new(time.Time), new(time.Time))
-	if err != nil {
-		return fmt.Errorf("recovery time: %w", err)
-	}
-	for s, xs := range samples {
-		s.RecoveryMedianSeconds, s.RecoveryP90Seconds = quantile(xs, 0.5), quantile(xs, 0.9)
-	}
-	return nil
+	})
 }
 
 // quantile returns the p-quantile of xs by linear interpolation between the
@@ -489,50 +505,24 @@ func quantile(xs []float64, p float64) *float64 {
 	return ptr(s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo]))
 }
 
-// scanSlices runs a query whose first n columns are dimension values and
-// the rest scan into dst, calling fn per row.
-func scanSlices(ctx context.Context, conn driver.Conn, query string, args []any, n int, fn func([]string, []any), dst ...any) error {
-	rows, err := conn.Query(ctx, query, bind(args)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		vals := make([]string, n)
-		targets := make([]any, 0, n+len(dst))
-		for i := range vals {
-			targets = append(targets, &vals[i])
-		}
-		targets = append(targets, dst...)
-		if err := rows.Scan(targets...); err != nil {
-			return err
-		}
-		fn(vals, dst)
-	}
-	return rows.Err()
-}
-
 // patchSource is the patch targets released in range with their severity
 // (sev, "unknown" when none), deadline (due_at), whether they are due at the
 // range end (due: deadline passed, or an outcome) and compliant (applied by
 // the deadline).
-func patchSource(q Query) (string, []any) {
-	src, sargs := patchesReleased(q.From, q.To, dimsAnd("severity", "released_at", "applied_at", "outcome")...)
-	deadline := "multiIf("
-	var dargs []any
+func patchSource(q queryRange) chsql.Expr {
+	src := patchesReleased(q.from, q.to, dimsAnd("severity", "released_at", "applied_at", "outcome")...)
+	var cases []chsql.Expr
 	for _, sev := range Severities[:4] {
-		deadline += "sev = ?, ?, "
-		dargs = append(dargs, sev, int64(q.deadline(sev)/time.Second))
+		cases = append(cases, chsql.SQL("sev = ?, ?", sev, int64(q.deadline(sev)/time.Second)))
 	}
-	deadline += "?)"
-	dargs = append(dargs, int64(q.deadline("unknown")/time.Second))
-	return `(
+	deadline := chsql.SQL("multiIf(?, ?)", chsql.Join(", ", cases...), int64(q.deadline("unknown")/time.Second))
+	return chsql.SQL(`(
 			SELECT *, if(severity = '', 'unknown', severity) AS sev,
-				` + shiftSQL("assumeNotNull(released_at)", deadline) + ` AS due_at,
+				? AS due_at,
 				(due_at < ? OR outcome != 'open') AS due,
 				(outcome = 'applied' AND isNotNull(applied_at) AND assumeNotNull(applied_at) <= due_at) AS compliant
-			FROM ` + src + ` WHERE isNotNull(released_at)
-		)`, concat(dargs, []any{q.To.UTC()}, sargs)
+			FROM ? WHERE isNotNull(released_at)
+		)`, chsql.Shift(chsql.Raw("assumeNotNull(released_at)"), deadline), q.to, src)
 }
 
 // patches computes the patch KPIs of the patch targets released in range.
@@ -542,29 +532,25 @@ func patchSource(q Query) (string, []any) {
 func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
 	// Patches carry the environment of their target; the production filter
 	// applies to them as to deployments.
-	where, args := q.where("assumeNotNull(released_at)")
 	cols, group := q.groupBy("assumeNotNull(released_at)")
-	src, sargs := patchSource(q)
-	pq := `SELECT ` + cols + `count(),
-		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))), outcome = 'applied' AND isNotNull(applied_at)),
-		groupArrayIf(sev, due), groupArrayIf(compliant, due),
-		countIf(outcome IN ('failed', 'rolled_back')), countIf(outcome != 'open'),
-		countIf(outcome != 'applied' AND due_at < ?), uniqExact(patch_id)
-		FROM ` + src + `
-		WHERE ` + where + group
-	all := concat([]any{q.To.UTC()}, sargs, args)
-	return scanSlices(ctx, conn, pq, all, q.dims(), func(vals []string, r []any) {
-		s := get(vals)
-		s.PatchesReleased, s.PatchAdvisories = *r[0].(*uint64), *r[7].(*uint64)
-		lat := *r[1].(*[]float64)
-		s.sampled("patch_latency", len(lat))
-		s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = quantile(lat, 0.5), quantile(lat, 0.9)
-		sevs, ok := *r[2].(*[]string), *r[3].(*[]uint8)
+	pq := chsql.SQL(`SELECT ?count() AS v_released,
+		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))), outcome = 'applied' AND isNotNull(applied_at)) AS v_latencies,
+		groupArrayIf(sev, due) AS v_due_severities, groupArrayIf(compliant, due) AS v_due_compliant,
+		countIf(outcome IN ('failed', 'rolled_back')) AS v_failed, countIf(outcome != 'open') AS v_with_outcome,
+		countIf(outcome != 'applied' AND due_at < ?) AS v_overdue, uniqExact(patch_id) AS v_advisories
+		FROM ?
+		WHERE ??`, cols, at(q.To), patchSource(q.rangeOf()), q.where("assumeNotNull(released_at)"), group)
+	n := q.dims()
+	return query(ctx, conn, pq, func(r *patchRow) {
+		s := get(r.values(n))
+		s.PatchesReleased, s.PatchAdvisories = r.Released, r.Advisories
+		s.sampled("patch_latency", len(r.Latencies))
+		s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = quantile(r.Latencies, 0.5), quantile(r.Latencies, 0.9)
 		due, good := map[string]int{}, map[string]int{}
-		for i, sev := range sevs {
+		for i, sev := range r.DueSeverities {
 			due[sev]++
 			due[""]++
-			if ok[i] == 1 {
+			if r.DueCompliant[i] == 1 {
 				good[sev]++
 				good[""]++
 			}
@@ -578,11 +564,11 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 			}
 			s.PatchComplianceBySeverity[sev] = ptr(float64(good[sev]) / float64(n))
 		}
-		if withOutcome := *r[5].(*uint64); withOutcome > 0 {
-			s.PatchFailureRate = ptr(float64(*r[4].(*uint64)) / float64(withOutcome))
+		if r.WithOutcome > 0 {
+			s.PatchFailureRate = ptr(float64(r.Failed) / float64(r.WithOutcome))
 		}
-		s.PatchesOverdue = *r[6].(*uint64)
-	}, new(uint64), new([]float64), new([]string), new([]uint8), new(uint64), new(uint64), new(uint64), new(uint64))
+		s.PatchesOverdue = r.Overdue
+	})
 }
 
 // leadTimeSource is every change that started in [From − lookback, To)
@@ -590,37 +576,37 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 // is zero when none): service, team, environment (of that deployment),
 // start and first_deploy. Callers pick the changes whose first deployment
 // is in the range, or that started in it and are not deployed.
-func leadTimeSource(q Query) (string, []any) {
+func leadTimeSource(q queryRange) chsql.Expr {
 	lookback := q.LeadTimeLookback
 	if lookback <= 0 {
 		lookback = DefaultLeadTimeLookback
 	}
-	since := q.From.Add(-lookback).UTC()
+	since := q.from.Add(-lookback)
 	// A commit authored after its merge (clock skew, an amended or rebased
 	// commit) starts at the merge.
 	start := "ifNull(least(authored_at, merged_at), ifNull(authored_at, merged_at))"
 	if q.LeadTimeFromMerge {
 		start = "merged_at"
 	}
-	changes := "(" + store.Changes("authored_at >= ? OR merged_at >= ?", "service", "team", "authored_at", "merged_at") + ")"
-	deploys, dargs := deploymentsFinished(since, time.Time{}, []string{"environment", "status", "finished_at", "changes"}, "has(?, environment)", q.production())
-	src := `(
+	changes := chsql.SQL("("+store.Changes("authored_at >= ? OR merged_at >= ?", "service", "team", "authored_at", "merged_at")+")", since, since)
+	deploys := deploymentsFinished(since, chsql.Time{}, []string{"environment", "status", "finished_at", "changes"},
+		chsql.SQL("has(?, environment)", q.production()))
+	return chsql.SQL(`(
 			SELECT change_id, service, team, environment, start, first_deploy
 			FROM (
-				SELECT change_id, service, team, assumeNotNull(` + start + `) AS start
-				FROM ` + changes + ` WHERE isNotNull(` + start + `) AND ` + start + ` >= ? AND ` + start + ` < ?
+				SELECT change_id, service, team, assumeNotNull(`+start+`) AS start
+				FROM ? WHERE isNotNull(`+start+`) AND `+start+` >= ? AND `+start+` < ?
 			)
 			ANY LEFT JOIN (
 				SELECT change_id, min(finished_at) AS first_deploy,
 					argMin(environment, tuple(finished_at, deployment_id)) AS environment
 				FROM (
 					SELECT deployment_id, environment, finished_at, arrayJoin(changes) AS change_id
-					FROM ` + deploys + ` WHERE status = 'success' AND has(?, environment)
+					FROM ? WHERE status = 'success' AND has(?, environment)
 				)
 				GROUP BY change_id
 			) USING (change_id)
-		)`
-	return src, concat([]any{since, since, since, q.To.UTC()}, dargs, []any{q.production()})
+		)`, changes, since, q.to, deploys, q.production())
 }
 
 // leadSeconds is the lead time of a row of leadTimeSource. A change whose
@@ -639,22 +625,21 @@ const DefaultLeadTimeLookback = 90 * 24 * time.Hour
 // deployed. Changes that started more than the lookback before the range
 // are not looked at, which bounds the scan to the range plus the lookback.
 func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
-	src, sargs := leadTimeSource(q)
 	cols, group := q.groupBy("if(first_deploy = toDateTime(0), start, first_deploy)")
-	conds, fargs := q.filters([]string{"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))"},
-		[]any{q.From.UTC(), q.To.UTC(), q.From.UTC(), q.To.UTC()})
-	lq := `SELECT ` + cols + `groupArrayIf(` + leadSeconds + `, first_deploy != toDateTime(0)),
-		countIf(first_deploy = toDateTime(0))
-		FROM ` + src + `
-		WHERE ` + strings.Join(conds, " AND ") + group
-	args := concat(sargs, fargs)
-	err := scanSlices(ctx, conn, lq, args, q.dims(), func(vals []string, r []any) {
-		s := get(vals)
-		leads := *r[0].(*[]float64)
-		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(leads)), *r[1].(*uint64)
-		s.sampled("lead_time", len(leads))
-		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = quantile(leads, 0.5), quantile(leads, 0.9)
-	}, new([]float64), new(uint64))
+	where := chsql.Join(" AND ", append([]chsql.Expr{chsql.SQL(
+		"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))",
+		at(q.From), at(q.To), at(q.From), at(q.To))}, q.filters()...)...)
+	lq := chsql.SQL(`SELECT ?groupArrayIf(`+leadSeconds+`, first_deploy != toDateTime(0)) AS v_leads,
+		countIf(first_deploy = toDateTime(0)) AS v_not_deployed
+		FROM ?
+		WHERE ??`, cols, leadTimeSource(q.rangeOf()), where, group)
+	n := q.dims()
+	err := query(ctx, conn, lq, func(r *leadTimeRow) {
+		s := get(r.values(n))
+		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(r.Leads)), r.NotDeployed
+		s.sampled("lead_time", len(r.Leads))
+		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = quantile(r.Leads, 0.5), quantile(r.Leads, 0.9)
+	})
 	if err != nil {
 		return fmt.Errorf("lead time: %w", err)
 	}

@@ -102,6 +102,8 @@ func TestSummaries(t *testing.T) {
 		{"checkout CFR level", c.Levels["change_failure_rate"], "low"},
 		{"checkout lead level", c.Levels["lead_time"], "elite"},
 		{"checkout recovery level", c.Levels["recovery_time"], "high"},
+		{"checkout CFR level label", c.LevelLabels["change_failure_rate"], "low (worst of 4)"},
+		{"checkout recovery level label", c.LevelLabels["recovery_time"], "high (2nd of 4)"},
 		{"search CFR", *s.ChangeFailureRate, 0.0},
 		{"search incidents", s.Incidents, uint64(0)},
 	}

@@ -5,87 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
-
-// baselinesConfig is the configuration's baselines section for the
-// baselines package.
-func baselinesConfig(cfg *config.Config) baselines.Config {
-	b := cfg.Baselines
-	out := baselines.Config{Training: b.Training, Production: cfg.KPI.Production,
-		Options: baselines.Options{Alpha: b.Alpha, MinHistory: b.MinHistory, MinCount: b.MinCount}}
-	for _, s := range b.Steps {
-		out.Steps = append(out.Steps, metrics.Step(s))
-	}
-	for _, m := range b.Maintenance {
-		out.Maintenance = append(out.Maintenance, baselines.Window{From: m.From, To: m.To, Service: m.Service, Reason: m.Reason})
-	}
-	return out
-}
-
-func anomalyConfig(cfg *config.Config) anomaly.Config {
-	out := anomaly.Config{Production: cfg.KPI.Production, Persistence: map[metrics.Step]anomaly.Persistence{}}
-	for _, s := range cfg.Baselines.Steps {
-		out.Steps = append(out.Steps, metrics.Step(s))
-	}
-	for s, p := range cfg.Anomaly.Persistence {
-		out.Persistence[metrics.Step(s)] = anomaly.Persistence{N: p.N, M: p.M}
-	}
-	return out
-}
-
-func alertConfig(cfg *config.Config) anomaly.AlertConfig {
-	a := cfg.Alerting
-	return anomaly.AlertConfig{Runbooks: a.Runbooks, DefaultRunbook: a.DefaultRunbook, DashboardURL: a.DashboardURL}
-}
-
-// thresholdRules parses the configured rules, naming the bad field.
-func thresholdRules(cfg *config.Config) ([]anomaly.ThresholdRule, error) {
-	var out []anomaly.ThresholdRule
-	for i, t := range cfg.Alerting.Thresholds {
-		f := fmt.Sprintf("config: alerting.thresholds[%d]", i)
-		r := anomaly.ThresholdRule{Name: t.Name, KPI: t.KPI, Window: t.Window, Services: t.Services, Teams: t.Teams,
-			Environments: t.Environments, Severity: t.Severity, Runbook: t.Runbook}
-		for _, b := range t.By {
-			d, err := metrics.ParseDimension(b)
-			if err != nil {
-				return nil, fmt.Errorf("%s.by: %w", f, err)
-			}
-			r.By = append(r.By, d)
-		}
-		for _, bound := range []struct {
-			name, s string
-			dst     **float64
-		}{{"above", t.Above, &r.Above}, {"below", t.Below, &r.Below}} {
-			if bound.s == "" {
-				continue
-			}
-			v, err := anomaly.ParseTarget(t.KPI, bound.s)
-			if err != nil {
-				return nil, fmt.Errorf("%s.%s: %w", f, bound.name, err)
-			}
-			*bound.dst = &v
-		}
-		if err := r.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
 
 func parseAt(s string) (time.Time, error) {
 	if s == "" {
@@ -98,47 +25,6 @@ func parseAt(s string) (time.Time, error) {
 	return t, nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
-	if _, err := store.Migrate(ctx, cfg.ClickHouse, log); err != nil {
-		return nil, err
-	}
-	return store.Open(ctx, cfg.ClickHouse)
-}
-
-func runBaselines(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	if len(args) == 0 || (args[0] != "learn" && args[0] != "show") {
-		return subcommandUsage(fs, args, "usage: opsmetrics baselines learn|show [flags]")
-	}
-	if args[0] == "show" {
-		return runBaselinesShow(ctx, fs, args[1:])
-	}
-	parse := config.Bind(fs, config.SetClickHouse)
-	at := fs.String("at", "", "learn as of this time (default now): the training window ends at the last closed interval before it")
-	cfg, err := parse(args[1:])
-	if err != nil {
-		return err
-	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
-	now, err := parseAt(*at)
-	if err != nil {
-		return err
-	}
-	log := cfg.Logger()
-	st, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	res, err := baselines.Learn(ctx, st.Conn(), baselinesConfig(cfg), now, log)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("generation %d: %d series, %d ready, %d learning\n", res.Generation, res.Series, res.Ready, res.Series-res.Ready)
-	return nil
-}
-
 func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if len(args) == 0 || (args[0] != "detect" && args[0] != "score") {
 		return subcommandUsage(fs, args, "usage: opsmetrics anomaly detect|score [flags]")
@@ -146,16 +32,11 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if args[0] == "score" {
 		return runScore(fs, args[1:])
 	}
-	parse := config.Bind(fs, config.SetClickHouse, config.SetAlerting)
+	parse := bind(fs, setClickHouse, setAlerting)
 	at := fs.String("at", "", "detect as of this time (default now): judges the last closed interval before it")
+	from := fs.String("from", "", "judge every closed interval from this time, each with the baseline learnt before it, and alert nobody (with --to)")
+	to := fs.String("to", "", "end of the range --from judges (default now)")
 	cfg, err := parse(args[1:])
-	if err != nil {
-		return err
-	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
-	rules, err := thresholdRules(cfg)
 	if err != nil {
 		return err
 	}
@@ -163,74 +44,40 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger()
-	st, err := openStore(ctx, cfg, log)
+	var past anomaly.BackfillOptions
+	if *from != "" || *to != "" {
+		if *from == "" || *at != "" {
+			return errors.New("--from and --to judge a past range: give --from, and no --at")
+		}
+		if past.From, err = metrics.ParseTime(*from, time.UTC); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		past.To = now
+		if *to != "" {
+			if past.To, err = metrics.ParseTime(*to, time.UTC); err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+		}
+		if !past.From.Before(past.To) {
+			return fmt.Errorf("--from %s is not before --to %s", *from, past.To.Format(time.RFC3339))
+		}
+	}
+	log := cfg.Log.Logger()
+	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	fire, resolve, err := detectOnce(ctx, st.Conn(), cfg, rules, now, log, os.Stdout)
-	if err != nil {
-		return err
-	}
-	if cfg.Alerting.Alertmanager == "" {
-		if len(fire) > 0 {
-			log.Warn("alerts not sent: no Alertmanager configured (--alertmanager)", "firing", len(fire))
+	if !past.From.IsZero() {
+		past.Learn, past.Detect, past.Now = cfg.baselinesConfig(), cfg.anomalyConfig(), now
+		res, err := anomaly.Backfill(ctx, st.Conn(), past, log)
+		if err != nil {
+			return err
 		}
-		return nil
+		return res.Write(os.Stdout, past)
 	}
-	// A one-shot run: alerts last four evaluation intervals unless re-sent,
-	// so a scheduled `anomaly detect` keeps them alive.
-	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: cfg.Alerting.Alertmanager, ResendInterval: cfg.Anomaly.EvaluationInterval}, nil, log)
-	if err != nil {
-		return err
-	}
-	for _, a := range fire {
-		n.Fire(a)
-	}
-	for _, a := range resolve {
-		n.ResolveFromHistory(a)
-	}
-	if err := n.Flush(ctx); err != nil {
-		return fmt.Errorf("send %d alerts to Alertmanager: %w", len(fire)+len(resolve), err)
-	}
-	return nil
-}
-
-// detectOnce runs detection and the threshold rules, prints what fires, and
-// returns the alerts to fire and the anomaly alerts to resolve.
-func detectOnce(ctx context.Context, conn driver.Conn, cfg *config.Config, rules []anomaly.ThresholdRule, now time.Time,
-	log *slog.Logger, out *os.File) (fire, resolve []anomaly.Alert, err error) {
-	ev, err := anomaly.Evaluate(ctx, conn, anomalyConfig(cfg), rules, alertConfig(cfg), now, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	evals, fire, resolve := ev.Series, ev.Fire, ev.Resolve
-	if out != nil {
-		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ALERT\tKPI\tSLICE\tSEVERITY\tSUMMARY")
-		for _, a := range fire {
-			var slice []string
-			for _, k := range []string{"step", "service", "team", "environment"} {
-				if v := a.Labels[k]; v != "" {
-					slice = append(slice, k+"="+v)
-				}
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Labels["alertname"], a.Labels["kpi"], strings.Join(slice, " "),
-				a.Labels["severity"], a.Annotations["summary"])
-		}
-		tw.Flush()
-		judged, learning := 0, 0
-		for _, e := range evals {
-			if e.Model.Status == baselines.Learning {
-				learning++
-			} else {
-				judged++
-			}
-		}
-		fmt.Fprintf(out, "\n%d series judged, %d learning; %d alerts firing, %d resolved\n", judged, learning, len(fire), len(resolve))
-	}
-	return fire, resolve, nil
+	return anomaly.Check(ctx, st.Conn(), anomaly.CheckOptions{Detect: cfg.anomalyConfig(), Alerting: cfg.Alerting, Now: now,
+		Out: os.Stdout, Log: log})
 }
 
 func runScore(fs *flag.FlagSet, args []string) error {
@@ -288,74 +135,6 @@ func runScore(fs *flag.FlagSet, args []string) error {
 	if err := anomaly.WriteScores(w, rows); err != nil {
 		return err
 	}
-	n := 0
-	for _, r := range rows {
-		if r.Anomaly {
-			n++
-		}
-	}
-	fmt.Fprintf(os.Stderr, "scored %d rows as %s, step %v, season %d intervals: %d anomalies\n", len(rows), rep.Kind, rep.Step, rep.Season, n)
-	if rep.Missing+rep.Repeated+rep.OutOfOrder+rep.OffGrid+rep.Gaps > 0 {
-		fmt.Fprintf(os.Stderr, "  %d rows without a value, %d repeated timestamps, %d out of order, %d off the %v grid; %d intervals missing\n",
-			rep.Missing, rep.Repeated, rep.OutOfOrder, rep.OffGrid, rep.Step, rep.Gaps)
-	}
+	rep.WriteSummary(os.Stderr, rows)
 	return nil
-}
-
-// subcommandUsage answers --help on a command that needs a subcommand, and
-// says what is missing otherwise.
-func subcommandUsage(fs *flag.FlagSet, args []string, usage string) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
-		fs.Usage()
-		return flag.ErrHelp
-	}
-	return errors.New(usage)
-}
-
-// runBaselinesShow lists the current baselines: every series with its
-// status (learning ones never alert), model, and the expected value and
-// band of the current slot.
-func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
-	kpi := fs.String("kpi", "", "only this KPI")
-	service := fs.String("service", "", "only this service")
-	team := fs.String("team", "", "only this team")
-	status := fs.String("status", "", "only ready or learning series")
-	step := fs.String("step", "", "only day or hour series")
-	cfg, err := parse(args)
-	if err != nil {
-		return err
-	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.ClickHouse)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	cur, err := baselines.Current(ctx, st.Conn(), metrics.Step(*step))
-	if err != nil {
-		return err
-	}
-	if len(cur) == 0 {
-		fmt.Println("no baselines yet: run opsmetrics baselines learn")
-		return nil
-	}
-	fmt.Printf("generation %d, trained %s\n\n", cur[0].Generation, cur[0].TrainedAt.UTC().Format(time.RFC3339))
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KPI\tSTEP\tSLICE\tSTATUS\tMODEL\tSAMPLES\tNOW EXPECTED\tBAND")
-	now := time.Now()
-	for _, c := range cur {
-		s, m := c.Series, c.Model
-		if (*kpi != "" && s.KPI != *kpi) || (*service != "" && s.Service != *service) || (*team != "" && s.Team != *team) ||
-			(*status != "" && string(m.Status) != *status) {
-			continue
-		}
-		k, _ := baselines.LookupKPI(s.KPI)
-		e, lo, hi := m.Band(m.Slot(now))
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s–%s\n", s.KPI, s.Step, s.Slice(), m.Status, m.Family, m.Samples,
-			anomaly.Human(k, e), anomaly.Human(k, lo), anomaly.Human(k, hi))
-	}
-	return tw.Flush()
 }

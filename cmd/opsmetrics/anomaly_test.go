@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/amserver"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
@@ -62,7 +62,7 @@ func TestBaselinesAndAnomalyCommands(t *testing.T) {
 		t.Errorf("baselines show --status learning lists ready series (exit %d):\n%s", code, out)
 	}
 
-	am, err := amserver.Start(ctx, t.TempDir())
+	am, err := alertmanager.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,25 @@ alerting:
 	}
 	if _, code := stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", "ftp://x"); code != 1 {
 		t.Errorf("a bad Alertmanager URL: exit %d, want 1", code)
+	}
+
+	// The two weeks before, judged point-in-time: recorded, not alerted.
+	from := end.AddDate(0, 0, -14)
+	out, code = stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", am.URL,
+		"--from", from.Format(time.DateOnly), "--to", end.Format(time.DateOnly))
+	days := testenv.Count(t, st, "SELECT uniqExact(interval_start) FROM judged_intervals WHERE interval_start >= ? AND interval_start < ? AND trained_to <= interval_start", from, end)
+	if code != 0 || !strings.Contains(out, "no alert sent for past intervals") || days != 14 {
+		t.Errorf("anomaly detect --from --to (exit %d) judged %d days, want 14:\n%s", code, days, out)
+	}
+	after, err := am.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(alerts) {
+		t.Errorf("judging the past changed Alertmanager's alerts from %d to %d", len(alerts), len(after))
+	}
+	if _, code := stdout(t, "anomaly", "detect", "--clickhouse", dsn, "--from", from.Format(time.DateOnly), "--at", end.Format(time.DateOnly)); code != 1 {
+		t.Errorf("--from with --at: exit %d, want 1", code)
 	}
 }
 
@@ -175,7 +194,7 @@ func TestDashboardsBuild(t *testing.T) {
 	if strings.Contains(string(b), "secret") {
 		t.Errorf("the password was written:\n%s", b)
 	}
-	if _, code := stdout(t, "dashboards", "build"); code != 1 {
-		t.Errorf("build without --out: exit %d, want 1", code)
+	if _, code := stdout(t, "dashboards", "build"); code != exitUsage {
+		t.Errorf("build without --out: exit %d, want 2", code)
 	}
 }

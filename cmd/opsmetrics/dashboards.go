@@ -4,14 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/opsmetrics/opsmetrics/dashboards"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 )
 
 func runDashboards(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -29,46 +25,16 @@ func runDashboards(ctx context.Context, fs *flag.FlagSet, args []string) error {
 
 // bindDataSources registers the flags that configure the data sources and
 // returns a function that builds them from the parsed configuration.
-func bindDataSources(fs *flag.FlagSet, passwordEnvUsage string) func(cfg *config.Config) (dashboards.DataSources, error) {
+func bindDataSources(fs *flag.FlagSet, passwordEnvUsage string) func(cfg *fileConfig) (dashboards.DataSources, error) {
 	prom := fs.String("prometheus-url", "", "Prometheus URL for the pipeline health dashboard (empty: not provisioned)")
 	passwordEnv := fs.String("password-env", "OPSMETRICS_CLICKHOUSE_PASSWORD", passwordEnvUsage)
-	return func(cfg *config.Config) (dashboards.DataSources, error) {
-		return dataSources(cfg.ClickHouse, *prom, *passwordEnv)
+	return func(cfg *fileConfig) (dashboards.DataSources, error) {
+		return dashboards.DataSourcesFor(cfg.ClickHouse, *prom, *passwordEnv)
 	}
-}
-
-// dataSources builds the data sources from a ClickHouse DSN (empty: the
-// defaults); the DSN's password is never used.
-func dataSources(dsn, prometheusURL, passwordEnv string) (dashboards.DataSources, error) {
-	ds := dashboards.DataSources{Host: "localhost", Port: 9000, Database: "default", User: "default",
-		PasswordEnv: passwordEnv, PrometheusURL: prometheusURL}
-	if dsn == "" {
-		return ds, nil
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return ds, fmt.Errorf("--clickhouse: %w", err)
-	}
-	host, port, err := net.SplitHostPort(u.Host)
-	if err != nil {
-		host, port = u.Host, "9000"
-	}
-	ds.Host = host
-	if ds.Port, err = strconv.Atoi(port); err != nil {
-		return ds, fmt.Errorf("--clickhouse: port %q: %w", port, err)
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		ds.Database = db
-	}
-	if u.User != nil && u.User.Username() != "" {
-		ds.User = u.User.Username()
-	}
-	ds.Secure = u.Query().Get("secure") == "true"
-	return ds, nil
 }
 
 func runDashboardsBuild(fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	out := fs.String("out", "", "directory to write the Grafana provisioning tree to")
 	path := fs.String("dashboards-path", "/var/lib/grafana/dashboards/opsmetrics",
 		"where Grafana will find the dashboard JSON files (the tree's dashboards/ directory, mounted)")
@@ -78,7 +44,7 @@ func runDashboardsBuild(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if *out == "" {
-		return fmt.Errorf("--out is required")
+		return usagef("--out is required")
 	}
 	ds, err := sources(cfg)
 	if err != nil {
@@ -102,7 +68,7 @@ const grafanaTokenEnv = "OPSMETRICS_GRAFANA_TOKEN"
 // and the dashboards through Grafana's HTTP API, and prints one line per
 // object with what it did.
 func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	grafanaURL := fs.String("grafana-url", "", "Grafana's URL, http(s)://host[:port][/sub-path]")
 	tokenFile := fs.String("grafana-token-file", "", "file holding a Grafana service account token (default: env "+grafanaTokenEnv+")")
 	user := fs.String("grafana-user", "", "Grafana user for basic auth, when there is no token")
@@ -114,19 +80,19 @@ func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string
 		return err
 	}
 	if *grafanaURL == "" {
-		return fmt.Errorf("--grafana-url is required")
+		return usagef("--grafana-url is required")
 	}
 	g := dashboards.Grafana{URL: *grafanaURL, User: *user, OrgID: *org}
 	switch {
 	case *tokenFile != "" && *user != "":
-		return fmt.Errorf("--grafana-token-file and --grafana-user: use one or the other")
+		return usagef("--grafana-token-file and --grafana-user: use one or the other")
 	case *tokenFile != "":
 		if g.Token, err = readSecret(*tokenFile); err != nil {
 			return fmt.Errorf("--grafana-token-file: %w", err)
 		}
 	case *user != "":
 		if *passwordFile == "" {
-			return fmt.Errorf("--grafana-user needs --grafana-password-file")
+			return usagef("--grafana-user needs --grafana-password-file")
 		}
 		if g.Password, err = readSecret(*passwordFile); err != nil {
 			return fmt.Errorf("--grafana-password-file: %w", err)
@@ -141,7 +107,7 @@ func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	p, err := dashboards.NewProvisioner(g, ds, cfg.Logger())
+	p, err := dashboards.NewProvisioner(g, ds, cfg.Log.Logger())
 	if err != nil {
 		return err
 	}

@@ -128,16 +128,17 @@ func TestDashboardsProvisionRejectsBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
+		code int
 	}{
-		{"bad URL", []string{"--grafana-url", "ftp://grafana:3000"}},
-		{"URL without a scheme", []string{"--grafana-url", "grafana:3000"}},
-		{"no URL", nil},
-		{"user without a password file", []string{"--grafana-url", "http://127.0.0.1:1", "--grafana-user", "admin"}},
-		{"missing token file", []string{"--grafana-url", "http://127.0.0.1:1", "--grafana-token-file", filepath.Join(t.TempDir(), "none")}},
+		{"bad URL", []string{"--grafana-url", "ftp://grafana:3000"}, exitFailure},
+		{"URL without a scheme", []string{"--grafana-url", "grafana:3000"}, exitFailure},
+		{"no URL", nil, exitUsage},
+		{"user without a password file", []string{"--grafana-url", "http://127.0.0.1:1", "--grafana-user", "admin"}, exitUsage},
+		{"missing token file", []string{"--grafana-url", "http://127.0.0.1:1", "--grafana-token-file", filepath.Join(t.TempDir(), "none")}, exitFailure},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if out, code := stdout(t, append([]string{"dashboards", "provision"}, tc.args...)...); code != 1 {
-				t.Errorf("exit %d, want 1\n%s", code, out)
+			if out, code := stdout(t, append([]string{"dashboards", "provision"}, tc.args...)...); code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", code, tc.code, out)
 			}
 		})
 	}

@@ -6,12 +6,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/demo"
+	"github.com/opsmetrics/opsmetrics/demo"
 )
 
 func runDemo(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetTopics, config.SetIngest)
+	parse := bind(fs, setClickHouse, setBrokers, setTopics, setIngest, setIngestFlush)
 	o := demo.Options{Out: os.Stdout}
 	fs.IntVar(&o.Services, "services", 20, "number of services")
 	fs.IntVar(&o.Days, "days", 90, "days of history")
@@ -31,8 +30,8 @@ func runDemo(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		defer os.RemoveAll(d)
 		o.Dir = d
 	}
-	cfg.Group = "opsmetrics-demo-" + time.Now().UTC().Format("20060102T150405")
-	o.Config, o.Log = cfg, cfg.Logger()
+	o.ClickHouse, o.Kafka, o.Topics, o.Ingest, o.Log = cfg.ClickHouse, cfg.Kafka, cfg.Topics, cfg.Ingest, cfg.Log.Logger()
+	o.Ingest.Group = "opsmetrics-demo-" + time.Now().UTC().Format("20060102T150405")
 	o.End = time.Now().UTC().Truncate(24 * time.Hour)
 	return demo.Run(ctx, o)
 }

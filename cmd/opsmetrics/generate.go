@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
@@ -26,11 +27,11 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	cfg.End = time.Now().UTC().Truncate(24 * time.Hour)
 	if *end != "" {
-		t, err := parseTime(*end)
+		t, err := metrics.ParseTime(*end, time.UTC)
 		if err != nil {
-			return fmt.Errorf("--end: %w", err)
+			return usagef("--end: %w", err)
 		}
-		cfg.End = t
+		cfg.End = t.UTC()
 	}
 	var w io.Writer = os.Stdout
 	if *out != "" {
@@ -51,16 +52,4 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 		fmt.Fprintf(os.Stderr, "injected anomaly: %s\n", a)
 	}
 	return nil
-}
-
-// parseTime accepts an RFC 3339 time or a date (midnight UTC).
-func parseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", s)
-	}
-	return t, nil
 }

@@ -3,27 +3,29 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
 )
 
 func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics,
-		config.SetIngest, config.SetMetricsAddr)
+	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics,
+		setIngest, setIngestFlush, setMetricsAddr)
 	untilIdle := fs.Duration("until-idle", 0, "exit 0 after this long with no new messages (0: run until signalled)")
-	migrate := fs.Bool("migrate", true, "apply schema migrations at start")
+	migrate := fs.Bool("migrate", true, "apply schema migrations at start; false: wait until opsmetrics migrate has brought the schema to this build's version")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse, config.SetBrokers); err != nil {
+	if err := cfg.require(setClickHouse, setBrokers); err != nil {
 		return err
 	}
-	log := cfg.Logger()
-	limitMemory(cfg.Ingest.MemoryBudgetBytes, false, log)
+	log := cfg.Log.Logger()
+	limitMemory(cfg.Ingest.MemoryBudget, false, log)
 	// ClickHouse may be down now: the store connects when first used,
 	// migrating waits for it, and so do the ingester's writes.
 	st, err := store.Connect(cfg.ClickHouse, 0)
@@ -31,29 +33,18 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if *migrate {
-		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
-			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
-		})
-		if err != nil {
-			return nil // interrupted while waiting
-		}
+	if err := prepareSchema(ctx, *migrate, cfg.ClickHouse, st, log, func(error) {}); err != nil {
+		return nil // interrupted while waiting
 	}
 
 	reg := telemetry.NewRegistry()
-	if cfg.MetricsAddr != "" {
-		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
-			return err
-		}
-	}
 	tp, shutdown, err := telemetry.Tracing(ctx)
 	if err != nil {
 		return err
 	}
 	defer shutdown(context.Background())
-
-	icfg := ingest.ConfigFrom(cfg)
-	if err := icfg.Secure(cfg.Kafka); err != nil {
+	icfg, err := cfg.ingestConfig()
+	if err != nil {
 		return err
 	}
 	icfg.UntilIdle = *untilIdle
@@ -61,5 +52,39 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	return in.Run(ctx)
+	stop := spinner("ingesting", func() string { return "ingesting: " + ingestCounts(reg) })
+	defer func() {
+		stop()
+		if *untilIdle > 0 {
+			fmt.Println(ingestCounts(reg))
+		}
+	}()
+	if cfg.MetricsAddr == "" {
+		return in.Run(ctx)
+	}
+	ms, err := telemetry.ListenMetrics(cfg.MetricsAddr, reg, log)
+	if err != nil {
+		return err
+	}
+	// The ingester ends the group (--until-idle, a signal); the metrics
+	// server stops after it. The ingester bounds its own final flush.
+	g := newRunGroup(0, log)
+	g.add("ingest", func(ctx context.Context) error { return stopping(in.Run(ctx)) })
+	g.add("metrics", ms.Run)
+	return g.run(ctx)
+}
+
+// ingestCounts says what this run has ingested, from the ingester's
+// counters in reg.
+func ingestCounts(reg prometheus.Gatherer) string {
+	total := map[string]float64{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			total[mf.GetName()] += m.GetCounter().GetValue()
+		}
+	}
+	return fmt.Sprintf("stored %.0f events, dead-lettered %.0f messages, skipped %.0f (of %.0f consumed)",
+		total["opsmetrics_ingest_events_stored_total"], total["opsmetrics_ingest_dead_letters_total"],
+		total["opsmetrics_ingest_skipped_total"], total["opsmetrics_ingest_messages_consumed_total"])
 }

@@ -4,24 +4,32 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	explain := ""
 	if len(args) > 0 && args[0] == "explain" {
-		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
-			return fmt.Errorf("usage: opsmetrics kpi explain KPI [flags]; KPI is one of %s", strings.Join(metrics.ExplainableKPIs, ", "))
+		switch {
+		case len(args) > 1 && isHelp(args[1]):
+			args = args[1:] // the flags parse to flag.ErrHelp
+		case len(args) < 2 || strings.HasPrefix(args[1], "-"):
+			return usagef("usage: opsmetrics kpi explain KPI [flags]; KPI is one of %s", strings.Join(metrics.ExplainableKPIs, ", "))
+		case !slices.Contains(metrics.ExplainableKPIs, args[1]):
+			return usagef("kpi explain: unknown KPI %q: want one of %s", args[1], strings.Join(metrics.ExplainableKPIs, ", "))
+		default:
+			explain, args = args[1], args[2:]
 		}
-		explain, args = args[1], args[2:]
 	}
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	var p metrics.Params
 	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
@@ -42,18 +50,15 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
-	p.Compare, p.Defaults = fmt.Sprint(*compare), kpiDefaults(cfg)
+	p.Compare, p.Defaults = fmt.Sprint(*compare), cfg.KPI.Defaults()
 	req, err := p.Parse(time.Now())
 	if err != nil {
-		return err
+		return paramsError(err)
 	}
 	if *format != "table" && *format != "json" && *format != "csv" {
-		return fmt.Errorf("--format: want table, json or csv, got %q", *format)
+		return usagef("--format: want table, json or csv, got %q", *format)
 	}
-	st, err := store.Open(ctx, cfg.ClickHouse)
+	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -63,10 +68,18 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := noteNoData(ctx, st.Conn(), req.Query, os.Stderr); err != nil {
+			return err
+		}
 		return e.WriteTable(os.Stdout)
 	}
+	stop := spinner("computing KPIs", nil)
 	r, err := metrics.Run(ctx, st.Conn(), req.Query, req.Bucket, req.Location, req.Compare)
+	stop()
 	if err != nil {
+		return err
+	}
+	if err := noteNoData(ctx, st.Conn(), req.Query, os.Stderr); err != nil {
 		return err
 	}
 	switch *format {
@@ -78,20 +91,48 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	return r.WriteTable(os.Stdout)
 }
 
-// kpiDefaults is the configuration's kpi section as the defaults of a query.
-func kpiDefaults(cfg *config.Config) metrics.Query {
-	k := cfg.KPI
-	q := metrics.Query{Production: k.Production, Levels: k.DORAReport, MaxGap: k.MaxGap,
-		LeadTimeLookback: k.LeadTimeLookback, PatchDeadlines: k.PatchDeadlines}
-	if k.MaxGap == 0 {
-		q.MaxGap = metrics.Unbounded // kpi.max_gap: 0 is no bound
-	}
-	if len(k.DORALevels) > 0 {
-		q.LevelTables = map[string]metrics.LevelTable{}
-		for name, t := range k.DORALevels {
-			q.LevelTables[name] = metrics.LevelTable{Name: name, DeploysPerDay: t.DeploysPerDay, LeadTime: t.LeadTime,
-				Recovery: t.RecoveryTime, ChangeFailureRate: t.ChangeFailureRate}
+// noteNoData writes a note to w for each service, team or environment of
+// q's filters that has no data in q's range: a name the user may have
+// mistyped, which is no error.
+func noteNoData(ctx context.Context, conn driver.Conn, q metrics.Query, w io.Writer) error {
+	filters := []struct {
+		d     metrics.Dimension
+		names []string
+	}{{metrics.Service, q.Services}, {metrics.Team, q.Teams}, {metrics.Environment, q.Environments}}
+	for _, f := range filters {
+		if len(f.names) == 0 {
+			continue
+		}
+		bq := q
+		bq.By, bq.Step = []metrics.Dimension{f.d}, ""
+		sums, err := metrics.Summaries(ctx, conn, bq)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, s := range sums {
+			seen[s.Slice[f.d]] = true
+		}
+		for _, n := range f.names {
+			if !seen[n] {
+				fmt.Fprintf(w, "note: no data for %s %s in range %s to %s\n", f.d, n,
+					q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+			}
 		}
 	}
-	return q
+	return nil
+}
+
+// paramsError is an error of metrics.Params.Parse as a usage error that
+// names the flag: "bucket: …" becomes "--bucket: …".
+func paramsError(err error) error {
+	field, rest, ok := strings.Cut(err.Error(), ": ")
+	if !ok || strings.ContainsAny(field, " ,") {
+		return usageError{err}
+	}
+	return usagef("--%s: %s", strings.ReplaceAll(field, "_", "-"), rest)
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }

@@ -75,8 +75,8 @@ func TestKPICommand(t *testing.T) {
 	if code != 0 || !bytes.Contains([]byte(explained), []byte("d2")) || bytes.Contains([]byte(explained), []byte("d3")) {
 		t.Errorf("kpi explain (exit %d):\n%s", code, explained)
 	}
-	if _, code := stdout(t, "kpi", "explain", "vibes", "--clickhouse", dsn); code != 1 {
-		t.Errorf("kpi explain of an unknown KPI: exit %d, want 1", code)
+	if _, code := stdout(t, "kpi", "explain", "vibes", "--clickhouse", dsn); code != exitUsage {
+		t.Errorf("kpi explain of an unknown KPI: exit %d, want 2", code)
 	}
 	// The configuration's kpi section: search's environment is production
 	// only in the file, and its own level table rates one deployment in
@@ -111,8 +111,8 @@ kpi:
 		{"--bucket", "hour"}, {"--dora-report", "relaxed"}, {"--tz", "Mars/Olympus"},
 		{"--by", "region"}, {"--format", "xml"}, {"--from", "yesterday"}, {"--from", "2026-03-03", "--to", "2026-03-01"},
 	} {
-		if _, code := stdout(t, append([]string{"kpi", "--clickhouse", dsn}, bad...)...); code != 1 {
-			t.Errorf("kpi %v: exit %d, want 1", bad, code)
+		if _, code := stdout(t, append([]string{"kpi", "--clickhouse", dsn}, bad...)...); code != exitUsage {
+			t.Errorf("kpi %v: exit %d, want 2", bad, code)
 		}
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -34,18 +37,37 @@ var commands = []command{
 		"       opsmetrics dashboards provision --grafana-url URL [--grafana-token-file F | --grafana-user U --grafana-password-file F] [--clickhouse DSN] [--prometheus-url URL] [--password-env NAME]",
 		"write the Grafana dashboards and a file-provisioning tree for them, or create or update them through Grafana's HTTP API", runDashboards},
 	{"report", "report --clickhouse DSN [--from T] [--to T] [--by team] [--tz Z] --out report.html", "write the ops-review report: a self-contained HTML page with KPI trends, baselines, anomalies and incidents", runReport},
-	{"demo", "demo", "run the whole pipeline end to end on embedded defaults", runDemo},
+	{"demo", "demo [--services N] [--days N] [--seed N] [--dir DIR] [--keep]", "run the whole pipeline end to end on embedded defaults", runDemo},
 }
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// Exit codes: 1 for a failure, 2 for a usage error (a bad command line),
+// as Go's flag package and most CLIs use them.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
 func run(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
-		if len(args) == 0 {
-			return 2
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return exitUsage
+	}
+	if isHelp(args[0]) {
+		usage(os.Stdout)
+		return 0
+	}
+	switch args[0] {
+	case "-version", "--version", "version":
+		fmt.Println(version())
+		return 0
+	case "completion": // not in commands: it reads them
+		if err := runCompletion(args[1:], os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "opsmetrics completion: %v\n", err)
+			return exitUsage
 		}
 		return 0
 	}
@@ -53,33 +75,145 @@ func run(args []string) int {
 		if c.name != args[0] {
 			continue
 		}
+		// Help goes to stdout, errors to stderr, each printed here once:
+		// the flag set itself prints nothing. The flag package calls Usage
+		// on every parse error, which makes that error a usage error.
 		fs := flag.NewFlagSet("opsmetrics "+c.name, flag.ContinueOnError)
-		fs.Usage = func() {
-			fmt.Fprintf(fs.Output(), "Usage: opsmetrics %s\n\n%s.\n\nFlags:\n", c.usage, c.summary)
-			fs.PrintDefaults()
-		}
+		fs.SetOutput(io.Discard)
+		badFlags := false
+		fs.Usage = func() { badFlags = true }
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		err := c.run(ctx, fs, args[1:])
+		var ue usageError
 		switch {
 		case err == nil:
 			return 0
 		case errors.Is(err, flag.ErrHelp):
+			commandHelp(os.Stdout, c, fs)
 			return 0
+		case badFlags || errors.As(err, &ue):
+			fmt.Fprintf(os.Stderr, "opsmetrics %s: %v\nRun 'opsmetrics %s --help' for usage.\n", c.name, err, c.name)
+			return exitUsage
 		default:
 			fmt.Fprintf(os.Stderr, "opsmetrics %s: %v\n", c.name, err)
-			return 1
+			return exitFailure
 		}
 	}
-	fmt.Fprintf(os.Stderr, "opsmetrics: unknown command %q\n\n", args[0])
-	usage()
-	return 2
+	fmt.Fprintf(os.Stderr, "opsmetrics: unknown command %q", args[0])
+	if near := closest(args[0], append(commandNames(), "completion")); near != "" {
+		fmt.Fprintf(os.Stderr, "; did you mean %q?", near)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'opsmetrics --help' for the commands.\n")
+	return exitUsage
 }
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "Usage: opsmetrics COMMAND [flags]\n\nCommands:\n")
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: opsmetrics COMMAND [flags]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun 'opsmetrics COMMAND --help' for a command's flags.\n")
+	fmt.Fprintf(w, "  %-10s %s\n", "completion", "write the bash or zsh completion script (opsmetrics completion bash|zsh)")
+	fmt.Fprintf(w, "\nRun 'opsmetrics COMMAND --help' for a command's flags, 'opsmetrics --version' for the build.\n")
+}
+
+// commandHelp writes a command's usage and the flags registered on fs,
+// each spelt --flag.
+func commandHelp(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: opsmetrics %s\n\n%s.\n", c.usage, c.summary)
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	if b.Len() > 0 {
+		fmt.Fprint(w, "\nFlags:\n"+strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
+	}
+}
+
+// usageError is an error of the command line: a missing or unknown
+// argument, or a value outside the ones a flag takes. It exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// usagef returns a usageError.
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// subcommandUsage answers --help on a command that needs a subcommand, and
+// says what is missing otherwise.
+func subcommandUsage(fs *flag.FlagSet, args []string, usage string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return flag.ErrHelp
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return usagef("unknown subcommand %q; %s", args[0], usage)
+	}
+	return usageError{errors.New(usage)}
+}
+
+func commandNames() []string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return names
+}
+
+// closest is the name within two edits of s (or that s is a prefix of),
+// for "did you mean"; empty when none is.
+func closest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		d := editDistance(s, n)
+		if strings.HasPrefix(n, s) && len(s) > 1 {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// version is the module version and the VCS commit the binary was built
+// from, as the Go toolchain recorded them.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "opsmetrics (no build information)"
+	}
+	v := "opsmetrics " + bi.Main.Version
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	switch rev := vcs["vcs.revision"]; {
+	case rev == "":
+		v += " commit unknown (built with -buildvcs=false, or outside a repository)"
+	case vcs["vcs.modified"] == "true":
+		v += " commit " + rev + " (" + vcs["vcs.time"] + ") with local changes"
+	default:
+		v += " commit " + rev + " (" + vcs["vcs.time"] + ")"
+	}
+	return v + ", " + bi.GoVersion
 }

@@ -7,12 +7,11 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
 func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	cluster := fs.String("cluster", "", "ClickHouse cluster (remote_servers) to create replicated local tables and Distributed tables on, ON CLUSTER; needs ZooKeeper")
 	printDDL := fs.Bool("print", false, "print the statements for --cluster instead of running them")
 	cfg, err := parse(args)
@@ -21,7 +20,7 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if *printDDL {
 		if *cluster == "" {
-			return fmt.Errorf("--print needs --cluster")
+			return usagef("--print needs --cluster")
 		}
 		db := "default"
 		if u, err := url.Parse(cfg.ClickHouse); err == nil && strings.Trim(u.Path, "/") != "" {
@@ -34,10 +33,10 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		fmt.Println(strings.Join(ddl, ";\n\n") + ";")
 		return nil
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
+	if err := cfg.require(setClickHouse); err != nil {
 		return err
 	}
-	applied, err := store.MigrateCluster(ctx, cfg.ClickHouse, *cluster, cfg.Logger())
+	applied, err := store.MigrateCluster(ctx, cfg.ClickHouse, *cluster, cfg.Log.Logger())
 	if err != nil {
 		return err
 	}

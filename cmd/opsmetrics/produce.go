@@ -2,31 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"github.com/segmentio/kafka-go"
 	"io"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/segmentio/kafka-go"
 
-	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 )
 
 func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetBrokers, config.SetTopics)
+	parse := bind(fs, setBrokers, setTopics)
 	file := fs.String("file", "", "JSON Lines file of events, native or CloudEvents structured mode (- for standard input)")
 	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetBrokers); err != nil {
+	if err := cfg.require(setBrokers); err != nil {
 		return err
 	}
 	if *file == "" {
-		return fmt.Errorf("--file is required")
+		return usagef("--file is required")
 	}
 	var r io.Reader = os.Stdin
 	size := int64(-1)
@@ -41,15 +40,11 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		r = f
 	}
-	_, transport, err := ingest.Connection(cfg.Kafka)
+	rt, err := cfg.Kafka.RoundTripper()
 	if err != nil {
 		return err
 	}
-	var rt kafka.RoundTripper // a nil *kafka.Transport in it would not be nil
-	if transport != nil {
-		rt = transport
-	}
-	p := publish.New(cfg.Brokers, publish.TopicsFrom(cfg.Topics), rt)
+	p := publish.New(cfg.Kafka.Brokers, publish.TopicsFrom(cfg.Topics), rt)
 	defer p.Close()
 	if isTerminal(os.Stderr) {
 		bar := progressbar.DefaultBytes(size, "producing")
@@ -58,13 +53,13 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	n, err := p.File(ctx, r)
 	if err != nil {
-		return err
+		// A batch the brokers took in part: count its acknowledged events.
+		var we kafka.WriteErrors
+		if errors.As(err, &we) {
+			n += len(we) - we.Count()
+		}
+		return fmt.Errorf("%d events acknowledged by the brokers, then: %w", n, err)
 	}
 	fmt.Fprintf(os.Stderr, "produced %d events\n", n)
 	return nil
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -9,14 +9,14 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
 // TestGenerateThenProduce runs the two user tools as a user would and
 // checks that every line reached the topic of its kind.
 func TestGenerateThenProduce(t *testing.T) {
-	topics := config.Default().Topics
+	topics := broker.DefaultTopics()
 	_, brokers := testenv.Kafka(t, 2, append(topics.Inputs(), topics.DeadLetter)...)
 	file := filepath.Join(t.TempDir(), "events.jsonl")
 	if code := run([]string{"generate", "--services", "3", "--days", "7", "--end", "2026-03-01", "--format", "mixed", "--out", file}); code != 0 {

@@ -3,19 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
-	"github.com/opsmetrics/opsmetrics/internal/report"
 	"github.com/opsmetrics/opsmetrics/metrics"
+	"github.com/opsmetrics/opsmetrics/report"
 )
 
 func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse)
+	parse := bind(fs, setClickHouse)
 	var p metrics.Params
 	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
@@ -26,25 +25,35 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.SetClickHouse); err != nil {
-		return err
-	}
 	if *out == "" {
-		return errors.New("--out is required: the HTML file to write, or - for stdout")
+		return usagef("--out is required: the HTML file to write, or - for stdout")
 	}
-	p.Defaults = kpiDefaults(cfg)
+	// Check the output path before computing: a temporary file beside it,
+	// renamed onto it once the page is complete, so that a failure leaves
+	// no half-written file.
+	var tmp *os.File
+	if *out != "-" {
+		if tmp, err = os.CreateTemp(filepath.Dir(*out), ".opsmetrics-report-*.html"); err != nil {
+			return fmt.Errorf("--out %s: cannot write there: %w", *out, err)
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+	}
+	p.Defaults = cfg.KPI.Defaults()
 	now := time.Now()
 	req, err := p.Parse(now)
 	if err != nil {
-		return err
+		return paramsError(err)
 	}
-	st, err := openStore(ctx, cfg, cfg.Logger())
+	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	stop := spinner("computing the report", nil)
 	r, err := report.Build(ctx, st.Conn(), report.Options{From: req.Query.From, To: req.Query.To, Location: req.Location,
 		By: req.Query.By, Query: req.Query, Now: now})
+	stop()
 	if err != nil {
 		return err
 	}
@@ -53,11 +62,20 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err := r.WriteHTML(&b); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
-	if *out == "-" {
+	if tmp == nil {
 		_, err = os.Stdout.Write(b.Bytes())
 		return err
 	}
-	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
+	if _, err := tmp.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), *out); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil

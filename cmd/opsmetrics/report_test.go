@@ -49,15 +49,18 @@ func TestReportCommand(t *testing.T) {
 		!strings.Contains(out, "Europe/Berlin") {
 		t.Errorf("report --out - (exit %d):\n%.600s", code, out)
 	}
-	for _, bad := range [][]string{
-		{}, // no --out
-		{"--out", file, "--by", "region"},
-		{"--out", file, "--tz", "Mars/Olympus"},
-		{"--out", file, "--from", "2026-03-04", "--to", "2026-02-18"},
-		{"--out", filepath.Join(t.TempDir(), "missing", "report.html")},
+	for _, bad := range []struct {
+		args []string
+		code int
+	}{
+		{nil, exitUsage}, // no --out
+		{[]string{"--out", file, "--by", "region"}, exitUsage},
+		{[]string{"--out", file, "--tz", "Mars/Olympus"}, exitUsage},
+		{[]string{"--out", file, "--from", "2026-03-04", "--to", "2026-02-18"}, exitUsage},
+		{[]string{"--out", filepath.Join(t.TempDir(), "missing", "report.html")}, exitFailure},
 	} {
-		if _, code := stdout(t, append([]string{"report", "--clickhouse", dsn}, bad...)...); code != 1 {
-			t.Errorf("report %v: exit %d, want 1", bad, code)
+		if _, code := stdout(t, append([]string{"report", "--clickhouse", dsn}, bad.args...)...); code != bad.code {
+			t.Errorf("report %v: exit %d, want %d", bad.args, code, bad.code)
 		}
 	}
 }

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/ingest"
-	"github.com/opsmetrics/opsmetrics/internal/api"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
@@ -27,13 +27,17 @@ import (
 var components = []string{"ingest", "api", "kpi", "anomaly"}
 
 func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	parse := config.Bind(fs, config.SetClickHouse, config.SetBrokers, config.SetGroup, config.SetTopics, config.SetIngest,
-		config.SetMetricsAddr, config.SetAlerting, config.SetAPI)
+	parse := bind(fs, setClickHouse, setBrokers, setGroup, setTopics, setIngest,
+		setMetricsAddr, setAlerting, setAPI)
+	shutdownTimeout := 30 * time.Second
+	fs.Var(config.Duration(&shutdownTimeout), "shutdown-timeout",
+		"bound on the whole shutdown: HTTP requests in flight, the ingester's final flush (itself bounded by ingest.shutdown_timeout) and the last alert delivery")
 	listen := fs.String("listen", "127.0.0.1:8080", "listen address of the HTTP API and of /healthz and /readyz")
 	refresh := fs.Duration("kpi-refresh", time.Minute, "how often the Prometheus KPI gauges are recomputed")
 	comps := fs.String("components", strings.Join(components, ","),
 		"components to run, comma-separated: ingest (Kafka to ClickHouse), api (HTTP API), kpi (Prometheus KPI gauges), anomaly (baseline relearning, detection and alerts)")
 	prod := fs.String("production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration)")
+	migrate := fs.Bool("migrate", true, "apply schema migrations at start-up; false: wait until opsmetrics migrate has brought the schema to this build's version")
 	tokenFile := fs.String("api-token-file", "", "file holding the bearer token the API requires (or OPSMETRICS_API_TOKEN; empty: no token)")
 	cfg, err := parse(args)
 	if err != nil {
@@ -43,31 +47,27 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	for _, c := range strings.Split(*comps, ",") {
 		c = strings.TrimSpace(c)
 		if !contains(components, c) {
-			return fmt.Errorf("--components: unknown component %q: want %s", c, strings.Join(components, ", "))
+			return usagef("--components: unknown component %q: want %s", c, strings.Join(components, ", "))
 		}
 		on[c] = true
 	}
-	required := []string{config.SetClickHouse}
+	required := []string{setClickHouse}
 	if on["ingest"] {
-		required = append(required, config.SetBrokers)
+		required = append(required, setBrokers)
 	}
-	if err := cfg.Require(required...); err != nil {
+	if err := cfg.require(required...); err != nil {
 		return err
 	}
 	if *refresh < time.Second {
-		return errors.New("--kpi-refresh: must be at least 1s")
+		return usagef("--kpi-refresh: must be at least 1s")
 	}
 	token, err := apiToken(*tokenFile)
 	if err != nil {
 		return err
 	}
-	rules, err := thresholdRules(cfg)
-	if err != nil {
-		return err
-	}
-	log := cfg.Logger()
+	log := cfg.Log.Logger()
 	if on["ingest"] {
-		limitMemory(cfg.Ingest.MemoryBudgetBytes, on["api"] || on["kpi"] || on["anomaly"], log)
+		limitMemory(cfg.Ingest.MemoryBudget, on["api"] || on["kpi"] || on["anomaly"], log)
 	}
 
 	// ClickHouse may be down now and come later: the stores connect when
@@ -85,38 +85,19 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer probe.Close()
-	defaults := kpiDefaults(cfg)
+	defaults := cfg.KPI.Defaults()
 	if *prod != "" {
 		defaults.Production = strings.Split(*prod, ",")
 	}
 
-	// Every component runs until ctx is cancelled; none fails because Kafka
-	// or ClickHouse does. Shutdown is bounded by --shutdown-timeout.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	start := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
-	}
+	// Every component runs until the group stops; none fails because Kafka
+	// or ClickHouse does. The group stops at a signal or when a component
+	// fails, in the order the components are added: HTTP intake first,
+	// then ingestion with its final flush, the scheduled jobs and the
+	// notifier's last delivery, and telemetry last, within
+	// --shutdown-timeout.
+	g := newRunGroup(shutdownTimeout, log)
 	schema := &schemaState{migrated: make(chan struct{})}
-	start("migrate", func(ctx context.Context) error {
-		err := store.MigrateRetrying(ctx, cfg.ClickHouse, log, func(err error) {
-			schema.failed(err)
-			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
-		})
-		if err == nil {
-			schema.done()
-		}
-		return nil
-	})
 	// afterSchema runs a component once the schema is migrated.
 	afterSchema := func(run func(context.Context) error) func(context.Context) error {
 		return func(ctx context.Context) error {
@@ -130,12 +111,12 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
-	icfg := ingest.ConfigFrom(cfg)
-	if err := icfg.Secure(cfg.Kafka); err != nil {
-		return err
-	}
 	var in *ingest.Ingester
 	if on["ingest"] {
+		icfg, err := cfg.ingestConfig()
+		if err != nil {
+			return err
+		}
 		tp, shutdown, err := telemetry.Tracing(ctx)
 		if err != nil {
 			return err
@@ -144,33 +125,32 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if in, err = ingest.New(icfg, st, log, reg, tp); err != nil {
 			return err
 		}
-		start("ingest", afterSchema(in.Run))
 	}
+	var exp *metrics.Exporter
 	if on["kpi"] {
-		exp := metrics.NewExporter(st.Conn(), defaults, nil, log)
+		exp = metrics.NewExporter(st.Conn(), defaults, nil, log)
 		exp.LimitLabels(cfg.KPI.MaxLabelBytes, cfg.KPI.MaxLabelValues)
 		reg.MustRegister(exp)
-		start("kpi", afterSchema(func(ctx context.Context) error { return exp.Run(ctx, *refresh) }))
 	}
+	var svc *anomaly.Service
 	if on["anomaly"] {
-		svc := &anomaly.Service{Conn: st.Conn(), Learn: baselinesConfig(cfg), Detect: anomalyConfig(cfg), Alerts: alertConfig(cfg),
-			Rules: rules, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
+		svc = &anomaly.Service{Conn: st.Conn(), Learn: cfg.baselinesConfig(), Detect: cfg.anomalyConfig(), Alerts: cfg.Alerting.AlertConfig,
+			Rules: cfg.Alerting.Thresholds, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
 		svc.Learn.Production, svc.Detect.Production = defaults.Production, defaults.Production
 		if err := svc.Register(reg); err != nil {
 			return err
 		}
 		if cfg.Alerting.Alertmanager != "" {
-			if svc.Notifier, err = anomaly.NewNotifier(anomaly.NotifierConfig{URL: cfg.Alerting.Alertmanager,
-				ResendInterval: cfg.Alerting.ResendInterval}, reg, log); err != nil {
+			if svc.Notifier, err = anomaly.NewNotifier(cfg.Alerting.Notifier(), reg, log); err != nil {
 				return err
 			}
 		} else {
 			log.Warn("no Alertmanager configured (--alertmanager): anomalies are recorded, not sent")
 		}
-		start("anomaly", afterSchema(svc.Run))
 	}
+	var ms *telemetry.MetricsServer
 	if cfg.MetricsAddr != "" {
-		if err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, reg, log); err != nil {
+		if ms, err = telemetry.ListenMetrics(cfg.MetricsAddr, reg, log); err != nil {
 			return err
 		}
 	}
@@ -184,18 +164,18 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if err := probe.Ping(ctx); err != nil {
 			return fmt.Errorf("clickhouse unreachable: %w", err)
 		}
-		if v, err := probe.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
-			return fmt.Errorf("clickhouse schema version %d, want %d (%v)", v, store.LatestVersion(), err)
+		if err := probe.CheckSchema(ctx); err != nil {
+			return err
 		}
 		if in != nil {
 			return in.Ready()
 		}
 		return nil
 	}
-	limits := apiLimits(cfg.API)
+	limits := cfg.API.Limits
 	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
 	if on["api"] {
-		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrentQueries+1)
+		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrent+1)
 		if err != nil {
 			return err
 		}
@@ -208,32 +188,59 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	srv := &http.Server{Handler: api.New(o), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.API.ReadTimeout,
 		WriteTimeout: limits.WriteTimeout(), IdleTimeout: cfg.API.IdleTimeout}
-	start("http", func(ctx context.Context) error {
+	g.addServer("http", func() error {
 		log.Info("serving", "addr", l.Addr().String(), "components", *comps, "api_token", token != "")
-		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-			return err
+		return srv.Serve(l)
+	}, srv.Shutdown)
+	if in != nil {
+		g.add("ingest", afterSchema(in.Run))
+	}
+	g.add("migrate", func(ctx context.Context) error {
+		if prepareSchema(ctx, *migrate, cfg.ClickHouse, st, log, schema.failed) == nil {
+			schema.done()
 		}
 		return nil
 	})
+	if exp != nil {
+		g.add("kpi", afterSchema(func(ctx context.Context) error { return exp.Run(ctx, *refresh) }))
+	}
+	if svc != nil {
+		g.add("anomaly", afterSchema(svc.Run))
+	}
+	if ms != nil {
+		g.add("metrics", ms.Run)
+	}
+	return g.run(ctx)
+}
 
-	var failed error
-	select {
-	case <-ctx.Done():
-	case failed = <-errs:
+// prepareSchema migrates the schema of dsn when migrate is set, or else
+// waits until it is this build's (Store.CheckSchema), retrying with capped
+// backoff while ClickHouse is down or the schema old; each failure goes to
+// failed and the log. It returns nil once the schema is ready, or ctx's
+// error.
+func prepareSchema(ctx context.Context, migrate bool, dsn string, st *store.Store, log *slog.Logger, failed func(error)) error {
+	if migrate {
+		return store.MigrateRetrying(ctx, dsn, log, func(err error) {
+			failed(err)
+			log.Warn("cannot migrate the ClickHouse schema yet; retrying", "err", err)
+		})
 	}
-	cancel()
-	log.Info("shutting down", "timeout", cfg.Ingest.ShutdownTimeout)
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.Ingest.ShutdownTimeout)
-	defer scancel()
-	srv.Shutdown(sctx)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-sctx.Done():
-		log.Warn("components did not stop within the shutdown timeout; exiting", "timeout", cfg.Ingest.ShutdownTimeout)
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := st.CheckSchema(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failed(err)
+		log.Warn("the ClickHouse schema is not ready (--migrate=false); retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
-	return failed
 }
 
 // schemaState is whether the ClickHouse schema is migrated, and if not,
@@ -267,11 +274,6 @@ func (s *schemaState) available() error {
 	return errors.New("clickhouse: migrating the schema")
 }
 
-func apiLimits(a config.API) api.Limits {
-	return api.Limits{MaxRange: a.MaxRange, MaxBuckets: a.MaxBuckets, MaxFilterBytes: a.MaxFilterBytes, QueryTimeout: a.QueryTimeout,
-		MaxConcurrent: a.MaxConcurrentQueries, MaxQueued: a.MaxQueuedQueries, QueueTimeout: a.QueueTimeout}
-}
-
 // limitMemory gives an ingesting process the Go runtime's soft memory limit
 // of the ingester's budget (ingest.GoMemoryLimit), 128 MiB more when it also
 // serves the API or runs the scheduled jobs, unless GOMEMLIMIT sets one: the
@@ -297,13 +299,9 @@ func apiToken(file string) (string, error) {
 	if file == "" {
 		return os.Getenv("OPSMETRICS_API_TOKEN"), nil
 	}
-	b, err := os.ReadFile(file)
+	token, err := readSecret(file)
 	if err != nil {
 		return "", fmt.Errorf("--api-token-file: %w", err)
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" {
-		return "", fmt.Errorf("--api-token-file: %s is empty", file)
 	}
 	return token, nil
 }

@@ -18,9 +18,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/publish"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -62,9 +62,9 @@ func startOpsmetrics(t *testing.T, env []string, args ...string) (*exec.Cmd, <-c
 func TestServeSecretsAndProbes(t *testing.T) {
 	srv := testenv.ClickHouse(t)
 	u, _ := url.Parse(testenv.Database(t))
-	dsn := fmt.Sprintf("clickhouse://%s:%s@%s%s", chserver.PasswordUser, chserver.Password, u.Host, u.Path)
+	dsn := fmt.Sprintf("clickhouse://%s:%s@%s%s", clickhouse.PasswordUser, clickhouse.Password, u.Host, u.Path)
 	_ = srv
-	topics := config.Default().Topics
+	topics := broker.DefaultTopics()
 	_, brokers := testenv.Kafka(t, 3, append(topics.Inputs(), topics.DeadLetter)...)
 	const token = "api-T0ken-for-tests"
 	dir := t.TempDir()
@@ -144,7 +144,7 @@ func TestServeSecretsAndProbes(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s of SIGTERM")
 	}
-	for _, secret := range []string{chserver.Password, token} {
+	for _, secret := range []string{clickhouse.Password, token} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the logs hold a secret %q", secret)
 		}
@@ -158,11 +158,11 @@ func TestServeSecretsAndProbes(t *testing.T) {
 }
 
 func TestServeRejectsBadComponents(t *testing.T) {
-	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest,vibes"); code != 1 {
-		t.Errorf("unknown component: exit %d, want 1", code)
+	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest,vibes"); code != exitUsage {
+		t.Errorf("unknown component: exit %d, want 2", code)
 	}
-	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest"); code != 1 {
-		t.Errorf("ingest without --brokers: exit %d, want 1", code)
+	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest"); code != exitUsage {
+		t.Errorf("ingest without --brokers: exit %d, want 2", code)
 	}
 }
 
@@ -178,7 +178,7 @@ func TestServeOutlivesDependencies(t *testing.T) {
 	ch := testenv.OwnClickHouse(t)
 	ch.Stop()
 	dsn := ch.DSN("t_" + testenv.RandomName())
-	topics := config.Default().Topics
+	topics := broker.DefaultTopics()
 	kafkaAddr := freeAddr(t)
 	_, portText, _ := net.SplitHostPort(kafkaAddr)
 	port, _ := strconv.Atoi(portText)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 )
 
@@ -133,7 +133,7 @@ func (p *Publisher) File(ctx context.Context, r io.Reader) (int, error) {
 }
 
 // TopicsFrom maps each kind to its configured topic.
-func TopicsFrom(t config.Topics) Topics {
+func TopicsFrom(t broker.Topics) Topics {
 	return Topics{
 		event.KindDeployment: t.Deployments,
 		event.KindIncident:   t.Incidents,

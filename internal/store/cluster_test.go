@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
 	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/zookeeper"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
-	"github.com/opsmetrics/opsmetrics/internal/zkserver"
 )
 
 // TestMigrateCluster runs the ON CLUSTER schema on ClickHouse 18.16 as the
@@ -22,12 +22,12 @@ import (
 // through the views.
 func TestMigrateCluster(t *testing.T) {
 	ctx := context.Background()
-	zk, err := zkserver.Start(ctx, t.TempDir())
+	zk, err := zookeeper.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer zk.Stop()
-	srv, err := chserver.StartCluster(ctx, t.TempDir(), "opsmetrics_test", zk.Addr)
+	srv, err := clickhouse.StartCluster(ctx, t.TempDir(), "opsmetrics_test", zk.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

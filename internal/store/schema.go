@@ -247,6 +247,38 @@ var migrations = []migration{
 		legacyClaims(event.KindPatch),
 		legacyClaims(event.KindChange),
 	}},
+	{6, "judged intervals", []string{
+		// One row per series and interval that detection judged, anomalous
+		// or not, with the band the decision used and the end of the data
+		// its baseline was learnt from (anomaly.Judged reads it): what the
+		// report and the dashboard draw as the band at each point, and which
+		// intervals a backfill has still to judge. Judging again replaces
+		// the row.
+		`CREATE TABLE IF NOT EXISTS judged_intervals (
+			series String,
+			kpi String,
+			step String,
+			service String,
+			team String,
+			environment String,
+			interval_start DateTime('UTC'),
+			status String,
+			judged UInt8,
+			anomaly UInt8,
+			firing UInt8,
+			test String,
+			observed Float64,
+			expected Float64,
+			lower Float64,
+			upper Float64,
+			tail Float64,
+			direction String,
+			trained_to DateTime('UTC'),
+			judged_at DateTime('UTC')
+		) ENGINE = ReplacingMergeTree(judged_at)
+		PARTITION BY toYYYYMM(interval_start)
+		ORDER BY (series, interval_start)`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"

@@ -357,3 +357,17 @@ func ts(t time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// ValidateDSN checks that dsn has the form clickhouse://user:pass@host:port/db.
+// The error never shows the password.
+func ValidateDSN(dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "clickhouse" || u.Host == "" {
+		shown := "<unparseable>"
+		if err == nil {
+			shown = u.Redacted()
+		}
+		return fmt.Errorf("want clickhouse://user:pass@host:port/db, got %q", shown)
+	}
+	return nil
+}

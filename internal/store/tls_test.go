@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
@@ -41,12 +41,12 @@ func TestClickHouseTLS(t *testing.T) {
 	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 
-	srv, err := chserver.StartTLS(context.Background(), filepath.Join(dir, "ch"), cert, keyFile)
+	srv, err := clickhouse.StartTLS(context.Background(), filepath.Join(dir, "ch"), cert, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	dsn := fmt.Sprintf("clickhouse://%s:%s@127.0.0.1:%d/tls_db?secure=true&skip_verify=true", chserver.PasswordUser, chserver.Password, srv.TLSPort)
+	dsn := fmt.Sprintf("clickhouse://%s:%s@127.0.0.1:%d/tls_db?secure=true&skip_verify=true", clickhouse.PasswordUser, clickhouse.Password, srv.TLSPort)
 	if _, err := store.Migrate(context.Background(), dsn, testenv.Logger(t)); err != nil {
 		t.Fatalf("migrate over TLS: %v", err)
 	}
@@ -54,7 +54,7 @@ func TestClickHouseTLS(t *testing.T) {
 	if v, err := st.SchemaVersion(context.Background()); err != nil || v != store.LatestVersion() {
 		t.Errorf("schema version over TLS: %d, %v", v, err)
 	}
-	plain := fmt.Sprintf("clickhouse://%s:%s@127.0.0.1:%d/tls_db?dial_timeout=2s", chserver.PasswordUser, chserver.Password, srv.TLSPort)
+	plain := fmt.Sprintf("clickhouse://%s:%s@127.0.0.1:%d/tls_db?dial_timeout=2s", clickhouse.PasswordUser, clickhouse.Password, srv.TLSPort)
 	if _, err := store.Open(context.Background(), plain); err == nil {
 		t.Error("a plain connection to the TLS port succeeded")
 	}

@@ -1,6 +1,7 @@
-// Package telemetry sets up what opsmetrics reports about itself: the
-// OpenTelemetry tracer provider, configured by the standard OTEL_*
-// environment variables, and the Prometheus /metrics endpoint.
+// Package telemetry sets up what opsmetrics reports about itself: its logs
+// (LogConfig, the configuration's log section), the OpenTelemetry tracer
+// provider, configured by the standard OTEL_* environment variables, and
+// the Prometheus registry and /metrics endpoint (MetricsServer).
 package telemetry
 
 import (
@@ -55,13 +56,20 @@ func NewRegistry() *prometheus.Registry {
 // execution trace: a longer one is refused with a 400.
 const MaxProfileDuration = 60 * time.Second
 
-// ServeMetrics serves reg on addr at /metrics, and Go profiles at
-// /debug/pprof/, until ctx is done. It returns
-// once the listener is bound, so that a bad address fails at start-up.
-func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger) error {
+// MetricsServer serves a registry at /metrics, and Go profiles at
+// /debug/pprof/. Build it with ListenMetrics and run it with Run.
+type MetricsServer struct {
+	l   net.Listener
+	srv *http.Server
+	log *slog.Logger
+}
+
+// ListenMetrics binds addr, so that a bad address fails at start-up, and
+// returns the server of reg on it.
+func ListenMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*MetricsServer, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -72,18 +80,29 @@ func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 	mux.Handle("/debug/pprof/trace", boundSeconds(http.HandlerFunc(pprof.Trace)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: MaxProfileDuration + 30*time.Second, IdleTimeout: 60 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "err", err)
-		}
-	}()
-	log.Info("serving metrics", "addr", l.Addr().String())
+	return &MetricsServer{l: l, srv: srv, log: log}, nil
+}
+
+// Addr is the address the server listens on.
+func (m *MetricsServer) Addr() string { return m.l.Addr().String() }
+
+// Run serves until ctx is done, then shuts the server down, waiting up to
+// 5s for the requests in flight.
+func (m *MetricsServer) Run(ctx context.Context) error {
+	m.log.Info("serving metrics", "addr", m.Addr())
+	served := make(chan error, 1)
+	go func() { served <- m.srv.Serve(m.l) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("metrics server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m.srv.Shutdown(sctx)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics server: %w", err)
+	}
 	return nil
 }
 

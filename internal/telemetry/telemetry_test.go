@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,17 +12,20 @@ import (
 // TestProfileSecondsBounded: a CPU profile or trace longer than
 // MaxProfileDuration, or with a seconds= that is not a number, is refused.
 func TestProfileSecondsBounded(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	m, err := ListenMetrics("127.0.0.1:0", NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := m.Addr()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := ServeMetrics(ctx, addr, NewRegistry(), slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 	for _, c := range []struct {
 		path string
 		want int

@@ -1,7 +1,9 @@
 // Package testenv gives tests the real servers they run against: one private
 // ClickHouse server per test binary (Debian's clickhouse-server, started by
-// package chserver) with a fresh, migrated database per test, and an
-// in-process Kafka broker (kfake) that speaks the real wire protocol.
+// package localserver/clickhouse) with a fresh, migrated database per test,
+// and an in-process Kafka broker (kfake) that speaks the real wire protocol.
+// Pipeline is the two together with the default topics, and Process the
+// opsmetrics binary running against them. It is for tests only.
 package testenv
 
 import (
@@ -21,13 +23,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/opsmetrics/opsmetrics/internal/chserver"
+	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
 var (
 	mu     sync.Mutex
-	shared *chserver.Server
+	shared *clickhouse.Server
 )
 
 // Main runs the tests of a package and then stops the shared ClickHouse
@@ -47,7 +50,7 @@ func Main(m *testing.M) {
 
 // ClickHouse returns the ClickHouse server shared by the tests of this binary,
 // starting it on first use. Packages that use it must call Main from TestMain.
-func ClickHouse(tb testing.TB) *chserver.Server {
+func ClickHouse(tb testing.TB) *clickhouse.Server {
 	tb.Helper()
 	mu.Lock()
 	defer mu.Unlock()
@@ -60,7 +63,7 @@ func ClickHouse(tb testing.TB) *chserver.Server {
 		}
 		return shared
 	}
-	s, err := chserver.Start(context.Background(), "")
+	s, err := clickhouse.Start(context.Background(), "")
 	if err != nil {
 		tb.Fatalf("start clickhouse: %v", err)
 	}
@@ -70,9 +73,9 @@ func ClickHouse(tb testing.TB) *chserver.Server {
 
 // OwnClickHouse starts a ClickHouse server for one test alone, for tests
 // that stop or restart it. It is removed when the test ends.
-func OwnClickHouse(tb testing.TB) *chserver.Server {
+func OwnClickHouse(tb testing.TB) *clickhouse.Server {
 	tb.Helper()
-	s, err := chserver.Start(context.Background(), tb.TempDir())
+	s, err := clickhouse.Start(context.Background(), tb.TempDir())
 	if err != nil {
 		tb.Fatalf("start clickhouse: %v", err)
 	}
@@ -88,7 +91,7 @@ func Database(tb testing.TB) string {
 }
 
 // MigratedDatabase creates a fresh, migrated database on s and returns its DSN.
-func MigratedDatabase(tb testing.TB, s *chserver.Server) string {
+func MigratedDatabase(tb testing.TB, s *clickhouse.Server) string {
 	tb.Helper()
 	dsn := s.DSN("t_" + RandomName())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -212,4 +215,28 @@ func Rows(tb testing.TB, s *store.Store, query string, args ...any) []string {
 		tb.Fatalf("%s: %v", query, err)
 	}
 	return out
+}
+
+// ConfigCase is a configuration file of a package's testdata/config and the
+// error it must give, empty for a good file.
+type ConfigCase struct{ File, Want string }
+
+// ConfigFiles reads each file of cases onto the defaults of a package's
+// configuration section and validates it (config.LoadFile, then Validate):
+// the good files pass, each bad one fails with its error.
+func ConfigFiles[T interface{ Validate() error }](tb testing.TB, defaults func() T, cases []ConfigCase) {
+	tb.Helper()
+	for _, c := range cases {
+		cfg := defaults()
+		err := config.LoadFile(filepath.Join("testdata", "config", c.File+".yaml"), &cfg)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		switch {
+		case c.Want == "" && err != nil:
+			tb.Errorf("%s: %v", c.File, err)
+		case c.Want != "" && (err == nil || !strings.Contains(err.Error(), c.Want)):
+			tb.Errorf("%s: error %v, want one containing %q", c.File, err, c.Want)
+		}
+	}
 }

@@ -1,0 +1,134 @@
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// The anomalies table is this package's: Detect writes it (record), and
+// everything else reads it here: Records for the report, Flagged for
+// learning, and the panels' SQL for the dashboards.
+
+// Record is one anomalous interval recorded by detection.
+type Record struct {
+	Series                           baselines.Series
+	Start                            time.Time
+	Observed, Expected, Lower, Upper float64
+	Direction                        string // up or down
+	Tail                             float64
+	Severity                         string // critical or warning
+	Firing                           bool
+}
+
+// recordsSQL reads the anomalous intervals of a range. The table is a
+// ReplacingMergeTree that detection rewrites: FINAL keeps the latest row of
+// each interval.
+const recordsSQL = `SELECT kpi, step, service, team, environment, interval_start, observed, expected, lower, upper,
+	direction, tail, severity, firing
+	FROM anomalies FINAL
+	WHERE interval_start >= ? AND interval_start < ?
+	ORDER BY interval_start, series`
+
+// Records reads the anomalous intervals that start in [from, to), in order.
+func Records(ctx context.Context, conn driver.Conn, from, to time.Time) ([]Record, error) {
+	rows, err := conn.Query(ctx, recordsSQL, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("read anomalies: %w", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var a Record
+		var step string
+		var firing uint8
+		if err := rows.Scan(&a.Series.KPI, &step, &a.Series.Service, &a.Series.Team, &a.Series.Environment, &a.Start,
+			&a.Observed, &a.Expected, &a.Lower, &a.Upper, &a.Direction, &a.Tail, &a.Severity, &firing); err != nil {
+			return nil, fmt.Errorf("read anomalies: %w", err)
+		}
+		a.Series.Step, a.Firing = metrics.Step(step), firing == 1
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read anomalies: %w", err)
+	}
+	return out, nil
+}
+
+// Flagged are the intervals recorded as anomalies that start in [from,
+// to), by series key: what learning leaves out (baselines.Config.Flagged).
+func Flagged(ctx context.Context, conn driver.Conn, from, to time.Time) (baselines.Flagged, error) {
+	rows, err := conn.Query(ctx, `SELECT series, interval_start FROM anomalies
+		WHERE interval_start >= ? AND interval_start < ?`, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("read flagged intervals: %w", err)
+	}
+	defer rows.Close()
+	out := baselines.Flagged{}
+	for rows.Next() {
+		var key string
+		var t time.Time
+		if err := rows.Scan(&key, &t); err != nil {
+			return nil, err
+		}
+		if out[key] == nil {
+			out[key] = map[time.Time]bool{}
+		}
+		out[key][t.UTC()] = true
+	}
+	return out, rows.Err()
+}
+
+// Relearn learns baselines as of now (baselines.Learn) leaving out of their
+// training the intervals already recorded as anomalies.
+func Relearn(ctx context.Context, conn driver.Conn, cfg baselines.Config, now time.Time, log *slog.Logger) (baselines.Result, error) {
+	from, to := cfg.TrainingSpan(now)
+	flagged, err := Flagged(ctx, conn, from, to)
+	if err != nil {
+		return baselines.Result{}, err
+	}
+	cfg.Flagged = flagged
+	return baselines.Learn(ctx, conn, cfg, now, log)
+}
+
+// AnomaliesSQL lists the series' anomalies in the range, for the anomalies
+// dashboard (its variables and $__timeFilter: baselines.SeriesFilterSQL).
+var AnomaliesSQL = `SELECT interval_start AS time, ` + baselines.HumanSQL("o") + ` AS observed, ` + baselines.HumanSQL("e") + ` AS expected,
+	` + baselines.HumanSQL("lo") + ` AS lower, ` + baselines.HumanSQL("hi") + ` AS upper, direction, severity, tail,
+	if(firing = 1, 'yes', 'no') AS alerted
+FROM (
+	SELECT series, interval_start, observed AS o, expected AS e, lower AS lo, upper AS hi, direction, severity, tail, firing
+	FROM anomalies FINAL
+	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
+)
+ANY LEFT JOIN ` + baselines.KindsSQL + ` USING (series)
+ORDER BY time DESC`
+
+// AnnotationSQL marks the series' anomalies on the dashboard's time axis.
+var AnnotationSQL = `SELECT interval_start AS time, concat(severity, ' ', direction, ' anomaly: observed ', toString(round(observed, 3)),
+	', expected ', toString(round(expected, 3)), if(firing = 1, ' (alerted)', '')) AS text
+FROM anomalies FINAL
+WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
+ORDER BY time`
+
+// JudgedSeriesSQL draws the series the dashboard's variables name
+// (baselines.PointsSQL) against the band of the baseline that judged each interval
+// at its time (judged_intervals), not today's: an interval never judged
+// has no band (NULL, a gap). Flagged is the value of the intervals
+// detection flagged, NULL elsewhere, for points drawn over the line.
+var JudgedSeriesSQL = `SELECT interval_start AS time, ` + baselines.HumanSQL("value") + ` AS observed,
+	if(judged = 1, ` + baselines.HumanSQL("e") + `, NULL) AS expected, if(judged = 1, ` + baselines.HumanSQL("lo") + `, NULL) AS lower,
+	if(judged = 1, ` + baselines.HumanSQL("hi") + `, NULL) AS upper, if(flagged = 1, ` + baselines.HumanSQL("value") + `, NULL) AS flagged
+FROM ` + baselines.PointsSQL + `
+ANY LEFT JOIN (
+	SELECT series, interval_start, toUInt8(status = 'ready') AS judged, expected AS e, lower AS lo, upper AS hi, anomaly AS flagged
+	FROM judged_intervals FINAL
+	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
+) USING (series, interval_start)
+ORDER BY time`

@@ -1,0 +1,380 @@
+// Package demo runs the whole pipeline end to end on embedded defaults: a
+// private ClickHouse server and an in-process Kafka broker when none are
+// configured, 90 days of generated events for 20 services in every accepted
+// encoding (plus a few malformed messages), ingestion until idle, and a
+// summary of what landed where.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/ingest"
+	"github.com/opsmetrics/opsmetrics/internal/broker"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
+	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
+	"github.com/opsmetrics/opsmetrics/internal/publish"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// ClickHouse and Kafka, when the user has them: a private ClickHouse
+	// and an embedded broker otherwise.
+	ClickHouse string
+	Kafka      broker.Config
+	// Topics and Ingest configure the topics and the ingester (their
+	// defaults when zero); Ingest names the consumer group.
+	Topics    broker.Topics
+	Ingest    ingest.Config
+	Services  int
+	Days      int
+	Seed      uint64
+	End       time.Time
+	Dir       string // working directory for the private ClickHouse and the event file
+	Keep      bool   // keep the servers running until ctx is done
+	Out       io.Writer
+	Log       *slog.Logger
+	Registry  prometheus.Registerer
+	UntilIdle time.Duration
+}
+
+// Run runs the demo.
+func Run(ctx context.Context, o Options) error {
+	start := time.Now()
+	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
+
+	if o.Topics == (broker.Topics{}) {
+		o.Topics = broker.DefaultTopics()
+	}
+	if o.Ingest.BatchSize == 0 {
+		group := o.Ingest.Group
+		o.Ingest = ingest.DefaultConfig()
+		o.Ingest.Group = group
+	}
+	dsn, brokers := o.ClickHouse, o.Kafka.Brokers
+	var kept []string // how to reach each server the demo started, for --keep
+	if dsn == "" {
+		say("starting a private ClickHouse server (%s) ...", clickhouse.Binary)
+		srv, err := clickhouse.Start(ctx, filepath.Join(o.Dir, "clickhouse"))
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		dsn = srv.DSN("opsmetrics")
+		say("  ClickHouse listening on %s (data in %s)", srv.Addr(), srv.Dir)
+		kept = append(kept, fmt.Sprintf("ClickHouse     --clickhouse %s   (clickhouse-client --port %d --database opsmetrics)", dsn, srv.TCPPort))
+	}
+	icfg := o.Ingest
+	icfg.SetTopics(o.Topics)
+	if err := icfg.SetKafka(o.Kafka); err != nil {
+		return err
+	}
+	if len(brokers) == 0 {
+		topics := append(o.Topics.Inputs(), o.Topics.DeadLetter)
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(6, topics...))
+		if err != nil {
+			return fmt.Errorf("start embedded kafka: %w", err)
+		}
+		defer c.Close()
+		brokers = c.ListenAddrs()
+		icfg.Brokers = brokers
+		say("started an embedded Kafka broker (kfake) on %v with topics %v, 6 partitions each", brokers, topics)
+		kept = append(kept, fmt.Sprintf("Kafka (kfake)  --brokers %s   (kcat -b %s -L)", brokers[0], brokers[0]))
+	}
+
+	if _, err := store.Migrate(ctx, dsn, o.Log); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	say("schema migrated to version %d in database %q", store.LatestVersion(), st.Database())
+
+	file := filepath.Join(o.Dir, "events.jsonl")
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	gcfg := generator.Config{Services: o.Services, Days: o.Days, Seed: o.Seed, End: o.End, Anomalies: true}
+	stats, err := generator.WriteJSONL(f, gcfg, generator.FormatMixed)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	say("generated %d events over %d days for %d services into %s (native, CloudEvents and CDEvents 0.4/0.5):",
+		stats.Events, gcfg.Days, gcfg.Services, file)
+	say("  %d deployments, %d changes, %d incidents in %d messages, %d patch targets in %d messages",
+		stats.Deployments, stats.Changes, stats.Incidents, stats.IncidentMessages, stats.Patches, stats.PatchMessages)
+	for _, a := range stats.Anomalies {
+		say("  injected anomaly: %s", a)
+	}
+
+	pub := publish.New(brokers, publish.TopicsFrom(o.Topics), nil)
+	defer pub.Close()
+	in, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	pstart := time.Now()
+	n, err := pub.File(ctx, in)
+	in.Close()
+	if err != nil {
+		return err
+	}
+	bad := malformed(o.Topics)
+	if err := pub.Send(ctx, bad...); err != nil {
+		return err
+	}
+	say("produced %d events and %d malformed messages to Kafka in %v", n, len(bad), time.Since(pstart).Round(time.Millisecond))
+
+	icfg.UntilIdle = o.UntilIdle
+	ing, err := ingest.New(icfg, st, o.Log, o.Registry, nil)
+	if err != nil {
+		return err
+	}
+	istart := time.Now()
+	if err := ing.Run(ctx); err != nil {
+		return err
+	}
+	took := time.Since(istart) - o.UntilIdle
+	say("ingested in %v (%.0f events/s, not counting the %v idle wait)", took.Round(time.Millisecond),
+		float64(n+len(bad))/took.Seconds(), o.UntilIdle)
+
+	if err := summary(ctx, st, o.Out); err != nil {
+		return err
+	}
+	q := metrics.Query{From: o.End.AddDate(0, 0, -30), To: o.End, By: []metrics.Dimension{metrics.Team}}
+	sums, err := metrics.Summaries(ctx, st.Conn(), q)
+	if err != nil {
+		return err
+	}
+	say("\nKPIs per team, production, last 30 days; durations are medians (opsmetrics kpi --by team; docs/kpis.md):")
+	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: metrics.DefaultLevelTable, Summaries: sums}).WriteTable(o.Out); err != nil {
+		return err
+	}
+	am, err := alerts(ctx, st, o, stats.Anomalies, say)
+	if am != nil {
+		defer am.Stop()
+		kept = append(kept, fmt.Sprintf("Alertmanager   --alertmanager %s   (curl %s/api/v2/alerts)", am.URL, am.URL))
+	}
+	if err != nil {
+		return err
+	}
+	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))
+	if o.Keep && len(kept) > 0 {
+		say("\nservers kept running until Ctrl-C, which stops them all:")
+		for _, k := range kept {
+			say("  %s", k)
+		}
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// Watch is one day of detection in WatchInjected.
+type Watch struct {
+	Day         time.Time // the day judged
+	Evaluations []anomaly.Evaluation
+	Fire        []anomaly.Alert
+}
+
+// WatchInjected learns baselines from the eight weeks before the injected
+// anomalies, then detects at the close of each of their days, as serve
+// does every day, and returns what fired on each. An anomaly that a
+// single day would show only on some days of the week (a failure burst
+// of a service that hardly deploys at weekends) is seen on the others.
+func WatchInjected(ctx context.Context, conn driver.Conn, injected []generator.Anomaly, log *slog.Logger) (baselines.Result, []Watch, error) {
+	steps := []metrics.Step{metrics.StepDay}
+	from, to := injected[0].Start, injected[0].End
+	res, err := anomaly.Relearn(ctx, conn, baselines.Config{Steps: steps}, from, log)
+	if err != nil {
+		return res, nil, err
+	}
+	acfg := anomaly.AlertConfig{DefaultRunbook: "https://runbooks.example/opsmetrics", DashboardURL: "http://localhost:3000/d/opsmetrics-anomalies"}
+	var days, nows []time.Time
+	for d := from; d.Before(to); d = d.Add(24 * time.Hour) {
+		days, nows = append(days, d), append(nows, d.Add(25*time.Hour))
+	}
+	each, err := anomaly.DetectEach(ctx, conn, anomaly.Config{Steps: steps}, nows, log)
+	if err != nil {
+		return res, nil, err
+	}
+	out := make([]Watch, len(days))
+	for i, evals := range each {
+		fire, _ := anomaly.Alerts(evals, acfg)
+		out[i] = Watch{Day: days[i], Evaluations: evals, Fire: fire}
+	}
+	return res, out, nil
+}
+
+// alerts watches the injected anomalies and sends what fired to a private
+// Alertmanager, then lists what Alertmanager holds. It returns that
+// Alertmanager, running, for the caller to stop.
+func alerts(ctx context.Context, st *store.Store, o Options, injected []generator.Anomaly, say func(string, ...any)) (*alertmanager.Server, error) {
+	if len(injected) == 0 {
+		return nil, nil
+	}
+	res, watched, err := WatchInjected(ctx, st.Conn(), injected, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	say("\nbaselines learnt from the 8 weeks before %s (opsmetrics baselines learn; docs/baselines.md):",
+		injected[0].Start.Format(time.DateOnly))
+	say("  %d daily series (per organisation, team, service and environment), %d ready, %d still learning",
+		res.Series, res.Ready, res.Series-res.Ready)
+	// One alert per series: the latest day's.
+	latest := map[string]anomaly.Alert{}
+	var order []string
+	for _, w := range watched {
+		for _, a := range w.Fire {
+			l := a.Labels
+			k := strings.Join([]string{l["alertname"], l["kpi"], l["step"], l["service"], l["team"], l["environment"]}, "|")
+			if _, ok := latest[k]; !ok {
+				order = append(order, k)
+			}
+			latest[k] = a
+		}
+	}
+	say("anomaly detection at the close of each day from %s to %s (opsmetrics anomaly detect, as serve runs it): %d series judged a day, %d series alerted",
+		watched[0].Day.Format("Mon 2006-01-02"), watched[len(watched)-1].Day.Format("Mon 2006-01-02"), len(watched[0].Evaluations), len(order))
+
+	am, err := alertmanager.Start(ctx, filepath.Join(o.Dir, "alertmanager"))
+	if err != nil {
+		say("  (not sent: %v)", err)
+		return nil, nil
+	}
+	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: am.URL}, nil, o.Log)
+	if err != nil {
+		return am, err
+	}
+	for _, k := range order {
+		n.Fire(latest[k])
+	}
+	if err := n.Flush(ctx); err != nil {
+		return am, err
+	}
+	held, err := am.Alerts(ctx)
+	if err != nil {
+		return am, err
+	}
+	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, by service first:", alertmanager.Binary, am.URL, len(held))
+	sort.Slice(held, func(i, j int) bool {
+		a, b := held[i].Labels, held[j].Labels
+		if (a["service"] == "") != (b["service"] == "") {
+			return a["service"] != ""
+		}
+		return a["service"]+a["team"]+a["kpi"] < b["service"]+b["team"]+b["kpi"]
+	})
+	for i, a := range held {
+		if i == 6 {
+			say("  … and %d more (team and organisation series show the same anomalies)", len(held)-i)
+			break
+		}
+		say("  [%s] %s", a.Labels["severity"], a.Annotations["summary"])
+	}
+	return am, nil
+}
+
+// malformed returns a few messages that must be dead-lettered, one per
+// common mistake, so that the summary shows the dead-letter path working.
+func malformed(t broker.Topics) []kafka.Message {
+	return []kafka.Message{
+		{Topic: t.Incidents, Value: []byte(`{"kind":"incident","event_id":"demo-bad-1","incident_id":"INC-DEMO","detected_at":"2026-03-01T11:00:00Z","resolved_at":"2026-03-01T10:00:00Z"}`)},
+		{Topic: t.Deployments, Value: []byte(`{"kind":"deployment","event_id":"demo-bad-2","deployment_id":"d-demo",`)},
+		{Topic: t.Deployments, Value: []byte(`{"kind":"deployment","event_id":"demo-bad-3","deployment_id":"d-demo","service":"checkout","environment":"production","status":"exploded","finished_at":"2026-03-01T10:00:00Z"}`)},
+		{Topic: t.Patches, Value: []byte(`{"kind":"patch","patch_id":"CVE-2026-0001","target":"host-1","released_at":"2026-03-01T10:00:00Z"}`)},
+		{Topic: t.Changes, Value: []byte("{\"kind\":\"change\",\"event_id\":\"demo-bad-5\",\"change_id\":\"abc\",\"service\":\"caf\xe9\",\"merged_at\":\"2026-03-01T10:00:00Z\"}")},
+	}
+}
+
+func summary(ctx context.Context, st *store.Store, out io.Writer) error {
+	fmt.Fprintln(out, "\nwhat landed in ClickHouse (public views, one row per entity):")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "view\trows\tnative\tcloudevents\tcdevents\t")
+	raws := map[string]string{"deployments": "deployment_events", "incidents": "incident_events",
+		"patches": "patch_events", "changes": "change_events"}
+	for _, v := range []string{"deployments", "incidents", "patches", "changes"} {
+		var total uint64
+		if err := st.Conn().QueryRow(ctx, "SELECT count() FROM "+v).Scan(&total); err != nil {
+			return fmt.Errorf("count %s: %w", v, err)
+		}
+		enc := map[string]uint64{}
+		rows, err := st.Conn().Query(ctx, "SELECT encoding, uniqExact(event_id) FROM "+raws[v]+" GROUP BY encoding")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var e string
+			var c uint64
+			if err := rows.Scan(&e, &c); err != nil {
+				rows.Close()
+				return err
+			}
+			enc[e] = c
+		}
+		rows.Close()
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", v, total, enc["native"], enc["cloudevents"], enc["cdevents"])
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "  (the encoding columns count stored messages; an incident is several messages)")
+
+	fmt.Fprintln(out, "\ndead letters (also on the dead-letter topic, with the reason in a header):")
+	rows, err := st.Conn().Query(ctx, "SELECT topic, partition, offset, reason FROM dead_letters ORDER BY topic, partition, offset")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var topic, reason string
+		var partition int32
+		var offset int64
+		if err := rows.Scan(&topic, &partition, &offset, &reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %s/%d@%d: %s\n", topic, partition, offset, reason)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(out, "\nproduction deployments in the last 28 days, busiest services:")
+	rows2, err := st.Conn().Query(ctx, `SELECT service, count() AS n, countIf(status != 'success') AS failed
+		FROM deployments WHERE environment = 'production' AND finished_at >= (SELECT max(finished_at) FROM deployments) - 28*86400
+		GROUP BY service ORDER BY n DESC, service LIMIT 5`)
+	if err != nil {
+		return err
+	}
+	defer rows2.Close()
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  service\tdeployments\tfailed")
+	for rows2.Next() {
+		var s string
+		var n, failed uint64
+		if err := rows2.Scan(&s, &n, &failed); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\n", s, n, failed)
+	}
+	tw.Flush()
+	return rows2.Err()
+}

@@ -1,0 +1,9 @@
+package calendar_test
+
+import (
+	"testing"
+
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }

@@ -1,0 +1,11 @@
+multiIf((toUInt32(t) >= 1797634800 AND toUInt32(t) < 1799017200 AND has(['production'], environment)) OR (toUInt32(t) >= 1794330000 AND toUInt32(t) < 1794373200 AND has(['search'], team)),
+	if((unplanned) != 0, 'unplanned_fix', 'in_freeze'),
+	has(['production'], environment) AND has(['payments'], team),
+	if((has(['production'], environment) AND has(['payments'], team) AND (has([2, 4], toDayOfWeek(t, 'Europe/Paris')) AND (toHour(t, 'Europe/Paris') * 60 + toMinute(t, 'Europe/Paris')) >= 600 AND (toHour(t, 'Europe/Paris') * 60 + toMinute(t, 'Europe/Paris')) < 960)), 'in_window', if((unplanned) != 0, 'unplanned_fix', 'outside_window')),
+	has(['production'], environment) AND has(['tier-1'], tier),
+	if((has(['production'], environment) AND has(['tier-1'], tier) AND (has([2, 3, 4], toDayOfWeek(t, 'Europe/Paris')) AND (toHour(t, 'Europe/Paris') * 60 + toMinute(t, 'Europe/Paris')) >= 540 AND (toHour(t, 'Europe/Paris') * 60 + toMinute(t, 'Europe/Paris')) < 720)), 'in_window', if((unplanned) != 0, 'unplanned_fix', 'outside_window')),
+	has(['apac'], team),
+	if((has(['apac'], team) AND (has([1, 2, 3, 4, 7], toDayOfWeek(t, 'Australia/Adelaide')) AND (toHour(t, 'Australia/Adelaide') * 60 + toMinute(t, 'Australia/Adelaide')) >= 510 AND (toHour(t, 'Australia/Adelaide') * 60 + toMinute(t, 'Australia/Adelaide')) < 1080)), 'in_window', if((unplanned) != 0, 'unplanned_fix', 'outside_window')),
+	has(['production'], environment) OR has(['batch'], environment),
+	if((has(['production'], environment) AND (has([1, 2, 3, 4, 5], toDayOfWeek(t, 'Europe/Paris')) AND (toHour(t, 'Europe/Paris') * 60 + toMinute(t, 'Europe/Paris')) >= 540 AND (toHour(t, 'Europe/Paris') * 60 + toMinute(t, 'Europe/Paris')) < 1020)) OR (has(['batch'], environment) AND ((has([1, 2, 3, 4, 5], toDayOfWeek(t, 'America/New_York')) AND (toHour(t, 'America/New_York') * 60 + toMinute(t, 'America/New_York')) >= 1320) OR (has([2, 3, 4, 5, 6], toDayOfWeek(t, 'America/New_York')) AND (toHour(t, 'America/New_York') * 60 + toMinute(t, 'America/New_York')) < 120))), 'in_window', if((unplanned) != 0, 'unplanned_fix', 'outside_window')),
+	'no_window')

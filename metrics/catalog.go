@@ -1,0 +1,132 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// The KPI catalogue: every KPI opsmetrics computes, baselines, alerts on,
+// draws or reports, with its name, how people read it and which way hurts.
+// Packages baselines, anomaly, dashboards and report take these from here
+// and spell none of them again.
+
+// Kind is how a KPI's value comes about, which decides how it is modelled
+// and worded.
+type Kind string
+
+// The kinds.
+const (
+	KindCount    Kind = "count"    // events per interval: deployments, incidents, patches
+	KindRate     Kind = "rate"     // successes of trials: change failure rate, rework, compliance
+	KindDuration Kind = "duration" // a median time: MTTR, MTTD, lead time, latency
+)
+
+// KPI is one entry of the catalogue.
+type KPI struct {
+	// Name is the KPI's identity in configuration, flags, storage, labels
+	// and panels.
+	Name string
+	// Title is its name for people, in alerts, dashboards and the report.
+	Title string
+	// Unit is what its values count: count, ratio, seconds, or per_day.
+	Unit string
+	Kind Kind
+	// Harm is the direction that hurts: up, down or both. Anomalies the
+	// other way (a shorter MTTR) are recorded but do not alert.
+	Harm string
+	// Hourly KPIs are also baselined per hour; the baselined ones are all
+	// baselined per day.
+	Hourly bool
+	// Formula is the KPI's formula in a line, as `opsmetrics kpi explain`
+	// heads its rows; Doc is the anchor of the formula and its edge cases in
+	// docs/kpis.md.
+	Formula string
+	Doc     string
+}
+
+// Harmful reports whether an anomaly in direction dir (up or down) hurts.
+func (k KPI) Harmful(dir string) bool { return k.Harm == "both" || k.Harm == dir }
+
+// Format writes v in the KPI's unit: a count, a percentage, or a duration
+// in seconds, minutes, hours or days.
+func (k KPI) Format(v float64) string { return FormatValue(k.Unit, v) }
+
+// FormatValue writes v in unit (count, ratio or seconds) as people read it.
+func FormatValue(unit string, v float64) string {
+	switch unit {
+	case "ratio":
+		return fmt.Sprintf("%.1f%%", 100*v)
+	case "seconds":
+		return formatDuration(time.Duration(v * float64(time.Second)))
+	}
+	if v == math.Trunc(v) {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.0fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%.0f min", d.Minutes())
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1f h", d.Hours())
+	}
+	return fmt.Sprintf("%.1f days", d.Hours()/24)
+}
+
+const kpisDoc = "docs/kpis.md#dora-and-incident-summary-metricssummaries"
+
+// Catalog is every KPI, DORA's first.
+var Catalog = []KPI{
+	{Name: PanelDeploymentFrequency, Title: "Deployment frequency (per day)", Unit: "per_day", Kind: KindCount, Harm: "down",
+		Formula: "successful production deployments ÷ days in range", Doc: kpisDoc},
+	{Name: PanelLeadTime, Title: "Change lead time (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "change commit (or merge; the merge when the commit is later) → finish of the first successful production deployment shipping it, or 0 when that finished before", Doc: kpisDoc},
+	{Name: PanelChangeFailureRate, Title: "Change failure rate", Unit: "ratio", Kind: KindRate, Harm: "up",
+		Formula: "deployments failed (status, or blamed for an incident) ÷ deployments", Doc: kpisDoc},
+	{Name: PanelRecoveryTime, Title: "Failed-deployment recovery time (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "failed deployment → its incident's resolution, or → the next successful deployment", Doc: kpisDoc},
+	{Name: PanelReworkRate, Title: "Rework rate", Unit: "ratio", Kind: KindRate, Harm: "up",
+		Formula: "unplanned deployments ÷ deployments", Doc: kpisDoc},
+	{Name: PanelDeployments, Title: "Deployments", Unit: "count", Kind: KindCount, Harm: "down", Hourly: true, Doc: kpisDoc},
+	{Name: PanelIncidents, Title: "Incidents", Unit: "count", Kind: KindCount, Harm: "up", Hourly: true, Doc: kpisDoc},
+	{Name: PanelMTTR, Title: "MTTR (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "detected → resolved, over resolved production incidents", Doc: kpisDoc},
+	{Name: PanelMTTD, Title: "MTTD (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "impact start → detected", Doc: kpisDoc},
+	{Name: PanelMTTA, Title: "MTTA (median)", Unit: "seconds", Kind: KindDuration, Harm: "up",
+		Formula: "detected → acknowledged", Doc: kpisDoc},
+	{Name: KPIPatches, Title: "Patches released", Unit: "count", Kind: KindCount, Harm: "up", Doc: patchDoc},
+	{Name: PanelPatchLatency, Title: "Patch latency (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: patchDoc},
+	{Name: PanelPatchCompliance, Title: "Patch compliance", Unit: "ratio", Kind: KindRate, Harm: "down", Doc: patchDoc},
+	{Name: PanelPatchesOverdue, Title: "Patches overdue", Unit: "count", Kind: KindCount, Harm: "up", Doc: patchDoc},
+}
+
+const patchDoc = "docs/kpis.md#patch-management"
+
+// KPIPatches is the patch advisories released: a baselined count with no
+// panel of its own.
+const KPIPatches = "patches"
+
+// LookupKPI returns the catalogue's KPI of that name.
+func LookupKPI(name string) (KPI, bool) {
+	for _, k := range Catalog {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return KPI{}, false
+}
+
+// Title is the title of the KPI of that name, or the name when the
+// catalogue has none.
+func Title(name string) string {
+	if k, ok := LookupKPI(name); ok {
+		return k.Title
+	}
+	return name
+}
