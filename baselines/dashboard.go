@@ -12,7 +12,7 @@ package baselines
 // two-column variable query) and a readable name (the text), such as
 // "change_failure_rate · day · team=payments". A link that names a
 // series by its parts (${kpi}, ${step}, ${service}, ${team},
-// ${environment}: hidden variables that older alert links set) puts that
+// ${environment}: hidden variables that alert links set) puts that
 // series first, so Grafana selects it.
 const SeriesOptionsSQL = `SELECT series, concat(kpi, ' · ', step, ' · ', multiIf(
 		service != '', concat('service=', service, ' · team=', team, ' · environment=', environment),

@@ -26,13 +26,11 @@ var (
 
 // SeriesVariable is the anomalies dashboard's one choice: a series that
 // exists in the range, listed by a readable name, whose value is its key.
-// LinkVariables are hidden: links that name a series by its parts (an
-// alert's var-kpi, var-step, var-service, var-team and var-environment)
-// set them, and the series they name is listed first, so Grafana selects
-// it.
 const SeriesVariable = "series"
 
-// LinkVariables are the hidden variables of a series' parts.
+// LinkVariables are hidden variables of a series' parts: links that name a
+// series by them (an alert's var-kpi, var-step, var-service, var-team and
+// var-environment) list that series first, so Grafana selects it.
 var LinkVariables = []string{"kpi", "step", "service", "team", "environment"}
 
 // UnitRefID is the band panel's query of its unit (UnitSQL), which
