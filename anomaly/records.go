@@ -132,3 +132,16 @@ ANY LEFT JOIN (
 	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
 ) USING (series, interval_start)
 ORDER BY time`
+
+// JudgementSQL says in one line (judgement) how much of the chosen series'
+// range detection judged, or, where it judged none, the command that
+// judges the range, so the band panel is never left without a note.
+var JudgementSQL = `SELECT if(judged = 0,
+	concat('no judged intervals for this series in range; run opsmetrics anomaly detect --from ', toString(toDate($__fromTime)),
+		' --to ', toString(toDate($__toTime))),
+	concat(toString(judged), ' intervals judged, ', toString(flagged), ' flagged')) AS judgement
+FROM (
+	SELECT countIf(status = 'ready') AS judged, countIf(status = 'ready' AND anomaly = 1) AS flagged
+	FROM judged_intervals FINAL
+	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
+)`

@@ -2,22 +2,38 @@ package baselines
 
 // The SQL of the Grafana panels that read the tables this package owns
 // (kpi_series, baselines, current_baselines), for package dashboards and
-// the panels of package anomaly. The
-// ${kpi}, ${step}, ${service}, ${team} and ${environment} are the
-// dashboard's variables, $__timeFilter the ClickHouse data source's macro.
+// the panels of package anomaly. ${series} is the dashboard's series
+// variable (a Series.Key), $__timeFilter the ClickHouse data source's
+// macro.
 
-// KPIsSQL lists the KPIs with a current baseline, for the dashboard's KPI
-// variable; Slices is the table its service, team and environment
-// variables list the values of.
-const (
-	KPIsSQL = "SELECT DISTINCT kpi FROM current_baselines ORDER BY kpi"
-	Slices  = "current_baselines"
-)
+// SeriesOptionsSQL lists, for the dashboard's series variable, every
+// series with a current baseline and an observed interval in the range:
+// its key (the value, first column, as the ClickHouse data source reads a
+// two-column variable query) and a readable name (the text), such as
+// "change_failure_rate · day · team=payments". A link that names a
+// series by its parts (${kpi}, ${step}, ${service}, ${team},
+// ${environment}: hidden variables that alert links set) puts that
+// series first, so Grafana selects it.
+const SeriesOptionsSQL = `SELECT series, concat(kpi, ' · ', step, ' · ', multiIf(
+		service != '', concat('service=', service, ' · team=', team, ' · environment=', environment),
+		team != '', concat('team=', team),
+		environment != '', concat('environment=', environment),
+		'all')) AS text
+FROM current_baselines
+WHERE slot = 0 AND series IN (SELECT series FROM kpi_series FINAL WHERE present = 1 AND $__timeFilter(interval_start))
+ORDER BY kpi = '${kpi}' AND step = '${step}' AND service = '${service}' AND team = '${team}' AND environment = '${environment}' DESC,
+	kpi, step, service, team, environment`
 
-// SeriesFilterSQL selects the one series the dashboard's variables name, in
-// a table with the series columns.
-const SeriesFilterSQL = `kpi = '${kpi}' AND step = '${step}' AND service = '${service}' AND team = '${team}'
-	AND environment = '${environment}'`
+// SeriesFilterSQL selects the one series the dashboard's series variable
+// names, in a table with the series column.
+const SeriesFilterSQL = `series = '${series}'`
+
+// UnitSQL is the Grafana unit of the chosen series' values in HumanSQL's
+// units (unit): hours for durations, percent for rates, plain numbers for
+// counts; the band panel takes its unit from it.
+const UnitSQL = `SELECT multiIf(kind = 'duration', 'h', kind = 'rate', 'percent', 'short') AS unit
+FROM current_baselines
+WHERE slot = 0 AND ` + SeriesFilterSQL
 
 // HumanSQL converts a KPI value of a table with a kind column to human
 // units in SQL: durations in hours, rates in percent, counts as they are.
@@ -39,9 +55,9 @@ var PointsSQL = `(
 	WHERE ` + SeriesFilterSQL + ` AND present = 1 AND $__timeFilter(interval_start)
 )`
 
-// StatusSQL lists the current baselines of the KPI: which series are ready
-// and which still learning.
+// StatusSQL lists the current baselines of the chosen series' KPI: which
+// series are ready and which still learning.
 const StatusSQL = `SELECT kpi, step, service, team, environment, status, family, train_from, train_to, trained_at
 FROM current_baselines
-WHERE slot = 0 AND kpi = '${kpi}'
+WHERE slot = 0 AND kpi IN (SELECT kpi FROM current_baselines WHERE ` + SeriesFilterSQL + `)
 ORDER BY status, service, team, environment`

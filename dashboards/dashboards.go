@@ -61,21 +61,3 @@ func links() []cog.Builder[dashboard.DashboardLink] {
 			Tags([]string{"opsmetrics"}).AsDropdown(true).IncludeVars(true).KeepTime(true),
 	}
 }
-
-// sliceVariables are the service, team and environment variables. Their
-// empty value is the whole organisation (or all teams, all environments):
-// a KPI series names only the dimensions of its slice.
-func sliceVariables(from string) []cog.Builder[dashboard.VariableModel] {
-	var out []cog.Builder[dashboard.VariableModel]
-	for _, dim := range []string{"service", "team", "environment"} {
-		q := fmt.Sprintf("SELECT DISTINCT %s FROM %s ORDER BY %s", dim, from, dim)
-		out = append(out, dashboard.NewQueryVariableBuilder(dim).Label(dim).
-			Datasource(clickhouse()).
-			Query(dashboard.StringOrMap{String: cog.ToPtr(q)}).
-			Definition(q).
-			Refresh(dashboard.VariableRefreshOnDashboardLoad).
-			Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("")},
-				Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("")}}))
-	}
-	return out
-}

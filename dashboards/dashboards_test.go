@@ -109,19 +109,22 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The variables as an alert link sets them: a series with an anomaly.
-	rows := testenv.Rows(t, st, "SELECT kpi, step, service, team, environment FROM anomalies ORDER BY series LIMIT 1")
+	rows := testenv.Rows(t, st, "SELECT kpi, step, service, team, environment, series FROM anomalies ORDER BY series LIMIT 1")
 	if len(rows) != 1 {
 		t.Fatal("no anomaly recorded to draw")
 	}
 	f := strings.Split(rows[0], " | ")
-	vars := map[string]string{"kpi": f[0], "step": f[1], "service": f[2], "team": f[3], "environment": f[4]}
+	vars := map[string]string{"kpi": f[0], "step": f[1], "service": f[2], "team": f[3], "environment": f[4], "series": f[5]}
 	from, to := end.AddDate(0, 0, -30), end.Add(time.Hour)
+	checkSeriesOptions(t, st, from, to, vars)
 
 	want := map[string][]string{ // leading columns and their ClickHouse types, by query
 		dashboards.SeriesSQL: {"time DateTime('UTC')", "observed Float64", "expected Nullable(Float64)", "lower Nullable(Float64)",
 			"upper Nullable(Float64)", "flagged Nullable(Float64)"},
 		dashboards.AnomaliesSQL:  {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String", "severity String"},
 		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
+		dashboards.UnitSQL:       {"unit String"},
+		dashboards.JudgementSQL:  {"judgement String"},
 	}
 	// Pipeline health: what this test wrote was stored in the last hour, by
 	// kind, and filtered by the slice variables.
@@ -217,6 +220,174 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 					t.Errorf("%s %s: no rows for the series %v", *d.Uid, name, vars)
 				}
 			}
+		}
+	}
+}
+
+// checkSeriesOptions runs the anomalies dashboard's series variable over
+// the seeded history as Grafana does, and checks that each option it
+// lists is an existing series that every panel draws, under a readable
+// name and in its KPI's unit, and that links naming a series by its parts
+// (alert's vars) select it.
+func checkSeriesOptions(t *testing.T, st *store.Store, from, to time.Time, alert map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	none := map[string]string{}
+	for _, k := range dashboards.LinkVariables {
+		none[k] = ""
+	}
+	options := func(hints map[string]string) (keys, texts []string) {
+		r, err := st.Conn().Query(ctx, expand(dashboards.SeriesOptionsSQL, from, to, hints))
+		if err != nil {
+			t.Fatalf("series variable: %v", err)
+		}
+		defer r.Close()
+		if cols := r.Columns(); len(cols) != 2 {
+			t.Fatalf("series variable: columns %v, want the value and the text", cols)
+		}
+		for r.Next() {
+			var k, text string
+			if err := r.Scan(&k, &text); err != nil {
+				t.Fatal(err)
+			}
+			keys, texts = append(keys, k), append(texts, text)
+		}
+		return keys, texts
+	}
+	keys, texts := options(none)
+	// Every series with a current baseline and a point in range, counted
+	// apart from the variable's query.
+	want := testenv.Count(t, st, `SELECT uniqExact(series) FROM kpi_series FINAL WHERE present = 1
+		AND interval_start >= ? AND interval_start <= ? AND series IN (SELECT series FROM current_baselines)`, from, to)
+	if uint64(len(keys)) != want || want == 0 {
+		t.Fatalf("series variable lists %d series, want the %d with a baseline and a point in range", len(keys), want)
+	}
+	seen := map[string]bool{}
+	units := map[string]bool{}
+	for i, key := range keys {
+		text := texts[i]
+		if seen[key] || seen["text "+text] {
+			t.Errorf("series variable: %q (%s) listed twice", text, key)
+		}
+		seen[key], seen["text "+text] = true, true
+		parts := strings.Split(key, "|")
+		if len(parts) != 5 {
+			t.Fatalf("series variable: value %q is not a series key", key)
+		}
+		k, ok := baselines.LookupKPI(parts[0])
+		if !ok {
+			t.Errorf("series variable: %q names no baselined KPI", key)
+			continue
+		}
+		slice := "all"
+		switch {
+		case parts[2] != "":
+			slice = "service=" + parts[2] + " · team=" + parts[3] + " · environment=" + parts[4]
+		case parts[3] != "":
+			slice = "team=" + parts[3]
+		case parts[4] != "":
+			slice = "environment=" + parts[4]
+		}
+		if w := parts[0] + " · " + parts[1] + " · " + slice; text != w {
+			t.Errorf("series variable: %s reads %q, want %q", key, text, w)
+		}
+		vars := map[string]string{"series": key}
+		for name, sql := range map[string]string{"band": dashboards.SeriesSQL, "baselines": dashboards.StatusSQL,
+			"unit": dashboards.UnitSQL, "judgement": dashboards.JudgementSQL} {
+			got := testenv.Rows(t, st, expand(sql, from, to, vars))
+			if len(got) == 0 || ((name == "unit" || name == "judgement") && len(got) != 1) {
+				t.Errorf("%s panel for %q: %d rows, want some (one for the unit and the judgement)", name, text, len(got))
+				continue
+			}
+			if name == "unit" {
+				wantUnit := map[metrics.Kind]string{metrics.KindDuration: "h", metrics.KindRate: "percent", metrics.KindCount: "short"}[k.Kind]
+				if got[0] != wantUnit {
+					t.Errorf("unit of %q (a %s): %q, want %q", text, k.Kind, got[0], wantUnit)
+				}
+				units[got[0]] = true
+			}
+			if name == "judgement" && !strings.Contains(got[0], "intervals judged") &&
+				got[0] != "no judged intervals for this series in range; run opsmetrics anomaly detect --from "+
+					from.Format(time.DateOnly)+" --to "+to.Format(time.DateOnly) {
+				t.Errorf("judgement of %q: %q", text, got[0])
+			}
+		}
+	}
+	if len(units) != 3 {
+		t.Errorf("units of the listed series: %v, want hours, percent and counts", units)
+	}
+	// A link naming the alert's series by its parts selects it: first.
+	hinted, _ := options(alert)
+	if len(hinted) != len(keys) || hinted[0] != alert["series"] {
+		t.Errorf("with the alert's link, the series variable lists %d series starting with %q, want the %d starting with %q",
+			len(hinted), hinted[0], len(keys), alert["series"])
+	}
+	// Parts of no series add nothing to choose from.
+	bogus := map[string]string{"kpi": alert["kpi"], "step": alert["step"], "service": "nosuchservice", "team": "", "environment": ""}
+	if b, _ := options(bogus); strings.Join(b, ",") != strings.Join(keys, ",") {
+		t.Errorf("a link naming no series changes the options: %v, want %v", b, keys)
+	}
+	// The month before the judged one: listed series say how to judge it.
+	before := testenv.Rows(t, st, expand(dashboards.JudgementSQL, from.AddDate(0, 0, -30), from.Add(-time.Hour), map[string]string{"series": alert["series"]}))
+	if w := "no judged intervals for this series in range; run opsmetrics anomaly detect --from " + from.AddDate(0, 0, -30).Format(time.DateOnly) +
+		" --to " + from.Add(-time.Hour).Format(time.DateOnly); len(before) != 1 || before[0] != w {
+		t.Errorf("judgement of a range never judged: %q, want %q", before, w)
+	}
+}
+
+// TestAnomaliesSeriesChoice: the anomalies dashboard has one choice, the
+// series variable, single-valued and without values of one's own; every
+// panel says something when its query returns nothing; and the band
+// panel takes its unit from its unit query.
+func TestAnomaliesSeriesChoice(t *testing.T) {
+	d, err := dashboards.Anomalies().Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown []string
+	for _, v := range d.Templating.List {
+		if v.Hide != nil && *v.Hide == dashboard.VariableHideHideVariable {
+			continue
+		}
+		shown = append(shown, v.Name)
+		if v.Name != dashboards.SeriesVariable || v.Type != dashboard.VariableTypeQuery ||
+			(v.Multi != nil && *v.Multi) || (v.IncludeAll != nil && *v.IncludeAll) || v.AllowCustomValue == nil || *v.AllowCustomValue {
+			t.Errorf("variable %s: a choice besides the series, or one that takes several, all or typed values: %+v", v.Name, v)
+		}
+	}
+	if len(shown) != 1 {
+		t.Errorf("variables shown: %v, want only %s", shown, dashboards.SeriesVariable)
+	}
+	for _, p := range d.Panels {
+		if p.Panel == nil {
+			continue
+		}
+		if p.Panel.FieldConfig == nil || p.Panel.FieldConfig.Defaults.NoValue == nil || *p.Panel.FieldConfig.Defaults.NoValue == "" {
+			t.Errorf("panel %q: nothing said when its query returns no rows", *p.Panel.Title)
+		}
+		if p.Panel.Type != "timeseries" {
+			continue
+		}
+		refs := map[string]string{}
+		for _, q := range p.Panel.Targets {
+			ch := q.(dashboards.ClickHouseQuery)
+			refs[*ch.RefId] = ch.RawSQL
+		}
+		unitFromQuery := false
+		for _, tr := range p.Panel.Transformations {
+			b, _ := json.Marshal(tr.Options)
+			var o struct {
+				ConfigRefID string `json:"configRefId"`
+				Mappings    []struct{ FieldName, HandlerKey string }
+			}
+			json.Unmarshal(b, &o)
+			if tr.Id == "configFromData" && refs[o.ConfigRefID] == dashboards.UnitSQL && len(o.Mappings) == 1 &&
+				o.Mappings[0].FieldName == "unit" && o.Mappings[0].HandlerKey == "unit" {
+				unitFromQuery = true
+			}
+		}
+		if !unitFromQuery {
+			t.Errorf("panel %q: its unit is not taken from the unit query (transformations %+v)", *p.Panel.Title, p.Panel.Transformations)
 		}
 	}
 }
