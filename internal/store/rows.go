@@ -40,6 +40,8 @@ var kindFields = map[event.Kind][]field{
 		{"unplanned", func(e *event.Event) any { return boolByte(e.Deployment.Unplanned) }},
 		{"fixes_incident", func(e *event.Event) any { return e.Deployment.FixesIncident }},
 		{"changes", func(e *event.Event) any { return nonNil(e.Deployment.Changes) }},
+		{"actor", func(e *event.Event) any { return e.Deployment.Actor }},
+		{"pipeline", func(e *event.Event) any { return e.Deployment.Pipeline }},
 	},
 	event.KindIncident: {
 		{"incident_id", func(e *event.Event) any { return e.Incident.ID }},
