@@ -206,7 +206,7 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 	if iv.End.After(to) {
 		to = iv.End
 	}
-	return map[string]string{
+	ann := map[string]string{
 		"summary":       summary,
 		"description":   desc,
 		"runbook_url":   cfg.runbook(e.Series.KPI),
@@ -215,6 +215,11 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 		"expected":      fmt.Sprint(sc.Expected),
 		"test":          sc.Test,
 	}
+	if e.Factors != nil {
+		ann["factors"] = e.Factors.Summary
+		ann["description"] += " " + e.Factors.Summary
+	}
+	return ann
 }
 
 func periodName(step metrics.Step, start time.Time) string {

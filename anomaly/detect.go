@@ -68,6 +68,9 @@ type Evaluation struct {
 	WasFiring  bool
 	Generation uint64 // of the baseline
 	TrainedAt  time.Time
+	// Factors are what explains the latest anomalous interval of a firing
+	// series, when its KPI names them (Explain; Evaluate fills them).
+	Factors *Factors
 }
 
 // Interval is one judged interval.

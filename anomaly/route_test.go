@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
-	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -43,21 +42,13 @@ spec:
 // alerting.tiers.default's level when one is set.
 func TestAlertsOwnerAndTier(t *testing.T) {
 	ctx := context.Background()
-	st := testenv.Store(t, testenv.Database(t))
 	h := &history{r: rand.New(rand.NewPCG(1, 1))}
 	for d := start; d.Before(anomalyDay); d = d.Add(day) {
 		h.ordinary(d)
 	}
 	h.day(anomalyDay, 0, 8)
-	if err := st.Write(ctx, h.recs, nil); err != nil {
-		t.Fatal(err)
-	}
-	log := testenv.Logger(t)
-	steps := []metrics.Step{metrics.StepDay}
-	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, anomalyDay, log); err != nil {
-		t.Fatal(err)
-	}
-	evals, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: steps}, anomalyDay.Add(day+time.Hour), log)
+	st, log := learnDays(t, h)
+	evals, err := anomaly.Detect(ctx, st.Conn(), anomaly.Config{Steps: []metrics.Step{metrics.StepDay}}, anomalyDay.Add(day+time.Hour), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,21 +124,7 @@ func TestAlertsOwnerAndTier(t *testing.T) {
 		t.Errorf("an organisation-wide alert's owner: %v", org.Labels)
 	}
 
-	am, err := alertmanager.Start(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { am.Stop() })
-	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: am.URL, ResendInterval: time.Second}, nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range fire {
-		n.Fire(a)
-	}
-	if err := n.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	am := deliver(t, log, fire...)
 	held := map[string]alertmanager.Alert{}
 	testenv.Eventually(t, 20*time.Second, "both alerts in Alertmanager", func() (bool, string) {
 		alerts, err := am.Alerts(ctx)
