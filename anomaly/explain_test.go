@@ -19,8 +19,9 @@ import (
 // search fails 8 of its 20 deployments, 7 of them by a new hire who made 8
 // of the 20 (the others by four people, through the pipeline they all
 // use). The change failure rate alert that reaches the real Alertmanager
-// names the new hire in its factors annotation and its description; the
-// actor and pipeline went through the store's own writer.
+// names the new hire in its factors annotation and its description, and
+// the recorded anomaly holds the same words; the actor and pipeline went
+// through the store's own writer.
 func TestAlertNamesTheActor(t *testing.T) {
 	ctx := context.Background()
 	h := &history{r: rand.New(rand.NewPCG(1, 1))}
@@ -65,6 +66,10 @@ func TestAlertNamesTheActor(t *testing.T) {
 		t.Errorf("factors %q\nwant    %q", got, want)
 	}
 
+	if got := testenv.Rows(t, st, `SELECT factors FROM anomalies FINAL WHERE kpi = 'change_failure_rate' AND service = 'search'
+		AND step = 'day' AND interval_start = ? AND firing = 1`, anomalyDay); len(got) != 1 || got[0] != want {
+		t.Errorf("the recorded anomaly's factors: %q", got)
+	}
 	am := deliver(t, log, *cfr)
 	testenv.Eventually(t, 20*time.Second, "the alert with its factors in Alertmanager", func() (bool, string) {
 		alerts, err := am.Alerts(ctx)

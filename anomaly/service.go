@@ -176,21 +176,14 @@ type Evaluated struct {
 	Resolve []Alert
 }
 
-// Evaluate detects anomalies, finds the contributing factors of those that
-// fire (Explain), evaluates the threshold rules and builds the alerts, as of
-// now, labelled from alerts.Catalog and ordered by tier
+// Evaluate detects anomalies (with the contributing factors of those that
+// fire), evaluates the threshold rules and builds the alerts, as of now, labelled from alerts.Catalog and ordered by tier
 // (Tiers.Compare).
 func Evaluate(ctx context.Context, conn driver.Conn, cfg Config, rules []ThresholdRule, alerts AlertConfig, now time.Time,
 	log *slog.Logger) (*Evaluated, error) {
 	evals, err := Detect(ctx, conn, cfg, now, log)
 	if err != nil {
 		return nil, err
-	}
-	for i := range evals {
-		// An alert without its factors is better than no alert.
-		if evals[i].Factors, err = Explain(ctx, conn, evals[i], cfg.Production); err != nil {
-			log.Warn("alerting without contributing factors", "kpi", evals[i].Series.KPI, "service", evals[i].Series.Service, "err", err)
-		}
 	}
 	fire, resolve := Alerts(evals, alerts)
 	results, err := EvaluateThresholds(ctx, conn, rules, cfg.Production, now)

@@ -287,6 +287,11 @@ var migrations = []migration{
 		`ALTER TABLE deployment_events ADD COLUMN actor String DEFAULT '' AFTER fixes_incident`,
 		`ALTER TABLE deployment_events ADD COLUMN pipeline String DEFAULT '' AFTER actor`,
 	}},
+	{8, "contributing factors of anomalies", []string{
+		// What explains a firing anomaly, in words (anomaly.Explain); empty
+		// for the KPIs that name none and for rows written before.
+		`ALTER TABLE anomalies ADD COLUMN factors String DEFAULT ''`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"
