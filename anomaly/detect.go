@@ -260,10 +260,9 @@ func window(ivs []Interval, per Persistence) (bool, *Interval) {
 
 // record stores the anomalous latest intervals (and open ones that fire
 // early; their row is replaced once the interval closes), a firing one
-// with its contributing factors. A row holds what
-// the decision judged: for the window and silence tests, the intervals'
-// total (or rate, or mean duration) against their band, under the latest
-// interval's start.
+// with its contributing factors. A row holds what the decision judged: for
+// the window and silence tests, the intervals' total (or rate, or mean
+// duration) against their band, under the latest interval's start.
 func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.Time) error {
 	batch, err := conn.PrepareBatch(ctx, `INSERT INTO anomalies (series, kpi, step, service, team, environment,
 		interval_start, interval_end, observed, num, den, expected, lower, upper, direction, tail, severity, firing,
