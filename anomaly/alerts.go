@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
@@ -17,7 +19,7 @@ const (
 	ThresholdAlert = "KPIThresholdAtRisk"
 )
 
-// AlertConfig is what alerts link to.
+// AlertConfig is what alerts link to, and who they go to.
 type AlertConfig struct {
 	// Runbooks maps a KPI name to its runbook; DefaultRunbook serves the
 	// rest. Every alert needs a process and an owner.
@@ -26,6 +28,53 @@ type AlertConfig struct {
 	// DashboardURL is the anomalies dashboard; alerts link to it filtered
 	// to their series and interval.
 	DashboardURL string `yaml:"dashboard_url"`
+	// Tiers maps a service's tier in the catalog to the severity and the
+	// order of its alerts (alerting.tiers; DefaultAlertingConfig holds
+	// DefaultTiers, the zero value maps no tier).
+	Tiers Tiers `yaml:"tiers"`
+	// Catalog is the service catalog the owner and tier labels come from,
+	// set by the wiring (catalog.Config is the file's catalog section);
+	// nil: no catalog, every service takes the defaults (route).
+	Catalog *catalog.Watcher `yaml:"-"`
+}
+
+// Labels of the service catalog that every alert carries, and their values
+// when the catalog does not say.
+const (
+	// NoOwner is the owner label of an alert whose service the catalog
+	// does not know and whose slice names no team.
+	NoOwner = "unowned"
+	// NoTier is the tier label of an alert whose service has no tier in
+	// the catalog, when alerting.tiers.default names none.
+	NoTier = "none"
+)
+
+// services is the catalog snapshot one round of alerts is labelled from.
+func (c AlertConfig) services() *catalog.Catalog {
+	if c.Catalog == nil {
+		return nil
+	}
+	return c.Catalog.Catalog()
+}
+
+// route adds the owner and tier labels to an alert's labels, from the
+// catalog's entry of its service, and sets its severity from the tier,
+// given the detector's (or the rule's). A service the catalog does not know
+// (or an alert of no service) is owned by the slice's team, else NoOwner;
+// one without a tier takes alerting.tiers.default's, else NoTier.
+func (c AlertConfig) route(cat *catalog.Catalog, labels map[string]string, severity string) {
+	e, _ := cat.Lookup(labels["service"])
+	owner, tier := e.Owner, c.Tiers.Name(e.Tier)
+	if owner == "" {
+		owner = labels["team"]
+	}
+	if owner == "" {
+		owner = NoOwner
+	}
+	if tier == "" {
+		tier = NoTier
+	}
+	labels["owner"], labels["tier"], labels["severity"] = owner, tier, c.Tiers.Severity(e.Tier, severity)
 }
 
 func (c AlertConfig) runbook(kpi string) string {
@@ -66,32 +115,63 @@ func seriesLabels(alertname string, s baselines.Series) map[string]string {
 	return l
 }
 
-func anomalyLabels(s baselines.Series, iv *Interval) map[string]string {
+func anomalyLabels(cfg AlertConfig, cat *catalog.Catalog, s baselines.Series, iv *Interval) map[string]string {
 	l := seriesLabels(AnomalyAlert, s)
-	l["severity"], l["direction"] = iv.Score.Severity, iv.Score.Direction
+	l["direction"] = iv.Score.Direction
+	cfg.route(cat, l, iv.Score.Severity)
 	return l
 }
 
 // Alerts turns evaluations into the alerts to fire and those to resolve
 // (Notifier.ResolveFromHistory: they fired at the previous interval, by the
 // stored data, whoever sent them). A firing series is labelled by its most
-// recent anomalous interval; when its direction or severity changes, the
-// old alert is resolved and a new one fired.
+// recent anomalous interval, with its owner and tier from the catalog and
+// the severity its tier gives; when its direction or severity changes, the
+// old alert is resolved and a new one fired. Alerts to fire come in the
+// tiers' order (Tiers.Compare).
 func Alerts(evals []Evaluation, cfg AlertConfig) (fire, resolve []Alert) {
+	cat := cfg.services()
+	var ranks []Ranked
 	for _, e := range evals {
 		var now map[string]string
 		if e.Firing {
-			now = anomalyLabels(e.Series, e.Latest)
+			now = anomalyLabels(cfg, cat, e.Series, e.Latest)
 			fire = append(fire, Alert{Labels: now, Annotations: annotations(e, cfg), StartsAt: e.Latest.Start})
+			ranks = append(ranks, Ranked{Tier: now["tier"], Severity: now["severity"], Tail: e.Latest.Score.Tail})
 		}
 		if e.WasFiring && e.Previous != nil {
-			before := anomalyLabels(e.Series, e.Previous)
+			before := anomalyLabels(cfg, cat, e.Series, e.Previous)
 			if now == nil || labelsKey(before) != labelsKey(now) {
 				resolve = append(resolve, Alert{Labels: before, StartsAt: e.Previous.Start})
 			}
 		}
 	}
-	return fire, resolve
+	return cfg.order(fire, ranks), resolve
+}
+
+// labelRanks ranks alerts by their tier and severity labels alone, so that
+// sorting by them stably keeps each tier's and severity's alerts in the
+// order they came.
+func labelRanks(alerts []Alert) []Ranked {
+	ranks := make([]Ranked, len(alerts))
+	for i, a := range alerts {
+		ranks[i] = Ranked{Tier: a.Labels["tier"], Severity: a.Labels["severity"]}
+	}
+	return ranks
+}
+
+// order sorts alerts by their ranks (Tiers.Compare), stably.
+func (c AlertConfig) order(alerts []Alert, ranks []Ranked) []Alert {
+	idx := make([]int, len(alerts))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return c.Tiers.Compare(ranks[a], ranks[b]) })
+	out := make([]Alert, len(alerts))
+	for i, j := range idx {
+		out[i] = alerts[j]
+	}
+	return out
 }
 
 // annotations word an alert after the decision of its latest anomalous
@@ -126,7 +206,7 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 	if iv.End.After(to) {
 		to = iv.End
 	}
-	return map[string]string{
+	ann := map[string]string{
 		"summary":       summary,
 		"description":   desc,
 		"runbook_url":   cfg.runbook(e.Series.KPI),
@@ -135,6 +215,11 @@ func annotations(e Evaluation, cfg AlertConfig) map[string]string {
 		"expected":      fmt.Sprint(sc.Expected),
 		"test":          sc.Test,
 	}
+	if e.Factors != nil {
+		ann["factors"] = e.Factors.Summary
+		ann["description"] += " " + e.Factors.Summary
+	}
+	return ann
 }
 
 func periodName(step metrics.Step, start time.Time) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -59,7 +60,7 @@ type AlertingConfig struct {
 // configuration.
 func DefaultAlertingConfig() AlertingConfig {
 	return AlertingConfig{ResendInterval: time.Minute,
-		AlertConfig: AlertConfig{DashboardURL: "http://localhost:3000/d/opsmetrics-anomalies"}}
+		AlertConfig: AlertConfig{DashboardURL: "http://localhost:3000/d/opsmetrics-anomalies", Tiers: Tiers{Levels: slices.Clone(DefaultTiers.Levels)}}}
 }
 
 // Notifier is the configuration of the Notifier that serve runs.
@@ -80,6 +81,9 @@ func (c AlertingConfig) Validate() error {
 	}
 	if c.ResendInterval < time.Second {
 		bad("resend_interval", "must be at least 1s, got %v", c.ResendInterval)
+	}
+	if err := c.Tiers.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	names := map[string]bool{}
 	for i, r := range c.Thresholds {

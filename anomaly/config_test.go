@@ -18,3 +18,16 @@ func TestConfigFiles(t *testing.T) {
 		{File: "bad-backfill", Want: "backfill: must be >= 0 (0 turns it off), got -1h0m0s"},
 	})
 }
+
+// TestAlertingConfigFiles reads the alerting section's tiers onto the
+// defaults: a mapping of one's own replaces the default levels, and a bad
+// one fails naming its field.
+func TestAlertingConfigFiles(t *testing.T) {
+	testenv.ConfigFiles(t, anomaly.DefaultAlertingConfig, []testenv.ConfigCase{
+		{File: "alerting-tiers"},
+		{File: "bad-alerting-tiers", Want: `tiers.levels[0].severity: want critical, warning, info or detected, got "page"`},
+	})
+	if err := anomaly.DefaultAlertingConfig().Validate(); err != nil {
+		t.Errorf("the default alerting section: %v", err)
+	}
+}

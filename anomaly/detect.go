@@ -68,6 +68,9 @@ type Evaluation struct {
 	WasFiring  bool
 	Generation uint64 // of the baseline
 	TrainedAt  time.Time
+	// Factors are what explains the latest anomalous interval of a firing
+	// series, when its KPI names them (Explain; Detect fills them).
+	Factors *Factors
 }
 
 // Interval is one judged interval.
@@ -82,7 +85,8 @@ type Interval struct {
 }
 
 // Detect evaluates the latest closed interval before now of every series
-// with a current baseline, records its anomalous intervals in ClickHouse
+// with a current baseline, finds the contributing factors of those that
+// fire (Explain), records its anomalous intervals in ClickHouse
 // (idempotently: re-detecting an interval replaces its row) and returns the
 // evaluations. It records every latest closed interval, anomalous or not,
 // in judged_intervals with the band that judged it. Series still learning
@@ -171,6 +175,15 @@ func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 			}
 		}
 	}
+	if open { // Detect: what may alert names its contributing factors
+		for i, e := range out[0] {
+			// An anomaly without its factors is better than none.
+			var err error
+			if out[0][i].Factors, err = Explain(ctx, conn, e, cfg.Production); err != nil {
+				log.Warn("anomaly without contributing factors", "kpi", e.Series.KPI, "service", e.Series.Service, "err", err)
+			}
+		}
+	}
 	firing := 0
 	for k := range nows {
 		if err := record(ctx, conn, out[k], nows[k].UTC()); err != nil {
@@ -246,14 +259,14 @@ func window(ivs []Interval, per Persistence) (bool, *Interval) {
 }
 
 // record stores the anomalous latest intervals (and open ones that fire
-// early; their row is replaced once the interval closes). A row holds what
-// the decision judged: for the window and silence tests, the intervals'
-// total (or rate, or mean duration) against their band, under the latest
-// interval's start.
+// early; their row is replaced once the interval closes), a firing one
+// with its contributing factors. A row holds what the decision judged: for
+// the window and silence tests, the intervals' total (or rate, or mean
+// duration) against their band, under the latest interval's start.
 func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.Time) error {
 	batch, err := conn.PrepareBatch(ctx, `INSERT INTO anomalies (series, kpi, step, service, team, environment,
 		interval_start, interval_end, observed, num, den, expected, lower, upper, direction, tail, severity, firing,
-		generation, detected_at)`)
+		generation, detected_at, factors)`)
 	if err != nil {
 		return fmt.Errorf("prepare anomalies insert: %w", err)
 	}
@@ -265,13 +278,16 @@ func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.
 				continue
 			}
 			s := e.Series
-			firing := uint8(0)
+			firing, factors := uint8(0), ""
 			if e.Firing && e.Latest != nil && e.Latest.Start.Equal(iv.Start) {
 				firing = 1
+				if e.Factors != nil {
+					factors = e.Factors.Summary
+				}
 			}
 			if err := batch.Append(s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment, iv.Start, iv.End,
 				iv.Score.Observed, iv.Score.Num, iv.Score.Den, iv.Score.Expected, iv.Score.Lower, iv.Score.Upper, iv.Score.Direction,
-				iv.Score.Tail, iv.Score.Severity, firing, e.Generation, now); err != nil {
+				iv.Score.Tail, iv.Score.Severity, firing, e.Generation, now, factors); err != nil {
 				return err
 			}
 			n++

@@ -3,6 +3,7 @@ package anomaly_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -65,6 +66,44 @@ func (h *history) ordinary(d time.Time) {
 		failures = 1
 	}
 	h.day(d, checkout, failures)
+}
+
+// learnDays writes h's records and learns daily baselines up to
+// anomalyDay.
+func learnDays(t *testing.T, h *history) (*store.Store, *slog.Logger) {
+	t.Helper()
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	if err := st.Write(ctx, h.recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	log := testenv.Logger(t)
+	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: []metrics.Step{metrics.StepDay}}, anomalyDay, log); err != nil {
+		t.Fatal(err)
+	}
+	return st, log
+}
+
+// deliver starts a real Alertmanager and posts alerts to it.
+func deliver(t *testing.T, log *slog.Logger, alerts ...anomaly.Alert) *alertmanager.Server {
+	t.Helper()
+	ctx := context.Background()
+	am, err := alertmanager.Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { am.Stop() })
+	n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: am.URL, ResendInterval: time.Second}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alerts {
+		n.Fire(a)
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return am
 }
 
 // TestDetectAndAlert: baselines learnt over eight weeks; on a Monday

@@ -12,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 )
 
 // CheckOptions are one run of detection and the threshold rules, as
@@ -19,9 +20,12 @@ import (
 type CheckOptions struct {
 	Detect   Config
 	Alerting AlertingConfig
-	Now      time.Time
-	Out      io.Writer // what fires, as a table
-	Log      *slog.Logger
+	// Catalog is the service catalog the alerts' owner and tier labels
+	// come from, loaded once; an empty path means none.
+	Catalog catalog.Config
+	Now     time.Time
+	Out     io.Writer // what fires, as a table
+	Log     *slog.Logger
 }
 
 // Check evaluates once as of o.Now, writes what fires to o.Out, and
@@ -29,7 +33,15 @@ type CheckOptions struct {
 // four evaluation intervals unless re-sent, so a scheduled check keeps
 // them alive.
 func Check(ctx context.Context, conn driver.Conn, o CheckOptions) error {
-	ev, err := Evaluate(ctx, conn, o.Detect, o.Alerting.Thresholds, o.Alerting.AlertConfig, o.Now, o.Log)
+	alerts := o.Alerting.AlertConfig
+	if o.Catalog.Enabled() {
+		w, err := catalog.NewWatcher(o.Catalog, o.Log)
+		if err != nil {
+			return err
+		}
+		alerts.Catalog = w
+	}
+	ev, err := Evaluate(ctx, conn, o.Detect, o.Alerting.Thresholds, alerts, o.Now, o.Log)
 	if err != nil {
 		return err
 	}

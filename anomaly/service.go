@@ -176,8 +176,9 @@ type Evaluated struct {
 	Resolve []Alert
 }
 
-// Evaluate detects anomalies, evaluates the threshold rules and builds the
-// alerts, as of now.
+// Evaluate detects anomalies (with the contributing factors of those that
+// fire), evaluates the threshold rules and builds the alerts, as of now,
+// labelled from alerts.Catalog and ordered by tier (Tiers.Compare).
 func Evaluate(ctx context.Context, conn driver.Conn, cfg Config, rules []ThresholdRule, alerts AlertConfig, now time.Time,
 	log *slog.Logger) (*Evaluated, error) {
 	evals, err := Detect(ctx, conn, cfg, now, log)
@@ -190,7 +191,11 @@ func Evaluate(ctx context.Context, conn driver.Conn, cfg Config, rules []Thresho
 		return nil, err
 	}
 	tfire, _ := ThresholdAlerts(results, alerts)
-	return &Evaluated{Series: evals, Fire: append(fire, tfire...), Resolve: resolve}, nil
+	// Both lists come ordered; sorting them together by tier and severity
+	// alone, stably, keeps the anomalies' rarer first within each and puts
+	// the threshold alerts after the anomalies of their rank.
+	fire = append(fire, tfire...)
+	return &Evaluated{Series: evals, Fire: alerts.order(fire, labelRanks(fire)), Resolve: resolve}, nil
 }
 
 // DetectOnce evaluates, and fires and resolves alerts on the Notifier.

@@ -190,19 +190,30 @@ func (r ThresholdResult) labels() map[string]string {
 // ThresholdAlerts turns results into alerts to fire, with direction, and
 // label sets to resolve (every slice that is not firing, in both
 // directions; resolving an alert that never fired is harmless).
+//
+// Each alert carries its owner and tier from the catalog; a rule without a
+// severity of its own takes the tier's. Alerts to fire come in the tiers'
+// order (Tiers.Compare).
 func ThresholdAlerts(results []ThresholdResult, cfg AlertConfig) (fire []Alert, resolve []map[string]string) {
+	cat := cfg.services()
+	labels := func(r ThresholdResult, dir string) map[string]string {
+		l := r.labels()
+		l["direction"] = dir
+		cfg.route(cat, l, l["severity"])
+		if r.Rule.Severity != "" {
+			l["severity"] = r.Rule.Severity
+		}
+		return l
+	}
 	for _, r := range results {
 		unit := ThresholdKPIs[r.Rule.KPI].unit
 		if !r.Firing {
 			for _, dir := range []string{"up", "down"} {
-				l := r.labels()
-				l["direction"] = dir
-				resolve = append(resolve, l)
+				resolve = append(resolve, labels(r, dir))
 			}
 			continue
 		}
-		l := r.labels()
-		l["direction"] = r.Dir
+		l := labels(r, r.Dir)
 		target, word := r.Rule.Above, "above"
 		if r.Dir == "down" {
 			target, word = r.Rule.Below, "below"
@@ -231,7 +242,7 @@ func ThresholdAlerts(results []ThresholdResult, cfg AlertConfig) (fire []Alert, 
 			"dashboard_url": cfg.DashboardURL,
 		}})
 	}
-	return fire, resolve
+	return cfg.order(fire, labelRanks(fire)), resolve
 }
 
 // format writes a threshold value: a ratio or duration as the catalogue

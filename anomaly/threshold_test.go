@@ -2,12 +2,16 @@ package anomaly_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
@@ -97,6 +101,37 @@ func TestThresholdRules(t *testing.T) {
 	}
 	if !resolved {
 		t.Error("checkout-cfr is not firing, but is not among the alerts to resolve")
+	}
+
+	// From a plain catalog: a rule without a severity takes the tier's; one
+	// with its own keeps it; the tier-1 alert comes first.
+	file := filepath.Join(t.TempDir(), "catalog.yaml")
+	plain := "- {name: search, owner: search-squad, tier: tier-1}\n- {name: checkout, owner: payments, tier: tier-3}\n"
+	if err := os.WriteFile(file, []byte(plain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := catalog.NewWatcher(catalog.Config{Path: file}, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := anomaly.DefaultAlertingConfig().AlertConfig
+	acfg.Catalog = w
+	fire, _ = anomaly.ThresholdAlerts(results, acfg)
+	for _, a := range fire {
+		got[a.Labels["rule"]+" "+a.Labels["service"]] = a
+	}
+	for k, want := range map[string]string{
+		"search-cfr search": "owner=search-squad tier=tier-1 severity=critical",
+		"mttr-p90 checkout": "owner=payments tier=tier-3 severity=critical", // the rule's own
+		"deploys ":          "owner=unowned tier=none severity=warning",
+	} {
+		l := got[k].Labels
+		if g := fmt.Sprintf("owner=%s tier=%s severity=%s", l["owner"], l["tier"], l["severity"]); g != want {
+			t.Errorf("%s with the catalog: %s, want %s", k, g, want)
+		}
+	}
+	if len(fire) == 0 || fire[0].Labels["rule"] != "search-cfr" {
+		t.Errorf("the tier-1 alert does not come first: %v", fire)
 	}
 }
 

@@ -52,12 +52,12 @@ var DefaultTiers = Tiers{Levels: []Tier{
 }}
 
 // Validate checks the mapping, under the configuration's alerting.tiers
-// key: every level named once (aliases included, without regard to
+// key (its errors name the field from tiers): every level named once (aliases included, without regard to
 // case), a known severity, and a Default that is one of the levels.
 func (t Tiers) Validate() error {
 	seen := map[string]string{}
 	for i, l := range t.Levels {
-		field := fmt.Sprintf("alerting.tiers.levels[%d]", i)
+		field := fmt.Sprintf("tiers.levels[%d]", i)
 		if strings.TrimSpace(l.Name) == "" {
 			return fmt.Errorf("%s.name: required", field)
 		}
@@ -81,7 +81,7 @@ func (t Tiers) Validate() error {
 	}
 	if t.Default != "" {
 		if _, ok := seen[normTier(t.Default)]; !ok {
-			return fmt.Errorf("alerting.tiers.default: %q is none of the levels", t.Default)
+			return fmt.Errorf("tiers.default: %q is none of the levels", t.Default)
 		}
 	}
 	return nil

@@ -80,14 +80,14 @@ func TestTiersValidate(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"ok", "levels: [{name: gold, severity: critical}, {name: silver, aliases: [s], severity: detected}]\ndefault: silver", ""},
-		{"no name", "levels: [{severity: critical}]", "alerting.tiers.levels[0].name: required"},
+		{"no name", "levels: [{severity: critical}]", "tiers.levels[0].name: required"},
 		{"bad severity", "levels: [{name: gold, severity: critical}, {name: silver, severity: page}]",
-			`alerting.tiers.levels[1].severity: want critical, warning, info or detected, got "page"`},
-		{"no severity", "levels: [{name: gold}]", `alerting.tiers.levels[0].severity: want critical, warning, info or detected, got ""`},
+			`tiers.levels[1].severity: want critical, warning, info or detected, got "page"`},
+		{"no severity", "levels: [{name: gold}]", `tiers.levels[0].severity: want critical, warning, info or detected, got ""`},
 		{"alias twice", "levels: [{name: gold, severity: critical}, {name: silver, aliases: [Gold], severity: warning}]",
-			`alerting.tiers.levels[1].aliases[0]: "Gold" already names tier gold`},
-		{"empty alias", "levels: [{name: gold, aliases: [' '], severity: critical}]", "alerting.tiers.levels[0].aliases[0]: must not be empty"},
-		{"unknown default", "levels: [{name: gold, severity: critical}]\ndefault: bronze", `alerting.tiers.default: "bronze" is none of the levels`},
+			`tiers.levels[1].aliases[0]: "Gold" already names tier gold`},
+		{"empty alias", "levels: [{name: gold, aliases: [' '], severity: critical}]", "tiers.levels[0].aliases[0]: must not be empty"},
+		{"unknown default", "levels: [{name: gold, severity: critical}]\ndefault: bronze", `tiers.default: "bronze" is none of the levels`},
 	} {
 		var tiers anomaly.Tiers
 		if err := yaml.Unmarshal([]byte(tc.yaml), &tiers); err != nil {

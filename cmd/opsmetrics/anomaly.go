@@ -76,7 +76,7 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		return res.Write(os.Stdout, past)
 	}
-	return anomaly.Check(ctx, st.Conn(), anomaly.CheckOptions{Detect: cfg.anomalyConfig(), Alerting: cfg.Alerting, Now: now,
+	return anomaly.Check(ctx, st.Conn(), anomaly.CheckOptions{Detect: cfg.anomalyConfig(), Alerting: cfg.Alerting, Catalog: cfg.Catalog, Now: now,
 		Out: os.Stdout, Log: log})
 }
 

@@ -68,7 +68,13 @@ func TestBaselinesAndAnomalyCommands(t *testing.T) {
 	}
 	t.Cleanup(func() { am.Stop() })
 	file := filepath.Join(t.TempDir(), "c.yaml")
+	// The stopped service is tier 1 in a plain catalog: its alert is
+	// critical, with the catalog's owner.
+	cat := filepath.Join(t.TempDir(), "catalog.yaml")
+	os.WriteFile(cat, []byte("- {name: "+stop.Service+", owner: group:default/on-call, tier: \"1\"}\n"), 0o644)
 	os.WriteFile(file, []byte(`
+catalog:
+  path: `+cat+`
 baselines:
   steps: [day]
 alerting:
@@ -92,12 +98,13 @@ alerting:
 	var stopAlert, rule bool
 	for _, a := range alerts {
 		if a.Labels["kpi"] == "deployments" && a.Labels["service"] == stop.Service && a.Labels["direction"] == "down" {
-			stopAlert = a.Annotations["runbook_url"] == "https://runbooks.example/deployments"
+			stopAlert = a.Annotations["runbook_url"] == "https://runbooks.example/deployments" &&
+				a.Labels["owner"] == "on-call" && a.Labels["tier"] == "tier-1" && a.Labels["severity"] == "critical"
 		}
 		rule = rule || a.Labels["rule"] == "org-cfr"
 	}
 	if !stopAlert || !rule {
-		t.Errorf("Alertmanager has %d alerts; deployment stop of %s with its runbook: %v, threshold rule: %v\n%s",
+		t.Errorf("Alertmanager has %d alerts; deployment stop of %s with its runbook, owner, tier and severity: %v, threshold rule: %v\n%s",
 			len(alerts), stop.Service, stopAlert, rule, out)
 	}
 	if _, code := stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", "ftp://x"); code != 1 {

@@ -11,6 +11,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/broker"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
@@ -34,6 +35,7 @@ type fileConfig struct {
 	Baselines   baselines.Config       `yaml:"baselines"`
 	Anomaly     anomaly.Config         `yaml:"anomaly"`
 	Alerting    anomaly.AlertingConfig `yaml:"alerting"`
+	Catalog     catalog.Config         `yaml:"catalog"`
 }
 
 // defaultConfig is the configuration before the file, the environment and
@@ -63,6 +65,7 @@ func (c *fileConfig) Validate() error {
 		config.Section("baselines", c.Baselines.Validate()),
 		config.Section("anomaly", c.Anomaly.Validate()),
 		config.Section("alerting", c.Alerting.Validate()),
+		config.Section("", c.Catalog.Validate()),
 		config.Section("log", c.Log.Validate()),
 	)...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/ingest"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
@@ -137,6 +138,11 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		svc = &anomaly.Service{Conn: st.Conn(), Learn: cfg.baselinesConfig(), Detect: cfg.anomalyConfig(), Alerts: cfg.Alerting.AlertConfig,
 			Rules: cfg.Alerting.Thresholds, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
 		svc.Learn.Production, svc.Detect.Production = defaults.Production, defaults.Production
+		if cfg.Catalog.Enabled() {
+			if svc.Alerts.Catalog, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
+				return err
+			}
+		}
 		if err := svc.Register(reg); err != nil {
 			return err
 		}
@@ -206,6 +212,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if svc != nil {
 		g.add("anomaly", afterSchema(svc.Run))
+		if w := svc.Alerts.Catalog; w != nil {
+			g.add("catalog", w.Run)
+		}
 	}
 	if ms != nil {
 		g.add("metrics", ms.Run)

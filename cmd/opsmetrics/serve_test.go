@@ -164,6 +164,15 @@ func TestServeRejectsBadComponents(t *testing.T) {
 	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "ingest"); code != exitUsage {
 		t.Errorf("ingest without --brokers: exit %d, want 2", code)
 	}
+	// A catalog that does not load is a configuration error at start.
+	dir := t.TempDir()
+	cat, file := filepath.Join(dir, "catalog.yaml"), filepath.Join(dir, "c.yaml")
+	os.WriteFile(cat, []byte("- {name: checkout}\n"), 0o644)
+	os.WriteFile(file, []byte("catalog:\n  path: "+cat+"\n"), 0o644)
+	if _, code := stdout(t, "serve", "--clickhouse", "clickhouse://default@127.0.0.1:1/x", "--components", "anomaly",
+		"--config", file, "--listen", freeAddr(t)); code != 1 {
+		t.Errorf("a catalog without owners: exit %d, want 1", code)
+	}
 }
 
 // TestServeOutlivesDependencies starts `opsmetrics serve` with ClickHouse

@@ -72,6 +72,9 @@ func trickyMessages() []event.Message {
 		native(`"changes":[],` + dep),
 		native(`"changes":["a",null],` + dep),
 		native(`"unplanned":true,"fixes_incident":"INC-1",` + dep),
+		native(`"actor":"new-hire","pipeline":"deploy-prod",` + dep),
+		native(`"actor":7,` + dep),
+		native(`"pipeline":"a\u001bb",` + dep),
 		native(`"status":"  Rolled-Back ",` + strings.Replace(dep, `"status":"success",`, "", 1)),
 		{Value: []byte(`{` + dep + `,"kind":"deployment","event_id":"e-1"}`)},
 		{Value: []byte(`{` + many + dep + `,"time":"2026-03-01T10:00:00Z","kind":"deployment","event_id":"e-1"}`)},
@@ -279,4 +282,22 @@ func corpusByte(s string) (uint8, error) {
 	}
 	n, err := strconv.ParseUint(s, 0, 8)
 	return uint8(n), err
+}
+
+// TestDecodeActorAndPipeline: both decoders read a deployment's actor and
+// pipeline from the native fields of docs/events.md.
+func TestDecodeActorAndPipeline(t *testing.T) {
+	raw := []byte(`{"kind":"deployment","event_id":"e-7","time":"2026-03-01T10:00:00Z","deployment_id":"d-7","service":"checkout",` +
+		`"environment":"production","status":"failure","finished_at":"2026-03-01T10:00:00Z","actor":"new-hire","pipeline":"deploy-prod"}`)
+	for _, scanning := range []bool{true, false} {
+		restore := event.SetScanning(scanning)
+		e, err := decoder().Decode(event.Message{Value: raw})
+		restore()
+		if err != nil {
+			t.Fatalf("scanning %v: %v", scanning, err)
+		}
+		if d := e.Deployment; d.Actor != "new-hire" || d.Pipeline != "deploy-prod" {
+			t.Errorf("scanning %v: actor %q, pipeline %q", scanning, d.Actor, d.Pipeline)
+		}
+	}
 }

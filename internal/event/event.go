@@ -100,6 +100,11 @@ type Deployment struct {
 	FixesIncident string `json:"fixes_incident,omitempty"`
 	// Changes are the commit SHAs (change ids) the deployment ships.
 	Changes []string `json:"changes,omitempty"`
+	// Actor is who or what triggered the deployment (a person, a bot, a
+	// schedule), and Pipeline the pipeline that ran it, when the sender
+	// says: contributing factors rank them.
+	Actor    string `json:"actor,omitempty"`
+	Pipeline string `json:"pipeline,omitempty"`
 }
 
 // Severity is the severity of an incident or a patch.

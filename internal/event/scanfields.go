@@ -4,7 +4,7 @@ package event
 // their names in the struct tags; TestScanFieldsMatchTags keeps the two in
 // step.
 
-var deploymentNames = []string{"deployment_id", "service", "team", "environment", "started_at", "finished_at", "status", "version", "artifact", "unplanned", "fixes_incident", "changes"}
+var deploymentNames = []string{"deployment_id", "service", "team", "environment", "started_at", "finished_at", "status", "version", "artifact", "unplanned", "fixes_incident", "changes", "actor", "pipeline"}
 
 func (*Deployment) names() []string { return deploymentNames }
 
@@ -34,6 +34,10 @@ func (d *Deployment) field(key []byte) (int, any) {
 		return 10, &d.FixesIncident
 	case "changes":
 		return 11, &d.Changes
+	case "actor":
+		return 12, &d.Actor
+	case "pipeline":
+		return 13, &d.Pipeline
 	}
 	return 0, nil
 }

@@ -98,17 +98,20 @@ func TestSchemasStateTheIdentifierRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, service := range []string{"checkout", "zahlung-süd", strings.Repeat("s", 256), strings.Repeat("s", 257),
-		"pay\x1bments", "check\u202eout", "a\u2028b", "tab\there", "del\x7f"} {
-		ev := map[string]any{"kind": "deployment", "event_id": "e", "deployment_id": "d", "service": service,
-			"environment": "production", "status": "success", "finished_at": "2026-03-01T10:00:00Z"}
-		raw, _ := json.Marshal(ev)
-		var v any
-		json.Unmarshal(raw, &v)
-		schemaOK := sch.Validate(v) == nil
-		_, derr := decoder().Decode(event.Message{Value: raw})
-		if schemaOK != (derr == nil) {
-			t.Errorf("service %q: schema accepts it %v, decoder error %v", service, schemaOK, derr)
+	for _, field := range []string{"service", "actor", "pipeline"} {
+		for _, value := range []string{"checkout", "zahlung-süd", strings.Repeat("s", 256), strings.Repeat("s", 257),
+			"pay\x1bments", "check\u202eout", "a\u2028b", "tab\there", "del\x7f"} {
+			ev := map[string]any{"kind": "deployment", "event_id": "e", "deployment_id": "d", "service": "checkout",
+				"environment": "production", "status": "success", "finished_at": "2026-03-01T10:00:00Z"}
+			ev[field] = value
+			raw, _ := json.Marshal(ev)
+			var v any
+			json.Unmarshal(raw, &v)
+			schemaOK := sch.Validate(v) == nil
+			_, derr := decoder().Decode(event.Message{Value: raw})
+			if schemaOK != (derr == nil) {
+				t.Errorf("%s %q: schema accepts it %v, decoder error %v", field, value, schemaOK, derr)
+			}
 		}
 	}
 }

@@ -186,7 +186,8 @@ func identifiers(e *Event, check func(name, value string) bool) {
 	case KindDeployment:
 		d := e.Deployment
 		_ = check("deployment_id", d.ID) && check("service", d.Service) && check("team", d.Team) &&
-			check("environment", d.Environment) && check("fixes_incident", d.FixesIncident) && all(d.Changes, "changes", check)
+			check("environment", d.Environment) && check("fixes_incident", d.FixesIncident) && check("actor", d.Actor) &&
+			check("pipeline", d.Pipeline) && all(d.Changes, "changes", check)
 	case KindIncident:
 		i := e.Incident
 		_ = check("incident_id", i.ID) && check("service", i.Service) && check("team", i.Team) && check("environment", i.Environment) &&

@@ -41,6 +41,25 @@ func clusterStatements(stmt, cluster, db string) ([]string, error) {
 			return "FROM " + q(fromTable.FindStringSubmatch(f)[1])
 		})}, nil
 	}
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(stmt), "ALTER TABLE "); ok {
+		// A column goes to the replicated local tables; the Distributed
+		// table, which holds no data, is created again over them: ClickHouse
+		// 18.16 runs no ALTER ON CLUSTER on a table that is not replicated
+		// when its shards replicate internally.
+		name, alter, _ := strings.Cut(rest, " ")
+		for _, m := range migrations {
+			for _, create := range m.statements {
+				if c := createTable.FindStringSubmatch(create); c != nil && c[1] == name {
+					cs, err := clusterStatements(create, cluster, db)
+					if err != nil {
+						return nil, err
+					}
+					return []string{"ALTER TABLE " + q(name+"_local") + on + " " + alter, "DROP TABLE IF EXISTS " + q(name) + on, cs[1]}, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("no cluster form for %.60q: no table %s among the migrations", stmt, name)
+	}
 	m := createTable.FindStringSubmatch(stmt)
 	if m == nil {
 		return nil, fmt.Errorf("no cluster form for statement %.60q", stmt)

@@ -52,7 +52,8 @@ func TestMigrateCluster(t *testing.T) {
 	}
 	at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	recs := []store.Record{{Topic: "t", Event: &event.Event{Kind: event.KindDeployment, ID: "e-1", Time: at,
-		Deployment: &event.Deployment{ID: "d-1", Service: "checkout", Environment: "production", Status: event.DeploymentSuccess, FinishedAt: at}}}}
+		Deployment: &event.Deployment{ID: "d-1", Service: "checkout", Environment: "production", Status: event.DeploymentSuccess, FinishedAt: at,
+			Actor: "new-hire", Pipeline: "deploy-prod"}}}}
 	if err := st.Write(ctx, recs, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +62,10 @@ func TestMigrateCluster(t *testing.T) {
 	}
 	if n := testenv.Count(t, st, "SELECT count() FROM deployments"); n != 1 {
 		t.Errorf("deployments view over the cluster: %d rows, want 1", n)
+	}
+	// Migration 7's columns, through the Distributed table created again.
+	if got := testenv.Rows(t, st, "SELECT DISTINCT actor, pipeline FROM deployment_events"); len(got) != 1 || got[0] != "new-hire | deploy-prod" {
+		t.Errorf("actor and pipeline over the cluster: %q", got)
 	}
 	if v, err := st.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
 		t.Errorf("schema version %d, %v", v, err)

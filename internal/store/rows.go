@@ -66,6 +66,8 @@ var kindFields = map[event.Kind][]field{
 		flag("unplanned", func(e *event.Event) bool { return e.Deployment.Unplanned }),
 		str("fixes_incident", func(e *event.Event) string { return e.Deployment.FixesIncident }),
 		list("changes", func(e *event.Event) []string { return e.Deployment.Changes }),
+		str("actor", func(e *event.Event) string { return e.Deployment.Actor }),
+		str("pipeline", func(e *event.Event) string { return e.Deployment.Pipeline }),
 	},
 	event.KindIncident: {
 		str("incident_id", func(e *event.Event) string { return e.Incident.ID }),

@@ -279,6 +279,19 @@ var migrations = []migration{
 		PARTITION BY toYYYYMM(interval_start)
 		ORDER BY (series, interval_start)`,
 	}},
+	{7, "deployment actor and pipeline", []string{
+		// Who or what triggered a deployment, and the pipeline that ran it
+		// (metrics.DeploymentBreakdown ranks them as contributing factors).
+		// One column a statement: ClickHouse 18.16 has no ADD COLUMN IF NOT
+		// EXISTS, so the runner skips a column that exists (addedColumn).
+		`ALTER TABLE deployment_events ADD COLUMN actor String DEFAULT '' AFTER fixes_incident`,
+		`ALTER TABLE deployment_events ADD COLUMN pipeline String DEFAULT '' AFTER actor`,
+	}},
+	{8, "contributing factors of anomalies", []string{
+		// What explains a firing anomaly, in words (anomaly.Explain); empty
+		// for the KPIs that name none and for rows written before.
+		`ALTER TABLE anomalies ADD COLUMN factors String DEFAULT ''`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -171,6 +172,12 @@ func MigrateCluster(ctx context.Context, dsn, cluster string, log *slog.Logger) 
 			}
 		}
 		for i, stmt := range stmts {
+			if added, err := s.addedColumn(ctx, stmt); err != nil || added {
+				if err != nil {
+					return applied, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.description, i+1, err)
+				}
+				continue
+			}
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return applied, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.description, i+1, err)
 			}
@@ -223,6 +230,26 @@ func (s *Store) appliedVersions(ctx context.Context) (map[uint32]bool, error) {
 		done[v] = true
 	}
 	return done, rows.Err()
+}
+
+// addColumn matches a migration's ALTER TABLE that adds one column.
+var addColumn = regexp.MustCompile("^ALTER TABLE (?:`[^`]*`\\.)?(\\w+)(?: ON CLUSTER \\S+)? ADD COLUMN (\\w+) ")
+
+// addedColumn reports whether stmt adds a column that the table has
+// already: ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, and a
+// migration interrupted after its ALTER, or run by two processes at once,
+// must not fail on the column it added.
+func (s *Store) addedColumn(ctx context.Context, stmt string) (bool, error) {
+	m := addColumn.FindStringSubmatch(stmt)
+	if m == nil {
+		return false, nil
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = ? AND name = ?",
+		m[1], m[2]).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for column %s.%s: %w", m[1], m[2], err)
+	}
+	return n > 0, nil
 }
 
 // SchemaVersion returns the highest applied migration, 0 when none is.

@@ -2,8 +2,12 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
@@ -39,6 +43,50 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		if n := testenv.Count(t, st, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", view); n != 1 {
 			t.Errorf("view %s missing", view)
 		}
+	}
+}
+
+// TestMigrateAddsColumnsOnce: migration 7 adds deployment_events.actor
+// and .pipeline, and a run interrupted after its ALTER (the column there,
+// the version not recorded) completes on the next run instead of failing
+// on the column. A deployment's actor and pipeline are stored.
+func TestMigrateAddsColumnsOnce(t *testing.T) {
+	srv := testenv.ClickHouse(t)
+	dsn := srv.DSN("t_" + testenv.RandomName())
+	ctx := context.Background()
+	log := testenv.Logger(t)
+	if _, err := store.Migrate(ctx, dsn, log); err != nil {
+		t.Fatal(err)
+	}
+	st := testenv.Store(t, dsn)
+	if err := st.Conn().Exec(ctx, "ALTER TABLE schema_migrations DELETE WHERE version = 7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Conn().Exec(ctx, "ALTER TABLE deployment_events DROP COLUMN pipeline"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the version forgotten", func() (bool, string) {
+		n := testenv.Count(t, st, "SELECT count() FROM schema_migrations WHERE version = 7")
+		return n == 0, fmt.Sprintf("%d rows", n)
+	})
+	applied, err := store.Migrate(ctx, dsn, log)
+	if err != nil || len(applied) != 1 || applied[0] != 7 {
+		t.Fatalf("migrating again after an interrupted migration 7: applied %v, %v", applied, err)
+	}
+	cols := testenv.Rows(t, st, `SELECT name, type, default_expression FROM system.columns
+		WHERE database = currentDatabase() AND table = 'deployment_events' AND name IN ('actor', 'pipeline') ORDER BY name`)
+	if got := strings.Join(cols, ", "); got != "actor | String | '', pipeline | String | ''" {
+		t.Errorf("columns: %s", got)
+	}
+	at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	recs := []store.Record{{Topic: "t", Event: &event.Event{Kind: event.KindDeployment, ID: "e-1", Time: at,
+		Deployment: &event.Deployment{ID: "d-1", Service: "checkout", Environment: "production", Status: event.DeploymentSuccess,
+			FinishedAt: at, Actor: "new-hire", Pipeline: "deploy-prod"}}}}
+	if err := st.Write(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := testenv.Rows(t, st, "SELECT actor, pipeline FROM deployment_events"); len(got) != 1 || got[0] != "new-hire | deploy-prod" {
+		t.Errorf("stored actor and pipeline: %q", got)
 	}
 }
 

@@ -8,11 +8,6 @@ import (
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
-// actorMigration is the migration the breakdown assumes: deployments
-// carry who or what triggered them, and the pipeline (docs/alerting.md
-// proposes it with the view it changes).
-const actorMigration = `ALTER TABLE deployment_events ADD COLUMN actor String AFTER fixes_incident, ADD COLUMN pipeline String AFTER actor`
-
 // RawDeployment is one message about a deployment, written to
 // deployment_events with the columns the breakdowns assume.
 type RawDeployment struct {
@@ -21,14 +16,10 @@ type RawDeployment struct {
 	Unplanned                                                         bool
 }
 
-// InsertRawDeployments adds the actor and pipeline columns (a migration
-// still to come) and writes ds to deployment_events.
+// InsertRawDeployments writes ds to deployment_events.
 func InsertRawDeployments(t *testing.T, st *store.Store, ds []RawDeployment) {
 	t.Helper()
 	ctx := context.Background()
-	if err := st.Conn().Exec(ctx, actorMigration); err != nil {
-		t.Fatalf("the proposed migration: %v", err)
-	}
 	b, err := st.Conn().PrepareBatch(ctx, `INSERT INTO deployment_events (event_id, event_time, encoding, deployment_id, service, team,
 		environment, started_at, finished_at, status, version, artifact, unplanned, fixes_incident, actor, pipeline, changes,
 		source_topic, source_partition, source_offset, ingested_at)`)

@@ -217,7 +217,7 @@ func (s *Server) clusterConfig() string {
 	}
 	host, port, _ := net.SplitHostPort(s.zookeeper)
 	return fmt.Sprintf(`  <zookeeper><node><host>%s</host><port>%s</port></node></zookeeper>
-  <remote_servers><%s><shard><replica><host>127.0.0.1</host><port>%d</port></replica></shard></%s></remote_servers>
+  <remote_servers><%s><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>%d</port></replica></shard></%s></remote_servers>
   <macros><shard>1</shard><replica>r1</replica></macros>
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
 `, host, port, s.cluster, s.TCPPort, s.cluster)
