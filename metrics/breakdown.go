@@ -36,8 +36,7 @@ type DeploymentRow struct {
 // q.To), filtered as q filters (q.By and q.Step are not used), grouped by
 // DeploymentDimensions. Failures include the deployments blamed for an
 // incident, attributed as Summaries attributes them. It reads the actor
-// and pipeline columns of deployment_events, which a migration is still
-// to add (docs/alerting.md).
+// and pipeline columns of deployment_events (migration 7).
 func DeploymentBreakdown(ctx context.Context, conn driver.Conn, q Query) ([]DeploymentRow, error) {
 	gap := q.gap()
 	attrs, err := Attributions(ctx, conn, q.From.Add(-gap), q.To.Add(gap), gap)
