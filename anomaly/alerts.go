@@ -89,6 +89,8 @@ func (c AlertConfig) dashboard(s baselines.Series, from, to time.Time) string {
 		return ""
 	}
 	q := url.Values{}
+	q.Set("var-series", s.Key())
+	// The parts too, for dashboards provisioned before the series variable.
 	q.Set("var-kpi", s.KPI)
 	q.Set("var-step", string(s.Step))
 	// Empty values too: the dashboard's empty slice value is "all".

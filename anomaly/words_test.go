@@ -132,6 +132,10 @@ func TestAlertWords(t *testing.T) {
 		if from > c.judged.UnixMilli() || to < c.judged.Add(day).UnixMilli() || u.Query().Get("var-service") != c.service {
 			t.Errorf("%s: dashboard %s does not show %s", c.name, u, c.judged)
 		}
+		// It names the series as the dashboard's series variable lists it.
+		if n := testenv.Rows(t, st, `SELECT toString(count()) FROM current_baselines WHERE series = ?`, u.Query().Get("var-series")); n[0] == "0" {
+			t.Errorf("%s: dashboard link's var-series %q is no series of current_baselines", c.name, u.Query().Get("var-series"))
+		}
 		// The recorded anomaly holds the decision's figures.
 		rows := testenv.Rows(t, st, `SELECT toString(observed), toString(expected) FROM anomalies FINAL
 			WHERE kpi = ? AND service = ? AND interval_start = ?`, c.kpi, c.service, c.judged)

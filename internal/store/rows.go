@@ -25,12 +25,18 @@ type field struct {
 	at   func(*event.Event) time.Time // stored through ts: unset is the epoch
 	flag func(*event.Event) bool      // stored as UInt8 0 or 1
 	list func(*event.Event) []string  // stored as Array(String); nil is []
+	// added is set on a string field added to its table after events were
+	// first stored (actor, pipeline): content hashes leave it out when it
+	// is empty, so that an event stored before it existed keeps its
+	// identity (event_ids) and a replay of it is no id_conflict.
+	added bool
 }
 
 func str(name string, f func(*event.Event) string) field    { return field{name: name, str: f} }
 func at(name string, f func(*event.Event) time.Time) field  { return field{name: name, at: f} }
 func flag(name string, f func(*event.Event) bool) field     { return field{name: name, flag: f} }
 func list(name string, f func(*event.Event) []string) field { return field{name: name, list: f} }
+func added(f field) field                                   { f.added = true; return f }
 
 // get is the value e stores in the field: a string, time.Time, uint8 or
 // []string.
@@ -66,8 +72,8 @@ var kindFields = map[event.Kind][]field{
 		flag("unplanned", func(e *event.Event) bool { return e.Deployment.Unplanned }),
 		str("fixes_incident", func(e *event.Event) string { return e.Deployment.FixesIncident }),
 		list("changes", func(e *event.Event) []string { return e.Deployment.Changes }),
-		str("actor", func(e *event.Event) string { return e.Deployment.Actor }),
-		str("pipeline", func(e *event.Event) string { return e.Deployment.Pipeline }),
+		added(str("actor", func(e *event.Event) string { return e.Deployment.Actor })),
+		added(str("pipeline", func(e *event.Event) string { return e.Deployment.Pipeline })),
 	},
 	event.KindIncident: {
 		str("incident_id", func(e *event.Event) string { return e.Incident.ID }),
@@ -225,9 +231,13 @@ type hash [16]byte
 // them or they are read back. buf is scratch space, returned for reuse.
 func contentHash(k event.Kind, vals []any, buf []byte) (hash, []byte) {
 	buf = appendString(buf[:0], string(k))
-	for _, v := range vals {
+	fs := contentFields(k)
+	for i, v := range vals {
 		switch v := v.(type) {
 		case string:
+			if v == "" && fs[i].added {
+				continue
+			}
 			buf = appendString(buf, v)
 		case time.Time:
 			buf = binary.BigEndian.AppendUint64(buf, uint64(v.Unix()))
@@ -249,7 +259,9 @@ func eventHash(e *event.Event, buf []byte) (hash, []byte) {
 	for _, f := range contentFields(e.Kind) {
 		switch {
 		case f.str != nil:
-			buf = appendString(buf, f.str(e))
+			if v := f.str(e); v != "" || !f.added {
+				buf = appendString(buf, v)
+			}
 		case f.at != nil:
 			buf = binary.BigEndian.AppendUint64(buf, uint64(ts(f.at(e)).Unix()))
 		case f.flag != nil:

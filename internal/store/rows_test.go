@@ -37,6 +37,20 @@ func TestContentHashStable(t *testing.T) {
 			Change: &event.Change{ID: "c1", Service: "checkout", Repository: "r", Author: "a", AuthoredAt: at.Add(-time.Hour), MergedAt: at}},
 			"b4b726836ab095455ff120a22da83a73"},
 	}
+	// actor and pipeline came with migration 7: empty, they leave the hash
+	// of every event stored before as it was (the cases above); set, they
+	// are content like any other field.
+	d := *cases[0].e
+	dep := *d.Deployment
+	dep.Actor = "new-hire"
+	d.Deployment = &dep
+	withActor, _ := eventHash(&d, nil)
+	if got := hex.EncodeToString(withActor[:]); got == cases[0].want {
+		t.Errorf("a deployment's actor does not change its content hash")
+	}
+	if fromValues, _ := contentHash(d.Kind, content(&d), nil); fromValues != withActor {
+		t.Errorf("with an actor, contentHash of content and eventHash disagree")
+	}
 	for _, c := range cases {
 		fromFields, _ := eventHash(c.e, nil)
 		fromValues, _ := contentHash(c.e.Kind, content(c.e), []byte("scratch left over"))
