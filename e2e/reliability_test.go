@@ -356,7 +356,7 @@ func clickHouseOutage(t *testing.T, rc reliabilityConfig, tab *figures, msgs []k
 	}
 
 	const group = "outage"
-	in := testenv.StartIngester(t, h, group, "--batch-size", "10000") // the default batch size
+	in := testenv.StartIngester(t, h, group, "--batch-size", "50000") // the default batch size
 	pid := in.Cmd.Process.Pid
 	var peakRSS atomic.Int64
 	stopSampling := make(chan struct{})

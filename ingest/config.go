@@ -14,7 +14,7 @@ import (
 // DefaultConfig is the ingest section of the default configuration.
 func DefaultConfig() Config {
 	return Config{
-		BatchSize:          10000,
+		BatchSize:          50000,
 		BatchMaxLatency:    time.Second,
 		MaxMessageBytes:    1 << 20,
 		MaxFutureSkew:      time.Hour,
