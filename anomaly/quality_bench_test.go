@@ -14,7 +14,6 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
-	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -184,24 +183,7 @@ func qualityData(b *testing.B) *qualityDataset {
 	end := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	d := &qualityDataset{cfg: generator.Config{Services: 40, Teams: 8, Days: qualityDays, Seed: 11, End: end}, kinds: map[string]baselines.Kind{}}
 	load := time.Now()
-	var batch []store.Record
-	flush := func() {
-		if err := st.Write(ctx, batch, nil); err != nil {
-			b.Fatal(err)
-		}
-		batch = batch[:0]
-	}
-	d.stats, err = generator.Generate(d.cfg, func(e *event.Event) error {
-		batch = append(batch, store.Record{Event: e, Topic: "bench", Offset: int64(len(batch))})
-		if len(batch) == 100_000 {
-			flush()
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	flush()
+	d.stats = testenv.StoreGenerated(b, st, d.cfg, 100_000)
 	d.series, err = baselines.Load(ctx, st.Conn(), baselines.LoadOptions{From: end.AddDate(0, 0, -qualityDays), To: end, Step: metrics.StepDay})
 	if err != nil {
 		b.Fatal(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -53,24 +52,7 @@ func BenchmarkKPISummary(b *testing.B) {
 	// About 9,200 events per service over two years.
 	cfg := generator.Config{Services: max(1, n/9200), Teams: 25, Days: 730, Seed: 21, End: end}
 	load := time.Now()
-	var batch []store.Record
-	flush := func() {
-		if err := st.Write(ctx, batch, nil); err != nil {
-			b.Fatal(err)
-		}
-		batch = batch[:0]
-	}
-	stats, err := generator.Generate(cfg, func(e *event.Event) error {
-		batch = append(batch, store.Record{Event: e, Topic: "bench", Offset: int64(len(batch))})
-		if len(batch) == 200_000 {
-			flush()
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	flush()
+	stats := testenv.StoreGenerated(b, st, cfg, 200_000)
 	loadTook := time.Since(load)
 
 	q := metrics.Query{From: end.AddDate(0, 0, -90), To: end}

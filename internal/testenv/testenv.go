@@ -24,6 +24,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/opsmetrics/opsmetrics/internal/config"
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -239,4 +241,31 @@ func ConfigFiles[T interface{ Validate() error }](tb testing.TB, defaults func()
 			tb.Errorf("%s: error %v, want one containing %q", c.File, err, c.Want)
 		}
 	}
+}
+
+// StoreGenerated writes the events of cfg's generated stream to st,
+// batch at a time, as an ingester would store them, and returns the
+// generator's counts.
+func StoreGenerated(tb testing.TB, st *store.Store, cfg generator.Config, batch int) generator.Stats {
+	tb.Helper()
+	ctx := context.Background()
+	recs := make([]store.Record, 0, batch)
+	flush := func() {
+		if err := st.Write(ctx, recs, nil); err != nil {
+			tb.Fatal(err)
+		}
+		recs = recs[:0]
+	}
+	stats, err := generator.Generate(cfg, func(e *event.Event) error {
+		recs = append(recs, store.Record{Event: e, Topic: "generated", Offset: int64(len(recs))})
+		if len(recs) == batch {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	flush()
+	return stats
 }
