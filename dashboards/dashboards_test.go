@@ -21,7 +21,6 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/dashboards"
-	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -83,18 +82,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	ctx := context.Background()
 	st := testenv.Store(t, testenv.Database(t))
 	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
-	var recs []store.Record
-	stats, err := generator.Generate(generator.Config{Services: 6, Teams: 3, Days: 80, Seed: 7, End: end, Anomalies: true},
-		func(e *event.Event) error {
-			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
-			return nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Write(ctx, recs, nil); err != nil {
-		t.Fatal(err)
-	}
+	stats := testenv.StoreGenerated(t, st, generator.Config{Services: 6, Teams: 3, Days: 80, Seed: 7, End: end, Anomalies: true}, 1<<20)
 	log := testenv.Logger(t)
 	steps := []metrics.Step{metrics.StepDay}
 	if _, err := anomaly.Relearn(ctx, st.Conn(), baselines.Config{Steps: steps}, stats.Anomalies[0].Start, log); err != nil {
@@ -135,8 +123,8 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 		expand(dashboards.StoredSQL, now.Add(-time.Hour), now.Add(time.Hour), all)+")").Scan(&kinds, &total); err != nil {
 		t.Fatal(err)
 	}
-	if kinds != 4 || total != uint64(len(recs)) {
-		t.Errorf("rows written in the last hour: %d kinds, %d rows; want 4 kinds and the %d written", kinds, total, len(recs))
+	if kinds != 4 || total != uint64(stats.Events) {
+		t.Errorf("rows written in the last hour: %d kinds, %d rows; want 4 kinds and the %d written", kinds, total, stats.Events)
 	}
 	var one uint64
 	if err := st.Conn().QueryRow(ctx, "SELECT sum(rows) FROM ("+expand(dashboards.StoredSQL, now.Add(-time.Hour), now.Add(time.Hour),
@@ -398,17 +386,7 @@ func TestDORAStatsMatchTheCLI(t *testing.T) {
 	ctx := context.Background()
 	st := testenv.Store(t, testenv.Database(t))
 	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
-	var recs []store.Record
-	if _, err := generator.Generate(generator.Config{Services: 5, Teams: 2, Days: 60, Seed: 3, End: end},
-		func(e *event.Event) error {
-			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
-			return nil
-		}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Write(ctx, recs, nil); err != nil {
-		t.Fatal(err)
-	}
+	testenv.StoreGenerated(t, st, generator.Config{Services: 5, Teams: 2, Days: 60, Seed: 3, End: end}, 1<<20)
 	from, to := end.AddDate(0, 0, -30), end
 	sums, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from, To: to})
 	if err != nil {

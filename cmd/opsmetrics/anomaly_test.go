@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
-	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
@@ -27,18 +25,7 @@ func TestBaselinesAndAnomalyCommands(t *testing.T) {
 	dsn := testenv.Database(t)
 	st := testenv.Store(t, dsn)
 	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC) // a Wednesday: Tuesday is judged
-	var recs []store.Record
-	stats, err := generator.Generate(generator.Config{Services: 6, Teams: 3, Days: 80, Seed: 7, End: end, Anomalies: true},
-		func(e *event.Event) error {
-			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
-			return nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Write(ctx, recs, nil); err != nil {
-		t.Fatal(err)
-	}
+	stats := testenv.StoreGenerated(t, st, generator.Config{Services: 6, Teams: 3, Days: 80, Seed: 7, End: end, Anomalies: true}, 1<<20)
 	var stop generator.Anomaly
 	for _, a := range stats.Anomalies {
 		if a.Kind == generator.AnomalyDeploymentStop {

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
-	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
@@ -20,17 +17,7 @@ func TestReportCommand(t *testing.T) {
 	dsn := testenv.Database(t)
 	st := testenv.Store(t, dsn)
 	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
-	var recs []store.Record
-	if _, err := generator.Generate(generator.Config{Services: 3, Teams: 2, Days: 21, Seed: 3, End: end},
-		func(e *event.Event) error {
-			recs = append(recs, store.Record{Event: e, Topic: "t", Offset: int64(len(recs))})
-			return nil
-		}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Write(context.Background(), recs, nil); err != nil {
-		t.Fatal(err)
-	}
+	testenv.StoreGenerated(t, st, generator.Config{Services: 3, Teams: 2, Days: 21, Seed: 3, End: end}, 1<<20)
 	file := filepath.Join(t.TempDir(), "report.html")
 	if _, code := stdout(t, "report", "--clickhouse", dsn, "--from", "2026-02-18", "--to", "2026-03-04", "--out", file); code != 0 {
 		t.Fatalf("report --out FILE: exit %d", code)
