@@ -8,8 +8,12 @@ DEBS     := clickhouse-server clickhouse-client kcat prometheus-alertmanager pro
 
 all: build
 
+# COMMIT is the short commit, with -dirty when tracked files have changes:
+# `opsmetrics --version` prints it even where GOFLAGS has -buildvcs=false.
+COMMIT   := $(shell c=$$(git rev-parse --short HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null || c=$$c-dirty; } && echo $$c)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/opsmetrics
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/opsmetrics
 
 # deps installs the Debian packages the demo and the tests run against, when missing.
 deps:

@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/baselines"
@@ -26,6 +27,9 @@ type ScoreOptions struct {
 	Window  int
 	Options baselines.Options
 }
+
+// ScoreKinds are the values of ScoreOptions.Kind ("" is auto).
+var ScoreKinds = []string{"count", "rate", "duration", "dense", "auto"}
 
 // Scored is one scored row.
 type Scored struct {
@@ -113,7 +117,7 @@ func ScoreSeries(points []baselines.Point, rates bool, o ScoreOptions) ([]Scored
 	case "duration":
 		k = baselines.Duration
 	default:
-		return nil, rep, fmt.Errorf("unknown kind %q: want count, rate, duration, dense or auto", kind)
+		return nil, rep, fmt.Errorf("unknown kind %q: want %s", kind, strings.Join(ScoreKinds, ", "))
 	}
 	scoreIntervals(points, order, k, o, out, &rep)
 	return out, rep, nil

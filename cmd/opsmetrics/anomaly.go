@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
@@ -20,7 +21,7 @@ func parseAt(s string) (time.Time, error) {
 	}
 	t, err := metrics.ParseTime(s, time.UTC)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--at: %w", err)
+		return time.Time{}, usagef("--at: %w", err)
 	}
 	return t, nil
 }
@@ -47,19 +48,19 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var past anomaly.BackfillOptions
 	if *from != "" || *to != "" {
 		if *from == "" || *at != "" {
-			return errors.New("--from and --to judge a past range: give --from, and no --at")
+			return usagef("--from and --to judge a past range: give --from, and no --at")
 		}
 		if past.From, err = metrics.ParseTime(*from, time.UTC); err != nil {
-			return fmt.Errorf("--from: %w", err)
+			return usagef("--from: %w", err)
 		}
 		past.To = now
 		if *to != "" {
 			if past.To, err = metrics.ParseTime(*to, time.UTC); err != nil {
-				return fmt.Errorf("--to: %w", err)
+				return usagef("--to: %w", err)
 			}
 		}
 		if !past.From.Before(past.To) {
-			return fmt.Errorf("--from %s is not before --to %s", *from, past.To.Format(time.RFC3339))
+			return usagef("--from %s is not before --to %s", *from, past.To.Format(time.RFC3339))
 		}
 	}
 	log := cfg.Log.Logger()
@@ -92,7 +93,10 @@ func runScore(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if *in == "" {
-		return errors.New("--in is required")
+		return usagef("--in is required")
+	}
+	if !slices.Contains(anomaly.ScoreKinds, *kind) {
+		return usagef("--kind: unknown kind %q: want %s", *kind, strings.Join(anomaly.ScoreKinds, ", "))
 	}
 	o := anomaly.ScoreOptions{Kind: *kind, Window: *window, Options: baselines.Options{Alpha: *alpha, MinHistory: *minHistory}}
 	switch *season {
@@ -102,7 +106,7 @@ func runScore(fs *flag.FlagSet, args []string) error {
 	default:
 		n, err := strconv.Atoi(*season)
 		if err != nil || n < 1 {
-			return fmt.Errorf("--season: want a number of intervals, auto or none, got %q", *season)
+			return usagef("--season: want a number of intervals, auto or none, got %q", *season)
 		}
 		o.Season = n
 	}

@@ -94,8 +94,8 @@ alerting:
 		t.Errorf("Alertmanager has %d alerts; deployment stop of %s with its runbook, owner, tier and severity: %v, threshold rule: %v\n%s",
 			len(alerts), stop.Service, stopAlert, rule, out)
 	}
-	if _, code := stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", "ftp://x"); code != 1 {
-		t.Errorf("a bad Alertmanager URL: exit %d, want 1", code)
+	if _, code := stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", "ftp://x"); code != exitUsage {
+		t.Errorf("a bad Alertmanager URL: exit %d, want 2", code)
 	}
 
 	// The two weeks before, judged point-in-time: recorded, not alerted.
@@ -113,8 +113,8 @@ alerting:
 	if len(after) != len(alerts) {
 		t.Errorf("judging the past changed Alertmanager's alerts from %d to %d", len(alerts), len(after))
 	}
-	if _, code := stdout(t, "anomaly", "detect", "--clickhouse", dsn, "--from", from.Format(time.DateOnly), "--at", end.Format(time.DateOnly)); code != 1 {
-		t.Errorf("--from with --at: exit %d, want 1", code)
+	if _, code := stdout(t, "anomaly", "detect", "--clickhouse", dsn, "--from", from.Format(time.DateOnly), "--at", end.Format(time.DateOnly)); code != exitUsage {
+		t.Errorf("--from with --at: exit %d, want 2", code)
 	}
 }
 
@@ -162,9 +162,16 @@ func TestAnomalyScore(t *testing.T) {
 			t.Errorf("row %d (value %s, expected %s, band %s–%s, score %s): anomaly %v", i, r[1], r[2], r[3], r[4], r[5], anomalous)
 		}
 	}
-	for _, bad := range [][]string{{"--in", filepath.Join(dir, "missing.csv")}, {"--in", in, "--kind", "vibes"}, {"--in", in, "--season", "-3"}} {
-		if _, code := stdout(t, append([]string{"anomaly", "score"}, bad...)...); code != 1 {
-			t.Errorf("score %v: exit %d, want 1", bad, code)
+	for _, bad := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--in", filepath.Join(dir, "missing.csv")}, exitFailure},
+		{[]string{"--in", in, "--kind", "vibes"}, exitUsage},
+		{[]string{"--in", in, "--season", "-3"}, exitUsage},
+	} {
+		if _, code := stdout(t, append([]string{"anomaly", "score"}, bad.args...)...); code != bad.code {
+			t.Errorf("score %v: exit %d, want %d", bad.args, code, bad.code)
 		}
 	}
 }

@@ -106,10 +106,39 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestVersionFromMake: the commit the Makefile passes with -ldflags (it
+// builds with -X main.commit=$(COMMIT)) is printed whatever the toolchain
+// recorded, with its -dirty marker read as local changes.
+func TestVersionFromMake(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ commit, want string }{
+		{"0123abc", "commit 0123abc, "},
+		{"0123abc-dirty", "commit 0123abc with local changes, "},
+	} {
+		bin := filepath.Join(dir, "opsmetrics-"+c.commit)
+		build := exec.Command("go", "build", "-buildvcs=false", "-ldflags", "-X main.commit="+c.commit, "-o", bin, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		out, err := exec.Command(bin, "--version").Output()
+		if err != nil || !strings.HasPrefix(string(out), "opsmetrics ") || !strings.Contains(string(out), c.want) {
+			t.Errorf("built with commit %s, --version: %q (%v), want %q", c.commit, out, err, c.want)
+		}
+	}
+	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil || !strings.Contains(string(mk), `-ldflags "-X main.commit=$(COMMIT)"`) {
+		t.Errorf("the Makefile does not build with -X main.commit=$(COMMIT) (%v)", err)
+	}
+}
+
 // TestUsageErrors: every usage error exits 2 with a message on stderr that
-// says what is wrong and, for names, which ones are valid.
+// says what is wrong and, for names, which ones are valid: an unknown
+// command, flag or name, a missing setting, and a value that fails to parse
+// or to validate, which names the flag that gave it (or the file's field).
 func TestUsageErrors(t *testing.T) {
 	dsn := testenv.Database(t)
+	unreachable := "clickhouse://127.0.0.1:1/db" // never dialled: the values fail first
+	badFile := filepath.Join("testdata", "config", "bad-batch-size.yaml")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -117,7 +146,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"kpii"}, `did you mean "kpi"?`},
 		{[]string{"baseline"}, `did you mean "baselines"?`},
 		{[]string{"serv"}, `did you mean "serve"?`},
-		{[]string{"kpi", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"kpi", "--nope"}, "flag provided but not defined: --nope"},
 		{[]string{"kpi", "--clickhouse", dsn, "--bucket", "hour"}, "--bucket: unknown bucket \"hour\": want day, week or month"},
 		{[]string{"kpi", "--clickhouse", dsn, "--format", "xml"}, "want table, json or csv"},
 		{[]string{"kpi", "--clickhouse", dsn, "--by", "region"}, "want service, team or environment"},
@@ -131,7 +160,31 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"baselines", "lern"}, "unknown subcommand \"lern\""},
 		{[]string{"report", "--clickhouse", dsn}, "--out is required"},
 		{[]string{"migrate", "--print"}, "--print needs --cluster"},
-		{[]string{"generate", "--days", "many"}, "invalid value \"many\" for flag -days"},
+		{[]string{"generate", "--days", "many"}, "invalid value \"many\" for flag --days: want an integer"},
+		{[]string{"generate", "--services", "-1", "--out", os.DevNull}, "--services: must be > 0, got -1"},
+		{[]string{"generate", "--format", "xml", "--out", os.DevNull}, "--format: want native, cloudevents, cdevents or mixed, got \"xml\""},
+		{[]string{"demo", "--keep=maybe"}, "invalid boolean value \"maybe\" for --keep: want true or false"},
+		{[]string{"ingest", "--until-idle", "5x"}, "invalid value \"5x\" for flag --until-idle: want a duration like 500ms"},
+		{[]string{"ingest", "--clickhouse", unreachable, "--brokers", "b:1", "--memory-budget", "abc"},
+			"invalid value \"abc\" for flag --memory-budget: want a size like 268435456, 256MiB or 1GiB, got \"abc\""},
+		{[]string{"ingest", "--clickhouse", unreachable, "--brokers", "b:1", "--memory-budget", "100MiB"}, "--memory-budget: must be at least 128 MiB"},
+		{[]string{"ingest", "--clickhouse", unreachable, "--brokers", "b:1", "--batch-size", "-1"}, "--batch-size: must be > 0, got -1"},
+		{[]string{"ingest", "--clickhouse", unreachable, "--brokers", "kafka"}, "--brokers: want host:port, got \"kafka\""},
+		{[]string{"ingest", "--clickhouse", unreachable, "--brokers", "b:1", "--log-level", "loud"}, "--log-level: want debug, info, warn or error, got \"loud\""},
+		{[]string{"migrate", "--clickhouse", "postgres://x"}, "--clickhouse: want clickhouse://user:pass@host:port/db, got \"postgres://x\""},
+		{[]string{"kpi", "--clickhouse", unreachable, "--tz", "Nowhere/City"}, "--tz: unknown time zone \"Nowhere/City\""},
+		{[]string{"report", "--clickhouse", unreachable, "--tz", "Nowhere/City", "--out", os.DevNull}, "--tz: unknown time zone \"Nowhere/City\""},
+		{[]string{"serve", "--clickhouse", unreachable, "--components", "api", "--kpi-refresh", "1ms"}, "--kpi-refresh: must be at least 1s"},
+		{[]string{"serve", "--clickhouse", unreachable, "--alertmanager", "ftp://am"}, "--alertmanager: want an http(s) URL"},
+		{[]string{"baselines", "learn", "--clickhouse", unreachable, "--at", "yesterday"}, "--at: want a date (2006-01-02) or an RFC 3339 time, got \"yesterday\""},
+		{[]string{"anomaly", "detect", "--clickhouse", unreachable, "--from", "2026-03-05", "--to", "2026-03-01"}, "--from 2026-03-05 is not before --to"},
+		{[]string{"anomaly", "score", "--in", "-", "--kind", "foo"}, "--kind: unknown kind \"foo\": want count, rate, duration, dense, auto"},
+		{[]string{"anomaly", "score", "--in", "-", "--season", "-3"}, "--season: want a number of intervals, auto or none, got \"-3\""},
+		{[]string{"anomaly", "score"}, "--in is required"},
+		// The configuration file: its field, and exit 2 too.
+		{[]string{"ingest", "--clickhouse", unreachable, "--brokers", "b:1", "--config", badFile}, "config: ingest.batch_size: must be > 0, got -5"},
+		{[]string{"kpi", "--config", "nosuch.yaml"}, "config: open nosuch.yaml: no such file or directory"},
+		{[]string{"kpi", "--config", filepath.Join("testdata", "config", "bad-unknown-key.yaml")}, "field batchsize not found"},
 		{[]string{"kpi", "--clickhouse", dsn, "checkout"}, "unexpected argument \"checkout\""},
 	} {
 		out, errOut, code := opsmetrics(t, c.args...)
@@ -256,8 +309,8 @@ func TestServeWithoutMigrate(t *testing.T) {
 	})
 }
 
-// TestKPIOutputCarriesItsContext: the table starts with its range and time
-// zone and marks partial buckets; JSON bucket times carry --tz's offset as
+// TestKPIOutputCarriesItsContext: the table, and kpi explain's, start with
+// its range and time zone, and the table marks partial buckets; JSON bucket times carry --tz's offset as
 // from and to do; CSV carries the comparison, the levels and the patch
 // KPIs that JSON carries.
 func TestKPIOutputCarriesItsContext(t *testing.T) {
@@ -279,6 +332,12 @@ func TestKPIOutputCarriesItsContext(t *testing.T) {
 		!strings.Contains(table, "2026-03-04*") || !strings.Contains(table, "2026-03-16*") || strings.Contains(table, "2026-03-09*") ||
 		!strings.Contains(table, "* partial week: the range covers only part of it") || !strings.Contains(table, "(patches)") {
 		t.Errorf("kpi table (exit %d, %s):\n%s", code, errOut, table)
+	}
+	// kpi explain heads its rows with the same line.
+	explain, errOut, code := opsmetrics(t, "kpi", "explain", "deployment_frequency", "--clickhouse", dsn,
+		"--from", "2026-03-04", "--to", "2026-03-17", "--tz", "Europe/Berlin")
+	if code != 0 || !strings.HasPrefix(explain, "2026-03-04 00:00 to 2026-03-17 00:00 (end exclusive), time zone Europe/Berlin\n\ndeployment_frequency = ") {
+		t.Errorf("kpi explain (exit %d, %s):\n%s", code, errOut, explain)
 	}
 	js, _, code := opsmetrics(t, append(rng, "--format", "json")...)
 	var doc struct {

@@ -199,7 +199,8 @@ func (c *fileConfig) settings() []setting {
 
 // bind registers --config and the flags of the named setting groups (the
 // log flags are always bound) on fs, and returns a function that parses
-// args and returns the resulting configuration, validated.
+// args and returns the resulting configuration, validated; its errors are
+// usage errors, and name the flag or variable that set a bad value.
 func bind(fs *flag.FlagSet, groups ...string) func(args []string) (*fileConfig, error) {
 	c := defaultConfig()
 	b := config.New(fs, &c)
@@ -214,14 +215,17 @@ func bind(fs *flag.FlagSet, groups ...string) func(args []string) (*fileConfig, 
 		}
 	}
 	return func(args []string) (*fileConfig, error) {
+		// Every error of the configuration, from the command line, the
+		// environment or the file, is a usage error: the command cannot
+		// run as configured (docs/cli.md, exit codes).
 		if err := b.Parse(args); err != nil {
-			return nil, err
+			return nil, usageError{err}
 		}
 		if fs.NArg() > 0 {
 			return nil, usagef("unexpected argument %q: every setting is a --flag", fs.Arg(0))
 		}
 		if err := c.Validate(); err != nil {
-			return nil, err
+			return nil, usageError{b.Attribute(err)}
 		}
 		return &c, nil
 	}

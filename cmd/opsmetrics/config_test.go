@@ -94,14 +94,16 @@ func TestValidationNamesTheField(t *testing.T) {
 		file string // of testdata/config
 		want string
 	}{
-		{"negative batch size", []string{"--batch-size", "-3"}, nil, "", "config: ingest.batch_size: must be > 0, got -3"},
-		{"bad DSN", []string{"--clickhouse", "http://x"}, nil, "", "config: clickhouse: want clickhouse://"},
-		{"bad broker", []string{"--brokers", "kafka"}, nil, "", `config: brokers: want host:port, got "kafka"`},
+		{"negative batch size", []string{"--batch-size", "-3"}, nil, "", "--batch-size: must be > 0, got -3"},
+		{"bad DSN", []string{"--clickhouse", "http://x"}, nil, "", "--clickhouse: want clickhouse://"},
+		{"bad broker", []string{"--brokers", "kafka"}, nil, "", `--brokers: want host:port, got "kafka"`},
 		{"bad env duration", nil, map[string]string{"OPSMETRICS_BATCH_MAX_LATENCY": "soon"}, "", "config: OPSMETRICS_BATCH_MAX_LATENCY: want a duration"},
-		{"dead-letter topic is an input", []string{"--topic-deadletter", "ops.changes"}, nil, "", "config: topics.deadletter: must differ"},
+		{"invalid env value", nil, map[string]string{"OPSMETRICS_BATCH_SIZE": "-4"}, "", "config: OPSMETRICS_BATCH_SIZE: must be > 0, got -4"},
+		{"invalid file value", nil, nil, "bad-batch-size", "config: ingest.batch_size: must be > 0, got -5"},
+		{"dead-letter topic is an input", []string{"--topic-deadletter", "ops.changes"}, nil, "", "--topic-deadletter: must differ"},
 		{"unknown YAML key", nil, nil, "bad-unknown-key", "field batchsize not found"},
-		{"bad log format", []string{"--log-format", "xml"}, nil, "", "config: log.format: want text or json"},
-		{"password is not echoed", []string{"--clickhouse", "clickhouse://u:hunter2@/db"}, nil, "", "config: clickhouse:"},
+		{"bad log format", []string{"--log-format", "xml"}, nil, "", "--log-format: want text or json"},
+		{"password is not echoed", []string{"--clickhouse", "clickhouse://u:hunter2@/db"}, nil, "", "--clickhouse:"},
 		{"unknown DORA report", nil, nil, "bad-dora-report", `config: kpi.dora_report: want 2023, 2024 or a table of kpi.dora_levels, got "2019"`},
 		{"rising frequency bounds", nil, nil, "bad-dora-levels", "config: kpi.dora_levels.ours.deploys_per_day: want three positive, falling bounds"},
 		{"unknown patch severity", nil, nil, "bad-patch-severity", `config: kpi.patch_deadlines: unknown severity "urgent"`},
@@ -123,9 +125,9 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"persistence of an unknown step", nil, nil, "bad-persistence-step", `config: anomaly.persistence: want day or hour keys, got "week"`},
 		{"unknown baselines step", nil, nil, "bad-baselines-step", `config: baselines.steps: want day or hour, got "minute"`},
 		{"no API bucket", nil, nil, "bad-api-buckets", "config: api.max_buckets: must be >= 1, got 0"},
-		{"bad Alertmanager URL", []string{"--alertmanager", "ftp://x"}, nil, "", "config: alerting.alertmanager: want an http(s) URL"},
+		{"bad Alertmanager URL", []string{"--alertmanager", "ftp://x"}, nil, "", "--alertmanager: want an http(s) URL"},
 		{"SASL without a password", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u"}, nil, "",
-			"config: kafka.sasl_username: SASL PLAIN needs a user name and a password"},
+			"--kafka-sasl-username: SASL PLAIN needs a user name and a password"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -218,7 +220,7 @@ func TestMemoryBudgetFlag(t *testing.T) {
 		{"512MiB", 512 << 20, ""},
 		{"1GiB", 1 << 30, ""},
 		{"200MB", 200e6, ""},
-		{"100MiB", 0, "ingest.memory_budget_bytes: must be at least 128 MiB"},
+		{"100MiB", 0, "--memory-budget: must be at least 128 MiB"},
 		{"lots", 0, "want a size like"},
 		{"1.5GiB", 0, "want a size like"},
 	} {

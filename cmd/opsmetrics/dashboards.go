@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -100,8 +101,12 @@ func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string
 	default:
 		g.Token = os.Getenv(grafanaTokenEnv)
 		if g.Token == "" {
-			return fmt.Errorf("no Grafana credentials: set %s, or --grafana-token-file, or --grafana-user and --grafana-password-file", grafanaTokenEnv)
+			return usagef("no Grafana credentials: set %s, or --grafana-token-file, or --grafana-user and --grafana-password-file", grafanaTokenEnv)
 		}
+	}
+	if err := g.Validate(); err != nil {
+		// "grafana: url: …" is of the flag --grafana-url.
+		return usageError{errors.New(strings.NewReplacer("grafana: url:", "--grafana-url:", "grafana: org_id:", "--grafana-org-id:").Replace(err.Error()))}
 	}
 	ds, err := sources(cfg)
 	if err != nil {

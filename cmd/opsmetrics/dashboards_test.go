@@ -130,8 +130,8 @@ func TestDashboardsProvisionRejectsBadInput(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"bad URL", []string{"--grafana-url", "ftp://grafana:3000"}, exitFailure},
-		{"URL without a scheme", []string{"--grafana-url", "grafana:3000"}, exitFailure},
+		{"bad URL", []string{"--grafana-url", "ftp://grafana:3000"}, exitUsage},
+		{"URL without a scheme", []string{"--grafana-url", "grafana:3000"}, exitUsage},
 		{"no URL", nil, exitUsage},
 		{"user without a password file", []string{"--grafana-url", "http://127.0.0.1:1", "--grafana-user", "admin"}, exitUsage},
 		{"missing token file", []string{"--grafana-url", "http://127.0.0.1:1", "--grafana-token-file", filepath.Join(t.TempDir(), "none")}, exitFailure},
@@ -144,8 +144,8 @@ func TestDashboardsProvisionRejectsBadInput(t *testing.T) {
 	}
 	t.Run("no credentials", func(t *testing.T) {
 		t.Setenv(grafanaTokenEnv, "")
-		if _, code := stdout(t, "dashboards", "provision", "--grafana-url", "http://127.0.0.1:1"); code != 1 {
-			t.Errorf("exit %d, want 1", code)
+		if _, code := stdout(t, "dashboards", "provision", "--grafana-url", "http://127.0.0.1:1"); code != exitUsage {
+			t.Errorf("exit %d, want 2", code)
 		}
 	})
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/generator"
@@ -32,6 +34,10 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 			return usagef("--end: %w", err)
 		}
 		cfg.End = t.UTC()
+	}
+	if err := errors.Join(cfg.Validate(), generator.Format(*format).Validate()); err != nil {
+		// "generator: services: …" is of the flag --services.
+		return usageError{errors.New(strings.ReplaceAll(err.Error(), "generator: ", "--"))}
 	}
 	var w io.Writer = os.Stdout
 	if *out != "" {

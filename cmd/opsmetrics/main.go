@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -93,7 +94,11 @@ func run(args []string) int {
 			commandHelp(os.Stdout, c, fs)
 			return 0
 		case badFlags || errors.As(err, &ue):
-			fmt.Fprintf(os.Stderr, "opsmetrics %s: %v\nRun 'opsmetrics %s --help' for usage.\n", c.name, err, c.name)
+			msg := err.Error()
+			if badFlags {
+				msg = flagMessage(fs, msg)
+			}
+			fmt.Fprintf(os.Stderr, "opsmetrics %s: %s\nRun 'opsmetrics %s --help' for usage.\n", c.name, msg, c.name)
 			return exitUsage
 		default:
 			fmt.Fprintf(os.Stderr, "opsmetrics %s: %v\n", c.name, err)
@@ -106,6 +111,30 @@ func run(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'opsmetrics --help' for the commands.\n")
 	return exitUsage
+}
+
+// flagDash finds the flag in the flag package's errors ("flag provided but
+// not defined: -nope", "invalid value "x" for flag -days: parse error").
+var flagDash = regexp.MustCompile(`(defined: |for flag |for |argument: )-([\w-]+)`)
+
+// flagMessage is an error of the flag package as the rest of the command
+// line writes them: the flag as --flag, and for a value the standard flags
+// fail to parse, what they take.
+func flagMessage(fs *flag.FlagSet, msg string) string {
+	m := flagDash.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	msg = strings.Replace(msg, m[0], m[1]+"--"+m[2], 1)
+	if f := fs.Lookup(m[2]); f != nil && (strings.HasSuffix(msg, ": parse error") || strings.HasSuffix(msg, ": value out of range")) {
+		want := map[string]string{"*flag.intValue": "an integer", "*flag.int64Value": "an integer", "*flag.uintValue": "a whole number",
+			"*flag.uint64Value": "a whole number", "*flag.float64Value": "a number", "*flag.boolValue": "true or false",
+			"*flag.durationValue": "a duration like 500ms, 2m or 1h30m"}[fmt.Sprintf("%T", f.Value)]
+		if want != "" {
+			msg = msg[:strings.LastIndex(msg, ": ")] + ": want " + want
+		}
+	}
+	return msg
 }
 
 func usage(w io.Writer) {
@@ -195,8 +224,14 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// version is the module version and the VCS commit the binary was built
-// from, as the Go toolchain recorded them.
+// commit is the commit the binary was built from, set by the Makefile
+// (-ldflags "-X main.commit=abc1234", "abc1234-dirty" with local changes),
+// which works where the toolchain records no VCS information
+// (-buildvcs=false).
+var commit string
+
+// version is the module version and the commit the binary was built from:
+// the one the Makefile set, or else the one the Go toolchain recorded.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -207,13 +242,20 @@ func version() string {
 	for _, s := range bi.Settings {
 		vcs[s.Key] = s.Value
 	}
-	switch rev := vcs["vcs.revision"]; {
+	rev, modified := commit, false
+	if rev != "" {
+		rev, modified = strings.CutSuffix(rev, "-dirty")
+	} else if rev = vcs["vcs.revision"]; rev != "" {
+		rev += " (" + vcs["vcs.time"] + ")"
+		modified = vcs["vcs.modified"] == "true"
+	}
+	switch {
 	case rev == "":
-		v += " commit unknown (built with -buildvcs=false, or outside a repository)"
-	case vcs["vcs.modified"] == "true":
-		v += " commit " + rev + " (" + vcs["vcs.time"] + ") with local changes"
+		v += " commit unknown (built outside a repository, or with -buildvcs=false and not by make)"
+	case modified:
+		v += " commit " + rev + " with local changes"
 	default:
-		v += " commit " + rev + " (" + vcs["vcs.time"] + ")"
+		v += " commit " + rev
 	}
 	return v + ", " + bi.GoVersion
 }

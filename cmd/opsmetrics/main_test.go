@@ -21,27 +21,6 @@ func TestEverySubcommandAnswersHelp(t *testing.T) {
 	}
 }
 
-// TestConfigErrorsFailTheCommand: a missing setting is a usage error
-// (exit 2), a bad value of the configuration a failure (exit 1).
-func TestConfigErrorsFailTheCommand(t *testing.T) {
-	cases := []struct {
-		args []string
-		code int
-	}{
-		{[]string{"migrate"}, exitUsage}, // no DSN
-		{[]string{"migrate", "--clickhouse", "postgres://x"}, exitFailure},
-		{[]string{"ingest", "--clickhouse", "clickhouse://127.0.0.1:1/db"}, exitUsage}, // no brokers
-		{[]string{"ingest", "--clickhouse", "clickhouse://127.0.0.1:1/db", "--brokers", "b:1", "--batch-size", "0"}, exitFailure},
-		{[]string{"produce", "--brokers", "127.0.0.1:1"}, exitUsage}, // no file
-		{[]string{"generate", "--services", "-1", "--out", os.DevNull}, exitFailure},
-	}
-	for _, c := range cases {
-		if code := run(c.args); code != c.code {
-			t.Errorf("opsmetrics %v: exit %d, want %d", c.args, code, c.code)
-		}
-	}
-}
-
 func TestGenerateIsDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	var outs [][]byte

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -32,19 +33,28 @@ type Binder struct {
 	file    string
 	bound   map[string]bool // flags registered by Var, whose usage names their variable already
 	secrets map[string]bool
+	paths   map[string]string // flag -> the setting's path in the file (ingest.batch_size)
+	fromEnv map[string]bool   // flags set from their environment variable
 }
 
 // New returns a Binder of the flag set fs onto root, a pointer to a struct
 // holding the defaults, and registers --config on fs.
 func New(fs *flag.FlagSet, root any) *Binder {
-	b := &Binder{fs: fs, root: root, bound: map[string]bool{"config": true}, secrets: map[string]bool{}}
+	b := &Binder{fs: fs, root: root, bound: map[string]bool{"config": true}, secrets: map[string]bool{},
+		paths: map[string]string{}, fromEnv: map[string]bool{}}
 	fs.StringVar(&b.file, "config", "", "YAML configuration file (env OPSMETRICS_CONFIG)")
 	return b
 }
 
-// Var registers a flag of a setting; its usage names its variable.
+// Var registers a flag of a setting; its usage names its variable. When v
+// points at a field of the configuration (as String, Int and the other
+// values of this package do), errors of that field name the flag or the
+// variable that set it (see Attribute).
 func (b *Binder) Var(v flag.Value, name, usage string) {
 	b.bound[name] = true
+	if p, ok := settingPath(b.root, v); ok {
+		b.paths[name] = p
+	}
 	b.fs.Var(v, name, usage+" (env "+EnvName(name)+")")
 }
 
@@ -83,6 +93,7 @@ func (b *Binder) Parse(args []string) error {
 			if err = f.Value.Set(v); err != nil {
 				err = fmt.Errorf("config: %s: %w", EnvName(f.Name), b.redact(f.Name, err))
 			}
+			b.fromEnv[f.Name] = true
 		}
 		envErr = err
 	})
@@ -90,6 +101,91 @@ func (b *Binder) Parse(args []string) error {
 		return envErr
 	}
 	return b.fs.Parse(args)
+}
+
+// Attribute names the origin of each error joined in err (the errors of a
+// Validate, each starting "config: " and the path of its field, as Section
+// writes them) when a flag or an environment variable set that field: the
+// flag on the command line reads "--batch-size: must be > 0, got -3", the
+// variable "config: OPSMETRICS_BATCH_SIZE: must be > 0, got -3". Errors of
+// fields the file or the defaults set stay as they are. Call it after
+// Parse.
+func (b *Binder) Attribute(err error) error {
+	if err == nil {
+		return nil
+	}
+	onCommandLine := map[string]bool{}
+	b.fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+		for name, path := range b.paths {
+			rest, ok := strings.CutPrefix(e.Error(), "config: "+path)
+			if !ok || rest == "" || !strings.ContainsRune(":.[", rune(rest[0])) {
+				continue
+			}
+			rest = strings.TrimPrefix(strings.TrimPrefix(rest, ":"), ".")
+			switch {
+			case onCommandLine[name]:
+				out[i] = fmt.Errorf("--%s: %s", name, strings.TrimSpace(rest))
+			case b.fromEnv[name]:
+				out[i] = fmt.Errorf("config: %s: %s", EnvName(name), strings.TrimSpace(rest))
+			}
+			break
+		}
+	}
+	return errors.Join(out...)
+}
+
+// settingPath is the path in the file (yaml names joined by dots, inline
+// structs adding none) of the field of root that v points at.
+func settingPath(root any, v flag.Value) (string, bool) {
+	pv := reflect.ValueOf(v)
+	if pv.Kind() != reflect.Pointer {
+		return "", false
+	}
+	return findField(reflect.ValueOf(root).Elem(), pv.Pointer(), "")
+}
+
+func findField(s reflect.Value, addr uintptr, prefix string) (string, bool) {
+	if s.Kind() != reflect.Struct {
+		return "", false
+	}
+	for i := 0; i < s.NumField(); i++ {
+		f, sf := s.Field(i), s.Type().Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(sf.Name)
+		}
+		path := prefix + name
+		if strings.Contains(","+opts+",", ",inline,") {
+			path = strings.TrimSuffix(prefix, ".")
+		}
+		if f.Kind() == reflect.Struct {
+			sub := path + "."
+			if path == "" {
+				sub = ""
+			}
+			if p, ok := findField(f, addr, sub); ok {
+				return p, true
+			}
+			continue
+		}
+		if f.Addr().Pointer() == addr {
+			return path, true
+		}
+	}
+	return "", false
 }
 
 // redact keeps the value of a secret setting out of an error.

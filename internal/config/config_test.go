@@ -182,3 +182,32 @@ func TestSection(t *testing.T) {
 		t.Error("Section of no error is an error")
 	}
 }
+
+// TestAttribute: an error of a field names the flag or the variable that
+// set the field, and stays the file's when the file did.
+func TestAttribute(t *testing.T) {
+	invalid := errors.Join(errors.New("config: section.size: must be > 0"), errors.New("config: wait: too long"))
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"flag", []string{"--size", "-1"}, nil, "--size: must be > 0\nconfig: wait: too long"},
+		{"environment", nil, map[string]string{"OPSMETRICS_SIZE": "-1", "OPSMETRICS_WAIT": "1h"}, "config: OPSMETRICS_SIZE: must be > 0\nconfig: OPSMETRICS_WAIT: too long"},
+		{"file", []string{"--config", "testdata/good.yaml"}, nil, "config: section.size: must be > 0\nconfig: wait: too long"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			_, _, b := bindTest(t)
+			if err := b.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.Attribute(invalid).Error(); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}

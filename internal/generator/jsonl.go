@@ -31,16 +31,23 @@ const (
 	FormatMixed Format = "mixed"
 )
 
+// Validate reports a format that is none of the above.
+func (f Format) Validate() error {
+	switch f {
+	case FormatNative, FormatCloudEvents, FormatCDEvents, FormatMixed:
+		return nil
+	}
+	return fmt.Errorf("generator: format: want native, cloudevents, cdevents or mixed, got %q", f)
+}
+
 // Source is the CloudEvents source of generated events.
 const Source = "/opsmetrics/generator"
 
 // WriteJSONL generates the stream of cfg and writes it to w as JSON Lines in
 // format f.
 func WriteJSONL(w io.Writer, cfg Config, f Format) (Stats, error) {
-	switch f {
-	case FormatNative, FormatCloudEvents, FormatCDEvents, FormatMixed:
-	default:
-		return Stats{}, fmt.Errorf("generator: format: want native, cloudevents, cdevents or mixed, got %q", f)
+	if err := f.Validate(); err != nil {
+		return Stats{}, err
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	n := 0
