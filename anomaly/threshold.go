@@ -40,28 +40,29 @@ func u64(f func(s *metrics.Summary) uint64) func(*metrics.Summary) *float64 {
 	return func(s *metrics.Summary) *float64 { v := float64(f(s)); return &v }
 }
 
-// ThresholdKPIs are the figures a rule can watch.
+// ThresholdKPIs are the figures a rule can watch: the KPIs of the
+// catalogue (metrics.KPI.Value) and other figures of a summary.
 var ThresholdKPIs = map[string]thresholdKPI{
-	"change_failure_rate":        {"ratio", func(s *metrics.Summary) *float64 { return s.ChangeFailureRate }},
-	"rework_rate":                {"ratio", func(s *metrics.Summary) *float64 { return s.ReworkRate }},
-	"patch_compliance":           {"ratio", func(s *metrics.Summary) *float64 { return s.PatchCompliance }},
+	"change_failure_rate":        {"ratio", metrics.PointerOf(metrics.PanelChangeFailureRate)},
+	"rework_rate":                {"ratio", metrics.PointerOf(metrics.PanelReworkRate)},
+	"patch_compliance":           {"ratio", metrics.PointerOf(metrics.PanelPatchCompliance)},
 	"patch_failure_rate":         {"ratio", func(s *metrics.Summary) *float64 { return s.PatchFailureRate }},
-	"mttr_median":                {"seconds", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }},
+	"mttr_median":                {"seconds", metrics.PointerOf(metrics.PanelMTTR)},
 	"mttr_p90":                   {"seconds", func(s *metrics.Summary) *float64 { return s.MTTRP90Seconds }},
 	"mttr_mean":                  {"seconds", func(s *metrics.Summary) *float64 { return s.MTTRMeanSeconds }},
-	"mttd_median":                {"seconds", func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds }},
-	"mtta_median":                {"seconds", func(s *metrics.Summary) *float64 { return s.MTTAMedianSeconds }},
-	"lead_time_median":           {"seconds", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }},
+	"mttd_median":                {"seconds", metrics.PointerOf(metrics.PanelMTTD)},
+	"mtta_median":                {"seconds", metrics.PointerOf(metrics.PanelMTTA)},
+	"lead_time_median":           {"seconds", metrics.PointerOf(metrics.PanelLeadTime)},
 	"lead_time_p90":              {"seconds", func(s *metrics.Summary) *float64 { return s.LeadTimeP90Seconds }},
-	"recovery_median":            {"seconds", func(s *metrics.Summary) *float64 { return s.RecoveryMedianSeconds }},
+	"recovery_median":            {"seconds", metrics.PointerOf(metrics.PanelRecoveryTime)},
 	"recovery_p90":               {"seconds", func(s *metrics.Summary) *float64 { return s.RecoveryP90Seconds }},
-	"patch_latency_median":       {"seconds", func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds }},
+	"patch_latency_median":       {"seconds", metrics.PointerOf(metrics.PanelPatchLatency)},
 	"patch_latency_p90":          {"seconds", func(s *metrics.Summary) *float64 { return s.PatchLatencyP90Seconds }},
 	"deployment_duration_median": {"seconds", func(s *metrics.Summary) *float64 { return s.DeployDurationMedianSeconds }},
-	"deployments_per_day":        {"count", func(s *metrics.Summary) *float64 { v := s.DeploymentsPerDay; return &v }},
-	"incidents":                  {"count", u64(func(s *metrics.Summary) uint64 { return s.Incidents })},
+	"deployments_per_day":        {"count", metrics.PointerOf(metrics.PanelDeploymentFrequency)},
+	"incidents":                  {"count", metrics.PointerOf(metrics.PanelIncidents)},
 	"unresolved_incidents":       {"count", u64(func(s *metrics.Summary) uint64 { return s.UnresolvedIncidents })},
-	"patches_overdue":            {"count", u64(func(s *metrics.Summary) uint64 { return s.PatchesOverdue })},
+	"patches_overdue":            {"count", metrics.PointerOf(metrics.PanelPatchesOverdue)},
 }
 
 // ParseTarget reads a target in the KPI's unit: "15%" or "0.15" for a

@@ -22,33 +22,6 @@ import (
 // reads through the package that owns what it serves: metrics' reports and
 // explanations, baselines.Current, anomaly.Records.
 
-// values gives each KPI of the catalogue its figure in a summary: false
-// when absent (a rate with no denominator, a median with no sample).
-// TestSeriesCoversCatalog checks that every KPI of metrics.Catalog has one.
-var values = map[string]func(s *metrics.Summary) (float64, bool){
-	metrics.PanelDeploymentFrequency: func(s *metrics.Summary) (float64, bool) { return s.DeploymentsPerDay, true },
-	metrics.PanelLeadTime:            func(s *metrics.Summary) (float64, bool) { return opt(s.LeadTimeMedianSeconds) },
-	metrics.PanelChangeFailureRate:   func(s *metrics.Summary) (float64, bool) { return opt(s.ChangeFailureRate) },
-	metrics.PanelRecoveryTime:        func(s *metrics.Summary) (float64, bool) { return opt(s.RecoveryMedianSeconds) },
-	metrics.PanelReworkRate:          func(s *metrics.Summary) (float64, bool) { return opt(s.ReworkRate) },
-	metrics.PanelDeployments:         func(s *metrics.Summary) (float64, bool) { return float64(s.Deployments), true },
-	metrics.PanelIncidents:           func(s *metrics.Summary) (float64, bool) { return float64(s.Incidents), true },
-	metrics.PanelMTTR:                func(s *metrics.Summary) (float64, bool) { return opt(s.MTTRMedianSeconds) },
-	metrics.PanelMTTD:                func(s *metrics.Summary) (float64, bool) { return opt(s.MTTDMedianSeconds) },
-	metrics.PanelMTTA:                func(s *metrics.Summary) (float64, bool) { return opt(s.MTTAMedianSeconds) },
-	metrics.KPIPatches:               func(s *metrics.Summary) (float64, bool) { return float64(s.PatchAdvisories), true },
-	metrics.PanelPatchLatency:        func(s *metrics.Summary) (float64, bool) { return opt(s.PatchLatencyMedianSeconds) },
-	metrics.PanelPatchCompliance:     func(s *metrics.Summary) (float64, bool) { return opt(s.PatchCompliance) },
-	metrics.PanelPatchesOverdue:      func(s *metrics.Summary) (float64, bool) { return float64(s.PatchesOverdue), true },
-}
-
-func opt(v *float64) (float64, bool) {
-	if v == nil {
-		return 0, false
-	}
-	return *v, true
-}
-
 // number is a float for JSON: null when NaN or infinite, which JSON cannot
 // carry.
 func number(v float64) *float64 {
@@ -154,7 +127,7 @@ func (h *handler) series(w http.ResponseWriter, r *http.Request) {
 	}
 	q := req.Query
 	doc := SeriesDoc{KPI: info(k), From: q.From, To: q.To, Step: req.Bucket, TimeZone: req.Location.String(), By: q.By,
-		Series: seriesOf(rep, values[k.Name], k.Kind == metrics.KindCount, req.Location)}
+		Series: seriesOf(rep, k.Value, k.Kind == metrics.KindCount, req.Location)}
 	if doc.By == nil {
 		doc.By = []metrics.Dimension{}
 	}

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"sort"
 	"testing"
-
-	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // TestRoutesDocumented: the routes the handler serves are the paths of the
@@ -30,18 +28,5 @@ func TestRoutesDocumented(t *testing.T) {
 	sort.Strings(served)
 	if !slices.Equal(documented, served) {
 		t.Errorf("documented paths %q, served %q", documented, served)
-	}
-}
-
-// TestSeriesCoversCatalog: every KPI of the catalogue has its figure in a
-// summary, so that its series can be served.
-func TestSeriesCoversCatalog(t *testing.T) {
-	for _, k := range metrics.Catalog {
-		if values[k.Name] == nil {
-			t.Errorf("KPI %s has no value for its series", k.Name)
-		}
-	}
-	if len(values) != len(metrics.Catalog) {
-		t.Errorf("%d series values for %d KPIs", len(values), len(metrics.Catalog))
 	}
 }

@@ -20,55 +20,45 @@ type KPI struct {
 	point func(s *metrics.Summary) Point
 }
 
-// baselined is the catalogue's KPI of that name, with its point.
-func baselined(name string, point func(s *metrics.Summary) Point) KPI {
+// baselined is the catalogue's KPI of that name. Its point in a summary
+// follows its kind: a count's value; a rate's trials (metrics.KPI.Trials),
+// absent without any; a median duration with the number of durations it is
+// the median of as Den, absent without any or at 0.
+func baselined(name string) KPI {
 	k, ok := metrics.LookupKPI(name)
 	if !ok {
 		panic("baselines: no KPI " + name + " in the catalogue")
 	}
-	return KPI{KPI: k, point: point}
-}
-
-func countOf(f func(s *metrics.Summary) uint64) func(*metrics.Summary) Point {
-	return func(s *metrics.Summary) Point { return Point{Value: float64(f(s)), Present: true} }
-}
-
-func rateOf(num, den func(s *metrics.Summary) uint64) func(*metrics.Summary) Point {
-	return func(s *metrics.Summary) Point {
-		n, d := float64(num(s)), float64(den(s))
-		if d == 0 {
+	point := func(s *metrics.Summary) Point {
+		v, _ := k.Value(s)
+		return Point{Value: v, Present: true}
+	}
+	switch k.Kind {
+	case metrics.KindRate:
+		point = func(s *metrics.Summary) Point {
+			num, den := k.Trials(s)
+			if den == 0 {
+				return Point{}
+			}
+			n, d := float64(num), float64(den)
+			return Point{Num: n, Den: d, Value: n / d, Present: true}
+		}
+	case metrics.KindDuration:
+		point = func(s *metrics.Summary) Point {
+			if v, ok := k.Value(s); ok && v > 0 {
+				return Point{Value: v, Den: float64(s.Samples[k.Name]), Present: true}
+			}
 			return Point{}
 		}
-		return Point{Num: n, Den: d, Value: n / d, Present: true}
 	}
-}
-
-// durationOf reads a median duration, with the number of durations it is
-// the median of as Den.
-func durationOf(kpi string, f func(s *metrics.Summary) *float64) func(*metrics.Summary) Point {
-	return func(s *metrics.Summary) Point {
-		if v := f(s); v != nil && *v > 0 {
-			return Point{Value: *v, Den: float64(s.Samples[kpi]), Present: true}
-		}
-		return Point{}
-	}
+	return KPI{KPI: k, point: point}
 }
 
 // KPIs are the baselined KPIs (docs/baselines.md).
 var KPIs = []KPI{
-	baselined("deployments", countOf(func(s *metrics.Summary) uint64 { return s.Deployments })),
-	baselined("incidents", countOf(func(s *metrics.Summary) uint64 { return s.Incidents })),
-	baselined("patches", countOf(func(s *metrics.Summary) uint64 { return s.PatchAdvisories })),
-	baselined("change_failure_rate", rateOf(func(s *metrics.Summary) uint64 { return s.FailedDeployments },
-		func(s *metrics.Summary) uint64 { return s.Deployments })),
-	baselined("rework_rate", rateOf(func(s *metrics.Summary) uint64 { return s.ReworkDeployments },
-		func(s *metrics.Summary) uint64 { return s.Deployments })),
-	baselined("patch_compliance", rateOf(func(s *metrics.Summary) uint64 { return s.PatchesCompliant },
-		func(s *metrics.Summary) uint64 { return s.PatchesDue })),
-	baselined("mttr", durationOf("mttr", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds })),
-	baselined("mttd", durationOf("mttd", func(s *metrics.Summary) *float64 { return s.MTTDMedianSeconds })),
-	baselined("lead_time", durationOf("lead_time", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds })),
-	baselined("patch_latency", durationOf("patch_latency", func(s *metrics.Summary) *float64 { return s.PatchLatencyMedianSeconds })),
+	baselined("deployments"), baselined("incidents"), baselined("patches"),
+	baselined("change_failure_rate"), baselined("rework_rate"), baselined("patch_compliance"),
+	baselined("mttr"), baselined("mttd"), baselined("lead_time"), baselined("patch_latency"),
 }
 
 // LookupKPI returns the baselined KPI of that name.

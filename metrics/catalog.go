@@ -130,3 +130,80 @@ func Title(name string) string {
 	}
 	return name
 }
+
+// values are the KPIs' figures in a summary: the one place that says which
+// field of Summary holds which KPI. A rate with no trials or a median with
+// no sample has none.
+var values = map[string]func(s *Summary) (float64, bool){
+	PanelDeploymentFrequency: func(s *Summary) (float64, bool) { return s.DeploymentsPerDay, true },
+	PanelLeadTime:            func(s *Summary) (float64, bool) { return optional(s.LeadTimeMedianSeconds) },
+	PanelChangeFailureRate:   func(s *Summary) (float64, bool) { return optional(s.ChangeFailureRate) },
+	PanelRecoveryTime:        func(s *Summary) (float64, bool) { return optional(s.RecoveryMedianSeconds) },
+	PanelReworkRate:          func(s *Summary) (float64, bool) { return optional(s.ReworkRate) },
+	PanelDeployments:         func(s *Summary) (float64, bool) { return float64(s.Deployments), true },
+	PanelIncidents:           func(s *Summary) (float64, bool) { return float64(s.Incidents), true },
+	PanelMTTR:                func(s *Summary) (float64, bool) { return optional(s.MTTRMedianSeconds) },
+	PanelMTTD:                func(s *Summary) (float64, bool) { return optional(s.MTTDMedianSeconds) },
+	PanelMTTA:                func(s *Summary) (float64, bool) { return optional(s.MTTAMedianSeconds) },
+	KPIPatches:               func(s *Summary) (float64, bool) { return float64(s.PatchAdvisories), true },
+	PanelPatchLatency:        func(s *Summary) (float64, bool) { return optional(s.PatchLatencyMedianSeconds) },
+	PanelPatchCompliance:     func(s *Summary) (float64, bool) { return optional(s.PatchCompliance) },
+	PanelPatchesOverdue:      func(s *Summary) (float64, bool) { return float64(s.PatchesOverdue), true },
+}
+
+// trials are the successes and trials each rate KPI is the ratio of.
+var trials = map[string]func(s *Summary) (num, den uint64){
+	PanelChangeFailureRate: func(s *Summary) (uint64, uint64) { return s.FailedDeployments, s.Deployments },
+	PanelReworkRate:        func(s *Summary) (uint64, uint64) { return s.ReworkDeployments, s.Deployments },
+	PanelPatchCompliance:   func(s *Summary) (uint64, uint64) { return s.PatchesCompliant, s.PatchesDue },
+}
+
+func optional(v *float64) (float64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	return *v, true
+}
+
+// Value is the KPI's figure in s, in its unit; false when s has none (a
+// rate with no trials, a median with no sample). Every KPI of the
+// catalogue has one.
+func (k KPI) Value(s *Summary) (float64, bool) {
+	if f, ok := values[k.Name]; ok {
+		return f(s)
+	}
+	return 0, false
+}
+
+// Trials are the numerator and denominator of a rate KPI (KindRate) in s:
+// failed deployments of deployments, compliant patches of patches due.
+// Other kinds have none (0, 0).
+func (k KPI) Trials(s *Summary) (num, den uint64) {
+	if f, ok := trials[k.Name]; ok {
+		return f(s)
+	}
+	return 0, 0
+}
+
+// ValueOf is the Value of the catalogue's KPI of that name. It panics when
+// the catalogue has no such KPI: the tables that call it at start-up name
+// KPIs in code.
+func ValueOf(name string) func(s *Summary) (float64, bool) {
+	k, ok := LookupKPI(name)
+	if !ok {
+		panic("metrics: no KPI " + name + " in the catalogue")
+	}
+	return k.Value
+}
+
+// PointerOf is ValueOf as Summary's optional fields are: nil when there is
+// no figure.
+func PointerOf(name string) func(s *Summary) *float64 {
+	value := ValueOf(name)
+	return func(s *Summary) *float64 {
+		if v, ok := value(s); ok {
+			return &v
+		}
+		return nil
+	}
+}

@@ -252,33 +252,23 @@ type kpiGauge struct {
 	value      func(*Summary) (float64, bool)
 }
 
-func count(f func(*Summary) uint64) func(*Summary) (float64, bool) {
-	return func(s *Summary) (float64, bool) { return float64(f(s)), true }
-}
-
-func opt(f func(*Summary) *float64) func(*Summary) (float64, bool) {
-	return func(s *Summary) (float64, bool) {
-		if v := f(s); v != nil {
-			return *v, true
-		}
-		return 0, false
-	}
-}
-
+// kpiGauges are the KPIs of the catalogue (their value, metrics.KPI.Value)
+// and the failed deployments, under their Prometheus names.
 var kpiGauges = []kpiGauge{
-	{"deployments", "Production deployments in the window, any status.", count(func(s *Summary) uint64 { return s.Deployments })},
-	{"deployments_per_day", "Successful production deployments per day over the window.", func(s *Summary) (float64, bool) { return s.DeploymentsPerDay, true }},
-	{"failed_deployments", "Failed production deployments, by status or attributed incident.", count(func(s *Summary) uint64 { return s.FailedDeployments })},
-	{"change_failure_ratio", "Failed deployments divided by deployments.", opt(func(s *Summary) *float64 { return s.ChangeFailureRate })},
-	{"rework_ratio", "Unplanned deployments divided by deployments.", opt(func(s *Summary) *float64 { return s.ReworkRate })},
-	{"lead_time_median_seconds", "Median change lead time.", opt(func(s *Summary) *float64 { return s.LeadTimeMedianSeconds })},
-	{"recovery_time_median_seconds", "Median failed-deployment recovery time.", opt(func(s *Summary) *float64 { return s.RecoveryMedianSeconds })},
-	{"incidents", "Production incidents whose impact started in the window.", count(func(s *Summary) uint64 { return s.Incidents })},
-	{"mttd_median_seconds", "Median time from impact start to detection.", opt(func(s *Summary) *float64 { return s.MTTDMedianSeconds })},
-	{"mtta_median_seconds", "Median time from detection to acknowledgement.", opt(func(s *Summary) *float64 { return s.MTTAMedianSeconds })},
-	{"mttr_median_seconds", "Median time from detection to resolution.", opt(func(s *Summary) *float64 { return s.MTTRMedianSeconds })},
-	{"patch_compliance_ratio", "Patches applied within their deadline divided by patches due.", opt(func(s *Summary) *float64 { return s.PatchCompliance })},
-	{"patches_overdue", "Patches not applied and past their deadline.", count(func(s *Summary) uint64 { return s.PatchesOverdue })},
+	{"deployments", "Production deployments in the window, any status.", ValueOf(PanelDeployments)},
+	{"deployments_per_day", "Successful production deployments per day over the window.", ValueOf(PanelDeploymentFrequency)},
+	{"failed_deployments", "Failed production deployments, by status or attributed incident.",
+		func(s *Summary) (float64, bool) { return float64(s.FailedDeployments), true }},
+	{"change_failure_ratio", "Failed deployments divided by deployments.", ValueOf(PanelChangeFailureRate)},
+	{"rework_ratio", "Unplanned deployments divided by deployments.", ValueOf(PanelReworkRate)},
+	{"lead_time_median_seconds", "Median change lead time.", ValueOf(PanelLeadTime)},
+	{"recovery_time_median_seconds", "Median failed-deployment recovery time.", ValueOf(PanelRecoveryTime)},
+	{"incidents", "Production incidents whose impact started in the window.", ValueOf(PanelIncidents)},
+	{"mttd_median_seconds", "Median time from impact start to detection.", ValueOf(PanelMTTD)},
+	{"mtta_median_seconds", "Median time from detection to acknowledgement.", ValueOf(PanelMTTA)},
+	{"mttr_median_seconds", "Median time from detection to resolution.", ValueOf(PanelMTTR)},
+	{"patch_compliance_ratio", "Patches applied within their deadline divided by patches due.", ValueOf(PanelPatchCompliance)},
+	{"patches_overdue", "Patches not applied and past their deadline.", ValueOf(PanelPatchesOverdue)},
 }
 
 // A scope is one level the gauges are computed at: the whole organisation

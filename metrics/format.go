@@ -40,15 +40,15 @@ type column struct {
 
 // columns are the DORA and incident figures of the table's first part.
 var columns = []column{
-	{"deploys", func(s *Summary) string { return strconv.FormatUint(s.Deployments, 10) }},
-	{"/day", func(s *Summary) string { return strconv.FormatFloat(s.DeploymentsPerDay, 'f', 2, 64) }},
-	{"CFR", func(s *Summary) string { return human("ratio", s.ChangeFailureRate) }},
-	{"rework", func(s *Summary) string { return human("ratio", s.ReworkRate) }},
-	{"lead", func(s *Summary) string { return human("seconds", s.LeadTimeMedianSeconds) }},
+	{"deploys", figure(PanelDeployments)},
+	{"/day", perDay},
+	{"CFR", figure(PanelChangeFailureRate)},
+	{"rework", figure(PanelReworkRate)},
+	{"lead", figure(PanelLeadTime)},
 	{"unshipped", func(s *Summary) string { return strconv.FormatUint(s.ChangesNotDeployed, 10) }},
-	{"incid", func(s *Summary) string { return strconv.FormatUint(s.Incidents, 10) }},
-	{"MTTD", func(s *Summary) string { return human("seconds", s.MTTDMedianSeconds) }},
-	{"MTTR", func(s *Summary) string { return human("seconds", s.MTTRMedianSeconds) }},
+	{"incid", figure(PanelIncidents)},
+	{"MTTD", figure(PanelMTTD)},
+	{"MTTR", figure(PanelMTTR)},
 }
 
 // graded are the DORA metrics that have levels, with the figure each level
@@ -57,22 +57,50 @@ var graded = []struct {
 	kpi, name string
 	value     func(*Summary) string
 }{
-	{"deployment_frequency", "deployment frequency", func(s *Summary) string {
-		return strconv.FormatFloat(s.DeploymentsPerDay, 'f', 2, 64) + "/day"
-	}},
-	{"lead_time", "lead time (median)", func(s *Summary) string { return human("seconds", s.LeadTimeMedianSeconds) }},
-	{"change_failure_rate", "change failure rate", func(s *Summary) string { return human("ratio", s.ChangeFailureRate) }},
-	{"recovery_time", "recovery time (median)", func(s *Summary) string { return human("seconds", s.RecoveryMedianSeconds) }},
+	{"deployment_frequency", "deployment frequency", func(s *Summary) string { return perDay(s) + "/day" }},
+	{"lead_time", "lead time (median)", figure(PanelLeadTime)},
+	{"change_failure_rate", "change failure rate", figure(PanelChangeFailureRate)},
+	{"recovery_time", "recovery time (median)", figure(PanelRecoveryTime)},
 }
 
 // patchColumns are the patch-management KPIs, in a table of their own.
 var patchColumns = []column{
 	{"patches", func(s *Summary) string { return strconv.FormatUint(s.PatchesReleased, 10) }},
-	{"advisories", func(s *Summary) string { return strconv.FormatUint(s.PatchAdvisories, 10) }},
-	{"latency", func(s *Summary) string { return human("seconds", s.PatchLatencyMedianSeconds) }},
-	{"compliance", func(s *Summary) string { return human("ratio", s.PatchCompliance) }},
+	{"advisories", figure(KPIPatches)},
+	{"latency", figure(PanelPatchLatency)},
+	{"compliance", figure(PanelPatchCompliance)},
 	{"failed", func(s *Summary) string { return human("ratio", s.PatchFailureRate) }},
-	{"overdue", func(s *Summary) string { return strconv.FormatUint(s.PatchesOverdue, 10) }},
+	{"overdue", figure(PanelPatchesOverdue)},
+}
+
+// figure is the cell of the catalogue's KPI of that name: its Value in its
+// unit (FormatValue), or "-".
+func figure(name string) func(*Summary) string {
+	k, _ := LookupKPI(name)
+	value := ValueOf(name)
+	return func(s *Summary) string {
+		if v, ok := value(s); ok {
+			return k.Format(v)
+		}
+		return "-"
+	}
+}
+
+// The figures the comparison table shows the change of.
+var cfr, leadTime, mttr = PointerOf(PanelChangeFailureRate), PointerOf(PanelLeadTime), PointerOf(PanelMTTR)
+
+// perDay is the deployment frequency with two decimals.
+func perDay(s *Summary) string {
+	v, _ := ValueOf(PanelDeploymentFrequency)(s)
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// WriteRange writes the line that heads every table of figures over
+// [from, to), in loc, and a blank line: "2026-03-04 00:00 to 2026-03-17
+// 00:00 (end exclusive), time zone Europe/Berlin".
+func WriteRange(w io.Writer, from, to time.Time, loc *time.Location) {
+	fmt.Fprintf(w, "%s to %s (end exclusive), time zone %s\n\n",
+		from.In(loc).Format("2006-01-02 15:04"), to.In(loc).Format("2006-01-02 15:04"), loc)
 }
 
 // WriteTable writes r as aligned tables that fit 100 columns for up to two
@@ -82,9 +110,7 @@ var patchColumns = []column{
 // rates percentages (FormatValue); absent values show as "-". A partial
 // bucket (clipped by the range) is marked with a *.
 func (r *Report) WriteTable(w io.Writer) error {
-	loc := r.location()
-	fmt.Fprintf(w, "%s to %s (end exclusive), time zone %s\n\n",
-		r.From.In(loc).Format("2006-01-02 15:04"), r.To.In(loc).Format("2006-01-02 15:04"), loc)
+	WriteRange(w, r.From, r.To, r.location())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if err := r.writeColumns(tw, columns, ""); err != nil {
 		return err
@@ -122,9 +148,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p := s.Previous
 		row := append(r.sliceCells(s, true),
 			fmt.Sprintf("%+d", int64(s.Deployments)-int64(p.Deployments)),
-			delta(s.ChangeFailureRate, p.ChangeFailureRate, func(d float64) string { return fmt.Sprintf("%+.1fpp", d*100) }),
-			delta(s.LeadTimeMedianSeconds, p.LeadTimeMedianSeconds, signedHuman),
-			delta(s.MTTRMedianSeconds, p.MTTRMedianSeconds, signedHuman))
+			delta(cfr(s), cfr(p), func(d float64) string { return fmt.Sprintf("%+.1fpp", d*100) }),
+			delta(leadTime(s), leadTime(p), signedHuman),
+			delta(mttr(s), mttr(p), signedHuman))
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()

@@ -280,18 +280,24 @@ type column struct {
 
 // columns are titled by the KPI catalogue.
 var columns = []column{
-	countColumn(metrics.Title("deployments"), func(s *metrics.Summary) uint64 { return s.Deployments }),
-	{metrics.Title("deployment_frequency"), "deployment_frequency", func(s *metrics.Summary) string { return fmt.Sprintf("%.2f", s.DeploymentsPerDay) },
-		func(n, w *metrics.Summary) string { return relativeChange(&n.DeploymentsPerDay, &w.DeploymentsPerDay) }},
-	rateColumn(metrics.Title("change_failure_rate"), "change_failure_rate", func(s *metrics.Summary) *float64 { return s.ChangeFailureRate }),
-	durationColumn(metrics.Title("lead_time"), "lead_time", func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }),
-	durationColumn(metrics.Title("recovery_time"), "recovery_time", func(s *metrics.Summary) *float64 { return s.RecoveryMedianSeconds }),
-	durationColumn(metrics.Title("mttr"), "", func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }),
-	countColumn(metrics.Title("incidents"), func(s *metrics.Summary) uint64 { return s.Incidents }),
-	rateColumn(metrics.Title("patch_compliance"), "", func(s *metrics.Summary) *float64 { return s.PatchCompliance }),
+	countColumn(metrics.Title("deployments"), metrics.PanelDeployments),
+	{metrics.Title("deployment_frequency"), "deployment_frequency", func(s *metrics.Summary) string { return fmt.Sprintf("%.2f", *perDay(s)) },
+		func(n, w *metrics.Summary) string { return relativeChange(perDay(n), perDay(w)) }},
+	rateColumn(metrics.Title("change_failure_rate"), "change_failure_rate", metrics.PointerOf(metrics.PanelChangeFailureRate)),
+	durationColumn(metrics.Title("lead_time"), "lead_time", metrics.PointerOf(metrics.PanelLeadTime)),
+	durationColumn(metrics.Title("recovery_time"), "recovery_time", metrics.PointerOf(metrics.PanelRecoveryTime)),
+	durationColumn(metrics.Title("mttr"), "", metrics.PointerOf(metrics.PanelMTTR)),
+	countColumn(metrics.Title("incidents"), metrics.PanelIncidents),
+	rateColumn(metrics.Title("patch_compliance"), "", metrics.PointerOf(metrics.PanelPatchCompliance)),
 }
 
-func countColumn(name string, f func(*metrics.Summary) uint64) column {
+// perDay is the deployment frequency, which every summary has.
+var perDay = metrics.PointerOf(metrics.PanelDeploymentFrequency)
+
+// countColumn is the column of a count KPI of the catalogue.
+func countColumn(name, kpi string) column {
+	value := metrics.ValueOf(kpi)
+	f := func(s *metrics.Summary) uint64 { v, _ := value(s); return uint64(v) }
 	return column{name: name, value: func(s *metrics.Summary) string { return fmt.Sprint(f(s)) },
 		change: func(n, w *metrics.Summary) string { return countChange(f(n), f(w)) }}
 }
@@ -455,18 +461,15 @@ func (r *Report) trendCharts() ([]chart, string) {
 		scale                    float64 // axis units per KPI unit; 0 picks a duration unit
 	}
 	specs := []spec{
-		{"deployments", "Production deployments", "deployments per " + per, "deployments (any status)", func(s *metrics.Summary) *float64 {
-			v := float64(s.Deployments)
-			return &v
-		}, 1},
+		{"deployments", "Production deployments", "deployments per " + per, "deployments (any status)", metrics.PointerOf(metrics.PanelDeployments), 1},
 		{"change_failure_rate", metrics.Title("change_failure_rate"), "failed deployments, %", "change failure rate",
-			func(s *metrics.Summary) *float64 { return s.ChangeFailureRate }, 100},
+			metrics.PointerOf(metrics.PanelChangeFailureRate), 100},
 		{"mttr", metrics.Title("mttr"), "median time to resolve", "MTTR median, detected to resolved",
-			func(s *metrics.Summary) *float64 { return s.MTTRMedianSeconds }, 0},
+			metrics.PointerOf(metrics.PanelMTTR), 0},
 		{"lead_time", metrics.Title("lead_time"), "median lead time", "lead time median, commit to production",
-			func(s *metrics.Summary) *float64 { return s.LeadTimeMedianSeconds }, 0},
+			metrics.PointerOf(metrics.PanelLeadTime), 0},
 		{"patch_compliance", metrics.Title("patch_compliance"), "due patches applied in time, %", "patch compliance",
-			func(s *metrics.Summary) *float64 { return s.PatchCompliance }, 100},
+			metrics.PointerOf(metrics.PanelPatchCompliance), 100},
 	}
 	var out []chart
 	for _, sp := range specs {
