@@ -71,6 +71,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if err := noteNoData(ctx, st.Conn(), req.Query, os.Stderr); err != nil {
 			return err
 		}
+		metrics.WriteRange(os.Stdout, req.Query.From, req.Query.To, req.Location)
 		return e.WriteTable(os.Stdout)
 	}
 	stop := spinner("computing KPIs", nil)
