@@ -491,7 +491,7 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
 	var e *metrics.Explanation
 	// Explanations read rows, not aggregates: they wait behind figures.
 	if !h.do(w, r, "explain query", true, func(ctx context.Context) (err error) {
-		e, err = metrics.Explain(ctx, h.o.Conn, k.Name, req.Query)
+		e, err = metrics.ExplainIn(ctx, h.o.Conn, k.Name, req.Query, req.Location)
 		return err
 	}) {
 		return

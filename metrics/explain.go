@@ -29,8 +29,15 @@ type Explanation struct {
 var ExplainableKPIs = []string{"deployment_frequency", "change_failure_rate", "rework_rate", "recovery_time", "mttr", "mttd", "mtta", "lead_time"}
 
 // Explain lists the deployments, incidents (with their attributions) or
-// changes that the KPI named kpi is computed from, for q's range and filters.
+// changes that the KPI named kpi is computed from, for q's range and
+// filters, with times in UTC.
 func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Explanation, error) {
+	return ExplainIn(ctx, conn, kpi, q, time.UTC)
+}
+
+// ExplainIn is Explain with times in loc: the time zone the range was
+// given in (--tz), which the table heading names.
+func ExplainIn(ctx context.Context, conn driver.Conn, kpi string, q Query, loc *time.Location) (*Explanation, error) {
 	gap := q.gap()
 	attrs, err := Attributions(ctx, conn, q.From.Add(-gap), q.To.Add(gap), gap)
 	if err != nil {
@@ -44,12 +51,12 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 			causes[a.DeploymentID] = append(causes[a.DeploymentID], a.IncidentID+" ("+string(a.Method)+")")
 		}
 	}
-	ts := explainTime
+	ts := func(t time.Time) string { return explainTime(t, loc) }
 	k, _ := LookupKPI(kpi)
 	e := &Explanation{KPI: kpi, Formula: k.Formula}
 	switch kpi {
 	case "recovery_time":
-		return e, explainRecovery(ctx, conn, q, attrs, e)
+		return e, explainRecovery(ctx, conn, q, attrs, e, ts)
 	case "deployment_frequency", "change_failure_rate", "rework_rate":
 		e.Columns = []string{"deployment", "service", "environment", "finished", "status", "unplanned", "blamed for", "counts as failed"}
 		src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("finished_at", "status", "unplanned"), chsql.Expr{})
@@ -105,7 +112,7 @@ func Explain(ctx context.Context, conn driver.Conn, kpi string, q Query) (*Expla
 // explainRecovery lists the failed deployments with their recovery
 // times, shortest first (the order the median ranks them in), those not
 // recovered last, and notes the median and its DORA level.
-func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, e *Explanation) error {
+func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attribution, e *Explanation, ts func(time.Time) string) error {
 	levels, err := q.levelTable()
 	if err != nil {
 		return err
@@ -125,17 +132,17 @@ func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Att
 	q.By, q.Step = []Dimension{Service, Environment}, ""
 	err = recoveries(ctx, conn, q, attrs, blamed, func(r *recoveryRow, from, to time.Time, by string) {
 		v := r.values(2)
-		cells := []string{r.ID, v[0], v[1], explainTime(r.Finished)}
+		cells := []string{r.ID, v[0], v[1], ts(r.Finished)}
 		if to.IsZero() {
 			if by == "" {
 				by = "no successful deployment since"
 			}
-			rows = append(rows, row{append(cells, explainTime(from), "-", by, "not recovered"), -1})
+			rows = append(rows, row{append(cells, ts(from), "-", by, "not recovered"), -1})
 			return
 		}
 		d := max(to.Sub(from).Seconds(), 0)
 		xs = append(xs, d)
-		rows = append(rows, row{append(cells, explainTime(from), explainTime(to), by, human("seconds", &d)), d})
+		rows = append(rows, row{append(cells, ts(from), ts(to), by, human("seconds", &d)), d})
 	})
 	if err != nil {
 		return fmt.Errorf("recovery time: %w", err)
@@ -191,12 +198,13 @@ type (
 	}
 )
 
-// explainTime is t in the explanations: UTC to the minute, "-" for none.
-func explainTime(t time.Time) string {
+// explainTime is t in the explanations: in loc to the minute, "-" for
+// none.
+func explainTime(t time.Time, loc *time.Location) string {
 	if t.Unix() <= 0 {
 		return "-"
 	}
-	return t.UTC().Format("2006-01-02 15:04")
+	return t.In(loc).Format("2006-01-02 15:04")
 }
 
 func yes(b bool) string {

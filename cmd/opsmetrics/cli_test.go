@@ -333,10 +333,12 @@ func TestKPIOutputCarriesItsContext(t *testing.T) {
 		!strings.Contains(table, "* partial week: the range covers only part of it") || !strings.Contains(table, "(patches)") {
 		t.Errorf("kpi table (exit %d, %s):\n%s", code, errOut, table)
 	}
-	// kpi explain heads its rows with the same line.
+	// kpi explain heads its rows with the same line, and shows their times
+	// in that zone.
 	explain, errOut, code := opsmetrics(t, "kpi", "explain", "deployment_frequency", "--clickhouse", dsn,
 		"--from", "2026-03-04", "--to", "2026-03-17", "--tz", "Europe/Berlin")
-	if code != 0 || !strings.HasPrefix(explain, "2026-03-04 00:00 to 2026-03-17 00:00 (end exclusive), time zone Europe/Berlin\n\ndeployment_frequency = ") {
+	if code != 0 || !strings.HasPrefix(explain, "2026-03-04 00:00 to 2026-03-17 00:00 (end exclusive), time zone Europe/Berlin\n\ndeployment_frequency = ") ||
+		!strings.Contains(explain, " 2026-03-04 13:00 ") { // d1 finished at 12:00 UTC
 		t.Errorf("kpi explain (exit %d, %s):\n%s", code, errOut, explain)
 	}
 	js, _, code := opsmetrics(t, append(rng, "--format", "json")...)

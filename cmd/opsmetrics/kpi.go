@@ -64,7 +64,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	defer st.Close()
 	if explain != "" {
-		e, err := metrics.Explain(ctx, st.Conn(), explain, req.Query)
+		e, err := metrics.ExplainIn(ctx, st.Conn(), explain, req.Query, req.Location)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -27,12 +28,12 @@ var commands = []command{
 	{"ingest", "ingest --clickhouse DSN --brokers LIST [--until-idle D] [--metrics-addr ADDR]", "consume events from Kafka into ClickHouse", runIngest},
 	{"generate", "generate [--services N] [--teams N] [--days N] [--seed N] [--out F]", "write a realistic, seeded event stream as JSON Lines", runGenerate},
 	{"produce", "produce --brokers LIST --file F", "publish a JSON Lines file of events to Kafka", runProduce},
-	{"kpi", "kpi --clickhouse DSN [--from T] [--to T] [--by service,team,environment] [--service S] [--bucket day|week|month] [--compare] [--format table|json|csv]\n       opsmetrics kpi explain KPI --clickhouse DSN --service S [--from T] [--to T]", "compute the DORA and incident KPIs over a range", runKPI},
+	{"kpi", "kpi --clickhouse DSN [--from T] [--to T] [--tz Z] [--by service,team,environment] [--service S] [--bucket day|week|month] [--compare] [--format table|json|csv]\n       opsmetrics kpi explain KPI --clickhouse DSN [--service S] [--from T] [--to T] [--tz Z]", "compute the DORA and incident KPIs over a range", runKPI},
 	{"serve", "serve --clickhouse DSN [--listen ADDR] [--metrics-addr ADDR] [--kpi-refresh D] [--alertmanager URL] [--components api,kpi,anomaly]",
 		"serve the KPI HTTP API and Prometheus KPI gauges, relearn baselines and send anomaly alerts on schedules", runServe},
 	{"baselines", "baselines learn --clickhouse DSN [--at T] [--config F]\n       opsmetrics baselines show --clickhouse DSN [--kpi K] [--service S] [--team T] [--status ready|learning] [--step day|hour]",
 		"learn the expected value and band of every KPI series, or list them", runBaselines},
-	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|auto] [--season N|auto]",
+	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T | --from T [--to T]] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|dense|auto] [--season N|auto|none]",
 		"judge the latest intervals against their baselines and alert; or score a CSV series offline", runAnomaly},
 	{"dashboards", "dashboards build --out DIR [--clickhouse DSN] [--prometheus-url URL] [--dashboards-path P]\n" +
 		"       opsmetrics dashboards provision --grafana-url URL [--grafana-token-file F | --grafana-user U --grafana-password-file F] [--clickhouse DSN] [--prometheus-url URL] [--password-env NAME]",
@@ -98,7 +99,11 @@ func run(args []string) int {
 			if badFlags {
 				msg = flagMessage(fs, msg)
 			}
-			fmt.Fprintf(os.Stderr, "opsmetrics %s: %s\nRun 'opsmetrics %s --help' for usage.\n", c.name, msg, c.name)
+			name := c.name // with its subcommand: opsmetrics baselines learn --help
+			if len(args) > 1 && slices.Contains(subcommands[c.name], args[1]) {
+				name += " " + args[1]
+			}
+			fmt.Fprintf(os.Stderr, "opsmetrics %s: %s\nRun 'opsmetrics %s --help' for usage.\n", c.name, msg, name)
 			return exitUsage
 		default:
 			fmt.Fprintf(os.Stderr, "opsmetrics %s: %v\n", c.name, err)
