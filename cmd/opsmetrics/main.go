@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/opsmetrics/opsmetrics/internal/config"
 )
 
 type command struct {
@@ -132,10 +134,7 @@ func flagMessage(fs *flag.FlagSet, msg string) string {
 	}
 	msg = strings.Replace(msg, m[0], m[1]+"--"+m[2], 1)
 	if f := fs.Lookup(m[2]); f != nil && (strings.HasSuffix(msg, ": parse error") || strings.HasSuffix(msg, ": value out of range")) {
-		want := map[string]string{"*flag.intValue": "an integer", "*flag.int64Value": "an integer", "*flag.uintValue": "a whole number",
-			"*flag.uint64Value": "a whole number", "*flag.float64Value": "a number", "*flag.boolValue": "true or false",
-			"*flag.durationValue": "a duration like 500ms, 2m or 1h30m"}[fmt.Sprintf("%T", f.Value)]
-		if want != "" {
+		if want := config.Accepts(f.Value); want != "" {
 			msg = msg[:strings.LastIndex(msg, ": ")] + ": want " + want
 		}
 	}

@@ -91,6 +91,9 @@ func (b *Binder) Parse(args []string) error {
 		v, ok, err := fromEnv(EnvName(f.Name))
 		if err == nil && ok {
 			if err = f.Value.Set(v); err != nil {
+				if want := Accepts(f.Value); want != "" && !b.secrets[f.Name] {
+					err = fmt.Errorf("want %s, got %q", want, v)
+				}
 				err = fmt.Errorf("config: %s: %w", EnvName(f.Name), b.redact(f.Name, err))
 			}
 			b.fromEnv[f.Name] = true
@@ -186,6 +189,15 @@ func findField(s reflect.Value, addr uintptr, prefix string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Accepts is what a flag of the standard flag package (flag.Int,
+// flag.Duration…) takes, for an error that says more than its own "parse
+// error"; empty for other values, whose errors say it already.
+func Accepts(v flag.Value) string {
+	return map[string]string{"*flag.intValue": "an integer", "*flag.int64Value": "an integer", "*flag.uintValue": "a whole number",
+		"*flag.uint64Value": "a whole number", "*flag.float64Value": "a number", "*flag.boolValue": "true or false",
+		"*flag.durationValue": "a duration like 500ms, 2m or 1h30m"}[fmt.Sprintf("%T", v)]
 }
 
 // redact keeps the value of a secret setting out of an error.

@@ -211,3 +211,14 @@ func TestAttribute(t *testing.T) {
 		})
 	}
 }
+
+// TestBadEnvironmentValueOfAStandardFlag: the variable of a flag of the
+// flag package says what the flag takes, not "parse error".
+func TestBadEnvironmentValueOfAStandardFlag(t *testing.T) {
+	_, fs, b := bindTest(t)
+	fs.Int("count", 0, "a count")
+	t.Setenv("OPSMETRICS_COUNT", "many")
+	if err := b.Parse(nil); err == nil || err.Error() != `config: OPSMETRICS_COUNT: want an integer, got "many"` {
+		t.Errorf("bad integer: %v", err)
+	}
+}
