@@ -34,14 +34,14 @@ type Binder struct {
 	bound   map[string]bool // flags registered by Var, whose usage names their variable already
 	secrets map[string]bool
 	paths   map[string]string // flag -> the setting's path in the file (ingest.batch_size)
-	fromEnv map[string]bool   // flags set from their environment variable
+	envSet  map[string]bool   // flags set from their environment variable
 }
 
 // New returns a Binder of the flag set fs onto root, a pointer to a struct
 // holding the defaults, and registers --config on fs.
 func New(fs *flag.FlagSet, root any) *Binder {
 	b := &Binder{fs: fs, root: root, bound: map[string]bool{"config": true}, secrets: map[string]bool{},
-		paths: map[string]string{}, fromEnv: map[string]bool{}}
+		paths: map[string]string{}, envSet: map[string]bool{}}
 	fs.StringVar(&b.file, "config", "", "YAML configuration file (env OPSMETRICS_CONFIG)")
 	return b
 }
@@ -96,7 +96,7 @@ func (b *Binder) Parse(args []string) error {
 				}
 				err = fmt.Errorf("config: %s: %w", EnvName(f.Name), b.redact(f.Name, err))
 			}
-			b.fromEnv[f.Name] = true
+			b.envSet[f.Name] = true
 		}
 		envErr = err
 	})
@@ -135,7 +135,7 @@ func (b *Binder) Attribute(err error) error {
 			switch {
 			case onCommandLine[name]:
 				out[i] = fmt.Errorf("--%s: %s", name, strings.TrimSpace(rest))
-			case b.fromEnv[name]:
+			case b.envSet[name]:
 				out[i] = fmt.Errorf("config: %s: %s", EnvName(name), strings.TrimSpace(rest))
 			}
 			break
