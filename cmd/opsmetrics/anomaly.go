@@ -71,7 +71,9 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	defer st.Close()
 	if !past.From.IsZero() {
 		past.Learn, past.Detect, past.Now = cfg.baselinesConfig(), cfg.anomalyConfig(), now
+		stop := spinner("judging past intervals", nil)
 		res, err := anomaly.Backfill(ctx, st.Conn(), past, log)
+		stop()
 		if err != nil {
 			return err
 		}

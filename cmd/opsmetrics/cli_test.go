@@ -176,7 +176,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"report", "--clickhouse", unreachable, "--tz", "Nowhere/City", "--out", os.DevNull}, "--tz: unknown time zone \"Nowhere/City\""},
 		{[]string{"serve", "--clickhouse", unreachable, "--components", "api", "--kpi-refresh", "1ms"}, "--kpi-refresh: must be at least 1s"},
 		{[]string{"serve", "--clickhouse", unreachable, "--alertmanager", "ftp://am"}, "--alertmanager: want an http(s) URL"},
-		{[]string{"baselines", "learn", "--clickhouse", unreachable, "--at", "yesterday"}, "--at: want a date (2006-01-02) or an RFC 3339 time, got \"yesterday\""},
+		{[]string{"baselines", "learn", "--clickhouse", unreachable, "--at", "yesterday"}, "--at: want a date (2006-01-02) or an RFC 3339 time, got \"yesterday\"\nRun 'opsmetrics baselines learn --help' for usage."},
 		{[]string{"anomaly", "detect", "--clickhouse", unreachable, "--from", "2026-03-05", "--to", "2026-03-01"}, "--from 2026-03-05 is not before --to"},
 		{[]string{"anomaly", "score", "--in", "-", "--kind", "foo"}, "--kind: unknown kind \"foo\": want count, rate, duration, dense, auto"},
 		{[]string{"anomaly", "score", "--in", "-", "--season", "-3"}, "--season: want a number of intervals, auto or none, got \"-3\""},
