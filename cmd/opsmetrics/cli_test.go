@@ -153,6 +153,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"kpi", "--clickhouse", dsn, "--dora-report", "1999"}, "--dora-report:"},
 		{[]string{"kpi", "explain", "vibes", "--clickhouse", dsn}, "unknown KPI \"vibes\": want one of deployment_frequency, change_failure_rate"},
 		{[]string{"kpi", "explain"}, "KPI is one of deployment_frequency"},
+		{[]string{"kpi", "explain", "mttr", "--format", "json"}, "flag provided but not defined: --format\nRun 'opsmetrics kpi explain --help' for usage."},
 		{[]string{"kpi"}, "clickhouse: required (--clickhouse or OPSMETRICS_CLICKHOUSE)"},
 		{[]string{"baselines", "show", "--clickhouse", dsn, "--kpi", "nope"}, "unknown KPI \"nope\": the baselined ones are deployments, incidents"},
 		{[]string{"baselines", "show", "--clickhouse", dsn, "--status", "weird"}, "unknown status \"weird\": want ready or learning"},

@@ -16,8 +16,8 @@ import (
 )
 
 func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	explain := ""
-	if len(args) > 0 && args[0] == "explain" {
+	explain, explaining := "", len(args) > 0 && args[0] == "explain"
+	if explaining {
 		switch {
 		case len(args) > 1 && isHelp(args[1]):
 			args = args[1:] // the flags parse to flag.ErrHelp
@@ -33,19 +33,23 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var p metrics.Params
 	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
-	fs.StringVar(&p.By, "by", "", "slice by a comma-separated list of service, team, environment")
 	fs.StringVar(&p.Services, "service", "", "only these services (comma-separated)")
 	fs.StringVar(&p.Teams, "team", "", "only these teams (comma-separated)")
 	fs.StringVar(&p.Environments, "environment", "", "only these environments (comma-separated)")
 	fs.StringVar(&p.Production, "production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration, production)")
-	fs.StringVar(&p.Bucket, "bucket", "", "compute per day, week or month instead of over the whole range")
 	fs.StringVar(&p.TZ, "tz", "UTC", "time zone of --from/--to dates and of bucket edges (IANA name)")
-	compare := fs.Bool("compare", false, "also compute the previous period of the same length, and the change")
 	fs.StringVar(&p.DORAReport, "dora-report", "", "DORA report whose performance clusters give the levels: 2023, 2024 or a table of kpi.dora_levels (default 2024)")
 	fs.StringVar(&p.MaxGap, "max-gap", "", "longest time from a deployment to an incident it can be blamed for, or unbounded (default 24h)")
 	fs.StringVar(&p.LeadTimeFrom, "lead-time-from", "commit", "start of change lead time: commit or merge")
 	fs.StringVar(&p.LeadTimeLookback, "lead-time-lookback", "", "how long before --from a change may have started and still count in lead time (default 2160h)")
-	format := fs.String("format", "table", "output: table, json or csv")
+	compare, format := new(bool), new(string)
+	*format = "table"
+	if !explaining { // explain lists the rows of one range: no slices, buckets, comparison or formats
+		fs.StringVar(&p.By, "by", "", "slice by a comma-separated list of service, team, environment")
+		fs.StringVar(&p.Bucket, "bucket", "", "compute per day, week or month instead of over the whole range")
+		fs.BoolVar(compare, "compare", false, "also compute the previous period of the same length, and the change")
+		fs.StringVar(format, "format", "table", "output: table, json or csv")
+	}
 	cfg, err := parse(args)
 	if err != nil {
 		return err
