@@ -40,6 +40,9 @@ var values = map[string]func(s *metrics.Summary) (float64, bool){
 	metrics.PanelPatchLatency:        func(s *metrics.Summary) (float64, bool) { return opt(s.PatchLatencyMedianSeconds) },
 	metrics.PanelPatchCompliance:     func(s *metrics.Summary) (float64, bool) { return opt(s.PatchCompliance) },
 	metrics.PanelPatchesOverdue:      func(s *metrics.Summary) (float64, bool) { return float64(s.PatchesOverdue), true },
+	metrics.KPIDeploymentsOutsideWindow: func(s *metrics.Summary) (float64, bool) {
+		return float64(s.DeploymentsOutsideWindow), true
+	},
 }
 
 func opt(v *float64) (float64, bool) {

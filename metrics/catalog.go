@@ -104,6 +104,9 @@ var Catalog = []KPI{
 	{Name: PanelPatchLatency, Title: "Patch latency (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: patchDoc},
 	{Name: PanelPatchCompliance, Title: "Patch compliance", Unit: "ratio", Kind: KindRate, Harm: "down", Doc: patchDoc},
 	{Name: PanelPatchesOverdue, Title: "Patches overdue", Unit: "count", Kind: KindCount, Harm: "up", Doc: patchDoc},
+	{Name: KPIDeploymentsOutsideWindow, Title: "Deployments outside change windows", Unit: "count", Kind: KindCount, Harm: "up",
+		Formula: "production deployments started outside their change windows or in a freeze; unplanned fixes for an open incident counted apart",
+		Doc:     "docs/kpis.md#deployments-outside-change-windows"},
 }
 
 const patchDoc = "docs/kpis.md#patch-management"

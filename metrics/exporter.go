@@ -279,6 +279,12 @@ var kpiGauges = []kpiGauge{
 	{"mttr_median_seconds", "Median time from detection to resolution.", opt(func(s *Summary) *float64 { return s.MTTRMedianSeconds })},
 	{"patch_compliance_ratio", "Patches applied within their deadline divided by patches due.", opt(func(s *Summary) *float64 { return s.PatchCompliance })},
 	{"patches_overdue", "Patches not applied and past their deadline.", count(func(s *Summary) uint64 { return s.PatchesOverdue })},
+	{"deployments_outside_window", "Production deployments started outside their change windows or in a freeze.",
+		count(func(s *Summary) uint64 { return s.DeploymentsOutsideWindow })},
+	{"deployments_outside_window_ratio", "Deployments outside their change windows or in a freeze divided by deployments.",
+		opt(func(s *Summary) *float64 { return s.OutsideWindowShare })},
+	{"unplanned_fixes_outside_window", "Unplanned fixes for an open incident deployed outside the change windows or in a freeze.",
+		count(func(s *Summary) uint64 { return s.UnplannedFixesOutsideWindow })},
 }
 
 // A scope is one level the gauges are computed at: the whole organisation
