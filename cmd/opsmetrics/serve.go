@@ -86,7 +86,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer probe.Close()
-	defaults := cfg.KPI.Defaults()
+	defaults, err := cfg.kpiDefaults()
+	if err != nil {
+		return err
+	}
 	if *prod != "" {
 		defaults.Production = strings.Split(*prod, ",")
 	}
