@@ -209,4 +209,65 @@ func TestDeploymentsOutsideWindow(t *testing.T) {
 	if d := byID["pay-fix"]; d.Fix != 1 || d.Class != string(calendar.UnplannedFix) {
 		t.Errorf("pay-fix: %+v, want an unplanned fix", d)
 	}
+
+	// The panel statement, as Grafana runs it, counts what Summaries counts,
+	// over all and for one team; its table lists the same deployments.
+	o := metrics.PanelOptions{From: fmt.Sprintf("toDateTime(%d)", from.Unix()), To: fmt.Sprintf("toDateTime(%d)", to.Unix()),
+		Calendar: cal, ServiceTiers: tiers}
+	for _, tc := range []struct {
+		team string
+		want float64
+	}{{"", 9}, {"payments", 5}} {
+		po := o
+		if tc.team != "" {
+			po.Filter = func(col string) string {
+				if col == "team" {
+					return "team = '" + tc.team + "'"
+				}
+				return "1"
+			}
+		}
+		sql, err := metrics.PanelSQL(metrics.KPIDeploymentsOutsideWindow, po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *float64
+		if err := st.Conn().QueryRow(ctx, sql).Scan(&got); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+		if got == nil || *got != tc.want {
+			t.Errorf("panel, team %q: %v, want %v as Summaries", tc.team, deref(got), tc.want)
+		}
+	}
+	sql, err := metrics.PanelTableSQL(metrics.TableOutsideWindow, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Conn().Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	var listed []string
+	for rows.Next() {
+		var when time.Time
+		var id, service, team, env, actor, pipeline, version, class string
+		if err := rows.Scan(&when, &id, &service, &team, &env, &actor, &pipeline, &version, &class); err != nil {
+			t.Fatal(err)
+		}
+		if !when.Equal(byID[id].Time) || actor != byID[id].Actor {
+			t.Errorf("table row %s at %s by %q, want %s by %q", id, when, actor, byID[id].Time, byID[id].Actor)
+		}
+		listed = append(listed, id)
+	}
+	rows.Close()
+	var breaking []string
+	for _, id := range want {
+		if c := byID[id].Class; c != string(calendar.UnplannedFix) {
+			breaking = append(breaking, id)
+		}
+	}
+	slices.Reverse(breaking)
+	if !slices.Equal(listed, breaking) {
+		t.Errorf("table, newest first:\n got %v\nwant %v", listed, breaking)
+	}
 }
