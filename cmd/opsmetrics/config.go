@@ -9,6 +9,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/dashboards"
 	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
@@ -130,6 +131,13 @@ func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 		q.ServiceTiers = cat.Tiers()
 	}
 	return q, nil
+}
+
+// dashboardOptions are the dashboards' settings of the configuration: the
+// change calendar and the tiers the KPIs judge deployments by.
+func (c *fileConfig) dashboardOptions() (dashboards.Options, error) {
+	q, err := c.kpiDefaults()
+	return dashboards.Options{Calendar: q.Calendar, ServiceTiers: q.ServiceTiers}, err
 }
 
 // calendar is the compiled change calendar; nil when change_calendar
