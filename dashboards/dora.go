@@ -157,7 +157,7 @@ func windowPanels(b *dashboard.DashboardBuilder, o Options) *dashboard.Dashboard
 		"docs/change-windows.md); unplanned fixes for an open incident are not counted."
 	title := metrics.Title(metrics.KPIDeploymentsOutsideWindow)
 	b.WithRow(dashboard.NewRowBuilder("Change calendar"))
-	b.WithPanel(stat.NewPanelBuilder().Title(title).Description(about+" The second figure is the previous period of the same length.").
+	b.WithPanel(stat.NewPanelBuilder().Title(title).Description(about + " The second figure is the previous period of the same length.").
 		Datasource(clickhouse()).Unit("none").Height(7).Span(6).
 		Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).
 			Steps(steps([]float64{1}, []string{"green", "orange"}))).
@@ -165,7 +165,7 @@ func windowPanels(b *dashboard.DashboardBuilder, o Options) *dashboard.Dashboard
 		WithTarget(SQL("SELECT value AS `previous period` FROM ("+sql(previousFrom, "$__fromTime", "")+")", true).RefId("B")))
 	b.WithPanel(bucketPanel(title+" by week", about, "week", "none", sql("$__fromTime", "$__toTime", "week")).Height(7).Span(6))
 	return b.WithPanel(table.NewPanelBuilder().Title(OutsideWindowTable).
-		Description(about+" Class in_freeze: in a freeze; outside_window: outside the windows that decide for the deployment's scope.").
+		Description(about + " Class in_freeze: in a freeze; outside_window: outside the windows that decide for the deployment's scope.").
 		Datasource(clickhouse()).Height(7).Span(12).WithTarget(SQL(list, true).RefId("A")))
 }
 
