@@ -256,6 +256,12 @@ func count(f func(*Summary) uint64) func(*Summary) (float64, bool) {
 	return func(s *Summary) (float64, bool) { return float64(f(s)), true }
 }
 
+// judged is a count of the change calendar's, absent in a slice the
+// calendar judged no deployment of (no calendar, or no deployment).
+func judged(f func(*Summary) uint64) func(*Summary) (float64, bool) {
+	return func(s *Summary) (float64, bool) { return float64(f(s)), s.OutsideWindowShare != nil }
+}
+
 func opt(f func(*Summary) *float64) func(*Summary) (float64, bool) {
 	return func(s *Summary) (float64, bool) {
 		if v := f(s); v != nil {
@@ -280,11 +286,11 @@ var kpiGauges = []kpiGauge{
 	{"patch_compliance_ratio", "Patches applied within their deadline divided by patches due.", opt(func(s *Summary) *float64 { return s.PatchCompliance })},
 	{"patches_overdue", "Patches not applied and past their deadline.", count(func(s *Summary) uint64 { return s.PatchesOverdue })},
 	{"deployments_outside_window", "Production deployments started outside their change windows or in a freeze.",
-		count(func(s *Summary) uint64 { return s.DeploymentsOutsideWindow })},
+		judged(func(s *Summary) uint64 { return s.DeploymentsOutsideWindow })},
 	{"deployments_outside_window_ratio", "Deployments outside their change windows or in a freeze divided by deployments.",
 		opt(func(s *Summary) *float64 { return s.OutsideWindowShare })},
 	{"unplanned_fixes_outside_window", "Unplanned fixes for an open incident deployed outside the change windows or in a freeze.",
-		count(func(s *Summary) uint64 { return s.UnplannedFixesOutsideWindow })},
+		judged(func(s *Summary) uint64 { return s.UnplannedFixesOutsideWindow })},
 }
 
 // A scope is one level the gauges are computed at: the whole organisation
