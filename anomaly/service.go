@@ -178,8 +178,8 @@ type Evaluated struct {
 
 // Evaluate detects anomalies (with the contributing factors of those that
 // fire), evaluates the threshold rules, finds the recent deployments
-// outside their change windows (WindowAlerts) and builds the alerts, as of now,
-// labelled from alerts.Catalog and ordered by tier (Tiers.Compare).
+// outside their change windows (WindowAlerts) and builds the alerts, as of
+// now, labelled from alerts.Catalog and ordered by tier (Tiers.Compare).
 func Evaluate(ctx context.Context, conn driver.Conn, cfg Config, rules []ThresholdRule, alerts AlertConfig, now time.Time,
 	log *slog.Logger) (*Evaluated, error) {
 	evals, err := Detect(ctx, conn, cfg, now, log)

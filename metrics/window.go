@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,9 +43,12 @@ var breaksCalendar = fmt.Sprintf("%s IN ('%s', '%s')", windowClass, calendar.Out
 // all when q has no calendar). Callers filter on finished_at.
 func windowSource(r queryRange, cols ...string) chsql.Expr {
 	deploys := deploymentsFinished(r.from, r.to, dimsAnd(append([]string{"started_at", "finished_at", "unplanned"}, cols...)...), chsql.Expr{})
-	names, tiers := []string{""}, []string{""} // typed Array(String) when empty
-	for svc, tier := range r.ServiceTiers {
-		names, tiers = append(names, strings.ToLower(strings.TrimSpace(svc))), append(tiers, strings.ToLower(strings.TrimSpace(tier)))
+	// In the services' order, so that a panel's SQL is the same at every
+	// build; the empty name keeps the arrays typed Array(String).
+	names, tiers := []string{""}, []string{""}
+	for _, svc := range slices.Sorted(maps.Keys(r.ServiceTiers)) {
+		names = append(names, strings.ToLower(strings.TrimSpace(svc)))
+		tiers = append(tiers, strings.ToLower(strings.TrimSpace(r.ServiceTiers[svc])))
 	}
 	class := "'" + string(calendar.NoWindow) + "'"
 	if r.Calendar != nil {
