@@ -37,10 +37,10 @@ var breaksCalendar = fmt.Sprintf("%s IN ('%s', '%s')", windowClass, calendar.Out
 // windowSource is the production deployments whose messages report a
 // finish in r's range, with the columns the calendar reads and cols: t
 // (the start, or the finish when the start is unknown), tier (from
-// q.ServiceTiers), fix (an unplanned deployment while an incident of its
+// r.ServiceTiers), fix (an unplanned deployment while an incident of its
 // service is open: impact start, or detection, at or before t, and not
 // resolved by t) and window_class, the calendar's class (no_window for
-// all when q has no calendar). Callers filter on finished_at.
+// all when r has no calendar). Callers filter on finished_at.
 func windowSource(r queryRange, cols ...string) chsql.Expr {
 	deploys := deploymentsFinished(r.from, r.to, dimsAnd(append([]string{"started_at", "finished_at", "unplanned"}, cols...)...), chsql.Expr{})
 	// In the services' order, so that a panel's SQL is the same at every
