@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
@@ -36,6 +37,15 @@ type AlertConfig struct {
 	// set by the wiring (catalog.Config is the file's catalog section);
 	// nil: no catalog, every service takes the defaults (route).
 	Catalog *catalog.Watcher `yaml:"-"`
+	// Calendar is the change calendar WindowAlerts judge deployments by,
+	// set by the wiring (calendar.Config is the file's change_calendar
+	// section); nil: no change-window alerts.
+	Calendar *calendar.Calendar `yaml:"-"`
+	// WindowAlertFor is how long after its finish a deployment outside its
+	// change windows keeps its alert firing (and how far back each
+	// evaluation looks for such deployments); 0 means
+	// DefaultWindowAlertFor.
+	WindowAlertFor time.Duration `yaml:"window_alert_for"`
 }
 
 // Labels of the service catalog that every alert carries, and their values

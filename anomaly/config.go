@@ -82,6 +82,9 @@ func (c AlertingConfig) Validate() error {
 	if c.ResendInterval < time.Second {
 		bad("resend_interval", "must be at least 1s, got %v", c.ResendInterval)
 	}
+	if c.WindowAlertFor < 0 || (c.WindowAlertFor > 0 && c.WindowAlertFor < time.Minute) {
+		bad("window_alert_for", "want at least 1m, or 0 for %v, got %v", DefaultWindowAlertFor, c.WindowAlertFor)
+	}
 	if err := c.Tiers.Validate(); err != nil {
 		errs = append(errs, err)
 	}

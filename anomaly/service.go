@@ -177,8 +177,9 @@ type Evaluated struct {
 }
 
 // Evaluate detects anomalies (with the contributing factors of those that
-// fire), evaluates the threshold rules and builds the alerts, as of now,
-// labelled from alerts.Catalog and ordered by tier (Tiers.Compare).
+// fire), evaluates the threshold rules, finds the recent deployments
+// outside their change windows (WindowAlerts) and builds the alerts, as of
+// now, labelled from alerts.Catalog and ordered by tier (Tiers.Compare).
 func Evaluate(ctx context.Context, conn driver.Conn, cfg Config, rules []ThresholdRule, alerts AlertConfig, now time.Time,
 	log *slog.Logger) (*Evaluated, error) {
 	evals, err := Detect(ctx, conn, cfg, now, log)
@@ -191,10 +192,15 @@ func Evaluate(ctx context.Context, conn driver.Conn, cfg Config, rules []Thresho
 		return nil, err
 	}
 	tfire, _ := ThresholdAlerts(results, alerts)
-	// Both lists come ordered; sorting them together by tier and severity
+	wfire, err := WindowAlerts(ctx, conn, alerts, cfg.Production, now)
+	if err != nil {
+		return nil, err
+	}
+	// The lists come ordered; sorting them together by tier and severity
 	// alone, stably, keeps the anomalies' rarer first within each and puts
-	// the threshold alerts after the anomalies of their rank.
-	fire = append(fire, tfire...)
+	// the threshold alerts, then the change-window ones, after the
+	// anomalies of their rank.
+	fire = append(append(fire, tfire...), wfire...)
 	return &Evaluated{Series: evals, Fire: alerts.order(fire, labelRanks(fire)), Resolve: resolve}, nil
 }
 

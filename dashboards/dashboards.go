@@ -15,6 +15,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 )
 
 // Data source and dashboard identities. Provisioning owns exactly these
@@ -33,10 +35,20 @@ func init() {
 	cog.NewRuntime().RegisterDataqueryVariant(ClickHouseVariant())
 }
 
+// Options are what the dashboards take from the configuration: the change
+// calendar the DORA overview's change-window panels judge deployments by
+// (nil: none, they show 0), and the services' tiers from the catalog for
+// its tier-scoped windows.
+type Options struct {
+	Calendar     *calendar.Calendar
+	ServiceTiers map[string]string
+}
+
 // All builds every dashboard.
-func All() ([]dashboard.Dashboard, error) {
+func All(o Options) ([]dashboard.Dashboard, error) {
 	var out []dashboard.Dashboard
-	for _, b := range []func() *dashboard.DashboardBuilder{DORA, Incidents, Patches, OpsReview, Anomalies, Pipeline} {
+	dora := func() *dashboard.DashboardBuilder { return DORA(o) }
+	for _, b := range []func() *dashboard.DashboardBuilder{dora, Incidents, Patches, OpsReview, Anomalies, Pipeline} {
 		d, err := b().Build()
 		if err != nil {
 			return nil, fmt.Errorf("build dashboard: %w", err)

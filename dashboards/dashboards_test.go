@@ -21,6 +21,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/dashboards"
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -30,6 +31,25 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden dashboards in testdata")
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// testOptions build the dashboards with the change calendar of
+// testdata/change-calendar.yaml.
+func testOptions(t *testing.T) dashboards.Options {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "change-calendar.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg calendar.Config
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cal, err := calendar.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dashboards.Options{Calendar: cal}
+}
 
 // expand expands the plugin's macros and the dashboard variables in sql as
 // the grafana-clickhouse-datasource plugin does, for the range [from, to].
@@ -161,7 +181,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	if flagged != anomalous || same != flagged || flagged == 0 {
 		t.Errorf("%d flagged points (%d at their value), want the %d intervals judged anomalous (at least the one alerted on)", flagged, same, anomalous)
 	}
-	boards, err := dashboards.All()
+	boards, err := dashboards.All(testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +206,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 				n++
 			}
 			r.Close()
-			if *d.Uid == dashboards.DORAUID && !strings.HasPrefix(name, "variable") {
+			if *d.Uid == dashboards.DORAUID && !strings.HasPrefix(name, "variable") && !strings.Contains(name, dashboards.OutsideWindowTable) {
 				last := cols[len(cols)-1]
 				bucketed := len(cols) == 3 && cols[0] == "time DateTime('UTC')" && cols[1] == "value Nullable(Float64)" && cols[2] == "partial Nullable(Float64)"
 				if !bucketed && (len(cols) != 1 || !strings.HasSuffix(last, " Nullable(Float64)")) {
@@ -388,15 +408,20 @@ func TestDORAStatsMatchTheCLI(t *testing.T) {
 	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
 	testenv.StoreGenerated(t, st, generator.Config{Services: 5, Teams: 2, Days: 60, Seed: 3, End: end}, 1<<20)
 	from, to := end.AddDate(0, 0, -30), end
-	sums, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from, To: to})
+	opts := testOptions(t)
+	sums, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from, To: to, Calendar: opts.Calendar})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := sums[0]
+	outside := float64(s.DeploymentsOutsideWindow)
+	if outside == 0 || s.DeploymentsInFreeze == 0 {
+		t.Fatalf("%d deployments outside the test calendar, %d in its freeze: the comparison would prove nothing", s.DeploymentsOutsideWindow, s.DeploymentsInFreeze)
+	}
 	want := map[string]*float64{"Change failure rate": s.ChangeFailureRate, "Deployment rework rate": s.ReworkRate,
 		"Change lead time (median)": s.LeadTimeMedianSeconds, "Failed-deployment recovery time (median)": s.RecoveryMedianSeconds,
-		"Deployment frequency (per day)": &s.DeploymentsPerDay}
-	d, err := dashboards.DORA().Build()
+		"Deployment frequency (per day)": &s.DeploymentsPerDay, metrics.Title(metrics.KPIDeploymentsOutsideWindow): &outside}
+	d, err := dashboards.DORA(opts).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +475,7 @@ func deref(f *float64) any {
 // the 24-column grid without overlapping another, a description of its
 // own, a unit where it draws numbers, and no unit in its title.
 func TestPanelLayout(t *testing.T) {
-	boards, err := dashboards.All()
+	boards, err := dashboards.All(testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +542,7 @@ func TestPanelLayout(t *testing.T) {
 }
 
 func TestGoldenDashboards(t *testing.T) {
-	boards, err := dashboards.All()
+	boards, err := dashboards.All(testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,11 +606,11 @@ func TestWriteTree(t *testing.T) {
 	dir := t.TempDir()
 	files, err := dashboards.WriteTree(dir, "/var/lib/grafana/dashboards/opsmetrics", dashboards.DataSources{
 		Host: "clickhouse", Port: 9000, Database: "opsmetrics", User: "grafana", PasswordEnv: "OPSMETRICS_CLICKHOUSE_PASSWORD",
-		PrometheusURL: "http://prometheus:9090"})
+		PrometheusURL: "http://prometheus:9090"}, dashboards.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	boards, _ := dashboards.All()
+	boards, _ := dashboards.All(testOptions(t))
 	if len(files) != 2+len(boards) {
 		t.Errorf("wrote %v, want the two provisioning files and %d dashboards", files, len(boards))
 	}

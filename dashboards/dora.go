@@ -8,6 +8,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 
 	"github.com/opsmetrics/opsmetrics/metrics"
@@ -99,8 +100,9 @@ func panelSQL(kpi, bucket string, previous bool) string {
 
 // DORA is the DORA overview for engineering leadership: the five DORA
 // metrics over the dashboard's range with their performance level and the
-// previous period of the same length, and their trends by week and month.
-func DORA() *dashboard.DashboardBuilder {
+// previous period of the same length, their trends by week and month, and
+// the deployments that broke the change calendar of o.
+func DORA(o Options) *dashboard.DashboardBuilder {
 	b := dashboard.NewDashboardBuilder("opsmetrics: DORA overview").
 		Uid(DORAUID).
 		Tags([]string{"opsmetrics"}).
@@ -126,7 +128,45 @@ func DORA() *dashboard.DashboardBuilder {
 			b.WithPanel(bucketPanel(p.title+" by "+bucket, p.about, bucket, p.unit, panelSQL(p.kpi, bucket, false)).Height(7).Span(8))
 		}
 	}
-	return b
+	return windowPanels(b, o)
+}
+
+// OutsideWindowTable is the title of the DORA overview's table of the
+// deployments that broke the change calendar.
+const OutsideWindowTable = "Deployments outside change windows, newest first"
+
+// windowPanels add the change calendar's row: the deployments outside
+// their windows or in a freeze over the range and the one before, by
+// week, and one by one.
+func windowPanels(b *dashboard.DashboardBuilder, o Options) *dashboard.DashboardBuilder {
+	po := metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Calendar: o.Calendar, ServiceTiers: o.ServiceTiers}
+	sql := func(from, to, bucket string) string {
+		p := po
+		p.From, p.To, p.Bucket = from, to, bucket
+		s, err := metrics.PanelSQL(metrics.KPIDeploymentsOutsideWindow, p)
+		if err != nil {
+			panic(err) // the KPI is a constant
+		}
+		return s
+	}
+	list, err := metrics.PanelTableSQL(metrics.TableOutsideWindow, po)
+	if err != nil {
+		panic(err)
+	}
+	about := "Production deployments started outside their change windows or in a freeze (the change calendar of the configuration, " +
+		"docs/change-windows.md); unplanned fixes for an open incident are not counted."
+	title := metrics.Title(metrics.KPIDeploymentsOutsideWindow)
+	b.WithRow(dashboard.NewRowBuilder("Change calendar"))
+	b.WithPanel(stat.NewPanelBuilder().Title(title).Description(about + " The second figure is the previous period of the same length.").
+		Datasource(clickhouse()).Unit("none").Height(7).Span(6).
+		Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).
+			Steps(steps([]float64{1}, []string{"green", "orange"}))).
+		WithTarget(SQL("SELECT value AS `this period` FROM ("+sql("$__fromTime", "$__toTime", "")+")", true).RefId("A")).
+		WithTarget(SQL("SELECT value AS `previous period` FROM ("+sql(previousFrom, "$__fromTime", "")+")", true).RefId("B")))
+	b.WithPanel(bucketPanel(title+" by week", about, "week", "none", sql("$__fromTime", "$__toTime", "week")).Height(7).Span(6))
+	return b.WithPanel(table.NewPanelBuilder().Title(OutsideWindowTable).
+		Description(about + " Class in_freeze: in a freeze; outside_window: outside the windows that decide for the deployment's scope.").
+		Datasource(clickhouse()).Height(7).Span(12).WithTarget(SQL(list, true).RefId("A")))
 }
 
 // bucketPanel is a time series of a bucketed panel statement, whose

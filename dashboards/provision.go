@@ -171,13 +171,15 @@ const requestTimeout = 30 * time.Second
 type Provisioner struct {
 	g   Grafana
 	ds  DataSources
+	o   Options
 	api *gapi.GrafanaHTTPAPI
 	log *slog.Logger
 }
 
 // NewProvisioner returns a Provisioner writing to Grafana g the data
-// sources ds configures. It sends no request.
-func NewProvisioner(g Grafana, ds DataSources, log *slog.Logger) (*Provisioner, error) {
+// sources ds configures and the dashboards built with o. It sends no
+// request.
+func NewProvisioner(g Grafana, ds DataSources, o Options, log *slog.Logger) (*Provisioner, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
@@ -214,7 +216,7 @@ func NewProvisioner(g Grafana, ds DataSources, log *slog.Logger) (*Provisioner, 
 		return json.NewDecoder(r).Decode(v)
 	})
 	cfg := &gapi.TransportConfig{Host: u.Host, BasePath: rt.BasePath, Schemes: []string{u.Scheme}, OrgID: g.OrgID}
-	return &Provisioner{g: g, ds: ds, api: gapi.New(rt, cfg, nil), log: log}, nil
+	return &Provisioner{g: g, ds: ds, o: o, api: gapi.New(rt, cfg, nil), log: log}, nil
 }
 
 // Provision ensures the folder, the data sources and every dashboard, in
@@ -223,7 +225,7 @@ func NewProvisioner(g Grafana, ds DataSources, log *slog.Logger) (*Provisioner, 
 // still names the objects that were applied. A failed folder, a failed
 // authentication or a cancelled ctx stops the run.
 func (p *Provisioner) Provision(ctx context.Context) (*Result, error) {
-	boards, err := All()
+	boards, err := All(p.o)
 	if err != nil {
 		return nil, err
 	}

@@ -463,7 +463,7 @@ func provisioner(t *testing.T, f *fakeGrafana) (*dashboards.Provisioner, *bytes.
 	if f.org != "" {
 		fmt.Sscan(f.org, &g.OrgID)
 	}
-	p, err := dashboards.NewProvisioner(g, testDataSources(),
+	p, err := dashboards.NewProvisioner(g, testDataSources(), dashboards.Options{},
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -506,7 +506,7 @@ func expected(t *testing.T, def dashboards.Outcome, by map[string]dashboards.Out
 
 func boardUIDs(t *testing.T) []string {
 	t.Helper()
-	boards, err := dashboards.All()
+	boards, err := dashboards.All(dashboards.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +588,7 @@ func TestProvisionCreatesThenChangesNothing(t *testing.T) {
 	}
 	checkSameAsTree(t, f)
 
-	boards, err := dashboards.All()
+	boards, err := dashboards.All(dashboards.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +642,7 @@ func TestProvisionCreatesThenChangesNothing(t *testing.T) {
 func checkSameAsTree(t *testing.T, f *fakeGrafana) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := dashboards.WriteTree(dir, "/dashboards", testDataSources()); err != nil {
+	if _, err := dashboards.WriteTree(dir, "/dashboards", testDataSources(), dashboards.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "provisioning/datasources/opsmetrics.yaml"))
@@ -710,7 +710,7 @@ func TestProvisionRepairsWhatChangedInGrafana(t *testing.T) {
 	if got := f.folders[dashboards.FolderUID].Title; got != "opsmetrics" {
 		t.Errorf("folder title %q, want it restored", got)
 	}
-	boards, _ := dashboards.All()
+	boards, _ := dashboards.All(dashboards.Options{})
 	for _, b := range boards {
 		d := f.dashboards[*b.Uid]
 		model := jsonValue(t, d.Model).(map[string]any)
@@ -747,7 +747,7 @@ func TestProvisionNeverTouchesForeignUIDs(t *testing.T) {
 	t.Setenv(passwordEnv, chPassword)
 	ctx := context.Background()
 	f := newFakeGrafana(t)
-	boards, err := dashboards.All()
+	boards, err := dashboards.All(dashboards.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1055,7 +1055,7 @@ func TestNewProvisionerValidates(t *testing.T) {
 			"want a host and a port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := dashboards.NewProvisioner(tc.g, tc.ds, nil)
+			_, err := dashboards.NewProvisioner(tc.g, tc.ds, dashboards.Options{}, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("NewProvisioner(%v): %v, want %q", tc.g, err, tc.want)
 			}

@@ -29,9 +29,9 @@ type DataSources struct {
 // provisioning/datasources/opsmetrics.yaml,
 // provisioning/dashboards/opsmetrics.yaml (a file provider reading
 // dashboardsPath, the path Grafana will see the JSON files at), and
-// dashboards/*.json. It returns the files written.
-func WriteTree(dir, dashboardsPath string, ds DataSources) ([]string, error) {
-	boards, err := All()
+// dashboards/*.json, built with o. It returns the files written.
+func WriteTree(dir, dashboardsPath string, ds DataSources, o Options) ([]string, error) {
+	boards, err := All(o)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -25,6 +26,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/broker"
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
@@ -54,6 +56,37 @@ type Options struct {
 	Log       *slog.Logger
 	Registry  prometheus.Registerer
 	UntilIdle time.Duration
+	// Calendar is the change calendar the KPIs and the change-window
+	// alerts judge deployments by: the configuration's, or Calendar(End).
+	Calendar *calendar.Calendar
+}
+
+// Calendar is the demo's change calendar (docs/change-windows.md): each
+// team of the generator deploys to production on weekdays 08:00–18:00 in
+// its own time zone, except payments, on Tuesdays and Thursdays 09:00–17:00
+// in New York, and storefront, from Monday to Thursday in Paris (no Friday
+// releases); other teams on weekdays 08:00–18:00 UTC; and production
+// freezes for two days a week before end.
+func Calendar(end time.Time) (*calendar.Calendar, error) {
+	prod := []string{"production"}
+	team := func(name, zone string, days ...string) calendar.WindowConfig {
+		return calendar.WindowConfig{Name: name + "-hours", Scope: calendar.Scope{Environments: prod, Teams: []string{name}},
+			Days: days, From: "08:00", To: "18:00", TimeZone: zone}
+	}
+	payments := team("payments", "America/New_York", "tue", "thu")
+	payments.From, payments.To = "09:00", "17:00"
+	day := func(d int) string { return end.AddDate(0, 0, d).Format(time.DateOnly) }
+	return calendar.New(calendar.Config{TimeZone: "UTC",
+		Windows: []calendar.WindowConfig{payments,
+			team("storefront", "Europe/Paris", "mon-thu"),
+			team("platform", "UTC", "mon-fri"),
+			team("identity", "America/Los_Angeles", "mon-fri"),
+			team("fulfillment", "Asia/Kolkata", "mon-fri"),
+			{Name: "production-weekdays", Scope: calendar.Scope{Environments: prod}, Days: []string{"mon-fri"}, From: "08:00", To: "18:00"},
+		},
+		Freezes: []calendar.FreezeConfig{{Name: "demo-freeze", Reason: "a migration the demo invents",
+			Scope: calendar.Scope{Environments: prod}, From: day(-9), To: day(-7)}},
+	})
 }
 
 // Run runs the demo.
@@ -163,7 +196,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := summary(ctx, st, o.Out); err != nil {
 		return err
 	}
-	q := metrics.Query{From: o.End.AddDate(0, 0, -30), To: o.End, By: []metrics.Dimension{metrics.Team}}
+	if o.Calendar == nil {
+		if o.Calendar, err = Calendar(o.End); err != nil {
+			return err
+		}
+	}
+	q := metrics.Query{From: o.End.AddDate(0, 0, -30), To: o.End, By: []metrics.Dimension{metrics.Team}, Calendar: o.Calendar}
 	sums, err := metrics.Summaries(ctx, st.Conn(), q)
 	if err != nil {
 		return err
@@ -172,7 +210,22 @@ func Run(ctx context.Context, o Options) error {
 	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: metrics.DefaultLevelTable, Summaries: sums}).WriteTable(o.Out); err != nil {
 		return err
 	}
-	am, err := alerts(ctx, st, o, stats.Anomalies, say)
+	// The change-window alerts of the last day's deployments, as serve's
+	// evaluation at the end of the range finds them.
+	wcfg := anomaly.AlertConfig{Calendar: o.Calendar, DefaultRunbook: "https://runbooks.example/change-windows"}
+	windowed, err := anomaly.WindowAlerts(ctx, st.Conn(), wcfg, nil, o.End)
+	if err != nil {
+		return err
+	}
+	say("\ndeployments of the last day outside their change windows (opsmetrics anomaly detect; docs/change-windows.md): %d alerts", len(windowed))
+	for i, a := range windowed {
+		if i == 3 {
+			say("  … and %d more", len(windowed)-i)
+			break
+		}
+		say("  [%s] %s (window %s)", a.Labels["severity"], a.Annotations["summary"], a.Labels["window"])
+	}
+	am, err := alerts(ctx, st, o, stats.Anomalies, windowed, say)
 	if am != nil {
 		defer am.Stop()
 		kept = append(kept, fmt.Sprintf("Alertmanager   --alertmanager %s   (curl %s/api/v2/alerts)", am.URL, am.URL))
@@ -227,10 +280,12 @@ func WatchInjected(ctx context.Context, conn driver.Conn, injected []generator.A
 	return res, out, nil
 }
 
-// alerts watches the injected anomalies and sends what fired to a private
-// Alertmanager, then lists what Alertmanager holds. It returns that
-// Alertmanager, running, for the caller to stop.
-func alerts(ctx context.Context, st *store.Store, o Options, injected []generator.Anomaly, say func(string, ...any)) (*alertmanager.Server, error) {
+// alerts watches the injected anomalies and sends what fired, and the
+// change-window alerts windowed, to a private Alertmanager, then lists
+// what Alertmanager holds. It returns that Alertmanager, running, for the
+// caller to stop.
+func alerts(ctx context.Context, st *store.Store, o Options, injected []generator.Anomaly, windowed []anomaly.Alert,
+	say func(string, ...any)) (*alertmanager.Server, error) {
 	if len(injected) == 0 {
 		return nil, nil
 	}
@@ -270,6 +325,9 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	for _, k := range order {
 		n.Fire(latest[k])
 	}
+	for _, a := range windowed {
+		n.Fire(a)
+	}
 	if err := n.Flush(ctx); err != nil {
 		return am, err
 	}
@@ -277,7 +335,11 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	if err != nil {
 		return am, err
 	}
-	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, by service first:", alertmanager.Binary, am.URL, len(held))
+	// The change-window alerts were listed above.
+	all := len(held)
+	held = slices.DeleteFunc(held, func(a alertmanager.Alert) bool { return a.Labels["alertname"] == anomaly.WindowAlert })
+	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, %d of them of deployments outside their windows; the anomalies, by service first:",
+		alertmanager.Binary, am.URL, all, all-len(held))
 	sort.Slice(held, func(i, j int) bool {
 		a, b := held[i].Labels, held[j].Labels
 		if (a["service"] == "") != (b["service"] == "") {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -67,12 +68,27 @@ func BenchmarkKPISummary(b *testing.B) {
 		}
 		return best
 	}
+	// A change calendar (deployments_outside_window): windows per team, in
+	// two zones, an overnight one, and a freeze.
+	cal, err := calendar.New(calendar.Config{TimeZone: "Europe/Paris",
+		Windows: []calendar.WindowConfig{
+			{Name: "weekdays", Scope: calendar.Scope{Environments: []string{"production"}}, Days: []string{"mon-fri"}, From: "09:00", To: "17:00"},
+			{Name: "tue-thu", Scope: calendar.Scope{Environments: []string{"production"}, Teams: []string{"payments"}},
+				Days: []string{"tue", "thu"}, From: "10:00", To: "16:00", TimeZone: "America/New_York"},
+			{Name: "nights", Scope: calendar.Scope{Environments: []string{"production"}, Teams: []string{"data"}},
+				Days: []string{"mon-fri"}, From: "22:00", To: "02:00"},
+		},
+		Freezes: []calendar.FreezeConfig{{Name: "freeze", From: "2026-10-01", To: "2026-10-08"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	var slices int
-	// One untimed run by service with each query timed, for the breakdown.
+	// One untimed run by service, with the calendar, each query timed for
+	// the breakdown.
 	tc := &timingConn{Conn: st.Conn()}
 	{
 		bq := q
-		bq.By = []metrics.Dimension{metrics.Service}
+		bq.By, bq.Calendar = []metrics.Dimension{metrics.Service}, cal
 		if _, err := metrics.Summaries(ctx, tc, bq); err != nil {
 			b.Fatal(err)
 		}
@@ -89,6 +105,13 @@ func BenchmarkKPISummary(b *testing.B) {
 		bq := q
 		bq.By = []metrics.Dimension{metrics.Team, metrics.Environment}
 		bq.Production = []string{"production", "staging"}
+		_, err := metrics.Summaries(ctx, st.Conn(), bq)
+		return err
+	})
+	// The same by service, judged by the calendar.
+	byServiceCal := timeIt(func() error {
+		bq := q
+		bq.By, bq.Calendar = []metrics.Dimension{metrics.Service}, cal
 		_, err := metrics.Summaries(ctx, st.Conn(), bq)
 		return err
 	})
@@ -117,6 +140,8 @@ func BenchmarkKPISummary(b *testing.B) {
 	fmt.Printf("%-58s %12s\n", "KPI summary, 90 days, --by service (best of 3)", byService.Round(time.Millisecond))
 	fmt.Printf("%-58s %12d\n", "  slices", slices)
 	fmt.Printf("%-58s %12s\n", "KPI summary, 90 days, --by team,environment (best of 3)", byTeamEnv.Round(time.Millisecond))
+	fmt.Printf("%-58s %12s\n", "  the same with a change calendar (best of 3)", byServiceCal.Round(time.Millisecond))
+	fmt.Printf("%-58s %12.2f\n", "  ratio with / without the calendar", byServiceCal.Seconds()/byService.Seconds())
 	fmt.Printf("%-58s %12s\n", "plain scan of the same columns and range (best of 3)", scan.Round(time.Millisecond))
 	fmt.Printf("%-58s %12.2f\n", "ratio summary by service / plain scan", byService.Seconds()/scan.Seconds())
 	fmt.Printf("%-58s %12.2f\n", "ratio summary by team,environment / plain scan", byTeamEnv.Seconds()/scan.Seconds())

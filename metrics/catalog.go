@@ -104,6 +104,9 @@ var Catalog = []KPI{
 	{Name: PanelPatchLatency, Title: "Patch latency (median)", Unit: "seconds", Kind: KindDuration, Harm: "up", Doc: patchDoc},
 	{Name: PanelPatchCompliance, Title: "Patch compliance", Unit: "ratio", Kind: KindRate, Harm: "down", Doc: patchDoc},
 	{Name: PanelPatchesOverdue, Title: "Patches overdue", Unit: "count", Kind: KindCount, Harm: "up", Doc: patchDoc},
+	{Name: KPIDeploymentsOutsideWindow, Title: "Deployments outside change windows", Unit: "count", Kind: KindCount, Harm: "up",
+		Formula: "production deployments started outside their change windows or in a freeze; unplanned fixes for an open incident counted apart",
+		Doc:     "docs/kpis.md#deployments-outside-change-windows"},
 }
 
 const patchDoc = "docs/kpis.md#patch-management"
@@ -135,20 +138,21 @@ func Title(name string) string {
 // field of Summary holds which KPI. A rate with no trials or a median with
 // no sample has none.
 var values = map[string]func(s *Summary) (float64, bool){
-	PanelDeploymentFrequency: func(s *Summary) (float64, bool) { return s.DeploymentsPerDay, true },
-	PanelLeadTime:            func(s *Summary) (float64, bool) { return optional(s.LeadTimeMedianSeconds) },
-	PanelChangeFailureRate:   func(s *Summary) (float64, bool) { return optional(s.ChangeFailureRate) },
-	PanelRecoveryTime:        func(s *Summary) (float64, bool) { return optional(s.RecoveryMedianSeconds) },
-	PanelReworkRate:          func(s *Summary) (float64, bool) { return optional(s.ReworkRate) },
-	PanelDeployments:         func(s *Summary) (float64, bool) { return float64(s.Deployments), true },
-	PanelIncidents:           func(s *Summary) (float64, bool) { return float64(s.Incidents), true },
-	PanelMTTR:                func(s *Summary) (float64, bool) { return optional(s.MTTRMedianSeconds) },
-	PanelMTTD:                func(s *Summary) (float64, bool) { return optional(s.MTTDMedianSeconds) },
-	PanelMTTA:                func(s *Summary) (float64, bool) { return optional(s.MTTAMedianSeconds) },
-	KPIPatches:               func(s *Summary) (float64, bool) { return float64(s.PatchAdvisories), true },
-	PanelPatchLatency:        func(s *Summary) (float64, bool) { return optional(s.PatchLatencyMedianSeconds) },
-	PanelPatchCompliance:     func(s *Summary) (float64, bool) { return optional(s.PatchCompliance) },
-	PanelPatchesOverdue:      func(s *Summary) (float64, bool) { return float64(s.PatchesOverdue), true },
+	PanelDeploymentFrequency:    func(s *Summary) (float64, bool) { return s.DeploymentsPerDay, true },
+	PanelLeadTime:               func(s *Summary) (float64, bool) { return optional(s.LeadTimeMedianSeconds) },
+	PanelChangeFailureRate:      func(s *Summary) (float64, bool) { return optional(s.ChangeFailureRate) },
+	PanelRecoveryTime:           func(s *Summary) (float64, bool) { return optional(s.RecoveryMedianSeconds) },
+	PanelReworkRate:             func(s *Summary) (float64, bool) { return optional(s.ReworkRate) },
+	PanelDeployments:            func(s *Summary) (float64, bool) { return float64(s.Deployments), true },
+	PanelIncidents:              func(s *Summary) (float64, bool) { return float64(s.Incidents), true },
+	PanelMTTR:                   func(s *Summary) (float64, bool) { return optional(s.MTTRMedianSeconds) },
+	PanelMTTD:                   func(s *Summary) (float64, bool) { return optional(s.MTTDMedianSeconds) },
+	PanelMTTA:                   func(s *Summary) (float64, bool) { return optional(s.MTTAMedianSeconds) },
+	KPIPatches:                  func(s *Summary) (float64, bool) { return float64(s.PatchAdvisories), true },
+	PanelPatchLatency:           func(s *Summary) (float64, bool) { return optional(s.PatchLatencyMedianSeconds) },
+	PanelPatchCompliance:        func(s *Summary) (float64, bool) { return optional(s.PatchCompliance) },
+	PanelPatchesOverdue:         func(s *Summary) (float64, bool) { return float64(s.PatchesOverdue), true },
+	KPIDeploymentsOutsideWindow: func(s *Summary) (float64, bool) { return float64(s.DeploymentsOutsideWindow), true },
 }
 
 // trials are the successes and trials each rate KPI is the ratio of.

@@ -57,20 +57,21 @@ func contains(xs []string, x string) bool {
 // json`, the API's kpis resource: docs/kpis.md) that carry each KPI of the
 // catalogue, and the numerator and denominator of each rate.
 var kpiJSONFields = map[string]struct{ value, num, den string }{
-	"deployment_frequency": {value: "deployments_per_day"},
-	"lead_time":            {value: "lead_time_median_seconds"},
-	"change_failure_rate":  {"change_failure_rate", "failed_deployments", "deployments"},
-	"recovery_time":        {value: "recovery_median_seconds"},
-	"rework_rate":          {"rework_rate", "rework_deployments", "deployments"},
-	"deployments":          {value: "deployments"},
-	"incidents":            {value: "incidents"},
-	"mttr":                 {value: "mttr_median_seconds"},
-	"mttd":                 {value: "mttd_median_seconds"},
-	"mtta":                 {value: "mtta_median_seconds"},
-	"patches":              {value: "patch_advisories"},
-	"patch_latency":        {value: "patch_latency_median_seconds"},
-	"patch_compliance":     {"patch_compliance", "patches_compliant", "patches_due"},
-	"patches_overdue":      {value: "patches_overdue"},
+	"deployment_frequency":       {value: "deployments_per_day"},
+	"lead_time":                  {value: "lead_time_median_seconds"},
+	"change_failure_rate":        {"change_failure_rate", "failed_deployments", "deployments"},
+	"recovery_time":              {value: "recovery_median_seconds"},
+	"rework_rate":                {"rework_rate", "rework_deployments", "deployments"},
+	"deployments":                {value: "deployments"},
+	"incidents":                  {value: "incidents"},
+	"mttr":                       {value: "mttr_median_seconds"},
+	"mttd":                       {value: "mttd_median_seconds"},
+	"mtta":                       {value: "mtta_median_seconds"},
+	"patches":                    {value: "patch_advisories"},
+	"patch_latency":              {value: "patch_latency_median_seconds"},
+	"patch_compliance":           {"patch_compliance", "patches_compliant", "patches_due"},
+	"patches_overdue":            {value: "patches_overdue"},
+	"deployments_outside_window": {value: "deployments_outside_window"},
 }
 
 // TestEveryKPIHasAValue: each KPI of the catalogue reads, from summaries

@@ -269,6 +269,18 @@ var kpiGauges = []kpiGauge{
 	{"mttr_median_seconds", "Median time from detection to resolution.", ValueOf(PanelMTTR)},
 	{"patch_compliance_ratio", "Patches applied within their deadline divided by patches due.", ValueOf(PanelPatchCompliance)},
 	{"patches_overdue", "Patches not applied and past their deadline.", ValueOf(PanelPatchesOverdue)},
+	// The calendar's gauges are absent where it judged no deployment (no
+	// calendar, or no deployment in the slice).
+	{"deployments_outside_window", "Production deployments started outside their change windows or in a freeze.",
+		func(s *Summary) (float64, bool) {
+			return float64(s.DeploymentsOutsideWindow), s.OutsideWindowShare != nil
+		}},
+	{"deployments_outside_window_ratio", "Deployments outside their change windows or in a freeze divided by deployments.",
+		func(s *Summary) (float64, bool) { return optional(s.OutsideWindowShare) }},
+	{"unplanned_fixes_outside_window", "Unplanned fixes for an open incident deployed outside the change windows or in a freeze.",
+		func(s *Summary) (float64, bool) {
+			return float64(s.UnplannedFixesOutsideWindow), s.OutsideWindowShare != nil
+		}},
 }
 
 // A scope is one level the gauges are computed at: the whole organisation

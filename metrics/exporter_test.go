@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
@@ -60,6 +61,32 @@ func TestExporter(t *testing.T) {
 	}
 	if bytes.Contains(text, []byte("opsmetrics_kpi_mttr_median_seconds{")) {
 		t.Error("MTTR exported without incidents; absent values must have no sample")
+	}
+	if bytes.Contains(text, []byte("opsmetrics_kpi_org_deployments_outside_window{")) {
+		t.Error("deployments outside window exported with no change calendar")
+	}
+	testenv.CheckMetrics(t, string(text))
+
+	// With a change calendar frozen for the century, every deployment
+	// breaks it.
+	cal, err := calendar.New(calendar.Config{Freezes: []calendar.FreezeConfig{{Name: "century", From: "2000-01-01", To: "2100-01-01"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp = metrics.NewExporter(st.Conn(), metrics.Query{Calendar: cal}, nil, testenv.Logger(t))
+	if err := exp.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	text = []byte(testenv.Exposition(t, exp))
+	for _, want := range []string{
+		`opsmetrics_kpi_org_deployments_outside_window{window="30d"} 4`,
+		`opsmetrics_kpi_org_deployments_outside_window_ratio{window="30d"} 1`,
+		`opsmetrics_kpi_team_deployments_outside_window{team="payments",window="7d"} 2`,
+		`opsmetrics_kpi_org_unplanned_fixes_outside_window{window="7d"} 0`,
+	} {
+		if !bytes.Contains(text, []byte(want)) {
+			t.Errorf("exposition lacks %s", want)
+		}
 	}
 	testenv.CheckMetrics(t, string(text))
 }

@@ -103,10 +103,19 @@ func WriteRange(w io.Writer, from, to time.Time, loc *time.Location) {
 		from.In(loc).Format("2006-01-02 15:04"), to.In(loc).Format("2006-01-02 15:04"), loc)
 }
 
+// windowColumns are the change calendar's figures, in a table of their
+// own when a calendar is configured.
+var windowColumns = []column{
+	{"outside window", func(s *Summary) string { return strconv.FormatUint(s.DeploymentsOutsideWindow, 10) }},
+	{"share", func(s *Summary) string { return human("ratio", s.OutsideWindowShare) }},
+	{"in freeze", func(s *Summary) string { return strconv.FormatUint(s.DeploymentsInFreeze, 10) }},
+	{"unplanned fixes", func(s *Summary) string { return strconv.FormatUint(s.UnplannedFixesOutsideWindow, 10) }},
+}
+
 // WriteTable writes r as aligned tables that fit 100 columns for up to two
 // slicing dimensions of ordinary names, under a line that gives the range
 // and its time zone: the DORA and incident figures, the DORA levels, the
-// patch KPIs and, when r compares, the changes. Durations are medians and
+// patch KPIs, the change calendar's figures (when a calendar judged them) and, when r compares, the changes. Durations are medians and
 // rates percentages (FormatValue); absent values show as "-". A partial
 // bucket (clipped by the range) is marked with a *.
 func (r *Report) WriteTable(w io.Writer) error {
@@ -137,6 +146,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(w)
 	if err := r.writeColumns(tw, patchColumns, "\t(patches)"); err != nil {
 		return err
+	}
+	if slices.ContainsFunc(r.Summaries, func(s *Summary) bool { return s.OutsideWindowShare != nil }) {
+		fmt.Fprintln(w)
+		if err := r.writeColumns(tw, windowColumns, "\t(change calendar)"); err != nil {
+			return err
+		}
 	}
 	if len(r.Summaries) == 0 || r.Summaries[0].Previous == nil {
 		return nil

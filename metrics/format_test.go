@@ -16,11 +16,12 @@ import (
 )
 
 func TestReportFormats(t *testing.T) {
-	cfr, mttr, recovery := 0.25, 5400.0, 9000.0
+	cfr, mttr, recovery, outside := 0.25, 5400.0, 9000.0, 0.5
 	r := &metrics.Report{From: t0, To: t0.Add(24 * time.Hour), By: []metrics.Dimension{metrics.Team, metrics.Environment}, LevelTable: "2024",
 		Summaries: []*metrics.Summary{
 			{Slice: map[metrics.Dimension]string{metrics.Team: "fulfillment", metrics.Environment: "production-eu"},
 				Deployments: 4, ChangeFailureRate: &cfr, MTTRMedianSeconds: &mttr, RecoveryMedianSeconds: &recovery,
+				DeploymentsOutsideWindow: 2, OutsideWindowShare: &outside, DeploymentsInFreeze: 1, UnplannedFixesOutsideWindow: 3,
 				Levels:      map[string]string{"change_failure_rate": "medium", "recovery_time": "high"},
 				LevelLabels: metrics.LevelLabels(map[string]string{"change_failure_rate": "medium", "recovery_time": "high"})},
 			{Slice: map[metrics.Dimension]string{metrics.Team: "identity", metrics.Environment: "production"}},
@@ -43,6 +44,9 @@ func TestReportFormats(t *testing.T) {
 		regexp.MustCompile(`(?m)^fulfillment +production-eu +recovery time \(median\) +2\.5 h +high \(2nd of 4\)$`),
 		regexp.MustCompile(`(?m)^fulfillment +production-eu +change failure rate +25\.0% +medium \(3rd of 4\)$`),
 		regexp.MustCompile(`(?m)^identity +production +recovery time \(median\) +- +-$`),
+		// The change calendar's figures, in their own table.
+		regexp.MustCompile(`(?m)^fulfillment +production-eu +2 +50\.0% +1 +3$`),
+		regexp.MustCompile(`(?m)^identity +production +0 +- +0 +0$`),
 	} {
 		if !want.MatchString(table.String()) {
 			t.Errorf("table has no line matching %s:\n%s", want, table.String())

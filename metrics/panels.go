@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
 
@@ -36,7 +37,8 @@ const (
 
 // PanelKPIs are the KPIs PanelSQL knows, in dashboard order.
 var PanelKPIs = []string{PanelDeploymentFrequency, PanelLeadTime, PanelChangeFailureRate, PanelRecoveryTime, PanelReworkRate,
-	PanelDeployments, PanelIncidents, PanelMTTR, PanelMTTD, PanelMTTA, PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue}
+	PanelDeployments, PanelIncidents, PanelMTTR, PanelMTTD, PanelMTTA, PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue,
+	KPIDeploymentsOutsideWindow}
 
 // PanelOptions say how a panel names its range and filters.
 type PanelOptions struct {
@@ -54,6 +56,10 @@ type PanelOptions struct {
 	Production       []string
 	MaxGap           time.Duration
 	LeadTimeLookback time.Duration
+	// Calendar and ServiceTiers judge deployments_outside_window, as
+	// Query's do (nil: no calendar, the KPI is 0).
+	Calendar     *calendar.Calendar
+	ServiceTiers map[string]string
 }
 
 // panelRange is q over the panel's range, its expressions.
@@ -104,7 +110,8 @@ func panelSQL(kpi string, o PanelOptions) (string, error) {
 	if o.GroupBy != "" && o.Bucket != "" {
 		return "", fmt.Errorf("a panel query is bucketed or grouped, not both")
 	}
-	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback})
+	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback,
+		Calendar: o.Calendar, ServiceTiers: o.ServiceTiers})
 	gap := r.gap()
 	attr, err := chsql.Inline(attributionQuery(panelWindow(r, gap)))
 	if err != nil {
@@ -129,6 +136,13 @@ func panelSQL(kpi string, o PanelOptions) (string, error) {
 		}[kpi]
 		return o.wrap("finished_at", "toNullable(toFloat64("+expr+")) AS value",
 			src+" WHERE "+o.inRange("finished_at")+" AND has("+prod+", environment) AND "+o.filters()), nil
+	case KPIDeploymentsOutsideWindow:
+		src, err := chsql.Inline(windowSource(r))
+		if err != nil {
+			return "", err
+		}
+		return o.wrap("finished_at", "toNullable(toFloat64(countIf("+breaksCalendar+"))) AS value",
+			src+" WHERE "+o.inRange("finished_at")+" AND "+o.filters()), nil
 	case PanelLeadTime:
 		src, err := chsql.Inline(leadTimeSource(r))
 		if err != nil {
@@ -289,11 +303,12 @@ const (
 	TableAttributions   = "attributions"    // incidents with the deployment blamed and how
 	TablePatchLatencies = "patch_latencies" // one row per applied patch target: its latency in hours
 	TableOverduePatches = "overdue_patches" // targets not applied by their deadline
+	TableOutsideWindow  = "outside_window"  // deployments outside their change windows or in a freeze
 )
 
 // PanelTableSQL returns the statement of a panel table over the range.
 func PanelTableSQL(name string, o PanelOptions) (string, error) {
-	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap})
+	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, Calendar: o.Calendar, ServiceTiers: o.ServiceTiers})
 	gap := r.gap()
 	prod, err := chsql.Literal(r.production())
 	if err != nil {
@@ -321,6 +336,15 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 			deployment_id AS caused_by, method
 		FROM (` + attr + `)
 		WHERE has(` + prod + `, environment) AND ` + filter("service", "environment") + `
+		ORDER BY time DESC`, nil
+	case TableOutsideWindow:
+		src, err := chsql.Inline(windowSource(r, "actor", "pipeline", "version"))
+		if err != nil {
+			return "", err
+		}
+		return `SELECT t AS time, deployment_id AS deployment, service, team, environment, actor, pipeline, version,
+			` + windowClass + ` AS class
+		FROM ` + src + ` WHERE ` + o.inRange("finished_at") + ` AND ` + o.filters() + ` AND ` + breaksCalendar + `
 		ORDER BY time DESC`, nil
 	case TablePatchLatencies, TableOverduePatches:
 		src, err := chsql.Inline(patchSource(r))

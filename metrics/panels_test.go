@@ -79,6 +79,9 @@ func TestPanelsAgreeWithSummaries(t *testing.T) {
 		case metrics.PanelPatchesOverdue:
 			v := float64(s.PatchesOverdue)
 			return &v
+		case metrics.KPIDeploymentsOutsideWindow: // no calendar: 0 (window_test.go has one)
+			v := float64(s.DeploymentsOutsideWindow)
+			return &v
 		}
 		return nil
 	}

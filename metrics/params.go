@@ -27,7 +27,8 @@ type Params struct {
 
 	// Defaults holds what an empty parameter means: its Production,
 	// Levels, LevelTables, MaxGap, LeadTimeLookback and PatchDeadlines
-	// (from configuration) apply unless a parameter overrides them.
+	// (from configuration) apply unless a parameter overrides them; its
+	// Calendar and ServiceTiers always apply.
 	Defaults Query
 	// Limits bound the request (the API's); zero fields keep the
 	// command line's bounds.
@@ -85,7 +86,8 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		return nil, fmt.Errorf("bucket: %w", err)
 	}
 	r.Query = Query{Production: p.Defaults.Production, Levels: p.Defaults.Levels, LevelTables: p.Defaults.LevelTables,
-		MaxGap: p.Defaults.MaxGap, LeadTimeLookback: p.Defaults.LeadTimeLookback, PatchDeadlines: p.Defaults.PatchDeadlines}
+		MaxGap: p.Defaults.MaxGap, LeadTimeLookback: p.Defaults.LeadTimeLookback, PatchDeadlines: p.Defaults.PatchDeadlines,
+		Calendar: p.Defaults.Calendar, ServiceTiers: p.Defaults.ServiceTiers}
 	q := &r.Query
 	n := now.In(loc)
 	q.To = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)

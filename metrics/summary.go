@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -58,6 +59,12 @@ type Query struct {
 	// LevelTables adds or replaces level tables by name (configuration's
 	// kpi.dora_levels).
 	LevelTables map[string]LevelTable
+	// Calendar is the change calendar deployments_outside_window judges
+	// deployments by (nil: none, the KPI is 0); ServiceTiers the tier of
+	// each service, from the service catalog, for its tier-scoped windows
+	// and freezes.
+	Calendar     *calendar.Calendar
+	ServiceTiers map[string]string
 	// Step, when set, splits the range into UTC hours or days within one
 	// set of queries: Summaries then returns a summary per step and slice
 	// that has data, with Bucket set. Baselines learn from these series.
@@ -169,6 +176,14 @@ type Summary struct {
 	PatchesOverdue              uint64              `json:"patches_overdue"`                    // not applied, past deadline at the range end
 	DeployDurationMedianSeconds *float64            `json:"deployment_duration_median_seconds"` // started → finished
 	DeployDurationP90Seconds    *float64            `json:"deployment_duration_p90_seconds"`
+	// The change calendar's figures (window.go), with Query.Calendar set:
+	// deployments outside their windows or in a freeze (those in a freeze
+	// among them), their share of the deployments, and the unplanned fixes
+	// for an open incident outside the calendar, counted apart.
+	DeploymentsOutsideWindow    uint64   `json:"deployments_outside_window"`
+	DeploymentsInFreeze         uint64   `json:"deployments_in_freeze"`
+	OutsideWindowShare          *float64 `json:"deployments_outside_window_share"`
+	UnplannedFixesOutsideWindow uint64   `json:"unplanned_fixes_outside_window"`
 	// Levels is the DORA performance level of each DORA metric with a
 	// value, in the report's words (elite, high, medium, low); LevelLabels
 	// the same with their best-to-worst place ("low (worst of 4)").
@@ -374,6 +389,9 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		return nil, err
 	}
 	if err := patches(ctx, conn, q, get); err != nil {
+		return nil, err
+	}
+	if err := outsideWindow(ctx, conn, q, get); err != nil {
 		return nil, err
 	}
 

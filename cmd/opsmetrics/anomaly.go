@@ -79,7 +79,11 @@ func runAnomaly(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		return res.Write(os.Stdout, past)
 	}
-	return anomaly.Check(ctx, st.Conn(), anomaly.CheckOptions{Detect: cfg.anomalyConfig(), Alerting: cfg.Alerting, Catalog: cfg.Catalog, Now: now,
+	alerting := cfg.Alerting
+	if alerting.Calendar, err = cfg.calendar(); err != nil {
+		return err
+	}
+	return anomaly.Check(ctx, st.Conn(), anomaly.CheckOptions{Detect: cfg.anomalyConfig(), Alerting: alerting, Catalog: cfg.Catalog, Now: now,
 		Out: os.Stdout, Log: log})
 }
 

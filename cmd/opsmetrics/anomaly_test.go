@@ -64,6 +64,9 @@ catalog:
   path: `+cat+`
 baselines:
   steps: [day]
+change_calendar:               # a minute a week: the last day's deployments are outside
+  windows:
+    - {name: sunday-minute, environments: [production], days: [sun], from: "03:00", to: "03:01"}
 alerting:
   runbooks:
     deployments: https://runbooks.example/deployments
@@ -75,24 +78,26 @@ alerting:
 `), 0o644)
 	out, code = stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", am.URL,
 		"--at", end.Add(time.Hour).Format(time.RFC3339))
-	if code != 0 || !strings.Contains(out, "KPIAnomaly") || !strings.Contains(out, "KPIThresholdAtRisk") {
+	if code != 0 || !strings.Contains(out, "KPIAnomaly") || !strings.Contains(out, "KPIThresholdAtRisk") || !strings.Contains(out, "DeploymentOutsideWindow") {
 		t.Fatalf("anomaly detect (exit %d):\n%s", code, out)
 	}
 	alerts, err := am.Alerts(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stopAlert, rule bool
+	var stopAlert, rule, window bool
 	for _, a := range alerts {
+		window = window || (a.Labels["alertname"] == "DeploymentOutsideWindow" && a.Labels["deployment_id"] != "" &&
+			a.Labels["window"] == "sunday-minute" && strings.Contains(a.Annotations["window"], "sun 03:00–03:01 (UTC)"))
 		if a.Labels["kpi"] == "deployments" && a.Labels["service"] == stop.Service && a.Labels["direction"] == "down" {
 			stopAlert = a.Annotations["runbook_url"] == "https://runbooks.example/deployments" &&
 				a.Labels["owner"] == "on-call" && a.Labels["tier"] == "tier-1" && a.Labels["severity"] == "critical"
 		}
 		rule = rule || a.Labels["rule"] == "org-cfr"
 	}
-	if !stopAlert || !rule {
-		t.Errorf("Alertmanager has %d alerts; deployment stop of %s with its runbook, owner, tier and severity: %v, threshold rule: %v\n%s",
-			len(alerts), stop.Service, stopAlert, rule, out)
+	if !stopAlert || !rule || !window {
+		t.Errorf("Alertmanager has %d alerts; deployment stop of %s with its runbook, owner, tier and severity: %v, threshold rule: %v, change window: %v\n%s",
+			len(alerts), stop.Service, stopAlert, rule, window, out)
 	}
 	if _, code := stdout(t, "anomaly", "detect", "--config", file, "--clickhouse", dsn, "--alertmanager", "ftp://x"); code != exitUsage {
 		t.Errorf("a bad Alertmanager URL: exit %d, want 2", code)

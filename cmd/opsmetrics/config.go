@@ -9,8 +9,10 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/dashboards"
 	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/broker"
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/config"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -36,6 +38,7 @@ type fileConfig struct {
 	Anomaly     anomaly.Config         `yaml:"anomaly"`
 	Alerting    anomaly.AlertingConfig `yaml:"alerting"`
 	Catalog     catalog.Config         `yaml:"catalog"`
+	Calendar    calendar.Config        `yaml:"change_calendar"`
 }
 
 // defaultConfig is the configuration before the file, the environment and
@@ -66,6 +69,7 @@ func (c *fileConfig) Validate() error {
 		config.Section("anomaly", c.Anomaly.Validate()),
 		config.Section("alerting", c.Alerting.Validate()),
 		config.Section("", c.Catalog.Validate()),
+		config.Section("", c.Calendar.Validate()),
 		config.Section("log", c.Log.Validate()),
 	)...)
 }
@@ -107,6 +111,42 @@ func (c *fileConfig) openStore(ctx context.Context) (*store.Store, error) {
 		return nil, err
 	}
 	return store.OpenCurrent(ctx, c.ClickHouse)
+}
+
+// kpiDefaults is the kpi section as the defaults of a query (what an
+// absent flag or parameter means), with the change calendar, when one is
+// configured, and the services' tiers from the catalog, loaded once.
+func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
+	q := c.KPI.Defaults()
+	cal, err := c.calendar()
+	if err != nil || cal == nil {
+		return q, err
+	}
+	q.Calendar = cal
+	if c.Catalog.Enabled() {
+		cat, err := catalog.Load(c.Catalog.Path, c.Catalog.WithDefaults().TierAnnotation)
+		if err != nil {
+			return q, err
+		}
+		q.ServiceTiers = cat.Tiers()
+	}
+	return q, nil
+}
+
+// dashboardOptions are the dashboards' settings of the configuration: the
+// change calendar and the tiers the KPIs judge deployments by.
+func (c *fileConfig) dashboardOptions() (dashboards.Options, error) {
+	q, err := c.kpiDefaults()
+	return dashboards.Options{Calendar: q.Calendar, ServiceTiers: q.ServiceTiers}, err
+}
+
+// calendar is the compiled change calendar; nil when change_calendar
+// names no window and no freeze.
+func (c *fileConfig) calendar() (*calendar.Calendar, error) {
+	if len(c.Calendar.Windows)+len(c.Calendar.Freezes) == 0 {
+		return nil, nil
+	}
+	return calendar.New(c.Calendar)
 }
 
 // ingestConfig is the ingester's configuration: the ingest section with the

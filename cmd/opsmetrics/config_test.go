@@ -53,11 +53,16 @@ func TestGoodFile(t *testing.T) {
 		{"alerting.thresholds[0].above, parsed", *cfg.Alerting.Thresholds[0].Above, 0.15},
 		{"alerting.thresholds[0].by", fmt.Sprint(cfg.Alerting.Thresholds[0].By), "[team]"},
 		{"anomaly detects at the baselines' steps", fmt.Sprint(cfg.anomalyConfig().Steps), "[day]"},
+		{"change_calendar.windows[0].teams", fmt.Sprint(cfg.Calendar.Windows[0].Teams), "[payments]"},
+		{"change_calendar.freezes[0].reason", cfg.Calendar.Freezes[0].Reason, "year-end trading peak"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
 		}
+	}
+	if q, err := cfg.kpiDefaults(); err != nil || q.Calendar == nil {
+		t.Errorf("the KPIs' defaults have no change calendar (%v)", err)
 	}
 }
 
@@ -124,6 +129,9 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"unknown key of a threshold rule", nil, nil, "bad-threshold-unknown-key", "field sevrity not found"},
 		{"persistence of an unknown step", nil, nil, "bad-persistence-step", `config: anomaly.persistence: want day or hour keys, got "week"`},
 		{"unknown baselines step", nil, nil, "bad-baselines-step", `config: baselines.steps: want day or hour, got "minute"`},
+		{"calendar day", nil, nil, "bad-calendar-days",
+			`config: change_calendar.windows[1].days[0]: want mon, tue, wed, thu, fri, sat, sun or a range like mon-fri, got "fri-"`},
+		{"change-window alert too short", nil, nil, "bad-window-alert-for", "config: alerting.window_alert_for: want at least 1m, or 0 for 24h0m0s, got 10s"},
 		{"no API bucket", nil, nil, "bad-api-buckets", "config: api.max_buckets: must be >= 1, got 0"},
 		{"bad Alertmanager URL", []string{"--alertmanager", "ftp://x"}, nil, "", "--alertmanager: want an http(s) URL"},
 		{"SASL without a password", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u"}, nil, "",

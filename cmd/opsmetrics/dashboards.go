@@ -51,7 +51,11 @@ func runDashboardsBuild(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	files, err := dashboards.WriteTree(*out, *path, ds)
+	o, err := cfg.dashboardOptions()
+	if err != nil {
+		return err
+	}
+	files, err := dashboards.WriteTree(*out, *path, ds, o)
 	if err != nil {
 		return err
 	}
@@ -112,7 +116,11 @@ func runDashboardsProvision(ctx context.Context, fs *flag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	p, err := dashboards.NewProvisioner(g, ds, cfg.Log.Logger())
+	o, err := cfg.dashboardOptions()
+	if err != nil {
+		return err
+	}
+	p, err := dashboards.NewProvisioner(g, ds, o, cfg.Log.Logger())
 	if err != nil {
 		return err
 	}

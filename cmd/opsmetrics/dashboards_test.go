@@ -59,7 +59,7 @@ func (g *grafanaRecorder) recorded() []recordedRequest {
 }
 
 func TestDashboardsProvision(t *testing.T) {
-	boards, err := dashboards.All()
+	boards, err := dashboards.All(dashboards.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ func runDemo(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	o.ClickHouse, o.Kafka, o.Topics, o.Ingest, o.Log = cfg.ClickHouse, cfg.Kafka, cfg.Topics, cfg.Ingest, cfg.Log.Logger()
 	o.Ingest.Group = "opsmetrics-demo-" + time.Now().UTC().Format("20060102T150405")
+	if o.Calendar, err = cfg.calendar(); err != nil { // nil: the demo's own
+		return err
+	}
 	o.End = time.Now().UTC().Truncate(24 * time.Hour)
 	return demo.Run(ctx, o)
 }

@@ -54,7 +54,10 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	p.Compare, p.Defaults = fmt.Sprint(*compare), cfg.KPI.Defaults()
+	p.Compare = fmt.Sprint(*compare)
+	if p.Defaults, err = cfg.kpiDefaults(); err != nil {
+		return err
+	}
 	req, err := p.Parse(time.Now())
 	if err != nil {
 		return paramsError(err)

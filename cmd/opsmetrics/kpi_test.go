@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"regexp"
 	"testing"
 	"time"
 
@@ -106,6 +107,35 @@ kpi:
 	}
 	if _, code := stdout(t, "kpi", "--config", file, "--clickhouse", dsn, "--dora-report", "2023"); code != 0 {
 		t.Errorf("--dora-report 2023 over a configured table: exit %d", code)
+	}
+	// The change calendar of the file, with the tiers of its catalog:
+	// Monday noon is outside the weekday afternoons, but inside the
+	// tier-1 window that decides for search.
+	dir := t.TempDir()
+	os.WriteFile(dir+"/services.yaml", []byte("- {name: search, owner: discovery, tier: tier-1}\n"), 0o644)
+	os.WriteFile(dir+"/cal.yaml", []byte(`
+catalog:
+  path: `+dir+`/services.yaml
+change_calendar:
+  windows:
+    - {name: afternoons, environments: [production], days: [mon-fri], from: "13:00", to: "17:00"}
+    - {name: tier-1-noon, environments: [production], tiers: [tier-1], days: [mon], from: "11:00", to: "13:00"}
+`), 0o644)
+	out, code = stdout(t, "kpi", "--config", dir+"/cal.yaml", "--clickhouse", dsn, "--from", "2026-03-01", "--to", "2026-03-03", "--by", "service", "--format", "json")
+	var windows struct {
+		Summaries []struct {
+			Slice   map[string]string `json:"slice"`
+			Outside uint64            `json:"deployments_outside_window"`
+			Share   *float64          `json:"deployments_outside_window_share"`
+		} `json:"summaries"`
+	}
+	if err := json.Unmarshal([]byte(out), &windows); code != 0 || err != nil || len(windows.Summaries) != 2 ||
+		windows.Summaries[0].Outside != 2 || *windows.Summaries[0].Share != 1 || windows.Summaries[1].Outside != 0 || *windows.Summaries[1].Share != 0 {
+		t.Errorf("kpi with a change calendar (exit %d, %v):\n%s", code, err, out)
+	}
+	if table, code := stdout(t, "kpi", "--config", dir+"/cal.yaml", "--clickhouse", dsn, "--from", "2026-03-01", "--to", "2026-03-03"); code != 0 ||
+		!regexp.MustCompile(`(?m)^all +2 +66\.7% +0 +0$`).MatchString(table) {
+		t.Errorf("kpi table with a change calendar (exit %d):\n%s", code, table)
 	}
 	for _, bad := range [][]string{
 		{"--bucket", "hour"}, {"--dora-report", "relaxed"}, {"--tz", "Mars/Olympus"},

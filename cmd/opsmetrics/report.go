@@ -39,7 +39,9 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
 	}
-	p.Defaults = cfg.KPI.Defaults()
+	if p.Defaults, err = cfg.kpiDefaults(); err != nil {
+		return err
+	}
 	now := time.Now()
 	req, err := p.Parse(now)
 	if err != nil {

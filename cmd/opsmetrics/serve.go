@@ -86,7 +86,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer probe.Close()
-	defaults := cfg.KPI.Defaults()
+	defaults, err := cfg.kpiDefaults()
+	if err != nil {
+		return err
+	}
 	if *prod != "" {
 		defaults.Production = strings.Split(*prod, ",")
 	}
@@ -138,6 +141,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		svc = &anomaly.Service{Conn: st.Conn(), Learn: cfg.baselinesConfig(), Detect: cfg.anomalyConfig(), Alerts: cfg.Alerting.AlertConfig,
 			Rules: cfg.Alerting.Thresholds, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
 		svc.Learn.Production, svc.Detect.Production = defaults.Production, defaults.Production
+		svc.Alerts.Calendar = defaults.Calendar
 		if cfg.Catalog.Enabled() {
 			if svc.Alerts.Catalog, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
 				return err

@@ -81,6 +81,7 @@ type freeze struct {
 	name, reason string
 	scope        scope
 	from, to     time.Time
+	loc          *time.Location // its zone, to describe it in
 }
 
 type scope struct{ envs, teams, tiers []string }
@@ -363,3 +364,35 @@ func stringArray(xs []string) string {
 func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
+
+// Describe says what the window or freeze of that name allows or forbids,
+// in its own time zone, and returns that zone: "tue, thu 10:00–16:00
+// (Europe/Paris)", "frozen 2026-12-19 00:00 to 2027-01-04 00:00
+// (Europe/Paris): year-end trading peak". An unknown name gives "" and UTC.
+func (c *Calendar) Describe(name string) (string, *time.Location) {
+	for _, w := range c.windows {
+		if w.name == name {
+			var days []string
+			for d := 1; d <= 7; d++ {
+				if w.days[d] {
+					days = append(days, dayAbbrev[d])
+				}
+			}
+			hm := func(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+			return fmt.Sprintf("%s %s–%s (%s)", strings.Join(days, ", "), hm(w.from), hm(w.to), w.loc), w.loc
+		}
+	}
+	for _, f := range c.freezes {
+		if f.name == name {
+			loc := f.loc
+			s := fmt.Sprintf("frozen %s to %s (%s)", f.from.In(loc).Format("2006-01-02 15:04"), f.to.In(loc).Format("2006-01-02 15:04"), loc)
+			if f.reason != "" {
+				s += ": " + f.reason
+			}
+			return s, loc
+		}
+	}
+	return "", time.UTC
+}
+
+var dayAbbrev = [8]string{1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat", 7: "sun"}

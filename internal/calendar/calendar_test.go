@@ -236,6 +236,22 @@ func TestFreezeBounds(t *testing.T) {
 	}
 }
 
+// TestDescribe: a window and a freeze are described in their own zones,
+// as the change-window alerts quote them.
+func TestDescribe(t *testing.T) {
+	c, _ := load(t, "testdata/calendar.yaml")
+	for _, tc := range []struct{ name, want, zone string }{
+		{"payments-tue-thu", "tue, thu 10:00–16:00 (Europe/Paris)", "Europe/Paris"},
+		{"batch-nights", "mon, tue, wed, thu, fri 22:00–02:00 (America/New_York)", "America/New_York"},
+		{"year-end", "frozen 2026-12-19 00:00 to 2027-01-04 00:00 (Europe/Paris): year-end trading peak", "Europe/Paris"},
+		{"nothing", "", "UTC"},
+	} {
+		if got, loc := c.Describe(tc.name); got != tc.want || loc.String() != tc.zone {
+			t.Errorf("%s: %q in %s, want %q in %s", tc.name, got, loc, tc.want, tc.zone)
+		}
+	}
+}
+
 // TestSQLGolden keeps the SQL of the test calendar under review:
 // regenerate with go test ./internal/calendar -run SQLGolden -update.
 func TestSQLGolden(t *testing.T) {

@@ -118,7 +118,7 @@ func compile(c Config) (*Calendar, error) {
 		if err != nil {
 			return nil, err
 		}
-		fr := &freeze{name: fc.Name, reason: fc.Reason, scope: newScope(fc.Scope)}
+		fr := &freeze{name: fc.Name, reason: fc.Reason, scope: newScope(fc.Scope), loc: loc}
 		if fr.from, err = instant(fc.From, loc); err != nil {
 			return nil, fmt.Errorf("%s.from: %w", f, err)
 		}

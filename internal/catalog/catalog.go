@@ -72,6 +72,21 @@ func (c *Catalog) Lookup(service string) (Entity, bool) {
 	return c.entities[i], true
 }
 
+// Tiers maps each service that has a tier to it, by name: what the change
+// calendar's tier-scoped windows read. A nil catalog has none.
+func (c *Catalog) Tiers() map[string]string {
+	out := map[string]string{}
+	if c == nil {
+		return out
+	}
+	for _, e := range c.entities {
+		if e.Tier != "" {
+			out[e.Name] = e.Tier
+		}
+	}
+	return out
+}
+
 // Entities returns every entity, ordered by name.
 func (c *Catalog) Entities() []Entity {
 	if c == nil {

@@ -16,6 +16,10 @@ type fold struct {
 	key   []string // GROUP BY
 	raw   string   // expressions added to the raw rows
 	cols  []column
+	// extra columns are folded only when a caller names them, so that the
+	// views keep their columns: those added after the views were created
+	// (actor and pipeline, migration 7).
+	extra []column
 }
 
 // sql is the fold of the raw rows matching where (all rows if empty),
@@ -28,6 +32,11 @@ func (f fold) sql(where string, names []string) string {
 	sel := append([]string(nil), f.key...)
 	for _, c := range f.cols {
 		if len(names) == 0 || contains(names, c.name) {
+			sel = append(sel, c.expr+" AS "+c.name)
+		}
+	}
+	for _, c := range f.extra {
+		if contains(names, c.name) {
 			sel = append(sel, c.expr+" AS "+c.name)
 		}
 	}
@@ -62,6 +71,7 @@ var deployments = fold{
 		{"encoding", `argMax(encoding, v)`},
 		{"updated_at", `max(event_time)`},
 	},
+	extra: []column{{"actor", `argMax(actor, v)`}, {"pipeline", `argMax(pipeline, v)`}},
 }
 
 // Incident columns refer to the raw detected_at as detected: inside the
@@ -123,7 +133,8 @@ var changes = fold{
 
 // Deployments is one row per deployment: its latest message wins. where,
 // if not empty, filters the raw deployment_events rows first; cols, if
-// any, limits the columns to deployment_id and those.
+// any, limits the columns to deployment_id and those (actor and pipeline,
+// which the view lacks, only when named).
 func Deployments(where string, cols ...string) string { return deployments.sql(where, cols) }
 
 // Incidents is one row per incident: every lifecycle step keeps its

@@ -1,0 +1,158 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+)
+
+// The change calendar's KPI, deployments_outside_window (docs/kpis.md,
+// docs/change-windows.md): production deployments judged by
+// Query.Calendar at their start, counted in the range (and bucket) their
+// finish falls in, as every deployment KPI. Deployments outside their
+// windows or in a freeze break the calendar; unplanned fixes for an
+// incident of their service open at the time are counted apart.
+
+// KPIDeploymentsOutsideWindow is the KPI's name in the catalogue, panels
+// and alerts.
+const KPIDeploymentsOutsideWindow = "deployments_outside_window"
+
+// windowClass is the column of windowSource that holds a deployment's
+// calendar.Class.
+const windowClass = "window_class"
+
+// breaksCalendar is the condition on windowClass of the deployments the
+// KPI counts.
+var breaksCalendar = fmt.Sprintf("%s IN ('%s', '%s')", windowClass, calendar.OutsideWindow, calendar.InFreeze)
+
+// windowSource is the production deployments whose messages report a
+// finish in r's range, with the columns the calendar reads and cols: t
+// (the start, or the finish when the start is unknown), tier (from
+// r.ServiceTiers), fix (an unplanned deployment while an incident of its
+// service is open: impact start, or detection, at or before t, and not
+// resolved by t) and window_class, the calendar's class (no_window for
+// all when r has no calendar). Callers filter on finished_at.
+func windowSource(r queryRange, cols ...string) chsql.Expr {
+	deploys := deploymentsFinished(r.from, r.to, dimsAnd(append([]string{"started_at", "finished_at", "unplanned"}, cols...)...), chsql.Expr{})
+	// In the services' order, so that a panel's SQL is the same at every
+	// build; the empty name keeps the arrays typed Array(String).
+	names, tiers := []string{""}, []string{""}
+	for _, svc := range slices.Sorted(maps.Keys(r.ServiceTiers)) {
+		names = append(names, strings.ToLower(strings.TrimSpace(svc)))
+		tiers = append(tiers, strings.ToLower(strings.TrimSpace(r.ServiceTiers[svc])))
+	}
+	class := "'" + string(calendar.NoWindow) + "'"
+	if r.Calendar != nil {
+		class = r.Calendar.SQL(calendar.Columns{Time: "t", Environment: "environment", Team: "team", Tier: "tier", UnplannedFix: "fix"})
+	}
+	incidents := "(" + store.Incidents("", "service", "impact_started_at", "detected_at", "resolved_at") + ")"
+	return chsql.SQL(`(
+			SELECT *, `+class+` AS `+windowClass+`
+			FROM (
+				SELECT *, unplanned = 1 AND arrayExists((o, c) -> o <= t AND (c = toDateTime(0) OR c > t), inc_open, inc_closed) AS fix
+				FROM (
+					SELECT *, assumeNotNull(ifNull(started_at, finished_at)) AS t, transform(lower(service), ?, ?, '') AS tier
+					FROM ? WHERE has(?, environment)
+				)
+				ANY LEFT JOIN (
+					SELECT service, groupArray(opened) AS inc_open, groupArray(closed) AS inc_closed
+					FROM (
+						SELECT service, assumeNotNull(ifNull(impact_started_at, detected_at)) AS opened,
+							ifNull(resolved_at, toDateTime(0)) AS closed
+						FROM `+incidents+`
+						WHERE service != '' AND isNotNull(ifNull(impact_started_at, detected_at)) AND opened < ?
+					)
+					GROUP BY service
+				) USING (service)
+			)
+		)`, names, tiers, deploys, r.production(), r.to)
+}
+
+// windowRow is a row of the KPI's query.
+type windowRow struct {
+	dims
+	Deployments uint64 `ch:"v_deployments"`
+	Outside     uint64 `ch:"v_outside"`
+	InFreeze    uint64 `ch:"v_in_freeze"`
+	Fixes       uint64 `ch:"v_fixes"`
+}
+
+// outsideWindow sets the calendar's figures of each slice of q. Without a
+// calendar it does nothing: the counts stay 0 and the share absent.
+func outsideWindow(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
+	if q.Calendar == nil {
+		return nil
+	}
+	cols, group := q.groupBy("finished_at")
+	wq := chsql.SQL(`SELECT ?count() AS v_deployments, countIf(`+breaksCalendar+`) AS v_outside,
+		countIf(`+windowClass+` = '`+string(calendar.InFreeze)+`') AS v_in_freeze,
+		countIf(`+windowClass+` = '`+string(calendar.UnplannedFix)+`') AS v_fixes
+		FROM ? WHERE ??`, cols, windowSource(q.rangeOf()), q.where("finished_at"), group)
+	n := q.dims()
+	err := query(ctx, conn, wq, func(r *windowRow) {
+		s := get(r.values(n))
+		s.DeploymentsOutsideWindow, s.DeploymentsInFreeze, s.UnplannedFixesOutsideWindow = r.Outside, r.InFreeze, r.Fixes
+		if r.Deployments > 0 {
+			s.OutsideWindowShare = ptr(float64(r.Outside) / float64(r.Deployments))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("deployments outside window: %w", err)
+	}
+	return nil
+}
+
+// WindowDeployment is one production deployment that broke the change
+// calendar, or an unplanned fix outside it, with what the alert about it
+// says.
+type WindowDeployment struct {
+	ID          string    `ch:"deployment_id"`
+	Service     string    `ch:"service"`
+	Team        string    `ch:"team"`
+	Environment string    `ch:"environment"`
+	Tier        string    `ch:"tier"`
+	Actor       string    `ch:"actor"`
+	Pipeline    string    `ch:"pipeline"`
+	Version     string    `ch:"version"`
+	Time        time.Time `ch:"t"` // its start, or its finish when the start is unknown
+	Finished    time.Time `ch:"finished_at"`
+	Unplanned   uint8     `ch:"unplanned"`
+	Fix         uint8     `ch:"fix"` // 1: unplanned, while an incident of its service was open
+	Class       string    `ch:"window_class"`
+}
+
+// OutsideWindow lists the production deployments of q (by their finish,
+// filtered by q's services, teams and environments) that the calendar
+// classes outside_window, in_freeze or unplanned_fix, oldest first: what
+// the change-window alerts are about. calendar.Calendar.Classify on each
+// gives the window it missed. Without a calendar there are none.
+func OutsideWindow(ctx context.Context, conn driver.Conn, q Query) ([]WindowDeployment, error) {
+	if q.Calendar == nil {
+		return nil, nil
+	}
+	wq := chsql.SQL(`SELECT deployment_id, service, team, environment, tier, actor, pipeline, version, t, finished_at,
+			unplanned, fix, `+windowClass+`
+		FROM ? WHERE ? AND (`+breaksCalendar+` OR `+windowClass+` = '`+string(calendar.UnplannedFix)+`')
+		ORDER BY t, deployment_id`, windowSource(q.rangeOf(), "actor", "pipeline", "version"), q.where("finished_at"))
+	var out []WindowDeployment
+	if err := query(ctx, conn, wq, func(d *WindowDeployment) { out = append(out, *d) }); err != nil {
+		return nil, fmt.Errorf("deployments outside window: %w", err)
+	}
+	return out, nil
+}
+
+// Verdict is the calendar's judgement of d, with the window it missed or
+// the freeze it hit, under cal (the calendar d was found by).
+func (d WindowDeployment) Verdict(cal *calendar.Calendar) calendar.Verdict {
+	return cal.Classify(calendar.Deployment{Time: d.Time, Environment: d.Environment, Team: d.Team, Tier: d.Tier,
+		UnplannedFix: d.Fix == 1})
+}
