@@ -326,6 +326,39 @@ func (h *handler) baselines(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, doc)
 }
 
+// forecast serves the forecast of a KPI's series from the current
+// baselines: the document of `opsmetrics forecast --format json`.
+func (h *handler) forecast(w http.ResponseWriter, r *http.Request) {
+	k, ok := kpiOf(w, r, "forecast", baselinedNames())
+	if !ok {
+		return
+	}
+	p := baselines.ForecastParams{KPI: k.Name}
+	if err := bind(r, map[string]*string{"step": &p.Step, "by": &p.By, "service": &p.Services, "team": &p.Teams,
+		"environment": &p.Environments, "at": &p.At, "horizon": &p.Horizon, "level": &p.Level}); err != nil {
+		badRequest(w, err)
+		return
+	}
+	q, err := p.Parse(time.Now())
+	if err != nil {
+		badRequest(w, err)
+		return
+	}
+	var cur []baselines.Stored
+	if !h.do(w, r, "baselines query", false, func(ctx context.Context) (err error) {
+		cur, err = baselines.Current(ctx, h.o.Conn, q.Step)
+		return err
+	}) {
+		return
+	}
+	doc, err := baselines.Forecasts(cur, q)
+	if err != nil {
+		fail(w, http.StatusNotFound, "forecast: %v", err)
+		return
+	}
+	writeJSON(w, doc)
+}
+
 type baselinesRequest struct {
 	step metrics.Step // empty: both
 	at   time.Time

@@ -32,9 +32,9 @@ type ForecastQuery struct {
 	Level   float64       // default DefaultForecastLevel
 }
 
-// MaxForecastIntervals bounds a forecast's horizon: 90 days, or 2,160
-// hours.
-const MaxForecastIntervals = 2160
+// MaxForecastHorizon bounds a forecast's horizon: 90 days, or 2,160
+// hours. A baseline learnt on eight weeks says little further ahead.
+const MaxForecastHorizon = 90 * 24 * time.Hour
 
 // ErrNoBaselines is returned by Forecasts when nothing has been learnt yet.
 var ErrNoBaselines = errors.New("no baselines yet: run opsmetrics baselines learn")
@@ -138,8 +138,8 @@ func (q ForecastQuery) Validate() error {
 	if q.Horizon <= 0 {
 		return fmt.Errorf("horizon: must be positive, got %v", q.Horizon)
 	}
-	if n := (q.Horizon + q.Step.Duration() - 1) / q.Step.Duration(); n > MaxForecastIntervals {
-		return fmt.Errorf("horizon: %v is %d intervals of a %s, more than %d", q.Horizon, n, q.Step, MaxForecastIntervals)
+	if q.Horizon > MaxForecastHorizon {
+		return fmt.Errorf("horizon: at most 90 days, got %.1f days", q.Horizon.Hours()/24)
 	}
 	if _, ok := q.slicing(); !ok {
 		return fmt.Errorf("by: baselines are learnt for the organisation, each team, each environment and each service (with its team and environment), not by team and environment")
@@ -227,18 +227,18 @@ type SeriesForecast struct {
 	Forecast
 }
 
-// Forecasts forecasts the series of cur (Current) that q selects, from the
-// interval that holds q.At over q.Horizon. It returns ErrNoBaselines when
-// cur is empty; a query that selects no series gives a report without
+// Forecasts forecasts the series of cur (Current of q.Step) that q
+// selects, from the interval that holds q.At over q.Horizon. It returns
+// ErrNoBaselines, wrapped, when cur is empty; a query that selects no series gives a report without
 // any.
 func Forecasts(cur []Stored, q ForecastQuery) (*ForecastReport, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	if len(cur) == 0 {
-		return nil, ErrNoBaselines
-	}
 	q = q.withDefaults()
+	if len(cur) == 0 {
+		return nil, fmt.Errorf("per %s: %w", q.Step, ErrNoBaselines)
+	}
 	k, _ := LookupKPI(q.KPI)
 	step := q.Step.Duration()
 	from := q.Step.Truncate(q.At)
