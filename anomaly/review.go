@@ -1,0 +1,203 @@
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// ReviewPeriod is what a review of the threshold rules covers: the last
+// quarter, thirteen weeks.
+const ReviewPeriod = 91 * 24 * time.Hour
+
+// RulesReview is the review of every threshold rule over one period.
+type RulesReview struct {
+	From, To time.Time // [From, To): the period, whole windows of each rule ending at To
+	Reviews  []Review   // by rule in their order, then slice
+}
+
+// ReviewRules reviews every rule on what each of its slices achieved over
+// the ReviewPeriod before now (docs/targets.md): the rule's KPI over
+// consecutive windows of the rule's length, the last ending at the start
+// of now's day, each judged by ReviewTarget with the rule's set_at. A
+// count of a slice with no row in a window is 0 there; a ratio without
+// trials or a median without durations is absent.
+func ReviewRules(ctx context.Context, conn driver.Conn, rules []ThresholdRule, production []string, now time.Time, opts ReviewOptions) (*RulesReview, error) {
+	to := metrics.StepDay.Truncate(now)
+	out := &RulesReview{From: to.Add(-ReviewPeriod), To: to}
+	for _, r := range rules {
+		w := r.Window
+		if w <= 0 {
+			w = 7 * 24 * time.Hour
+		}
+		n := int(ReviewPeriod / w)
+		unit := ThresholdKPIs[r.KPI].unit
+		bySlice := map[string]*Achieved{}
+		for i := range n {
+			end := to.Add(-time.Duration(n-1-i) * w)
+			q := metrics.Query{From: end.Add(-w), To: end, By: r.By, Services: r.Services, Teams: r.Teams,
+				Environments: r.Environments, Production: production}
+			sums, err := metrics.Summaries(ctx, conn, q)
+			if err != nil {
+				return nil, fmt.Errorf("review threshold rule %s: %w", r.Name, err)
+			}
+			for _, s := range sums {
+				k := sliceName(s.Slice)
+				a := bySlice[k]
+				if a == nil {
+					a = &Achieved{Slice: filtered(s.Slice, r), Points: make([]baselines.Point, n)}
+					bySlice[k] = a
+				}
+				a.Points[i] = achievedPoint(r.KPI, s)
+			}
+		}
+		keys := make([]string, 0, len(bySlice))
+		for k := range bySlice {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		o := opts
+		o.Step = w
+		for _, k := range keys {
+			a := bySlice[k]
+			for i := range a.Points {
+				a.Points[i].Start = to.Add(-time.Duration(n-i) * w)
+				if unit == "count" {
+					a.Points[i].Present = true // a window without a row: nothing happened, a count of 0
+				}
+			}
+			out.Reviews = append(out.Reviews, ReviewTarget(TargetOf(r, r.SetAt), *a, o))
+		}
+	}
+	return out, nil
+}
+
+// filtered is a summary's slice with the rule's filters on the dimensions
+// it is not sliced by: "service checkout" rather than "all".
+func filtered(slice map[metrics.Dimension]string, r ThresholdRule) map[metrics.Dimension]string {
+	out := maps.Clone(slice)
+	if out == nil {
+		out = map[metrics.Dimension]string{}
+	}
+	for d, vals := range map[metrics.Dimension][]string{metrics.Service: r.Services, metrics.Team: r.Teams, metrics.Environment: r.Environments} {
+		if out[d] == "" && len(vals) > 0 {
+			out[d] = strings.Join(vals, ",")
+		}
+	}
+	return out
+}
+
+// achievedPoint is the value of a rule's KPI in a window's summary: a
+// ratio with its numerator and trials (patch_failure_rate's trials are not
+// in the summary, so it is not reviewed), a median with the number of
+// durations when the summary has it.
+func achievedPoint(kpi string, s *metrics.Summary) baselines.Point {
+	v := ThresholdKPIs[kpi].get(s)
+	if v == nil {
+		return baselines.Point{}
+	}
+	p := baselines.Point{Value: *v, Present: true}
+	trials := map[string][2]uint64{
+		"change_failure_rate": {s.FailedDeployments, s.Deployments},
+		"rework_rate":         {s.ReworkDeployments, s.Deployments},
+		"patch_compliance":    {s.PatchesCompliant, s.PatchesDue},
+	}
+	if t, ok := trials[kpi]; ok {
+		p.Num, p.Den = float64(t[0]), float64(t[1])
+	}
+	for _, prefix := range []string{"mttr", "mttd", "lead_time", "patch_latency"} {
+		if strings.HasPrefix(kpi, prefix+"_") {
+			p.Den = float64(s.Samples[prefix])
+		}
+	}
+	return p
+}
+
+// Flagged counts the reviews with each finding.
+func (rr *RulesReview) Flagged() map[string]int {
+	out := map[string]int{}
+	for _, r := range rr.Reviews {
+		for _, f := range r.Findings {
+			out[f]++
+		}
+	}
+	return out
+}
+
+// Brief is the review in one line: "12 targets reviewed over 2026-09-01
+// to 2026-12-01: 2 stale, 1 never met, 1 shifted".
+func (rr *RulesReview) Brief() string {
+	f := rr.Flagged()
+	return fmt.Sprintf("%d targets reviewed over %s to %s: %d stale, %d never met, %d shifted", len(rr.Reviews),
+		rr.From.Format(time.DateOnly), rr.To.Format(time.DateOnly), f[TargetStale], f[TargetNeverMet], f[TargetShifted])
+}
+
+// WriteTable writes the review: a line of the period, a table of every
+// rule on every slice, and the summary of each one flagged.
+func (rr *RulesReview) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "targets review: %s to %s (end exclusive), time zone UTC\n\n", rr.From.Format("2006-01-02 15:04"),
+		rr.To.Format("2006-01-02 15:04"))
+	if len(rr.Reviews) == 0 {
+		_, err := fmt.Fprintln(w, "no targets: configure alerting.thresholds (docs/alerting.md)")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "rule\tkpi\tslice\ttarget\tmet\tmedian\tworst\tfindings\tsuggested")
+	for _, r := range rr.Reviews {
+		t := r.Target
+		findings, median, worst := strings.Join(r.Findings, ","), "-", "-"
+		if reviewed := r.SuggestedAbove != nil || r.SuggestedBelow != nil; !reviewed {
+			findings = "too few values"
+		} else {
+			median, worst = format(t.Unit, r.Median), format(t.Unit, r.Worst)
+			if findings == "" {
+				findings = "holds"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\t%s\t%s\t%s\t%s\n", t.Name, t.KPI, sliceName(r.Slice), bounds(t.Unit, t.Above, t.Below),
+			r.Met, r.Points, median, worst, findings, r.suggested())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, r := range rr.Reviews {
+		if len(r.Findings) > 0 {
+			fmt.Fprintf(w, "- %s\n", r.Summary)
+		}
+	}
+	_, err := fmt.Fprintln(w, rr.Brief())
+	return err
+}
+
+// suggested is the suggested target of a flagged review, "-" otherwise.
+func (r Review) suggested() string {
+	if len(r.Findings) == 0 {
+		return "-"
+	}
+	return bounds(r.Target.Unit, r.SuggestedAbove, r.SuggestedBelow)
+}
+
+func bounds(unit string, above, below *float64) string {
+	var parts []string
+	if above != nil {
+		parts = append(parts, "above "+format(unit, *above))
+	}
+	if below != nil {
+		parts = append(parts, "below "+format(unit, *below))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " or ")
+}
