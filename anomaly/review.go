@@ -23,7 +23,7 @@ const ReviewPeriod = 91 * 24 * time.Hour
 // RulesReview is the review of every threshold rule over one period.
 type RulesReview struct {
 	From, To time.Time // [From, To): the period, whole windows of each rule ending at To
-	Reviews  []Review   // by rule in their order, then slice
+	Reviews  []Review  // by rule in their order, then slice
 }
 
 // ReviewRules reviews every rule on what each of its slices achieved over

@@ -35,6 +35,8 @@ var commands = []command{
 		"forecast a KPI's future intervals from the learnt baselines: the expected value and band of each", runForecast},
 	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|auto] [--season N|auto]",
 		"judge the latest intervals against their baselines and alert; or score a CSV series offline", runAnomaly},
+	{"targets", "targets review --clickhouse DSN [--config F] [--at T]",
+		"review every threshold rule over the last quarter: stale, never met or shifted targets, with a suggested value", runTargets},
 	{"dashboards", "dashboards build --out DIR [--clickhouse DSN] [--prometheus-url URL] [--dashboards-path P]\n" +
 		"       opsmetrics dashboards provision --grafana-url URL [--grafana-token-file F | --grafana-user U --grafana-password-file F] [--clickhouse DSN] [--prometheus-url URL] [--password-env NAME]",
 		"write the Grafana dashboards and a file-provisioning tree for them, or create or update them through Grafana's HTTP API", runDashboards},
