@@ -154,18 +154,9 @@ func (rr *RulesReview) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "rule\tkpi\tslice\ttarget\tmet\tmedian\tworst\tfindings\tsuggested")
 	for _, r := range rr.Reviews {
-		t := r.Target
-		findings, median, worst := strings.Join(r.Findings, ","), "-", "-"
-		if reviewed := r.SuggestedAbove != nil || r.SuggestedBelow != nil; !reviewed {
-			findings = "too few values"
-		} else {
-			median, worst = format(t.Unit, r.Median), format(t.Unit, r.Worst)
-			if findings == "" {
-				findings = "holds"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\t%s\t%s\t%s\t%s\n", t.Name, t.KPI, sliceName(r.Slice), bounds(t.Unit, t.Above, t.Below),
-			r.Met, r.Points, median, worst, findings, r.suggested())
+		l := r.Line()
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Rule, l.KPI, l.Slice, l.Target, l.Met, l.Median, l.Worst,
+			l.Findings, l.Suggested)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -180,12 +171,34 @@ func (rr *RulesReview) WriteTable(w io.Writer) error {
 	return err
 }
 
-// suggested is the suggested target of a flagged review, "-" otherwise.
-func (r Review) suggested() string {
-	if len(r.Findings) == 0 {
-		return "-"
+// ReviewLine is a review in words, as the table and the ops-review
+// report show it: values in the KPI's unit, "-" where there is none.
+type ReviewLine struct {
+	Rule, KPI, Slice, Target, Met, Median, Worst string
+	// Findings are the findings, comma-separated, or "holds", or "too
+	// few values"; Suggested is the suggested target of a flagged one.
+	Findings, Suggested, Summary string
+}
+
+// Line is r in words.
+func (r Review) Line() ReviewLine {
+	t := r.Target
+	l := ReviewLine{Rule: t.Name, KPI: t.KPI, Slice: sliceName(r.Slice), Target: bounds(t.Unit, t.Above, t.Below),
+		Met: fmt.Sprintf("%d of %d", r.Met, r.Points), Median: "-", Worst: "-", Findings: strings.Join(r.Findings, ","),
+		Suggested: "-", Summary: r.Summary}
+	switch {
+	case r.SuggestedAbove == nil && r.SuggestedBelow == nil: // ReviewTarget had too few values
+		l.Findings = "too few values"
+	case len(r.Findings) == 0:
+		l.Findings = "holds"
+		fallthrough
+	default:
+		l.Median, l.Worst = format(t.Unit, r.Median), format(t.Unit, r.Worst)
 	}
-	return bounds(r.Target.Unit, r.SuggestedAbove, r.SuggestedBelow)
+	if len(r.Findings) > 0 {
+		l.Suggested = bounds(t.Unit, r.SuggestedAbove, r.SuggestedBelow)
+	}
+	return l
 }
 
 func bounds(unit string, above, below *float64) string {
