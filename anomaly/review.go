@@ -193,7 +193,7 @@ func (r Review) Line() ReviewLine {
 		l.Findings = "holds"
 		fallthrough
 	default:
-		l.Median, l.Worst = format(t.Unit, r.Median), format(t.Unit, r.Worst)
+		l.Median, l.Worst = reviewFormat(t.Unit, r.Median), reviewFormat(t.Unit, r.Worst)
 	}
 	if len(r.Findings) > 0 {
 		l.Suggested = bounds(t.Unit, r.SuggestedAbove, r.SuggestedBelow)
@@ -204,10 +204,10 @@ func (r Review) Line() ReviewLine {
 func bounds(unit string, above, below *float64) string {
 	var parts []string
 	if above != nil {
-		parts = append(parts, "above "+format(unit, *above))
+		parts = append(parts, "above "+reviewFormat(unit, *above))
 	}
 	if below != nil {
-		parts = append(parts, "below "+format(unit, *below))
+		parts = append(parts, "below "+reviewFormat(unit, *below))
 	}
 	if len(parts) == 0 {
 		return "-"
