@@ -31,7 +31,7 @@ var commands = []command{
 		"serve the KPI HTTP API and Prometheus KPI gauges, relearn baselines and send anomaly alerts on schedules", runServe},
 	{"baselines", "baselines learn --clickhouse DSN [--at T] [--config F]\n       opsmetrics baselines show --clickhouse DSN [--kpi K] [--service S] [--team T] [--status ready|learning] [--step day|hour]",
 		"learn the expected value and band of every KPI series, or list them", runBaselines},
-	{"forecast", "forecast --clickhouse DSN --kpi K [--by team|service|environment] [--service S] [--team T] [--step day|hour] [--horizon 14d] [--at T] [--format table|json|csv]",
+	{"forecast", "forecast --clickhouse DSN --kpi K [--by team|service|environment] [--service S] [--team T] [--environment E] [--step day|hour] [--horizon 14d] [--at T] [--level 0.9] [--format table|json|csv]",
 		"forecast a KPI's future intervals from the learnt baselines: the expected value and band of each", runForecast},
 	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|auto] [--season N|auto]",
 		"judge the latest intervals against their baselines and alert; or score a CSV series offline", runAnomaly},
