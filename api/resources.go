@@ -85,14 +85,6 @@ func catalogNames() []string {
 	return out
 }
 
-func baselinedNames() []string {
-	var out []string
-	for _, k := range baselines.KPIs {
-		out = append(out, k.Name)
-	}
-	return out
-}
-
 // KPIInfo is the catalogue's entry of the KPI a resource is about.
 type KPIInfo struct {
 	Name  string `json:"name"`
@@ -293,7 +285,7 @@ func band(m *baselines.Model, slot int) Band {
 
 // baselines serves the current baselines of a KPI's series.
 func (h *handler) baselines(w http.ResponseWriter, r *http.Request) {
-	k, ok := kpiOf(w, r, "baselines", baselinedNames())
+	k, ok := kpiOf(w, r, "baselines", baselines.KPINames())
 	if !ok {
 		return
 	}
@@ -329,7 +321,7 @@ func (h *handler) baselines(w http.ResponseWriter, r *http.Request) {
 // forecast serves the forecast of a KPI's series from the current
 // baselines: the document of `opsmetrics forecast --format json`.
 func (h *handler) forecast(w http.ResponseWriter, r *http.Request) {
-	k, ok := kpiOf(w, r, "forecast", baselinedNames())
+	k, ok := kpiOf(w, r, "forecast", baselines.KPINames())
 	if !ok {
 		return
 	}
@@ -503,7 +495,7 @@ func (h *handler) parseAnomalies(r *http.Request) (*anomaliesRequest, error) {
 			continue
 		}
 		if _, ok := baselines.LookupKPI(n); !ok {
-			return nil, fmt.Errorf("kpi: no baselined KPI %q: want one of %s", excerpt(n, 64), strings.Join(baselinedNames(), ", "))
+			return nil, fmt.Errorf("kpi: no baselined KPI %q: want one of %s", excerpt(n, 64), strings.Join(baselines.KPINames(), ", "))
 		}
 		req.kpis = append(req.kpis, n)
 	}
