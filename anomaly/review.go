@@ -30,7 +30,8 @@ type RulesReview struct {
 // the ReviewPeriod before now (docs/targets.md): the rule's KPI over
 // consecutive windows of the rule's length, the last ending at the start
 // of now's day, each judged by ReviewTarget with the rule's set_at. A
-// count of a slice with no row in a window is 0 there; a ratio without
+// count of a slice with no row in a window is 0 there, once the slice has
+// counted something (the zeros before had not started); a ratio without
 // trials or a median without durations is absent.
 func ReviewRules(ctx context.Context, conn driver.Conn, rules []ThresholdRule, production []string, now time.Time, opts ReviewOptions) (*RulesReview, error) {
 	to := metrics.StepDay.Truncate(now)
@@ -70,10 +71,16 @@ func ReviewRules(ctx context.Context, conn driver.Conn, rules []ThresholdRule, p
 		o.Step = w
 		for _, k := range keys {
 			a := bySlice[k]
+			started := false
 			for i := range a.Points {
-				a.Points[i].Start = to.Add(-time.Duration(n-i) * w)
+				p := &a.Points[i]
+				p.Start = to.Add(-time.Duration(n-i) * w)
 				if unit == "count" {
-					a.Points[i].Present = true // a window without a row: nothing happened, a count of 0
+					// Zeros before the first count are a slice that had not
+					// started, as baselines.Fit has it; a window without a row
+					// after it is a count of 0.
+					started = started || p.Present && p.Value != 0
+					p.Present = started
 				}
 			}
 			out.Reviews = append(out.Reviews, ReviewTarget(TargetOf(r, r.SetAt), *a, o))
@@ -188,7 +195,7 @@ func (r Review) Line() ReviewLine {
 		Suggested: "-", Summary: r.Summary}
 	switch {
 	case r.SuggestedAbove == nil && r.SuggestedBelow == nil: // ReviewTarget had too few values
-		l.Findings = "too few values"
+		l.Findings, l.Met = "too few values", fmt.Sprintf("%d values", r.Points)
 	case len(r.Findings) == 0:
 		l.Findings = "holds"
 		fallthrough

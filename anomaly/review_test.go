@@ -16,8 +16,8 @@ import (
 // TestReviewRules reviews rules on a quarter of hand-made deployments:
 // service steady deploys 20 times a day and fails exactly 2 of them
 // (10%); service shifting fails 1 in 20 until six weeks before the end
-// and 6 in 20 since, when its rule was set. Each rule is made for one
-// finding.
+// and 6 in 20 since, when its rule was set; service young deploys 20 a
+// day for the last four weeks only. Each rule is made for one finding.
 func TestReviewRules(t *testing.T) {
 	ctx := context.Background()
 	st := testenv.Store(t, testenv.Database(t))
@@ -34,6 +34,9 @@ func TestReviewRules(t *testing.T) {
 			at := d.Add(time.Duration(i)*time.Hour + 30*time.Minute)
 			h.deploy("steady", "core", at, map[bool]event.DeploymentStatus{true: event.DeploymentFailure, false: event.DeploymentSuccess}[i < 2])
 			h.deploy("shifting", "edge", at, map[bool]event.DeploymentStatus{true: event.DeploymentFailure, false: event.DeploymentSuccess}[i < shifted])
+			if !d.Before(end.Add(-28 * day)) {
+				h.deploy("young", "edge", at, event.DeploymentSuccess)
+			}
 		}
 	}
 	if err := st.Write(ctx, h.recs, nil); err != nil {
@@ -52,6 +55,7 @@ func TestReviewRules(t *testing.T) {
 		cfr("shifted", "shifting", "35%", set),
 		{Name: "stale-count", KPI: "deployments_per_day", Below: target(t, "deployments_per_day", "5"), Services: []string{"steady"}},
 		monthly,
+		{Name: "young", KPI: "deployments_per_day", Below: target(t, "deployments_per_day", "5"), Services: []string{"young"}},
 	}
 	rr, err := anomaly.ReviewRules(ctx, st.Conn(), rules, nil, now, anomaly.ReviewOptions{})
 	if err != nil {
@@ -71,6 +75,7 @@ func TestReviewRules(t *testing.T) {
 		{13, 13, []string{anomaly.TargetShifted}, 0.36},
 		{13, 13, []string{anomaly.TargetStale}, 9.7}, // 18 successful a day
 		{3, 0, nil, 0},
+		{4, 0, nil, 0}, // four weeks old: the weeks before had not started, no zeros
 	} {
 		r := rr.Reviews[i]
 		got := 0.0
@@ -94,7 +99,7 @@ func TestReviewRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"targets review: 2026-07-02 00:00 to 2026-10-01 00:00", "too few values", "never_met", "on service shifting:",
-		"6 targets reviewed over 2026-07-02 to 2026-10-01: 2 stale, 1 never met, 1 shifted", "The values changed on " + set.Format(time.DateOnly)} {
+		"7 targets reviewed over 2026-07-02 to 2026-10-01: 2 stale, 1 never met, 1 shifted", "The values changed on " + set.Format(time.DateOnly)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the review's table has no %q:\n%s", want, out.String())
 		}

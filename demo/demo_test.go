@@ -74,7 +74,7 @@ func TestDemo(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{"what landed in ClickHouse", "dead letters", "time_order: incident INC-DEMO", "invalid_value: deployment d-demo", "KPIs per team", "unshipped", "level (DORA 2024)",
-		"90% band", "3 targets reviewed over", "weekly-deploys (deployments_per_day below 0.143) on all: met by all 13 values"} {
+		"90% band", "3 targets reviewed over"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
