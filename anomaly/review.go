@@ -2,11 +2,13 @@ package anomaly
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -36,23 +38,49 @@ type RulesReview struct {
 func ReviewRules(ctx context.Context, conn driver.Conn, rules []ThresholdRule, production []string, now time.Time, opts ReviewOptions) (*RulesReview, error) {
 	to := metrics.StepDay.Truncate(now)
 	out := &RulesReview{From: to.Add(-ReviewPeriod), To: to}
-	for _, r := range rules {
+	windows := make([]time.Duration, len(rules))
+	sums := make([][][]*metrics.Summary, len(rules)) // by rule and window
+	var (
+		wg    sync.WaitGroup
+		turns = make(chan struct{}, reviewQueries)
+		mu    sync.Mutex
+		errs  []error
+	)
+	for ri, r := range rules {
 		w := r.Window
 		if w <= 0 {
 			w = 7 * 24 * time.Hour
 		}
+		windows[ri] = w
 		n := int(ReviewPeriod / w)
-		unit := ThresholdKPIs[r.KPI].unit
-		bySlice := map[string]*Achieved{}
+		sums[ri] = make([][]*metrics.Summary, n)
 		for i := range n {
 			end := to.Add(-time.Duration(n-1-i) * w)
 			q := metrics.Query{From: end.Add(-w), To: end, By: r.By, Services: r.Services, Teams: r.Teams,
 				Environments: r.Environments, Production: production}
-			sums, err := metrics.Summaries(ctx, conn, q)
-			if err != nil {
-				return nil, fmt.Errorf("review threshold rule %s: %w", r.Name, err)
-			}
-			for _, s := range sums {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				turns <- struct{}{}
+				defer func() { <-turns }()
+				var err error
+				if sums[ri][i], err = metrics.Summaries(ctx, conn, q); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("review threshold rule %s: %w", r.Name, err))
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for ri, r := range rules {
+		w, n, unit := windows[ri], len(sums[ri]), ThresholdKPIs[r.KPI].unit
+		bySlice := map[string]*Achieved{}
+		for i, window := range sums[ri] {
+			for _, s := range window {
 				k := sliceName(s.Slice)
 				a := bySlice[k]
 				if a == nil {
@@ -88,6 +116,11 @@ func ReviewRules(ctx context.Context, conn driver.Conn, rules []ThresholdRule, p
 	}
 	return out, nil
 }
+
+// reviewQueries is how many window queries a review runs at once: the
+// windows are independent, and one query at a time leaves ClickHouse's
+// cores idle.
+const reviewQueries = 4
 
 // filtered is a summary's slice with the rule's filters on the dimensions
 // it is not sliced by: "service checkout" rather than "all".
