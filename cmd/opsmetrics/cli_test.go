@@ -157,7 +157,7 @@ func TestReadCommandsNeedTheSchema(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "report.html")
 	commands := [][]string{
 		{"kpi"}, {"kpi", "explain", "change_failure_rate"}, {"report", "--out", out},
-		{"baselines", "learn"}, {"baselines", "show"}, {"anomaly", "detect"},
+		{"baselines", "learn"}, {"baselines", "show"}, {"anomaly", "detect"}, {"targets", "review"},
 	}
 	for _, db := range []string{missing, empty} {
 		for _, args := range commands {
