@@ -127,6 +127,7 @@ type thresholdRuleFile struct {
 	Environments []string      `yaml:"environments"`
 	Severity     string        `yaml:"severity"`
 	Runbook      string        `yaml:"runbook"`
+	SetAt        time.Time     `yaml:"set_at"`
 }
 
 // UnmarshalYAML reads a rule of the configuration file, parsing its bounds
@@ -135,7 +136,7 @@ type thresholdRuleFile struct {
 func (r *ThresholdRule) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.MappingNode {
 		known := map[string]bool{"name": true, "kpi": true, "above": true, "below": true, "window": true, "by": true,
-			"services": true, "teams": true, "environments": true, "severity": true, "runbook": true}
+			"services": true, "teams": true, "environments": true, "severity": true, "runbook": true, "set_at": true}
 		for i := 0; i < len(n.Content); i += 2 {
 			if k := n.Content[i]; !known[k.Value] {
 				return fmt.Errorf("line %d: field %s not found in a threshold rule", k.Line, k.Value)
@@ -147,7 +148,7 @@ func (r *ThresholdRule) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*r = ThresholdRule{Name: f.Name, KPI: f.KPI, Window: f.Window, Services: f.Services, Teams: f.Teams,
-		Environments: f.Environments, Severity: f.Severity, Runbook: f.Runbook}
+		Environments: f.Environments, Severity: f.Severity, Runbook: f.Runbook, SetAt: f.SetAt}
 	for _, b := range f.By {
 		d, err := metrics.ParseDimension(b)
 		if err != nil {

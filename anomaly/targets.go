@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -308,10 +309,10 @@ func mid(s []float64) float64 {
 func describeTarget(t Target) string {
 	var parts []string
 	if t.Above != nil {
-		parts = append(parts, "above "+format(t.Unit, *t.Above))
+		parts = append(parts, "above "+reviewFormat(t.Unit, *t.Above))
 	}
 	if t.Below != nil {
-		parts = append(parts, "below "+format(t.Unit, *t.Below))
+		parts = append(parts, "below "+reviewFormat(t.Unit, *t.Below))
 	}
 	return fmt.Sprintf("%s (%s %s)", t.Name, t.KPI, strings.Join(parts, " or "))
 }
@@ -344,12 +345,12 @@ func reviewSummary(r Review, o ReviewOptions, sinceShift bool) string {
 	switch {
 	case has(TargetStale):
 		fmt.Fprintf(&b, "met by all %d values, the worst (%s; median %s) by %.1f spreads: it can no longer fire when it matters.",
-			r.Points, format(u, r.Worst), format(u, r.Median), r.Margin)
+			r.Points, reviewFormat(u, r.Worst), reviewFormat(u, r.Median), r.Margin)
 	case has(TargetNeverMet):
 		fmt.Fprintf(&b, "missed by all %d values, the best %s (median %s): it fires all the time, and says nothing.",
-			r.Points, format(u, r.Best), format(u, r.Median))
+			r.Points, reviewFormat(u, r.Best), reviewFormat(u, r.Median))
 	default:
-		fmt.Fprintf(&b, "met by %d of %d values (median %s, worst %s).", r.Met, r.Points, format(u, r.Median), format(u, r.Worst))
+		fmt.Fprintf(&b, "met by %d of %d values (median %s, worst %s).", r.Met, r.Points, reviewFormat(u, r.Median), reviewFormat(u, r.Worst))
 	}
 	if r.ShiftDirection != "" {
 		side := "above"
@@ -368,7 +369,7 @@ func reviewSummary(r Review, o ReviewOptions, sinceShift bool) string {
 		if u == "count" {
 			v = math.Round(v*10) / 10
 		}
-		return format(u, v)
+		return reviewFormat(u, v)
 	}
 	var sug []string
 	if r.SuggestedAbove != nil {
@@ -383,4 +384,17 @@ func reviewSummary(r Review, o ReviewOptions, sinceShift bool) string {
 	}
 	fmt.Fprintf(&b, " Suggested: fire %s, the end of the %.0f%% band of %s.", strings.Join(sug, " or "), 100*o.SuggestLevel, from)
 	return b.String()
+}
+
+// reviewFormat writes a value of a review in its unit: ratios and
+// durations as everywhere, counts to three significant digits (a rule's
+// 1/7 deployments a day is 0.143).
+func reviewFormat(unit string, v float64) string {
+	switch {
+	case unit != "count":
+		return format(unit, v)
+	case math.Abs(v) >= 100:
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }

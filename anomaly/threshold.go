@@ -29,6 +29,9 @@ type ThresholdRule struct {
 	Services, Teams, Environments []string
 	Severity                      string // default warning
 	Runbook                       string
+	// SetAt is when the target was set (set_at), for the review to split
+	// the values there; zero when unknown.
+	SetAt time.Time
 }
 
 type thresholdKPI struct {

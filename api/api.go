@@ -2,7 +2,8 @@
 // document it serves at /api/v1/openapi.json (openapi.json). GET
 // /api/v1/kpis returns the same JSON document as `opsmetrics kpi --format
 // json`; /api/v1/kpis/{kpi}/series one KPI by bucket, /baselines the
-// current baselines of its series and /explain the rows behind it;
+// current baselines of its series, /forecast their forecast (as
+// `opsmetrics forecast --format json`) and /explain the rows behind it;
 // /api/v1/anomalies the anomalies of a range. Parameters are the kpi
 // command's flags, validated the same way, and a bad one gets a 400 that
 // names it. /healthz and /readyz serve liveness and readiness probes. When a
@@ -184,6 +185,7 @@ func (h *handler) routes() []route {
 		{"/api/v1/kpis", h.kpis},
 		{"/api/v1/kpis/{kpi}/series", h.series},
 		{"/api/v1/kpis/{kpi}/baselines", h.baselines},
+		{"/api/v1/kpis/{kpi}/forecast", h.forecast},
 		{"/api/v1/kpis/{kpi}/explain", h.explain},
 		{"/api/v1/anomalies", h.anomalies},
 		{"/api/v1/openapi.json", serveOpenAPI},

@@ -58,14 +58,6 @@ func catalogNames() []string {
 	return out
 }
 
-func baselinedNames() []string {
-	var out []string
-	for _, k := range baselines.KPIs {
-		out = append(out, k.Name)
-	}
-	return out
-}
-
 // KPIInfo is the catalogue's entry of the KPI a resource is about.
 type KPIInfo struct {
 	Name  string `json:"name"`
@@ -266,7 +258,7 @@ func band(m *baselines.Model, slot int) Band {
 
 // baselines serves the current baselines of a KPI's series.
 func (h *handler) baselines(w http.ResponseWriter, r *http.Request) {
-	k, ok := kpiOf(w, r, "baselines", baselinedNames())
+	k, ok := kpiOf(w, r, "baselines", baselines.KPINames())
 	if !ok {
 		return
 	}
@@ -295,6 +287,39 @@ func (h *handler) baselines(w http.ResponseWriter, r *http.Request) {
 			b.Slots = append(b.Slots, band(m, slot))
 		}
 		doc.Baselines = append(doc.Baselines, b)
+	}
+	writeJSON(w, doc)
+}
+
+// forecast serves the forecast of a KPI's series from the current
+// baselines: the document of `opsmetrics forecast --format json`.
+func (h *handler) forecast(w http.ResponseWriter, r *http.Request) {
+	k, ok := kpiOf(w, r, "forecast", baselines.KPINames())
+	if !ok {
+		return
+	}
+	p := baselines.ForecastParams{KPI: k.Name}
+	if err := bind(r, map[string]*string{"step": &p.Step, "by": &p.By, "service": &p.Services, "team": &p.Teams,
+		"environment": &p.Environments, "at": &p.At, "horizon": &p.Horizon, "level": &p.Level}); err != nil {
+		badRequest(w, err)
+		return
+	}
+	q, err := p.Parse(time.Now())
+	if err != nil {
+		badRequest(w, err)
+		return
+	}
+	var cur []baselines.Stored
+	if !h.do(w, r, "baselines query", false, func(ctx context.Context) (err error) {
+		cur, err = baselines.Current(ctx, h.o.Conn, q.Step)
+		return err
+	}) {
+		return
+	}
+	doc, err := baselines.Forecasts(cur, q)
+	if err != nil {
+		fail(w, http.StatusNotFound, "forecast: %v", err)
+		return
 	}
 	writeJSON(w, doc)
 }
@@ -443,7 +468,7 @@ func (h *handler) parseAnomalies(r *http.Request) (*anomaliesRequest, error) {
 			continue
 		}
 		if _, ok := baselines.LookupKPI(n); !ok {
-			return nil, fmt.Errorf("kpi: no baselined KPI %q: want one of %s", excerpt(n, 64), strings.Join(baselinedNames(), ", "))
+			return nil, fmt.Errorf("kpi: no baselined KPI %q: want one of %s", excerpt(n, 64), strings.Join(baselines.KPINames(), ", "))
 		}
 		req.kpis = append(req.kpis, n)
 	}

@@ -302,6 +302,42 @@ func TestBaselines(t *testing.T) {
 	}
 }
 
+// TestForecast: the forecast of checkout's deployments from anomalyDay,
+// a Monday, expects its six to eight a weekday and none at weekends, and
+// is the document baselines.Forecasts makes of the current baselines.
+func TestForecast(t *testing.T) {
+	st := history(t)
+	srv := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Log: testenv.Logger(t)}))
+	defer srv.Close()
+	var doc baselines.ForecastReport
+	getJSON(t, srv, "", "/api/v1/kpis/deployments/forecast?service=checkout&horizon=7d&at="+anomalyDay.Format(time.RFC3339), &doc)
+	if len(doc.Series) != 1 || doc.Series[0].Service != "checkout" || len(doc.Series[0].Intervals) != 7 || !doc.From.Equal(anomalyDay) {
+		t.Fatalf("forecast of checkout: %+v, want one series of 7 days from %s", doc, anomalyDay)
+	}
+	for _, iv := range doc.Series[0].Intervals {
+		weekend := iv.Start.Weekday() == time.Saturday || iv.Start.Weekday() == time.Sunday
+		if weekend && iv.Expected > 1 || !weekend && (iv.Expected < 6 || iv.Expected > 8 || iv.Lower > 6 || iv.Upper < 8) {
+			t.Errorf("checkout on %s: %v in [%v, %v], want about 0 at weekends, 6–8 inside the band on weekdays",
+				iv.Start.Format("Mon"), iv.Expected, iv.Lower, iv.Upper)
+		}
+	}
+	cur, err := baselines.Current(context.Background(), st.Conn(), metrics.StepDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := baselines.Forecasts(cur, baselines.ForecastQuery{KPI: "deployments", Services: []string{"checkout"}, At: anomalyDay,
+		Horizon: 7 * day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, wanted bytes.Buffer
+	json.NewEncoder(&got).Encode(doc)
+	json.NewEncoder(&wanted).Encode(want)
+	if got.String() != wanted.String() {
+		t.Errorf("the API's forecast differs from baselines.Forecasts:\n%s\n%s", got.String(), wanted.String())
+	}
+}
+
 // TestAnomalies: the anomalies are those anomaly.Records reads, filtered
 // and limited; search's failing Monday is among them.
 func TestAnomalies(t *testing.T) {
@@ -470,6 +506,13 @@ func TestOpenAPI(t *testing.T) {
 		{"baselines at a date", "/api/v1/kpis/mttr/baselines?at=2026-03-01", false, false, "", 200},
 		{"baselines of a week step", "/api/v1/kpis/deployments/baselines?step=week", false, false, "", 400},
 		{"baselines of an unbaselined KPI", "/api/v1/kpis/mtta/baselines", false, false, "", 404},
+		{"forecast", "/api/v1/kpis/incidents/forecast?by=team&horizon=2w&at=" + d(anomalyDay), false, false, "", 200},
+		{"forecast of a rate", "/api/v1/kpis/change_failure_rate/forecast?horizon=36h&level=0.5&service=search", false, false, "", 200},
+		{"forecast per hour, none learnt", "/api/v1/kpis/incidents/forecast?step=hour", false, false, "", 404},
+		{"forecast of a duration", "/api/v1/kpis/mttr/forecast", false, false, "", 200},
+		{"forecast over a year", "/api/v1/kpis/deployments/forecast?horizon=365d", false, false, "", 400},
+		{"forecast by team and environment", "/api/v1/kpis/deployments/forecast?by=team,environment", false, false, "", 400},
+		{"forecast of an unbaselined KPI", "/api/v1/kpis/mtta/forecast", false, false, "", 404},
 		{"anomalies", "/api/v1/anomalies?" + monday + "&service=search,checkout", false, false, "", 200},
 		{"anomalies by default", "/api/v1/anomalies", false, false, "", 200},
 		{"anomalies of no KPI", "/api/v1/anomalies?kpi=happiness", false, false, "", 400},
@@ -483,7 +526,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	// Every resource without the token or with a wrong one, and the data
 	// resources with a broken database and before the schema is migrated.
-	for _, p := range []string{"/api/v1/kpis", "/api/v1/kpis/deployments/series", "/api/v1/kpis/deployments/baselines",
+	for _, p := range []string{"/api/v1/kpis", "/api/v1/kpis/deployments/series", "/api/v1/kpis/deployments/baselines", "/api/v1/kpis/deployments/forecast",
 		"/api/v1/anomalies", "/api/v1/kpis/change_failure_rate/explain", "/api/v1/openapi.json"} {
 		calls = append(calls, call{"no token: " + p, p, false, false, "none", 401}, call{"wrong token: " + p, p, false, false, "Bearer x", 401})
 		if !strings.HasSuffix(p, "openapi.json") {

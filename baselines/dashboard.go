@@ -61,3 +61,42 @@ const StatusSQL = `SELECT kpi, step, service, team, environment, status, family,
 FROM current_baselines
 WHERE slot = 0 AND kpi IN (SELECT kpi FROM current_baselines WHERE ` + SeriesFilterSQL + `)
 ORDER BY status, service, team, environment`
+
+// ForecastSQL draws the chosen series on one time axis with the current
+// baseline's forecast: every interval of the range (at the series' step,
+// at most 5,000) with the observed value where there is one, and, from
+// the end of the training window on, the expected value and band of its
+// seasonal slot in current_baselines, in HumanSQL's units. The band is
+// the one the table holds, detection's at 1 − α (far wider than the 90%
+// planning band of `opsmetrics forecast`, which the table does not hold);
+// its rates are at the typical number of trials.
+var ForecastSQL = `SELECT time, observed,
+	if(time >= train_to, ` + HumanSQL("e") + `, NULL) AS expected,
+	if(time >= train_to, ` + HumanSQL("lo") + `, NULL) AS lower,
+	if(time >= train_to, ` + HumanSQL("hi") + `, NULL) AS upper
+FROM (
+	SELECT time, kind, train_to, observed,
+		toUInt16(multiIf(slots = 7, toDayOfWeek(time) - 1, slots = 168, (toDayOfWeek(time) - 1) * 24 + toHour(time), 0)) AS slot
+	FROM (
+		SELECT toDateTime(toUInt32(toStartOfDay($__fromTime)) + i * s, 'UTC') AS time, kind, train_to, slots
+		FROM (
+			SELECT if(any(step) = 'hour', 3600, 86400) AS s, any(kind) AS kind, any(train_to) AS train_to, max(slot) + 1 AS slots,
+				range(toUInt32(least(5000, intDiv(toUInt32($__toTime) - toUInt32(toStartOfDay($__fromTime)), s)))) AS steps
+			FROM current_baselines
+			WHERE ` + SeriesFilterSQL + `
+			HAVING count() > 0
+		)
+		ARRAY JOIN steps AS i
+	)
+	ANY LEFT JOIN (
+		SELECT interval_start AS time, toNullable(` + HumanSQL("value") + `) AS observed
+		FROM kpi_series FINAL
+		WHERE ` + SeriesFilterSQL + ` AND present = 1 AND $__timeFilter(interval_start)
+	) USING (time)
+)
+ANY LEFT JOIN (
+	SELECT slot, expected AS e, lower AS lo, upper AS hi
+	FROM current_baselines
+	WHERE ` + SeriesFilterSQL + `
+) USING (slot)
+ORDER BY time`

@@ -43,8 +43,8 @@ type Forecast struct {
 	Kind   Kind          `json:"kind"`
 	Family string        `json:"family"`
 	Status Status        `json:"status"` // a learning model's forecast is a guess
-	Step   time.Duration `json:"step"`
-	Level  float64       `json:"level"` // the nominal coverage asked
+	Step   time.Duration `json:"-"`      // the document around it names the step
+	Level  float64       `json:"level"`  // the nominal coverage asked
 	// Intervals are the forecast intervals, from the first asked.
 	Intervals []ForecastInterval `json:"intervals"`
 	// Total is, for counts, the forecast of the sum over all Intervals:

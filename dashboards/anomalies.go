@@ -18,6 +18,7 @@ var (
 	SeriesOptionsSQL = baselines.SeriesOptionsSQL
 	SeriesSQL        = anomaly.JudgedSeriesSQL
 	UnitSQL          = baselines.UnitSQL
+	ForecastSQL      = baselines.ForecastSQL
 	JudgementSQL     = anomaly.JudgementSQL
 	StatusSQL        = baselines.StatusSQL
 	AnomaliesSQL     = anomaly.AnomaliesSQL
@@ -79,6 +80,20 @@ func Anomalies() *dashboard.DashboardBuilder {
 				{Id: "color", Value: map[string]string{"mode": "fixed", "fixedColor": "red"}},
 			}).
 			WithTarget(SQL(SeriesSQL, false).RefId("A")).
+			WithTarget(SQL(UnitSQL, true).RefId(UnitRefID)).
+			WithTransformation(dashboard.DataTransformerConfig{Id: "configFromData", Options: map[string]any{
+				"configRefId": UnitRefID,
+				"mappings":    []map[string]string{{"fieldName": "unit", "handlerKey": "unit"}},
+				"applyTo":     map[string]string{"id": "byType", "options": "number"},
+			}})).
+		WithPanel(timeseries.NewPanelBuilder().Title("${series:text}: observed and forecast").
+			Description("The observed values and, from the end of the current baseline's training window on, its expected value and band of each interval: the forecast (opsmetrics forecast; docs/forecasts.md). End the range in the future (now+14d) to see the intervals ahead. The band is detection's, at 1 − α: opsmetrics forecast and the API give the narrower 90% planning band.").
+			Datasource(clickhouse()).Unit("short").Height(10).Span(24).
+			NoValue("No current baseline of this series: run opsmetrics baselines learn.").
+			OverrideByName("expected", []dashboard.DynamicConfigValue{
+				{Id: "custom.lineStyle", Value: map[string]any{"fill": "dash", "dash": []int{10, 10}}},
+			}).
+			WithTarget(SQL(ForecastSQL, false).RefId("A")).
 			WithTarget(SQL(UnitSQL, true).RefId(UnitRefID)).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "configFromData", Options: map[string]any{
 				"configRefId": UnitRefID,

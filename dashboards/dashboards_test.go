@@ -132,7 +132,9 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 		dashboards.AnomaliesSQL:  {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String", "severity String"},
 		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
 		dashboards.UnitSQL:       {"unit String"},
-		dashboards.JudgementSQL:  {"judgement String"},
+		dashboards.ForecastSQL: {"time DateTime('UTC')", "observed Nullable(Float64)", "expected Nullable(Float64)", "lower Nullable(Float64)",
+			"upper Nullable(Float64)"},
+		dashboards.JudgementSQL: {"judgement String"},
 	}
 	// Pipeline health: what this test wrote was stored in the last hour, by
 	// kind, and filtered by the slice variables.
@@ -181,6 +183,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	if flagged != anomalous || same != flagged || flagged == 0 {
 		t.Errorf("%d flagged points (%d at their value), want the %d intervals judged anomalous (at least the one alerted on)", flagged, same, anomalous)
 	}
+	checkForecast(t, st, from, to, vars)
 	boards, err := dashboards.All(testOptions(t))
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +232,71 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkForecast runs the forecast panel's query for the series of vars
+// over [from, to): one row per day, the observed values where the series
+// has them, and from the end of training on the expected value and band
+// of the current baseline's slot of each day, as baselines.Current reads
+// them.
+func checkForecast(t *testing.T, st *store.Store, from, to time.Time, vars map[string]string) {
+	t.Helper()
+	cur, err := baselines.Current(context.Background(), st.Conn(), metrics.StepDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *baselines.Model
+	var trainTo time.Time
+	for _, c := range cur {
+		if c.Series.Key() == vars["series"] {
+			m = c.Model
+		}
+	}
+	if m == nil || m.Step != 24*time.Hour {
+		t.Fatalf("no daily baseline of %s", vars["series"])
+	}
+	r, err := st.Conn().Query(context.Background(), expand(dashboards.ForecastSQL, from, to, vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	human := map[metrics.Kind]float64{metrics.KindDuration: 1.0 / 3600, metrics.KindRate: 100, metrics.KindCount: 1}[m.Kind]
+	var days, observed, forecast int
+	for r.Next() {
+		var at time.Time
+		var obs, e, lo, hi *float64
+		if err := r.Scan(&at, &obs, &e, &lo, &hi); err != nil {
+			t.Fatal(err)
+		}
+		if want := metrics.StepDay.Truncate(from).Add(time.Duration(days) * 24 * time.Hour); !at.Equal(want) {
+			t.Fatalf("forecast row %d at %s, want %s: one row a day", days, at, want)
+		}
+		days++
+		if obs != nil {
+			observed++
+		}
+		if e == nil {
+			if forecast > 0 {
+				t.Errorf("%s: no forecast after a day with one", at)
+			}
+			continue
+		}
+		if forecast == 0 {
+			trainTo = at
+		}
+		forecast++
+		we, wlo, whi := m.Band(m.Slot(at))
+		if math.Abs(*e-we*human) > 1e-9 || math.Abs(*lo-wlo*human) > 1e-9 || math.Abs(*hi-whi*human) > 1e-9 {
+			t.Errorf("%s: forecast %v [%v, %v], want the baseline's %v [%v, %v] of slot %d", at, *e, *lo, *hi, we*human, wlo*human, whi*human, m.Slot(at))
+		}
+	}
+	points := testenv.Count(t, st, "SELECT count() FROM kpi_series FINAL WHERE series = ? AND present = 1 AND interval_start >= ? AND interval_start <= ?",
+		vars["series"], from, to)
+	trained := testenv.Count(t, st, "SELECT count() FROM current_baselines WHERE series = ? AND train_to = ?", vars["series"], trainTo)
+	if days != int(to.Sub(metrics.StepDay.Truncate(from))/(24*time.Hour)) || uint64(observed) != points || forecast == 0 || trained == 0 {
+		t.Errorf("forecast panel of %s: %d days, %d observed (of %d points), %d forecast from %s (the training's end: %v)",
+			vars["series"], days, observed, points, forecast, trainTo, trained > 0)
 	}
 }
 

@@ -233,6 +233,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := forecast(ctx, st.Conn(), stats.Anomalies, o.End, say); err != nil {
+		return err
+	}
+	if err := reviewTargets(ctx, st.Conn(), o.End, say); err != nil {
+		return err
+	}
 	say("\ndemo finished in %v", time.Since(start).Round(time.Millisecond))
 	if o.Keep && len(kept) > 0 {
 		say("\nservers kept running until Ctrl-C, which stops them all:")
@@ -355,6 +361,64 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 		say("  [%s] %s", a.Labels["severity"], a.Annotations["summary"])
 	}
 	return am, nil
+}
+
+// forecast forecasts the organisation's incidents over the days of the
+// injected anomalies from the baselines learnt before them, and counts
+// what happened.
+func forecast(ctx context.Context, conn driver.Conn, injected []generator.Anomaly, end time.Time, say func(string, ...any)) error {
+	if len(injected) == 0 {
+		return nil
+	}
+	from := injected[0].Start
+	cur, err := baselines.Current(ctx, conn, metrics.StepDay)
+	if err != nil {
+		return err
+	}
+	f, err := baselines.Forecasts(cur, baselines.ForecastQuery{KPI: "incidents", At: from, Horizon: end.Sub(from)})
+	if err != nil {
+		return err
+	}
+	sums, err := metrics.Summaries(ctx, conn, metrics.Query{From: from, To: end})
+	if err != nil {
+		return err
+	}
+	if len(f.Series) == 0 || f.Series[0].Total == nil || len(sums) != 1 {
+		return nil
+	}
+	t := f.Series[0].Total
+	say("\nforecast from the same baselines (opsmetrics forecast --kpi incidents --horizon %dd; docs/forecasts.md):", len(f.Series[0].Intervals))
+	say("  incidents %s to %s: expected %.0f, %.0f%% band %.0f–%.0f; counted %d, with the injected anomalies",
+		from.Format(time.DateOnly), end.Format(time.DateOnly), t.Expected, 100*f.Level, t.Lower, t.Upper, sums[0].Incidents)
+	return nil
+}
+
+// demoTargets are targets a team might have set long ago: a deployment a
+// week, recovery by the next business day, a change failure rate.
+func demoTargets() []anomaly.ThresholdRule {
+	v := func(x float64) *float64 { return &x }
+	return []anomaly.ThresholdRule{
+		{Name: "weekly-deploys", KPI: "deployments_per_day", Below: v(1.0 / 7)},
+		{Name: "next-business-day-mttr", KPI: "mttr_median", Above: v(24 * 3600)},
+		{Name: "cfr-15", KPI: "change_failure_rate", Above: v(0.15)},
+	}
+}
+
+// reviewTargets reviews demoTargets over the quarter before end.
+func reviewTargets(ctx context.Context, conn driver.Conn, end time.Time, say func(string, ...any)) error {
+	rules := demoTargets()
+	rr, err := anomaly.ReviewRules(ctx, conn, rules, nil, end, anomaly.ReviewOptions{})
+	if err != nil {
+		return err
+	}
+	say("\ntargets review of %d example threshold rules (opsmetrics targets review; docs/targets.md):", len(rules))
+	say("  %s", rr.Brief())
+	for _, r := range rr.Reviews {
+		if len(r.Findings) > 0 {
+			say("  - %s", r.Summary)
+		}
+	}
+	return nil
 }
 
 // malformed returns a few messages that must be dead-lettered, one per

@@ -73,7 +73,8 @@ func TestDemo(t *testing.T) {
 		t.Errorf("Alertmanager still answers after the demo ended")
 	}
 	s := out.String()
-	for _, want := range []string{"what landed in ClickHouse", "dead letters", "time_order: incident INC-DEMO", "invalid_value: deployment d-demo", "KPIs per team", "unshipped", "level (DORA 2024)"} {
+	for _, want := range []string{"what landed in ClickHouse", "dead letters", "time_order: incident INC-DEMO", "invalid_value: deployment d-demo", "KPIs per team", "unshipped", "level (DORA 2024)",
+		"90% band", "3 targets reviewed over"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}

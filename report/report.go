@@ -43,6 +43,9 @@ type Options struct {
 	Query metrics.Query
 	// Now is the generation time in the header (default time.Now()).
 	Now time.Time
+	// Thresholds are the configured targets (alerting.thresholds), which
+	// the report reviews over the quarter that ends at To.
+	Thresholds []anomaly.ThresholdRule
 }
 
 // Report is the data of one report, gathered by Build.
@@ -70,6 +73,9 @@ type Report struct {
 	// Incidents are the incidents whose impact started in the range, with
 	// the deployment that caused each one.
 	Incidents []metrics.Attribution
+	// Targets is the review of the threshold rules over the quarter that
+	// ends at To; nil when none are configured.
+	Targets *anomaly.RulesReview
 }
 
 // Interval is one bucket of the organisation's trend.
@@ -145,6 +151,11 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 	if r.Incidents, err = metrics.Attributions(ctx, conn, o.From, o.To, q.MaxGap); err != nil {
 		return nil, err
 	}
+	if len(o.Thresholds) > 0 {
+		if r.Targets, err = anomaly.ReviewRules(ctx, conn, o.Thresholds, q.Production, o.To, anomaly.ReviewOptions{}); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
@@ -166,6 +177,8 @@ type view struct {
 	Incidents                                                    []incidentRow
 	Patches                                                      string
 	PatchChart                                                   chart
+	Targets                                                      []anomaly.ReviewLine
+	TargetsBrief                                                 string
 }
 
 type row struct {
@@ -239,6 +252,12 @@ func (r *Report) view() view {
 		v.Incidents = append(v.Incidents, incidentView(a, loc))
 	}
 	v.Patches, v.PatchChart = r.patches()
+	if r.Targets != nil {
+		v.TargetsBrief = r.Targets.Brief() + "."
+		for _, rv := range r.Targets.Reviews {
+			v.Targets = append(v.Targets, rv.Line())
+		}
+	}
 	return v
 }
 
@@ -758,6 +777,32 @@ Firing: the series alerted (the anomaly persisted and its direction hurts).</p>
 <p>No anomaly was recorded in {{if .Coverage.All}}this period{{else if .Coverage.None}}this period, which was never judged{{else}}the judged part of this period{{end}}.</p>
 {{- end}}
 <p class="coverage">{{with .Coverage}}{{if .All}}Anomaly detection judged all {{.Days}} days of the period.{{else}}Anomaly detection judged {{.Judged}} of {{.Days}} days of the period; run <code>{{.Command}}</code> for the rest.{{end}}{{end}}</p>
+</section>
+
+<section id="targets">
+<h2>Are our targets still right?</h2>
+{{- if .Targets}}
+<p class="note">Every threshold rule on what each of its slices achieved over the last quarter: its KPI over consecutive windows of
+the rule's length. Stale: met by every window, the worst by a wide margin, so that it can no longer fire when it matters. Never met:
+missed by every window, so that it fires all the time. Shifted: the values since the rule was set (or the second half) left the band of
+those before. Suggested: the end of the 95% band of a model learnt on the values (since the change, when shifted). docs/targets.md.</p>
+<p>{{.TargetsBrief}}</p>
+<table class="targets">
+<thead><tr><th>Rule</th><th>KPI</th><th>Slice</th><th>Target</th><th>Met</th><th>Median</th><th>Worst</th><th>Findings</th><th>Suggested</th></tr></thead>
+<tbody>
+{{- range .Targets}}
+<tr class="target"><td>{{.Rule}}</td><td>{{.KPI}}</td><td>{{.Slice}}</td><td>{{.Target}}</td><td class="num">{{.Met}}</td><td class="num">{{.Median}}</td><td class="num">{{.Worst}}</td><td>{{.Findings}}</td><td>{{.Suggested}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+<ul class="findings">
+{{- range .Targets}}{{if ne .Suggested "-"}}
+<li>{{.Summary}}</li>{{end}}
+{{- end}}
+</ul>
+{{- else}}
+<p>No target is configured: threshold rules (alerting.thresholds, docs/alerting.md) are the targets this section reviews.</p>
+{{- end}}
 </section>
 
 <section id="incidents">

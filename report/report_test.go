@@ -31,6 +31,7 @@ var headings = []string{
 	"<h2>DORA levels and change from the previous period</h2>",
 	"<h2>KPI trends against their baselines</h2>",
 	"<h2>Anomalies of the period</h2>",
+	"<h2>Are our targets still right?</h2>",
 	"<h2>Incidents and their causes</h2>",
 	"<h2>Patch compliance</h2>",
 }
@@ -84,8 +85,11 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	always := 0.99
+	rules := []anomaly.ThresholdRule{{Name: "org-cfr", KPI: "change_failure_rate", Above: &always},
+		{Name: evil, KPI: "incidents", Above: &always, By: []metrics.Dimension{metrics.Team}}}
 	r, err := report.Build(ctx, st.Conn(), report.Options{From: from, To: end, Location: time.UTC,
-		By: []metrics.Dimension{metrics.Service}, Now: end.Add(2 * time.Hour)})
+		By: []metrics.Dimension{metrics.Service}, Now: end.Add(2 * time.Hour), Thresholds: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +168,19 @@ func TestBuild(t *testing.T) {
 		}
 	}
 
+	// The targets section holds the review of the rules over the quarter.
+	rr, err := anomaly.ReviewRules(ctx, st.Conn(), rules, nil, end, anomaly.ReviewOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := section(t, html, "targets")
+	if rows := rowsOf(targets, "target"); len(rows) != len(rr.Reviews) || len(rr.Reviews) != 5 ||
+		!strings.Contains(targets, rr.Brief()+".") || !strings.Contains(rows[0], "<td>org-cfr</td>") ||
+		!strings.Contains(rows[0], "<td>stale</td>") {
+		t.Errorf("the targets section should list the %d reviews (the organisation's and 4 teams'), the first stale, under %q:\n%s",
+			len(rr.Reviews), rr.Brief(), targets)
+	}
+
 	selfContained(t, html)
 	escaped := "&lt;script&gt;alert(1)&lt;/script&gt;"
 	var evilRow string
@@ -175,6 +192,9 @@ func TestBuild(t *testing.T) {
 	// It has no incidents: its MTTR is absent, not zero.
 	if !strings.Contains(evilRow, `<span class="v">–</span>`) {
 		t.Errorf("the hostile service's row is missing, or shows no absent value: %q", evilRow)
+	}
+	if strings.Contains(targets, evil) || !strings.Contains(targets, "<td>"+escaped+"</td>") {
+		t.Error("the hostile rule name is not escaped in the targets section")
 	}
 }
 

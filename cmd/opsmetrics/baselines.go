@@ -62,11 +62,7 @@ func runBaselinesShow(ctx context.Context, fs *flag.FlagSet, args []string) erro
 		return err
 	}
 	if _, ok := baselines.LookupKPI(*kpi); *kpi != "" && !ok {
-		names := make([]string, len(baselines.KPIs))
-		for i, k := range baselines.KPIs {
-			names[i] = k.Name
-		}
-		return usagef("--kpi: unknown KPI %q: the baselined ones are %s", *kpi, strings.Join(names, ", "))
+		return usagef("--kpi: unknown KPI %q: the baselined ones are %s", *kpi, strings.Join(baselines.KPINames(), ", "))
 	}
 	if s := baselines.Status(*status); s != "" && s != baselines.Ready && s != baselines.Learning {
 		return usagef("--status: unknown status %q: want %s or %s", *status, baselines.Ready, baselines.Learning)

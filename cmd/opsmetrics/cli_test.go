@@ -51,7 +51,7 @@ func opsmetrics(t *testing.T, args ...string) (stdout, stderr string, code int) 
 // subcommand is on stdout with exit 0, and lists flags as --flag.
 func TestHelpGoesToStdout(t *testing.T) {
 	words := [][]string{{}, {"kpi", "explain"}, {"baselines", "learn"}, {"baselines", "show"},
-		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}, {"completion"}}
+		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}, {"targets", "review"}, {"completion"}}
 	for _, c := range commands {
 		words = append(words, []string{c.name})
 	}
@@ -73,7 +73,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 				t.Errorf("%s --help shows a flag as -flag: %q", name, line)
 			}
 		}
-		wantFlags := len(w) == 2 || (w[0] != "baselines" && w[0] != "anomaly" && w[0] != "dashboards" && w[0] != "completion")
+		wantFlags := len(w) == 2 || (w[0] != "baselines" && w[0] != "anomaly" && w[0] != "dashboards" && w[0] != "targets" && w[0] != "completion")
 		if hasFlags := strings.Contains(out, "\nFlags:\n  --"); hasFlags != wantFlags {
 			t.Errorf("%s --help lists flags: %v, want %v:\n%s", name, hasFlags, wantFlags, out)
 		}
@@ -211,7 +211,7 @@ func TestReadCommandsNeedTheSchema(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "report.html")
 	commands := [][]string{
 		{"kpi"}, {"kpi", "explain", "change_failure_rate"}, {"report", "--out", out},
-		{"baselines", "learn"}, {"baselines", "show"}, {"anomaly", "detect"},
+		{"baselines", "learn"}, {"baselines", "show"}, {"anomaly", "detect"}, {"targets", "review"},
 	}
 	for _, db := range []string{missing, empty} {
 		for _, args := range commands {

@@ -15,6 +15,7 @@ var subcommands = map[string][]string{
 	"baselines":  {"learn", "show"},
 	"anomaly":    {"detect", "score"},
 	"dashboards": {"build", "provision"},
+	"targets":    {"review"},
 }
 
 // runCompletion writes the shell completion script of args[0], bash or
@@ -46,7 +47,7 @@ func runCompletion(args []string, w io.Writer) error {
 		for _, s := range subs {
 			fmt.Fprintf(&b, "\t\t%s) words=\"$words %s\" ;;\n", s, strings.Join(flagsOf(c, s), " "))
 		}
-		if c.name != "baselines" && c.name != "anomaly" && c.name != "dashboards" {
+		if subcommands[c.name] == nil || c.name == "kpi" {
 			fmt.Fprintf(&b, "\t\t*) words=\"$words %s\" ;;\n", strings.Join(flagsOf(c, ""), " "))
 		}
 		b.WriteString("\t\tesac ;;\n")

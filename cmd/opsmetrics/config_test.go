@@ -52,6 +52,7 @@ func TestGoodFile(t *testing.T) {
 		{"alerting.runbooks.mttr", cfg.Alerting.Runbooks["mttr"], "https://runbooks.example/mttr"},
 		{"alerting.thresholds[0].above, parsed", *cfg.Alerting.Thresholds[0].Above, 0.15},
 		{"alerting.thresholds[0].by", fmt.Sprint(cfg.Alerting.Thresholds[0].By), "[team]"},
+		{"alerting.thresholds[0].set_at", cfg.Alerting.Thresholds[0].SetAt.Format(time.RFC3339), "2026-08-01T00:00:00Z"},
 		{"anomaly detects at the baselines' steps", fmt.Sprint(cfg.anomalyConfig().Steps), "[day]"},
 		{"change_calendar.windows[0].teams", fmt.Sprint(cfg.Calendar.Windows[0].Teams), "[payments]"},
 		{"change_calendar.freezes[0].reason", cfg.Calendar.Freezes[0].Reason, "year-end trading peak"},

@@ -35,8 +35,12 @@ var commands = []command{
 		"serve the KPI HTTP API and Prometheus KPI gauges, relearn baselines and send anomaly alerts on schedules", runServe},
 	{"baselines", "baselines learn --clickhouse DSN [--at T] [--config F]\n       opsmetrics baselines show --clickhouse DSN [--kpi K] [--service S] [--team T] [--status ready|learning] [--step day|hour]",
 		"learn the expected value and band of every KPI series, or list them", runBaselines},
+	{"forecast", "forecast --clickhouse DSN --kpi K [--by team|service|environment] [--service S] [--team T] [--environment E] [--step day|hour] [--horizon 14d] [--at T] [--level 0.9] [--format table|json|csv]",
+		"forecast a KPI's future intervals from the learnt baselines: the expected value and band of each", runForecast},
 	{"anomaly", "anomaly detect --clickhouse DSN [--alertmanager URL] [--at T | --from T [--to T]] [--config F]\n       opsmetrics anomaly score --in series.csv --out scores.csv [--kind count|rate|duration|dense|auto] [--season N|auto|none]",
 		"judge the latest intervals against their baselines and alert; or score a CSV series offline", runAnomaly},
+	{"targets", "targets review --clickhouse DSN [--config F] [--at T]",
+		"review every threshold rule over the last quarter: stale, never met or shifted targets, with a suggested value", runTargets},
 	{"dashboards", "dashboards build --out DIR [--clickhouse DSN] [--prometheus-url URL] [--dashboards-path P]\n" +
 		"       opsmetrics dashboards provision --grafana-url URL [--grafana-token-file F | --grafana-user U --grafana-password-file F] [--clickhouse DSN] [--prometheus-url URL] [--password-env NAME]",
 		"write the Grafana dashboards and a file-provisioning tree for them, or create or update them through Grafana's HTTP API", runDashboards},

@@ -30,10 +30,13 @@ func TestReportCommand(t *testing.T) {
 		!strings.Contains(page, "2026-02-18 to 2026-03-04") {
 		t.Errorf("report file (%d bytes) is no report of teams from 2026-02-18 to 2026-03-04:\n%.600s", len(b), page)
 	}
-	out, code := stdout(t, "report", "--clickhouse", dsn, "--from", "2026-02-18", "--to", "2026-03-04", "--by", "service",
+	// The file's threshold rules are the targets the report reviews.
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("alerting:\n  thresholds:\n    - {name: org-cfr, kpi: change_failure_rate, above: \"99%\"}\n"), 0o644)
+	out, code := stdout(t, "report", "--config", cfg, "--clickhouse", dsn, "--from", "2026-02-18", "--to", "2026-03-04", "--by", "service",
 		"--tz", "Europe/Berlin", "--out", "-")
 	if code != 0 || !strings.HasPrefix(out, "<!DOCTYPE html>") || !strings.Contains(out, "<td>service ") ||
-		!strings.Contains(out, "Europe/Berlin") {
+		!strings.Contains(out, "Europe/Berlin") || !strings.Contains(out, `<tr class="target"><td>org-cfr</td>`) {
 		t.Errorf("report --out - (exit %d):\n%.600s", code, out)
 	}
 	for _, bad := range []struct {
