@@ -112,11 +112,20 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
+	var services *catalog.Watcher // the ingester's and the alerts' service catalog
+	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"]) {
+		if services, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
+			return err
+		}
+	}
 	var in *ingest.Ingester
 	if on["ingest"] {
 		icfg, err := cfg.ingestConfig()
 		if err != nil {
 			return err
+		}
+		if services != nil {
+			icfg.Catalog = services.Catalog
 		}
 		tp, shutdown, err := telemetry.Tracing(ctx)
 		if err != nil {
@@ -138,11 +147,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		svc = &anomaly.Service{Conn: st.Conn(), Learn: cfg.baselinesConfig(), Detect: cfg.anomalyConfig(), Alerts: cfg.Alerting.AlertConfig,
 			Rules: cfg.Alerting.Thresholds, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
 		svc.Learn.Production, svc.Detect.Production = defaults.Production, defaults.Production
-		if cfg.Catalog.Enabled() {
-			if svc.Alerts.Catalog, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
-				return err
-			}
-		}
+		svc.Alerts.Catalog = services
 		if err := svc.Register(reg); err != nil {
 			return err
 		}
@@ -212,9 +217,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if svc != nil {
 		g.add("anomaly", afterSchema(svc.Run))
-		if w := svc.Alerts.Catalog; w != nil {
-			g.add("catalog", w.Run)
-		}
+	}
+	if services != nil {
+		g.add("catalog", services.Run)
 	}
 	if ms != nil {
 		g.add("metrics", ms.Run)
