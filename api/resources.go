@@ -165,7 +165,7 @@ func (h *handler) series(w http.ResponseWriter, r *http.Request) {
 // step, day by default.
 func (h *handler) parseSeries(r *http.Request) (*metrics.Request, error) {
 	p := h.params()
-	f := fields(&p, "from", "to", "by", "service", "team", "environment", "production", "tz", "max_gap",
+	f := fields(&p, "from", "to", "by", "service", "team", "environment", "system", "tier", "production", "tz", "max_gap",
 		"lead_time_from", "lead_time_lookback")
 	step := "day"
 	f["step"] = &step
@@ -503,7 +503,8 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := h.params()
-	f := fields(&p, "from", "to", "service", "team", "environment", "production", "tz", "max_gap", "lead_time_from", "lead_time_lookback")
+	f := fields(&p, "from", "to", "service", "team", "environment", "system", "tier", "production", "tz", "max_gap", "lead_time_from",
+		"lead_time_lookback")
 	var limit string
 	f["limit"] = &limit
 	req, err := parse(r, &p, f)

@@ -15,6 +15,8 @@ type Params struct {
 	Services     string // comma-separated
 	Teams        string
 	Environments string
+	Systems      string // comma-separated; they and Tiers need Defaults.Catalog
+	Tiers        string
 	Production   string // comma-separated production environments
 	Bucket       string
 	TZ           string
@@ -27,7 +29,8 @@ type Params struct {
 
 	// Defaults holds what an empty parameter means: its Production,
 	// Levels, LevelTables, MaxGap, LeadTimeLookback and PatchDeadlines
-	// (from configuration) apply unless a parameter overrides them.
+	// (from configuration) apply unless a parameter overrides them. Its
+	// Catalog is the service catalog that system and tier read.
 	Defaults Query
 	// Limits bound the request (the API's); zero fields keep the
 	// command line's bounds.
@@ -85,7 +88,8 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		return nil, fmt.Errorf("bucket: %w", err)
 	}
 	r.Query = Query{Production: p.Defaults.Production, Levels: p.Defaults.Levels, LevelTables: p.Defaults.LevelTables,
-		MaxGap: p.Defaults.MaxGap, LeadTimeLookback: p.Defaults.LeadTimeLookback, PatchDeadlines: p.Defaults.PatchDeadlines}
+		MaxGap: p.Defaults.MaxGap, LeadTimeLookback: p.Defaults.LeadTimeLookback, PatchDeadlines: p.Defaults.PatchDeadlines,
+		Catalog: p.Defaults.Catalog}
 	q := &r.Query
 	n := now.In(loc)
 	q.To = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)
@@ -125,11 +129,15 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		}
 		q.By = append(q.By, dim)
 	}
-	if n := len(p.Services) + len(p.Teams) + len(p.Environments) + len(p.Production); p.Limits.MaxFilterBytes > 0 && n > p.Limits.MaxFilterBytes {
-		return nil, fmt.Errorf("service, team, environment, production: the filters are %d bytes together, more than %d (%s)",
+	if n := len(p.Services) + len(p.Teams) + len(p.Environments) + len(p.Systems) + len(p.Tiers) + len(p.Production); p.Limits.MaxFilterBytes > 0 && n > p.Limits.MaxFilterBytes {
+		return nil, fmt.Errorf("service, team, environment, system, tier, production: the filters are %d bytes together, more than %d (%s)",
 			n, p.Limits.MaxFilterBytes, p.Limits.FilterSetting)
 	}
 	q.Services, q.Teams, q.Environments = split(p.Services), split(p.Teams), split(p.Environments)
+	q.Systems, q.Tiers = split(p.Systems), split(p.Tiers)
+	if err := q.checkCatalog(); err != nil {
+		return nil, err
+	}
 	if prod := split(p.Production); len(prod) > 0 {
 		q.Production = prod
 	}

@@ -118,6 +118,14 @@ func (c *fileConfig) ingestConfig() (ingest.Config, error) {
 	return ic, ic.SetKafka(c.Kafka)
 }
 
+// services loads the service catalog once, nil when none is configured.
+func (c *fileConfig) services() (*catalog.Catalog, error) {
+	if !c.Catalog.Enabled() {
+		return nil, nil
+	}
+	return catalog.Load(c.Catalog.Path, c.Catalog.WithDefaults().TierAnnotation)
+}
+
 // baselinesConfig is the baselines section, learning the kpi section's
 // production environments.
 func (c *fileConfig) baselinesConfig() baselines.Config {

@@ -33,10 +33,12 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var p metrics.Params
 	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
-	fs.StringVar(&p.By, "by", "", "slice by a comma-separated list of service, team, environment")
+	fs.StringVar(&p.By, "by", "", "slice by a comma-separated list of service, team, environment, system, tier (system and tier: from the service catalog)")
 	fs.StringVar(&p.Services, "service", "", "only these services (comma-separated)")
 	fs.StringVar(&p.Teams, "team", "", "only these teams (comma-separated)")
 	fs.StringVar(&p.Environments, "environment", "", "only these environments (comma-separated)")
+	fs.StringVar(&p.Systems, "system", "", "only the services of these systems of the service catalog (comma-separated)")
+	fs.StringVar(&p.Tiers, "tier", "", "only the services of these tiers of the service catalog (comma-separated)")
 	fs.StringVar(&p.Production, "production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration, production)")
 	fs.StringVar(&p.Bucket, "bucket", "", "compute per day, week or month instead of over the whole range")
 	fs.StringVar(&p.TZ, "tz", "UTC", "time zone of --from/--to dates and of bucket edges (IANA name)")
@@ -51,6 +53,9 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	p.Compare, p.Defaults = fmt.Sprint(*compare), cfg.KPI.Defaults()
+	if p.Defaults.Catalog, err = cfg.services(); err != nil {
+		return err
+	}
 	req, err := p.Parse(time.Now())
 	if err != nil {
 		return paramsError(err)
@@ -98,7 +103,8 @@ func noteNoData(ctx context.Context, conn driver.Conn, q metrics.Query, w io.Wri
 	filters := []struct {
 		d     metrics.Dimension
 		names []string
-	}{{metrics.Service, q.Services}, {metrics.Team, q.Teams}, {metrics.Environment, q.Environments}}
+	}{{metrics.Service, q.Services}, {metrics.Team, q.Teams}, {metrics.Environment, q.Environments}, {metrics.System, q.Systems},
+		{metrics.Tier, q.Tiers}}
 	for _, f := range filters {
 		if len(f.names) == 0 {
 			continue

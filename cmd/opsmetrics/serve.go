@@ -113,7 +113,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 
 	reg := telemetry.NewRegistry()
 	var services *catalog.Watcher // the ingester's and the alerts' service catalog
-	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"]) {
+	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"] || on["api"]) {
 		if services, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
 			return err
 		}
@@ -185,6 +185,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	limits := cfg.API.Limits
 	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
+	if services != nil {
+		o.Catalog = services.Catalog
+	}
 	if on["api"] {
 		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrent+1)
 		if err != nil {
