@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,10 @@ var (
 	minTime = time.Unix(0, 0).UTC()
 	maxTime = time.Unix(1<<32-1, 0).UTC()
 )
+
+// maxDimensions is how many dimensions a request slices by: a query's
+// rows hold three, and the step (dims in query.go).
+const maxDimensions = 3
 
 // Request is a parsed, valid KPI request.
 type Request struct {
@@ -127,7 +132,13 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		if err != nil {
 			return nil, fmt.Errorf("by: %w", err)
 		}
+		if slices.Contains(q.By, dim) {
+			return nil, fmt.Errorf("by: %s given twice", dim)
+		}
 		q.By = append(q.By, dim)
+	}
+	if len(q.By) > maxDimensions {
+		return nil, fmt.Errorf("by: at most %d dimensions, got %d", maxDimensions, len(q.By))
 	}
 	if n := len(p.Services) + len(p.Teams) + len(p.Environments) + len(p.Systems) + len(p.Tiers) + len(p.Production); p.Limits.MaxFilterBytes > 0 && n > p.Limits.MaxFilterBytes {
 		return nil, fmt.Errorf("service, team, environment, system, tier, production: the filters are %d bytes together, more than %d (%s)",

@@ -1,8 +1,12 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
@@ -75,4 +79,52 @@ func (q Query) checkCatalog() error {
 		return nil
 	}
 	return fmt.Errorf("%s: needs a service catalog (catalog.path in the configuration file, docs/catalog.md)", strings.Join(need, ", "))
+}
+
+// TeamMismatch is the entities of one kind stored with a team that is not
+// their service's owner in the catalog: ingestion keeps the team an event
+// sends (docs/catalog.md).
+type TeamMismatch struct {
+	Kind     string    `ch:"kind" json:"kind"` // deployment or incident
+	Service  string    `ch:"service" json:"service"`
+	Team     string    `ch:"team" json:"team"`
+	Owner    string    `ch:"owner" json:"catalog_owner"`
+	Entities uint64    `ch:"entities" json:"entities"`
+	Last     time.Time `ch:"last" json:"last"`
+}
+
+// TeamMismatches reads the deployments that finished, and the incidents
+// whose impact started (or that were detected), in [from, to), in every
+// environment, whose team is set and is not their service's owner in c
+// (compared without regard to case), by kind, service and team.
+func TeamMismatches(ctx context.Context, conn driver.Conn, c *catalog.Catalog, from, to time.Time) ([]TeamMismatch, error) {
+	var names, owners []string
+	for _, e := range c.Entities() {
+		names, owners = append(names, strings.ToLower(e.Name)), append(owners, e.Owner)
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	cols := []string{string(Service), string(Team), "finished_at"}
+	started := "assumeNotNull(ifNull(impact_started_at, detected_at))"
+	e := chsql.SQL(`SELECT kind, service, team, owner, count() AS entities, max(t) AS last
+FROM (
+	SELECT kind, service, team, transform(lower(service), ?, ?, '') AS owner, t
+	FROM (
+		SELECT 'deployment' AS kind, service, team, finished_at AS t FROM ?
+		UNION ALL
+		SELECT 'incident' AS kind, service, team, `+started+` AS t FROM ? WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND `+started+` >= ? AND `+started+` < ?
+	)
+	WHERE team != '' AND has(?, lower(service))
+)
+WHERE lower(team) != lower(owner)
+GROUP BY kind, service, team, owner
+ORDER BY service, kind, team`, names, owners,
+		deploymentsFinished(at(from), at(to), cols, chsql.Expr{}),
+		incidentsStarted(at(from), at(to), string(Service), string(Team), "impact_started_at", "detected_at"), at(from), at(to), names)
+	var out []TeamMismatch
+	if err := query(ctx, conn, e, func(m *TeamMismatch) { out = append(out, *m) }); err != nil {
+		return nil, fmt.Errorf("team mismatches: %w", err)
+	}
+	return out, nil
 }

@@ -134,3 +134,61 @@ func TestSystemNeedsCatalog(t *testing.T) {
 		t.Errorf("parsed %v %v %v", r.Query.Catalog != nil, r.Query.By, r.Query.Systems)
 	}
 }
+
+// TestTooManyDimensions: a query's rows hold three dimensions and the
+// step, so a request slices by at most three, each once.
+func TestTooManyDimensions(t *testing.T) {
+	cat, _ := catalog.Parse("c.yaml", []byte(services), "")
+	for by, want := range map[string]string{"service,team,environment,system": "at most 3", "tier,service,tier": "tier given twice"} {
+		_, err := metrics.Params{By: by, Defaults: metrics.Query{Catalog: cat}}.Parse(t0)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("by %s: %v, want %q", by, err, want)
+		}
+	}
+}
+
+// TestTeamMismatches finds the deployments and incidents stored with a
+// team other than their service's owner, ignoring case, services the
+// catalog does not know and events without a team.
+func TestTeamMismatches(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	cat, err := catalog.Parse("catalog.yaml", []byte(services), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := time.Hour
+	owned := func(e *event.Event, team string) *event.Event {
+		if e.Deployment != nil {
+			e.Deployment.Team = team
+		} else {
+			e.Incident.Team = team
+		}
+		return e
+	}
+	write(t, st,
+		owned(dep("c-1", "checkout", "production", t0, event.DeploymentSuccess), "payments"),
+		owned(dep("c-2", "checkout", "staging", t0.Add(h), event.DeploymentSuccess), "web"),
+		owned(dep("c-3", "Checkout", "production", t0.Add(2*h), event.DeploymentSuccess), "web"),
+		owned(dep("k-1", "cart", "production", t0, event.DeploymentSuccess), "PAYMENTS"),
+		owned(dep("l-1", "legacy", "production", t0, event.DeploymentSuccess), "anyone"),
+		owned(dep("s-1", "search", "production", t0, event.DeploymentSuccess), ""),
+		owned(dep("s-old", "search", "production", t0.Add(-48*h), event.DeploymentSuccess), "web"), // before the range
+		owned(inc("INC-1", "search", "production", t0, "", ""), "payments"),
+	)
+	got, err := metrics.TeamMismatches(context.Background(), st.Conn(), cat, t0.Add(-h), t0.Add(24*h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, m := range got {
+		rows = append(rows, fmt.Sprintf("%s %s %s (owner %s): %d, last %s", m.Kind, m.Service, m.Team, m.Owner, m.Entities, m.Last.Format(time.TimeOnly)))
+	}
+	want := []string{
+		"deployment Checkout web (owner payments): 1, last 14:00:00",
+		"deployment checkout web (owner payments): 1, last 13:00:00",
+		"incident search payments (owner discovery): 1, last 12:00:00",
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("mismatches:\n got %q\nwant %q", rows, want)
+	}
+}

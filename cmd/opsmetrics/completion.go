@@ -15,6 +15,7 @@ var subcommands = map[string][]string{
 	"baselines":  {"learn", "show"},
 	"anomaly":    {"detect", "score"},
 	"dashboards": {"build", "provision"},
+	"catalog":    {"check"},
 }
 
 // runCompletion writes the shell completion script of args[0], bash or
