@@ -407,6 +407,9 @@ type Anomaly struct {
 	Tail      *float64  `json:"tail"`
 	Severity  string    `json:"severity"`
 	Firing    bool      `json:"firing"`
+	// Factors names the values that explain a firing anomaly, in words
+	// (docs/alerting.md, "Contributing factors"); empty when none.
+	Factors string `json:"factors"`
 }
 
 // anomalies serves the anomalous intervals that start in a range (default:
@@ -435,7 +438,7 @@ func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
 		}
 		doc.Anomalies = append(doc.Anomalies, Anomaly{Series: seriesID(a.Series), Start: a.Start, Observed: number(a.Observed),
 			Expected: number(a.Expected), Lower: number(a.Lower), Upper: number(a.Upper), Direction: a.Direction, Tail: number(a.Tail),
-			Severity: a.Severity, Firing: a.Firing})
+			Severity: a.Severity, Firing: a.Firing, Factors: a.Factors})
 	}
 	writeJSON(w, doc)
 }
