@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,8 @@ type injectedRun struct {
 	end        time.Time
 	burst      bool // the failure burst alerted on some day
 	stop       bool // so did the deployment stop
+	newHire    bool // an alert of the burst names the new hire first among its contributing factors
+	factors    []string
 	falseAlarm []string
 	judged     int // ready service and team series-days judged, the denominator of false alarms
 }
@@ -45,8 +48,10 @@ const maxFalseAlarmRate = 0.005
 // defaults: 20 services, 90 days) and its detection (demo.WatchInjected)
 // for 14 consecutive end dates and 3 seeds, and requires both injected
 // anomalies to alert every time: the failure burst on a harmful series of
-// its service (change failure rate, rework rate or incidents up), the
-// deployment stop on its service's deployments, down. False alarms are
+// its service (change failure rate, rework rate or incidents up), naming
+// the new hire who caused it first among the contributing factors of one
+// of its alerts, the deployment stop on its service's deployments, down.
+// False alarms are
 // counted and bounded by maxFalseAlarmRate. All runs share one ClickHouse,
 // each in its own database, two at a time.
 func TestInjectedAnomaliesFireOnAnyDate(t *testing.T) {
@@ -86,6 +91,9 @@ func TestInjectedAnomaliesFireOnAnyDate(t *testing.T) {
 		if !r.burst || !r.stop {
 			t.Errorf("seed %d, end %s (a %s): failure burst alerted %v, deployment stop alerted %v", r.seed,
 				r.end.Format(time.DateOnly), r.end.Weekday(), r.burst, r.stop)
+		}
+		if r.burst && !r.newHire {
+			t.Errorf("seed %d, end %s: no alert of the failure burst names the new hire first: %q", r.seed, r.end.Format(time.DateOnly), r.factors)
 		}
 		alarms += len(r.falseAlarm)
 		judged += r.judged
@@ -148,6 +156,11 @@ func (r *injectedRun) run(ctx context.Context, t *testing.T, dsn string) error {
 				r.burst = true
 			case l["service"] == stop.Service && l["kpi"] == "deployments" && l["direction"] == "down":
 				r.stop = true
+			}
+			if f := a.Annotations["factors"]; f != "" && (l["service"] == burst.Service || l["service"] == "" && (l["team"] == "" || l["team"] == burst.Team)) {
+				first, _, _ := strings.Cut(f, ";")
+				r.newHire = r.newHire || strings.Contains(first, "actor "+generator.NewHire+",")
+				r.factors = append(r.factors, l["kpi"]+" "+l["service"]+l["team"]+": "+f)
 			}
 			related := l["service"] == burst.Service || l["service"] == stop.Service ||
 				(l["service"] == "" && (l["team"] == "" || l["team"] == burst.Team || l["team"] == stop.Team))

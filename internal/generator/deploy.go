@@ -105,7 +105,7 @@ func (g *gen) release(s *service, t0 int64, burst bool) {
 	r := s.rng
 	s.actor = author(s.teamIdx, s.actors.intn(authorsPerTeam))
 	switch {
-	case burst && s.actors.chance(0.8):
+	case burst && s.actors.chance(0.6):
 		s.actor = NewHire
 	case s.actors.chance(0.25):
 		s.actor = ReleaseBot
@@ -132,7 +132,7 @@ func (g *gen) release(s *service, t0 int64, burst bool) {
 
 	failProb, incidentProb := s.failProb, 0.3
 	if burst {
-		failProb, incidentProb = 0.75, 0.8
+		failProb, incidentProb = 0.85, 0.8
 	}
 	dep := g.deploy(s, g.prod, t, version, changes, r.chance(failProb), "")
 	switch {
