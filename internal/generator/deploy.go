@@ -198,7 +198,7 @@ func (g *gen) deploy(s *service, env string, start int64, version string, change
 		FixesIncident: fixes,
 		Changes:       slices.Clone(changes),
 		Actor:         s.actor,
-		Pipeline:      pipeline(s, fixes != ""),
+		Pipeline:      pipeline(s),
 	}
 	g.push(start+dur, &event.Event{Kind: event.KindDeployment, Deployment: dep})
 	return dep
@@ -343,14 +343,10 @@ const (
 	NewHire = "new-hire"
 )
 
-// pipeline is the pipeline a deployment of s runs in: hotfix for an
-// unplanned one, release-train for the release bot's, else its team's
-// deploy-<team>.
-func pipeline(s *service, unplanned bool) string {
-	switch {
-	case unplanned:
-		return "hotfix"
-	case s.actor == ReleaseBot:
+// pipeline is the pipeline a deployment of s runs in: release-train for
+// the release bot's, else its team's deploy-<team>, unplanned fixes too.
+func pipeline(s *service) string {
+	if s.actor == ReleaseBot {
 		return "release-train"
 	}
 	return "deploy-" + s.team

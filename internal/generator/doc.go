@@ -18,7 +18,7 @@
 // to hosts, images and services with a latency that depends on severity.
 // Every deployment names its actor (an engineer of its team, or the
 // release bot ReleaseBot a quarter of the time) and its pipeline
-// (deploy-<team>, release-train for the bot, hotfix when unplanned); the
+// (deploy-<team>, release-train for the bot); the
 // native format, our CloudEvents types and CDEvents customData carry them.
 // With Config.Anomalies set, the last seven days also hold the anomalies
 // listed in Stats.Anomalies, for detectors to find; the failure burst is
