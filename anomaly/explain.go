@@ -105,9 +105,9 @@ func incidents(kpi string) func(context.Context, driver.Conn, metrics.Query, flo
 	}
 }
 
-// ReferenceIntervals is how many intervals before the one that fired a
+// referenceIntervals is how many intervals before the one that fired a
 // count's reference spans: four weeks of days, one week of hours.
-func ReferenceIntervals(step metrics.Step) int {
+func referenceIntervals(step metrics.Step) int {
 	if step == metrics.StepHour {
 		return 7 * 24
 	}
@@ -118,7 +118,7 @@ func ReferenceIntervals(step metrics.Step) int {
 // names them (factorSources): the breakdown of its slice in the interval,
 // or the window, that fired, ranked against the baseline by
 // ContributingFactors. A count is compared with the same breakdown over
-// the ReferenceIntervals before the window; a duration with its baseline's
+// the referenceIntervals before the window; a duration with its baseline's
 // median. It returns nil for other series.
 func Explain(ctx context.Context, conn driver.Conn, e Evaluation, production []string) (*Factors, error) {
 	src, ok := factorSources[e.Series.KPI]
@@ -149,7 +149,7 @@ func Explain(ctx context.Context, conn driver.Conn, e Evaluation, production []s
 	}
 	if src.kind == baselines.Count {
 		rq := q
-		rq.From, rq.To = from.Add(-time.Duration(ReferenceIntervals(s.Step))*step), from
+		rq.From, rq.To = from.Add(-time.Duration(referenceIntervals(s.Step))*step), from
 		if in.Reference, err = src.read(ctx, conn, rq, 0, ""); err != nil {
 			return nil, fmt.Errorf("contributing factors of %s %s: reference: %w", s.KPI, s.Slice(), err)
 		}
