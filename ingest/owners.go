@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"strings"
-
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -63,6 +61,6 @@ func (in *Ingester) countOwners(o owners) {
 		in.metrics.teamFromCatalog.WithLabelValues(string(k)).Add(float64(n))
 	}
 	for k, n := range o.mismatched {
-		in.metrics.teamMismatch.WithLabelValues(k[0], strings.ToLower(k[1])).Add(float64(n))
+		in.metrics.teamMismatch.WithLabelValues(k[0], k[1]).Add(float64(n))
 	}
 }
