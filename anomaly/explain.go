@@ -37,11 +37,11 @@ type factorSource struct {
 // Lead time and the patch KPIs name none yet.
 var factorSources = map[string]factorSource{
 	"deployments": {baselines.Count, pick(metrics.DeploymentDimensions, deploymentCountDims),
-		deployments(deploymentCountDims, func(r metrics.DeploymentRow) (float64, float64) { return float64(r.Deployments), 0 })},
+		deployments(metrics.DeploymentCounts, deploymentCountDims, func(r metrics.DeploymentRow) (float64, float64) { return float64(r.Deployments), 0 })},
 	"change_failure_rate": {baselines.Rate, metrics.DeploymentDimensions,
-		deployments(nil, func(r metrics.DeploymentRow) (float64, float64) { return float64(r.Failed), float64(r.Deployments) })},
+		deployments(metrics.DeploymentBreakdown, nil, func(r metrics.DeploymentRow) (float64, float64) { return float64(r.Failed), float64(r.Deployments) })},
 	"rework_rate": {baselines.Rate, metrics.DeploymentDimensions,
-		deployments(nil, func(r metrics.DeploymentRow) (float64, float64) { return float64(r.Unplanned), float64(r.Deployments) })},
+		deployments(metrics.DeploymentCounts, nil, func(r metrics.DeploymentRow) (float64, float64) { return float64(r.Unplanned), float64(r.Deployments) })},
 	"incidents": {baselines.Count, metrics.IncidentDimensions, incidents("")},
 	"mttr":      {baselines.Duration, metrics.IncidentDimensions, incidents("mttr")},
 	"mttd":      {baselines.Duration, metrics.IncidentDimensions, incidents("mttd")},
@@ -51,11 +51,13 @@ var factorSources = map[string]factorSource{
 // the dimensions that explain a deployment count: all but the version.
 var deploymentCountDims = []int{0, 1, 3, 4}
 
-// deployments reads a deployment breakdown with the events and trials of
-// each row, grouped by the dimensions at indices keep (nil: all).
-func deployments(keep []int, figures func(metrics.DeploymentRow) (num, den float64)) func(context.Context, driver.Conn, metrics.Query, float64, string) ([]FactorRow, error) {
+// deployments reads a deployment breakdown (metrics.DeploymentBreakdown,
+// or DeploymentCounts where no failure counts) with the events and trials
+// of each row, grouped by the dimensions at indices keep (nil: all).
+func deployments(read func(context.Context, driver.Conn, metrics.Query) ([]metrics.DeploymentRow, error), keep []int,
+	figures func(metrics.DeploymentRow) (num, den float64)) func(context.Context, driver.Conn, metrics.Query, float64, string) ([]FactorRow, error) {
 	return func(ctx context.Context, conn driver.Conn, q metrics.Query, _ float64, _ string) ([]FactorRow, error) {
-		rows, err := metrics.DeploymentBreakdown(ctx, conn, q)
+		rows, err := read(ctx, conn, q)
 		at := map[string]int{}
 		var out []FactorRow
 		for _, r := range rows {
