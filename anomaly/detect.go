@@ -175,14 +175,8 @@ func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 			}
 		}
 	}
-	if open { // Detect: what may alert names its contributing factors
-		for i, e := range out[0] {
-			// An anomaly without its factors is better than none.
-			var err error
-			if out[0][i].Factors, err = Explain(ctx, conn, e, cfg.Production); err != nil {
-				log.Warn("anomaly without contributing factors", "kpi", e.Series.KPI, "service", e.Series.Service, "err", err)
-			}
-		}
+	for k := range nows { // what fires, or would have, names its contributing factors
+		explainFiring(ctx, conn, out[k], cfg.Production, log)
 	}
 	firing := 0
 	for k := range nows {
@@ -256,6 +250,18 @@ func window(ivs []Interval, per Persistence) (bool, *Interval) {
 		}
 	}
 	return n >= per.N, latest
+}
+
+// explainFiring finds the contributing factors of the firing evaluations
+// (Explain). An anomaly without its factors is better than none: a
+// failure is logged.
+func explainFiring(ctx context.Context, conn driver.Conn, evals []Evaluation, production []string, log *slog.Logger) {
+	for i, e := range evals {
+		var err error
+		if evals[i].Factors, err = Explain(ctx, conn, e, production); err != nil {
+			log.Warn("anomaly without contributing factors", "kpi", e.Series.KPI, "service", e.Series.Service, "err", err)
+		}
+	}
 }
 
 // record stores the anomalous latest intervals (and open ones that fire

@@ -40,8 +40,9 @@ type BackfillResult struct {
 // as Relearn leaves them. It records every interval in judged_intervals
 // (the band of the interval, flagged or not) and the anomalous ones in
 // anomalies, replacing the rows of an earlier run, so that running it
-// again gives the same rows. It sends no alert: Firing counts what
-// persistence would have fired.
+// again gives the same rows; the anomalies that would have fired name
+// their contributing factors, from the events stored now. It sends no
+// alert: Firing counts what persistence would have fired.
 func Backfill(ctx context.Context, conn driver.Conn, o BackfillOptions, log *slog.Logger) (BackfillResult, error) {
 	var res BackfillResult
 	now := o.Now.UTC()
@@ -62,7 +63,7 @@ func Backfill(ctx context.Context, conn driver.Conn, o BackfillOptions, log *slo
 		// each chunk reads the anomalies recorded by the one before, and
 		// judges as one pass over the whole range would.
 		for c := from; c.Before(to); c = c.Add(backfillChunk) {
-			if err := backfillRange(ctx, conn, o.Detect, learn, step, c, minTime(c.Add(backfillChunk), to), now, &res); err != nil {
+			if err := backfillRange(ctx, conn, o.Detect, learn, step, c, minTime(c.Add(backfillChunk), to), now, &res, log); err != nil {
 				return res, err
 			}
 		}
@@ -78,7 +79,7 @@ const backfillChunk = 28 * 24 * time.Hour
 // backfillRange judges the intervals of step that start in [from, to)
 // and records them (Backfill).
 func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn baselines.Config, step metrics.Step, from, to, now time.Time,
-	res *BackfillResult) error {
+	res *BackfillResult, log *slog.Logger) error {
 	d := step.Duration()
 	per := cfg.persistence(step)
 	// The M-1 intervals before the range are judged too, unrecorded, so
@@ -115,7 +116,7 @@ func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn base
 					Firing: j.Firing, Generation: uint64(j.TrainedTo.UnixNano())}
 				if j.Firing {
 					res.Firing++
-					ev.Latest = &Interval{Start: j.Start}
+					ev.Latest = &Interval{Start: j.Start, End: ev.End, Point: j.Point, Score: j.Score}
 				}
 				anomalous = append(anomalous, ev)
 			}
@@ -127,6 +128,7 @@ func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn base
 	if err := recordJudged(ctx, conn, judged, now); err != nil {
 		return err
 	}
+	explainFiring(ctx, conn, anomalous, cfg.Production, log)
 	return record(ctx, conn, anomalous, now)
 }
 

@@ -25,13 +25,16 @@ type Record struct {
 	Tail                             float64
 	Severity                         string // critical or warning
 	Firing                           bool
+	// Factors is what explains a firing anomaly, in words (Factors.Summary;
+	// migration 8), empty when its KPI names none or it did not fire.
+	Factors string
 }
 
 // recordsSQL reads the anomalous intervals of a range. The table is a
 // ReplacingMergeTree that detection rewrites: FINAL keeps the latest row of
 // each interval.
 const recordsSQL = `SELECT kpi, step, service, team, environment, interval_start, observed, expected, lower, upper,
-	direction, tail, severity, firing
+	direction, tail, severity, firing, factors
 	FROM anomalies FINAL
 	WHERE interval_start >= ? AND interval_start < ?
 	ORDER BY interval_start, series`
@@ -49,7 +52,7 @@ func Records(ctx context.Context, conn driver.Conn, from, to time.Time) ([]Recor
 		var step string
 		var firing uint8
 		if err := rows.Scan(&a.Series.KPI, &step, &a.Series.Service, &a.Series.Team, &a.Series.Environment, &a.Start,
-			&a.Observed, &a.Expected, &a.Lower, &a.Upper, &a.Direction, &a.Tail, &a.Severity, &firing); err != nil {
+			&a.Observed, &a.Expected, &a.Lower, &a.Upper, &a.Direction, &a.Tail, &a.Severity, &firing, &a.Factors); err != nil {
 			return nil, fmt.Errorf("read anomalies: %w", err)
 		}
 		a.Series.Step, a.Firing = metrics.Step(step), firing == 1
@@ -101,9 +104,9 @@ func Relearn(ctx context.Context, conn driver.Conn, cfg baselines.Config, now ti
 // dashboard (its variables and $__timeFilter: baselines.SeriesFilterSQL).
 var AnomaliesSQL = `SELECT interval_start AS time, ` + baselines.HumanSQL("o") + ` AS observed, ` + baselines.HumanSQL("e") + ` AS expected,
 	` + baselines.HumanSQL("lo") + ` AS lower, ` + baselines.HumanSQL("hi") + ` AS upper, direction, severity, tail,
-	if(firing = 1, 'yes', 'no') AS alerted
+	if(firing = 1, 'yes', 'no') AS alerted, factors
 FROM (
-	SELECT series, interval_start, observed AS o, expected AS e, lower AS lo, upper AS hi, direction, severity, tail, firing
+	SELECT series, interval_start, observed AS o, expected AS e, lower AS lo, upper AS hi, direction, severity, tail, firing, factors
 	FROM anomalies FINAL
 	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
 )
@@ -112,7 +115,7 @@ ORDER BY time DESC`
 
 // AnnotationSQL marks the series' anomalies on the dashboard's time axis.
 var AnnotationSQL = `SELECT interval_start AS time, concat(severity, ' ', direction, ' anomaly: observed ', toString(round(observed, 3)),
-	', expected ', toString(round(expected, 3)), if(firing = 1, ' (alerted)', '')) AS text
+	', expected ', toString(round(expected, 3)), if(firing = 1, ' (alerted)', ''), if(factors = '', '', concat('. ', factors))) AS text
 FROM anomalies FINAL
 WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
 ORDER BY time`

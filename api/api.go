@@ -36,6 +36,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
@@ -56,7 +57,10 @@ type Options struct {
 	Available func() error
 	// Limits bound each request; zero fields take DefaultLimits'.
 	Limits Limits
-	Log    *slog.Logger
+	// Catalog, when set, returns the current service catalog, which the
+	// system and tier parameters read (a catalog.Watcher's Catalog).
+	Catalog func() *catalog.Catalog
+	Log     *slog.Logger
 }
 
 // Limits bound the work of the API (configuration section api).
@@ -247,7 +251,11 @@ func badRequest(w http.ResponseWriter, err error) {
 
 // params is a KPI request bounded by the API's limits.
 func (h *handler) params() metrics.Params {
-	return metrics.Params{Defaults: h.o.Defaults, Limits: metrics.Limits{MaxRange: h.limits.MaxRange, MaxBuckets: h.limits.MaxBuckets,
+	d := h.o.Defaults
+	if h.o.Catalog != nil {
+		d.Catalog = h.o.Catalog()
+	}
+	return metrics.Params{Defaults: d, Limits: metrics.Limits{MaxRange: h.limits.MaxRange, MaxBuckets: h.limits.MaxBuckets,
 		MaxFilterBytes: h.limits.MaxFilterBytes, RangeSetting: "api.max_range", BucketsSetting: "api.max_buckets",
 		FilterSetting: "api.max_filter_bytes"}}
 }
@@ -256,7 +264,7 @@ func (h *handler) params() metrics.Params {
 // the kpi command's flags (with _ for -); add the resource's own to them.
 func fields(p *metrics.Params, names ...string) map[string]*string {
 	all := map[string]*string{"from": &p.From, "to": &p.To, "by": &p.By, "service": &p.Services,
-		"team": &p.Teams, "environment": &p.Environments, "production": &p.Production, "bucket": &p.Bucket,
+		"team": &p.Teams, "environment": &p.Environments, "system": &p.Systems, "tier": &p.Tiers, "production": &p.Production, "bucket": &p.Bucket,
 		"tz": &p.TZ, "compare": &p.Compare, "dora_report": &p.DORAReport, "max_gap": &p.MaxGap, "lead_time_from": &p.LeadTimeFrom,
 		"lead_time_lookback": &p.LeadTimeLookback}
 	out := map[string]*string{}
@@ -267,7 +275,7 @@ func fields(p *metrics.Params, names ...string) map[string]*string {
 }
 
 // kpiFields are the parameters of /api/v1/kpis.
-var kpiFields = []string{"from", "to", "by", "service", "team", "environment", "production", "bucket", "tz", "compare",
+var kpiFields = []string{"from", "to", "by", "service", "team", "environment", "system", "tier", "production", "bucket", "tz", "compare",
 	"dora_report", "max_gap", "lead_time_from", "lead_time_lookback"}
 
 func (h *handler) kpis(w http.ResponseWriter, r *http.Request) {

@@ -130,7 +130,7 @@ func (h *handler) series(w http.ResponseWriter, r *http.Request) {
 // step, day by default.
 func (h *handler) parseSeries(r *http.Request) (*metrics.Request, error) {
 	p := h.params()
-	f := fields(&p, "from", "to", "by", "service", "team", "environment", "production", "tz", "max_gap",
+	f := fields(&p, "from", "to", "by", "service", "team", "environment", "system", "tier", "production", "tz", "max_gap",
 		"lead_time_from", "lead_time_lookback")
 	step := "day"
 	f["step"] = &step
@@ -405,6 +405,9 @@ type Anomaly struct {
 	Tail      *float64  `json:"tail"`
 	Severity  string    `json:"severity"`
 	Firing    bool      `json:"firing"`
+	// Factors names the values that explain a firing anomaly, in words
+	// (docs/alerting.md, "Contributing factors"); empty when none.
+	Factors string `json:"factors"`
 }
 
 // anomalies serves the anomalous intervals that start in a range (default:
@@ -433,7 +436,7 @@ func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
 		}
 		doc.Anomalies = append(doc.Anomalies, Anomaly{Series: seriesID(a.Series), Start: a.Start, Observed: number(a.Observed),
 			Expected: number(a.Expected), Lower: number(a.Lower), Upper: number(a.Upper), Direction: a.Direction, Tail: number(a.Tail),
-			Severity: a.Severity, Firing: a.Firing})
+			Severity: a.Severity, Firing: a.Firing, Factors: a.Factors})
 	}
 	writeJSON(w, doc)
 }
@@ -501,7 +504,8 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := h.params()
-	f := fields(&p, "from", "to", "service", "team", "environment", "production", "tz", "max_gap", "lead_time_from", "lead_time_lookback")
+	f := fields(&p, "from", "to", "service", "team", "environment", "system", "tier", "production", "tz", "max_gap", "lead_time_from",
+		"lead_time_lookback")
 	var limit string
 	f["limit"] = &limit
 	req, err := parse(r, &p, f)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +130,8 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	want := map[string][]string{ // leading columns and their ClickHouse types, by query
 		dashboards.SeriesSQL: {"time DateTime('UTC')", "observed Float64", "expected Nullable(Float64)", "lower Nullable(Float64)",
 			"upper Nullable(Float64)", "flagged Nullable(Float64)"},
-		dashboards.AnomaliesSQL:  {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String", "severity String"},
+		dashboards.AnomaliesSQL: {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String",
+			"severity String", "tail Float64", "alerted String", "factors String"},
 		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
 		dashboards.UnitSQL:       {"unit String"},
 		dashboards.ForecastSQL: {"time DateTime('UTC')", "observed Nullable(Float64)", "expected Nullable(Float64)", "lower Nullable(Float64)",
@@ -184,6 +186,19 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 		t.Errorf("%d flagged points (%d at their value), want the %d intervals judged anomalous (at least the one alerted on)", flagged, same, anomalous)
 	}
 	checkForecast(t, st, from, to, vars)
+	// The anomaly detection alerted on names its contributing factors in
+	// the anomalies table of its series.
+	explained := testenv.Rows(t, st, "SELECT kpi, step, service, team, environment, series, factors FROM anomalies FINAL WHERE factors != '' LIMIT 1")
+	if len(explained) != 1 {
+		t.Error("no recorded anomaly names its contributing factors")
+	} else {
+		f := strings.Split(explained[0], " | ")
+		ev := map[string]string{"kpi": f[0], "step": f[1], "service": f[2], "team": f[3], "environment": f[4], "series": f[5]}
+		shown := testenv.Rows(t, st, "SELECT factors FROM ("+expand(dashboards.AnomaliesSQL, from, end.Add(24*time.Hour), ev)+") WHERE factors != ''")
+		if !slices.Contains(shown, f[6]) {
+			t.Errorf("the anomalies panel of %v shows factors %q, want %q", ev, shown, f[6])
+		}
+	}
 	boards, err := dashboards.All(testOptions(t))
 	if err != nil {
 		t.Fatal(err)

@@ -359,6 +359,9 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 			break
 		}
 		say("  [%s] %s", a.Labels["severity"], a.Annotations["summary"])
+		if f := a.Annotations["factors"]; f != "" {
+			say("      contributing factors: %s", f)
+		}
 	}
 	return am, nil
 }

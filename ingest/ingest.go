@@ -33,6 +33,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -81,6 +82,11 @@ type Config struct {
 	// for (prod → production) as events are decoded. Names are compared
 	// without regard to case.
 	EnvironmentAliases map[string]string `yaml:"environment_aliases"`
+	// Catalog, when set, returns the current service catalog (a
+	// catalog.Watcher's Catalog): events without a team take their
+	// service's owner from it, and those whose team differs are counted
+	// (owners.go). It is called once per batch.
+	Catalog func() *catalog.Catalog `yaml:"-"`
 }
 
 // Defaults of the optional settings.

@@ -17,6 +17,9 @@ type metrics struct {
 	lag          *prometheus.GaugeVec
 	committed    *prometheus.GaugeVec
 
+	teamFromCatalog *prometheus.CounterVec
+	teamMismatch    *prometheus.CounterVec
+
 	deadLetterPublishFailures prometheus.Counter
 }
 
@@ -69,6 +72,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "opsmetrics_ingest_committed_offset",
 			Help: "The last offset committed, per partition.",
 		}, []string{"topic", "partition"}),
+		teamFromCatalog: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsmetrics_ingest_team_from_catalog_total",
+			Help: "Events stored that sent no team and took their service's owner from the service catalog, by kind.",
+		}, []string{"kind"}),
+		teamMismatch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsmetrics_ingest_team_mismatch_total",
+			Help: "Events stored with a team other than their service's owner in the service catalog (they keep the team they sent), by service and catalog owner.",
+		}, []string{"service", "catalog_owner"}),
 		deadLetterPublishFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "opsmetrics_ingest_dead_letter_publish_failures_total",
 			Help: "Dead letters the dead-letter topic refused even without payload; they are in dead_letters only.",
@@ -76,7 +87,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumed, m.stored, m.deadLettered, m.skipped, m.unknownEnv, m.errors, m.batchLatency, m.batchSize, m.batchBytes,
-			m.lag, m.committed, m.deadLetterPublishFailures)
+			m.lag, m.committed, m.deadLetterPublishFailures, m.teamFromCatalog, m.teamMismatch)
 	}
 	return m
 }

@@ -42,6 +42,7 @@ type batch struct {
 	last []kafka.Message
 	// stored counts the events written, by kind, once the events are let go.
 	stored map[event.Kind]int
+	owners owners
 	n      int // messages
 	span   trace.Span
 }
@@ -230,6 +231,7 @@ func (in *Ingester) write(ctx context.Context, b *batch) error {
 		return err
 	}
 	b.records = accepted
+	b.owners = in.fillOwners(b.records)
 	b.last = lastOfPartitions(b.msgs)
 	b.msgs = nil // the events and dead letters hold what is still needed
 	if len(b.dead) > 0 {
@@ -292,6 +294,7 @@ func (in *Ingester) committed(b *batch) {
 		in.metrics.committed.WithLabelValues(m.Topic, p).Set(float64(m.Offset))
 		keys = append(keys, m.Topic+"/"+p)
 	}
+	in.countOwners(b.owners)
 	in.health.committed(keys, time.Now())
 	in.metrics.batchLatency.Observe(time.Since(b.firstAt).Seconds())
 	in.metrics.batchSize.Observe(float64(b.n))

@@ -49,8 +49,20 @@ func DeploymentBreakdown(ctx context.Context, conn driver.Conn, q Query) ([]Depl
 			blamed = append(blamed, a.DeploymentID)
 		}
 	}
+	return deploymentRows(ctx, conn, q, blamed)
+}
+
+// DeploymentCounts is DeploymentBreakdown without the attribution of
+// incidents, which it spares: its Failed counts only the deployments
+// whose status is not success. What explains a deployment count needs no
+// more.
+func DeploymentCounts(ctx context.Context, conn driver.Conn, q Query) ([]DeploymentRow, error) {
+	return deploymentRows(ctx, conn, q, []string{""})
+}
+
+func deploymentRows(ctx context.Context, conn driver.Conn, q Query, blamed []string) ([]DeploymentRow, error) {
 	var out []DeploymentRow
-	err = query(ctx, conn, deploymentBreakdown(q, blamed), func(r *deploymentBreakdownRow) {
+	err := query(ctx, conn, deploymentBreakdown(q, blamed), func(r *deploymentBreakdownRow) {
 		out = append(out, DeploymentRow{Values: []string{r.Service, r.Team, r.Version, r.Actor, r.Pipeline}, Deployments: r.Deployments, Failed: r.Failed, Unplanned: r.Unplanned})
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,8 @@ type Params struct {
 	Services     string // comma-separated
 	Teams        string
 	Environments string
+	Systems      string // comma-separated; they and Tiers need Defaults.Catalog
+	Tiers        string
 	Production   string // comma-separated production environments
 	Bucket       string
 	TZ           string
@@ -28,7 +31,8 @@ type Params struct {
 	// Defaults holds what an empty parameter means: its Production,
 	// Levels, LevelTables, MaxGap, LeadTimeLookback and PatchDeadlines
 	// (from configuration) apply unless a parameter overrides them; its
-	// Calendar and ServiceTiers always apply.
+	// Calendar and ServiceTiers always apply, and its Catalog is the
+	// service catalog that system and tier read.
 	Defaults Query
 	// Limits bound the request (the API's); zero fields keep the
 	// command line's bounds.
@@ -51,6 +55,10 @@ var (
 	minTime = time.Unix(0, 0).UTC()
 	maxTime = time.Unix(1<<32-1, 0).UTC()
 )
+
+// maxDimensions is how many dimensions a request slices by: a query's
+// rows hold three, and the step (dims in query.go).
+const maxDimensions = 3
 
 // Request is a parsed, valid KPI request.
 type Request struct {
@@ -87,7 +95,7 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 	}
 	r.Query = Query{Production: p.Defaults.Production, Levels: p.Defaults.Levels, LevelTables: p.Defaults.LevelTables,
 		MaxGap: p.Defaults.MaxGap, LeadTimeLookback: p.Defaults.LeadTimeLookback, PatchDeadlines: p.Defaults.PatchDeadlines,
-		Calendar: p.Defaults.Calendar, ServiceTiers: p.Defaults.ServiceTiers}
+		Calendar: p.Defaults.Calendar, ServiceTiers: p.Defaults.ServiceTiers, Catalog: p.Defaults.Catalog}
 	q := &r.Query
 	n := now.In(loc)
 	q.To = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)
@@ -125,13 +133,23 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 		if err != nil {
 			return nil, fmt.Errorf("by: %w", err)
 		}
+		if slices.Contains(q.By, dim) {
+			return nil, fmt.Errorf("by: %s given twice", dim)
+		}
 		q.By = append(q.By, dim)
 	}
-	if n := len(p.Services) + len(p.Teams) + len(p.Environments) + len(p.Production); p.Limits.MaxFilterBytes > 0 && n > p.Limits.MaxFilterBytes {
-		return nil, fmt.Errorf("service, team, environment, production: the filters are %d bytes together, more than %d (%s)",
+	if len(q.By) > maxDimensions {
+		return nil, fmt.Errorf("by: at most %d dimensions, got %d", maxDimensions, len(q.By))
+	}
+	if n := len(p.Services) + len(p.Teams) + len(p.Environments) + len(p.Systems) + len(p.Tiers) + len(p.Production); p.Limits.MaxFilterBytes > 0 && n > p.Limits.MaxFilterBytes {
+		return nil, fmt.Errorf("service, team, environment, system, tier, production: the filters are %d bytes together, more than %d (%s)",
 			n, p.Limits.MaxFilterBytes, p.Limits.FilterSetting)
 	}
 	q.Services, q.Teams, q.Environments = split(p.Services), split(p.Teams), split(p.Environments)
+	q.Systems, q.Tiers = split(p.Systems), split(p.Tiers)
+	if err := q.checkCatalog(); err != nil {
+		return nil, err
+	}
 	if prod := split(p.Production); len(prod) > 0 {
 		q.Production = prod
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -23,15 +24,19 @@ const (
 	Service     Dimension = "service"
 	Team        Dimension = "team"
 	Environment Dimension = "environment"
+	// System and Tier come from the service catalog (Query.Catalog),
+	// mapped from the service at query time (services.go).
+	System Dimension = "system"
+	Tier   Dimension = "tier"
 )
 
 // ParseDimension accepts only the known dimensions.
 func ParseDimension(s string) (Dimension, error) {
 	switch d := Dimension(strings.TrimSpace(s)); d {
-	case Service, Team, Environment:
+	case Service, Team, Environment, System, Tier:
 		return d, nil
 	}
-	return "", fmt.Errorf("unknown dimension %q: want service, team or environment", s)
+	return "", fmt.Errorf("unknown dimension %q: want service, team, environment, system or tier", s)
 }
 
 // Query selects what a summary covers.
@@ -40,6 +45,11 @@ type Query struct {
 	By       []Dimension
 	// Services, Teams and Environments, when not empty, keep only those.
 	Services, Teams, Environments []string
+	// Systems and Tiers, when not empty, keep only the services the
+	// catalog puts in them; Catalog is the service catalog that dimensions
+	// System and Tier read (services.go).
+	Systems, Tiers []string
+	Catalog        *catalog.Catalog
 	// Production lists the environments that count as production, matched
 	// without regard to case. Empty means ["production"].
 	Production []string
@@ -248,7 +258,7 @@ func (q Query) filters() []chsql.Expr {
 			out = append(out, chsql.SQL("has(?, "+f.col+")", f.values))
 		}
 	}
-	return out
+	return append(out, q.catalogFilters()...)
 }
 
 // dims is the number of leading dimension columns of a query's rows.
@@ -264,7 +274,7 @@ func (q Query) dims() int {
 func (q Query) groupBy(timeCol string) (cols, group chsql.Expr) {
 	var names []chsql.Expr
 	for _, d := range q.By {
-		names = append(names, chsql.Ident(string(d), string(Service), string(Team), string(Environment)))
+		names = append(names, q.column(d))
 	}
 	if q.Step != "" {
 		names = append(names, chsql.Raw(q.Step.sql(timeCol)))

@@ -200,6 +200,7 @@ type coverage struct {
 
 type anomalyRow struct {
 	Interval, KPI, Slice, Observed, Expected, Direction, Severity, Firing string
+	Factors                                                               string
 }
 
 type incidentRow struct {
@@ -419,7 +420,7 @@ func anomalyView(a anomaly.Record) anomalyRow {
 	}
 	return anomalyRow{Interval: interval, KPI: title, Slice: a.Series.Slice(), Observed: human(a.Observed),
 		Expected:  human(a.Expected) + " (band " + human(a.Lower) + " to " + human(a.Upper) + ")",
-		Direction: a.Direction, Severity: a.Severity, Firing: firing}
+		Direction: a.Direction, Severity: a.Severity, Firing: firing, Factors: a.Factors}
 }
 
 func incidentView(a metrics.Attribution, loc *time.Location) incidentRow {
@@ -764,12 +765,16 @@ Levels are the clusters of the DORA {{.LevelTable}} report. “–” is a value
 <h2>Anomalies of the period</h2>
 {{- if .Anomalies}}
 <p class="note">Intervals that anomaly detection judged outside their learnt baseline band (intervals in UTC).
-Firing: the series alerted (the anomaly persisted and its direction hurts).</p>
+Firing: the series alerted (the anomaly persisted and its direction hurts); below a firing
+anomaly, the values that explain it (docs/alerting.md, "Contributing factors").</p>
 <table class="anomalies">
 <thead><tr><th>Interval (UTC)</th><th>KPI</th><th>Slice</th><th>Observed</th><th>Expected (band)</th><th>Direction</th><th>Severity</th><th>Firing</th></tr></thead>
 <tbody>
 {{- range .Anomalies}}
 <tr class="anomaly"><td>{{.Interval}}</td><td>{{.KPI}}</td><td>{{.Slice}}</td><td class="num">{{.Observed}}</td><td>{{.Expected}}</td><td>{{.Direction}}</td><td>{{.Severity}}</td><td class="firing-{{.Firing}}">{{.Firing}}</td></tr>
+{{- if .Factors}}
+<tr class="factors"><td></td><td colspan="7">Contributing factors: {{.Factors}}</td></tr>
+{{- end}}
 {{- end}}
 </tbody>
 </table>

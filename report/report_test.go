@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	stdhtml "html"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,6 +153,18 @@ func TestBuild(t *testing.T) {
 	}
 	if !stopped {
 		t.Errorf("no deployments-down anomaly of %s in:\n%s", stop.Service, section(t, html, "anomalies"))
+	}
+
+	// Below a firing anomaly, its contributing factors.
+	explained := testenv.Rows(t, st, "SELECT factors FROM anomalies FINAL WHERE factors != '' AND interval_start >= ? AND interval_start < ?", from, end)
+	if len(explained) == 0 {
+		t.Error("no anomaly of the period names its contributing factors")
+	}
+	factorRows := rowsOf(section(t, html, "anomalies"), "factors")
+	for _, f := range explained {
+		if !slices.ContainsFunc(factorRows, func(r string) bool { return strings.Contains(r, "Contributing factors: "+stdhtml.EscapeString(f)) }) {
+			t.Errorf("the report does not show the factors %q", f)
+		}
 	}
 
 	// One incident row per attribution.

@@ -51,7 +51,7 @@ func opsmetrics(t *testing.T, args ...string) (stdout, stderr string, code int) 
 // subcommand is on stdout with exit 0, and lists flags as --flag.
 func TestHelpGoesToStdout(t *testing.T) {
 	words := [][]string{{}, {"kpi", "explain"}, {"baselines", "learn"}, {"baselines", "show"},
-		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}, {"targets", "review"}, {"completion"}}
+		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}, {"targets", "review"}, {"catalog", "check"}, {"completion"}}
 	for _, c := range commands {
 		words = append(words, []string{c.name})
 	}
@@ -73,7 +73,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 				t.Errorf("%s --help shows a flag as -flag: %q", name, line)
 			}
 		}
-		wantFlags := len(w) == 2 || (w[0] != "baselines" && w[0] != "anomaly" && w[0] != "dashboards" && w[0] != "targets" && w[0] != "completion")
+		wantFlags := len(w) == 2 || (w[0] != "baselines" && w[0] != "anomaly" && w[0] != "dashboards" && w[0] != "targets" && w[0] != "catalog" && w[0] != "completion")
 		if hasFlags := strings.Contains(out, "\nFlags:\n  --"); hasFlags != wantFlags {
 			t.Errorf("%s --help lists flags: %v, want %v:\n%s", name, hasFlags, wantFlags, out)
 		}
@@ -149,7 +149,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"kpi", "--nope"}, "flag provided but not defined: --nope"},
 		{[]string{"kpi", "--clickhouse", dsn, "--bucket", "hour"}, "--bucket: unknown bucket \"hour\": want day, week or month"},
 		{[]string{"kpi", "--clickhouse", dsn, "--format", "xml"}, "want table, json or csv"},
-		{[]string{"kpi", "--clickhouse", dsn, "--by", "region"}, "want service, team or environment"},
+		{[]string{"kpi", "--clickhouse", dsn, "--by", "region"}, "want service, team, environment, system or tier"},
 		{[]string{"kpi", "--clickhouse", dsn, "--dora-report", "1999"}, "--dora-report:"},
 		{[]string{"kpi", "explain", "vibes", "--clickhouse", dsn}, "unknown KPI \"vibes\": want one of deployment_frequency, change_failure_rate"},
 		{[]string{"kpi", "explain"}, "KPI is one of deployment_frequency"},

@@ -118,16 +118,17 @@ func (c *fileConfig) openStore(ctx context.Context) (*store.Store, error) {
 // configured, and the services' tiers from the catalog, loaded once.
 func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 	q := c.KPI.Defaults()
+	cat, err := c.services()
+	if err != nil {
+		return q, err
+	}
+	q.Catalog = cat
 	cal, err := c.calendar()
 	if err != nil || cal == nil {
 		return q, err
 	}
 	q.Calendar = cal
-	if c.Catalog.Enabled() {
-		cat, err := catalog.Load(c.Catalog.Path, c.Catalog.WithDefaults().TierAnnotation)
-		if err != nil {
-			return q, err
-		}
+	if cat != nil {
 		q.ServiceTiers = cat.Tiers()
 	}
 	return q, nil
@@ -156,6 +157,14 @@ func (c *fileConfig) ingestConfig() (ingest.Config, error) {
 	ic.Group = c.Group
 	ic.SetTopics(c.Topics)
 	return ic, ic.SetKafka(c.Kafka)
+}
+
+// services loads the service catalog once, nil when none is configured.
+func (c *fileConfig) services() (*catalog.Catalog, error) {
+	if !c.Catalog.Enabled() {
+		return nil, nil
+	}
+	return catalog.Load(c.Catalog.Path, c.Catalog.WithDefaults().TierAnnotation)
 }
 
 // baselinesConfig is the baselines section, learning the kpi section's

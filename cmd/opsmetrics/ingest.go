@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opsmetrics/opsmetrics/ingest"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/telemetry"
 )
@@ -48,6 +49,13 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	icfg.UntilIdle = *untilIdle
+	var services *catalog.Watcher
+	if cfg.Catalog.Enabled() {
+		if services, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
+			return err
+		}
+		icfg.Catalog = services.Catalog
+	}
 	in, err := ingest.New(icfg, st, log, reg, tp)
 	if err != nil {
 		return err
@@ -59,18 +67,24 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			fmt.Println(ingestCounts(reg))
 		}
 	}()
-	if cfg.MetricsAddr == "" {
+	if cfg.MetricsAddr == "" && services == nil {
 		return in.Run(ctx)
 	}
-	ms, err := telemetry.ListenMetrics(cfg.MetricsAddr, reg, log)
-	if err != nil {
-		return err
-	}
-	// The ingester ends the group (--until-idle, a signal); the metrics
-	// server stops after it. The ingester bounds its own final flush.
+	// The ingester ends the group (--until-idle, a signal); the catalog
+	// watcher and the metrics server stop after it. The ingester bounds
+	// its own final flush.
 	g := newRunGroup(0, log)
 	g.add("ingest", func(ctx context.Context) error { return stopping(in.Run(ctx)) })
-	g.add("metrics", ms.Run)
+	if services != nil {
+		g.add("catalog", services.Run)
+	}
+	if cfg.MetricsAddr != "" {
+		ms, err := telemetry.ListenMetrics(cfg.MetricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		g.add("metrics", ms.Run)
+	}
 	return g.run(ctx)
 }
 

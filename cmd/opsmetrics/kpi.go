@@ -36,6 +36,8 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.StringVar(&p.Services, "service", "", "only these services (comma-separated)")
 	fs.StringVar(&p.Teams, "team", "", "only these teams (comma-separated)")
 	fs.StringVar(&p.Environments, "environment", "", "only these environments (comma-separated)")
+	fs.StringVar(&p.Systems, "system", "", "only the services of these systems of the service catalog (comma-separated)")
+	fs.StringVar(&p.Tiers, "tier", "", "only the services of these tiers of the service catalog (comma-separated)")
 	fs.StringVar(&p.Production, "production", "", "environments that count as production, comma-separated (default: kpi.production of the configuration, production)")
 	fs.StringVar(&p.TZ, "tz", "UTC", "time zone of --from/--to dates and of bucket edges (IANA name)")
 	fs.StringVar(&p.DORAReport, "dora-report", "", "DORA report whose performance clusters give the levels: 2023, 2024 or a table of kpi.dora_levels (default 2024)")
@@ -45,7 +47,7 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	compare, format := new(bool), new(string)
 	*format = "table"
 	if !explaining { // explain lists the rows of one range: no slices, buckets, comparison or formats
-		fs.StringVar(&p.By, "by", "", "slice by a comma-separated list of service, team, environment")
+		fs.StringVar(&p.By, "by", "", "slice by a comma-separated list of service, team, environment, system, tier (system and tier: from the service catalog)")
 		fs.StringVar(&p.Bucket, "bucket", "", "compute per day, week or month instead of over the whole range")
 		fs.BoolVar(compare, "compare", false, "also compute the previous period of the same length, and the change")
 		fs.StringVar(format, "format", "table", "output: table, json or csv")
@@ -106,7 +108,8 @@ func noteNoData(ctx context.Context, conn driver.Conn, q metrics.Query, w io.Wri
 	filters := []struct {
 		d     metrics.Dimension
 		names []string
-	}{{metrics.Service, q.Services}, {metrics.Team, q.Teams}, {metrics.Environment, q.Environments}}
+	}{{metrics.Service, q.Services}, {metrics.Team, q.Teams}, {metrics.Environment, q.Environments}, {metrics.System, q.Systems},
+		{metrics.Tier, q.Tiers}}
 	for _, f := range filters {
 		if len(f.names) == 0 {
 			continue

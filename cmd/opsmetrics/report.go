@@ -19,7 +19,7 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.StringVar(&p.From, "from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
 	fs.StringVar(&p.To, "to", "", "end of the range, exclusive (default: today 00:00 in --tz)")
 	fs.StringVar(&p.TZ, "tz", "UTC", "time zone of --from/--to dates, of trend buckets and of the times shown (IANA name)")
-	fs.StringVar(&p.By, "by", "team", "slice the DORA table by a comma-separated list of service, team, environment (empty: organisation only)")
+	fs.StringVar(&p.By, "by", "team", "slice the DORA table by a comma-separated list of service, team, environment, system, tier (empty: organisation only)")
 	out := fs.String("out", "", "HTML file to write, - for stdout (required)")
 	cfg, err := parse(args)
 	if err != nil {

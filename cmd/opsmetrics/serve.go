@@ -115,11 +115,20 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
+	var services *catalog.Watcher // the ingester's and the alerts' service catalog
+	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"] || on["api"]) {
+		if services, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
+			return err
+		}
+	}
 	var in *ingest.Ingester
 	if on["ingest"] {
 		icfg, err := cfg.ingestConfig()
 		if err != nil {
 			return err
+		}
+		if services != nil {
+			icfg.Catalog = services.Catalog
 		}
 		tp, shutdown, err := telemetry.Tracing(ctx)
 		if err != nil {
@@ -142,11 +151,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			Rules: cfg.Alerting.Thresholds, RelearnInterval: cfg.Baselines.RelearnInterval, EvaluationInterval: cfg.Anomaly.EvaluationInterval, Log: log}
 		svc.Learn.Production, svc.Detect.Production = defaults.Production, defaults.Production
 		svc.Alerts.Calendar = defaults.Calendar
-		if cfg.Catalog.Enabled() {
-			if svc.Alerts.Catalog, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
-				return err
-			}
-		}
+		svc.Alerts.Catalog = services
 		if err := svc.Register(reg); err != nil {
 			return err
 		}
@@ -184,6 +189,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	limits := cfg.API.Limits
 	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
+	if services != nil {
+		o.Catalog = services.Catalog
+	}
 	if on["api"] {
 		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrent+1)
 		if err != nil {
@@ -216,9 +224,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if svc != nil {
 		g.add("anomaly", afterSchema(svc.Run))
-		if w := svc.Alerts.Catalog; w != nil {
-			g.add("catalog", w.Run)
-		}
+	}
+	if services != nil {
+		g.add("catalog", services.Run)
 	}
 	if ms != nil {
 		g.add("metrics", ms.Run)

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -24,8 +25,9 @@ const (
 )
 
 // cloudEvent is a CloudEvent's attributes and data, from either mode.
-// Extension attributes (JSON members, ce_ headers) are accepted and not
-// kept: opsmetrics stores none.
+// Extension attributes (JSON members, ce_ headers) are accepted; two are
+// read, the others not kept: actor and pipeline (ExtensionActor,
+// ExtensionPipeline), which a deployment takes when its data names none.
 type cloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
@@ -36,7 +38,19 @@ type cloudEvent struct {
 	DataContentType string          `json:"datacontenttype,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
 	DataBase64      string          `json:"data_base64,omitempty"`
+	Actor           string          `json:"actor,omitempty"`
+	Pipeline        string          `json:"pipeline,omitempty"`
 }
+
+// The CloudEvents extension attributes opsmetrics reads, as JSON members of
+// a structured event or ce_ headers of a binary one: who or what triggered
+// a deployment, and the pipeline that ran it (docs/events.md). Their names
+// follow the spec's naming rules (lower-case letters and digits, at most
+// 20 characters); their values are strings.
+const (
+	ExtensionActor    = "actor"
+	ExtensionPipeline = "pipeline"
+)
 
 // StructuredCloudEvent reports whether b is a CloudEvent in the JSON format
 // (a JSON object with specversion), and returns its partitionkey extension,
@@ -72,7 +86,8 @@ func decodeStructuredCloudEvent(b []byte) (*Event, error) {
 	}
 	ce = cloudEvent{}
 	for name, dst := range map[string]*string{"specversion": &ce.SpecVersion, "id": &ce.ID, "source": &ce.Source,
-		"type": &ce.Type, "time": &ce.Time, "datacontenttype": &ce.DataContentType, "data_base64": &ce.DataBase64} {
+		"type": &ce.Type, "time": &ce.Time, "datacontenttype": &ce.DataContentType, "data_base64": &ce.DataBase64,
+		ExtensionActor: &ce.Actor, ExtensionPipeline: &ce.Pipeline} {
 		if *dst, err = str(fields, name, "CloudEvent"); err != nil {
 			return nil, err
 		}
@@ -103,7 +118,7 @@ func decodeStructuredCloudEvent(b []byte) (*Event, error) {
 
 // ceHeaders are the headers of a message that the decoder reads.
 type ceHeaders struct {
-	contentType, specVersion, id, source, typ, time string
+	contentType, specVersion, id, source, typ, time, actor, pipeline string
 }
 
 // field returns where the header named k (lower-case) goes, or nil.
@@ -121,6 +136,10 @@ func (h *ceHeaders) field(k string) *string {
 		return &h.typ
 	case "ce_time":
 		return &h.time
+	case "ce_" + ExtensionActor:
+		return &h.actor
+	case "ce_" + ExtensionPipeline:
+		return &h.pipeline
 	}
 	return nil
 }
@@ -134,6 +153,8 @@ func decodeBinaryCloudEvent(h *ceHeaders, value []byte) (*Event, error) {
 		Time:            h.time,
 		DataContentType: h.contentType,
 		Data:            value,
+		Actor:           h.actor,
+		Pipeline:        h.pipeline,
 	}
 	return fromCloudEvent(&ce)
 }
@@ -179,6 +200,11 @@ func fromCloudEvent(ce *cloudEvent) (*Event, error) {
 		return nil, err
 	}
 	e.ID = ce.Source + " " + ce.ID
+	if d := e.Deployment; d != nil {
+		// The data (our own field, CDEvents customData) wins over the
+		// extension.
+		d.Actor, d.Pipeline = cmp.Or(d.Actor, ce.Actor), cmp.Or(d.Pipeline, ce.Pipeline)
+	}
 	if e.Time.IsZero() {
 		e.Time = t
 	}

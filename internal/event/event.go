@@ -72,6 +72,23 @@ func (e *Event) EntityKey() string {
 	return ""
 }
 
+// Owner returns the service the event is about and its team field, which
+// the ingester fills from the service catalog when the event sent none;
+// service is empty when the event names none.
+func (e *Event) Owner() (service string, team *string) {
+	switch e.Kind {
+	case KindDeployment:
+		return e.Deployment.Service, &e.Deployment.Team
+	case KindIncident:
+		return e.Incident.Service, &e.Incident.Team
+	case KindPatch:
+		return e.Patch.Service, &e.Patch.Team
+	case KindChange:
+		return e.Change.Service, &e.Change.Team
+	}
+	return "", nil
+}
+
 // DeploymentStatus is the outcome of a deployment.
 type DeploymentStatus string
 

@@ -134,7 +134,8 @@ func (c *Change) field(key []byte) (int, any) {
 	return 0, nil
 }
 
-var cloudEventNames = []string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data", "data_base64"}
+var cloudEventNames = []string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data", "data_base64",
+	ExtensionActor, ExtensionPipeline}
 
 func (*cloudEvent) names() []string { return cloudEventNames }
 
@@ -158,6 +159,10 @@ func (ce *cloudEvent) field(key []byte) (int, any) {
 		return 7, &ce.Data
 	case "data_base64":
 		return 8, &ce.DataBase64
+	case ExtensionActor:
+		return 9, &ce.Actor
+	case ExtensionPipeline:
+		return 10, &ce.Pipeline
 	}
 	return 0, nil
 }

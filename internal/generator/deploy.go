@@ -97,10 +97,20 @@ func timeOfDay(r rng) int64 {
 
 // release ships 1–6 new changes of s: to each pre-production environment
 // (retrying a failed deployment there), then to production, where a failed
-// deployment may cause an incident. burst raises the failure and incident
-// probabilities for the failure-burst anomaly.
+// deployment may cause an incident. An engineer of the team triggers it,
+// or a quarter of the time the release bot. In the failure-burst anomaly,
+// a new hire triggers most releases of the service, and theirs fail and
+// cause incidents far more often.
 func (g *gen) release(s *service, t0 int64, burst bool) {
 	r := s.rng
+	s.actor = author(s.teamIdx, s.actors.intn(authorsPerTeam))
+	switch {
+	case burst && s.actors.chance(0.6):
+		s.actor = NewHire
+	case s.actors.chance(0.25):
+		s.actor = ReleaseBot
+	}
+	burst = burst && s.actor == NewHire
 	version := s.nextVersion()
 	changes := make([]string, 1+r.intn(6))
 	for i := range changes {
@@ -122,7 +132,7 @@ func (g *gen) release(s *service, t0 int64, burst bool) {
 
 	failProb, incidentProb := s.failProb, 0.3
 	if burst {
-		failProb, incidentProb = 0.6, 0.8
+		failProb, incidentProb = 0.85, 0.8
 	}
 	dep := g.deploy(s, g.prod, t, version, changes, r.chance(failProb), "")
 	switch {
@@ -187,6 +197,8 @@ func (g *gen) deploy(s *service, env string, start int64, version string, change
 		Unplanned:     fixes != "",
 		FixesIncident: fixes,
 		Changes:       slices.Clone(changes),
+		Actor:         s.actor,
+		Pipeline:      pipeline(s),
 	}
 	g.push(start+dur, &event.Event{Kind: event.KindDeployment, Deployment: dep})
 	return dep
@@ -301,6 +313,7 @@ func (g *gen) rework(s *service, id string, detected, acked int64) (mitigated in
 	if g.stopped(s, start) {
 		return 0 // not even a fix gets out: the incident is mitigated by hand
 	}
+	s.actor = author(s.teamIdx, s.actors.intn(authorsPerTeam)) // whoever is on call
 	changes := make([]string, 1+r.intn(2))
 	for i := range changes {
 		authored := detected + int64(r.between(0.05, 0.6)*float64(start-detected))
@@ -318,4 +331,23 @@ func (g *gen) rework(s *service, id string, detected, acked int64) (mitigated in
 // deployment-stop anomaly, and t is in the anomaly.
 func (g *gen) stopped(s *service, t int64) bool {
 	return g.stop >= 0 && s == &g.services[g.stop] && t >= g.anomalyFrom
+}
+
+// The actors the generator names besides the teams' engineers.
+const (
+	// ReleaseBot triggers scheduled releases, through the shared pipeline
+	// release-train.
+	ReleaseBot = "release-bot"
+	// NewHire triggers most releases of the failure-burst service, and
+	// theirs fail.
+	NewHire = "new-hire"
+)
+
+// pipeline is the pipeline a deployment of s runs in: release-train for
+// the release bot's, else its team's deploy-<team>, unplanned fixes too.
+func pipeline(s *service) string {
+	if s.actor == ReleaseBot {
+		return "release-train"
+	}
+	return "deploy-" + s.team
 }

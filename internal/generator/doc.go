@@ -16,8 +16,14 @@
 // name their cause and some of which are fixed by unplanned (rework)
 // deployments; security advisories are released every few days and applied
 // to hosts, images and services with a latency that depends on severity.
+// Every deployment names its actor (an engineer of its team, or the
+// release bot ReleaseBot a quarter of the time) and its pipeline
+// (deploy-<team>, release-train for the bot); the
+// native format, our CloudEvents types and CDEvents customData carry them.
 // With Config.Anomalies set, the last seven days also hold the anomalies
-// listed in Stats.Anomalies, for detectors to find.
+// listed in Stats.Anomalies, for detectors to find; the failure burst is
+// the new hire's (NewHire), who triggers most of the service's releases
+// then, and whose deployments mostly fail.
 //
 // Event ids are "gen-<seed>-<n>", n counting the emitted events from zero.
 // Entity ids look like real ones and carry the seed, so that streams of

@@ -100,6 +100,10 @@ const (
 	streamSetup   = 1
 	streamPatches = 2
 	streamService = 1 << 32 // + service index
+	// streamActors + service index draws who releases each service, apart
+	// from its own stream, so that streams of earlier versions keep their
+	// events.
+	streamActors = 2 << 32
 )
 
 // gen is the state of one Generate call.
@@ -156,6 +160,8 @@ type service struct {
 	failProb     float64 // probability that a production deployment fails
 	incidentRate float64 // background incidents per day
 	rng          rng
+	actors       rng    // draws actor, apart from rng
+	actor        string // who triggers the deployments being generated
 	major        int
 	builds       int
 }
@@ -217,6 +223,7 @@ func newGen(cfg Config, emit func(*event.Event) error) *gen {
 			failProb:     0.02 + 0.23*f*f,
 			incidentRate: setup.between(0.01, 0.06),
 			rng:          newRNG(cfg.Seed, streamService+uint64(i)),
+			actors:       newRNG(cfg.Seed, streamActors+uint64(i)),
 			major:        1 + setup.intn(4),
 		}
 	}

@@ -721,6 +721,31 @@ func TestAnomalies(t *testing.T) {
 		t.Errorf("burst service %s: %d of %d deployments failed and %d incidents in the last week (%d in %.0f weeks before), want a burst",
 			burst.Service, d.failed, d.deploys, d.incidents, b.incidents, weeksBefore)
 	}
+	// The new hire causes the burst: most of its failures are theirs, and
+	// they deploy nowhere else and never before it.
+	var byNewHire, failedByNewHire, failedDuring int
+	for _, ev := range evs {
+		d := ev.Deployment
+		if d == nil || d.Environment != "production" || d.Unplanned {
+			continue
+		}
+		during := !ev.Time.Before(burst.Start)
+		if d.Actor == NewHire {
+			byNewHire++
+			if d.Service != burst.Service || !during {
+				t.Errorf("the new hire deployed %s at %v", d.Service, ev.Time)
+			}
+		}
+		if during && d.Service == burst.Service && d.Status != event.DeploymentSuccess {
+			failedDuring++
+			if d.Actor == NewHire {
+				failedByNewHire++
+			}
+		}
+	}
+	if failedDuring == 0 || float64(failedByNewHire) < 0.8*float64(failedDuring) {
+		t.Errorf("the new hire made %d of the burst's %d failed deployments (%d deployments), want most", failedByNewHire, failedDuring, byNewHire)
+	}
 	if c := during[stop.Service]; c != nil && c.deploys > 0 {
 		t.Errorf("stopped service %s: %d production deployments during the anomaly", stop.Service, c.deploys)
 	}
@@ -813,5 +838,41 @@ func TestSeedsNeverShareIDs(t *testing.T) {
 		if kinds[k] == 0 {
 			t.Errorf("seed 1 has no %s ids", k)
 		}
+	}
+}
+
+// TestActorsAndPipelines: every deployment names who triggered it and its
+// pipeline: an engineer of its team through the team's pipeline
+// (unplanned fixes too), or the release bot through the release train; a
+// release keeps its actor in every environment.
+func TestActorsAndPipelines(t *testing.T) {
+	evs, _ := run(t, Config{End: testEnd})
+	byActor := map[string]int{}
+	release := map[string]string{} // service|version → actor
+	for _, ev := range evs {
+		d := ev.Deployment
+		if d == nil {
+			continue
+		}
+		byActor[d.Actor]++
+		want := "deploy-" + d.Team
+		if d.Actor == ReleaseBot {
+			want = "release-train"
+		}
+		if d.Pipeline != want {
+			t.Errorf("deployment %s by %q (unplanned %v) in pipeline %q, want %q", d.ID, d.Actor, d.Unplanned, d.Pipeline, want)
+		}
+		if d.Actor == "" || d.Actor == NewHire {
+			t.Errorf("deployment %s by %q without an anomaly", d.ID, d.Actor)
+		}
+		if k := d.Service + "|" + d.Version; !d.Unplanned {
+			if a, ok := release[k]; ok && a != d.Actor {
+				t.Errorf("release %s: deployed by %s and %s", k, a, d.Actor)
+			}
+			release[k] = d.Actor
+		}
+	}
+	if n := byActor[ReleaseBot]; n == 0 || len(byActor) < 6 {
+		t.Errorf("deployments by actor: %v, want the release bot and several engineers", byActor)
 	}
 }
