@@ -83,8 +83,13 @@ var patchColumns = []column{
 // bucket (clipped by the range) is marked with a *.
 func (r *Report) WriteTable(w io.Writer) error {
 	loc := r.location()
-	fmt.Fprintf(w, "%s to %s (end exclusive), time zone %s\n\n",
+	fmt.Fprintf(w, "%s to %s (end exclusive), time zone %s\n",
 		r.From.In(loc).Format("2006-01-02 15:04"), r.To.In(loc).Format("2006-01-02 15:04"), loc)
+	if t := r.AsOf(); t != nil {
+		fmt.Fprintf(w, "from the KPI rollup built %s: events stored later are not counted yet\n\n", t.In(loc).Format("2006-01-02 15:04:05"))
+	} else {
+		fmt.Fprintf(w, "from the stored events as of now\n\n")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if err := r.writeColumns(tw, columns, ""); err != nil {
 		return err
@@ -307,4 +312,18 @@ func human(unit string, v *float64) string {
 		return "-"
 	}
 	return FormatValue(unit, *v)
+}
+
+// AsOf is the oldest build time of the KPI rollups r was read from, or nil
+// when every figure was computed from the raw rows.
+func (r *Report) AsOf() *time.Time {
+	var t *time.Time
+	for _, s := range r.Summaries {
+		for _, x := range []*Summary{s, s.Previous} {
+			if x != nil && x.AsOf != nil && (t == nil || x.AsOf.Before(*t)) {
+				t = x.AsOf
+			}
+		}
+	}
+	return t
 }

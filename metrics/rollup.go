@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -31,8 +32,13 @@ import (
 // bounds how long an ingested event may be missing from a figure.
 
 // DefaultRollupMaxAge is how old a rollup of other rows than the stored
-// ones may be and still be read (kpi.rollup_max_age).
-const DefaultRollupMaxAge = 5 * time.Minute
+// ones may be and still be read (kpi.rollup_max_age); DefaultRollupInterval
+// how often serve rebuilds it (kpi.rollup_interval). A build reads every
+// stored row: at 2M events it takes minutes (docs/benchmarks.md).
+const (
+	DefaultRollupMaxAge   = 30 * time.Minute
+	DefaultRollupInterval = 15 * time.Minute
+)
 
 // Rollup is a committed KPI rollup.
 type Rollup struct {
@@ -562,4 +568,37 @@ func (q Query) patchFigures(s *Summary, t *patchTuples, always bool) {
 		s.PatchFailureRate = ptr(float64(failed) / float64(withOutcome))
 	}
 	s.PatchesOverdue = overdue
+}
+
+// RollupRefresher rebuilds the KPI rollup for the definitions of Query
+// every Interval, when rows were stored since the last build, and at
+// once when it starts.
+type RollupRefresher struct {
+	Conn     driver.Conn
+	Query    Query
+	Interval time.Duration
+	Log      *slog.Logger
+}
+
+// Run refreshes until ctx ends. A failed build is logged and tried again
+// at the next tick: readers fall back to the raw rows meanwhile.
+func (f RollupRefresher) Run(ctx context.Context) error {
+	t := time.NewTicker(f.Interval)
+	defer t.Stop()
+	for {
+		r, built, err := RefreshRollup(ctx, f.Conn, f.Query)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			f.Log.Error("kpi rollup refresh failed; KPIs read the raw rows until a build succeeds", "err", err)
+		case built:
+			f.Log.Info("kpi rollup built", "generation", r.Generation, "rows", r.Rows, "took", r.Took.Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
