@@ -34,19 +34,28 @@ type Config struct {
 	// MaxLabelValues is the most distinct values of each of those labels
 	// the KPI gauges export; the slices beyond are left out.
 	MaxLabelValues int `yaml:"max_label_values"`
+	// RollupInterval is how often serve rebuilds the KPI rollup when rows
+	// were stored since the last build; 0 never does.
+	RollupInterval time.Duration `yaml:"rollup_interval"`
+	// RollupMaxAge is how old a rollup of other rows than the stored ones
+	// may be and still be read; older, KPIs are read from the raw rows
+	// until the next build. It bounds how long a stored event can be
+	// missing from a figure.
+	RollupMaxAge time.Duration `yaml:"rollup_max_age"`
 }
 
 // DefaultConfig is the kpi section of the default configuration.
 func DefaultConfig() Config {
 	return Config{Production: []string{"production"}, DORAReport: DefaultLevelTable, MaxGap: DefaultMaxGap,
-		LeadTimeLookback: DefaultLeadTimeLookback, MaxLabelBytes: 128, MaxLabelValues: 1000}
+		LeadTimeLookback: DefaultLeadTimeLookback, MaxLabelBytes: 128, MaxLabelValues: 1000,
+		RollupInterval: DefaultRollupInterval, RollupMaxAge: DefaultRollupMaxAge}
 }
 
 // Defaults is the section as the defaults of a query: what an absent flag
 // or parameter means.
 func (c Config) Defaults() Query {
 	q := Query{Production: c.Production, Levels: c.DORAReport, MaxGap: c.MaxGap,
-		LeadTimeLookback: c.LeadTimeLookback, PatchDeadlines: c.PatchDeadlines}
+		LeadTimeLookback: c.LeadTimeLookback, PatchDeadlines: c.PatchDeadlines, RollupMaxAge: c.RollupMaxAge}
 	if c.MaxGap == 0 {
 		q.MaxGap = Unbounded // kpi.max_gap: 0 is no bound
 	}
@@ -105,6 +114,12 @@ func (c Config) Validate() error {
 	}
 	if c.LeadTimeLookback <= 0 {
 		bad("lead_time_lookback", "must be > 0, got %v", c.LeadTimeLookback)
+	}
+	if c.RollupInterval < 0 {
+		bad("rollup_interval", "must be >= 0 (0: never rebuild), got %v", c.RollupInterval)
+	}
+	if c.RollupMaxAge <= 0 {
+		bad("rollup_max_age", "must be > 0, got %v", c.RollupMaxAge)
 	}
 	if c.MaxLabelBytes < 16 {
 		bad("max_label_bytes", "must be >= 16, got %d", c.MaxLabelBytes)

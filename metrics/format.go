@@ -99,7 +99,11 @@ func perDay(s *Summary) string {
 // [from, to), in loc, and a blank line: "2026-03-04 00:00 to 2026-03-17
 // 00:00 (end exclusive), time zone Europe/Berlin".
 func WriteRange(w io.Writer, from, to time.Time, loc *time.Location) {
-	fmt.Fprintf(w, "%s to %s (end exclusive), time zone %s\n\n",
+	fmt.Fprint(w, rangeLine(from, to, loc)+"\n")
+}
+
+func rangeLine(from, to time.Time, loc *time.Location) string {
+	return fmt.Sprintf("%s to %s (end exclusive), time zone %s\n",
 		from.In(loc).Format("2006-01-02 15:04"), to.In(loc).Format("2006-01-02 15:04"), loc)
 }
 

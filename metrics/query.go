@@ -83,8 +83,9 @@ type (
 	}
 	leadTimeRow struct {
 		dims
-		Leads       []float64 `ch:"v_leads"`
-		NotDeployed uint64    `ch:"v_not_deployed"`
+		Leads       []float64   `ch:"v_leads"`
+		Starts      []time.Time `ch:"v_starts"`
+		NotDeployed uint64      `ch:"v_not_deployed"`
 	}
 )
 

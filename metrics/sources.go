@@ -18,10 +18,15 @@ import (
 // Every source folds only the columns its caller names (besides the
 // entity key): folding a column costs as much as reading it.
 
-// deploymentsFinished is the deployments whose messages report a finish in
-// [lo, hi); a zero hi leaves the range open. A deployment belongs to the
-// range its latest message's finish time falls in: callers still filter
-// on finished_at, which drops one whose later message moved it out.
+// deploymentsFinished is the deployments with a message that reports a
+// finish in [lo, hi) (and matches extra, over the raw rows), folded over
+// all their messages; a zero hi leaves the range open. A deployment
+// belongs to the range its latest message's finish time falls in: callers
+// filter on the folded finished_at, which drops one that a later message
+// moved out of the range, wherever that message's finish lies. Folding
+// every message, not only those in the range, makes a deployment's state
+// the same whatever range is asked, so figures of days add up to the
+// figure of their range (the KPI rollup relies on it).
 func deploymentsFinished(lo, hi chsql.Time, cols []string, extra chsql.Expr) chsql.Expr {
 	where := chsql.SQL("finished_at >= ?", lo)
 	if !hi.IsZero() {
@@ -30,7 +35,7 @@ func deploymentsFinished(lo, hi chsql.Time, cols []string, extra chsql.Expr) chs
 	if !extra.IsZero() {
 		where = chsql.SQL("? AND ?", where, extra)
 	}
-	return chsql.SQL("("+store.Deployments("?", cols...)+")", where)
+	return chsql.SQL("("+store.Deployments("deployment_id IN (SELECT deployment_id FROM deployment_events WHERE ?)", cols...)+")", where)
 }
 
 // incidentsStarted is the incidents with a message whose impact start or

@@ -79,6 +79,15 @@ type Query struct {
 	// set of queries: Summaries then returns a summary per step and slice
 	// that has data, with Bucket set. Baselines learn from these series.
 	Step Step
+
+	// RollupMaxAge is how old a KPI rollup of other rows than the stored
+	// ones may be and still be read instead of the raw rows (docs/kpis.md,
+	// Freshness): 0 means DefaultRollupMaxAge, negative never reads one.
+	RollupMaxAge time.Duration
+
+	// leadStarts has the lead-time query return the start of each change
+	// it counts (samples.starts), which the rollup keeps.
+	leadStarts bool
 }
 
 // Step is the granularity of a KPI series.
@@ -205,6 +214,54 @@ type Summary struct {
 	// Samples is how many durations each median is of (mttr, mttd,
 	// lead_time, patch_latency): baselines weigh a median by it.
 	Samples map[string]int `json:"-"`
+	// AsOf is when the KPI rollup this summary was read from was built:
+	// events stored after it are not in it yet (docs/kpis.md, Freshness).
+	// Nil when the summary was computed from the raw rows.
+	AsOf *time.Time `json:"as_of,omitempty"`
+
+	raw samples
+}
+
+// samples are the durations a summary's medians and quantiles are of,
+// kept until the summary is finished (Summary.finish), and which of the
+// KPI families had rows for it: a family without rows leaves its figures
+// absent, not zero.
+type samples struct {
+	durations, mttr, mttd, mtta, mttrImpact, leads, recoveries dist
+	// starts are the starts of the changes of leads, when the query asks
+	// for them (Query.leadStarts: the rollup files them).
+	starts                        []time.Time
+	incidents, leadTimes, patches bool
+}
+
+// finish computes the figures of s that follow from its counts and
+// samples, over a range or bucket of days days.
+func (s *Summary) finish(days float64, levels LevelTable) {
+	r := &s.raw
+	s.DeployDurationMedianSeconds, s.DeployDurationP90Seconds = r.durations.quantile(0.5), r.durations.quantile(0.9)
+	if r.incidents {
+		s.MTTRMedianSeconds, s.MTTRP90Seconds = r.mttr.quantile(0.5), r.mttr.quantile(0.9)
+		s.MTTDMedianSeconds = r.mttd.quantile(0.5)
+		s.sampled("mttr", r.mttr.len())
+		s.sampled("mttd", r.mttd.len())
+		s.MTTAMedianSeconds = r.mtta.quantile(0.5)
+		s.MTTRFromImpactMedianSeconds = r.mttrImpact.quantile(0.5)
+		s.MTTRMeanSeconds = r.mttr.mean()
+	}
+	if r.leadTimes {
+		s.ChangesDeployed = uint64(r.leads.len())
+		s.sampled("lead_time", r.leads.len())
+		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = r.leads.quantile(0.5), r.leads.quantile(0.9)
+	}
+	s.RecoveryMedianSeconds, s.RecoveryP90Seconds = r.recoveries.quantile(0.5), r.recoveries.quantile(0.9)
+	s.DeploymentsPerDay = float64(s.SuccessfulDeploys) / days
+	if s.Deployments > 0 {
+		s.ChangeFailureRate = ptr(float64(s.FailedDeployments) / float64(s.Deployments))
+		s.ReworkRate = ptr(float64(s.ReworkDeployments) / float64(s.Deployments))
+	}
+	s.Levels = levels.Levels(s)
+	s.LevelLabels = LevelLabels(s.Levels)
+	s.raw = samples{}
 }
 
 func (s *Summary) sampled(kpi string, n int) {
@@ -295,14 +352,54 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	if r, ok, err := rollupFor(ctx, conn, q); err != nil {
+		return nil, err
+	} else if ok {
+		return fromRollup(ctx, conn, q, r, levels)
+	}
+	slices, err := collect(ctx, conn, q)
+	if err != nil {
+		return nil, err
+	}
+	return finished(q, slices, levels), nil
+}
+
+// finished finishes the summaries of slices (Summary.finish) and returns
+// them in the order of their slices.
+func finished(q Query, slices map[string]*Summary, levels LevelTable) []*Summary {
+	days := q.To.Sub(q.From).Hours() / 24
+	if q.Step != "" {
+		days = q.Step.Duration().Hours() / 24
+	}
+	out := make([]*Summary, 0, len(slices))
+	for _, s := range slices {
+		s.finish(days, levels)
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
+	return out
+}
+
+// check refuses an empty range and unknown dimensions.
+func (q Query) check() error {
 	if !q.From.Before(q.To) {
-		return nil, fmt.Errorf("empty range: from %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+		return fmt.Errorf("empty range: from %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
 	for _, d := range q.By {
 		if _, err := ParseDimension(string(d)); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
+
+// collect runs the summary queries of q from the raw rows: the counts and
+// samples of every slice, keyed by its dimension values (and bucket),
+// not finished yet.
+func collect(ctx context.Context, conn driver.Conn, q Query) (map[string]*Summary, error) {
 	gap := q.gap()
 	// Incidents up to one gap after the range can still blame a deployment in it.
 	attrs, err := Attributions(ctx, conn, q.From.Add(-gap), q.To.Add(gap), gap)
@@ -338,11 +435,6 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		return s
 	}
 	cols, group := q.groupBy("finished_at")
-	days := q.To.Sub(q.From).Hours() / 24
-	if q.Step != "" {
-		days = q.Step.Duration().Hours() / 24
-	}
-
 	n := q.dims()
 	src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("status", "unplanned", "started_at", "finished_at"), chsql.Expr{})
 	dq := chsql.SQL(`SELECT ?count() AS v_deployments, countIf(status = 'success') AS v_successful,
@@ -354,7 +446,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		s := get(r.values(n))
 		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = r.Deployments, r.Successful, r.Days
 		s.FailedDeployments, s.ReworkDeployments = r.Failed, r.Rework
-		s.DeployDurationMedianSeconds, s.DeployDurationP90Seconds = quantile(r.Durations, 0.5), quantile(r.Durations, 0.9)
+		s.raw.durations = dist{xs: r.Durations}
 	}); err != nil {
 		return nil, fmt.Errorf("deployment KPIs: %w", err)
 	}
@@ -376,13 +468,8 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 	if err := query(ctx, conn, iq, func(r *incidentRow) {
 		s := get(r.values(n))
 		s.Incidents, s.UnresolvedIncidents = r.Incidents, r.Unresolved
-		s.MTTRMedianSeconds, s.MTTRP90Seconds = quantile(r.MTTR, 0.5), quantile(r.MTTR, 0.9)
-		s.MTTDMedianSeconds = quantile(r.MTTD, 0.5)
-		s.sampled("mttr", len(r.MTTR))
-		s.sampled("mttd", len(r.MTTD))
-		s.MTTAMedianSeconds = quantile(r.MTTA, 0.5)
-		s.MTTRFromImpactMedianSeconds = quantile(r.MTTRFromImpact, 0.5)
-		s.MTTRMeanSeconds = mean(r.MTTR)
+		s.raw.incidents = true
+		s.raw.mttr, s.raw.mttd, s.raw.mtta, s.raw.mttrImpact = dist{xs: r.MTTR}, dist{xs: r.MTTD}, dist{xs: r.MTTA}, dist{xs: r.MTTRFromImpact}
 		s.IncidentsBySeverity = map[string]uint64{}
 		for _, sev := range r.Severities {
 			s.IncidentsBySeverity[sev]++
@@ -405,19 +492,7 @@ func Summaries(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, erro
 		return nil, err
 	}
 
-	out := make([]*Summary, 0, len(slices))
-	for _, s := range slices {
-		s.DeploymentsPerDay = float64(s.SuccessfulDeploys) / days
-		if s.Deployments > 0 {
-			s.ChangeFailureRate = ptr(float64(s.FailedDeployments) / float64(s.Deployments))
-			s.ReworkRate = ptr(float64(s.ReworkDeployments) / float64(s.Deployments))
-		}
-		s.Levels = levels.Levels(s)
-		s.LevelLabels = LevelLabels(s.Levels)
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
-	return out, nil
+	return slices, nil
 }
 
 func sliceKey(s *Summary, by []Dimension) []string {
@@ -467,7 +542,7 @@ func recovery(ctx context.Context, conn driver.Conn, q Query, attrs []Attributio
 		return fmt.Errorf("recovery time: %w", err)
 	}
 	for s, xs := range samples {
-		s.RecoveryMedianSeconds, s.RecoveryP90Seconds = quantile(xs, 0.5), quantile(xs, 0.9)
+		s.raw.recoveries = dist{xs: xs}
 	}
 	return nil
 }
@@ -515,6 +590,55 @@ func recoveries(ctx context.Context, conn driver.Conn, q Query, attrs []Attribut
 			each(r, time.Time{}, time.Time{}, "")
 		}
 	})
+}
+
+// dist is a sample of durations: its values, or, as the rollup reads
+// them, its size, sum and the order statistics of its median and 90th
+// percentile (dist.quantile), which ClickHouse picks from the sorted
+// values (rollupDist).
+type dist struct {
+	xs []float64
+	// stats, when set: n, the values at the ranks around the median,
+	// around the 90th percentile, and the sum.
+	stats []float64
+}
+
+func (d dist) len() int {
+	if d.stats != nil {
+		return int(d.stats[0])
+	}
+	return len(d.xs)
+}
+
+// quantile is the p-quantile of d (0.5 or 0.9 from stats), as quantile.
+func (d dist) quantile(p float64) *float64 {
+	if d.stats == nil {
+		return quantile(d.xs, p)
+	}
+	n := d.len()
+	if n == 0 {
+		return nil
+	}
+	a, b := d.stats[1], d.stats[2]
+	if p != 0.5 {
+		a, b = d.stats[3], d.stats[4]
+	}
+	pos := p * float64(n-1)
+	lo := int(pos)
+	if lo+1 >= n {
+		return ptr(a)
+	}
+	return ptr(a + (pos-float64(lo))*(b-a))
+}
+
+func (d dist) mean() *float64 {
+	if d.stats == nil {
+		return mean(d.xs)
+	}
+	if d.len() == 0 {
+		return nil
+	}
+	return ptr(d.stats[5] / d.stats[0])
 }
 
 // quantile returns the p-quantile of xs by linear interpolation between the
@@ -616,7 +740,10 @@ func leadTimeSource(q queryRange) chsql.Expr {
 	if q.LeadTimeFromMerge {
 		start = "merged_at"
 	}
-	changes := chsql.SQL("("+store.Changes("authored_at >= ? OR merged_at >= ?", "service", "team", "authored_at", "merged_at")+")", since, since)
+	// Every message of a change that has one in the lookback is folded, so
+	// that its start does not depend on where the range begins.
+	changes := chsql.SQL("("+store.Changes("change_id IN (SELECT change_id FROM change_events WHERE authored_at >= ? OR merged_at >= ?)",
+		"service", "team", "authored_at", "merged_at")+")", since, since)
 	deploys := deploymentsFinished(since, chsql.Time{}, []string{"environment", "status", "finished_at", "changes"},
 		chsql.SQL("has(?, environment)", q.production()))
 	return chsql.SQL(`(
@@ -657,16 +784,19 @@ func leadTimes(ctx context.Context, conn driver.Conn, q Query, get func([]string
 	where := chsql.Join(" AND ", append([]chsql.Expr{chsql.SQL(
 		"((first_deploy >= ? AND first_deploy < ?) OR (first_deploy = toDateTime(0) AND start >= ? AND start < ?))",
 		at(q.From), at(q.To), at(q.From), at(q.To))}, q.filters()...)...)
-	lq := chsql.SQL(`SELECT ?groupArrayIf(`+leadSeconds+`, first_deploy != toDateTime(0)) AS v_leads,
+	starts := chsql.Expr{}
+	if q.leadStarts {
+		starts = chsql.Raw("groupArrayIf(start, first_deploy != toDateTime(0)) AS v_starts, ")
+	}
+	lq := chsql.SQL(`SELECT ??groupArrayIf(`+leadSeconds+`, first_deploy != toDateTime(0)) AS v_leads,
 		countIf(first_deploy = toDateTime(0)) AS v_not_deployed
 		FROM ?
-		WHERE ??`, cols, leadTimeSource(q.rangeOf()), where, group)
+		WHERE ??`, cols, starts, leadTimeSource(q.rangeOf()), where, group)
 	n := q.dims()
 	err := query(ctx, conn, lq, func(r *leadTimeRow) {
 		s := get(r.values(n))
-		s.ChangesDeployed, s.ChangesNotDeployed = uint64(len(r.Leads)), r.NotDeployed
-		s.sampled("lead_time", len(r.Leads))
-		s.LeadTimeMedianSeconds, s.LeadTimeP90Seconds = quantile(r.Leads, 0.5), quantile(r.Leads, 0.9)
+		s.ChangesNotDeployed = r.NotDeployed
+		s.raw.leadTimes, s.raw.leads, s.raw.starts = true, dist{xs: r.Leads}, r.Starts
 	})
 	if err != nil {
 		return fmt.Errorf("lead time: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -61,20 +62,31 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	stop := spinner("ingesting", func() string { return "ingesting: " + ingestCounts(reg) })
-	defer func() {
+	var once sync.Once
+	done := func() {
 		stop()
 		if *untilIdle > 0 {
-			fmt.Println(ingestCounts(reg))
+			once.Do(func() { fmt.Println(ingestCounts(reg)) })
 		}
-	}()
+	}
+	defer done()
+	// After --until-idle drained the topics, the KPI rollup is rebuilt
+	// once, so that the KPIs read next are of what was stored.
+	run := func(ctx context.Context) error {
+		if err := in.Run(ctx); err != nil || *untilIdle == 0 || ctx.Err() != nil || cfg.KPI.RollupInterval == 0 {
+			return err
+		}
+		done()
+		return refreshRollup(ctx, st.Conn(), cfg.KPI.Defaults())
+	}
 	if cfg.MetricsAddr == "" && services == nil {
-		return in.Run(ctx)
+		return run(ctx)
 	}
 	// The ingester ends the group (--until-idle, a signal); the catalog
 	// watcher and the metrics server stop after it. The ingester bounds
 	// its own final flush.
 	g := newRunGroup(0, log)
-	g.add("ingest", func(ctx context.Context) error { return stopping(in.Run(ctx)) })
+	g.add("ingest", func(ctx context.Context) error { return stopping(run(ctx)) })
 	if services != nil {
 		g.add("catalog", services.Run)
 	}

@@ -16,6 +16,9 @@ import (
 )
 
 func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 && args[0] == "refresh" {
+		return runKPIRefresh(ctx, fs, args[1:])
+	}
 	explain, explaining := "", len(args) > 0 && args[0] == "explain"
 	if explaining {
 		switch {
@@ -146,4 +149,20 @@ func paramsError(err error) error {
 
 func isHelp(arg string) bool {
 	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
+// runKPIRefresh builds the KPI rollup now, unless it is of the stored rows
+// (serve rebuilds it every kpi.rollup_interval).
+func runKPIRefresh(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	parse := bind(fs, setClickHouse)
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return refreshRollup(ctx, st.Conn(), cfg.KPI.Defaults())
 }

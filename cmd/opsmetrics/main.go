@@ -30,7 +30,7 @@ var commands = []command{
 	{"ingest", "ingest --clickhouse DSN --brokers LIST [--until-idle D] [--metrics-addr ADDR]", "consume events from Kafka into ClickHouse", runIngest},
 	{"generate", "generate [--services N] [--teams N] [--days N] [--seed N] [--out F]", "write a realistic, seeded event stream as JSON Lines", runGenerate},
 	{"produce", "produce --brokers LIST --file F", "publish a JSON Lines file of events to Kafka", runProduce},
-	{"kpi", "kpi --clickhouse DSN [--from T] [--to T] [--tz Z] [--by service,team,environment,system,tier] [--service S] [--bucket day|week|month] [--compare] [--format table|json|csv]\n       opsmetrics kpi explain KPI --clickhouse DSN [--service S] [--from T] [--to T] [--tz Z]", "compute the DORA and incident KPIs over a range", runKPI},
+	{"kpi", "kpi --clickhouse DSN [--from T] [--to T] [--tz Z] [--by service,team,environment,system,tier] [--service S] [--bucket day|week|month] [--compare] [--format table|json|csv]\n       opsmetrics kpi explain KPI --clickhouse DSN [--service S] [--from T] [--to T] [--tz Z]\n       opsmetrics kpi refresh --clickhouse DSN", "compute the DORA and incident KPIs over a range", runKPI},
 	{"serve", "serve --clickhouse DSN [--listen ADDR] [--metrics-addr ADDR] [--kpi-refresh D] [--alertmanager URL] [--components api,kpi,anomaly]",
 		"serve the KPI HTTP API and Prometheus KPI gauges, relearn baselines and send anomaly alerts on schedules", runServe},
 	{"baselines", "baselines learn --clickhouse DSN [--at T] [--config F]\n       opsmetrics baselines show --clickhouse DSN [--kpi K] [--service S] [--team T] [--status ready|learning] [--step day|hour]",

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -41,5 +45,30 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	fmt.Printf("schema at version %d (%d migrations applied now)\n", store.LatestVersion(), len(applied))
+	if *cluster != "" || cfg.KPI.RollupInterval == 0 {
+		return nil // the rollup is not built on a cluster (docs/kpis.md)
+	}
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return refreshRollup(ctx, st.Conn(), cfg.KPI.Defaults())
+}
+
+// refreshRollup builds the KPI rollup unless it is of the stored rows,
+// and says which, with a spinner on a terminal meanwhile.
+func refreshRollup(ctx context.Context, conn driver.Conn, q metrics.Query) error {
+	stop := spinner("building the KPI rollup", nil)
+	r, built, err := metrics.RefreshRollup(ctx, conn, q)
+	stop()
+	if err != nil {
+		return err
+	}
+	if !built {
+		fmt.Printf("kpi rollup: up to date (built %s)\n", r.BuiltAt.Format(time.RFC3339))
+		return nil
+	}
+	fmt.Printf("kpi rollup: built %d rows in %s\n", r.Rows, r.Took.Round(time.Millisecond))
 	return nil
 }

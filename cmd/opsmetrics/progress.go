@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -39,8 +40,11 @@ func spinner(desc string, describe func() string) (stop func()) {
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(done)
-		bar.Finish()
+		once.Do(func() {
+			close(done)
+			bar.Finish()
+		})
 	}
 }

@@ -222,6 +222,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if exp != nil {
 		g.add("kpi", afterSchema(func(ctx context.Context) error { return exp.Run(ctx, *refresh) }))
 	}
+	if cfg.KPI.RollupInterval > 0 && (on["api"] || on["kpi"] || on["anomaly"]) {
+		rf := metrics.RollupRefresher{Conn: st.Conn(), Query: defaults, Interval: cfg.KPI.RollupInterval, Log: log}
+		g.add("rollup", afterSchema(rf.Run))
+	}
 	if svc != nil {
 		g.add("anomaly", afterSchema(svc.Run))
 	}

@@ -292,6 +292,55 @@ var migrations = []migration{
 		// for the KPIs that name none and for rows written before.
 		`ALTER TABLE anomalies ADD COLUMN factors String DEFAULT ''`,
 	}},
+	{9, "KPI rollup", []string{
+		// One row per UTC day and slice: the counts and samples of the KPI
+		// queries for it (metrics.RefreshRollup writes it, metrics.Summaries
+		// reads it). A build writes a whole generation, its own partition,
+		// and then commits it in kpi_rollups; older ones are dropped.
+		`CREATE TABLE IF NOT EXISTS kpi_daily (
+			generation UInt64,
+			day Date,
+			service String,
+			team String,
+			environment String,
+			deployments UInt64,
+			successful UInt64,
+			failed UInt64,
+			rework UInt64,
+			durations Array(Float64),
+			incidents UInt64,
+			unresolved UInt64,
+			mttr Array(Float64),
+			mttd Array(Float64),
+			mtta Array(Float64),
+			mttr_impact Array(Float64),
+			severities Array(String),
+			severity_counts Array(UInt64),
+			leads Array(Float64),
+			lead_starts Array(DateTime('UTC')),
+			not_deployed UInt64,
+			recoveries Array(Float64),
+			unrecovered UInt64,
+			patch_ids Array(String),
+			patch_severities Array(String),
+			patch_released Array(DateTime('UTC')),
+			patch_applied Array(DateTime('UTC')),
+			patch_outcomes Array(String)
+		) ENGINE = MergeTree
+		PARTITION BY generation
+		ORDER BY (day, environment, service, team)`,
+		// One row per committed rollup: the definitions it was built for,
+		// the fingerprint of the raw rows it read, when and how long.
+		`CREATE TABLE IF NOT EXISTS kpi_rollups (
+			generation UInt64,
+			params String,
+			fingerprint String,
+			built_at DateTime('UTC'),
+			took_seconds Float64,
+			rows UInt64
+		) ENGINE = MergeTree
+		ORDER BY (params, generation)`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"

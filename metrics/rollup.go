@@ -1,0 +1,634 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
+)
+
+// The KPI rollup (kpi_daily, migration 9) is what every summary of whole
+// UTC days reads instead of the raw rows: for each UTC day and slice
+// (service, team, environment), the counts and the samples the raw-row
+// queries compute for it, written by RefreshRollup. Counts add up over
+// days; medians and quantiles are taken from the samples of the days
+// joined, so every figure is exactly the raw-row figure (the oracle tests
+// say so). The few range-dependent parts are kept raw: the start of each
+// change counted in a lead time (the lookback is applied when a range is
+// read) and every patch target (its deadline is judged at the range end).
+//
+// A rollup is built whole, under a new generation, from every stored row,
+// and committed by its row in kpi_rollups; readers take the latest
+// committed generation for their definitions (production environments,
+// attribution gap, lead-time start). Summaries reads it while it is of
+// the rows stored now, or younger than Query.RollupMaxAge: that age
+// bounds how long an ingested event may be missing from a figure.
+
+// DefaultRollupMaxAge is how old a rollup of other rows than the stored
+// ones may be and still be read (kpi.rollup_max_age); DefaultRollupInterval
+// how often serve rebuilds it (kpi.rollup_interval). A build reads every
+// stored row: at 2M events it takes minutes (docs/benchmarks.md).
+const (
+	DefaultRollupMaxAge   = 30 * time.Minute
+	DefaultRollupInterval = 15 * time.Minute
+)
+
+// Rollup is a committed KPI rollup.
+type Rollup struct {
+	Generation uint64
+	// Params are the definitions it was built for (Query.rollupParams).
+	Params string
+	// Fingerprint identifies the stored raw rows it was built from.
+	Fingerprint string
+	// BuiltAt is when its build began: every row stored before is in it.
+	BuiltAt time.Time
+	// Took is how long the build took; Rows how many rows it wrote.
+	Took time.Duration
+	Rows uint64
+}
+
+// rollupTables are the raw tables a rollup is built from.
+var rollupTables = []string{"deployment_events", "incident_events", "change_events", "patch_events"}
+
+// rollupParams names the definitions a rollup is built for; a query with
+// other ones reads the raw rows. The lookback, patch deadlines and DORA
+// levels apply when a rollup is read, so any value of them can read it.
+func (q Query) rollupParams() string {
+	prod := append([]string(nil), q.production()...)
+	sort.Strings(prod)
+	return fmt.Sprintf("production=%s;max_gap=%d;lead_time_from_merge=%t", strings.Join(prod, ","), int64(q.gap()/time.Second), q.LeadTimeFromMerge)
+}
+
+// fingerprint identifies the stored raw rows: their count and the newest
+// part's time, from the tables' metadata (no table is read). Any insert
+// changes it; so may a background merge, which costs a rebuild at most.
+func fingerprint(ctx context.Context, conn driver.Conn) (string, error) {
+	var rows, newest uint64
+	err := conn.QueryRow(ctx, `SELECT toUInt64(sum(rows)), toUInt64(max(toUInt32(modification_time)))
+		FROM system.parts WHERE active AND database = currentDatabase() AND has(?, table)`, rollupTables).Scan(&rows, &newest)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint the raw tables: %w", err)
+	}
+	return fmt.Sprintf("%d/%d", rows, newest), nil
+}
+
+// latestRollup is the latest committed rollup for params, if any.
+func latestRollup(ctx context.Context, conn driver.Conn, params string) (Rollup, bool, error) {
+	var r Rollup
+	var took float64
+	var n uint64
+	err := conn.QueryRow(ctx, `SELECT count(), argMax(generation, generation), argMax(fingerprint, generation),
+			argMax(built_at, generation), argMax(took_seconds, generation), argMax(rows, generation)
+		FROM kpi_rollups WHERE params = ?`, params).Scan(&n, &r.Generation, &r.Fingerprint, &r.BuiltAt, &took, &r.Rows)
+	if err != nil {
+		return Rollup{}, false, fmt.Errorf("read the KPI rollups: %w", err)
+	}
+	r.Params, r.Took = params, time.Duration(took*float64(time.Second))
+	return r, n > 0, nil
+}
+
+// RefreshRollup builds the KPI rollup for the definitions of q from every
+// stored row, unless the latest one for them is of the rows stored now;
+// built says whether it built one. Generations older than the one before
+// are dropped.
+func RefreshRollup(ctx context.Context, conn driver.Conn, q Query) (r Rollup, built bool, err error) {
+	params := q.rollupParams()
+	fp, err := fingerprint(ctx, conn)
+	if err != nil {
+		return Rollup{}, false, err
+	}
+	cur, ok, err := latestRollup(ctx, conn, params)
+	if err != nil {
+		return Rollup{}, false, err
+	}
+	if ok && cur.Fingerprint == fp {
+		return cur, false, nil
+	}
+	r, err = buildRollup(ctx, conn, q, params, fp)
+	if err != nil {
+		return Rollup{}, false, err
+	}
+	if err := dropOldRollups(ctx, conn, params); err != nil {
+		return r, true, err
+	}
+	return r, true, nil
+}
+
+// rollupSettings lift the query size limit for the statements of a
+// build, which bind the ids of every blamed deployment in the history.
+var rollupSettings = clickhouse.Settings{"max_query_size": 64 << 20}
+
+func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp string) (Rollup, error) {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(rollupSettings))
+	start := time.Now().UTC().Truncate(time.Second)
+	r := Rollup{Generation: uint64(time.Now().UnixNano()), Params: params, Fingerprint: fp, BuiltAt: start}
+	lo, hi, any, err := dataDays(ctx, conn)
+	if err != nil {
+		return Rollup{}, err
+	}
+	rows := map[string]*Summary{}
+	var patches map[string]*patchTuples
+	if any {
+		bq := Query{From: lo, To: hi, By: []Dimension{Service, Team, Environment}, Step: StepDay,
+			Production: q.Production, MaxGap: q.MaxGap, LeadTimeFromMerge: q.LeadTimeFromMerge,
+			LeadTimeLookback: hi.Sub(lo) + 48*time.Hour, leadStarts: true}
+		if rows, err = collect(ctx, conn, bq); err != nil {
+			return Rollup{}, fmt.Errorf("build the KPI rollup: %w", err)
+		}
+		if patches, err = collectPatches(ctx, conn, bq); err != nil {
+			return Rollup{}, fmt.Errorf("build the KPI rollup: %w", err)
+		}
+	}
+	for k := range patches {
+		if rows[k] == nil {
+			vals := strings.Split(k, "\x00")
+			b, _ := time.ParseInLocation(time.DateTime, vals[3], time.UTC)
+			rows[k] = &Summary{Slice: map[Dimension]string{Service: vals[0], Team: vals[1], Environment: vals[2]}, Bucket: &b}
+		}
+	}
+	if err := writeRollup(ctx, conn, r.Generation, rows, patches); err != nil {
+		return Rollup{}, err
+	}
+	r.Rows, r.Took = uint64(len(rows)), time.Since(start)
+	err = conn.Exec(ctx, `INSERT INTO kpi_rollups (generation, params, fingerprint, built_at, took_seconds, rows)
+		SELECT toUInt64(?), ?, ?, toDateTime(?, 'UTC'), toFloat64(?), toUInt64(?)`, r.Generation, params, fp, start.Unix(), r.Took.Seconds(), r.Rows)
+	if err != nil {
+		return Rollup{}, fmt.Errorf("commit the KPI rollup: %w", err)
+	}
+	return r, nil
+}
+
+// dataDays is the UTC days [lo, hi) that hold every time a KPI files an
+// entity under; any is false when nothing is stored.
+func dataDays(ctx context.Context, conn driver.Conn) (lo, hi time.Time, any bool, err error) {
+	var mins, maxs []time.Time
+	err = conn.QueryRow(ctx, `SELECT
+		[(SELECT minIf(finished_at, finished_at > toDateTime(0)) FROM deployment_events),
+		 (SELECT minIf(least(impact_started_at, detected_at), impact_started_at > toDateTime(0) AND detected_at > toDateTime(0)) FROM incident_events),
+		 (SELECT minIf(impact_started_at, impact_started_at > toDateTime(0)) FROM incident_events),
+		 (SELECT minIf(detected_at, detected_at > toDateTime(0)) FROM incident_events),
+		 (SELECT minIf(authored_at, authored_at > toDateTime(0)) FROM change_events),
+		 (SELECT minIf(merged_at, merged_at > toDateTime(0)) FROM change_events),
+		 (SELECT minIf(released_at, released_at > toDateTime(0)) FROM patch_events)],
+		[(SELECT max(finished_at) FROM deployment_events),
+		 (SELECT max(impact_started_at) FROM incident_events),
+		 (SELECT max(detected_at) FROM incident_events),
+		 (SELECT max(authored_at) FROM change_events),
+		 (SELECT max(merged_at) FROM change_events),
+		 (SELECT max(released_at) FROM patch_events)]`).Scan(&mins, &maxs)
+	if err != nil {
+		return lo, hi, false, fmt.Errorf("find the days of the stored rows: %w", err)
+	}
+	for _, t := range mins {
+		if t.Unix() > 0 && (lo.IsZero() || t.Before(lo)) {
+			lo = t
+		}
+	}
+	for _, t := range maxs {
+		if t.Unix() > 0 && t.After(hi) {
+			hi = t
+		}
+	}
+	if lo.IsZero() {
+		return lo, hi, false, nil
+	}
+	return StepDay.Truncate(lo), StepDay.Truncate(hi).Add(24 * time.Hour), true, nil
+}
+
+// patchTuples are the patch targets of one day and slice, each as the
+// patch KPIs need it.
+type patchTuples struct {
+	IDs        []string    `ch:"v_ids"`
+	Severities []string    `ch:"v_severities"`
+	Released   []time.Time `ch:"v_released"`
+	Applied    []time.Time `ch:"v_applied"` // the zero time (1970) when not applied
+	Outcomes   []string    `ch:"v_outcomes"`
+}
+
+// collectPatches is the patch targets of q's range, by its slices.
+func collectPatches(ctx context.Context, conn driver.Conn, q Query) (map[string]*patchTuples, error) {
+	cols, group := q.groupBy("assumeNotNull(released_at)")
+	src := patchesReleased(at(q.From), at(q.To), dimsAnd("severity", "released_at", "applied_at", "outcome")...)
+	pq := chsql.SQL(`SELECT ?groupArray(patch_id) AS v_ids, groupArray(if(severity = '', 'unknown', severity)) AS v_severities,
+		groupArray(assumeNotNull(released_at)) AS v_released, groupArray(ifNull(applied_at, toDateTime(0, 'UTC'))) AS v_applied,
+		groupArray(outcome) AS v_outcomes
+		FROM ? WHERE isNotNull(released_at) AND ??`, cols, src, q.where("assumeNotNull(released_at)"), group)
+	out := map[string]*patchTuples{}
+	n := q.dims()
+	err := query(ctx, conn, pq, func(r *struct {
+		dims
+		patchTuples
+	}) {
+		t := r.patchTuples
+		out[strings.Join(r.values(n), "\x00")] = &t
+	})
+	return out, err
+}
+
+// rollupColumns are kpi_daily's columns, in the order writeRollup appends.
+var rollupColumns = []string{"generation", "day", "service", "team", "environment",
+	"deployments", "successful", "failed", "rework", "durations",
+	"incidents", "unresolved", "mttr", "mttd", "mtta", "mttr_impact", "severities", "severity_counts",
+	"leads", "lead_starts", "not_deployed", "recoveries", "unrecovered",
+	"patch_ids", "patch_severities", "patch_released", "patch_applied", "patch_outcomes"}
+
+func writeRollup(ctx context.Context, conn driver.Conn, gen uint64, rows map[string]*Summary, patches map[string]*patchTuples) error {
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO kpi_daily ("+strings.Join(rollupColumns, ", ")+")")
+	if err != nil {
+		return fmt.Errorf("write the KPI rollup: %w", err)
+	}
+	defer batch.Abort()
+	for k, s := range rows {
+		var sevs []string
+		var counts []uint64
+		for sev, n := range s.IncidentsBySeverity {
+			sevs, counts = append(sevs, sev), append(counts, n)
+		}
+		p := patches[k]
+		if p == nil {
+			p = &patchTuples{}
+		}
+		r := s.raw
+		err := batch.Append(gen, *s.Bucket, s.Slice[Service], s.Slice[Team], s.Slice[Environment],
+			s.Deployments, s.SuccessfulDeploys, s.FailedDeployments, s.ReworkDeployments, nonNil(r.durations.xs),
+			s.Incidents, s.UnresolvedIncidents, nonNil(r.mttr.xs), nonNil(r.mttd.xs), nonNil(r.mtta.xs), nonNil(r.mttrImpact.xs), nonNilS(sevs), nonNilU(counts),
+			nonNil(r.leads.xs), nonNilT(r.starts), s.ChangesNotDeployed, nonNil(r.recoveries.xs), s.Unrecovered,
+			nonNilS(p.IDs), nonNilS(p.Severities), nonNilT(p.Released), nonNilT(p.Applied), nonNilS(p.Outcomes))
+		if err != nil {
+			return fmt.Errorf("write the KPI rollup: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("write the KPI rollup: %w", err)
+	}
+	return nil
+}
+
+func nonNil(xs []float64) []float64 {
+	if xs == nil {
+		return []float64{}
+	}
+	return xs
+}
+
+func nonNilS(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+func nonNilU(xs []uint64) []uint64 {
+	if xs == nil {
+		return []uint64{}
+	}
+	return xs
+}
+
+func nonNilT(xs []time.Time) []time.Time {
+	if xs == nil {
+		return []time.Time{}
+	}
+	return xs
+}
+
+// dropOldRollups drops the generations for params older than the two
+// latest: a reader that took the one before may still be reading it.
+func dropOldRollups(ctx context.Context, conn driver.Conn, params string) error {
+	var gens []uint64
+	if err := conn.QueryRow(ctx, `SELECT arrayReverseSort(groupArray(generation)) FROM kpi_rollups WHERE params = ?`, params).Scan(&gens); err != nil {
+		return fmt.Errorf("list the KPI rollups: %w", err)
+	}
+	for _, g := range gens[min(2, len(gens)):] {
+		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE kpi_daily DROP PARTITION %d", g)); err != nil {
+			return fmt.Errorf("drop KPI rollup %d: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// rollupFor is the rollup Summaries reads for q, if it can: q covers whole
+// UTC days (or a daily step of them), a rollup for q's definitions exists,
+// and it is of the stored rows or younger than q's RollupMaxAge.
+func rollupFor(ctx context.Context, conn driver.Conn, q Query) (Rollup, bool, error) {
+	if q.RollupMaxAge < 0 || (q.Step != "" && q.Step != StepDay) ||
+		!StepDay.Truncate(q.From).Equal(q.From) || !StepDay.Truncate(q.To).Equal(q.To) {
+		return Rollup{}, false, nil
+	}
+	r, ok, err := latestRollup(ctx, conn, q.rollupParams())
+	if err != nil || !ok {
+		return Rollup{}, false, err
+	}
+	maxAge := q.RollupMaxAge
+	if maxAge == 0 {
+		maxAge = DefaultRollupMaxAge
+	}
+	if time.Since(r.BuiltAt) <= maxAge {
+		return r, true, nil
+	}
+	fp, err := fingerprint(ctx, conn)
+	if err != nil {
+		return Rollup{}, false, err
+	}
+	return r, fp == r.Fingerprint, nil
+}
+
+// rollupRow is a row of the rollup read: the day rows of one slice (and
+// bucket) joined. Each sample comes as rollupDist's statistics.
+type rollupRow struct {
+	dims
+	Deployments uint64    `ch:"v_deployments"`
+	Successful  uint64    `ch:"v_successful"`
+	Days        uint64    `ch:"v_days"`
+	Failed      uint64    `ch:"v_failed"`
+	Rework      uint64    `ch:"v_rework"`
+	Durations   []float64 `ch:"v_durations"`
+
+	Incidents      uint64    `ch:"v_incidents"`
+	Unresolved     uint64    `ch:"v_unresolved"`
+	MTTR           []float64 `ch:"v_mttr"`
+	MTTD           []float64 `ch:"v_mttd"`
+	MTTA           []float64 `ch:"v_mtta"`
+	MTTRFromImpact []float64 `ch:"v_mttr_impact"`
+	Severities     []string  `ch:"v_severities"`
+	SeverityCounts []uint64  `ch:"v_severity_counts"`
+
+	Leads       []float64 `ch:"v_leads"`
+	NotDeployed uint64    `ch:"v_not_deployed"`
+	Recoveries  []float64 `ch:"v_recoveries"`
+	Unrecovered uint64    `ch:"v_unrecovered"`
+
+	PatchIDs        []string    `ch:"v_ids"`
+	PatchSeverities []string    `ch:"v_patch_severities"`
+	PatchReleased   []time.Time `ch:"v_released"`
+	PatchApplied    []time.Time `ch:"v_applied"`
+	PatchOutcomes   []string    `ch:"v_outcomes"`
+}
+
+// rollupDist is the statistics dist.quantile and dist.mean need of the
+// sorted sample s (an array column), as one array: its size, the values
+// at the ranks around the median and around the 90th percentile, and its
+// sum. Only these cross the wire, however large the sample.
+func rollupDist(s, alias string) string {
+	at := func(p string) string {
+		i := "toInt64(floor(" + p + " * (length(" + s + ") - 1))) + 1"
+		return s + "[" + i + "], " + s + "[least(" + i + " + 1, toInt64(length(" + s + ")))]"
+	}
+	return "if(length(" + s + ") = 0, [0., 0., 0., 0., 0., 0.], [toFloat64(length(" + s + ")), " + at("0.5") + ", " + at("0.9") +
+		", arraySum(" + s + ")]) AS " + alias
+}
+
+// fromRollup is Summaries of q read from rollup r. The samples are
+// joined and sorted in ClickHouse, which returns only what the figures
+// need of them (rollupDist).
+func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels LevelTable) ([]*Summary, error) {
+	cols, group := q.groupBy("toDateTime(day)")
+	if q.Step == StepDay {
+		cols, group = rollupGroupBy(q)
+	}
+	var outer []string
+	for i := 0; i < q.dims(); i++ {
+		outer = append(outer, fmt.Sprintf("d%d, ", i))
+	}
+	lookback := q.LeadTimeLookback
+	if lookback <= 0 {
+		lookback = DefaultLeadTimeLookback
+	}
+	// A change counts if it started no earlier than the lookback before
+	// the range, and before its end (leadTimeSource).
+	rq := chsql.SQL(`SELECT `+strings.Join(outer, "")+`v_deployments, v_successful, v_days, v_failed, v_rework,
+		`+rollupDist("s_durations", "v_durations")+`,
+		v_incidents, v_unresolved, `+rollupDist("s_mttr", "v_mttr")+`, `+rollupDist("s_mttd", "v_mttd")+`,
+		`+rollupDist("s_mtta", "v_mtta")+`, `+rollupDist("s_mttr_impact", "v_mttr_impact")+`,
+		v_severities, v_severity_counts, `+rollupDist("s_leads", "v_leads")+`, v_not_deployed,
+		`+rollupDist("s_recoveries", "v_recoveries")+`, v_unrecovered,
+		v_ids, v_patch_severities, v_released, v_applied, v_outcomes
+		FROM (
+			SELECT ?sum(deployments) AS v_deployments, sum(successful) AS v_successful,
+				uniqExactIf(day, successful > 0) AS v_days, sum(failed) AS v_failed, sum(rework) AS v_rework,
+				arraySort(groupArrayArray(durations)) AS s_durations,
+				sum(incidents) AS v_incidents, sum(unresolved) AS v_unresolved,
+				arraySort(groupArrayArray(mttr)) AS s_mttr, arraySort(groupArrayArray(mttd)) AS s_mttd,
+				arraySort(groupArrayArray(mtta)) AS s_mtta, arraySort(groupArrayArray(mttr_impact)) AS s_mttr_impact,
+				groupArrayArray(severities) AS v_severities, groupArrayArray(severity_counts) AS v_severity_counts,
+				arraySort(arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts))) AS s_leads,
+				sum(not_deployed) AS v_not_deployed,
+				arraySort(groupArrayArray(recoveries)) AS s_recoveries, sum(unrecovered) AS v_unrecovered,
+				groupArrayArray(patch_ids) AS v_ids, groupArrayArray(patch_severities) AS v_patch_severities,
+				groupArrayArray(patch_released) AS v_released, groupArrayArray(patch_applied) AS v_applied,
+				groupArrayArray(patch_outcomes) AS v_outcomes
+			FROM kpi_daily
+			WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)??
+		)`, cols, at(q.From.Add(-lookback)), at(q.To), r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
+	n := q.dims()
+	asOf := r.BuiltAt
+	// Without slices or steps, the raw rows give one summary, with every
+	// family present, even over no rows.
+	whole := len(q.By) == 0 && q.Step == ""
+	out := []*Summary{}
+	err := query(ctx, conn, rq, func(row *rollupRow) {
+		vals := row.values(n)
+		s := &Summary{Slice: map[Dimension]string{}, AsOf: &asOf}
+		for i, d := range q.By {
+			s.Slice[d] = vals[i]
+		}
+		if q.Step != "" {
+			if b, err := time.ParseInLocation(time.DateTime, vals[len(q.By)], time.UTC); err == nil {
+				s.Bucket = &b
+			}
+		}
+		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = row.Deployments, row.Successful, row.Days
+		s.FailedDeployments, s.ReworkDeployments = row.Failed, row.Rework
+		s.raw.durations = dist{stats: row.Durations}
+		if row.Incidents > 0 || whole {
+			s.Incidents, s.UnresolvedIncidents = row.Incidents, row.Unresolved
+			s.raw.incidents = true
+			s.raw.mttr, s.raw.mttd, s.raw.mtta = dist{stats: row.MTTR}, dist{stats: row.MTTD}, dist{stats: row.MTTA}
+			s.raw.mttrImpact = dist{stats: row.MTTRFromImpact}
+			s.IncidentsBySeverity = map[string]uint64{}
+			for i, sev := range row.Severities {
+				s.IncidentsBySeverity[sev] += row.SeverityCounts[i]
+			}
+		}
+		if leads := (dist{stats: row.Leads}); leads.len() > 0 || row.NotDeployed > 0 || whole {
+			s.raw.leadTimes, s.raw.leads, s.ChangesNotDeployed = true, leads, row.NotDeployed
+		}
+		s.raw.recoveries, s.Unrecovered = dist{stats: row.Recoveries}, row.Unrecovered
+		q.patchFigures(s, &patchTuples{IDs: row.PatchIDs, Severities: row.PatchSeverities, Released: row.PatchReleased,
+			Applied: row.PatchApplied, Outcomes: row.PatchOutcomes}, whole)
+		if s.empty() {
+			return // only changes outside the lookback: the raw rows give no slice
+		}
+		s.finish(daysOf(q), levels)
+		out = append(out, s)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the KPI rollup: %w", err)
+	}
+	// The change calendar's figures are not in the rollup: they are read
+	// from the raw rows (outsideWindow), into the slices they belong to.
+	if q.Calendar != nil {
+		keyed := map[string]*Summary{}
+		for _, s := range out {
+			keyed[strings.Join(sliceValues(s, q), "\x00")] = s
+		}
+		err := outsideWindow(ctx, conn, q, func(vals []string) *Summary {
+			s, ok := keyed[strings.Join(vals, "\x00")]
+			if !ok { // cannot happen: its deployments are in the rollup
+				s = &Summary{Slice: map[Dimension]string{}, AsOf: &asOf}
+				keyed[strings.Join(vals, "\x00")] = s
+				out = append(out, s)
+			}
+			return s
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
+	return out, nil
+}
+
+// rollupGroupBy is q.groupBy over kpi_daily, with the day as the step.
+func rollupGroupBy(q Query) (cols, group chsql.Expr) {
+	var names []chsql.Expr
+	for _, d := range q.By {
+		names = append(names, q.column(d))
+	}
+	names = append(names, chsql.Raw("concat(toString(day), ' 00:00:00')"))
+	aliased := make([]chsql.Expr, len(names))
+	for i, n := range names {
+		aliased[i] = chsql.SQL("? AS d"+string(rune('0'+i)), n)
+	}
+	return chsql.SQL("?, ", chsql.Join(", ", aliased...)), chsql.SQL(" GROUP BY ?", chsql.Join(", ", names...))
+}
+
+// andAll is " AND e" for each of es.
+func andAll(es []chsql.Expr) chsql.Expr {
+	if len(es) == 0 {
+		return chsql.Expr{}
+	}
+	return chsql.SQL(" AND ?", chsql.Join(" AND ", es...))
+}
+
+// daysOf is the length in days of q's range, or of its step.
+func daysOf(q Query) float64 {
+	if q.Step != "" {
+		return q.Step.Duration().Hours() / 24
+	}
+	return q.To.Sub(q.From).Hours() / 24
+}
+
+// empty reports whether s has no figure at all.
+func (s *Summary) empty() bool {
+	return s.Deployments == 0 && !s.raw.incidents && !s.raw.leadTimes && !s.raw.patches
+}
+
+// patchFigures sets the patch KPIs of s from its patch targets, as the
+// patch query computes them from the raw rows (patches, patchSource): a
+// target is due when its deadline is before the range end or it has an
+// outcome, and complies when it was applied by its deadline.
+// Without targets it sets nothing, unless always.
+func (q Query) patchFigures(s *Summary, t *patchTuples, always bool) {
+	if len(t.IDs) == 0 && !always {
+		return
+	}
+	s.raw.patches = true
+	s.PatchesReleased = uint64(len(t.IDs))
+	ids := map[string]bool{}
+	var latencies []float64
+	due, good := map[string]int{}, map[string]int{}
+	var failed, withOutcome, overdue uint64
+	for i, id := range t.IDs {
+		ids[id] = true
+		sev, released, applied, outcome := t.Severities[i], t.Released[i], t.Applied[i], t.Outcomes[i]
+		dueAt := released.Add(q.deadline(sev).Truncate(time.Second))
+		isApplied := outcome == "applied" && applied.Unix() > 0
+		if isApplied {
+			latencies = append(latencies, applied.Sub(released).Seconds())
+		}
+		if dueAt.Before(q.To) || outcome != "open" {
+			due[sev]++
+			due[""]++
+			if isApplied && !applied.After(dueAt) {
+				good[sev]++
+				good[""]++
+			}
+		}
+		if outcome == "failed" || outcome == "rolled_back" {
+			failed++
+		}
+		if outcome != "open" {
+			withOutcome++
+		}
+		if outcome != "applied" && dueAt.Before(q.To) {
+			overdue++
+		}
+	}
+	s.PatchAdvisories = uint64(len(ids))
+	s.sampled("patch_latency", len(latencies))
+	s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = quantile(latencies, 0.5), quantile(latencies, 0.9)
+	s.PatchComplianceBySeverity = map[string]*float64{}
+	for sev, n := range due {
+		if sev == "" {
+			s.PatchesDue, s.PatchesCompliant = uint64(n), uint64(good[""])
+			s.PatchCompliance = ptr(float64(good[""]) / float64(n))
+			continue
+		}
+		s.PatchComplianceBySeverity[sev] = ptr(float64(good[sev]) / float64(n))
+	}
+	if withOutcome > 0 {
+		s.PatchFailureRate = ptr(float64(failed) / float64(withOutcome))
+	}
+	s.PatchesOverdue = overdue
+}
+
+// RollupRefresher rebuilds the KPI rollup for the definitions of Query
+// every Interval, when rows were stored since the last build, and at
+// once when it starts.
+type RollupRefresher struct {
+	Conn     driver.Conn
+	Query    Query
+	Interval time.Duration
+	Log      *slog.Logger
+}
+
+// Run refreshes until ctx ends. A failed build is logged and tried again
+// at the next tick: readers fall back to the raw rows meanwhile.
+func (f RollupRefresher) Run(ctx context.Context) error {
+	t := time.NewTicker(f.Interval)
+	defer t.Stop()
+	for {
+		r, built, err := RefreshRollup(ctx, f.Conn, f.Query)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			f.Log.Error("kpi rollup refresh failed; KPIs read the raw rows until a build succeeds", "err", err)
+		case built:
+			f.Log.Info("kpi rollup built", "generation", r.Generation, "rows", r.Rows, "took", r.Took.Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// sliceValues are the dimension values of s (and its bucket, as the
+// queries' rows give it), in the order of q.By.
+func sliceValues(s *Summary, q Query) []string {
+	vals := sliceKey(s, q.By)
+	if q.Step != "" && s.Bucket != nil {
+		vals = append(vals, s.Bucket.UTC().Format(time.DateTime))
+	}
+	return vals
+}
