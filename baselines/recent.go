@@ -175,8 +175,10 @@ func (m *Model) window(w []Point) (Score, bool) {
 		sum, logE, wsum, nu, c, lastRes := 0.0, 0.0, 0.0, 0.0, 0, math.NaN()
 		for _, p := range w {
 			if p.Present && p.Value > 0 && (p.Den <= 0 || p.Den >= MinDurations) {
-				e := math.Log(m.Expected[m.Slot(p.Start)])
-				wt := 1 / (m.durationScale(p.Den) * m.durationScale(p.Den))
+				slot := m.Slot(p.Start)
+				e := math.Log(m.Expected[slot])
+				sd := m.durationScaleAt(slot, p.Den)
+				wt := 1 / (sd * sd)
 				sum += wt * (math.Log(p.Value) - e)
 				logE += wt * e
 				wsum += wt
