@@ -209,7 +209,7 @@ func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 func judgements(evals []Evaluation) []judgement {
 	out := make([]judgement, 0, len(evals))
 	for _, e := range evals {
-		out = append(out, judgement{Series: e.Series, Start: e.Start, Point: e.Point, Status: e.Model.Status, Score: e.Score,
+		out = append(out, judgement{Series: e.Series, Model: e.Model, Start: e.Start, Point: e.Point, Status: e.Model.Status, Score: e.Score,
 			Band: e.Model.Score(e.Point), Firing: e.Firing && e.Latest != nil && e.Latest.Start.Equal(e.Start),
 			TrainedTo: e.Series.Step.Truncate(e.TrainedAt)})
 	}

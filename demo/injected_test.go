@@ -118,10 +118,11 @@ func (r *injectedRun) run(ctx context.Context, t *testing.T, dsn string) error {
 	if err := st.Write(ctx, recs, nil); err != nil {
 		return err
 	}
-	_, watched, err := demo.WatchInjected(ctx, st.Conn(), stats.Anomalies, testenv.Logger(t))
+	w, err := demo.WatchInjected(ctx, st.Conn(), stats.Anomalies, testenv.Logger(t))
 	if err != nil {
 		return err
 	}
+	watched := w.Days
 	var burst, stop generator.Anomaly
 	for _, a := range stats.Anomalies {
 		switch a.Kind {
