@@ -46,7 +46,7 @@ func dof(n float64) float64 {
 // which are never judged alone. The first pass weighs every interval
 // alike; the second weighs each by the inverse of its variance, so that
 // a median of forty counts for more than a median of three.
-func fitDurations(logs, dens []float64, slotOf []int, slots int) (loc, locVar []float64, tau2, b float64) {
+func fitDurations(logs, dens []float64, slotOf []int, slots int) (loc []float64, tau2, b float64) {
 	w := make([]float64, len(logs))
 	for i := range w {
 		w[i] = 1
@@ -84,26 +84,7 @@ func fitDurations(logs, dens []float64, slotOf []int, slots int) (loc, locVar []
 			w[i] = 1 / (tau2 + b/math.Max(dens[i], 1))
 		}
 	}
-	// The location's own uncertainty: a weighted median of values of
-	// variance 1/w has variance about (π/2)/Σw; the slot's is shrunk
-	// towards the overall one as its location is.
-	wSlot, cnt := make([]float64, slots), make([]float64, slots)
-	wAll := 0.0
-	for i := range logs {
-		wSlot[slotOf[i]] += w[i]
-		cnt[slotOf[i]]++
-		wAll += w[i]
-	}
-	vg := math.Pi / 2 / wAll
-	locVar = make([]float64, slots)
-	for s := range locVar {
-		locVar[s] = vg
-		if k := cnt[s]; k > 0 {
-			vs := math.Pi / 2 / wSlot[s]
-			locVar[s] = (k*k*vs + 16*vg) / ((k + 4) * (k + 4))
-		}
-	}
-	return loc, locVar, tau2, b
+	return loc, tau2, b
 }
 
 // minBand is the least number of intervals whose residuals give one

@@ -142,9 +142,6 @@ type Model struct {
 	// durations it is [tau, sqrt(b)]: a median of n durations has log-scale
 	// variance tau² + b/n.
 	Scale []float64 `json:"scale,omitempty"`
-	// LocationSD is per slot, for durations: the standard error of the
-	// slot's log location, which a new interval's spread adds to.
-	LocationSD []float64 `json:"location_sd,omitempty"`
 	// Dispersion is the variance-to-mean ratio of counts (negative
 	// binomial), or the intra-interval correlation of rates (beta-binomial).
 	Dispersion float64 `json:"dispersion"`
@@ -435,11 +432,9 @@ func (m *Model) learnDuration(train []Point, o Options) {
 		return
 	}
 	m.TypicalDen, _ = medianMAD(ns)
-	loc, locVar, tau2, b := fitDurations(logs, dens, slotOf, m.Slots)
-	m.LocationSD = make([]float64, m.Slots)
+	loc, tau2, b := fitDurations(logs, dens, slotOf, m.Slots)
 	for s := range loc {
 		m.Expected[s] = math.Exp(loc[s])
-		m.LocationSD[s] = math.Sqrt(locVar[s])
 	}
 	m.Scale[0], m.Scale[1] = math.Sqrt(tau2), math.Sqrt(b)
 	if len(logs) >= min(o.MinHistory, 7) {
@@ -491,7 +486,7 @@ func (m *Model) Band(slot int) (expected, lower, upper float64) {
 		return m.Expected[0], float64(d.quantile(m.Alpha/2)) / float64(n), float64(d.quantile(1-m.Alpha/2)) / float64(n)
 	default:
 		z := m.durationQuantile(m.TypicalDen)
-		e, sd := m.Expected[slot], m.durationScaleAt(slot, 0)
+		e, sd := m.Expected[slot], m.durationScale(0)
 		return e, e * math.Exp(-z*sd), e * math.Exp(z*sd)
 	}
 }
@@ -541,7 +536,7 @@ func (m *Model) Score(p Point) Score {
 		if p.Value <= 0 || (p.Den > 0 && p.Den < MinDurations) {
 			return s
 		}
-		sd, q := m.durationScaleAt(slot, p.Den), m.durationQuantile(p.Den)
+		sd, q := m.durationScale(p.Den), m.durationQuantile(p.Den)
 		s.Lower, s.Upper = s.Expected*math.Exp(-q*sd), s.Expected*math.Exp(q*sd)
 		z := (math.Log(p.Value) - math.Log(s.Expected)) / sd
 		lower, upper = durationTails(z, p.Den)
@@ -614,17 +609,6 @@ func mid(s []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// durationScaleAt is the log-scale spread of a new median of n durations
-// in slot about its expected value: durationScale and the standard error
-// of the slot's location.
-func (m *Model) durationScaleAt(slot int, n float64) float64 {
-	sd := m.durationScale(n)
-	if slot < len(m.LocationSD) {
-		sd = math.Hypot(sd, m.LocationSD[slot])
-	}
-	return sd
 }
 
 // durationScale is the log-scale spread of a median of n durations.

@@ -176,10 +176,8 @@ func (m *Model) window(w []Point) (Score, bool) {
 		var res []float64
 		for _, p := range w {
 			if p.Present && p.Value > 0 && (p.Den <= 0 || p.Den >= MinDurations) {
-				slot := m.Slot(p.Start)
-				e := math.Log(m.Expected[slot])
-				sd := m.durationScaleAt(slot, p.Den)
-				wt := 1 / (sd * sd)
+				e := math.Log(m.Expected[m.Slot(p.Start)])
+				wt := 1 / (m.durationScale(p.Den) * m.durationScale(p.Den))
 				sum += wt * (math.Log(p.Value) - e)
 				logE += wt * e
 				wsum += wt
