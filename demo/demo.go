@@ -261,7 +261,6 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	if err != nil {
 		return nil, err
 	}
-	watched := w.Days
 	say("\nanomaly detection of every day from %s to %s as it would have run then (opsmetrics anomaly detect --from %s --to %s; docs/baselines.md):",
 		w.From.Format("Mon 2006-01-02"), w.To.AddDate(0, 0, -1).Format("Mon 2006-01-02"), w.From.Format(time.DateOnly), w.To.Format(time.DateOnly))
 	say("  each day judged by the baseline learnt from the 8 weeks before it: %d series-days, %d by a ready baseline, %d anomalous",
@@ -270,8 +269,8 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	// One alert per series: the latest day's.
 	latest := map[string]anomaly.Alert{}
 	var order []string
-	for _, w := range watched {
-		for _, a := range w.Fire {
+	for _, day := range w.Days {
+		for _, a := range day.Fire {
 			l := a.Labels
 			k := strings.Join([]string{l["alertname"], l["kpi"], l["step"], l["service"], l["team"], l["environment"]}, "|")
 			if _, ok := latest[k]; !ok {
@@ -281,7 +280,7 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 		}
 	}
 	say("alerts of the days of the injected anomalies, %s to %s: %d series judged a day, %d series alerted",
-		watched[0].Day.Format("Mon 2006-01-02"), watched[len(watched)-1].Day.Format("Mon 2006-01-02"), len(watched[0].Evaluations), len(order))
+		w.Days[0].Day.Format("Mon 2006-01-02"), w.Days[len(w.Days)-1].Day.Format("Mon 2006-01-02"), len(w.Days[0].Evaluations), len(order))
 	say("baselines learnt at %s for what comes next (opsmetrics baselines learn): %d daily series, %d ready, %d still learning",
 		w.To.Format(time.DateOnly), w.Current.Series, w.Current.Ready, w.Current.Series-w.Current.Ready)
 
