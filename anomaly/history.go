@@ -22,8 +22,8 @@ type BackfillOptions struct {
 	Detect   Config
 	Now      time.Time
 	// Each, when set, is given the evaluation of every interval judged in
-	// the range, in order of series and start, with the model that judged
-	// it (Alerts words what would have fired from it).
+	// the range, with the model that judged it (Alerts words what would
+	// have fired from it): by series and start within each 28 days.
 	Each func(Evaluation)
 }
 

@@ -43,7 +43,9 @@ func dof(n float64) float64 {
 // weekend median of three changes wanders far more than a weekday's of
 // forty. tau² and b come from the robust variance of each band of n (see
 // durationSpread), leaving out the medians of fewer than MinDurations,
-// which are never judged alone. The first pass weighs every interval
+// which are never judged alone, unless fewer than minBand intervals would
+// be left (a sparse series: its spread from two or three intervals would
+// be any number at all). The first pass weighs every interval
 // alike; the second weighs each by the inverse of its variance, so that
 // a median of forty counts for more than a median of three.
 func fitDurations(logs, dens []float64, slotOf []int, slots int) (loc []float64, tau2, b float64) {
