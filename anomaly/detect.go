@@ -99,17 +99,10 @@ func Detect(ctx context.Context, conn driver.Conn, cfg Config, now time.Time, lo
 	return out[0], nil
 }
 
-// DetectEach is Detect as of each of nows, with one read of the series
-// for all of them: what a scheduler running Detect at each of those times
-// would have found and recorded from their closed intervals, except that
-// every time is judged by the current baselines (it is no point-in-time
-// history, which Backfill writes, and it records no judged intervals).
-// The interval in progress at each time is not looked at: the rows read
-// hold all of it, not what had happened by then.
-func DetectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.Time, log *slog.Logger) ([][]Evaluation, error) {
-	return detectEach(ctx, conn, cfg, nows, false, log)
-}
-
+// detectEach is Detect as of each of nows, with one read of the series;
+// open judges the interval in progress too (only right for the present:
+// the rows read hold all of it, not what had happened by an earlier time)
+// and records the judged intervals.
 func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.Time, open bool, log *slog.Logger) ([][]Evaluation, error) {
 	steps := cfg.Steps
 	if len(steps) == 0 {
@@ -203,7 +196,7 @@ func detectEach(ctx context.Context, conn driver.Conn, cfg Config, nows []time.T
 func judgements(evals []Evaluation) []judgement {
 	out := make([]judgement, 0, len(evals))
 	for _, e := range evals {
-		out = append(out, judgement{Series: e.Series, Start: e.Start, Point: e.Point, Status: e.Model.Status, Score: e.Score,
+		out = append(out, judgement{Series: e.Series, Model: e.Model, Start: e.Start, Point: e.Point, Status: e.Model.Status, Score: e.Score,
 			Band: e.Model.Score(e.Point), Firing: e.Firing && e.Latest != nil && e.Latest.Start.Equal(e.Start),
 			TrainedTo: e.Series.Step.Truncate(e.TrainedAt)})
 	}

@@ -21,6 +21,10 @@ type BackfillOptions struct {
 	Learn    baselines.Config
 	Detect   Config
 	Now      time.Time
+	// Each, when set, is given the evaluation of every interval judged in
+	// the range, with the model that judged it (Alerts words what would
+	// have fired from it): by series and start within each 28 days.
+	Each func(Evaluation)
 }
 
 // BackfillResult counts what a Backfill judged, over its steps.
@@ -63,7 +67,7 @@ func Backfill(ctx context.Context, conn driver.Conn, o BackfillOptions, log *slo
 		// each chunk reads the anomalies recorded by the one before, and
 		// judges as one pass over the whole range would.
 		for c := from; c.Before(to); c = c.Add(backfillChunk) {
-			if err := backfillRange(ctx, conn, o.Detect, learn, step, c, minTime(c.Add(backfillChunk), to), now, &res, log); err != nil {
+			if err := backfillRange(ctx, conn, o.Detect, learn, step, c, minTime(c.Add(backfillChunk), to), now, o.Each, &res, log); err != nil {
 				return res, err
 			}
 		}
@@ -79,7 +83,7 @@ const backfillChunk = 28 * 24 * time.Hour
 // backfillRange judges the intervals of step that start in [from, to)
 // and records them (Backfill).
 func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn baselines.Config, step metrics.Step, from, to, now time.Time,
-	res *BackfillResult, log *slog.Logger) error {
+	each func(Evaluation), res *BackfillResult, log *slog.Logger) error {
 	d := step.Duration()
 	per := cfg.persistence(step)
 	// The M-1 intervals before the range are judged too, unrecorded, so
@@ -110,14 +114,17 @@ func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn base
 			if j.Score.Judged {
 				res.Judged++
 			}
+			ev := Evaluation{Series: s, Model: j.Model, Start: j.Start, End: j.Start.Add(d), Point: j.Point, Score: j.Score,
+				Firing: j.Firing, Generation: uint64(j.TrainedTo.UnixNano()), TrainedAt: j.TrainedTo}
+			if j.Firing {
+				res.Firing++
+				ev.Latest = &Interval{Start: j.Start, End: ev.End, Point: j.Point, Score: j.Score, Harmful: true}
+			}
+			if each != nil {
+				each(ev)
+			}
 			if j.Score.Anomaly {
 				res.Anomalies++
-				ev := Evaluation{Series: s, Start: j.Start, End: j.Start.Add(d), Point: j.Point, Score: j.Score,
-					Firing: j.Firing, Generation: uint64(j.TrainedTo.UnixNano())}
-				if j.Firing {
-					res.Firing++
-					ev.Latest = &Interval{Start: j.Start, End: ev.End, Point: j.Point, Score: j.Score}
-				}
 				anomalous = append(anomalous, ev)
 			}
 		}
@@ -174,7 +181,7 @@ func backfillSeries(learn baselines.Config, s baselines.Series, pts []baselines.
 			at = l
 			m = learn.FitSeries(s, pts[index(at.Add(-learn.Training)):index(at)], f)
 		}
-		j := judgement{Series: s, Start: p.Start, Point: p, Status: m.Status, TrainedTo: at,
+		j := judgement{Series: s, Model: m, Start: p.Start, Point: p, Status: m.Status, TrainedTo: at,
 			Score: m.ScoreRecent(pts[i-extra : i+1]), Band: m.Score(p)}
 		if j.Score.Anomaly && baselines.ExcludesFlagged(k.Kind) {
 			f[p.Start] = true
@@ -200,6 +207,7 @@ func backfillSeries(learn baselines.Config, s baselines.Series, pts []baselines.
 // decision (Score), and the interval's own band (Band), which charts draw.
 type judgement struct {
 	Series    baselines.Series
+	Model     *baselines.Model // that judged it
 	Start     time.Time
 	Point     baselines.Point
 	Status    baselines.Status

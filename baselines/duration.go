@@ -43,7 +43,9 @@ func dof(n float64) float64 {
 // weekend median of three changes wanders far more than a weekday's of
 // forty. tau² and b come from the robust variance of each band of n (see
 // durationSpread), leaving out the medians of fewer than MinDurations,
-// which are never judged alone. The first pass weighs every interval
+// which are never judged alone, unless fewer than minBand intervals would
+// be left (a sparse series: its spread from two or three intervals would
+// be any number at all). The first pass weighs every interval
 // alike; the second weighs each by the inverse of its variance, so that
 // a median of forty counts for more than a median of three.
 func fitDurations(logs, dens []float64, slotOf []int, slots int) (loc []float64, tau2, b float64) {
@@ -72,6 +74,12 @@ func fitDurations(logs, dens []float64, slotOf []int, slots int) (loc []float64,
 				res, ns = append(res, x-loc[slotOf[i]]), append(ns, math.Max(dens[i], 1))
 			}
 		}
+		if len(res) < minBand {
+			res, ns = res[:0], ns[:0]
+			for i, x := range logs {
+				res, ns = append(res, x-loc[slotOf[i]]), append(ns, math.Max(dens[i], 1))
+			}
+		}
 		tau2, b = durationSpread(res, ns)
 		tau2 = math.Max(tau2, 0.05*0.05)
 		for i := range w {
@@ -80,6 +88,10 @@ func fitDurations(logs, dens []float64, slotOf []int, slots int) (loc []float64,
 	}
 	return loc, tau2, b
 }
+
+// minBand is the least number of intervals whose residuals give one
+// robust variance of the duration spread (durationSpread).
+const minBand = 8
 
 type weighted struct{ x, w float64 }
 
@@ -113,7 +125,6 @@ func weightedMedian(xs []weighted) float64 {
 // minBand intervals, so that a band's median absolute residual is not one
 // past anomaly among three.
 func durationSpread(res, ns []float64) (tau2, b float64) {
-	const minBand = 8
 	order := make([]int, len(res))
 	for i := range order {
 		order[i] = i

@@ -251,3 +251,30 @@ func TestKthLargest(t *testing.T) {
 		}
 	}
 }
+
+// TestSparseDurations: a team's MTTR, mostly one or two incidents a day,
+// with only a few days of three or more (too few for a spread of their
+// own), fits its spread on every day, so a median of four incidents forty
+// times the usual is an anomaly and one twice the usual is not.
+func TestSparseDurations(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	train := days(56, func(i, wd int) Point {
+		return Point{Value: 4 * 3600 * math.Exp(0.8*r.NormFloat64()), Den: float64(1 + i%2), Present: true}
+	})
+	// Three medians of three, far from the usual level by chance: alone,
+	// their spread would be several log units.
+	for k, f := range map[int]float64{10: 12, 30: 1.0 / 10, 50: 9} {
+		train[k].Value, train[k].Den = 4*3600*f, 3
+	}
+	m := Fit(Duration, train, Options{Step: day, NoSeason: true})
+	at := monday.Add(60 * day)
+	for _, c := range []struct {
+		f       float64
+		anomaly bool
+	}{{2, false}, {40, true}} {
+		s := m.Score(Point{Start: at, Value: m.Expected[0] * c.f, Den: 4, Present: true})
+		if s.Anomaly != c.anomaly {
+			t.Errorf("%g× the usual MTTR of 4 incidents: anomaly %v (tail %.3g, band %.0f–%.0f s), want %v", c.f, s.Anomaly, s.Tail, s.Lower, s.Upper, c.anomaly)
+		}
+	}
+}

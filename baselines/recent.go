@@ -173,6 +173,7 @@ func (m *Model) window(w []Point) (Score, bool) {
 		// Each interval weighs by the inverse of its variance: a median
 		// of forty changes counts for more than one of three.
 		sum, logE, wsum, nu, c, lastRes := 0.0, 0.0, 0.0, 0.0, 0, math.NaN()
+		var res []float64
 		for _, p := range w {
 			if p.Present && p.Value > 0 && (p.Den <= 0 || p.Den >= MinDurations) {
 				e := math.Log(m.Expected[m.Slot(p.Start)])
@@ -183,6 +184,7 @@ func (m *Model) window(w []Point) (Score, bool) {
 				nu += dof(p.Den)
 				c++
 				lastRes = math.Log(p.Value) - e
+				res = append(res, lastRes)
 			}
 		}
 		if c < 2 || math.IsNaN(lastRes) || !(last.Present && last.Value > 0) {
@@ -192,6 +194,14 @@ func (m *Model) window(w []Point) (Score, bool) {
 		s.Direction = direction(z, 0)
 		if !atLeastAverage(lastRes, sum/wsum, s.Direction) {
 			return s, false
+		}
+		// Nor when an earlier interval stands out far more than the last:
+		// the window would be repeating, an interval or two later, a spike
+		// that the interval test has judged.
+		for _, r := range res[:len(res)-1] {
+			if !atLeastAverage(lastRes, r, s.Direction) {
+				return s, false
+			}
 		}
 		lower, upper = studentUpper(-z, nu), studentUpper(z, nu)
 		// The band of the weighted geometric mean of the c medians.

@@ -1,6 +1,7 @@
 package baselines
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -147,5 +148,42 @@ func TestWindowStopsAtTheEnd(t *testing.T) {
 		if s := m.ScoreRecent(pts[i-2 : i+1]); s.Anomaly {
 			t.Errorf("day %d after the shift flagged: %+v", i, s)
 		}
+	}
+}
+
+// TestDurationWindowAfterASpike: after a spike of lead time that the
+// interval test flags, the next days' window, which holds the spike, does
+// not fire for a day that stands out far less than it; a shift of three
+// days together, none of which stands out as far alone, does.
+func TestDurationWindowAfterASpike(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	pts := days(66, func(i, wd int) Point {
+		return Point{Value: 12 * 3600 * math.Exp(0.2*r.NormFloat64()), Den: 20, Present: true}
+	})
+	m := Fit(Duration, pts[:56], Options{Step: day, NoSeason: true})
+	typical := m.Expected[0]
+	// In units of the band's half-width: a spike beyond the band, then a
+	// day of half of it and one of 0.72, which stands out alone at the 5%
+	// level and takes part in the window's average, but not in the spike.
+	half := math.Log(m.Score(Point{Start: pts[56].Start, Value: typical, Den: 20, Present: true}).Upper / typical)
+	for k, f := range []float64{1.6, 0.5, 0.72} {
+		pts[56+k].Value = typical * math.Exp(f*half)
+	}
+	if s := m.ScoreRecent(pts[50:57]); !s.Anomaly || s.Test != TestInterval {
+		t.Fatalf("the spike: %+v, want flagged by the interval test", s)
+	}
+	if s := m.Score(pts[58]); s.Tail > 0.05 {
+		t.Fatalf("the second day after the spike: tail %.3g, want below 0.05 (else the window is not tried)", s.Tail)
+	}
+	for i := 57; i < 59; i++ {
+		if s := m.ScoreRecent(pts[i-6 : i+1]); s.Anomaly {
+			t.Errorf("day %d after the spike (%.2f× typical): %+v, want no window repeating the spike", i, pts[i].Value/typical, s)
+		}
+	}
+	for k := range 3 {
+		pts[60+k].Value = typical * 1.5
+	}
+	if s := m.ScoreRecent(pts[56:63]); !s.Anomaly || s.Test != TestWindow {
+		t.Errorf("three days at 1.5× typical: %+v, want the window to fire", s)
 	}
 }

@@ -257,33 +257,56 @@ type Watch struct {
 	Fire        []anomaly.Alert
 }
 
-// WatchInjected learns baselines from the eight weeks before the injected
-// anomalies, then detects at the close of each of their days, as serve
-// does every day, and returns what fired on each. An anomaly that a
-// single day would show only on some days of the week (a failure burst
-// of a service that hardly deploys at weekends) is seen on the others.
-func WatchInjected(ctx context.Context, conn driver.Conn, injected []generator.Anomaly, log *slog.Logger) (baselines.Result, []Watch, error) {
+// JudgedDays is how many days before the end of the injected anomalies
+// WatchInjected judges: the period of the demo's KPI table, which
+// `opsmetrics report` and the anomalies dashboard then draw with the band
+// of each day.
+const JudgedDays = 30
+
+// Watched is what WatchInjected judged.
+type Watched struct {
+	From, To time.Time              // the days judged, [From, To)
+	History  anomaly.BackfillResult // what was judged and recorded
+	Current  baselines.Result       // the baselines learnt at To
+	Days     []Watch                // the days of the injected anomalies
+}
+
+// WatchInjected judges the JudgedDays days up to the end of the injected
+// anomalies as point-in-time history (anomaly.Backfill, `opsmetrics
+// anomaly detect --from --to`): each day by the baseline learnt from the
+// eight weeks before it, as a daily relearn would have had it, recorded in
+// judged_intervals and anomalies. It returns what would have fired on each
+// day of the anomalies, and learns the current baselines at their end
+// (the intervals it flagged left out), as serve would hold them. An
+// anomaly that a single day would show only on some days of the week (a
+// failure burst of a service that hardly deploys at weekends) is seen on
+// the others.
+func WatchInjected(ctx context.Context, conn driver.Conn, injected []generator.Anomaly, log *slog.Logger) (Watched, error) {
 	steps := []metrics.Step{metrics.StepDay}
-	from, to := injected[0].Start, injected[0].End
-	res, err := anomaly.Relearn(ctx, conn, baselines.Config{Steps: steps}, from, log)
-	if err != nil {
-		return res, nil, err
-	}
+	start, to := injected[0].Start, injected[0].End
+	w := Watched{From: to.AddDate(0, 0, -JudgedDays), To: to}
 	acfg := anomaly.AlertConfig{DefaultRunbook: "https://runbooks.example/opsmetrics", DashboardURL: "http://localhost:3000/d/opsmetrics-anomalies"}
-	var days, nows []time.Time
-	for d := from; d.Before(to); d = d.Add(24 * time.Hour) {
-		days, nows = append(days, d), append(nows, d.Add(25*time.Hour))
+	var days []Watch
+	for d := start; d.Before(to); d = d.Add(24 * time.Hour) {
+		days = append(days, Watch{Day: d})
 	}
-	each, err := anomaly.DetectEach(ctx, conn, anomaly.Config{Steps: steps}, nows, log)
+	each := func(e anomaly.Evaluation) {
+		if i := int(e.Start.Sub(start) / (24 * time.Hour)); !e.Start.Before(start) && i < len(days) {
+			days[i].Evaluations = append(days[i].Evaluations, e)
+		}
+	}
+	var err error
+	w.History, err = anomaly.Backfill(ctx, conn, anomaly.BackfillOptions{From: w.From, To: to, Learn: baselines.Config{Steps: steps},
+		Detect: anomaly.Config{Steps: steps}, Now: to, Each: each}, log)
 	if err != nil {
-		return res, nil, err
+		return w, err
 	}
-	out := make([]Watch, len(days))
-	for i, evals := range each {
-		fire, _ := anomaly.Alerts(evals, acfg)
-		out[i] = Watch{Day: days[i], Evaluations: evals, Fire: fire}
+	for i := range days {
+		days[i].Fire, _ = anomaly.Alerts(days[i].Evaluations, acfg)
 	}
-	return res, out, nil
+	w.Days = days
+	w.Current, err = anomaly.Relearn(ctx, conn, baselines.Config{Steps: steps}, to, log)
+	return w, err
 }
 
 // alerts watches the injected anomalies and sends what fired, and the
@@ -295,19 +318,20 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	if len(injected) == 0 {
 		return nil, nil
 	}
-	res, watched, err := WatchInjected(ctx, st.Conn(), injected, o.Log)
+	w, err := WatchInjected(ctx, st.Conn(), injected, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	say("\nbaselines learnt from the 8 weeks before %s (opsmetrics baselines learn; docs/baselines.md):",
-		injected[0].Start.Format(time.DateOnly))
-	say("  %d daily series (per organisation, team, service and environment), %d ready, %d still learning",
-		res.Series, res.Ready, res.Series-res.Ready)
+	say("\nanomaly detection of every day from %s to %s as it would have run then (opsmetrics anomaly detect --from %s --to %s; docs/baselines.md):",
+		w.From.Format("Mon 2006-01-02"), w.To.AddDate(0, 0, -1).Format("Mon 2006-01-02"), w.From.Format(time.DateOnly), w.To.Format(time.DateOnly))
+	say("  each day judged by the baseline learnt from the 8 weeks before it: %d series-days, %d by a ready baseline, %d anomalous",
+		w.History.Intervals, w.History.Judged, w.History.Anomalies)
+	say("  recorded in judged_intervals and anomalies: opsmetrics report and the anomalies dashboard draw each day's band")
 	// One alert per series: the latest day's.
 	latest := map[string]anomaly.Alert{}
 	var order []string
-	for _, w := range watched {
-		for _, a := range w.Fire {
+	for _, day := range w.Days {
+		for _, a := range day.Fire {
 			l := a.Labels
 			k := strings.Join([]string{l["alertname"], l["kpi"], l["step"], l["service"], l["team"], l["environment"]}, "|")
 			if _, ok := latest[k]; !ok {
@@ -316,8 +340,10 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 			latest[k] = a
 		}
 	}
-	say("anomaly detection at the close of each day from %s to %s (opsmetrics anomaly detect, as serve runs it): %d series judged a day, %d series alerted",
-		watched[0].Day.Format("Mon 2006-01-02"), watched[len(watched)-1].Day.Format("Mon 2006-01-02"), len(watched[0].Evaluations), len(order))
+	say("alerts of the days of the injected anomalies, %s to %s: %d series judged a day, %d series alerted",
+		w.Days[0].Day.Format("Mon 2006-01-02"), w.Days[len(w.Days)-1].Day.Format("Mon 2006-01-02"), len(w.Days[0].Evaluations), len(order))
+	say("baselines learnt at %s for what comes next (opsmetrics baselines learn): %d daily series, %d ready, %d still learning",
+		w.To.Format(time.DateOnly), w.Current.Series, w.Current.Ready, w.Current.Series-w.Current.Ready)
 
 	am, err := alertmanager.Start(ctx, filepath.Join(o.Dir, "alertmanager"))
 	if err != nil {
