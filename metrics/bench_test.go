@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	chgo "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
@@ -57,6 +60,19 @@ func BenchmarkKPISummary(b *testing.B) {
 	loadTook := time.Since(load)
 
 	q := metrics.Query{From: end.AddDate(0, 0, -90), To: end}
+	byTeamEnv := func(q metrics.Query) metrics.Query {
+		q.By = []metrics.Dimension{metrics.Team, metrics.Environment}
+		q.Production = []string{"production", "staging"}
+		return q
+	}
+	byService := func(q metrics.Query) metrics.Query {
+		q.By = []metrics.Dimension{metrics.Service}
+		return q
+	}
+	raw := func(q metrics.Query) metrics.Query {
+		q.RollupMaxAge = -1
+		return q
+	}
 	timeIt := func(f func() error) time.Duration {
 		best := time.Duration(1<<63 - 1)
 		for range 3 {
@@ -67,6 +83,12 @@ func BenchmarkKPISummary(b *testing.B) {
 			best = min(best, time.Since(s))
 		}
 		return best
+	}
+	summary := func(q metrics.Query) func() error {
+		return func() error {
+			_, err := metrics.Summaries(ctx, st.Conn(), q)
+			return err
+		}
 	}
 	// A change calendar (deployments_outside_window): windows per team, in
 	// two zones, an overnight one, and a freeze.
@@ -82,40 +104,53 @@ func BenchmarkKPISummary(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var slices int
-	// One untimed run by service, with the calendar, each query timed for
-	// the breakdown.
-	tc := &timingConn{Conn: st.Conn()}
-	{
-		bq := q
-		bq.By, bq.Calendar = []metrics.Dimension{metrics.Service}, cal
-		if _, err := metrics.Summaries(ctx, tc, bq); err != nil {
+	// The rollups, one for each set of definitions the queries use.
+	var builds []metrics.Rollup
+	for _, bq := range []metrics.Query{q, byTeamEnv(q)} {
+		r, _, err := metrics.RefreshRollup(ctx, st.Conn(), bq)
+		if err != nil {
 			b.Fatal(err)
 		}
+		builds = append(builds, r)
 	}
+	// One untimed run by service from the raw rows with each query timed,
+	// for the breakdown.
+	tc := &timingConn{Conn: st.Conn()}
+	if _, err := metrics.Summaries(ctx, tc, raw(byService(q))); err != nil {
+		b.Fatal(err)
+	}
+	logged := chgo.Context(ctx, chgo.WithSettings(chgo.Settings{"log_queries": 1}))
+	readStart := time.Now()
 	b.StartTimer()
-	byService := timeIt(func() error {
-		bq := q
-		bq.By = []metrics.Dimension{metrics.Service}
-		s, err := metrics.Summaries(ctx, st.Conn(), bq)
-		slices = len(s)
-		return err
-	})
-	byTeamEnv := timeIt(func() error {
-		bq := q
-		bq.By = []metrics.Dimension{metrics.Team, metrics.Environment}
-		bq.Production = []string{"production", "staging"}
-		_, err := metrics.Summaries(ctx, st.Conn(), bq)
-		return err
-	})
-	// The same by service, judged by the calendar.
-	byServiceCal := timeIt(func() error {
-		bq := q
-		bq.By, bq.Calendar = []metrics.Dimension{metrics.Service}, cal
-		_, err := metrics.Summaries(ctx, st.Conn(), bq)
-		return err
-	})
+	rollupByService := timeIt(func() error { _, err := metrics.Summaries(logged, st.Conn(), byService(q)); return err })
+	rollupByTeamEnv := timeIt(func() error { _, err := metrics.Summaries(logged, st.Conn(), byTeamEnv(q)); return err })
 	b.StopTimer()
+	rawByService := timeIt(summary(raw(byService(q))))
+	rawByTeamEnv := timeIt(summary(raw(byTeamEnv(q))))
+	withCal := byService(q)
+	withCal.Calendar = cal
+	rollupCal := timeIt(summary(withCal))
+	// A report's daily points: 30 days, one summary per day.
+	daily := q
+	daily.From, daily.Step = end.AddDate(0, 0, -30), metrics.StepDay
+	rollupDaily := timeIt(func() error { _, err := metrics.Summaries(logged, st.Conn(), daily); return err })
+	rawDaily := timeIt(summary(raw(daily)))
+	sums, err := metrics.Summaries(ctx, st.Conn(), byService(q))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range sums {
+		if s.AsOf == nil {
+			b.Fatal("the summary by service was not read from the rollup")
+		}
+	}
+	var peak uint64
+	if err := st.Conn().Exec(ctx, "SYSTEM FLUSH LOGS"); err == nil {
+		_ = st.Conn().QueryRow(ctx, `SELECT toUInt64(max(memory_usage)) FROM system.query_log
+			WHERE type = 2 AND event_time >= toDateTime(?) AND query LIKE '%kpi_daily%'`, readStart.Add(-time.Second).Unix()).Scan(&peak)
+	}
+	clients, p50, p99 := concurrentReads(b, st, []metrics.Query{byService(q), byTeamEnv(q), daily}, 16, 20*time.Second)
+
 	// The reference reads the same columns of the raw rows in the same range.
 	scans := []string{
 		`SELECT sum(cityHash64(deployment_id, event_id, service, team, environment, status, unplanned, started_at, finished_at, changes)) FROM deployment_events WHERE finished_at >= ? AND finished_at < ?`,
@@ -132,23 +167,69 @@ func BenchmarkKPISummary(b *testing.B) {
 		}
 		return nil
 	})
-	b.ReportMetric(byService.Seconds(), "s/summary-by-service")
-	b.ReportMetric(byService.Seconds()/scan.Seconds(), "ratio")
-	fmt.Printf("\n%-58s %12s\n", "measure", "value")
-	fmt.Printf("%-58s %12d\n", "events loaded ("+strconv.Itoa(cfg.Services)+" services, 2 years)", stats.Events)
-	fmt.Printf("%-58s %12s\n", "loading them took (not counted)", loadTook.Round(time.Millisecond))
-	fmt.Printf("%-58s %12s\n", "KPI summary, 90 days, --by service (best of 3)", byService.Round(time.Millisecond))
-	fmt.Printf("%-58s %12d\n", "  slices", slices)
-	fmt.Printf("%-58s %12s\n", "KPI summary, 90 days, --by team,environment (best of 3)", byTeamEnv.Round(time.Millisecond))
-	fmt.Printf("%-58s %12s\n", "  the same with a change calendar (best of 3)", byServiceCal.Round(time.Millisecond))
-	fmt.Printf("%-58s %12.2f\n", "  ratio with / without the calendar", byServiceCal.Seconds()/byService.Seconds())
-	fmt.Printf("%-58s %12s\n", "plain scan of the same columns and range (best of 3)", scan.Round(time.Millisecond))
-	fmt.Printf("%-58s %12.2f\n", "ratio summary by service / plain scan", byService.Seconds()/scan.Seconds())
-	fmt.Printf("%-58s %12.2f\n", "ratio summary by team,environment / plain scan", byTeamEnv.Seconds()/scan.Seconds())
-	fmt.Printf("\nqueries of one summary by service (one run, first run of each):\n")
+	b.ReportMetric(rollupByService.Seconds(), "s/summary-by-service")
+	b.ReportMetric(rollupByService.Seconds()/scan.Seconds(), "ratio")
+	line := func(name string, v any) { fmt.Printf("%-62s %12v\n", name, v) }
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	fmt.Printf("\n%-62s %12s\n", "measure", "value")
+	line("events loaded ("+strconv.Itoa(cfg.Services)+" services, 2 years)", stats.Events)
+	line("loading them took (not counted)", ms(loadTook))
+	for i, r := range builds {
+		line(fmt.Sprintf("KPI rollup %d built (%s): took", i+1, r.Params), ms(r.Took))
+		line("  its rows (days × slices)", r.Rows)
+	}
+	line("plain scan of the same columns and range (best of 3)", ms(scan))
+	line("90-day summary --by service, raw rows (before; best of 3)", ms(rawByService))
+	line("90-day summary --by service, rollup (after; best of 3)", ms(rollupByService))
+	line("90-day summary --by team,environment, raw rows (before)", ms(rawByTeamEnv))
+	line("90-day summary --by team,environment, rollup (after)", ms(rollupByTeamEnv))
+	line("  the same with a change calendar (its figures from the raw rows)", ms(rollupCal))
+	line("30 daily summaries (a report's points), raw rows (before)", ms(rawDaily))
+	line("30 daily summaries (a report's points), rollup (after)", ms(rollupDaily))
+	line("peak ClickHouse memory of a rollup read (query_log)", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)))
+	line(fmt.Sprintf("%d concurrent readers of the rollup, 20 s: p50", clients), ms(p50))
+	line(fmt.Sprintf("%d concurrent readers of the rollup, 20 s: p99", clients), ms(p99))
+	fmt.Printf("%-62s %12.2f\n", "ratio summary by service / plain scan, before", rawByService.Seconds()/scan.Seconds())
+	fmt.Printf("%-62s %12.2f\n", "ratio summary by service / plain scan, after", rollupByService.Seconds()/scan.Seconds())
+	fmt.Printf("%-62s %12.2f\n", "ratio summary by team,environment / plain scan, before", rawByTeamEnv.Seconds()/scan.Seconds())
+	fmt.Printf("%-62s %12.2f\n", "ratio summary by team,environment / plain scan, after", rollupByTeamEnv.Seconds()/scan.Seconds())
+	fmt.Printf("\nqueries of one summary by service from the raw rows (one run, first run of each):\n")
 	for _, t := range tc.times {
 		fmt.Printf("%8s  %s\n", t.d.Round(time.Millisecond), t.q)
 	}
+}
+
+// concurrentReads runs n readers of the queries qs in turn for d and
+// returns the p50 and p99 of their latencies. Any error fails the
+// benchmark: the goal is no errors.
+func concurrentReads(b *testing.B, st *store.Store, qs []metrics.Query, n int, d time.Duration) (int, time.Duration, time.Duration) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failed error
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := i; time.Now().Before(stop); j++ {
+				s := time.Now()
+				_, err := metrics.Summaries(context.Background(), st.Conn(), qs[j%len(qs)])
+				mu.Lock()
+				if err != nil && failed == nil {
+					failed = err
+				}
+				lat = append(lat, time.Since(s))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed != nil {
+		b.Fatal(failed)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return n, lat[len(lat)/2], lat[len(lat)*99/100]
 }
 
 // timingConn times each query of a summary, from the call to the rows'

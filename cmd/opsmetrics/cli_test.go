@@ -412,6 +412,10 @@ func TestLongJobsSayWhatTheyDid(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, want) || strings.Contains(errOut, "\r") {
 		t.Errorf("ingest --until-idle: exit %d, stdout %q, want %q; stderr:\n%s", code, out, want, errOut)
 	}
+	// The KPIs read next come from that rollup, and say so.
+	if out, errOut, code := opsmetrics(t, "kpi", "--clickhouse", dsn); code != 0 || !strings.Contains(out, "from the KPI rollup built ") {
+		t.Errorf("kpi after ingest --until-idle: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 
 	// On a terminal (script(1) gives the command one), report shows that
 	// it is working.
