@@ -168,6 +168,8 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 		}
 	}
 	if err := writeRollup(ctx, conn, r.Generation, rows, patches); err != nil {
+		// Uncommitted, it is never read; drop what was written of it.
+		_ = conn.Exec(ctx, fmt.Sprintf("ALTER TABLE kpi_daily DROP PARTITION %d", r.Generation))
 		return Rollup{}, err
 	}
 	r.Rows, r.Took = uint64(len(rows)), time.Since(start)
