@@ -201,6 +201,13 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	// The KPI rollup, as ingest --until-idle builds it after draining the
+	// topics: the KPIs below are read from it.
+	r, _, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{})
+	if err != nil {
+		return err
+	}
+	say("KPI rollup built from what landed: %d days × slices in %v (opsmetrics kpi refresh; docs/kpis.md, Freshness)", r.Rows, r.Took.Round(time.Millisecond))
 	q := metrics.Query{From: o.End.AddDate(0, 0, -30), To: o.End, By: []metrics.Dimension{metrics.Team}, Calendar: o.Calendar}
 	sums, err := metrics.Summaries(ctx, st.Conn(), q)
 	if err != nil {

@@ -331,8 +331,9 @@ func dropOldRollups(ctx context.Context, conn driver.Conn, params string) error 
 }
 
 // rollupFor is the rollup Summaries reads for q, if it can: q covers whole
-// UTC days (or a daily step of them), a rollup for q's definitions exists,
-// and it is of the stored rows or younger than q's RollupMaxAge.
+// UTC days (or a daily step of them) that ended before the day the rollup
+// was built in, a rollup for q's definitions exists, and it is of the
+// stored rows or younger than q's RollupMaxAge.
 func rollupFor(ctx context.Context, conn driver.Conn, q Query) (Rollup, bool, error) {
 	if q.RollupMaxAge < 0 || (q.Step != "" && q.Step != StepDay) ||
 		!StepDay.Truncate(q.From).Equal(q.From) || !StepDay.Truncate(q.To).Equal(q.To) {
@@ -341,6 +342,12 @@ func rollupFor(ctx context.Context, conn driver.Conn, q Query) (Rollup, bool, er
 	r, ok, err := latestRollup(ctx, conn, q.rollupParams())
 	if err != nil || !ok {
 		return Rollup{}, false, err
+	}
+	// The day the rollup was built in was still open: a range that reaches
+	// into it reads the raw rows, so that detection sees the open day as
+	// it is, not as it was at the build.
+	if q.To.After(StepDay.Truncate(r.BuiltAt)) {
+		return Rollup{}, false, nil
 	}
 	maxAge := q.RollupMaxAge
 	if maxAge == 0 {

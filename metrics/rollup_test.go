@@ -157,7 +157,11 @@ func compareWithOracle(t *testing.T, st *store.Store, end time.Time, names ...st
 		if full && len(want) == 0 {
 			t.Errorf("%s: the oracle has no slice: the case checks nothing", name)
 		}
-		wholeDays := q.From.Equal(q.From.Truncate(24*time.Hour)) && q.To.Equal(q.To.Truncate(24*time.Hour)) && q.Step != metrics.StepHour
+		// Whole UTC days that ended before today, the day the rollup was
+		// built in, are read from it; the others from the raw rows.
+		today := time.Now().UTC().Truncate(24 * time.Hour)
+		wholeDays := q.From.Equal(q.From.Truncate(24*time.Hour)) && q.To.Equal(q.To.Truncate(24*time.Hour)) &&
+			q.Step != metrics.StepHour && !q.To.After(today)
 		for _, s := range got {
 			if (s.AsOf != nil) != wholeDays {
 				t.Fatalf("%s: read from the rollup: %v, want %v", name, s.AsOf != nil, wholeDays)
@@ -265,7 +269,9 @@ func writeEvents(t *testing.T, st *store.Store, evs []*event.Event) {
 // raw-row SQL after each, and all of them at the end; then after
 // ClickHouse merged the raw tables, and after a replay.
 func TestRollupMatchesOracle(t *testing.T) {
-	end := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 8)
+	// The stream ends today: its ranges end before the day the rollups are
+	// built in, except "a year", which reaches three days past it.
+	end := time.Now().UTC().Truncate(24 * time.Hour)
 	const batches = 6
 	for _, seed := range []uint64{11, 12} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
