@@ -100,7 +100,8 @@ func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn base
 		return err
 	}
 	var judged []judgement
-	var anomalous []Evaluation
+	var anomalous, evals []Evaluation
+	var anomalousAt []int // the index in evals of each of anomalous
 	shown := map[baselines.Series][]baselines.Point{}
 	for _, s := range baselines.SortedSeries(series) {
 		pts := series[s]
@@ -120,12 +121,10 @@ func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn base
 				res.Firing++
 				ev.Latest = &Interval{Start: j.Start, End: ev.End, Point: j.Point, Score: j.Score, Harmful: true}
 			}
-			if each != nil {
-				each(ev)
-			}
+			evals = append(evals, ev)
 			if j.Score.Anomaly {
 				res.Anomalies++
-				anomalous = append(anomalous, ev)
+				anomalous, anomalousAt = append(anomalous, ev), append(anomalousAt, len(evals)-1)
 			}
 		}
 	}
@@ -136,6 +135,15 @@ func backfillRange(ctx context.Context, conn driver.Conn, cfg Config, learn base
 		return err
 	}
 	explainFiring(ctx, conn, anomalous, cfg.Production, log)
+	// The caller sees each evaluation with the factors of its anomaly.
+	for k, i := range anomalousAt {
+		evals[i].Factors = anomalous[k].Factors
+	}
+	if each != nil {
+		for _, ev := range evals {
+			each(ev)
+		}
+	}
 	return record(ctx, conn, anomalous, now)
 }
 
