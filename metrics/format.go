@@ -123,7 +123,12 @@ var windowColumns = []column{
 // rates percentages (FormatValue); absent values show as "-". A partial
 // bucket (clipped by the range) is marked with a *.
 func (r *Report) WriteTable(w io.Writer) error {
-	WriteRange(w, r.From, r.To, r.location())
+	fmt.Fprint(w, rangeLine(r.From, r.To, r.location()))
+	if t := r.AsOf(); t != nil {
+		fmt.Fprintf(w, "from the KPI rollup built %s: events stored later are not counted yet\n\n", t.In(r.location()).Format("2006-01-02 15:04:05"))
+	} else {
+		fmt.Fprintf(w, "from the stored events as of now\n\n")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if err := r.writeColumns(tw, columns, ""); err != nil {
 		return err
@@ -352,4 +357,18 @@ func human(unit string, v *float64) string {
 		return "-"
 	}
 	return FormatValue(unit, *v)
+}
+
+// AsOf is the oldest build time of the KPI rollups r was read from, or nil
+// when every figure was computed from the raw rows.
+func (r *Report) AsOf() *time.Time {
+	var t *time.Time
+	for _, s := range r.Summaries {
+		for _, x := range []*Summary{s, s.Previous} {
+			if x != nil && x.AsOf != nil && (t == nil || x.AsOf.Before(*t)) {
+				t = x.AsOf
+			}
+		}
+	}
+	return t
 }

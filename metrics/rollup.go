@@ -412,9 +412,10 @@ func rollupDist(s, alias string) string {
 // joined and sorted in ClickHouse, which returns only what the figures
 // need of them (rollupDist).
 func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels LevelTable) ([]*Summary, error) {
-	cols, group := q.groupBy("toDateTime(day)")
+	// A day's bucket as the raw rows' step reads it (Step.sql).
+	cols, group := q.groupByStep("")
 	if q.Step == StepDay {
-		cols, group = rollupGroupBy(q)
+		cols, group = q.groupByStep("concat(toString(day), ' 00:00:00')")
 	}
 	var outer []string
 	for i := 0; i < q.dims(); i++ {
@@ -517,20 +518,6 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
 	return out, nil
-}
-
-// rollupGroupBy is q.groupBy over kpi_daily, with the day as the step.
-func rollupGroupBy(q Query) (cols, group chsql.Expr) {
-	var names []chsql.Expr
-	for _, d := range q.By {
-		names = append(names, q.column(d))
-	}
-	names = append(names, chsql.Raw("concat(toString(day), ' 00:00:00')"))
-	aliased := make([]chsql.Expr, len(names))
-	for i, n := range names {
-		aliased[i] = chsql.SQL("? AS d"+string(rune('0'+i)), n)
-	}
-	return chsql.SQL("?, ", chsql.Join(", ", aliased...)), chsql.SQL(" GROUP BY ?", chsql.Join(", ", names...))
 }
 
 // andAll is " AND e" for each of es.

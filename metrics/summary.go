@@ -329,12 +329,22 @@ func (q Query) dims() int {
 // groupBy returns the dimension columns (and the step of timeCol, last),
 // as d0 to d3 (the dims of a row), to select, and the GROUP BY of them.
 func (q Query) groupBy(timeCol string) (cols, group chsql.Expr) {
+	step := ""
+	if q.Step != "" {
+		step = q.Step.sql(timeCol)
+	}
+	return q.groupByStep(step)
+}
+
+// groupByStep is groupBy with the step's expression given (none if
+// empty).
+func (q Query) groupByStep(step string) (cols, group chsql.Expr) {
 	var names []chsql.Expr
 	for _, d := range q.By {
 		names = append(names, q.column(d))
 	}
-	if q.Step != "" {
-		names = append(names, chsql.Raw(q.Step.sql(timeCol)))
+	if step != "" {
+		names = append(names, chsql.Raw(step))
 	}
 	if len(names) == 0 {
 		return chsql.Expr{}, chsql.Expr{}
