@@ -143,13 +143,13 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(rollupSettings))
 	start := time.Now().UTC().Truncate(time.Second)
 	r := Rollup{Generation: uint64(time.Now().UnixNano()), Params: params, Fingerprint: fp, BuiltAt: start}
-	lo, hi, any, err := dataDays(ctx, conn)
+	lo, hi, found, err := dataDays(ctx, conn)
 	if err != nil {
 		return Rollup{}, err
 	}
 	rows := map[string]*Summary{}
 	var patches map[string]*patchTuples
-	if any {
+	if found {
 		bq := Query{From: lo, To: hi, By: []Dimension{Service, Team, Environment}, Step: StepDay,
 			Production: q.Production, MaxGap: q.MaxGap, LeadTimeFromMerge: q.LeadTimeFromMerge,
 			LeadTimeLookback: hi.Sub(lo) + 48*time.Hour, leadStarts: true}
@@ -182,12 +182,11 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 }
 
 // dataDays is the UTC days [lo, hi) that hold every time a KPI files an
-// entity under; any is false when nothing is stored.
-func dataDays(ctx context.Context, conn driver.Conn) (lo, hi time.Time, any bool, err error) {
+// entity under; found is false when nothing is stored.
+func dataDays(ctx context.Context, conn driver.Conn) (lo, hi time.Time, found bool, err error) {
 	var mins, maxs []time.Time
 	err = conn.QueryRow(ctx, `SELECT
 		[(SELECT minIf(finished_at, finished_at > toDateTime(0)) FROM deployment_events),
-		 (SELECT minIf(least(impact_started_at, detected_at), impact_started_at > toDateTime(0) AND detected_at > toDateTime(0)) FROM incident_events),
 		 (SELECT minIf(impact_started_at, impact_started_at > toDateTime(0)) FROM incident_events),
 		 (SELECT minIf(detected_at, detected_at > toDateTime(0)) FROM incident_events),
 		 (SELECT minIf(authored_at, authored_at > toDateTime(0)) FROM change_events),
