@@ -75,6 +75,28 @@ func TestKPIs(t *testing.T) {
 	if json.Unmarshal([]byte(body), &doc); len(doc.Summaries) != 1 || doc.Summaries[0].CFR != 0.5 {
 		t.Errorf("summary: %s", body)
 	}
+	// Built, the KPI rollup answers with the same figures, and says when it
+	// was built.
+	if _, _, err := metrics.RefreshRollup(context.Background(), st.Conn(), metrics.Query{Production: []string{"production"}}); err != nil {
+		t.Fatal(err)
+	}
+	code, rolled := get("from=2026-03-01&to=2026-03-03&by=service,team")
+	var before, after struct {
+		Summaries []map[string]any `json:"summaries"`
+	}
+	if err := json.Unmarshal([]byte(body), &before); err != nil || code != 200 {
+		t.Fatalf("GET: %d %s", code, rolled)
+	}
+	if err := json.Unmarshal([]byte(rolled), &after); err != nil || len(after.Summaries) != 1 {
+		t.Fatalf("GET from the rollup: %s", rolled)
+	}
+	if _, ok := after.Summaries[0]["as_of"].(string); !ok {
+		t.Errorf("a summary read from the KPI rollup has no as_of: %s", rolled)
+	}
+	delete(after.Summaries[0], "as_of")
+	if a, b := fmt.Sprint(after.Summaries), fmt.Sprint(before.Summaries); a != b {
+		t.Errorf("the KPI rollup's summary differs from the raw rows':\n%s\n%s", a, b)
+	}
 
 	for _, c := range []struct{ params, mention string }{
 		{"from=yesterday", "from"},
