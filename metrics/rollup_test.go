@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -69,10 +68,6 @@ func sameSummaries(t *testing.T, name string, got, want []*metrics.Summary) {
 	g, _ := json.Marshal(got)
 	w, _ := json.Marshal(want)
 	if string(g) != string(w) {
-		if os.Getenv("OPS_DEBUG") != "" {
-			os.WriteFile("/tmp/got-"+strings.ReplaceAll(name, " ", "_")+".json", g, 0o644)
-			os.WriteFile("/tmp/want-"+strings.ReplaceAll(name, " ", "_")+".json", w, 0o644)
-		}
 		t.Errorf("%s: rollup and oracle differ: %s", name, firstDiff(got, want))
 		return
 	}
