@@ -298,3 +298,48 @@ func TestRollupMatchesOracle(t *testing.T) {
 		})
 	}
 }
+
+// TestRollupRefresherRuns: the scheduled refresh builds a rollup at once,
+// builds again at a tick only when rows were stored since, and returns
+// when its context ends.
+func TestRollupRefresherRuns(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	end := time.Now().UTC().Truncate(24 * time.Hour)
+	for _, b := range oracleStream(t, 3, end, 2) {
+		writeEvents(t, st, b)
+	}
+	// Merged now, so that no background merge changes the raw tables'
+	// fingerprint while the test waits.
+	for _, table := range []string{"deployment_events", "incident_events", "patch_events", "change_events"} {
+		if err := st.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- metrics.RollupRefresher{Conn: st.Conn(), Interval: 200 * time.Millisecond, Log: testenv.Logger(t)}.Run(ctx)
+	}()
+	builds := func() int { return int(testenv.Count(t, st, "SELECT count() FROM kpi_rollups")) }
+	wait := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); builds() < n && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wait(1)
+	time.Sleep(time.Second) // five ticks with nothing stored
+	if n := builds(); n != 1 {
+		t.Errorf("%d builds with nothing stored after the first, want 1", n)
+	}
+	writeEvents(t, st, []*event.Event{{Kind: event.KindDeployment, ID: "late-1", Time: end.AddDate(0, 0, -2), Deployment: &event.Deployment{
+		ID: "late-1", Service: "checkout", Environment: "production", Status: event.DeploymentSuccess, FinishedAt: end.AddDate(0, 0, -2)}}})
+	wait(2)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if n := builds(); n < 2 {
+		t.Errorf("%d builds after a row was stored, want 2", n)
+	}
+}
