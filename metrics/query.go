@@ -70,17 +70,6 @@ type (
 		Finished time.Time `ch:"v_finished"`
 		Next     time.Time `ch:"v_next"`
 	}
-	patchRow struct {
-		dims
-		Released      uint64    `ch:"v_released"`
-		Latencies     []float64 `ch:"v_latencies"`
-		DueSeverities []string  `ch:"v_due_severities"`
-		DueCompliant  []uint8   `ch:"v_due_compliant"`
-		Failed        uint64    `ch:"v_failed"`
-		WithOutcome   uint64    `ch:"v_with_outcome"`
-		Overdue       uint64    `ch:"v_overdue"`
-		Advisories    uint64    `ch:"v_advisories"`
-	}
 	leadTimeRow struct {
 		dims
 		Leads       []float64   `ch:"v_leads"`

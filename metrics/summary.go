@@ -687,50 +687,19 @@ func patchSource(q queryRange) chsql.Expr {
 		)`, chsql.Shift(chsql.Raw("assumeNotNull(released_at)"), deadline), q.to, src)
 }
 
-// patches computes the patch KPIs of the patch targets released in range.
-// A patch is due when its deadline (released + the severity's allowance)
-// is before the range end or it has an outcome; it complies when it was
-// applied within its deadline.
+// patches computes the patch KPIs of the patch targets released in range
+// (Query.patchFigures, from the targets collectPatches reads, as the
+// rollup does).
 func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
-	// Patches carry the environment of their target; the production filter
-	// applies to them as to deployments.
-	cols, group := q.groupBy("assumeNotNull(released_at)")
-	pq := chsql.SQL(`SELECT ?count() AS v_released,
-		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at))), outcome = 'applied' AND isNotNull(applied_at)) AS v_latencies,
-		groupArrayIf(sev, due) AS v_due_severities, groupArrayIf(compliant, due) AS v_due_compliant,
-		countIf(outcome IN ('failed', 'rolled_back')) AS v_failed, countIf(outcome != 'open') AS v_with_outcome,
-		countIf(outcome != 'applied' AND due_at < ?) AS v_overdue, uniqExact(patch_id) AS v_advisories
-		FROM ?
-		WHERE ??`, cols, at(q.To), patchSource(q.rangeOf()), q.where("assumeNotNull(released_at)"), group)
-	n := q.dims()
-	return query(ctx, conn, pq, func(r *patchRow) {
-		s := get(r.values(n))
-		s.PatchesReleased, s.PatchAdvisories = r.Released, r.Advisories
-		s.sampled("patch_latency", len(r.Latencies))
-		s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = quantile(r.Latencies, 0.5), quantile(r.Latencies, 0.9)
-		due, good := map[string]int{}, map[string]int{}
-		for i, sev := range r.DueSeverities {
-			due[sev]++
-			due[""]++
-			if r.DueCompliant[i] == 1 {
-				good[sev]++
-				good[""]++
-			}
-		}
-		s.PatchComplianceBySeverity = map[string]*float64{}
-		for sev, n := range due {
-			if sev == "" {
-				s.PatchesDue, s.PatchesCompliant = uint64(n), uint64(good[""])
-				s.PatchCompliance = ptr(float64(good[""]) / float64(n))
-				continue
-			}
-			s.PatchComplianceBySeverity[sev] = ptr(float64(good[sev]) / float64(n))
-		}
-		if r.WithOutcome > 0 {
-			s.PatchFailureRate = ptr(float64(r.Failed) / float64(r.WithOutcome))
-		}
-		s.PatchesOverdue = r.Overdue
-	})
+	targets, err := collectPatches(ctx, conn, q)
+	if err != nil {
+		return err
+	}
+	whole := len(q.By) == 0 && q.Step == ""
+	for key, t := range targets {
+		q.patchFigures(get(strings.Split(key, "\x00")), t, whole)
+	}
+	return nil
 }
 
 // leadTimeSource is every change that started in [From − lookback, To)
