@@ -31,8 +31,8 @@ func runForecast(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return paramsError(err)
 	}
-	if *format != "table" && *format != "json" && *format != "csv" {
-		return usagef("--format: want table, json or csv, got %q", *format)
+	if err := checkFormat(*format); err != nil {
+		return err
 	}
 	st, err := cfg.openStore(ctx)
 	if err != nil {

@@ -67,8 +67,8 @@ func runKPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return paramsError(err)
 	}
-	if *format != "table" && *format != "json" && *format != "csv" {
-		return usagef("--format: want table, json or csv, got %q", *format)
+	if err := checkFormat(*format); err != nil {
+		return err
 	}
 	st, err := cfg.openStore(ctx)
 	if err != nil {
@@ -165,4 +165,12 @@ func runKPIRefresh(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	defer st.Close()
 	return refreshRollup(ctx, st.Conn(), cfg.KPI.Defaults())
+}
+
+// checkFormat refuses an output format other than table, json or csv.
+func checkFormat(format string) error {
+	if format != "table" && format != "json" && format != "csv" {
+		return usagef("--format: want table, json or csv, got %q", format)
+	}
+	return nil
 }
