@@ -273,9 +273,9 @@ func writeRollup(ctx context.Context, conn driver.Conn, gen uint64, rows map[str
 		r := s.raw
 		err := batch.Append(gen, *s.Bucket, s.Slice[Service], s.Slice[Team], s.Slice[Environment],
 			s.Deployments, s.SuccessfulDeploys, s.FailedDeployments, s.ReworkDeployments, nonNil(r.durations.xs),
-			s.Incidents, s.UnresolvedIncidents, nonNil(r.mttr.xs), nonNil(r.mttd.xs), nonNil(r.mtta.xs), nonNil(r.mttrImpact.xs), nonNilS(sevs), nonNilU(counts),
-			nonNil(r.leads.xs), nonNilT(r.starts), s.ChangesNotDeployed, nonNil(r.recoveries.xs), s.Unrecovered,
-			nonNilS(p.IDs), nonNilS(p.Severities), nonNilT(p.Released), nonNilT(p.Applied), nonNilS(p.Outcomes))
+			s.Incidents, s.UnresolvedIncidents, nonNil(r.mttr.xs), nonNil(r.mttd.xs), nonNil(r.mtta.xs), nonNil(r.mttrImpact.xs), nonNil(sevs), nonNil(counts),
+			nonNil(r.leads.xs), nonNil(r.starts), s.ChangesNotDeployed, nonNil(r.recoveries.xs), s.Unrecovered,
+			nonNil(p.IDs), nonNil(p.Severities), nonNil(p.Released), nonNil(p.Applied), nonNil(p.Outcomes))
 		if err != nil {
 			return fmt.Errorf("write the KPI rollup: %w", err)
 		}
@@ -286,30 +286,11 @@ func writeRollup(ctx context.Context, conn driver.Conn, gen uint64, rows map[str
 	return nil
 }
 
-func nonNil(xs []float64) []float64 {
+// nonNil is xs, or an empty slice for nil: the driver appends no nil to
+// an Array column.
+func nonNil[T any](xs []T) []T {
 	if xs == nil {
-		return []float64{}
-	}
-	return xs
-}
-
-func nonNilS(xs []string) []string {
-	if xs == nil {
-		return []string{}
-	}
-	return xs
-}
-
-func nonNilU(xs []uint64) []uint64 {
-	if xs == nil {
-		return []uint64{}
-	}
-	return xs
-}
-
-func nonNilT(xs []time.Time) []time.Time {
-	if xs == nil {
-		return []time.Time{}
+		return []T{}
 	}
 	return xs
 }
