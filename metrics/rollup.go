@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,12 +60,18 @@ type Rollup struct {
 var rollupTables = []string{"deployment_events", "incident_events", "change_events", "patch_events"}
 
 // rollupParams names the definitions a rollup is built for; a query with
-// other ones reads the raw rows. The lookback, patch deadlines and DORA
-// levels apply when a rollup is read, so any value of them can read it.
+// other ones reads the raw rows. The lookback and DORA levels apply when
+// a rollup is read, so any value of them can read it; the patch deadlines
+// judge what the rollup counts of the patch targets (patchDay).
 func (q Query) rollupParams() string {
 	prod := append([]string(nil), q.production()...)
 	sort.Strings(prod)
-	return fmt.Sprintf("production=%s;max_gap=%d;lead_time_from_merge=%t", strings.Join(prod, ","), int64(q.gap()/time.Second), q.LeadTimeFromMerge)
+	var deadlines []string
+	for _, sev := range Severities {
+		deadlines = append(deadlines, fmt.Sprint(int64(q.deadline(sev)/time.Second)))
+	}
+	return fmt.Sprintf("production=%s;max_gap=%d;lead_time_from_merge=%t;patch_deadlines=%s",
+		strings.Join(prod, ","), int64(q.gap()/time.Second), q.LeadTimeFromMerge, strings.Join(deadlines, ","))
 }
 
 // fingerprint identifies the stored raw rows: their count and the newest
@@ -167,7 +174,7 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 			rows[k] = &Summary{Slice: map[Dimension]string{Service: vals[0], Team: vals[1], Environment: vals[2]}, Bucket: &b}
 		}
 	}
-	if err := writeRollup(ctx, conn, r.Generation, rows, patches); err != nil {
+	if err := writeRollup(ctx, conn, q, r.Generation, rows, patches); err != nil {
 		// Uncommitted, it is never read; drop what was written of it.
 		_ = conn.Exec(ctx, fmt.Sprintf("ALTER TABLE kpi_daily DROP PARTITION %d", r.Generation))
 		return Rollup{}, err
@@ -252,9 +259,65 @@ var rollupColumns = []string{"generation", "day", "service", "team", "environmen
 	"deployments", "successful", "failed", "rework", "durations",
 	"incidents", "unresolved", "mttr", "mttd", "mtta", "mttr_impact", "severities", "severity_counts",
 	"leads", "lead_starts", "not_deployed", "recoveries", "unrecovered",
-	"patch_ids", "patch_severities", "patch_released", "patch_applied", "patch_outcomes"}
+	"patch_ids", "patch_severities", "patch_released", "patch_applied", "patch_outcomes",
+	"patch_failed", "patch_with_outcome", "patch_due_closed", "patch_good", "patch_open_due", "patch_open_sev",
+	"patch_unapplied_due", "patch_latency"}
 
-func writeRollup(ctx context.Context, conn driver.Conn, gen uint64, rows map[string]*Summary, patches map[string]*patchTuples) error {
+// patchDay is what the rollup keeps of a day's patch targets for the
+// patch KPIs (migration 10), judged by the deadlines of its definitions:
+// all that does not depend on the range end is counted, and the deadlines
+// of the targets it decides (open ones for due, unapplied ones for
+// overdue) are kept, for patchTallySQL to compare with the range end.
+type patchDay struct {
+	failed, withOutcome uint64
+	// dueClosed and good count, per severity (Severities), the targets
+	// with an outcome (always due) and those applied by their deadline.
+	dueClosed, good []uint64
+	openDue         []int64 // the deadline of each open target, Unix seconds
+	openSev         []uint8 // its severity, an index of Severities
+	unappliedDue    []int64 // the deadline of each target not applied
+	latency         []float64
+}
+
+// patchDay counts the targets t as tally does, but for the range end.
+func (q Query) patchDay(t *patchTuples) patchDay {
+	p := patchDay{dueClosed: []uint64{}, good: []uint64{}, openDue: []int64{}, openSev: []uint8{}, unappliedDue: []int64{}, latency: []float64{}}
+	if len(t.IDs) == 0 {
+		return p
+	}
+	p.dueClosed, p.good = make([]uint64, len(Severities)), make([]uint64, len(Severities))
+	for i := range t.IDs {
+		sev, released, applied, outcome := t.Severities[i], t.Released[i], t.Applied[i], t.Outcomes[i]
+		dueAt := released.Add(q.deadline(sev).Truncate(time.Second))
+		isApplied := outcome == "applied" && applied.Unix() > 0
+		if isApplied {
+			p.latency = append(p.latency, applied.Sub(released).Seconds())
+		}
+		if k := slices.Index(Severities, sev); k >= 0 {
+			switch {
+			case outcome != "open":
+				p.dueClosed[k]++
+				if isApplied && !applied.After(dueAt) {
+					p.good[k]++
+				}
+			default:
+				p.openDue, p.openSev = append(p.openDue, dueAt.Unix()), append(p.openSev, uint8(k))
+			}
+		}
+		if outcome == "failed" || outcome == "rolled_back" {
+			p.failed++
+		}
+		if outcome != "open" {
+			p.withOutcome++
+		}
+		if outcome != "applied" {
+			p.unappliedDue = append(p.unappliedDue, dueAt.Unix())
+		}
+	}
+	return p
+}
+
+func writeRollup(ctx context.Context, conn driver.Conn, q Query, gen uint64, rows map[string]*Summary, patches map[string]*patchTuples) error {
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO kpi_daily ("+strings.Join(rollupColumns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("write the KPI rollup: %w", err)
@@ -270,12 +333,14 @@ func writeRollup(ctx context.Context, conn driver.Conn, gen uint64, rows map[str
 		if p == nil {
 			p = &patchTuples{}
 		}
+		pd := q.patchDay(p)
 		r := s.raw
 		err := batch.Append(gen, *s.Bucket, s.Slice[Service], s.Slice[Team], s.Slice[Environment],
 			s.Deployments, s.SuccessfulDeploys, s.FailedDeployments, s.ReworkDeployments, nonNil(r.durations.xs),
 			s.Incidents, s.UnresolvedIncidents, nonNil(r.mttr.xs), nonNil(r.mttd.xs), nonNil(r.mtta.xs), nonNil(r.mttrImpact.xs), nonNil(sevs), nonNil(counts),
 			nonNil(r.leads.xs), nonNil(r.starts), s.ChangesNotDeployed, nonNil(r.recoveries.xs), s.Unrecovered,
-			nonNil(p.IDs), nonNil(p.Severities), nonNil(p.Released), nonNil(p.Applied), nonNil(p.Outcomes))
+			nonNil(p.IDs), nonNil(p.Severities), nonNil(p.Released), nonNil(p.Applied), nonNil(p.Outcomes),
+			pd.failed, pd.withOutcome, pd.dueClosed, pd.good, pd.openDue, pd.openSev, pd.unappliedDue, pd.latency)
 		if err != nil {
 			return fmt.Errorf("write the KPI rollup: %w", err)
 		}
@@ -368,11 +433,15 @@ type rollupRow struct {
 	Recoveries  []float64 `ch:"v_recoveries"`
 	Unrecovered uint64    `ch:"v_unrecovered"`
 
-	PatchIDs        []string    `ch:"v_ids"`
-	PatchSeverities []string    `ch:"v_patch_severities"`
-	PatchReleased   []time.Time `ch:"v_released"`
-	PatchApplied    []time.Time `ch:"v_applied"`
-	PatchOutcomes   []string    `ch:"v_outcomes"`
+	Patches       uint64    `ch:"v_patches"`
+	Advisories    uint64    `ch:"v_advisories"`
+	PatchDue      []uint64  `ch:"v_patch_due"`
+	PatchDueOpen  []uint64  `ch:"v_patch_due_open"`
+	PatchGood     []uint64  `ch:"v_patch_good"`
+	PatchFailed   uint64    `ch:"v_patch_failed"`
+	PatchOutcomes uint64    `ch:"v_patch_outcomes"`
+	PatchOverdue  uint64    `ch:"v_patch_overdue"`
+	PatchLatency  []float64 `ch:"v_patch_latency"`
 }
 
 // rollupDist is the statistics dist.quantile and dist.mean need of the
@@ -413,7 +482,8 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 		`+rollupDist("s_mtta", "v_mtta")+`, `+rollupDist("s_mttr_impact", "v_mttr_impact")+`,
 		v_severities, v_severity_counts, `+rollupDist("s_leads", "v_leads")+`, v_not_deployed,
 		`+rollupDist("s_recoveries", "v_recoveries")+`, v_unrecovered,
-		v_ids, v_patch_severities, v_released, v_applied, v_outcomes
+		v_patches, v_advisories, v_patch_due, v_patch_due_open, v_patch_good, v_patch_failed, v_patch_outcomes, v_patch_overdue,
+		`+rollupDist("s_patch_latency", "v_patch_latency")+`
 		FROM (
 			SELECT ?sum(deployments) AS v_deployments, sum(successful) AS v_successful,
 				uniqExactIf(day, successful > 0) AS v_days, sum(failed) AS v_failed, sum(rework) AS v_rework,
@@ -425,19 +495,30 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 				arraySort(arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts))) AS s_leads,
 				sum(not_deployed) AS v_not_deployed,
 				arraySort(groupArrayArray(recoveries)) AS s_recoveries, sum(unrecovered) AS v_unrecovered,
-				groupArrayArray(patch_ids) AS v_ids, groupArrayArray(patch_severities) AS v_patch_severities,
-				groupArrayArray(patch_released) AS v_released, groupArrayArray(patch_applied) AS v_applied,
-				groupArrayArray(patch_outcomes) AS v_outcomes
+				?
 			FROM kpi_daily
 			WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)??
-		)`, cols, at(q.From.Add(-lookback)), at(q.To), r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
+		)`, cols, at(q.From.Add(-lookback)), at(q.To), q.patchTallySQL(), r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
 	n := q.dims()
 	asOf := r.BuiltAt
 	// Without slices or steps, the raw rows give one summary, with every
 	// family present, even over no rows.
 	whole := len(q.By) == 0 && q.Step == ""
 	out := []*Summary{}
-	err := query(ctx, conn, rq, func(row *rollupRow) {
+	key, err := chsql.Inline(rq)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Cache.rows(ctx, key, func() ([]rollupRow, error) {
+		var rows []rollupRow
+		err := query(ctx, conn, rq, func(row *rollupRow) { rows = append(rows, *row) })
+		return rows, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the KPI rollup: %w", err)
+	}
+	for i := range rows {
+		row := &rows[i]
 		vals := row.values(n)
 		s := &Summary{Slice: map[Dimension]string{}, AsOf: &asOf}
 		for i, d := range q.By {
@@ -465,16 +546,19 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 			s.raw.leadTimes, s.raw.leads, s.ChangesNotDeployed = true, leads, row.NotDeployed
 		}
 		s.raw.recoveries, s.Unrecovered = dist{stats: row.Recoveries}, row.Unrecovered
-		q.patchFigures(s, &patchTuples{IDs: row.PatchIDs, Severities: row.PatchSeverities, Released: row.PatchReleased,
-			Applied: row.PatchApplied, Outcomes: row.PatchOutcomes}, whole)
+		p := patchTally{released: row.Patches, advisories: row.Advisories, failed: row.PatchFailed,
+			withOutcome: row.PatchOutcomes, overdue: row.PatchOverdue, latency: dist{stats: row.PatchLatency}}
+		copy(p.due[:], row.PatchDue)
+		for i, n := range row.PatchDueOpen {
+			p.due[i] += n
+		}
+		copy(p.good[:], row.PatchGood)
+		p.figures(s, whole)
 		if s.empty() {
-			return // only changes outside the lookback: the raw rows give no slice
+			continue // only changes outside the lookback: the raw rows give no slice
 		}
 		s.finish(daysOf(q), levels)
 		out = append(out, s)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read the KPI rollup: %w", err)
 	}
 	// The change calendar's figures are not in the rollup: they are read
 	// from the raw rows (outsideWindow), into the slices they belong to.
@@ -521,63 +605,98 @@ func (s *Summary) empty() bool {
 	return s.Deployments == 0 && !s.raw.incidents && !s.raw.leadTimes && !s.raw.patches
 }
 
-// patchFigures sets the patch KPIs of s from its patch targets, as the
-// patch query computes them from the raw rows (patches, patchSource): a
-// target is due when its deadline is before the range end or it has an
-// outcome, and complies when it was applied by its deadline.
-// Without targets it sets nothing, unless always.
-func (q Query) patchFigures(s *Summary, t *patchTuples, always bool) {
-	if len(t.IDs) == 0 && !always {
-		return
-	}
-	s.raw.patches = true
-	s.PatchesReleased = uint64(len(t.IDs))
+// patchTally is what the patch KPIs of a slice are computed from: the
+// targets released in range, counted against their deadlines at the range
+// end. tally makes it from the targets; the rollup read (patchTallySQL)
+// counts the same in ClickHouse.
+type patchTally struct {
+	released, advisories uint64
+	// due and good count, per severity (Severities), the targets due at
+	// the range end and those of them applied by their deadline.
+	due, good           [5]uint64
+	failed, withOutcome uint64
+	overdue             uint64
+	latency             dist
+}
+
+// tally counts the targets t as the patch query does from the raw rows
+// (patchSource): a target is due when its deadline is before the range end
+// or it has an outcome, and complies when it was applied by its deadline.
+func (q Query) tally(t *patchTuples) patchTally {
+	var p patchTally
+	p.released = uint64(len(t.IDs))
 	ids := map[string]bool{}
-	var latencies []float64
-	due, good := map[string]int{}, map[string]int{}
-	var failed, withOutcome, overdue uint64
 	for i, id := range t.IDs {
 		ids[id] = true
 		sev, released, applied, outcome := t.Severities[i], t.Released[i], t.Applied[i], t.Outcomes[i]
 		dueAt := released.Add(q.deadline(sev).Truncate(time.Second))
 		isApplied := outcome == "applied" && applied.Unix() > 0
 		if isApplied {
-			latencies = append(latencies, applied.Sub(released).Seconds())
+			p.latency.xs = append(p.latency.xs, applied.Sub(released).Seconds())
 		}
-		if dueAt.Before(q.To) || outcome != "open" {
-			due[sev]++
-			due[""]++
+		k := slices.Index(Severities, sev)
+		if k >= 0 && (dueAt.Before(q.To) || outcome != "open") {
+			p.due[k]++
 			if isApplied && !applied.After(dueAt) {
-				good[sev]++
-				good[""]++
+				p.good[k]++
 			}
 		}
 		if outcome == "failed" || outcome == "rolled_back" {
-			failed++
+			p.failed++
 		}
 		if outcome != "open" {
-			withOutcome++
+			p.withOutcome++
 		}
 		if outcome != "applied" && dueAt.Before(q.To) {
-			overdue++
+			p.overdue++
 		}
 	}
-	s.PatchAdvisories = uint64(len(ids))
-	s.sampled("patch_latency", len(latencies))
-	s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = quantile(latencies, 0.5), quantile(latencies, 0.9)
+	p.advisories = uint64(len(ids))
+	return p
+}
+
+// patchTallySQL are the columns of the rollup read's inner query that
+// count a patchTally from kpi_daily's patch columns (patchDay), for the
+// range end of q.
+func (q Query) patchTallySQL() chsql.Expr {
+	end := q.To.Unix()
+	var open []chsql.Expr
+	for k := range Severities {
+		open = append(open, chsql.SQL("sum(arrayCount((d, s) -> s = ? AND d < ?, patch_open_due, patch_open_sev))", k, end))
+	}
+	return chsql.SQL(`sum(length(patch_ids)) AS v_patches, uniqExactArray(patch_ids) AS v_advisories,
+		sumForEach(patch_due_closed) AS v_patch_due, [?] AS v_patch_due_open, sumForEach(patch_good) AS v_patch_good,
+		sum(patch_failed) AS v_patch_failed, sum(patch_with_outcome) AS v_patch_outcomes,
+		sum(arrayCount(d -> d < ?, patch_unapplied_due)) AS v_patch_overdue,
+		arraySort(groupArrayArray(patch_latency)) AS s_patch_latency`, chsql.Join(", ", open...), end)
+}
+
+// figures sets the patch KPIs of s from p. Without targets it sets
+// nothing, unless always.
+func (p patchTally) figures(s *Summary, always bool) {
+	if p.released == 0 && !always {
+		return
+	}
+	s.raw.patches = true
+	s.PatchesReleased, s.PatchAdvisories = p.released, p.advisories
+	s.sampled("patch_latency", p.latency.len())
+	s.PatchLatencyMedianSeconds, s.PatchLatencyP90Seconds = p.latency.quantile(0.5), p.latency.quantile(0.9)
 	s.PatchComplianceBySeverity = map[string]*float64{}
-	for sev, n := range due {
-		if sev == "" {
-			s.PatchesDue, s.PatchesCompliant = uint64(n), uint64(good[""])
-			s.PatchCompliance = ptr(float64(good[""]) / float64(n))
-			continue
+	var due, good uint64
+	for i, sev := range Severities {
+		if p.due[i] > 0 {
+			s.PatchComplianceBySeverity[sev] = ptr(float64(p.good[i]) / float64(p.due[i]))
 		}
-		s.PatchComplianceBySeverity[sev] = ptr(float64(good[sev]) / float64(n))
+		due, good = due+p.due[i], good+p.good[i]
 	}
-	if withOutcome > 0 {
-		s.PatchFailureRate = ptr(float64(failed) / float64(withOutcome))
+	if due > 0 {
+		s.PatchesDue, s.PatchesCompliant = due, good
+		s.PatchCompliance = ptr(float64(good) / float64(due))
 	}
-	s.PatchesOverdue = overdue
+	if p.withOutcome > 0 {
+		s.PatchFailureRate = ptr(float64(p.failed) / float64(p.withOutcome))
+	}
+	s.PatchesOverdue = p.overdue
 }
 
 // RollupRefresher rebuilds the KPI rollup for the definitions of Query

@@ -84,6 +84,9 @@ type Query struct {
 	// ones may be and still be read instead of the raw rows (docs/kpis.md,
 	// Freshness): 0 means DefaultRollupMaxAge, negative never reads one.
 	RollupMaxAge time.Duration
+	// Cache, when set, keeps the rows of rollup reads for the next
+	// identical read (RollupCache); nil reads ClickHouse each time.
+	Cache *RollupCache
 
 	// leadStarts has the lead-time query return the start of each change
 	// it counts (samples.starts), which the rollup keeps.
@@ -688,8 +691,8 @@ func patchSource(q queryRange) chsql.Expr {
 }
 
 // patches computes the patch KPIs of the patch targets released in range
-// (Query.patchFigures, from the targets collectPatches reads, as the
-// rollup does).
+// (Query.tally, from the targets collectPatches reads; the rollup read
+// counts the same in ClickHouse, patchTallySQL).
 func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
 	targets, err := collectPatches(ctx, conn, q)
 	if err != nil {
@@ -697,7 +700,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 	}
 	whole := len(q.By) == 0 && q.Step == ""
 	for key, t := range targets {
-		q.patchFigures(get(strings.Split(key, "\x00")), t, whole)
+		q.tally(t).figures(get(strings.Split(key, "\x00")), whole)
 	}
 	return nil
 }

@@ -341,6 +341,22 @@ var migrations = []migration{
 		) ENGINE = MergeTree
 		ORDER BY (params, generation)`,
 	}},
+	{10, "KPI rollup: patch targets judged at build", []string{
+		// What the patch KPIs need of a day's targets, counted by the
+		// build with the deadlines of its definitions (metrics.patchDay):
+		// the counts that do not depend on the range end, and the
+		// deadlines of the open and the unapplied targets, which the read
+		// compares with it. Rollups built before have none and are not
+		// read (their definitions lack the deadlines).
+		`ALTER TABLE kpi_daily ADD COLUMN patch_failed UInt64`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_with_outcome UInt64`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_due_closed Array(UInt64)`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_good Array(UInt64)`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_open_due Array(Int64)`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_open_sev Array(UInt8)`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_unapplied_due Array(Int64)`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_latency Array(Float64)`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"
