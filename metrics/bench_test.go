@@ -3,8 +3,13 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,12 +19,14 @@ import (
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
 	"github.com/opsmetrics/opsmetrics/metrics"
+	"github.com/opsmetrics/opsmetrics/report"
 )
 
 // BenchmarkKPISummary loads a generated stream (10M events by default;
@@ -149,7 +156,25 @@ func BenchmarkKPISummary(b *testing.B) {
 		_ = st.Conn().QueryRow(ctx, `SELECT toUInt64(max(memory_usage)) FROM system.query_log
 			WHERE type = 2 AND event_time >= toDateTime(?) AND query LIKE '%kpi_daily%'`, readStart.Add(-time.Second).Unix()).Scan(&peak)
 	}
-	clients, p50, p99 := concurrentReads(b, st, []metrics.Query{byService(q), byTeamEnv(q), daily}, 16, 20*time.Second)
+	// The reliability suite's request mix (e2e: apiOverload), moved to the
+	// end of this stream, from 16 clients for 20 s: without the cache, and
+	// with it (kpi.rollup_cache_bytes, serve's default).
+	service := sums[len(sums)/2].Slice[metrics.Service]
+	uncached := apiReads(b, srv.DSN("bench"), end, service, nil, 16, 20*time.Second)
+	cache := metrics.NewRollupCache(metrics.DefaultRollupCacheBytes)
+	cached := apiReads(b, srv.DSN("bench"), end, service, cache, 16, 20*time.Second)
+	cacheStats := cache.Stats()
+	// The ops-review report of the 30 days before the end, by team, as
+	// `opsmetrics report` builds it (one process: no cache).
+	reportTook := timeIt(func() error {
+		r, err := report.Build(ctx, st.Conn(), report.Options{From: end.AddDate(0, 0, -30), To: end, Location: time.UTC,
+			By: []metrics.Dimension{metrics.Team}, Query: metrics.Query{From: end.AddDate(0, 0, -30), To: end,
+				By: []metrics.Dimension{metrics.Team}}, Now: end})
+		if err != nil {
+			return err
+		}
+		return r.WriteHTML(io.Discard)
+	})
 
 	// The reference reads the same columns of the raw rows in the same range.
 	scans := []string{
@@ -187,8 +212,18 @@ func BenchmarkKPISummary(b *testing.B) {
 	line("30 daily summaries (a report's points), raw rows (before)", ms(rawDaily))
 	line("30 daily summaries (a report's points), rollup (after)", ms(rollupDaily))
 	line("peak ClickHouse memory of a rollup read (query_log)", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)))
-	line(fmt.Sprintf("%d concurrent readers of the rollup, 20 s: p50", clients), ms(p50))
-	line(fmt.Sprintf("%d concurrent readers of the rollup, 20 s: p99", clients), ms(p99))
+	for _, r := range []struct {
+		name string
+		f    apiFigures
+	}{{"no cache", uncached}, {"cache", cached}} {
+		line(fmt.Sprintf("API, 16 clients, reliability mix, %s: requests (errors)", r.name), fmt.Sprintf("%d (%d)", r.f.requests, r.f.errors))
+		line(fmt.Sprintf("API, 16 clients, reliability mix, %s: p50", r.name), ms(r.f.p50))
+		line(fmt.Sprintf("API, 16 clients, reliability mix, %s: p99", r.name), ms(r.f.p99))
+		line(fmt.Sprintf("API, 16 clients, reliability mix, %s: heavy p99", r.name), ms(r.f.heavyP99))
+	}
+	line("  the cache: hits / shared / misses", fmt.Sprintf("%d / %d / %d", cacheStats.Hits, cacheStats.Shared, cacheStats.Misses))
+	line("  the cache: bytes held (entries)", fmt.Sprintf("%.1f MiB (%d)", float64(cacheStats.Bytes)/(1<<20), cacheStats.Entries))
+	line("opsmetrics report, 30 days by team (best of 3)", ms(reportTook))
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by service / plain scan, before", rawByService.Seconds()/scan.Seconds())
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by service / plain scan, after", rollupByService.Seconds()/scan.Seconds())
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by team,environment / plain scan, before", rawByTeamEnv.Seconds()/scan.Seconds())
@@ -199,37 +234,91 @@ func BenchmarkKPISummary(b *testing.B) {
 	}
 }
 
-// concurrentReads runs n readers of the queries qs in turn for d and
-// returns the p50 and p99 of their latencies. Any error fails the
-// benchmark: the goal is no errors.
-func concurrentReads(b *testing.B, st *store.Store, qs []metrics.Query, n int, d time.Duration) (int, time.Duration, time.Duration) {
+// apiFigures are the latencies of apiReads.
+type apiFigures struct {
+	requests, errors   int
+	p50, p99, heavyP99 time.Duration
+}
+
+// apiReads has n clients send the reliability suite's mix of simple and
+// heavy KPI requests (e2e: apiOverload) to the API, over the month (simple)
+// or months (heavy) before end, for d, with the API's default limits, and
+// returns their latencies. Any error fails the benchmark: the goal is none.
+func apiReads(b *testing.B, dsn string, end time.Time, service string, cache *metrics.RollupCache, n int, d time.Duration) apiFigures {
+	st, err := store.Connect(dsn, api.DefaultLimits.MaxConcurrent+1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	srv := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Defaults: metrics.Query{Production: []string{"production"}, Cache: cache},
+		Log: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	day := func(months int) string { return end.AddDate(0, months, 0).Format(time.DateOnly) }
+	simple := []string{
+		"from=" + day(-1) + "&to=" + day(0),
+		"from=" + day(-1) + "&to=" + day(0) + "&by=team",
+		"from=" + day(-1) + "&to=" + day(0) + "&service=" + url.QueryEscape(service),
+	}
+	heavy := []string{
+		"from=" + day(-1) + "&to=" + day(0) + "&by=service&compare=true",
+		"from=" + day(-6) + "&to=" + day(0) + "&by=team&bucket=week",
+		"from=" + day(-12) + "&to=" + day(0) + "&bucket=month&compare=true",
+		"from=" + day(-2) + "&to=" + day(0) + "&by=service&bucket=day",
+	}
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 	var mu sync.Mutex
-	var lat []time.Duration
-	var failed error
+	var all, heavies []time.Duration
+	var f apiFigures
+	var firstErr string
 	var wg sync.WaitGroup
 	stop := time.Now().Add(d)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := i; time.Now().Before(stop); j++ {
-				s := time.Now()
-				_, err := metrics.Summaries(context.Background(), st.Conn(), qs[j%len(qs)])
-				mu.Lock()
-				if err != nil && failed == nil {
-					failed = err
+	for c := range n {
+		wg.Go(func() {
+			for i := c; time.Now().Before(stop); i++ {
+				isHeavy := i%2 == 0
+				q := simple[i%len(simple)]
+				if isHeavy {
+					q = heavy[i%len(heavy)]
 				}
-				lat = append(lat, time.Since(s))
+				s := time.Now()
+				resp, err := client.Get(srv.URL + "/api/v1/kpis?" + q)
+				msg := ""
+				if err == nil {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						msg = fmt.Sprintf("%s: %d %s", q, resp.StatusCode, strings.TrimSpace(string(body)))
+					}
+				} else {
+					msg = err.Error()
+				}
+				took := time.Since(s)
+				mu.Lock()
+				f.requests++
+				if msg != "" {
+					f.errors++
+					if firstErr == "" {
+						firstErr = msg
+					}
+				}
+				all = append(all, took)
+				if isHeavy {
+					heavies = append(heavies, took)
+				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if failed != nil {
-		b.Fatal(failed)
+	if f.errors > 0 {
+		b.Fatalf("%d of %d API requests failed; the first: %s", f.errors, f.requests, firstErr)
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return n, lat[len(lat)/2], lat[len(lat)*99/100]
+	pct := func(ls []time.Duration, p float64) time.Duration {
+		slices.Sort(ls)
+		return ls[min(len(ls)-1, int(p*float64(len(ls))))]
+	}
+	f.p50, f.p99, f.heavyP99 = pct(all, 0.5), pct(all, 0.99), pct(heavies, 0.99)
+	return f
 }
 
 // timingConn times each query of a summary, from the call to the rows'

@@ -42,13 +42,17 @@ type Config struct {
 	// until the next build. It bounds how long a stored event can be
 	// missing from a figure.
 	RollupMaxAge time.Duration `yaml:"rollup_max_age"`
+	// RollupCacheBytes bounds the memory serve keeps the answers of
+	// rollup reads in (RollupCache), for the next identical read; 0 keeps
+	// none.
+	RollupCacheBytes int64 `yaml:"rollup_cache_bytes"`
 }
 
 // DefaultConfig is the kpi section of the default configuration.
 func DefaultConfig() Config {
 	return Config{Production: []string{"production"}, DORAReport: DefaultLevelTable, MaxGap: DefaultMaxGap,
 		LeadTimeLookback: DefaultLeadTimeLookback, MaxLabelBytes: 128, MaxLabelValues: 1000,
-		RollupInterval: DefaultRollupInterval, RollupMaxAge: DefaultRollupMaxAge}
+		RollupInterval: DefaultRollupInterval, RollupMaxAge: DefaultRollupMaxAge, RollupCacheBytes: DefaultRollupCacheBytes}
 }
 
 // Defaults is the section as the defaults of a query: what an absent flag
@@ -120,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.RollupMaxAge <= 0 {
 		bad("rollup_max_age", "must be > 0, got %v", c.RollupMaxAge)
+	}
+	if c.RollupCacheBytes < 0 {
+		bad("rollup_cache_bytes", "must be >= 0 (0: no cache), got %d", c.RollupCacheBytes)
 	}
 	if c.MaxLabelBytes < 16 {
 		bad("max_label_bytes", "must be >= 16, got %d", c.MaxLabelBytes)

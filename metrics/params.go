@@ -95,7 +95,8 @@ func (p Params) Parse(now time.Time) (*Request, error) {
 	}
 	r.Query = Query{Production: p.Defaults.Production, Levels: p.Defaults.Levels, LevelTables: p.Defaults.LevelTables,
 		MaxGap: p.Defaults.MaxGap, LeadTimeLookback: p.Defaults.LeadTimeLookback, PatchDeadlines: p.Defaults.PatchDeadlines,
-		Calendar: p.Defaults.Calendar, ServiceTiers: p.Defaults.ServiceTiers, Catalog: p.Defaults.Catalog}
+		Calendar: p.Defaults.Calendar, ServiceTiers: p.Defaults.ServiceTiers, Catalog: p.Defaults.Catalog,
+		RollupMaxAge: p.Defaults.RollupMaxAge, Cache: p.Defaults.Cache}
 	q := &r.Query
 	n := now.In(loc)
 	q.To = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)

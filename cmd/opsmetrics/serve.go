@@ -115,6 +115,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
+	// One cache of rollup reads for the API, the exporter and detection.
+	if defaults.Cache = metrics.NewRollupCache(cfg.KPI.RollupCacheBytes); defaults.Cache != nil {
+		reg.MustRegister(defaults.Cache)
+	}
 	var services *catalog.Watcher // the ingester's and the alerts' service catalog
 	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"] || on["api"]) {
 		if services, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
