@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 	"unsafe"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -29,7 +32,24 @@ type RollupCache struct {
 	entries  map[string]*list.Element
 	inflight map[string]*flight
 	stats    CacheStats
+	// latest is the latest committed rollup per definitions, and the raw
+	// rows' fingerprint, as read less than lookupTTL ago.
+	latest      map[string]latestLookup
+	fingerprint latestLookup
 }
+
+// latestLookup is a lookup rollupFor makes, and when it was made.
+type latestLookup struct {
+	r  Rollup
+	ok bool
+	fp string
+	at time.Time
+}
+
+// lookupTTL is how long a cache keeps which rollup is the latest and the
+// raw rows' fingerprint: a build in another process is read at most this
+// late (one in this process at once: RefreshRollup forgets them).
+const lookupTTL = 2 * time.Second
 
 // CacheStats counts what a RollupCache did.
 type CacheStats struct {
@@ -62,7 +82,8 @@ func NewRollupCache(maxBytes int64) *RollupCache {
 	if maxBytes <= 0 {
 		return nil
 	}
-	return &RollupCache{maxBytes: maxBytes, lru: list.New(), entries: map[string]*list.Element{}, inflight: map[string]*flight{}}
+	return &RollupCache{maxBytes: maxBytes, lru: list.New(), entries: map[string]*list.Element{}, inflight: map[string]*flight{},
+		latest: map[string]latestLookup{}}
 }
 
 // Stats returns the counts so far.
@@ -75,6 +96,59 @@ func (c *RollupCache) Stats() CacheStats {
 	s := c.stats
 	s.Bytes, s.Entries = c.bytes, c.lru.Len()
 	return s
+}
+
+// latestRollup is latestRollup, remembered for lookupTTL.
+func (c *RollupCache) latestRollup(ctx context.Context, conn driver.Conn, params string) (Rollup, bool, error) {
+	if c == nil {
+		return latestRollup(ctx, conn, params)
+	}
+	c.mu.Lock()
+	l, found := c.latest[params]
+	c.mu.Unlock()
+	if found && time.Since(l.at) < lookupTTL {
+		return l.r, l.ok, nil
+	}
+	at := time.Now()
+	r, ok, err := latestRollup(ctx, conn, params)
+	if err == nil {
+		c.mu.Lock()
+		c.latest[params] = latestLookup{r: r, ok: ok, at: at}
+		c.mu.Unlock()
+	}
+	return r, ok, err
+}
+
+// fingerprintOf is fingerprint, remembered for lookupTTL.
+func (c *RollupCache) fingerprintOf(ctx context.Context, conn driver.Conn) (string, error) {
+	if c == nil {
+		return fingerprint(ctx, conn)
+	}
+	c.mu.Lock()
+	l := c.fingerprint
+	c.mu.Unlock()
+	if !l.at.IsZero() && time.Since(l.at) < lookupTTL {
+		return l.fp, nil
+	}
+	at := time.Now()
+	fp, err := fingerprint(ctx, conn)
+	if err == nil {
+		c.mu.Lock()
+		c.fingerprint = latestLookup{fp: fp, at: at}
+		c.mu.Unlock()
+	}
+	return fp, err
+}
+
+// forget drops the lookups: a rollup was just committed.
+func (c *RollupCache) forget() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	clear(c.latest)
+	c.fingerprint = latestLookup{}
+	c.mu.Unlock()
 }
 
 // rows returns the rows of statement key, from the cache or by read.

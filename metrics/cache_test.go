@@ -87,7 +87,7 @@ func TestRollupCache(t *testing.T) {
 	// old generation is not given.
 	writeEvents(t, st, []*event.Event{{Kind: event.KindDeployment, ID: "cache-late-1", Time: end.AddDate(0, 0, -2), Deployment: &event.Deployment{
 		ID: "cache-late-1", Service: "checkout", Environment: "production", Status: event.DeploymentSuccess, FinishedAt: end.AddDate(0, 0, -2)}}})
-	if _, built, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{}); err != nil || !built {
+	if _, built, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{Cache: cache}); err != nil || !built {
 		t.Fatalf("rebuild: built %v, %v", built, err)
 	}
 	fresh := read(q)
@@ -96,6 +96,22 @@ func TestRollupCache(t *testing.T) {
 	}
 	if got := read(cached); got != fresh {
 		t.Fatalf("after a rebuild the cache gave the old generation's answer")
+	}
+	// A build by another process (a refresh that does not share the
+	// cache) is read once the cache's lookups are older than their TTL.
+	writeEvents(t, st, []*event.Event{{Kind: event.KindDeployment, ID: "cache-late-2", Time: end.AddDate(0, 0, -3), Deployment: &event.Deployment{
+		ID: "cache-late-2", Service: "checkout", Environment: "production", Status: event.DeploymentFailure, FinishedAt: end.AddDate(0, 0, -3)}}})
+	read(cached) // the lookups are remembered now
+	if _, built, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{}); err != nil || !built {
+		t.Fatalf("rebuild elsewhere: built %v, %v", built, err)
+	}
+	fresher := read(q)
+	if fresher == fresh {
+		t.Fatal("the second deployment changed no figure: the case checks nothing")
+	}
+	time.Sleep(2100 * time.Millisecond) // the lookups' TTL (lookupTTL)
+	if got := read(cached); got != fresher {
+		t.Fatalf("a build in another process was not read after the lookups' TTL")
 	}
 
 	// A cache that holds either answer but not both evicts the older.

@@ -131,6 +131,7 @@ func RefreshRollup(ctx context.Context, conn driver.Conn, q Query) (r Rollup, bu
 	if err != nil {
 		return Rollup{}, false, err
 	}
+	q.Cache.forget()
 	if err := dropOldRollups(ctx, conn, params); err != nil {
 		return r, true, err
 	}
@@ -384,7 +385,7 @@ func rollupFor(ctx context.Context, conn driver.Conn, q Query) (Rollup, bool, er
 		!StepDay.Truncate(q.From).Equal(q.From) || !StepDay.Truncate(q.To).Equal(q.To) {
 		return Rollup{}, false, nil
 	}
-	r, ok, err := latestRollup(ctx, conn, q.rollupParams())
+	r, ok, err := q.Cache.latestRollup(ctx, conn, q.rollupParams())
 	if err != nil || !ok {
 		return Rollup{}, false, err
 	}
@@ -401,7 +402,7 @@ func rollupFor(ctx context.Context, conn driver.Conn, q Query) (Rollup, bool, er
 	if time.Since(r.BuiltAt) <= maxAge {
 		return r, true, nil
 	}
-	fp, err := fingerprint(ctx, conn)
+	fp, err := q.Cache.fingerprintOf(ctx, conn)
 	if err != nil {
 		return Rollup{}, false, err
 	}

@@ -100,6 +100,10 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 	q := o.Query
 	q.From, q.To, q.By, q.Step = o.From, o.To, nil, ""
 	q.Services, q.Teams, q.Environments = nil, nil, nil
+	if q.Cache == nil {
+		// Its few dozen summaries look up the latest KPI rollup once.
+		q.Cache = metrics.NewRollupCache(8 << 20)
+	}
 	r := &Report{From: o.From, To: o.To, Location: loc, Generated: now, By: o.By, Production: q.Production}
 	if len(r.Production) == 0 {
 		r.Production = []string{"production"}
