@@ -106,15 +106,36 @@ func Attributions(ctx context.Context, conn driver.Conn, from, to time.Time, max
 	}
 	var out []Attribution
 	err := query(ctx, conn, attributionQuery(at(from), at(to), maxGap), func(r *attributionRow) {
-		a := Attribution{IncidentID: r.IncidentID, Service: r.Service, Environment: r.Environment, ImpactStart: r.Impact,
-			Resolved: r.Resolved, DeploymentID: r.DeploymentID, Method: Method(r.Method)}
-		if a.Resolved.Unix() <= 0 {
-			a.Resolved = time.Time{}
-		}
-		out = append(out, a)
+		out = append(out, r.attribution())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("attribute incidents: %w", err)
+	}
+	return out, nil
+}
+
+// AttributionsOf attributes the incidents whose impact started in
+// [q.From, q.To) with q's attribution gap, from the KPI rollup when
+// Summaries would read it for q (its build attributed every incident),
+// else from the raw rows (Attributions). Both give the same list but for
+// the rollup's edge: a cause named by commit is the first deployment of
+// that commit whenever it finished (docs/kpis.md, Freshness).
+func AttributionsOf(ctx context.Context, conn driver.Conn, q Query) ([]Attribution, error) {
+	r, ok, err := rollupFor(ctx, conn, q)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return Attributions(ctx, conn, q.From, q.To, q.gap())
+	}
+	var out []Attribution
+	err = query(ctx, conn, chsql.SQL(`SELECT incident_id, service, environment, impact, resolved, deployment_id, method
+		FROM kpi_attributions WHERE generation = ? AND impact >= ? AND impact < ?
+		ORDER BY impact, incident_id`, r.Generation, at(q.From), at(q.To)), func(r *attributionRow) {
+		out = append(out, r.attribution())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the KPI rollup's attributions: %w", err)
 	}
 	return out, nil
 }
@@ -140,4 +161,13 @@ func attributionQuery(from, to chsql.Time, maxGap time.Duration) chsql.Expr {
 		chsql.SQL(namedCommits, from, to, from, to))
 	inGap := deploymentsFinished(from.Add(-maxGap), to, []string{"service", "environment", "status", "finished_at"}, chsql.Expr{})
 	return chsql.SQL(attributionSQL, incidents, from, to, byCommit, incidents, from, to, inGap, seconds(maxGap))
+}
+
+func (r *attributionRow) attribution() Attribution {
+	a := Attribution{IncidentID: r.IncidentID, Service: r.Service, Environment: r.Environment, ImpactStart: r.Impact,
+		Resolved: r.Resolved, DeploymentID: r.DeploymentID, Method: Method(r.Method)}
+	if a.Resolved.Unix() <= 0 {
+		a.Resolved = time.Time{}
+	}
+	return a
 }

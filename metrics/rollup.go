@@ -56,8 +56,16 @@ type Rollup struct {
 	Rows uint64
 }
 
+// rollupOutputs are the tables a build writes a generation of.
+var rollupOutputs = []string{"kpi_daily", "kpi_attributions"}
+
 // rollupTables are the raw tables a rollup is built from.
 var rollupTables = []string{"deployment_events", "incident_events", "change_events", "patch_events"}
+
+// rollupFormat is the version of what a build writes: a rollup of an
+// older format (before the migration that added what this one writes) is
+// never read, and the next build replaces it. 2: migrations 10 and 11.
+const rollupFormat = 2
 
 // rollupParams names the definitions a rollup is built for; a query with
 // other ones reads the raw rows. The lookback and DORA levels apply when
@@ -70,7 +78,7 @@ func (q Query) rollupParams() string {
 	for _, sev := range Severities {
 		deadlines = append(deadlines, fmt.Sprint(int64(q.deadline(sev)/time.Second)))
 	}
-	return fmt.Sprintf("production=%s;max_gap=%d;lead_time_from_merge=%t;patch_deadlines=%s",
+	return fmt.Sprintf("format=%d;production=%s;max_gap=%d;lead_time_from_merge=%t;patch_deadlines=%s", rollupFormat,
 		strings.Join(prod, ","), int64(q.gap()/time.Second), q.LeadTimeFromMerge, strings.Join(deadlines, ","))
 }
 
@@ -175,9 +183,15 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 			rows[k] = &Summary{Slice: map[Dimension]string{Service: vals[0], Team: vals[1], Environment: vals[2]}, Bucket: &b}
 		}
 	}
-	if err := writeRollup(ctx, conn, q, r.Generation, rows, patches); err != nil {
+	err = writeRollup(ctx, conn, q, r.Generation, rows, patches)
+	if err == nil && found {
+		err = writeAttributions(ctx, conn, r.Generation, lo, hi, q.gap())
+	}
+	if err != nil {
 		// Uncommitted, it is never read; drop what was written of it.
-		_ = conn.Exec(ctx, fmt.Sprintf("ALTER TABLE kpi_daily DROP PARTITION %d", r.Generation))
+		for _, table := range rollupOutputs {
+			_ = conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", table, r.Generation))
+		}
 		return Rollup{}, err
 	}
 	r.Rows, r.Took = uint64(len(rows)), time.Since(start)
@@ -352,6 +366,21 @@ func writeRollup(ctx context.Context, conn driver.Conn, q Query, gen uint64, row
 	return nil
 }
 
+// writeAttributions writes generation gen of kpi_attributions: every
+// incident whose impact started in [lo, hi), attributed with gap.
+func writeAttributions(ctx context.Context, conn driver.Conn, gen uint64, lo, hi time.Time, gap time.Duration) error {
+	text, args, err := chsql.Bind(chsql.SQL(`INSERT INTO kpi_attributions (generation, impact, incident_id, service, environment, resolved, deployment_id, method)
+		SELECT toUInt64(?), impact, incident_id, service, environment, resolved, deployment_id, method FROM (?)`,
+		gen, attributionQuery(at(lo), at(hi), gap)))
+	if err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, text, args...); err != nil {
+		return fmt.Errorf("write the KPI rollup's attributions: %w", err)
+	}
+	return nil
+}
+
 // nonNil is xs, or an empty slice for nil: the driver appends no nil to
 // an Array column.
 func nonNil[T any](xs []T) []T {
@@ -369,8 +398,10 @@ func dropOldRollups(ctx context.Context, conn driver.Conn, params string) error 
 		return fmt.Errorf("list the KPI rollups: %w", err)
 	}
 	for _, g := range gens[min(2, len(gens)):] {
-		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE kpi_daily DROP PARTITION %d", g)); err != nil {
-			return fmt.Errorf("drop KPI rollup %d: %w", g, err)
+		for _, table := range rollupOutputs {
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", table, g)); err != nil {
+				return fmt.Errorf("drop KPI rollup %d: %w", g, err)
+			}
 		}
 	}
 	return nil

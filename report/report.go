@@ -152,7 +152,7 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 	if r.Anomalies, err = anomaly.Records(ctx, conn, o.From, o.To); err != nil {
 		return nil, err
 	}
-	if r.Incidents, err = metrics.Attributions(ctx, conn, o.From, o.To, q.MaxGap); err != nil {
+	if r.Incidents, err = metrics.AttributionsOf(ctx, conn, q); err != nil {
 		return nil, err
 	}
 	if len(o.Thresholds) > 0 {

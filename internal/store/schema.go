@@ -357,6 +357,24 @@ var migrations = []migration{
 		`ALTER TABLE kpi_daily ADD COLUMN patch_unapplied_due Array(Int64)`,
 		`ALTER TABLE kpi_daily ADD COLUMN patch_latency Array(Float64)`,
 	}},
+	{11, "KPI rollup: incident attributions", []string{
+		// Every incident with the deployment it is attributed to and how
+		// (metrics.Attributions), written by the build of a generation of
+		// kpi_daily with the same definitions, for the reports' incident
+		// lists (metrics.AttributionsOf).
+		`CREATE TABLE IF NOT EXISTS kpi_attributions (
+			generation UInt64,
+			impact DateTime('UTC'),
+			incident_id String,
+			service String,
+			environment String,
+			resolved DateTime('UTC'),
+			deployment_id String,
+			method String
+		) ENGINE = MergeTree
+		PARTITION BY generation
+		ORDER BY (impact, incident_id)`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"
