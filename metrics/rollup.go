@@ -507,7 +507,17 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 		lookback = DefaultLeadTimeLookback
 	}
 	// A change counts if it started no earlier than the lookback before
-	// the range, and before its end (leadTimeSource).
+	// the range, and before its end (leadTimeSource). Days read each as
+	// its own range (Query.perDay) judge that, and patch deadlines, by
+	// the row's day.
+	leads := chsql.SQL("arraySort(arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts))) AS s_leads",
+		at(q.From.Add(-lookback)), at(q.To))
+	end := chsql.SQL("?", q.To.Unix())
+	if q.perDay {
+		end = chsql.Raw("(toInt64(day) * 86400 + 86400)")
+		leads = chsql.SQL("arraySort(groupArrayArray(arrayFilter((l, st) -> toInt64(st) >= toInt64(day) * 86400 - ? AND toInt64(st) < ?, leads, lead_starts))) AS s_leads",
+			int64(lookback/time.Second), end)
+	}
 	rq := chsql.SQL(`SELECT `+strings.Join(outer, "")+`v_deployments, v_successful, v_days, v_failed, v_rework,
 		`+rollupDist("s_durations", "v_durations")+`,
 		v_incidents, v_unresolved, `+rollupDist("s_mttr", "v_mttr")+`, `+rollupDist("s_mttd", "v_mttd")+`,
@@ -524,18 +534,18 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 				arraySort(groupArrayArray(mttr)) AS s_mttr, arraySort(groupArrayArray(mttd)) AS s_mttd,
 				arraySort(groupArrayArray(mtta)) AS s_mtta, arraySort(groupArrayArray(mttr_impact)) AS s_mttr_impact,
 				groupArrayArray(severities) AS v_severities, groupArrayArray(severity_counts) AS v_severity_counts,
-				arraySort(arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts))) AS s_leads,
+				?,
 				sum(not_deployed) AS v_not_deployed,
 				arraySort(groupArrayArray(recoveries)) AS s_recoveries, sum(unrecovered) AS v_unrecovered,
 				?
 			FROM kpi_daily
 			WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)??
-		)`, cols, at(q.From.Add(-lookback)), at(q.To), q.patchTallySQL(), r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
+		)`, cols, leads, q.patchTallySQL(end), r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
 	n := q.dims()
 	asOf := r.BuiltAt
 	// Without slices or steps, the raw rows give one summary, with every
 	// family present, even over no rows.
-	whole := len(q.By) == 0 && q.Step == ""
+	whole := len(q.By) == 0 && (q.Step == "" || q.perDay)
 	out := []*Summary{}
 	key, err := chsql.Inline(rq)
 	if err != nil {
@@ -689,9 +699,8 @@ func (q Query) tally(t *patchTuples) patchTally {
 
 // patchTallySQL are the columns of the rollup read's inner query that
 // count a patchTally from kpi_daily's patch columns (patchDay), for the
-// range end of q.
-func (q Query) patchTallySQL() chsql.Expr {
-	end := q.To.Unix()
+// range end, end (an expression of Unix seconds).
+func (q Query) patchTallySQL(end chsql.Expr) chsql.Expr {
 	var open []chsql.Expr
 	for k := range Severities {
 		open = append(open, chsql.SQL("sum(arrayCount((d, s) -> s = ? AND d < ?, patch_open_due, patch_open_sev))", k, end))

@@ -407,3 +407,52 @@ func TestRollupAttributions(t *testing.T) {
 		t.Fatal("the incident stored before the second build is not listed")
 	}
 }
+
+// TestRollupDailyReport: a report's daily buckets read from the rollup in
+// one query equal each day's summary from the raw rows (lookback, patch
+// deadlines and the families of a summary without slices judged per day),
+// with and without slices, filters and a change calendar.
+func TestRollupDailyReport(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	end := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	for _, b := range oracleStream(t, 13, end, 3) {
+		writeEvents(t, st, b)
+	}
+	cases := map[string]metrics.Query{
+		"whole":               {From: end.AddDate(0, 0, -20), To: end},
+		"by team":             {From: end.AddDate(0, 0, -20), To: end, By: []metrics.Dimension{metrics.Team}},
+		"lookback 2d":         {From: end.AddDate(0, 0, -10), To: end.AddDate(0, 0, 2), By: []metrics.Dimension{metrics.Service}, LeadTimeLookback: 48 * time.Hour},
+		"deadlines, calendar": {From: end.AddDate(0, 0, -15), To: end, PatchDeadlines: map[string]time.Duration{"critical": time.Hour, "low": 100 * time.Hour}, Calendar: windowCalendar(t)},
+		"filtered":            {From: end.AddDate(0, 0, -20), To: end, By: []metrics.Dimension{metrics.Environment}, Services: []string{"checkout", "search"}},
+	}
+	for name, q := range cases {
+		if _, _, err := metrics.RefreshRollup(ctx, st.Conn(), q); err != nil {
+			t.Fatal(err)
+		}
+		got, err := metrics.Run(ctx, st.Conn(), q, metrics.Day, time.UTC, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := q
+		raw.RollupMaxAge = -1
+		want, err := metrics.Run(ctx, st.Conn(), raw, metrics.Day, time.UTC, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromRollup := 0
+		for _, s := range got.Summaries {
+			if s.AsOf != nil {
+				fromRollup++
+			}
+			s.AsOf = nil
+		}
+		if fromRollup == 0 {
+			t.Errorf("%s: no day read from the rollup", name)
+		}
+		if len(want.Summaries) == 0 {
+			t.Errorf("%s: no summary: the case checks nothing", name)
+		}
+		sameSummaries(t, name, got.Summaries, want.Summaries)
+	}
+}

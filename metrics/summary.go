@@ -91,6 +91,10 @@ type Query struct {
 	// leadStarts has the lead-time query return the start of each change
 	// it counts (samples.starts), which the rollup keeps.
 	leadStarts bool
+	// perDay has a rollup read with Step day judge each day as its own
+	// range (Run's daily buckets): the lookback, the patch deadlines and
+	// the families of a summary without slices, as Summaries of that day.
+	perDay bool
 }
 
 // Step is the granularity of a KPI series.
