@@ -224,6 +224,9 @@ func BenchmarkKPISummary(b *testing.B) {
 	line("  the cache: hits / shared / misses", fmt.Sprintf("%d / %d / %d", cacheStats.Hits, cacheStats.Shared, cacheStats.Misses))
 	line("  the cache: bytes held (entries)", fmt.Sprintf("%.1f MiB (%d)", float64(cacheStats.Bytes)/(1<<20), cacheStats.Entries))
 	line("opsmetrics report, 30 days by team (best of 3)", ms(reportTook))
+	if cached.errors > 0 {
+		b.Errorf("%d API requests failed with the cache: the goal is none", cached.errors)
+	}
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by service / plain scan, before", rawByService.Seconds()/scan.Seconds())
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by service / plain scan, after", rollupByService.Seconds()/scan.Seconds())
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by team,environment / plain scan, before", rawByTeamEnv.Seconds()/scan.Seconds())
@@ -243,7 +246,7 @@ type apiFigures struct {
 // apiReads has n clients send the reliability suite's mix of simple and
 // heavy KPI requests (e2e: apiOverload) to the API, over the month (simple)
 // or months (heavy) before end, for d, with the API's default limits, and
-// returns their latencies. Any error fails the benchmark: the goal is none.
+// returns their latencies and how many failed (the goal is none).
 func apiReads(b *testing.B, dsn string, end time.Time, service string, cache *metrics.RollupCache, n int, d time.Duration) apiFigures {
 	st, err := store.Connect(dsn, api.DefaultLimits.MaxConcurrent+1)
 	if err != nil {
@@ -311,7 +314,7 @@ func apiReads(b *testing.B, dsn string, end time.Time, service string, cache *me
 	}
 	wg.Wait()
 	if f.errors > 0 {
-		b.Fatalf("%d of %d API requests failed; the first: %s", f.errors, f.requests, firstErr)
+		b.Logf("%d of %d API requests failed; the first: %s", f.errors, f.requests, firstErr)
 	}
 	pct := func(ls []time.Duration, p float64) time.Duration {
 		slices.Sort(ls)
