@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -34,7 +35,7 @@ const day = 24 * time.Hour
 
 // start is a Monday; eight ordinary weeks run up to anomalyDay, a Monday on
 // which checkout does not deploy and search fails 8 of its 20
-// deployments; the day after is ordinary but for one search incident.
+// deployments, all by a new hire who made no other; the day after is ordinary but for one search incident.
 var (
 	start      = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	anomalyDay = start.Add(56 * day)
@@ -70,11 +71,11 @@ func writeHistory(dsn string, log *slog.Logger) error {
 	defer st.Close()
 	r := rand.New(rand.NewPCG(15, 1))
 	var recs []store.Record
-	deploy := func(service, team string, at time.Time, s event.DeploymentStatus) {
+	deploy := func(service, team, actor string, at time.Time, s event.DeploymentStatus) {
 		id := fmt.Sprintf("%s-%d", service, len(recs))
 		recs = append(recs, store.Record{Topic: "t", Offset: int64(len(recs)), Event: &event.Event{Kind: event.KindDeployment,
 			ID: "e-" + id, Time: at, Deployment: &event.Deployment{ID: id, Service: service, Team: team, Environment: "production",
-				StartedAt: at.Add(-10 * time.Minute), FinishedAt: at, Status: s}}})
+				StartedAt: at.Add(-10 * time.Minute), FinishedAt: at, Status: s, Actor: actor}}})
 	}
 	for d := start; d.Before(anomalyDay.Add(2 * day)); d = d.Add(day) {
 		checkout, failures := 0, r.IntN(2)
@@ -85,14 +86,17 @@ func writeHistory(dsn string, log *slog.Logger) error {
 			checkout, failures = 0, 8
 		}
 		for i := range checkout {
-			deploy("checkout", "payments", d.Add(time.Duration(9+i)*time.Hour), event.DeploymentSuccess)
+			deploy("checkout", "payments", "ci", d.Add(time.Duration(9+i)*time.Hour), event.DeploymentSuccess)
 		}
 		for i := range 20 {
-			s := event.DeploymentSuccess
+			s, actor := event.DeploymentSuccess, fmt.Sprintf("dev-%d", i%4)
 			if i < failures {
 				s = event.DeploymentFailure
 			}
-			deploy("search", "discovery", d.Add(time.Duration(i)*time.Hour+30*time.Minute), s)
+			if d.Equal(anomalyDay) && i < failures {
+				actor = "new-hire"
+			}
+			deploy("search", "discovery", actor, d.Add(time.Duration(i)*time.Hour+30*time.Minute), s)
 		}
 	}
 	next := anomalyDay.Add(day)
@@ -366,6 +370,16 @@ func TestAnomalies(t *testing.T) {
 	if len(doc.Anomalies) != 1 || !eq(doc.Anomalies[0].Observed, ptr(0.4)) || doc.Anomalies[0].Direction != "up" ||
 		!doc.Anomalies[0].Firing || doc.Anomalies[0].Series.Team != "discovery" {
 		t.Errorf("search's change failure rate: %+v, want one firing anomaly of 40%% up", doc.Anomalies)
+	}
+	// Its factors, in words and one by one: the new hire's 8 deployments,
+	// all failed, where the baseline expects a fraction of one.
+	a := doc.Anomalies[0]
+	if a.Factors != "8 of the 8 failed deployments were by actor new-hire, who made 8 deployments in total." || len(a.FactorList) != 1 {
+		t.Fatalf("search's factors: %q %+v, want the new hire's alone", a.Factors, a.FactorList)
+	}
+	if f := a.FactorList[0]; f.Dimension != "actor" || f.Value != "new-hire" || f.Observed != 8 || f.Total != 8 || f.Share != 1 ||
+		f.Of != 8 || f.Expected <= 0 || f.Expected >= 1 || math.Abs(f.Excess-(8-f.Expected)) > 1e-9 {
+		t.Errorf("search's factor %+v, want actor new-hire: 8 observed of 8, share 1, of 8, excess 8 − expected (0 < expected < 1)", f)
 	}
 	getJSON(t, srv, "", "/api/v1/anomalies?"+rng+"&limit=1", &doc)
 	if len(doc.Anomalies) != 1 || doc.Total != len(recs) || !doc.Truncated {
