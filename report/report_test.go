@@ -34,6 +34,7 @@ var headings = []string{
 	"<h2>KPI trends against their baselines</h2>",
 	"<h2>Anomalies of the period</h2>",
 	"<h2>Are our targets still right?</h2>",
+	"<h2>Change calendar</h2>",
 	"<h2>Incidents and their causes</h2>",
 	"<h2>Patch compliance</h2>",
 }
