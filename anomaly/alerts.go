@@ -46,6 +46,11 @@ type AlertConfig struct {
 	// evaluation looks for such deployments); 0 means
 	// DefaultWindowAlertFor.
 	WindowAlertFor time.Duration `yaml:"window_alert_for"`
+	// WindowAlertLate is how long after its finish a deployment stored
+	// late (after WindowAlertFor) still alerts, once, when it is stored;
+	// 0 means DefaultWindowAlertLate, and a value at most WindowAlertFor
+	// alerts on no late deployment.
+	WindowAlertLate time.Duration `yaml:"window_alert_late"`
 }
 
 // Labels of the service catalog that every alert carries, and their values

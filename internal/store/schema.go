@@ -357,6 +357,18 @@ var migrations = []migration{
 		`ALTER TABLE anomalies ADD COLUMN factor_shares Array(Float64) AFTER factor_excess`,
 		`ALTER TABLE anomalies ADD COLUMN factor_of Array(Float64) AFTER factor_shares`,
 	}},
+	{11, "change-window alerts fired", []string{
+		// When each deployment's DeploymentOutsideWindow alert first fired
+		// (anomaly.WindowAlerts): a deployment stored late alerts once,
+		// and a replay of its messages, which stores them again, does not
+		// raise it again. Several rows of one deployment (replicas, runs
+		// racing) are read by their earliest.
+		`CREATE TABLE IF NOT EXISTS window_alerts (
+			deployment_id String,
+			fired_at DateTime('UTC')
+		) ENGINE = MergeTree
+		ORDER BY deployment_id`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"
