@@ -58,7 +58,8 @@ type Options struct {
 	// Limits bound each request; zero fields take DefaultLimits'.
 	Limits Limits
 	// Catalog, when set, returns the current service catalog, which the
-	// system and tier parameters read (a catalog.Watcher's Catalog).
+	// system and tier parameters and the change calendar's tier scopes
+	// read at each request (a catalog.Watcher's Catalog).
 	Catalog func() *catalog.Catalog
 	Log     *slog.Logger
 }
@@ -253,7 +254,7 @@ func badRequest(w http.ResponseWriter, err error) {
 func (h *handler) params() metrics.Params {
 	d := h.o.Defaults
 	if h.o.Catalog != nil {
-		d.Catalog = h.o.Catalog()
+		d = d.WithCatalog(h.o.Catalog())
 	}
 	return metrics.Params{Defaults: d, Limits: metrics.Limits{MaxRange: h.limits.MaxRange, MaxBuckets: h.limits.MaxBuckets,
 		MaxFilterBytes: h.limits.MaxFilterBytes, RangeSetting: "api.max_range", BucketsSetting: "api.max_buckets",

@@ -115,8 +115,11 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 
 	reg := telemetry.NewRegistry()
-	var services *catalog.Watcher // the ingester's and the alerts' service catalog
-	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"] || on["api"]) {
+	// The service catalog of the ingester, the alerts, the API and the
+	// KPI gauges, reloaded when its files change: each reads the catalog
+	// of the moment.
+	var services *catalog.Watcher
+	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"] || on["api"] || on["kpi"]) {
 		if services, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
 			return err
 		}
@@ -143,6 +146,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if on["kpi"] {
 		exp = metrics.NewExporter(st.Conn(), defaults, nil, log)
 		exp.LimitLabels(cfg.KPI.MaxLabelBytes, cfg.KPI.MaxLabelValues)
+		if services != nil {
+			exp.FollowCatalog(services.Catalog)
+		}
 		reg.MustRegister(exp)
 	}
 	var svc *anomaly.Service
