@@ -533,6 +533,7 @@ func TestOpenAPI(t *testing.T) {
 		{"anomalies over four years", "/api/v1/anomalies?from=2022-01-01&to=2026-01-01", false, false, "", 400},
 		{"explain", "/api/v1/kpis/lead_time/explain?" + week + "&limit=3", false, false, "", 200},
 		{"explain incidents", "/api/v1/kpis/mtta/explain?" + week + "&team=discovery", false, false, "", 200},
+		{"explain the change calendar", "/api/v1/kpis/deployments_outside_window/explain?" + week, false, false, "", 200},
 		{"explain, no limit", "/api/v1/kpis/rework_rate/explain?limit=0", false, false, "", 400},
 		{"explain, over api.max_rows", "/api/v1/kpis/rework_rate/explain?limit=10001", false, false, "", 400},
 		{"explain of an unexplainable KPI", "/api/v1/kpis/patches_overdue/explain", false, false, "", 404},
