@@ -36,6 +36,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
@@ -61,7 +62,10 @@ type Options struct {
 	// system and tier parameters and the change calendar's tier scopes
 	// read at each request (a catalog.Watcher's Catalog).
 	Catalog func() *catalog.Catalog
-	Log     *slog.Logger
+	// Tiers name the catalog's tiers as the alerts' tier labels do
+	// (alerting.tiers); no levels: anomaly.DefaultTiers.
+	Tiers anomaly.Tiers
+	Log   *slog.Logger
 }
 
 // Limits bound the work of the API (configuration section api).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
@@ -405,6 +406,11 @@ type Anomaly struct {
 	Tail      *float64  `json:"tail"`
 	Severity  string    `json:"severity"`
 	Firing    bool      `json:"firing"`
+	// Owner and Tier are the owner and tier labels its alert carries,
+	// from the service catalog of the moment (docs/alerting.md, "Owners
+	// and tiers from the catalog").
+	Owner string `json:"owner"`
+	Tier  string `json:"tier"`
 	// Factors names the values that explain a firing anomaly, in words
 	// (docs/alerting.md, "Contributing factors"); empty when none.
 	Factors string `json:"factors"`
@@ -468,6 +474,14 @@ func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc := AnomaliesDoc{From: req.from, To: req.to, Anomalies: []Anomaly{}}
+	var cat *catalog.Catalog
+	if h.o.Catalog != nil {
+		cat = h.o.Catalog()
+	}
+	tiers := h.o.Tiers
+	if len(tiers.Levels) == 0 {
+		tiers = anomaly.DefaultTiers
+	}
 	for _, a := range recs {
 		if !req.has(a.Series) || (len(req.kpis) > 0 && !slices.Contains(req.kpis, a.Series.KPI)) || (req.step != "" && a.Series.Step != req.step) {
 			continue
@@ -476,9 +490,10 @@ func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
 			doc.Truncated = true
 			continue
 		}
+		owner, tier := tiers.Owner(cat, a.Series.Service, a.Series.Team)
 		doc.Anomalies = append(doc.Anomalies, Anomaly{Series: seriesID(a.Series), Start: a.Start, Observed: number(a.Observed),
 			Expected: number(a.Expected), Lower: number(a.Lower), Upper: number(a.Upper), Direction: a.Direction, Tail: number(a.Tail),
-			Severity: a.Severity, Firing: a.Firing, Factors: a.Factors, FactorList: factorList(a.FactorList)})
+			Severity: a.Severity, Firing: a.Firing, Owner: owner, Tier: tier, Factors: a.Factors, FactorList: factorList(a.FactorList)})
 	}
 	writeJSON(w, doc)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -380,6 +381,21 @@ func TestAnomalies(t *testing.T) {
 	if f := a.FactorList[0]; f.Dimension != "actor" || f.Value != "new-hire" || f.Observed != 8 || f.Total != 8 || f.Share != 1 ||
 		f.Of != 8 || f.Expected <= 0 || f.Expected >= 1 || math.Abs(f.Excess-(8-f.Expected)) > 1e-9 {
 		t.Errorf("search's factor %+v, want actor new-hire: 8 observed of 8, share 1, of 8, excess 8 − expected (0 < expected < 1)", f)
+	}
+	if a.Owner != "discovery" || a.Tier != anomaly.NoTier {
+		t.Errorf("without a catalog, owner %q and tier %q, want the team discovery and %s", a.Owner, a.Tier, anomaly.NoTier)
+	}
+	// With a catalog, the owner and tier labels its alert carries.
+	cat, err := catalog.Parse("c.yaml", []byte("- {name: search, owner: group:default/search-squad, tier: \"1\"}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCatalog := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Log: testenv.Logger(t), Catalog: func() *catalog.Catalog { return cat }}))
+	defer withCatalog.Close()
+	var catDoc api.AnomaliesDoc
+	getJSON(t, withCatalog, "", "/api/v1/anomalies?"+rng+"&kpi=change_failure_rate&service=search&step=day", &catDoc)
+	if len(catDoc.Anomalies) != 1 || catDoc.Anomalies[0].Owner != "search-squad" || catDoc.Anomalies[0].Tier != "tier-1" {
+		t.Errorf("with a catalog: %+v, want owner search-squad, tier tier-1", catDoc.Anomalies)
 	}
 	getJSON(t, srv, "", "/api/v1/anomalies?"+rng+"&limit=1", &doc)
 	if len(doc.Anomalies) != 1 || doc.Total != len(recs) || !doc.Truncated {

@@ -52,6 +52,10 @@ type Options struct {
 	// Thresholds are the configured targets (alerting.thresholds), which
 	// the report reviews over the quarter that ends at To.
 	Thresholds []anomaly.ThresholdRule
+	// Tiers name the service catalog's tiers (Query.Catalog) as the
+	// alerts' tier labels do (alerting.tiers); no levels:
+	// anomaly.DefaultTiers.
+	Tiers anomaly.Tiers
 }
 
 // Report is the data of one report, gathered by Build.
@@ -76,6 +80,9 @@ type Report struct {
 	// time, flagged or not (anomaly.ReadJudged).
 	Judged    []anomaly.Judged
 	Anomalies []anomaly.Record
+	// Owners are the owner and tier labels of each anomaly's alert, by
+	// index of Anomalies, from the service catalog (anomaly.Tiers.Owner).
+	Owners [][2]string
 	// Incidents are the incidents whose impact started in the range, with
 	// the deployment that caused each one.
 	Incidents []metrics.Attribution
@@ -188,6 +195,14 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 	}
 	if r.Anomalies, err = anomaly.Records(ctx, conn, o.From, o.To); err != nil {
 		return nil, err
+	}
+	tiers := o.Tiers
+	if len(tiers.Levels) == 0 {
+		tiers = anomaly.DefaultTiers
+	}
+	for _, a := range r.Anomalies {
+		owner, tier := tiers.Owner(o.Query.Catalog, a.Series.Service, a.Series.Team)
+		r.Owners = append(r.Owners, [2]string{owner, tier})
 	}
 	if r.Incidents, err = metrics.Attributions(ctx, conn, o.From, o.To, q.MaxGap); err != nil {
 		return nil, err
@@ -328,7 +343,7 @@ type coverage struct {
 
 type anomalyRow struct {
 	Interval, KPI, Slice, Observed, Expected, Direction, Severity, Firing string
-	Factors                                                               string
+	Owner, Tier, Factors                                                  string
 }
 
 type incidentRow struct {
@@ -373,8 +388,12 @@ func (r *Report) view() view {
 		v.Rows = append(v.Rows, summaryRow("slice", sliceLabel(s, r.By), s))
 	}
 	v.Trends, v.TrendNote = r.trendCharts()
-	for _, a := range r.Anomalies {
-		v.Anomalies = append(v.Anomalies, anomalyView(a))
+	for i, a := range r.Anomalies {
+		av := anomalyView(a)
+		if i < len(r.Owners) {
+			av.Owner, av.Tier = r.Owners[i][0], r.Owners[i][1]
+		}
+		v.Anomalies = append(v.Anomalies, av)
 	}
 	v.Coverage = r.coverage()
 	for _, a := range r.Incidents {
@@ -965,15 +984,15 @@ Levels are the clusters of the DORA {{.LevelTable}} report. “–” is a value
 <h2>Anomalies of the period</h2>
 {{- if .Anomalies}}
 <p class="note">Intervals that anomaly detection judged outside their learnt baseline band (intervals in UTC).
-Firing: the series alerted (the anomaly persisted and its direction hurts); below a firing
+Owner and tier: the labels its alert carries, from the service catalog. Firing: the series alerted (the anomaly persisted and its direction hurts); below a firing
 anomaly, the values that explain it (docs/alerting.md, "Contributing factors").</p>
 <table class="anomalies">
-<thead><tr><th>Interval (UTC)</th><th>KPI</th><th>Slice</th><th>Observed</th><th>Expected (band)</th><th>Direction</th><th>Severity</th><th>Firing</th></tr></thead>
+<thead><tr><th>Interval (UTC)</th><th>KPI</th><th>Slice</th><th>Owner</th><th>Tier</th><th>Observed</th><th>Expected (band)</th><th>Direction</th><th>Severity</th><th>Firing</th></tr></thead>
 <tbody>
 {{- range .Anomalies}}
-<tr class="anomaly"><td>{{.Interval}}</td><td>{{.KPI}}</td><td>{{.Slice}}</td><td class="num">{{.Observed}}</td><td>{{.Expected}}</td><td>{{.Direction}}</td><td>{{.Severity}}</td><td class="firing-{{.Firing}}">{{.Firing}}</td></tr>
+<tr class="anomaly"><td>{{.Interval}}</td><td>{{.KPI}}</td><td>{{.Slice}}</td><td>{{.Owner}}</td><td>{{.Tier}}</td><td class="num">{{.Observed}}</td><td>{{.Expected}}</td><td>{{.Direction}}</td><td>{{.Severity}}</td><td class="firing-{{.Firing}}">{{.Firing}}</td></tr>
 {{- if .Factors}}
-<tr class="factors"><td></td><td colspan="7">Contributing factors: {{.Factors}}</td></tr>
+<tr class="factors"><td></td><td colspan="9">Contributing factors: {{.Factors}}</td></tr>
 {{- end}}
 {{- end}}
 </tbody>

@@ -194,7 +194,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return nil
 	}
 	limits := cfg.API.Limits
-	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
+	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits,
+		Tiers: cfg.Alerting.Tiers, Log: log}
 	if services != nil {
 		o.Catalog = services.Catalog
 	}
