@@ -203,6 +203,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := summary(ctx, st, o.Out); err != nil {
 		return err
 	}
+	ms, err := metrics.TeamMismatches(ctx, st.Conn(), services.Catalog(), o.End.AddDate(0, 0, -o.Days-1), o.End.AddDate(0, 0, 1))
+	if err != nil {
+		return err
+	}
+	say("\nteams stored that are not their service's owner in the catalog (opsmetrics catalog check; docs/catalog.md): %d", len(ms))
+	for _, m := range ms {
+		say("  %s: %d %ss sent team %s, the catalog's owner is %s", m.Service, m.Entities, m.Kind, m.Team, m.Owner)
+	}
 	if o.Calendar == nil {
 		if o.Calendar, err = Calendar(o.End); err != nil {
 			return err
@@ -585,9 +593,10 @@ func summary(ctx context.Context, st *store.Store, out io.Writer) error {
 
 // writeCatalog writes a service catalog for the generator's services into
 // dir (a plain YAML of the catalog's fields, docs/catalog.md) and watches
-// it: each service owned by its team, in system commerce or core by its
-// team, and tiered by how often it deploys, the busiest quarter tier-1,
-// the next tier-2, the others tier-3.
+// it: each service owned by its team (but the last, which the catalog
+// moved to team sre while its events still name the old team), in system
+// commerce or core by its team, and tiered by how often it deploys, the
+// busiest quarter tier-1, the next tier-2, the others tier-3.
 func writeCatalog(dir string, cfg generator.Config, log *slog.Logger, say func(string, ...any)) (*catalog.Watcher, error) {
 	svcs, err := generator.Services(cfg)
 	if err != nil {
@@ -611,12 +620,15 @@ func writeCatalog(dir string, cfg generator.Config, log *slog.Logger, say func(s
 	commerce := map[string]bool{"storefront": true, "payments": true, "fulfillment": true, "growth": true, "marketplace": true}
 	var b strings.Builder
 	b.WriteString("# The demo's service catalog (opsmetrics demo; docs/catalog.md).\n")
-	for _, s := range svcs {
-		system := "core"
+	for i, s := range svcs {
+		system, owner := "core", s.Team
 		if commerce[s.Team] {
 			system = "commerce"
 		}
-		fmt.Fprintf(&b, "- {name: %s, owner: %s, system: %s, tier: %s}\n", s.Name, s.Team, system, tier[s.Name])
+		if i == len(svcs)-1 && len(svcs) > 1 {
+			owner = "sre" // moved to another team in the catalog; its CI still sends the old one
+		}
+		fmt.Fprintf(&b, "- {name: %s, owner: %s, system: %s, tier: %s}\n", s.Name, owner, system, tier[s.Name])
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
