@@ -46,6 +46,11 @@ type AlertConfig struct {
 	// evaluation looks for such deployments); 0 means
 	// DefaultWindowAlertFor.
 	WindowAlertFor time.Duration `yaml:"window_alert_for"`
+	// WindowAlertLate is how long after its finish a deployment stored
+	// late (after WindowAlertFor) still alerts, once, when it is stored;
+	// 0 means DefaultWindowAlertLate, and a value at most WindowAlertFor
+	// alerts on no late deployment.
+	WindowAlertLate time.Duration `yaml:"window_alert_late"`
 }
 
 // Labels of the service catalog that every alert carries, and their values
@@ -73,10 +78,20 @@ func (c AlertConfig) services() *catalog.Catalog {
 // (or an alert of no service) is owned by the slice's team, else NoOwner;
 // one without a tier takes alerting.tiers.default's, else NoTier.
 func (c AlertConfig) route(cat *catalog.Catalog, labels map[string]string, severity string) {
+	owner, tier := c.Tiers.Owner(cat, labels["service"], labels["team"])
 	e, _ := cat.Lookup(labels["service"])
-	owner, tier := e.Owner, c.Tiers.Name(e.Tier)
+	labels["owner"], labels["tier"], labels["severity"] = owner, tier, c.Tiers.Severity(e.Tier, severity)
+}
+
+// Owner is the owner and tier labels of an alert about service (empty:
+// none) of team, from cat's entry of the service: its owner, else team,
+// else NoOwner; its tier's level name, else NoTier. The report and the
+// API show anomalies with them.
+func (t Tiers) Owner(cat *catalog.Catalog, service, team string) (owner, tier string) {
+	e, _ := cat.Lookup(service)
+	owner, tier = e.Owner, t.Name(e.Tier)
 	if owner == "" {
-		owner = labels["team"]
+		owner = team
 	}
 	if owner == "" {
 		owner = NoOwner
@@ -84,7 +99,7 @@ func (c AlertConfig) route(cat *catalog.Catalog, labels map[string]string, sever
 	if tier == "" {
 		tier = NoTier
 	}
-	labels["owner"], labels["tier"], labels["severity"] = owner, tier, c.Tiers.Severity(e.Tier, severity)
+	return owner, tier
 }
 
 func (c AlertConfig) runbook(kpi string) string {

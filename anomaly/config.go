@@ -85,6 +85,9 @@ func (c AlertingConfig) Validate() error {
 	if c.WindowAlertFor < 0 || (c.WindowAlertFor > 0 && c.WindowAlertFor < time.Minute) {
 		bad("window_alert_for", "want at least 1m, or 0 for %v, got %v", DefaultWindowAlertFor, c.WindowAlertFor)
 	}
+	if c.WindowAlertLate < 0 {
+		bad("window_alert_late", "want a duration >= 0 (0 for %v), got %v", DefaultWindowAlertLate, c.WindowAlertLate)
+	}
 	if err := c.Tiers.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -265,7 +265,8 @@ func explainFiring(ctx context.Context, conn driver.Conn, evals []Evaluation, pr
 func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.Time) error {
 	batch, err := conn.PrepareBatch(ctx, `INSERT INTO anomalies (series, kpi, step, service, team, environment,
 		interval_start, interval_end, observed, num, den, expected, lower, upper, direction, tail, severity, firing,
-		generation, detected_at, factors)`)
+		generation, detected_at, factors, factor_dimensions, factor_values, factor_observed, factor_trials, factor_expected,
+		factor_excess, factor_shares, factor_of)`)
 	if err != nil {
 		return fmt.Errorf("prepare anomalies insert: %w", err)
 	}
@@ -278,15 +279,18 @@ func record(ctx context.Context, conn driver.Conn, evals []Evaluation, now time.
 			}
 			s := e.Series
 			firing, factors := uint8(0), ""
+			var fc factorColumns
 			if e.Firing && e.Latest != nil && e.Latest.Start.Equal(iv.Start) {
 				firing = 1
 				if e.Factors != nil {
 					factors = e.Factors.Summary
+					fc = columnsOf(e.Factors.Factors)
 				}
 			}
 			if err := batch.Append(s.Key(), s.KPI, string(s.Step), s.Service, s.Team, s.Environment, iv.Start, iv.End,
 				iv.Score.Observed, iv.Score.Num, iv.Score.Den, iv.Score.Expected, iv.Score.Lower, iv.Score.Upper, iv.Score.Direction,
-				iv.Score.Tail, iv.Score.Severity, firing, e.Generation, now, factors); err != nil {
+				iv.Score.Tail, iv.Score.Severity, firing, e.Generation, now, factors,
+				fc.dims, fc.values, fc.observed, fc.trials, fc.expected, fc.excess, fc.shares, fc.of); err != nil {
 				return err
 			}
 			n++

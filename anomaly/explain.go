@@ -32,9 +32,14 @@ type factorSource struct {
 //   - incident counts, by service, team, severity and detection source;
 //   - MTTR and MTTD, by the same, counting the incidents beyond the
 //     baseline's median (slower for an anomaly up, faster down), of which
-//     half are beyond it at the baseline.
-//
-// Lead time and the patch KPIs name none yet.
+//     half are beyond it at the baseline;
+//   - lead time, over the changes first deployed to production in the
+//     interval, by service, team, and the actor and pipeline of the
+//     deployment that shipped each change, counting the changes beyond the
+//     median likewise;
+//   - the patches released, patch latency (beyond the median likewise) and
+//     patch compliance (the due patches applied late), by service, team,
+//     environment, target and severity.
 var factorSources = map[string]factorSource{
 	"deployments": {baselines.Count, pick(metrics.DeploymentDimensions, deploymentCountDims),
 		deployments(metrics.DeploymentCounts, deploymentCountDims, func(r metrics.DeploymentRow) (float64, float64) { return float64(r.Deployments), 0 })},
@@ -45,7 +50,45 @@ var factorSources = map[string]factorSource{
 	"incidents": {baselines.Count, metrics.IncidentDimensions, incidents("")},
 	"mttr":      {baselines.Duration, metrics.IncidentDimensions, incidents("mttr")},
 	"mttd":      {baselines.Duration, metrics.IncidentDimensions, incidents("mttd")},
+	"lead_time": {baselines.Duration, metrics.LeadTimeDimensions, leadTimes},
+	"patches": {baselines.Count, metrics.PatchDimensions,
+		patches(func(r metrics.PatchRow) (float64, float64) { return float64(r.Released), 0 })},
+	"patch_latency": {baselines.Duration, metrics.PatchDimensions,
+		patches(func(r metrics.PatchRow) (float64, float64) { return float64(r.Beyond), float64(r.Applied) })},
+	"patch_compliance": {baselines.Rate, metrics.PatchDimensions,
+		patches(func(r metrics.PatchRow) (float64, float64) { return float64(r.Compliant), float64(r.Due) })},
 }
+
+// leadTimes reads a lead-time breakdown: the changes whose lead time is
+// beyond the threshold among those first deployed in the interval.
+func leadTimes(ctx context.Context, conn driver.Conn, q metrics.Query, threshold float64, dir string) ([]FactorRow, error) {
+	rows, err := metrics.LeadTimeBreakdown(ctx, conn, q, seconds(threshold), dir == "down")
+	var out []FactorRow
+	for _, r := range rows {
+		if r.Samples > 0 {
+			out = append(out, FactorRow{Values: r.Values, Num: float64(r.Beyond), Den: float64(r.Samples)})
+		}
+	}
+	return out, err
+}
+
+// patches reads a patch breakdown with the events and trials of each row,
+// leaving out the rows with neither (no patch due, none applied).
+func patches(figures func(metrics.PatchRow) (num, den float64)) func(context.Context, driver.Conn, metrics.Query, float64, string) ([]FactorRow, error) {
+	return func(ctx context.Context, conn driver.Conn, q metrics.Query, threshold float64, dir string) ([]FactorRow, error) {
+		rows, err := metrics.PatchBreakdown(ctx, conn, q, seconds(threshold), dir == "down")
+		var out []FactorRow
+		for _, r := range rows {
+			num, den := figures(r)
+			if num > 0 || den > 0 {
+				out = append(out, FactorRow{Values: r.Values, Num: num, Den: den})
+			}
+		}
+		return out, err
+	}
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // deploymentCountDims are the indices in metrics.DeploymentDimensions of
 // the dimensions that explain a deployment count: all but the version.

@@ -67,6 +67,32 @@ func TestAlertNamesTheActor(t *testing.T) {
 		AND step = 'day' AND interval_start = ? AND firing = 1`, anomalyDay); len(got) != 1 || got[0] != want {
 		t.Errorf("the recorded anomaly's factors: %q", got)
 	}
+	recs, err := anomaly.Records(ctx, st.Conn(), anomalyDay, anomalyDay.Add(day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range recs {
+		if r.Series.KPI != "change_failure_rate" || r.Series.Service != "search" || r.Series.Step != metrics.StepDay || !r.Firing {
+			continue
+		}
+		found = true
+		if len(r.FactorList) != 1 {
+			t.Fatalf("the recorded anomaly's factor list: %+v, want the new hire's alone", r.FactorList)
+		}
+		if got := r.FactorList[0]; got.Dimension != "actor" || got.Value != "new-hire" || got.Observed != 7 || got.Trials != 8 || got.Of != 8 ||
+			got.Share <= 0.3 || got.Excess <= 0 {
+			t.Errorf("the recorded factor %+v, want actor new-hire, 7 of 8 failed deployments, of 8", got)
+		}
+	}
+	if !found {
+		t.Error("no firing anomaly of search's change failure rate recorded")
+	}
+	// The factors listed in SQL, as docs/schema.md lists them.
+	if got := testenv.Rows(t, st, `SELECT d, v FROM anomalies FINAL ARRAY JOIN factor_dimensions AS d, factor_values AS v
+		WHERE firing = 1 AND kpi = 'change_failure_rate' AND service = 'search' AND step = 'day'`); len(got) != 1 || got[0] != "actor | new-hire" {
+		t.Errorf("the factors by ARRAY JOIN: %q, want actor new-hire", got)
+	}
 	am := deliver(t, log, *cfr)
 	testenv.Eventually(t, 20*time.Second, "the alert with its factors in Alertmanager", func() (bool, string) {
 		alerts, err := am.Alerts(ctx)

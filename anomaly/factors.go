@@ -12,8 +12,8 @@ import (
 )
 
 // The dimensions below a series that contributing factors rank, as the
-// breakdown queries name them (metrics.DeploymentBreakdownSQL and
-// metrics.IncidentBreakdownSQL).
+// breakdown queries name them (metrics.DeploymentDimensions,
+// IncidentDimensions, LeadTimeDimensions and PatchDimensions).
 const (
 	DimService         = "service"
 	DimTeam            = "team"
@@ -22,6 +22,8 @@ const (
 	DimPipeline        = "pipeline"
 	DimSeverity        = "severity"
 	DimDetectionSource = "detection_source"
+	DimEnvironment     = "environment"
+	DimTarget          = "target"
 )
 
 // FactorRow is the rows of an interval that share one value of every
@@ -450,6 +452,8 @@ var dimensionWords = map[string]struct{ lead, rel string }{
 	DimPipeline:        {"ran in pipeline %s", "which ran"},
 	DimSeverity:        {"were of severity %s", "which had"},
 	DimDetectionSource: {"were detected by %s", "which detected"},
+	DimEnvironment:     {"were in environment %s", "which had"},
+	DimTarget:          {"were on target %s", "which had"},
 }
 
 func factorWords(dim string) (lead, rel string) {

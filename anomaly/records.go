@@ -28,13 +28,56 @@ type Record struct {
 	// Factors is what explains a firing anomaly, in words (Factors.Summary;
 	// migration 8), empty when its KPI names none or it did not fire.
 	Factors string
+	// FactorList is the same factors, one by one in the order they were
+	// found (Factors.Factors, without their tails; migration 12): none
+	// where Factors says none stands out, and none in rows written
+	// before.
+	FactorList []Factor
+}
+
+// factorColumns are the anomalies table's columns of the factors
+// (migration 12), one array element per factor.
+type factorColumns struct {
+	dims, values                                   []string
+	observed, trials, expected, excess, shares, of []float64
+}
+
+// columnsOf lays fs out as the table's columns: empty arrays, never nil
+// (the driver types them by their elements).
+func columnsOf(fs []Factor) factorColumns {
+	c := factorColumns{dims: []string{}, values: []string{}, observed: []float64{}, trials: []float64{}, expected: []float64{},
+		excess: []float64{}, shares: []float64{}, of: []float64{}}
+	for _, f := range fs {
+		c.dims, c.values = append(c.dims, f.Dimension), append(c.values, f.Value)
+		c.observed, c.trials, c.expected = append(c.observed, f.Observed), append(c.trials, f.Trials), append(c.expected, f.Expected)
+		c.excess, c.shares, c.of = append(c.excess, f.Excess), append(c.shares, f.Share), append(c.of, f.Of)
+	}
+	return c
+}
+
+// factors reads the columns back; columns of unequal lengths (which
+// record never writes) give none.
+func (c factorColumns) factors() []Factor {
+	n := len(c.dims)
+	for _, l := range []int{len(c.values), len(c.observed), len(c.trials), len(c.expected), len(c.excess), len(c.shares), len(c.of)} {
+		if l != n {
+			return nil
+		}
+	}
+	var out []Factor
+	for i := range n {
+		out = append(out, Factor{Dimension: c.dims[i], Value: c.values[i], Observed: c.observed[i], Trials: c.trials[i],
+			Expected: c.expected[i], Excess: c.excess[i], Share: c.shares[i], Of: c.of[i]})
+	}
+	return out
 }
 
 // recordsSQL reads the anomalous intervals of a range. The table is a
 // ReplacingMergeTree that detection rewrites: FINAL keeps the latest row of
 // each interval.
 const recordsSQL = `SELECT kpi, step, service, team, environment, interval_start, observed, expected, lower, upper,
-	direction, tail, severity, firing, factors
+	direction, tail, severity, firing, factors, factor_dimensions, factor_values, factor_observed, factor_trials,
+	factor_expected, factor_excess, factor_shares, factor_of
 	FROM anomalies FINAL
 	WHERE interval_start >= ? AND interval_start < ?
 	ORDER BY interval_start, series`
@@ -51,11 +94,13 @@ func Records(ctx context.Context, conn driver.Conn, from, to time.Time) ([]Recor
 		var a Record
 		var step string
 		var firing uint8
+		var fc factorColumns
 		if err := rows.Scan(&a.Series.KPI, &step, &a.Series.Service, &a.Series.Team, &a.Series.Environment, &a.Start,
-			&a.Observed, &a.Expected, &a.Lower, &a.Upper, &a.Direction, &a.Tail, &a.Severity, &firing, &a.Factors); err != nil {
+			&a.Observed, &a.Expected, &a.Lower, &a.Upper, &a.Direction, &a.Tail, &a.Severity, &firing, &a.Factors,
+			&fc.dims, &fc.values, &fc.observed, &fc.trials, &fc.expected, &fc.excess, &fc.shares, &fc.of); err != nil {
 			return nil, fmt.Errorf("read anomalies: %w", err)
 		}
-		a.Series.Step, a.Firing = metrics.Step(step), firing == 1
+		a.Series.Step, a.Firing, a.FactorList = metrics.Step(step), firing == 1, fc.factors()
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // TestWindowAlerts: a payments deployment on Friday at 18:00 Paris time,
@@ -180,5 +181,118 @@ func TestWindowAlerts(t *testing.T) {
 	acfg.Calendar = nil
 	if fire, err := anomaly.WindowAlerts(ctx, st.Conn(), acfg, prod, friday); err != nil || fire != nil {
 		t.Errorf("without a calendar: %v (%v)", fire, err)
+	}
+}
+
+// TestLateDeploymentAlertsOnce: a deployment in a freeze that finished
+// three days ago and is stored only now alerts the real Alertmanager once,
+// saying it was stored late, on every evaluation within window_alert_for
+// of its storage and not after; storing its messages again (a replay,
+// merged so that it looks stored anew) does not raise it again, which
+// only the record of its first firing prevents; one that finished beyond
+// window_alert_late before raises none.
+func TestLateDeploymentAlertsOnce(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now().UTC().Truncate(time.Second)
+	deploy := func(id string, finished time.Time, offset int64) store.Record {
+		d := &event.Deployment{ID: id, Service: "ledger", Team: "growth", Environment: "production", Status: event.DeploymentSuccess,
+			StartedAt: finished.Add(-10 * time.Minute), FinishedAt: finished, Actor: "release-bot"}
+		return store.Record{Event: &event.Event{Kind: event.KindDeployment, ID: "e-" + id, Time: finished, Deployment: d}, Topic: "t", Offset: offset}
+	}
+	recs := []store.Record{deploy("late-3d", now.Add(-72*time.Hour), 0), deploy("late-10d", now.Add(-240*time.Hour), 1)}
+	if err := st.Write(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := metrics.FirstStored(ctx, st.Conn(), []string{"late-3d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := first["late-3d"]
+	prod := []string{"production"}
+	cal, err := calendar.New(calendar.Config{Freezes: []calendar.FreezeConfig{{Name: "migration", Scope: calendar.Scope{Environments: prod},
+		From: now.AddDate(0, 0, -30).Format(time.RFC3339), To: now.AddDate(0, 0, 30).Format(time.RFC3339)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := anomaly.DefaultAlertingConfig().AlertConfig
+	acfg.Calendar = cal
+	ids := func(as []anomaly.Alert) []string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.Labels["deployment_id"])
+		}
+		return out
+	}
+	am, err := alertmanager.Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { am.Stop() })
+	for _, at := range []time.Time{t0, t0.Add(5 * time.Minute)} {
+		fire, err := anomaly.WindowAlerts(ctx, st.Conn(), acfg, prod, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(fire); len(got) != 1 || got[0] != "late-3d" {
+			t.Fatalf("alerts at %s: %v, want late-3d's alone (late-10d is beyond window_alert_late)", at, got)
+		}
+		if d := fire[0].Annotations["description"]; !strings.Contains(d, "It was stored late, 3.0 days after it finished.") ||
+			fire[0].Annotations["stored_at"] != t0.Format(time.RFC3339) || !fire[0].StartsAt.Equal(now.Add(-72*time.Hour-10*time.Minute)) {
+			t.Errorf("late alert %v starting %s: want it stored late at %s, starting at the deployment's start", fire[0].Annotations,
+				fire[0].StartsAt, t0)
+		}
+		n, err := anomaly.NewNotifier(anomaly.NotifierConfig{URL: am.URL}, nil, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Fire(fire[0])
+		if err := n.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var held []alertmanager.Alert
+	testenv.Eventually(t, 20*time.Second, "the late alert in Alertmanager", func() (bool, string) {
+		held, err = am.Alerts(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(held) > 0, "no alert"
+	})
+	if len(held) != 1 || held[0].Labels["deployment_id"] != "late-3d" || held[0].Labels["window"] != "migration" {
+		t.Errorf("Alertmanager holds %v, want late-3d's one alert", held)
+	}
+
+	// A day after it was stored, it is over.
+	later := t0.Add(24*time.Hour + time.Second)
+	if fire, err := anomaly.WindowAlerts(ctx, st.Conn(), acfg, prod, later); err != nil || len(fire) != 0 {
+		t.Errorf("a day after storage: %v (%v), want none", ids(fire), err)
+	}
+	// A replay stores its messages again, and the merge keeps the new
+	// copy: it looks stored a few seconds after t0, within a day of
+	// later, yet it fired already.
+	time.Sleep(3 * time.Second)
+	if err := st.Write(ctx, recs[:1], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Conn().Exec(ctx, "OPTIMIZE TABLE deployment_events FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := metrics.FirstStored(ctx, st.Conn(), []string{"late-3d"}); err != nil || !stored["late-3d"].After(t0.Add(time.Second)) {
+		t.Fatalf("after the replay and merge, first stored %v (%v), want after %s", stored, err, t0.Add(time.Second))
+	}
+	if fire, err := anomaly.WindowAlerts(ctx, st.Conn(), acfg, prod, later); err != nil || len(fire) != 0 {
+		t.Errorf("after the replay: %v (%v), want none", ids(fire), err)
+	}
+	// Without the record of its first firing, the replay would alert.
+	if err := st.Conn().Exec(ctx, "DROP TABLE window_alerts"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Conn().Exec(ctx, "CREATE TABLE window_alerts (deployment_id String, fired_at DateTime('UTC')) ENGINE = MergeTree ORDER BY deployment_id"); err != nil {
+		t.Fatal(err)
+	}
+	if fire, err := anomaly.WindowAlerts(ctx, st.Conn(), acfg, prod, later); err != nil || len(fire) != 1 {
+		t.Errorf("the replay without the record: %v (%v), want late-3d's alert: the test shows nothing", ids(fire), err)
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
@@ -58,9 +59,13 @@ type Options struct {
 	// Limits bound each request; zero fields take DefaultLimits'.
 	Limits Limits
 	// Catalog, when set, returns the current service catalog, which the
-	// system and tier parameters read (a catalog.Watcher's Catalog).
+	// system and tier parameters and the change calendar's tier scopes
+	// read at each request (a catalog.Watcher's Catalog).
 	Catalog func() *catalog.Catalog
-	Log     *slog.Logger
+	// Tiers name the catalog's tiers as the alerts' tier labels do
+	// (alerting.tiers); no levels: anomaly.DefaultTiers.
+	Tiers anomaly.Tiers
+	Log   *slog.Logger
 }
 
 // Limits bound the work of the API (configuration section api).
@@ -253,7 +258,7 @@ func badRequest(w http.ResponseWriter, err error) {
 func (h *handler) params() metrics.Params {
 	d := h.o.Defaults
 	if h.o.Catalog != nil {
-		d.Catalog = h.o.Catalog()
+		d = d.WithCatalog(h.o.Catalog())
 	}
 	return metrics.Params{Defaults: d, Limits: metrics.Limits{MaxRange: h.limits.MaxRange, MaxBuckets: h.limits.MaxBuckets,
 		MaxFilterBytes: h.limits.MaxFilterBytes, RangeSetting: "api.max_range", BucketsSetting: "api.max_buckets",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
@@ -405,9 +406,56 @@ type Anomaly struct {
 	Tail      *float64  `json:"tail"`
 	Severity  string    `json:"severity"`
 	Firing    bool      `json:"firing"`
+	// Owner and Tier are the owner and tier labels its alert carries,
+	// from the service catalog of the moment (docs/alerting.md, "Owners
+	// and tiers from the catalog").
+	Owner string `json:"owner"`
+	Tier  string `json:"tier"`
 	// Factors names the values that explain a firing anomaly, in words
 	// (docs/alerting.md, "Contributing factors"); empty when none.
 	Factors string `json:"factors"`
+	// FactorList is the same factors one by one, in the order they were
+	// found; empty when none stands out.
+	FactorList []Factor `json:"factor_list"`
+}
+
+// Factor is one contributing factor of an anomaly: a value of a dimension
+// below the series, with its part in the anomaly.
+type Factor struct {
+	Dimension string `json:"dimension"`
+	Value     string `json:"value"`
+	// Observed is the value's harmful events: its deployments or
+	// incidents (counts), its failed or unplanned deployments, its
+	// patches applied late (rates), its durations beyond the baseline's
+	// median (durations).
+	Observed float64 `json:"observed"`
+	// Total is all the value's events of the kind counted: its
+	// deployments, patches due, incidents, changes or patches (rates and
+	// durations); for a count, its count.
+	Total float64 `json:"total"`
+	// Expected is its events at the baseline, Excess Observed − Expected
+	// in the anomaly's direction (for a count down, the shortfall).
+	Expected float64 `json:"expected"`
+	Excess   float64 `json:"excess"`
+	// Share is its part of its dimension's excess, from 0 to 1.
+	Share float64 `json:"share"`
+	// Of is the events Observed is counted among: the interval's for the
+	// first factor, those the factors before left for the others.
+	Of float64 `json:"of"`
+}
+
+// factorList is the API's form of an anomaly's factors.
+func factorList(fs []anomaly.Factor) []Factor {
+	out := []Factor{}
+	for _, f := range fs {
+		total := f.Trials
+		if total == 0 {
+			total = f.Observed
+		}
+		out = append(out, Factor{Dimension: f.Dimension, Value: f.Value, Observed: f.Observed, Total: total, Expected: f.Expected,
+			Excess: f.Excess, Share: f.Share, Of: f.Of})
+	}
+	return out
 }
 
 // anomalies serves the anomalous intervals that start in a range (default:
@@ -426,6 +474,14 @@ func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc := AnomaliesDoc{From: req.from, To: req.to, Anomalies: []Anomaly{}}
+	var cat *catalog.Catalog
+	if h.o.Catalog != nil {
+		cat = h.o.Catalog()
+	}
+	tiers := h.o.Tiers
+	if len(tiers.Levels) == 0 {
+		tiers = anomaly.DefaultTiers
+	}
 	for _, a := range recs {
 		if !req.has(a.Series) || (len(req.kpis) > 0 && !slices.Contains(req.kpis, a.Series.KPI)) || (req.step != "" && a.Series.Step != req.step) {
 			continue
@@ -434,9 +490,10 @@ func (h *handler) anomalies(w http.ResponseWriter, r *http.Request) {
 			doc.Truncated = true
 			continue
 		}
+		owner, tier := tiers.Owner(cat, a.Series.Service, a.Series.Team)
 		doc.Anomalies = append(doc.Anomalies, Anomaly{Series: seriesID(a.Series), Start: a.Start, Observed: number(a.Observed),
 			Expected: number(a.Expected), Lower: number(a.Lower), Upper: number(a.Upper), Direction: a.Direction, Tail: number(a.Tail),
-			Severity: a.Severity, Firing: a.Firing, Factors: a.Factors})
+			Severity: a.Severity, Firing: a.Firing, Owner: owner, Tier: tier, Factors: a.Factors, FactorList: factorList(a.FactorList)})
 	}
 	writeJSON(w, doc)
 }

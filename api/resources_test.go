@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/api"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -34,7 +36,7 @@ const day = 24 * time.Hour
 
 // start is a Monday; eight ordinary weeks run up to anomalyDay, a Monday on
 // which checkout does not deploy and search fails 8 of its 20
-// deployments; the day after is ordinary but for one search incident.
+// deployments, all by a new hire who made no other; the day after is ordinary but for one search incident.
 var (
 	start      = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	anomalyDay = start.Add(56 * day)
@@ -70,11 +72,11 @@ func writeHistory(dsn string, log *slog.Logger) error {
 	defer st.Close()
 	r := rand.New(rand.NewPCG(15, 1))
 	var recs []store.Record
-	deploy := func(service, team string, at time.Time, s event.DeploymentStatus) {
+	deploy := func(service, team, actor string, at time.Time, s event.DeploymentStatus) {
 		id := fmt.Sprintf("%s-%d", service, len(recs))
 		recs = append(recs, store.Record{Topic: "t", Offset: int64(len(recs)), Event: &event.Event{Kind: event.KindDeployment,
 			ID: "e-" + id, Time: at, Deployment: &event.Deployment{ID: id, Service: service, Team: team, Environment: "production",
-				StartedAt: at.Add(-10 * time.Minute), FinishedAt: at, Status: s}}})
+				StartedAt: at.Add(-10 * time.Minute), FinishedAt: at, Status: s, Actor: actor}}})
 	}
 	for d := start; d.Before(anomalyDay.Add(2 * day)); d = d.Add(day) {
 		checkout, failures := 0, r.IntN(2)
@@ -85,14 +87,17 @@ func writeHistory(dsn string, log *slog.Logger) error {
 			checkout, failures = 0, 8
 		}
 		for i := range checkout {
-			deploy("checkout", "payments", d.Add(time.Duration(9+i)*time.Hour), event.DeploymentSuccess)
+			deploy("checkout", "payments", "ci", d.Add(time.Duration(9+i)*time.Hour), event.DeploymentSuccess)
 		}
 		for i := range 20 {
-			s := event.DeploymentSuccess
+			s, actor := event.DeploymentSuccess, fmt.Sprintf("dev-%d", i%4)
 			if i < failures {
 				s = event.DeploymentFailure
 			}
-			deploy("search", "discovery", d.Add(time.Duration(i)*time.Hour+30*time.Minute), s)
+			if d.Equal(anomalyDay) && i < failures {
+				actor = "new-hire"
+			}
+			deploy("search", "discovery", actor, d.Add(time.Duration(i)*time.Hour+30*time.Minute), s)
 		}
 	}
 	next := anomalyDay.Add(day)
@@ -367,6 +372,31 @@ func TestAnomalies(t *testing.T) {
 		!doc.Anomalies[0].Firing || doc.Anomalies[0].Series.Team != "discovery" {
 		t.Errorf("search's change failure rate: %+v, want one firing anomaly of 40%% up", doc.Anomalies)
 	}
+	// Its factors, in words and one by one: the new hire's 8 deployments,
+	// all failed, where the baseline expects a fraction of one.
+	a := doc.Anomalies[0]
+	if a.Factors != "8 of the 8 failed deployments were by actor new-hire, who made 8 deployments in total." || len(a.FactorList) != 1 {
+		t.Fatalf("search's factors: %q %+v, want the new hire's alone", a.Factors, a.FactorList)
+	}
+	if f := a.FactorList[0]; f.Dimension != "actor" || f.Value != "new-hire" || f.Observed != 8 || f.Total != 8 || f.Share != 1 ||
+		f.Of != 8 || f.Expected <= 0 || f.Expected >= 1 || math.Abs(f.Excess-(8-f.Expected)) > 1e-9 {
+		t.Errorf("search's factor %+v, want actor new-hire: 8 observed of 8, share 1, of 8, excess 8 − expected (0 < expected < 1)", f)
+	}
+	if a.Owner != "discovery" || a.Tier != anomaly.NoTier {
+		t.Errorf("without a catalog, owner %q and tier %q, want the team discovery and %s", a.Owner, a.Tier, anomaly.NoTier)
+	}
+	// With a catalog, the owner and tier labels its alert carries.
+	cat, err := catalog.Parse("c.yaml", []byte("- {name: search, owner: group:default/search-squad, tier: \"1\"}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCatalog := httptest.NewServer(api.New(api.Options{Conn: st.Conn(), Log: testenv.Logger(t), Catalog: func() *catalog.Catalog { return cat }}))
+	defer withCatalog.Close()
+	var catDoc api.AnomaliesDoc
+	getJSON(t, withCatalog, "", "/api/v1/anomalies?"+rng+"&kpi=change_failure_rate&service=search&step=day", &catDoc)
+	if len(catDoc.Anomalies) != 1 || catDoc.Anomalies[0].Owner != "search-squad" || catDoc.Anomalies[0].Tier != "tier-1" {
+		t.Errorf("with a catalog: %+v, want owner search-squad, tier tier-1", catDoc.Anomalies)
+	}
 	getJSON(t, srv, "", "/api/v1/anomalies?"+rng+"&limit=1", &doc)
 	if len(doc.Anomalies) != 1 || doc.Total != len(recs) || !doc.Truncated {
 		t.Errorf("limit 1: %d anomalies, total %d, truncated %v", len(doc.Anomalies), doc.Total, doc.Truncated)
@@ -519,6 +549,7 @@ func TestOpenAPI(t *testing.T) {
 		{"anomalies over four years", "/api/v1/anomalies?from=2022-01-01&to=2026-01-01", false, false, "", 400},
 		{"explain", "/api/v1/kpis/lead_time/explain?" + week + "&limit=3", false, false, "", 200},
 		{"explain incidents", "/api/v1/kpis/mtta/explain?" + week + "&team=discovery", false, false, "", 200},
+		{"explain the change calendar", "/api/v1/kpis/deployments_outside_window/explain?" + week, false, false, "", 200},
 		{"explain, no limit", "/api/v1/kpis/rework_rate/explain?limit=0", false, false, "", 400},
 		{"explain, over api.max_rows", "/api/v1/kpis/rework_rate/explain?limit=10001", false, false, "", 400},
 		{"explain of an unexplainable KPI", "/api/v1/kpis/patches_overdue/explain", false, false, "", 404},

@@ -6,6 +6,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"github.com/opsmetrics/opsmetrics/ingest"
 	"github.com/opsmetrics/opsmetrics/internal/broker"
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/alertmanager"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
@@ -154,6 +156,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	services, err := writeCatalog(filepath.Join(o.Dir, "catalog"), gcfg, o.Log, say)
+	if err != nil {
+		return err
+	}
 	say("generated %d events over %d days for %d services into %s (native, CloudEvents and CDEvents 0.4/0.5):",
 		stats.Events, gcfg.Days, gcfg.Services, file)
 	say("  %d deployments, %d changes, %d incidents in %d messages, %d patch targets in %d messages",
@@ -181,6 +187,7 @@ func Run(ctx context.Context, o Options) error {
 	say("produced %d events and %d malformed messages to Kafka in %v", n, len(bad), time.Since(pstart).Round(time.Millisecond))
 
 	icfg.UntilIdle = o.UntilIdle
+	icfg.Catalog = services.Catalog
 	ing, err := ingest.New(icfg, st, o.Log, o.Registry, nil)
 	if err != nil {
 		return err
@@ -195,6 +202,14 @@ func Run(ctx context.Context, o Options) error {
 
 	if err := summary(ctx, st, o.Out); err != nil {
 		return err
+	}
+	ms, err := metrics.TeamMismatches(ctx, st.Conn(), services.Catalog(), o.End.AddDate(0, 0, -o.Days-1), o.End.AddDate(0, 0, 1))
+	if err != nil {
+		return err
+	}
+	say("\nteams stored that are not their service's owner in the catalog (opsmetrics catalog check; docs/catalog.md): %d", len(ms))
+	for _, m := range ms {
+		say("  %s: %d %ss sent team %s, the catalog's owner is %s", m.Service, m.Entities, m.Kind, m.Team, m.Owner)
 	}
 	if o.Calendar == nil {
 		if o.Calendar, err = Calendar(o.End); err != nil {
@@ -217,9 +232,20 @@ func Run(ctx context.Context, o Options) error {
 	if err := (&metrics.Report{From: q.From, To: q.To, By: q.By, LevelTable: metrics.DefaultLevelTable, Summaries: sums}).WriteTable(o.Out); err != nil {
 		return err
 	}
+	tq := q
+	tq.By, tq.Catalog = []metrics.Dimension{metrics.Tier}, services.Catalog()
+	tsums, err := metrics.Summaries(ctx, st.Conn(), tq)
+	if err != nil {
+		return err
+	}
+	say("\nKPIs per tier of the service catalog, production, last 30 days (opsmetrics kpi --by tier; docs/catalog.md):")
+	if err := (&metrics.Report{From: tq.From, To: tq.To, By: tq.By, LevelTable: metrics.DefaultLevelTable, Summaries: tsums}).WriteTable(o.Out); err != nil {
+		return err
+	}
 	// The change-window alerts of the last day's deployments, as serve's
 	// evaluation at the end of the range finds them.
-	wcfg := anomaly.AlertConfig{Calendar: o.Calendar, DefaultRunbook: "https://runbooks.example/change-windows"}
+	wcfg := anomaly.DefaultAlertingConfig().AlertConfig
+	wcfg.Calendar, wcfg.Catalog, wcfg.DefaultRunbook = o.Calendar, services, "https://runbooks.example/change-windows"
 	windowed, err := anomaly.WindowAlerts(ctx, st.Conn(), wcfg, nil, o.End)
 	if err != nil {
 		return err
@@ -230,9 +256,9 @@ func Run(ctx context.Context, o Options) error {
 			say("  … and %d more", len(windowed)-i)
 			break
 		}
-		say("  [%s] %s (window %s)", a.Labels["severity"], a.Annotations["summary"], a.Labels["window"])
+		say("  [%s %s, owner %s] %s (window %s)", a.Labels["severity"], a.Labels["tier"], a.Labels["owner"], a.Annotations["summary"], a.Labels["window"])
 	}
-	am, err := alerts(ctx, st, o, stats.Anomalies, windowed, say)
+	am, err := alerts(ctx, st, o, services, stats.Anomalies, windowed, say)
 	if am != nil {
 		defer am.Stop()
 		kept = append(kept, fmt.Sprintf("Alertmanager   --alertmanager %s   (curl %s/api/v2/alerts)", am.URL, am.URL))
@@ -320,7 +346,7 @@ func WatchInjected(ctx context.Context, conn driver.Conn, injected []generator.A
 // change-window alerts windowed, to a private Alertmanager, then lists
 // what Alertmanager holds. It returns that Alertmanager, running, for the
 // caller to stop.
-func alerts(ctx context.Context, st *store.Store, o Options, injected []generator.Anomaly, windowed []anomaly.Alert,
+func alerts(ctx context.Context, st *store.Store, o Options, services *catalog.Watcher, injected []generator.Anomaly, windowed []anomaly.Alert,
 	say func(string, ...any)) (*alertmanager.Server, error) {
 	if len(injected) == 0 {
 		return nil, nil
@@ -328,6 +354,12 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	w, err := WatchInjected(ctx, st.Conn(), injected, o.Log)
 	if err != nil {
 		return nil, err
+	}
+	// Labelled from the service catalog, as serve labels them.
+	acfg := anomaly.DefaultAlertingConfig().AlertConfig
+	acfg.Catalog, acfg.DefaultRunbook, acfg.DashboardURL = services, "https://runbooks.example/opsmetrics", "http://localhost:3000/d/opsmetrics-anomalies"
+	for i := range w.Days {
+		w.Days[i].Fire, _ = anomaly.Alerts(w.Days[i].Evaluations, acfg)
 	}
 	say("\nanomaly detection of every day from %s to %s as it would have run then (opsmetrics anomaly detect --from %s --to %s; docs/baselines.md):",
 		w.From.Format("Mon 2006-01-02"), w.To.AddDate(0, 0, -1).Format("Mon 2006-01-02"), w.From.Format(time.DateOnly), w.To.Format(time.DateOnly))
@@ -377,24 +409,42 @@ func alerts(ctx context.Context, st *store.Store, o Options, injected []generato
 	// The change-window alerts were listed above.
 	all := len(held)
 	held = slices.DeleteFunc(held, func(a alertmanager.Alert) bool { return a.Labels["alertname"] == anomaly.WindowAlert })
-	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, %d of them of deployments outside their windows; the anomalies, by service first:",
+	say("sent to a private Alertmanager (%s, %s); it holds %d alerts, %d of them of deployments outside their windows; the anomalies, labelled with the catalog's owner and tier, services by tier (alerting.tiers: tier-1 first), then the organisation's:",
 		alertmanager.Binary, am.URL, all, all-len(held))
-	sort.Slice(held, func(i, j int) bool {
+	// Services first, by tier; then the organisation's series (no
+	// service, no team); the teams' repeat their services'.
+	group := func(l map[string]string) int {
+		switch {
+		case l["service"] != "":
+			return 0
+		case l["team"] == "":
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(held, func(i, j int) bool {
 		a, b := held[i].Labels, held[j].Labels
-		if (a["service"] == "") != (b["service"] == "") {
-			return a["service"] != ""
+		if ga, gb := group(a), group(b); ga != gb {
+			return ga < gb
 		}
-		return a["service"]+a["team"]+a["kpi"] < b["service"]+b["team"]+b["kpi"]
+		if c := acfg.Tiers.Compare(anomaly.Ranked{Tier: a["tier"], Severity: a["severity"]}, anomaly.Ranked{Tier: b["tier"], Severity: b["severity"]}); c != 0 {
+			return c < 0
+		}
+		return a["service"]+a["environment"]+a["kpi"] < b["service"]+b["environment"]+b["kpi"]
 	})
-	for i, a := range held {
-		if i == 6 {
-			say("  … and %d more (team and organisation series show the same anomalies)", len(held)-i)
-			break
+	shown := 0
+	for _, a := range held {
+		if g := group(a.Labels); g == 2 || (g == 0 && shown == 6) || (g == 1 && shown == 8) {
+			continue
 		}
-		say("  [%s] %s", a.Labels["severity"], a.Annotations["summary"])
+		shown++
+		say("  [%s %s, owner %s] %s", a.Labels["severity"], a.Labels["tier"], a.Labels["owner"], a.Annotations["summary"])
 		if f := a.Annotations["factors"]; f != "" {
 			say("      contributing factors: %s", f)
 		}
+	}
+	if more := len(held) - shown; more > 0 {
+		say("  … and %d more (the teams' series show their services' anomalies)", more)
 	}
 	return am, nil
 }
@@ -539,4 +589,59 @@ func summary(ctx context.Context, st *store.Store, out io.Writer) error {
 	}
 	tw.Flush()
 	return rows2.Err()
+}
+
+// writeCatalog writes a service catalog for the generator's services into
+// dir (a plain YAML of the catalog's fields, docs/catalog.md) and watches
+// it: each service owned by its team (but the last, which the catalog
+// moved to team sre while its events still name the old team), in system
+// commerce or core by its team, and tiered by how often it deploys, the
+// busiest quarter tier-1, the next tier-2, the others tier-3.
+func writeCatalog(dir string, cfg generator.Config, log *slog.Logger, say func(string, ...any)) (*catalog.Watcher, error) {
+	svcs, err := generator.Services(cfg)
+	if err != nil {
+		return nil, err
+	}
+	byRate := slices.Clone(svcs)
+	slices.SortStableFunc(byRate, func(a, b generator.Service) int { return cmp.Compare(b.PerDay, a.PerDay) })
+	tier := map[string]string{}
+	count := map[string]int{}
+	for i, s := range byRate {
+		t := "tier-3"
+		switch {
+		case i < (len(byRate)+3)/4:
+			t = "tier-1"
+		case i < (len(byRate)+1)/2:
+			t = "tier-2"
+		}
+		tier[s.Name] = t
+		count[t]++
+	}
+	commerce := map[string]bool{"storefront": true, "payments": true, "fulfillment": true, "growth": true, "marketplace": true}
+	var b strings.Builder
+	b.WriteString("# The demo's service catalog (opsmetrics demo; docs/catalog.md).\n")
+	for i, s := range svcs {
+		system, owner := "core", s.Team
+		if commerce[s.Team] {
+			system = "commerce"
+		}
+		if i == len(svcs)-1 && len(svcs) > 1 {
+			owner = "sre" // moved to another team in the catalog; its CI still sends the old one
+		}
+		fmt.Fprintf(&b, "- {name: %s, owner: %s, system: %s, tier: %s}\n", s.Name, owner, system, tier[s.Name])
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "services.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	w, err := catalog.NewWatcher(catalog.Config{Path: dir}, log)
+	if err != nil {
+		return nil, err
+	}
+	say("service catalog of the %d services written to %s: %d tier-1, %d tier-2, %d tier-3, owned by their teams (catalog.path; docs/catalog.md)",
+		len(svcs), file, count["tier-1"], count["tier-2"], count["tier-3"])
+	return w, nil
 }

@@ -74,7 +74,9 @@ func TestDemo(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{"what landed in ClickHouse", "dead letters", "time_order: incident INC-DEMO", "invalid_value: deployment d-demo", "KPIs per team", "unshipped", "level (DORA 2024)",
-		"90% band", "3 targets reviewed over"} {
+		"90% band", "3 targets reviewed over", "service catalog of the 4 services written to", "KPIs per tier of the service catalog",
+		"tier-1, owner ", "teams stored that are not their service's owner in the catalog (opsmetrics catalog check; docs/catalog.md): ",
+		"sent team", "the catalog's owner is sre"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}

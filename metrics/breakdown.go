@@ -9,14 +9,16 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
+	"github.com/opsmetrics/opsmetrics/internal/store"
 )
 
 // The breakdowns below are the rows of one interval (or window) of a KPI
 // series grouped by every dimension below it, which anomaly's
 // ContributingFactors ranks: deployments (the deployment counts, change
-// failure and rework rates) and incidents (the incident counts, MTTR and
-// MTTD). They count as Summaries counts, over the same range, filters and
-// production environments.
+// failure and rework rates), incidents (the incident counts, MTTR and
+// MTTD), changes (lead time) and patch targets (the patch counts, latency
+// and compliance). They count as Summaries counts, over the same range,
+// filters and production environments.
 
 // DeploymentDimensions are the dimensions of a deployment breakdown, in
 // the order of its rows' values.
@@ -198,4 +200,164 @@ FROM (
 )
 GROUP BY `+dims+`
 ORDER BY `+dims, int64(d.Threshold/time.Second), src, q.where(start)), nil
+}
+
+// LeadTimeDimensions are the dimensions of a lead-time breakdown, in the
+// order of its rows' values: the change's service and team, and the actor
+// and pipeline of the deployment that first shipped it to production.
+var LeadTimeDimensions = []string{"service", "team", "actor", "pipeline"}
+
+// DurationRow is the samples of a duration KPI that share one combination
+// of values: Samples of them, Beyond those beyond the threshold.
+type DurationRow struct {
+	Values          []string
+	Samples, Beyond uint64
+}
+
+// LeadTimeBreakdown reads the changes whose first successful production
+// deployment finished in [q.From, q.To), as Summaries counts their lead
+// time (from the commit, or from the merge with q.LeadTimeFromMerge,
+// looking back q.LeadTimeLookback), filtered as q filters, grouped by
+// LeadTimeDimensions; Beyond counts the lead times above threshold, or
+// below it when below.
+func LeadTimeBreakdown(ctx context.Context, conn driver.Conn, q Query, threshold time.Duration, below bool) ([]DurationRow, error) {
+	var out []DurationRow
+	err := query(ctx, conn, leadTimeBreakdown(q, threshold, below), func(r *leadTimeBreakdownRow) {
+		out = append(out, DurationRow{Values: []string{r.Service, r.Team, r.Actor, r.Pipeline}, Samples: r.Changes, Beyond: r.Beyond})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lead time breakdown: %w", err)
+	}
+	return out, nil
+}
+
+type leadTimeBreakdownRow struct {
+	Service  string `ch:"service"`
+	Team     string `ch:"team"`
+	Actor    string `ch:"actor"`
+	Pipeline string `ch:"pipeline"`
+	Changes  uint64 `ch:"changes"`
+	Beyond   uint64 `ch:"beyond"`
+}
+
+// LeadTimeBreakdownSQL is LeadTimeBreakdown's query, for ClickHouse 18.16
+// and later, and its arguments.
+func LeadTimeBreakdownSQL(q Query, threshold time.Duration, below bool) (string, []any, error) {
+	return chsql.Bind(leadTimeBreakdown(q, threshold, below))
+}
+
+// leadTimeBreakdown is leadTimeSource's changes and lead times (the same
+// start, lookback and first production deployment), with the actor and
+// pipeline of that deployment.
+func leadTimeBreakdown(q Query, threshold time.Duration, below bool) chsql.Expr {
+	lookback := q.LeadTimeLookback
+	if lookback <= 0 {
+		lookback = DefaultLeadTimeLookback
+	}
+	since := at(q.From.Add(-lookback))
+	start := "ifNull(least(authored_at, merged_at), ifNull(authored_at, merged_at))"
+	if q.LeadTimeFromMerge {
+		start = "merged_at"
+	}
+	changes := chsql.SQL("("+store.Changes("change_id IN (SELECT change_id FROM change_events WHERE authored_at >= ? OR merged_at >= ?)",
+		"service", "team", "authored_at", "merged_at")+")", since, since)
+	deploys := deploymentsFinished(since, chsql.Time{}, []string{"environment", "status", "finished_at", "changes", "actor", "pipeline"},
+		chsql.SQL("has(?, environment)", q.production()))
+	beyond := "lead > ?"
+	if below {
+		beyond = "lead < ?"
+	}
+	first := "tuple(finished_at, deployment_id)"
+	return chsql.SQL(`SELECT service, team, actor, pipeline, count() AS changes, countIf(`+beyond+`) AS beyond
+FROM (
+	SELECT service, team, environment, actor, pipeline, first_deploy, `+leadSeconds+` AS lead
+	FROM (
+		SELECT change_id, service, team, assumeNotNull(`+start+`) AS start
+		FROM ? WHERE isNotNull(`+start+`) AND `+start+` >= ? AND `+start+` < ?
+	)
+	ANY LEFT JOIN (
+		SELECT change_id, min(finished_at) AS first_deploy, argMin(environment, `+first+`) AS environment,
+			argMin(actor, `+first+`) AS actor, argMin(pipeline, `+first+`) AS pipeline
+		FROM (
+			SELECT deployment_id, environment, finished_at, actor, pipeline, arrayJoin(changes) AS change_id
+			FROM ? WHERE status = 'success' AND has(?, environment)
+		)
+		GROUP BY change_id
+	) USING (change_id)
+)
+WHERE ?
+GROUP BY service, team, actor, pipeline
+ORDER BY service, team, actor, pipeline`, int64(threshold/time.Second), changes, since, at(q.To), deploys, q.production(), q.where("first_deploy"))
+}
+
+// PatchDimensions are the dimensions of a patch breakdown, in the order of
+// its rows' values. A patch without a severity is of severity unknown, as
+// the patch KPIs count it.
+var PatchDimensions = []string{"service", "team", "environment", "target", "severity"}
+
+// PatchRow is the patch targets of one combination of values, judged as
+// the patch KPIs judge them (the deadlines of q.PatchDeadlines): Released
+// of them; Due those whose deadline passed before the range end or whose
+// outcome is known, Compliant those applied by their deadline; Applied
+// those with a latency (release to application), Beyond those whose
+// latency is beyond the threshold.
+type PatchRow struct {
+	Values                   []string
+	Released, Due, Compliant uint64
+	Applied, Beyond          uint64
+}
+
+// PatchBreakdown reads the patch targets released in [q.From, q.To),
+// filtered as q filters, grouped by PatchDimensions, each judged by the
+// rules of the patch KPIs (Query.patchFigures). Beyond counts the patch
+// latencies above threshold, or below it when below.
+func PatchBreakdown(ctx context.Context, conn driver.Conn, q Query, threshold time.Duration, below bool) ([]PatchRow, error) {
+	src := patchesReleased(at(q.From), at(q.To), dimsAnd("target", "severity", "released_at", "applied_at", "outcome")...)
+	pq := chsql.SQL(`SELECT service, team, environment, target, patch_id, if(severity = '', 'unknown', severity) AS severity,
+		assumeNotNull(released_at) AS released, ifNull(applied_at, toDateTime(0, 'UTC')) AS applied, outcome
+		FROM ? WHERE isNotNull(released_at) AND ?
+		ORDER BY service, team, environment, target, patch_id`, src, q.where("assumeNotNull(released_at)"))
+	at := map[string]int{}
+	var out []PatchRow
+	err := query(ctx, conn, pq, func(r *patchBreakdownRow) {
+		vals := []string{r.Service, r.Team, r.Environment, r.Target, r.Severity}
+		key := strings.Join(vals, "\x00")
+		i, ok := at[key]
+		if !ok {
+			i = len(out)
+			at[key] = i
+			out = append(out, PatchRow{Values: vals})
+		}
+		// One target at a time through the KPIs' own rules.
+		var s Summary
+		q.patchFigures(&s, &patchTuples{IDs: []string{r.ID}, Severities: []string{r.Severity}, Released: []time.Time{r.Released},
+			Applied: []time.Time{r.Applied}, Outcomes: []string{r.Outcome}}, true)
+		p := &out[i]
+		p.Released++
+		p.Due += s.PatchesDue
+		p.Compliant += s.PatchesCompliant
+		if s.PatchLatencyMedianSeconds != nil {
+			p.Applied++
+			d := time.Duration(*s.PatchLatencyMedianSeconds * float64(time.Second))
+			if (!below && d > threshold) || (below && d < threshold) {
+				p.Beyond++
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("patch breakdown: %w", err)
+	}
+	return out, nil
+}
+
+type patchBreakdownRow struct {
+	Service     string    `ch:"service"`
+	Team        string    `ch:"team"`
+	Environment string    `ch:"environment"`
+	Target      string    `ch:"target"`
+	ID          string    `ch:"patch_id"`
+	Severity    string    `ch:"severity"`
+	Released    time.Time `ch:"released"`
+	Applied     time.Time `ch:"applied"`
+	Outcome     string    `ch:"outcome"`
 }

@@ -200,3 +200,143 @@ func TestIncidentBreakdown(t *testing.T) {
 		t.Error("an unknown duration gave no error")
 	}
 }
+
+// TestLeadTimeBreakdown checks the lead-time rows (the actor and pipeline
+// of the first successful production deployment of each change, the lead
+// times beyond six hours) against the changes written, and their samples
+// against Summaries' lead time.
+func TestLeadTimeBreakdown(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	r := rand.New(rand.NewPCG(16, 7))
+	from, to := breakdownDay, breakdownDay.Add(24*time.Hour)
+	type want struct{ samples, beyond uint64 }
+	exp := map[string]*want{}
+	var events []*event.Event
+	for i := range 240 {
+		s := r.IntN(4)
+		id := fmt.Sprintf("c-%d", i)
+		authored := breakdownDay.Add(time.Duration(r.IntN(40*60)-30*60) * time.Minute)
+		events = append(events, &event.Event{Kind: event.KindChange, ID: "e-" + id, Time: authored, Change: &event.Change{ID: id,
+			Service: fmt.Sprintf("svc-%d", s), Team: fmt.Sprintf("team-%d", s%2), AuthoredAt: authored}})
+		// Up to three deployments ship it: staging, a failed one, and
+		// successful production ones; the first of these counts.
+		var first *event.Deployment
+		for j := range r.IntN(4) {
+			d := &event.Deployment{ID: fmt.Sprintf("d-%d-%d", i, j), Service: fmt.Sprintf("svc-%d", s), Team: fmt.Sprintf("team-%d", s%2),
+				Environment: []string{"production", "production", "staging"}[r.IntN(3)], Status: event.DeploymentSuccess,
+				FinishedAt: authored.Add(time.Duration(r.IntN(16*60)) * time.Minute), Changes: []string{id},
+				Actor: []string{"ana", "bo", "ci-bot"}[r.IntN(3)], Pipeline: []string{"main", "hotfix"}[r.IntN(2)]}
+			if r.IntN(6) == 0 {
+				d.Status = event.DeploymentFailure
+			}
+			events = append(events, &event.Event{Kind: event.KindDeployment, ID: "e-" + d.ID, Time: d.FinishedAt, Deployment: d})
+			if d.Environment == "production" && d.Status == event.DeploymentSuccess && (first == nil || d.FinishedAt.Before(first.FinishedAt)) {
+				first = d
+			}
+		}
+		if first == nil || first.FinishedAt.Before(from) || !first.FinishedAt.Before(to) {
+			continue
+		}
+		k := strings.Join([]string{fmt.Sprintf("svc-%d", s), fmt.Sprintf("team-%d", s%2), first.Actor, first.Pipeline}, "|")
+		if exp[k] == nil {
+			exp[k] = &want{}
+		}
+		exp[k].samples++
+		if first.FinishedAt.Sub(authored) > 6*time.Hour {
+			exp[k].beyond++
+		}
+	}
+	write(t, st, events...)
+	q := metrics.Query{From: from, To: to}
+	rows, err := metrics.LeadTimeBreakdown(context.Background(), st.Conn(), q, 6*time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples, beyond uint64
+	for _, row := range rows {
+		k := strings.Join(row.Values, "|")
+		if w := exp[k]; w == nil || *w != (want{row.Samples, row.Beyond}) {
+			t.Errorf("row %s: %+v, want %+v", k, row, w)
+		}
+		delete(exp, k)
+		samples, beyond = samples+row.Samples, beyond+row.Beyond
+	}
+	for k := range exp {
+		t.Errorf("row %s missing", k)
+	}
+	sums, err := metrics.Summaries(context.Background(), st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sums[0]; int(samples) != s.Samples["lead_time"] {
+		t.Errorf("%d lead-time samples; Summaries has %d", samples, s.Samples["lead_time"])
+	}
+	if samples < 40 || beyond < 10 || beyond > samples-10 {
+		t.Errorf("%d samples, %d beyond: the fixture tests little", samples, beyond)
+	}
+}
+
+// TestPatchBreakdown checks the patch rows' totals (released, due,
+// compliant, applied) against Summaries' patch figures over the same
+// range, which judge by the same deadlines, and the latencies beyond two
+// days against the patches written.
+func TestPatchBreakdown(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	r := rand.New(rand.NewPCG(16, 8))
+	from, to := breakdownDay, breakdownDay.Add(24*time.Hour)
+	var events []*event.Event
+	wantBeyond := map[string]uint64{}
+	for i := range 160 {
+		released := breakdownDay.Add(time.Duration(r.IntN(30*60)-3*60) * time.Minute)
+		p := &event.Patch{ID: fmt.Sprintf("CVE-%d", i), Target: fmt.Sprintf("host-%d", r.IntN(6)), Service: fmt.Sprintf("svc-%d", r.IntN(3)),
+			Environment: []string{"production", "production", "staging"}[r.IntN(3)],
+			Severity:    []event.Severity{"critical", "high", "medium", "low", ""}[r.IntN(5)], ReleasedAt: released}
+		p.Team = "team-" + p.Service[4:]
+		took := time.Duration(r.IntN(20*24)) * time.Hour
+		switch r.IntN(5) {
+		case 0: // open
+		case 1:
+			p.Outcome = event.PatchFailed
+		default:
+			p.Outcome, p.AppliedAt = event.PatchApplied, released.Add(took)
+		}
+		events = append(events, &event.Event{Kind: event.KindPatch, ID: fmt.Sprintf("e-%d", i), Time: released, Patch: p})
+		sev := string(p.Severity)
+		if sev == "" {
+			sev = "unknown"
+		}
+		if p.Environment == "production" && !released.Before(from) && released.Before(to) && p.Outcome == event.PatchApplied && took > 48*time.Hour {
+			wantBeyond[strings.Join([]string{p.Service, p.Team, p.Environment, p.Target, sev}, "|")]++
+		}
+	}
+	write(t, st, events...)
+	q := metrics.Query{From: from, To: to}
+	rows, err := metrics.PatchBreakdown(context.Background(), st.Conn(), q, 48*time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got metrics.PatchRow
+	for _, row := range rows {
+		k := strings.Join(row.Values, "|")
+		if row.Beyond != wantBeyond[k] {
+			t.Errorf("row %s: %d beyond two days, want %d", k, row.Beyond, wantBeyond[k])
+		}
+		delete(wantBeyond, k)
+		got.Released, got.Due, got.Compliant, got.Applied = got.Released+row.Released, got.Due+row.Due, got.Compliant+row.Compliant, got.Applied+row.Applied
+	}
+	for k := range wantBeyond {
+		t.Errorf("row %s missing", k)
+	}
+	sums, err := metrics.Summaries(context.Background(), st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sums[0]
+	if got.Released != s.PatchesReleased || got.Due != s.PatchesDue || got.Compliant != s.PatchesCompliant || int(got.Applied) != s.Samples["patch_latency"] {
+		t.Errorf("totals %+v; Summaries has %d released, %d due, %d compliant, %d latencies", got, s.PatchesReleased, s.PatchesDue,
+			s.PatchesCompliant, s.Samples["patch_latency"])
+	}
+	if got.Due < 30 || got.Compliant == 0 || got.Compliant == got.Due {
+		t.Errorf("totals %+v: the fixture tests little", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -26,7 +27,8 @@ type Explanation struct {
 }
 
 // ExplainableKPIs are the KPI names Explain accepts.
-var ExplainableKPIs = []string{"deployment_frequency", "change_failure_rate", "rework_rate", "recovery_time", "mttr", "mttd", "mtta", "lead_time"}
+var ExplainableKPIs = []string{"deployment_frequency", "change_failure_rate", "rework_rate", "recovery_time", "mttr", "mttd", "mtta", "lead_time",
+	KPIDeploymentsOutsideWindow}
 
 // Explain lists the deployments, incidents (with their attributions) or
 // changes that the KPI named kpi is computed from, for q's range and
@@ -57,6 +59,8 @@ func ExplainIn(ctx context.Context, conn driver.Conn, kpi string, q Query, loc *
 	switch kpi {
 	case "recovery_time":
 		return e, explainRecovery(ctx, conn, q, attrs, e, ts)
+	case KPIDeploymentsOutsideWindow:
+		return e, explainWindows(ctx, conn, q, e, loc)
 	case "deployment_frequency", "change_failure_rate", "rework_rate":
 		e.Columns = []string{"deployment", "service", "environment", "finished", "status", "unplanned", "blamed for", "counts as failed"}
 		src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("finished_at", "status", "unplanned"), chsql.Expr{})
@@ -166,6 +170,56 @@ func explainRecovery(ctx context.Context, conn driver.Conn, q Query, attrs []Att
 	}
 	e.Notes = append(e.Notes, fmt.Sprintf("median of the %d recovered: %s; DORA %s level: %s; %d not recovered yet, left out",
 		len(xs), human("seconds", median), levels.Name, level, len(rows)-len(xs)))
+	return nil
+}
+
+// explainWindows lists the production deployments of q's range with the
+// change calendar's class of each (docs/change-windows.md), the windows
+// it missed or the freeze it hit, and when it would have been allowed,
+// and notes the KPI's figures from them.
+func explainWindows(ctx context.Context, conn driver.Conn, q Query, e *Explanation, loc *time.Location) error {
+	e.Columns = []string{"deployment", "service", "team", "environment", "tier", "started", "finished", "actor", "pipeline", "class",
+		"window missed, or freeze hit", "allowed from"}
+	if q.Calendar == nil {
+		e.Notes = append(e.Notes, "no change calendar is configured (change_calendar, docs/change-windows.md): no deployment is judged")
+		return nil
+	}
+	wq := chsql.SQL(`SELECT deployment_id, service, team, environment, tier, actor, pipeline, version, t, finished_at, unplanned, fix, `+windowClass+`
+		FROM ? WHERE ? ORDER BY t, deployment_id`, windowSource(q.rangeOf(), "actor", "pipeline", "version"), q.where("finished_at"))
+	counts := map[string]int{}
+	err := query(ctx, conn, wq, func(d *WindowDeployment) {
+		counts[d.Class]++
+		missed, next := "-", "-"
+		if d.Class != string(calendar.InWindow) && d.Class != string(calendar.NoWindow) {
+			v := d.Verdict(q.Calendar)
+			names := v.Windows
+			if v.Freeze != "" {
+				names = []string{v.Freeze}
+			}
+			var parts []string
+			for _, n := range names {
+				text, _ := q.Calendar.Describe(n)
+				parts = append(parts, n+": "+text)
+			}
+			missed = strings.Join(parts, "; ")
+			if !v.NextAllowed.IsZero() {
+				next = explainTime(v.NextAllowed, loc)
+			}
+		}
+		e.Rows = append(e.Rows, []string{d.ID, d.Service, d.Team, d.Environment, d.Tier, explainTime(d.Time, loc), explainTime(d.Finished, loc),
+			d.Actor, d.Pipeline, d.Class, missed, next})
+	})
+	if err != nil {
+		return fmt.Errorf("deployments outside window: %w", err)
+	}
+	broke := counts[string(calendar.OutsideWindow)] + counts[string(calendar.InFreeze)]
+	share := "-"
+	if n := len(e.Rows); n > 0 {
+		share = FormatValue("ratio", float64(broke)/float64(n))
+	}
+	e.Notes = append(e.Notes, fmt.Sprintf("deployments_outside_window: %d (%d outside_window + %d in_freeze) of %d deployments, share %s; "+
+		"%d unplanned_fix counted apart; %d in_window, %d no_window", broke, counts[string(calendar.OutsideWindow)], counts[string(calendar.InFreeze)],
+		len(e.Rows), share, counts[string(calendar.UnplannedFix)], counts[string(calendar.InWindow)], counts[string(calendar.NoWindow)]))
 	return nil
 }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 )
 
 // Exporter exposes rolling KPI values as Prometheus gauges for each window
@@ -28,6 +30,7 @@ type Exporter struct {
 	log     *slog.Logger
 
 	maxLabelBytes, maxLabelValues int
+	catalog                       func() *catalog.Catalog // nil: base's
 
 	mu        sync.Mutex
 	snapshot  []map[string][]exported // by scope, then window label
@@ -77,6 +80,11 @@ func (x *Exporter) LimitLabels(maxBytes, maxValues int) {
 	x.maxLabelBytes, x.maxLabelValues = max(maxBytes, 16), max(maxValues, 1)
 }
 
+// FollowCatalog makes each refresh read the service catalog that
+// current returns then (a catalog.Watcher's Catalog), for the tiers the
+// change calendar judges deployments by.
+func (x *Exporter) FollowCatalog(current func() *catalog.Catalog) { x.catalog = current }
+
 // Refresh recomputes every window ending now, for every scope.
 func (x *Exporter) Refresh(ctx context.Context) error {
 	now := time.Now().UTC()
@@ -92,6 +100,9 @@ func (x *Exporter) Refresh(ctx context.Context) error {
 		sums := map[string][]*Summary{}
 		for label, w := range x.windows {
 			q := x.base
+			if x.catalog != nil {
+				q = q.WithCatalog(x.catalog())
+			}
 			q.From, q.To, q.By = now.Add(-w), now, sc.by
 			s, err := Summaries(ctx, x.conn, q)
 			if err != nil {

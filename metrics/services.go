@@ -57,6 +57,22 @@ func (q Query) catalogFilters() []chsql.Expr {
 	return out
 }
 
+// WithCatalog is q reading the service catalog c: its system and tier
+// dimensions and filters, and, with a change calendar, the services'
+// tiers deployments_outside_window judges by (ServiceTiers). A process
+// that reloads its catalog calls it on each use with the catalog of the
+// moment; a nil c keeps q's.
+func (q Query) WithCatalog(c *catalog.Catalog) Query {
+	if c == nil {
+		return q
+	}
+	q.Catalog = c
+	if q.Calendar != nil {
+		q.ServiceTiers = c.Tiers()
+	}
+	return q
+}
+
 // checkCatalog says why q cannot slice or filter by system or tier: no
 // service catalog is configured.
 func (q Query) checkCatalog() error {

@@ -156,3 +156,25 @@ func (d WindowDeployment) Verdict(cal *calendar.Calendar) calendar.Verdict {
 	return cal.Classify(calendar.Deployment{Time: d.Time, Environment: d.Environment, Team: d.Team, Tier: d.Tier,
 		UnplannedFix: d.Fix == 1})
 }
+
+// FirstStored is when each of the deployments ids was first stored: the
+// earliest ingestion among its messages held now. A replayed message is
+// stored again, so once merged it can make this later; callers that must
+// not count a deployment twice remember what they did with it.
+func FirstStored(ctx context.Context, conn driver.Conn, ids []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := query(ctx, conn, chsql.SQL(`SELECT deployment_id, min(ingested_at) AS stored_at FROM deployment_events
+		WHERE ? GROUP BY deployment_id`, inSet("deployment_id", ids)), func(r *struct {
+		ID     string    `ch:"deployment_id"`
+		Stored time.Time `ch:"stored_at"`
+	}) {
+		out[r.ID] = r.Stored
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deployments first stored: %w", err)
+	}
+	return out, nil
+}

@@ -271,3 +271,52 @@ func TestDeploymentsOutsideWindow(t *testing.T) {
 		t.Errorf("table, newest first:\n got %v\nwant %v", listed, breaking)
 	}
 }
+
+// TestExplainOutsideWindow: `kpi explain deployments_outside_window` lists
+// every production deployment of the range with its class, names the
+// window missed (or the freeze hit) of those that broke the calendar and
+// when they would have been allowed, and notes the KPI's figures, which
+// are Summaries'.
+func TestExplainOutsideWindow(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	from, to := windowDeployments(t, st)
+	cal := windowCalendar(t)
+	q := metrics.Query{From: from, To: to, Calendar: cal, ServiceTiers: map[string]string{"Ledger": "Tier-1"}}
+	e, err := metrics.Explain(ctx, st.Conn(), metrics.KPIDeploymentsOutsideWindow, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, err := metrics.Summaries(ctx, st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sums[0]
+	classes := map[string]int{}
+	var fri []string
+	for _, r := range e.Rows {
+		classes[r[9]]++
+		if r[0] == "pay-fri18" {
+			fri = r
+		}
+	}
+	if uint64(len(e.Rows)) != s.Deployments || uint64(classes["outside_window"]+classes["in_freeze"]) != s.DeploymentsOutsideWindow ||
+		uint64(classes["unplanned_fix"]) != s.UnplannedFixesOutsideWindow || uint64(classes["in_freeze"]) != s.DeploymentsInFreeze {
+		t.Errorf("rows by class %v of %d; Summaries: %d deployments, %d outside, %d in freeze, %d fixes", classes, len(e.Rows),
+			s.Deployments, s.DeploymentsOutsideWindow, s.DeploymentsInFreeze, s.UnplannedFixesOutsideWindow)
+	}
+	if len(fri) == 0 || fri[7] != "new-hire" || fri[10] != "payments-tue-thu: tue, thu 10:00–16:00 (Europe/Paris)" ||
+		fri[11] != "2026-11-24 09:00" {
+		t.Errorf("pay-fri18's row %q, want new-hire, the payments window and allowed from Tuesday 10:00 Paris (09:00 UTC)", fri)
+	}
+	want := fmt.Sprintf("deployments_outside_window: %d (%d outside_window + %d in_freeze) of %d deployments", s.DeploymentsOutsideWindow,
+		classes["outside_window"], classes["in_freeze"], s.Deployments)
+	if len(e.Notes) != 1 || !strings.HasPrefix(e.Notes[0], want) {
+		t.Errorf("notes %q, want %q…", e.Notes, want)
+	}
+	q.Calendar = nil
+	if e, err := metrics.Explain(ctx, st.Conn(), metrics.KPIDeploymentsOutsideWindow, q); err != nil || len(e.Rows) != 0 ||
+		len(e.Notes) != 1 || !strings.Contains(e.Notes[0], "no change calendar is configured") {
+		t.Errorf("without a calendar: %+v (%v)", e, err)
+	}
+}

@@ -3,16 +3,20 @@
 // network, that sets the organisation's DORA levels and KPIs (and those of
 // its slices) against the previous period, draws the organisation's KPI
 // trends against their learnt baseline bands, and lists the anomalies,
-// incidents and patch compliance of the period. Build gathers the data from
+// the review of the targets, the deployments that broke the change
+// calendar, the incidents and patch compliance of the period. Build gathers the data from
 // ClickHouse into a Report; WriteHTML renders a Report without ClickHouse.
 package report
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +25,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
@@ -37,15 +42,20 @@ type Options struct {
 	// By slices the DORA table; the organisation's row is always there.
 	By []metrics.Dimension
 	// Query holds the KPI settings: Production, MaxGap, Levels,
-	// LevelTables, LeadTimeFromMerge, LeadTimeLookback and PatchDeadlines.
-	// Its range, By, Step and filters are ignored: a report covers the
-	// whole organisation.
+	// LevelTables, LeadTimeFromMerge, LeadTimeLookback, PatchDeadlines,
+	// and the change calendar with the services' tiers (Calendar,
+	// ServiceTiers; no calendar, no figures). Its range, By, Step and
+	// filters are ignored: a report covers the whole organisation.
 	Query metrics.Query
 	// Now is the generation time in the header (default time.Now()).
 	Now time.Time
 	// Thresholds are the configured targets (alerting.thresholds), which
 	// the report reviews over the quarter that ends at To.
 	Thresholds []anomaly.ThresholdRule
+	// Tiers name the service catalog's tiers (Query.Catalog) as the
+	// alerts' tier labels do (alerting.tiers); no levels:
+	// anomaly.DefaultTiers.
+	Tiers anomaly.Tiers
 }
 
 // Report is the data of one report, gathered by Build.
@@ -70,12 +80,50 @@ type Report struct {
 	// time, flagged or not (anomaly.ReadJudged).
 	Judged    []anomaly.Judged
 	Anomalies []anomaly.Record
+	// Owners are the owner and tier labels of each anomaly's alert, by
+	// index of Anomalies, from the service catalog (anomaly.Tiers.Owner).
+	Owners [][2]string
 	// Incidents are the incidents whose impact started in the range, with
 	// the deployment that caused each one.
 	Incidents []metrics.Attribution
 	// Targets is the review of the threshold rules over the quarter that
 	// ends at To; nil when none are configured.
 	Targets *anomaly.RulesReview
+	// Calendar is the change calendar's figures of the period; nil when
+	// no calendar is configured (Options.Query.Calendar).
+	Calendar *CalendarFigures
+}
+
+// CalendarFigures are the production deployments of the period judged by
+// the change calendar (docs/change-windows.md), as the KPI
+// deployments_outside_window counts them.
+type CalendarFigures struct {
+	// Slices are the period's summaries by team and environment, whose
+	// calendar figures (DeploymentsOutsideWindow, OutsideWindowShare,
+	// DeploymentsInFreeze, UnplannedFixesOutsideWindow) the section shows.
+	Slices []*metrics.Summary
+	// Offenders are the deployments that broke the calendar, the worst
+	// first: those in a freeze, then the longest wait until they would
+	// have been allowed (none known: first), then the earliest.
+	Offenders []Offender
+	// Fixes are the unplanned fixes for an open incident deployed outside
+	// windows or in a freeze, counted apart, in time order.
+	Fixes []Offender
+}
+
+// Offender is a deployment outside its windows or in a freeze, with the
+// windows it missed or the freeze it hit.
+type Offender struct {
+	metrics.WindowDeployment
+	// Missed names the deciding windows it missed, each with its days
+	// and hours in its zone, or the freeze it hit with its bounds and
+	// reason.
+	Missed string
+	// Freeze is set for a deployment in a freeze.
+	Freeze bool
+	// NextAllowed is when it would have been allowed; zero when none
+	// came within eight weeks.
+	NextAllowed time.Time
 }
 
 // Interval is one bucket of the organisation's trend.
@@ -152,6 +200,14 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 	if r.Anomalies, err = anomaly.Records(ctx, conn, o.From, o.To); err != nil {
 		return nil, err
 	}
+	tiers := o.Tiers
+	if len(tiers.Levels) == 0 {
+		tiers = anomaly.DefaultTiers
+	}
+	for _, a := range r.Anomalies {
+		owner, tier := tiers.Owner(o.Query.Catalog, a.Series.Service, a.Series.Team)
+		r.Owners = append(r.Owners, [2]string{owner, tier})
+	}
 	if r.Incidents, err = metrics.AttributionsOf(ctx, conn, q); err != nil {
 		return nil, err
 	}
@@ -160,7 +216,70 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if q.Calendar != nil {
+		if r.Calendar, err = calendarFigures(ctx, conn, q); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// calendarFigures are q's deployments judged by its calendar: by team and
+// environment, and one by one.
+func calendarFigures(ctx context.Context, conn driver.Conn, q metrics.Query) (*CalendarFigures, error) {
+	sq := q
+	sq.By = []metrics.Dimension{metrics.Team, metrics.Environment}
+	sums, err := metrics.Summaries(ctx, conn, sq)
+	if err != nil {
+		return nil, fmt.Errorf("change calendar by team and environment: %w", err)
+	}
+	c := &CalendarFigures{}
+	for _, s := range sums {
+		if s.Deployments > 0 {
+			c.Slices = append(c.Slices, s)
+		}
+	}
+	ds, err := metrics.OutsideWindow(ctx, conn, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		v := d.Verdict(q.Calendar)
+		names := v.Windows
+		if v.Freeze != "" {
+			names = []string{v.Freeze}
+		}
+		var missed []string
+		for _, name := range names {
+			text, _ := q.Calendar.Describe(name)
+			missed = append(missed, name+": "+text)
+		}
+		o := Offender{WindowDeployment: d, Missed: strings.Join(missed, "; "), Freeze: v.Freeze != "", NextAllowed: v.NextAllowed}
+		if d.Class == string(calendar.UnplannedFix) {
+			c.Fixes = append(c.Fixes, o)
+		} else {
+			c.Offenders = append(c.Offenders, o)
+		}
+	}
+	slices.SortStableFunc(c.Offenders, func(a, b Offender) int {
+		if a.Freeze != b.Freeze {
+			if a.Freeze {
+				return -1
+			}
+			return 1
+		}
+		wait := func(o Offender) time.Duration {
+			if o.NextAllowed.IsZero() {
+				return math.MaxInt64
+			}
+			return o.NextAllowed.Sub(o.Time)
+		}
+		if c := cmp.Compare(wait(b), wait(a)); c != 0 {
+			return c
+		}
+		return a.Time.Compare(b.Time)
+	})
+	return c, nil
 }
 
 // WriteHTML writes r as one self-contained HTML page.
@@ -183,7 +302,31 @@ type view struct {
 	PatchChart                                                   chart
 	Targets                                                      []anomaly.ReviewLine
 	TargetsBrief                                                 string
+	Calendar                                                     *calendarView
 }
+
+// calendarView is the change calendar's section: a sentence on the
+// organisation, the table by team and environment, the worst offenders
+// (at most MaxOffenders, with how many more), the actors with the most,
+// and the unplanned fixes apart.
+type calendarView struct {
+	Brief, Actors, FixesBrief string
+	Slices                    []calendarSlice
+	Offenders, Fixes          []offenderRow
+	More                      int
+}
+
+type calendarSlice struct {
+	Team, Environment, Deployments, Outside, Share, InFreeze, Fixes string
+}
+
+type offenderRow struct {
+	Started, ID, Service, Team, Environment, Actor, Pipeline, Class, Missed, NextAllowed string
+}
+
+// MaxOffenders is how many of the deployments that broke the calendar
+// the report lists.
+const MaxOffenders = 20
 
 type row struct {
 	Class, Label string
@@ -204,7 +347,7 @@ type coverage struct {
 
 type anomalyRow struct {
 	Interval, KPI, Slice, Observed, Expected, Direction, Severity, Firing string
-	Factors                                                               string
+	Owner, Tier, Factors                                                  string
 }
 
 type incidentRow struct {
@@ -249,8 +392,12 @@ func (r *Report) view() view {
 		v.Rows = append(v.Rows, summaryRow("slice", sliceLabel(s, r.By), s))
 	}
 	v.Trends, v.TrendNote = r.trendCharts()
-	for _, a := range r.Anomalies {
-		v.Anomalies = append(v.Anomalies, anomalyView(a))
+	for i, a := range r.Anomalies {
+		av := anomalyView(a)
+		if i < len(r.Owners) {
+			av.Owner, av.Tier = r.Owners[i][0], r.Owners[i][1]
+		}
+		v.Anomalies = append(v.Anomalies, av)
 	}
 	v.Coverage = r.coverage()
 	for _, a := range r.Incidents {
@@ -262,6 +409,78 @@ func (r *Report) view() view {
 		for _, rv := range r.Targets.Reviews {
 			v.Targets = append(v.Targets, rv.Line())
 		}
+	}
+	if r.Calendar != nil {
+		v.Calendar = r.calendarView(org)
+	}
+	return v
+}
+
+// calendarView words the calendar's figures; org is the organisation's
+// summary of the period.
+func (r *Report) calendarView(org *metrics.Summary) *calendarView {
+	c, loc := r.Calendar, r.loc()
+	cv := &calendarView{}
+	cv.Brief = fmt.Sprintf("%d of the %d production deployments of the period (%s) broke the change calendar: %d outside their windows, %d in a freeze.",
+		org.DeploymentsOutsideWindow, org.Deployments, rate(org.OutsideWindowShare), org.DeploymentsOutsideWindow-org.DeploymentsInFreeze,
+		org.DeploymentsInFreeze)
+	cv.FixesBrief = fmt.Sprintf("Unplanned fixes for an open incident deployed outside their windows or in a freeze: %d; expected there, they are counted apart, not above.",
+		org.UnplannedFixesOutsideWindow)
+	for _, s := range c.Slices {
+		cv.Slices = append(cv.Slices, calendarSlice{Team: orNone(s.Slice[metrics.Team]), Environment: orNone(s.Slice[metrics.Environment]),
+			Deployments: fmt.Sprint(s.Deployments), Outside: fmt.Sprint(s.DeploymentsOutsideWindow), Share: rate(s.OutsideWindowShare),
+			InFreeze: fmt.Sprint(s.DeploymentsInFreeze), Fixes: fmt.Sprint(s.UnplannedFixesOutsideWindow)})
+	}
+	row := func(o Offender) offenderRow {
+		class := "outside its windows"
+		switch {
+		case o.Freeze:
+			class = "in a freeze"
+		case o.Class == string(calendar.UnplannedFix):
+			class = "unplanned fix"
+		}
+		next := absent
+		if !o.NextAllowed.IsZero() {
+			next = o.NextAllowed.In(loc).Format("Mon 2006-01-02 15:04")
+		}
+		return offenderRow{Started: o.Time.In(loc).Format("Mon 2006-01-02 15:04"), ID: o.ID, Service: o.Service, Team: orNone(o.Team),
+			Environment: o.Environment, Actor: orNone(o.Actor), Pipeline: orNone(o.Pipeline), Class: class, Missed: o.Missed, NextAllowed: next}
+	}
+	actors := map[string]int{}
+	for i, o := range c.Offenders {
+		actors[orNone(o.Actor)]++
+		if i < MaxOffenders {
+			cv.Offenders = append(cv.Offenders, row(o))
+		}
+	}
+	cv.More = max(len(c.Offenders)-MaxOffenders, 0)
+	for _, o := range c.Fixes {
+		cv.Fixes = append(cv.Fixes, row(o))
+	}
+	names := slices.Collect(maps.Keys(actors))
+	slices.SortFunc(names, func(a, b string) int {
+		if c := cmp.Compare(actors[b], actors[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	var parts []string
+	for i, a := range names {
+		if i == 5 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d)", a, actors[a]))
+	}
+	if len(parts) > 0 {
+		cv.Actors = "By actor, most first: " + strings.Join(parts, ", ") + "."
+	}
+	return cv
+}
+
+// orNone is a dimension value as the report shows it: "(none)" for none.
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
 	}
 	return v
 }
@@ -769,15 +988,15 @@ Levels are the clusters of the DORA {{.LevelTable}} report. “–” is a value
 <h2>Anomalies of the period</h2>
 {{- if .Anomalies}}
 <p class="note">Intervals that anomaly detection judged outside their learnt baseline band (intervals in UTC).
-Firing: the series alerted (the anomaly persisted and its direction hurts); below a firing
+Owner and tier: the labels its alert carries, from the service catalog. Firing: the series alerted (the anomaly persisted and its direction hurts); below a firing
 anomaly, the values that explain it (docs/alerting.md, "Contributing factors").</p>
 <table class="anomalies">
-<thead><tr><th>Interval (UTC)</th><th>KPI</th><th>Slice</th><th>Observed</th><th>Expected (band)</th><th>Direction</th><th>Severity</th><th>Firing</th></tr></thead>
+<thead><tr><th>Interval (UTC)</th><th>KPI</th><th>Slice</th><th>Owner</th><th>Tier</th><th>Observed</th><th>Expected (band)</th><th>Direction</th><th>Severity</th><th>Firing</th></tr></thead>
 <tbody>
 {{- range .Anomalies}}
-<tr class="anomaly"><td>{{.Interval}}</td><td>{{.KPI}}</td><td>{{.Slice}}</td><td class="num">{{.Observed}}</td><td>{{.Expected}}</td><td>{{.Direction}}</td><td>{{.Severity}}</td><td class="firing-{{.Firing}}">{{.Firing}}</td></tr>
+<tr class="anomaly"><td>{{.Interval}}</td><td>{{.KPI}}</td><td>{{.Slice}}</td><td>{{.Owner}}</td><td>{{.Tier}}</td><td class="num">{{.Observed}}</td><td>{{.Expected}}</td><td>{{.Direction}}</td><td>{{.Severity}}</td><td class="firing-{{.Firing}}">{{.Firing}}</td></tr>
 {{- if .Factors}}
-<tr class="factors"><td></td><td colspan="7">Contributing factors: {{.Factors}}</td></tr>
+<tr class="factors"><td></td><td colspan="9">Contributing factors: {{.Factors}}</td></tr>
 {{- end}}
 {{- end}}
 </tbody>
@@ -811,6 +1030,52 @@ those before. Suggested: the end of the 95% band of a model learnt on the values
 </ul>
 {{- else}}
 <p>No target is configured: threshold rules (alerting.thresholds, docs/alerting.md) are the targets this section reviews.</p>
+{{- end}}
+</section>
+
+<section id="calendar">
+<h2>Change calendar</h2>
+{{- with .Calendar}}
+<p class="note">Production deployments judged by the change calendar at their start, counted in the period their finish falls in
+(docs/change-windows.md): outside the windows that decide for their environment, team or tier, or in a freeze. Unplanned fixes for
+an incident open at the time are expected outside windows and counted apart. Times in the report's time zone.</p>
+<p>{{.Brief}} {{.FixesBrief}}</p>
+<table class="calendar">
+<thead><tr><th>Team</th><th>Environment</th><th>Deployments</th><th>Outside window</th><th>Share</th><th>In freeze</th><th>Unplanned fixes (apart)</th></tr></thead>
+<tbody>
+{{- range .Slices}}
+<tr class="calendar-slice"><td>{{.Team}}</td><td>{{.Environment}}</td><td class="num">{{.Deployments}}</td><td class="num">{{.Outside}}</td><td class="num">{{.Share}}</td><td class="num">{{.InFreeze}}</td><td class="num">{{.Fixes}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- if .Offenders}}
+<h3>Worst offenders</h3>
+<p class="note">Deployments in a freeze first, then those that would have waited longest for their window.{{with .Actors}} {{.}}{{end}}</p>
+<table class="offenders">
+<thead><tr><th>Started</th><th>Deployment</th><th>Service</th><th>Team</th><th>Environment</th><th>Actor</th><th>Pipeline</th><th>Broke</th><th>Window missed, or freeze hit</th><th>Allowed from</th></tr></thead>
+<tbody>
+{{- range .Offenders}}
+<tr class="offender"><td>{{.Started}}</td><td>{{.ID}}</td><td>{{.Service}}</td><td>{{.Team}}</td><td>{{.Environment}}</td><td>{{.Actor}}</td><td>{{.Pipeline}}</td><td>{{.Class}}</td><td>{{.Missed}}</td><td>{{.NextAllowed}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- if .More}}
+<p>And {{.More}} more.</p>
+{{- end}}
+{{- end}}
+{{- if .Fixes}}
+<h3>Unplanned fixes outside windows (counted apart)</h3>
+<table class="fixes">
+<thead><tr><th>Started</th><th>Deployment</th><th>Service</th><th>Team</th><th>Environment</th><th>Actor</th><th>Pipeline</th><th>Broke</th><th>Window missed, or freeze hit</th><th>Allowed from</th></tr></thead>
+<tbody>
+{{- range .Fixes}}
+<tr class="fix"><td>{{.Started}}</td><td>{{.ID}}</td><td>{{.Service}}</td><td>{{.Team}}</td><td>{{.Environment}}</td><td>{{.Actor}}</td><td>{{.Pipeline}}</td><td>{{.Class}}</td><td>{{.Missed}}</td><td>{{.NextAllowed}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- end}}
+{{- else}}
+<p>No change calendar is configured: the windows and freezes of <code>change_calendar</code> (docs/change-windows.md) are what this section judges deployments by.</p>
 {{- end}}
 </section>
 

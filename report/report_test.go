@@ -14,6 +14,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/baselines"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -34,6 +35,7 @@ var headings = []string{
 	"<h2>KPI trends against their baselines</h2>",
 	"<h2>Anomalies of the period</h2>",
 	"<h2>Are our targets still right?</h2>",
+	"<h2>Change calendar</h2>",
 	"<h2>Incidents and their causes</h2>",
 	"<h2>Patch compliance</h2>",
 }
@@ -90,8 +92,12 @@ func TestBuild(t *testing.T) {
 	always := 0.99
 	rules := []anomaly.ThresholdRule{{Name: "org-cfr", KPI: "change_failure_rate", Above: &always},
 		{Name: evil, KPI: "incidents", Above: &always, By: []metrics.Dimension{metrics.Team}}}
+	cat, err := catalog.Parse("c.yaml", []byte("- {name: "+stop.Service+", owner: group:default/stop-squad, tier: \"1\"}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := report.Build(ctx, st.Conn(), report.Options{From: from, To: end, Location: time.UTC,
-		By: []metrics.Dimension{metrics.Service}, Now: end.Add(2 * time.Hour), Thresholds: rules})
+		By: []metrics.Dimension{metrics.Service}, Now: end.Add(2 * time.Hour), Thresholds: rules, Query: metrics.Query{Catalog: cat}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,10 +155,10 @@ func TestBuild(t *testing.T) {
 	var stopped bool
 	for _, row := range rowsOf(section(t, html, "anomalies"), "anomaly") {
 		stopped = stopped || strings.Contains(row, stop.Service) && strings.Contains(row, "<td>Deployments</td>") &&
-			strings.Contains(row, "<td>down</td>")
+			strings.Contains(row, "<td>down</td>") && strings.Contains(row, "<td>stop-squad</td><td>tier-1</td>")
 	}
 	if !stopped {
-		t.Errorf("no deployments-down anomaly of %s in:\n%s", stop.Service, section(t, html, "anomalies"))
+		t.Errorf("no deployments-down anomaly of %s, owned by stop-squad in tier-1, in:\n%s", stop.Service, section(t, html, "anomalies"))
 	}
 
 	// Below a firing anomaly, its contributing factors.

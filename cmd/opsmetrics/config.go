@@ -122,16 +122,10 @@ func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 	if err != nil {
 		return q, err
 	}
-	q.Catalog = cat
-	cal, err := c.calendar()
-	if err != nil || cal == nil {
+	if q.Calendar, err = c.calendar(); err != nil {
 		return q, err
 	}
-	q.Calendar = cal
-	if cat != nil {
-		q.ServiceTiers = cat.Tiers()
-	}
-	return q, nil
+	return q.WithCatalog(cat), nil
 }
 
 // dashboardOptions are the dashboards' settings of the configuration: the

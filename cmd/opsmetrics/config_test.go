@@ -133,6 +133,7 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"calendar day", nil, nil, "bad-calendar-days",
 			`config: change_calendar.windows[1].days[0]: want mon, tue, wed, thu, fri, sat, sun or a range like mon-fri, got "fri-"`},
 		{"change-window alert too short", nil, nil, "bad-window-alert-for", "config: alerting.window_alert_for: want at least 1m, or 0 for 24h0m0s, got 10s"},
+		{"late change-window alert negative", nil, nil, "bad-window-alert-late", "config: alerting.window_alert_late: want a duration >= 0 (0 for 168h0m0s), got -1h0m0s"},
 		{"no API bucket", nil, nil, "bad-api-buckets", "config: api.max_buckets: must be >= 1, got 0"},
 		{"bad Alertmanager URL", []string{"--alertmanager", "ftp://x"}, nil, "", "--alertmanager: want an http(s) URL"},
 		{"SASL without a password", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u"}, nil, "",

@@ -54,7 +54,7 @@ func runReport(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	defer st.Close()
 	stop := spinner("computing the report", nil)
 	r, err := report.Build(ctx, st.Conn(), report.Options{From: req.Query.From, To: req.Query.To, Location: req.Location,
-		By: req.Query.By, Query: req.Query, Now: now, Thresholds: cfg.Alerting.Thresholds})
+		By: req.Query.By, Query: req.Query, Now: now, Thresholds: cfg.Alerting.Thresholds, Tiers: cfg.Alerting.Tiers})
 	stop()
 	if err != nil {
 		return err

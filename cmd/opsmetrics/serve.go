@@ -119,8 +119,11 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if defaults.Cache = metrics.NewRollupCache(cfg.KPI.RollupCacheBytes); defaults.Cache != nil {
 		reg.MustRegister(defaults.Cache)
 	}
-	var services *catalog.Watcher // the ingester's and the alerts' service catalog
-	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"] || on["api"]) {
+	// The service catalog of the ingester, the alerts, the API and the
+	// KPI gauges, reloaded when its files change: each reads the catalog
+	// of the moment.
+	var services *catalog.Watcher
+	if cfg.Catalog.Enabled() && (on["ingest"] || on["anomaly"] || on["api"] || on["kpi"]) {
 		if services, err = catalog.NewWatcher(cfg.Catalog, log); err != nil {
 			return err
 		}
@@ -147,6 +150,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if on["kpi"] {
 		exp = metrics.NewExporter(st.Conn(), defaults, nil, log)
 		exp.LimitLabels(cfg.KPI.MaxLabelBytes, cfg.KPI.MaxLabelValues)
+		if services != nil {
+			exp.FollowCatalog(services.Catalog)
+		}
 		reg.MustRegister(exp)
 	}
 	var svc *anomaly.Service
@@ -192,7 +198,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return nil
 	}
 	limits := cfg.API.Limits
-	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits, Log: log}
+	o := api.Options{Defaults: defaults, Token: token, Ready: ready, Available: schema.available, Limits: limits,
+		Tiers: cfg.Alerting.Tiers, Log: log}
 	if services != nil {
 		o.Catalog = services.Catalog
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -304,5 +306,126 @@ func TestServeOutlivesDependencies(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not stop within 60s of SIGTERM")
+	}
+}
+
+// TestServeFollowsCatalog runs `opsmetrics serve` with the API and the
+// KPI gauges over a service catalog and a change calendar whose only
+// window is tier-1's (every day but today): the API's tier slices, its
+// tier filter and its deployments_outside_window, and the gauges' count,
+// follow the catalog file when it changes, without a restart.
+func TestServeFollowsCatalog(t *testing.T) {
+	dsn := testenv.Database(t)
+	st := testenv.Store(t, dsn)
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var recs []store.Record
+	for i, svc := range []string{"checkout", "checkout", "search"} {
+		id := fmt.Sprintf("d-%d", i)
+		recs = append(recs, store.Record{Topic: "t", Offset: int64(i), Event: &event.Event{Kind: event.KindDeployment, ID: "e-" + id, Time: t0,
+			Deployment: &event.Deployment{ID: id, Service: svc, Environment: "production", Status: event.DeploymentSuccess, StartedAt: t0, FinishedAt: t0}}})
+	}
+	if err := st.Write(context.Background(), recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	var days []string
+	for d := time.Monday; d <= time.Saturday+1; d++ {
+		if wd := time.Weekday(d % 7); wd != t0.Weekday() {
+			days = append(days, strings.ToLower(wd.String()[:3]))
+		}
+	}
+	dir := t.TempDir()
+	catalogDir := filepath.Join(dir, "catalog")
+	os.Mkdir(catalogDir, 0o755)
+	writeCatalog := func(tier1 string) {
+		var b strings.Builder
+		for _, svc := range []string{"checkout", "search"} {
+			tier := "tier-2"
+			if svc == tier1 {
+				tier = "tier-1"
+			}
+			fmt.Fprintf(&b, "- {name: %s, owner: team-%s, tier: %s}\n", svc, svc, tier)
+		}
+		if err := os.WriteFile(filepath.Join(catalogDir, "services.yaml"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCatalog("checkout")
+	config := filepath.Join(dir, "opsmetrics.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`clickhouse: %s
+catalog:
+  path: %s
+  reload_interval: 1s
+change_calendar:
+  windows:
+    - name: tier-1-not-today
+      environments: [production]
+      tiers: [tier-1]
+      days: [%s]
+      from: "00:00"
+      to: "24:00"
+`, dsn, catalogDir, strings.Join(days, ", "))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen, metricsAddr := freeAddr(t), freeAddr(t)
+	_, _, logs := startOpsmetrics(t, nil, "serve", "--config", config, "--components", "api,kpi", "--listen", listen,
+		"--metrics-addr", metricsAddr, "--kpi-refresh", "1s")
+	get := func(addr, path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	rng := "from=" + t0.Add(-time.Hour).Format(time.RFC3339) + "&to=" + t0.Add(time.Hour).Format(time.RFC3339)
+	// tiers is "tier deployments outside" of each tier slice, sorted.
+	tiers := func() string {
+		code, body := get(listen, "/api/v1/kpis?by=tier&"+url.PathEscape(rng))
+		if code != http.StatusOK {
+			return fmt.Sprintf("%d %.200s", code, body)
+		}
+		var doc struct {
+			Summaries []struct {
+				Slice       map[string]string `json:"slice"`
+				Deployments uint64            `json:"deployments"`
+				Outside     uint64            `json:"deployments_outside_window"`
+			} `json:"summaries"`
+		}
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			return err.Error()
+		}
+		var out []string
+		for _, s := range doc.Summaries {
+			out = append(out, fmt.Sprintf("%s %d %d", s.Slice["tier"], s.Deployments, s.Outside))
+		}
+		sort.Strings(out)
+		return strings.Join(out, ", ")
+	}
+	gauge := func() string {
+		_, body := get(metricsAddr, "/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, `opsmetrics_kpi_org_deployments_outside_window{window="7d"}`) {
+				return strings.Fields(line)[1]
+			}
+		}
+		return "none"
+	}
+	follow := func(want, wantGauge string) {
+		t.Helper()
+		testenv.Eventually(t, 60*time.Second, "the API's tiers "+want+" and the gauge "+wantGauge, func() (bool, string) {
+			got, g := tiers(), gauge()
+			return got == want && g == wantGauge, fmt.Sprintf("tiers %q, gauge %s\n%s", got, g, logs.String())
+		})
+	}
+	follow("tier-1 2 2, tier-2 1 0", "2")
+	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments": 2`) {
+		t.Errorf("tier=tier-1: %d %.300s", code, body)
+	}
+	// search becomes tier-1 and checkout tier-2.
+	writeCatalog("search")
+	follow("tier-1 1 1, tier-2 2 0", "1")
+	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments": 1`) {
+		t.Errorf("tier=tier-1 after the change: %d %.300s", code, body)
 	}
 }

@@ -340,3 +340,25 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+// Service is one service the generator deploys, with its team.
+type Service struct {
+	Name, Team string
+	// PerDay is its production releases per ordinary weekday.
+	PerDay float64
+}
+
+// Services are the services Generate emits events for under cfg, in the
+// generator's order.
+func Services(cfg Config) ([]Service, error) {
+	cfg, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	g := newGen(cfg, nil)
+	out := make([]Service, len(g.services))
+	for i, s := range g.services {
+		out[i] = Service{Name: s.name, Team: s.team, PerDay: s.rate}
+	}
+	return out, nil
+}

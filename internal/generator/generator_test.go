@@ -267,6 +267,20 @@ func TestServiceNamesUnique(t *testing.T) {
 	if _, ok := services["checkout-2"]; !ok {
 		t.Errorf("no service checkout-2 among %d services", len(services))
 	}
+	// Services lists them with the teams their events name.
+	listed, err := Services(Config{Services: 130, Teams: 30, Days: 21, End: testEnd})
+	if err != nil || len(listed) != 130 {
+		t.Fatalf("Services: %d, %v; want 130", len(listed), err)
+	}
+	for _, s := range listed {
+		if team, ok := services[s.Name]; ok && team != s.Team {
+			t.Errorf("Services puts %s in team %s, its deployments name %s", s.Name, s.Team, team)
+		}
+		delete(services, s.Name)
+	}
+	if len(services) != 0 {
+		t.Errorf("services deployed but not listed: %v", services)
+	}
 }
 
 func TestVolume(t *testing.T) {

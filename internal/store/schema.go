@@ -374,6 +374,33 @@ var migrations = []migration{
 		) ENGINE = MergeTree
 		PARTITION BY generation
 		ORDER BY (impact, incident_id)`,
+	{12, "contributing factors of anomalies, structured", []string{
+		// The factors of migration 8's sentence, one array element per
+		// factor in the order they were found (anomaly.Factor): the value
+		// of a dimension, its harmful events, its trials (none for
+		// counts), its events expected at the baseline, its excess over
+		// them, its share of its dimension's excess and the events it was
+		// counted among. Empty where the sentence is.
+		`ALTER TABLE anomalies ADD COLUMN factor_dimensions Array(String) AFTER factors`,
+		`ALTER TABLE anomalies ADD COLUMN factor_values Array(String) AFTER factor_dimensions`,
+		`ALTER TABLE anomalies ADD COLUMN factor_observed Array(Float64) AFTER factor_values`,
+		`ALTER TABLE anomalies ADD COLUMN factor_trials Array(Float64) AFTER factor_observed`,
+		`ALTER TABLE anomalies ADD COLUMN factor_expected Array(Float64) AFTER factor_trials`,
+		`ALTER TABLE anomalies ADD COLUMN factor_excess Array(Float64) AFTER factor_expected`,
+		`ALTER TABLE anomalies ADD COLUMN factor_shares Array(Float64) AFTER factor_excess`,
+		`ALTER TABLE anomalies ADD COLUMN factor_of Array(Float64) AFTER factor_shares`,
+	}},
+	{13, "change-window alerts fired", []string{
+		// When each deployment's DeploymentOutsideWindow alert first fired
+		// (anomaly.WindowAlerts): a deployment stored late alerts once,
+		// and a replay of its messages, which stores them again, does not
+		// raise it again. Several rows of one deployment (replicas, runs
+		// racing) are read by their earliest.
+		`CREATE TABLE IF NOT EXISTS window_alerts (
+			deployment_id String,
+			fired_at DateTime('UTC')
+		) ENGINE = MergeTree
+		ORDER BY deployment_id`,
 	}},
 }
 
