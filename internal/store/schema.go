@@ -374,6 +374,7 @@ var migrations = []migration{
 		) ENGINE = MergeTree
 		PARTITION BY generation
 		ORDER BY (impact, incident_id)`,
+	}},
 	{12, "contributing factors of anomalies, structured", []string{
 		// The factors of migration 8's sentence, one array element per
 		// factor in the order they were found (anomaly.Factor): the value
