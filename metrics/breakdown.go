@@ -330,8 +330,8 @@ func PatchBreakdown(ctx context.Context, conn driver.Conn, q Query, threshold ti
 		}
 		// One target at a time through the KPIs' own rules.
 		var s Summary
-		q.patchFigures(&s, &patchTuples{IDs: []string{r.ID}, Severities: []string{r.Severity}, Released: []time.Time{r.Released},
-			Applied: []time.Time{r.Applied}, Outcomes: []string{r.Outcome}}, true)
+		q.tally(&patchTuples{IDs: []string{r.ID}, Severities: []string{r.Severity}, Released: []time.Time{r.Released},
+			Applied: []time.Time{r.Applied}, Outcomes: []string{r.Outcome}}).figures(&s, true)
 		p := &out[i]
 		p.Released++
 		p.Due += s.PatchesDue
