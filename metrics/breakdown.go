@@ -309,7 +309,7 @@ type PatchRow struct {
 
 // PatchBreakdown reads the patch targets released in [q.From, q.To),
 // filtered as q filters, grouped by PatchDimensions, each judged by the
-// rules of the patch KPIs (Query.patchFigures). Beyond counts the patch
+// rules of the patch KPIs (Query.tally, patchTally.figures). Beyond counts the patch
 // latencies above threshold, or below it when below.
 func PatchBreakdown(ctx context.Context, conn driver.Conn, q Query, threshold time.Duration, below bool) ([]PatchRow, error) {
 	src := patchesReleased(at(q.From), at(q.To), dimsAnd("target", "severity", "released_at", "applied_at", "outcome")...)
