@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,26 +26,39 @@ import (
 // For each event id of a batch, Claim
 //
 //  1. inserts a claim of the first content the batch has for the id;
-//  2. reads the id's claims. If a content was accepted, a record with that
-//     content is accepted again (a replay or a duplicate) and any other is a
-//     conflict. If this content is the only one claimed, it is accepted
-//     (step 3) and its records written; if another content is claimed and
-//     none accepted, the id is refused;
-//  3. inserts the acceptances.
+//  2. reads the contents claimed for the id. If this content is the only
+//     one, it is accepted and its records written. If a content was
+//     accepted (step 3), a record with that content is accepted again (a
+//     replay or a duplicate) and any other is a conflict. If several are
+//     claimed and none accepted, the rows stored decide: rows are written
+//     only once their content is accepted, so a content stored is the one
+//     accepted; with none stored, the id is refused;
+//  3. where the rows decided for this content, inserts its acceptance, so
+//     that the id's next messages need not read the rows back (and so for
+//     ids claimed by migration 5, below).
+//
+// So the common case, a new id, costs one insert and one read of three
+// columns; the claims' kind, entity and source are read only for the ids
+// that need them.
 //
 // Two ingesters may race on one id, with different contents arriving on
 // two partitions at once. Whichever claim is visible first is seen by the
-// other's read, so at most one content is ever accepted; if both claims are
-// visible to both reads, neither is accepted, both messages are
-// dead-lettered and the id stays refused (so it does when a crash falls
-// between a claim and its acceptance and other content comes before the
-// replay). A crash anywhere replays the batch, and every step is
-// idempotent. So the event tables never hold two contents for one id, and
-// the views give the same answer before and after ClickHouse merges rows
-// away. This needs reads to see acknowledged inserts: a single server, or a
-// cluster with insert_distributed_sync=1 (and, on several replicas,
-// insert_quorum with select_sequential_consistency); Claim fails, to be
-// retried, when its own claim is not visible.
+// other's read, so at most one content is ever the only one claimed, and
+// so accepted; if both claims are visible to both reads, neither is
+// accepted, both messages are dead-lettered and, as neither is stored, the
+// id stays refused (so it does when a crash falls between a claim and its
+// rows and other content comes before the replay). A content accepted and
+// not yet stored refuses other content just the same. A crash anywhere
+// replays the batch, and every step is idempotent. So the event tables
+// never hold two contents for one id, and the views give the same answer
+// before and after ClickHouse merges rows away. This needs reads to see
+// acknowledged inserts: a single server, or a cluster with
+// insert_distributed_sync=1 (and, on several replicas, insert_quorum with
+// select_sequential_consistency); Claim fails, to be retried, when its own
+// claim is not visible.
+//
+// Acceptances written by releases before this rule (one per id) are still
+// read as such.
 //
 // Rows written before migration 5 are claimed by the migration as "legacy",
 // without a content hash; their content is read back from the event table
@@ -109,8 +123,10 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 	var proposed []candidate // the batch's first content of each id
 	var buf []byte
 	for i, r := range records {
-		cands[i] = candidate{rec: r}
-		cands[i].hash, buf = eventHash(r.Event, buf)
+		cands[i] = candidate{rec: r, hash: r.hash}
+		if !r.hashed {
+			cands[i].hash, buf = eventHash(r.Event, buf)
+		}
 		if _, ok := byID[r.Event.ID]; !ok {
 			ids = append(ids, r.Event.ID)
 			proposed = append(proposed, cands[i])
@@ -120,11 +136,34 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 	if err := s.insertClaims(ctx, proposed, stateClaimed); err != nil {
 		return nil, nil, fmt.Errorf("claim %d event ids: %w", len(proposed), err)
 	}
-	known, err := s.claims(ctx, ids)
+	known, err := s.claimedHashes(ctx, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read event ids: %w", err)
 	}
+	// Most ids have no claim but the batch's own: the others (claimed for
+	// other content, stored before migration 5, or with several contents
+	// in this batch) are read again whole, for their kind, entity and
+	// source.
+	var whole []string
+	for _, c := range proposed {
+		if id := c.rec.Event.ID; !onlyOwnClaim(known[id], c.hash) || !sameContent(cands, byID[id]) {
+			whole = append(whole, id)
+		}
+	}
+	if len(whole) > 0 {
+		detail, err := s.claims(ctx, whole)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the claims of %d event ids: %w", len(whole), err)
+		}
+		for _, id := range whole {
+			known[id] = detail[id]
+		}
+	}
 	if known, err = s.resolveLegacy(ctx, known); err != nil {
+		return nil, nil, err
+	}
+	stored, err := s.resolveStored(ctx, proposed, known)
+	if err != nil {
 		return nil, nil, err
 	}
 
@@ -144,15 +183,22 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 			return nil, nil, fmt.Errorf("the claim of event id %q is not visible yet; reads must see acknowledged inserts", id)
 		}
 		if other, ok := claimedOther(known[id], c.hash); ok {
+			if a, ok := stored[id]; ok {
+				accepted[id] = a
+				if a == c.hash {
+					accepting = append(accepting, c) // so that its next messages need not read the row back
+				}
+				continue
+			}
 			for _, i := range byID[id] {
 				conflicts = append(conflicts, Conflict{Record: cands[i].rec, Detail: fmt.Sprintf(
-					"event id %q is claimed for different content by the message at %s, and neither is accepted; the id stays refused",
+					"event id %q is claimed for different content by the message at %s, and no content of it is stored: "+
+						"both were claimed at once (the id stays refused), or the other is being stored",
 					id, other.source())})
 			}
 			continue
 		}
-		accepted[id] = c.hash
-		accepting = append(accepting, c)
+		accepted[id] = c.hash // the only content claimed
 	}
 	if err := s.insertClaims(ctx, accepting, stateAccepted); err != nil {
 		return nil, nil, fmt.Errorf("accept %d event ids: %w", len(accepting), err)
@@ -182,6 +228,81 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		}
 	}
 	return out, conflicts, nil
+}
+
+// onlyOwnClaim reports whether an id's claims are content h, claimed and
+// no more: the common case, where the claim read says all there is.
+func onlyOwnClaim(cs []claim, h hash) bool {
+	return len(cs) == 1 && cs[0].hash == h && cs[0].state == stateClaimed
+}
+
+// sameContent reports whether the candidates at is all have one content.
+func sameContent(cands []candidate, is []int) bool {
+	for _, i := range is[1:] {
+		if cands[i].hash != cands[is[0]].hash {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveStored decides the ids of proposed that have several contents
+// claimed and none accepted: by the rows stored. Rows are written only
+// once their content is accepted, and at most one content of an id is
+// ever accepted (see Claim), so the content of an id's stored rows is
+// the one accepted; an id with none stored stays refused. It returns the
+// accepted content of the ids it decided.
+func (s *Store) resolveStored(ctx context.Context, proposed []candidate, known map[string][]claim) (map[string]hash, error) {
+	var load []claim
+	var open []string
+	for _, c := range proposed {
+		id := c.rec.Event.ID
+		cs := known[id]
+		if _, _, ok := acceptedHash(cs); ok || !claimed(cs, c.hash) {
+			continue
+		}
+		if _, ok := claimedOther(cs, c.hash); !ok {
+			continue
+		}
+		open = append(open, id)
+		seen := map[rowKey]bool{}
+		for _, k := range cs {
+			if !seen[k.key()] {
+				seen[k.key()] = true
+				load = append(load, k)
+			}
+		}
+	}
+	if len(open) == 0 {
+		return nil, nil
+	}
+	rows, err := s.storedContents(ctx, load)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]hash{}
+	var buf []byte
+	for _, id := range open {
+		var found []hash
+		seen := map[rowKey]bool{}
+		for _, k := range known[id] {
+			if seen[k.key()] {
+				continue
+			}
+			seen[k.key()] = true
+			for _, vals := range rows[k.key()] {
+				var h hash
+				h, buf = contentHash(k.kind, vals, buf)
+				if !slices.Contains(found, h) {
+					found = append(found, h)
+				}
+			}
+		}
+		if len(found) == 1 {
+			out[id] = found[0]
+		}
+	}
+	return out, nil
 }
 
 // describeConflicts says, for each record whose id means other content,
@@ -312,9 +433,37 @@ func claimedOther(cs []claim, h hash) (claim, bool) {
 	return claim{}, false
 }
 
-// claims reads the claims of ids, by id. The ids go to ClickHouse as an
-// external table, so that a batch of any size fits in one query.
-func (s *Store) claims(ctx context.Context, ids []string) (map[string][]claim, error) {
+// claimedHashes reads the contents claimed for ids and their states, by id:
+// the claims without their kind, entity and source, which the common case
+// does not need, so that ClickHouse reads three columns, not ten.
+func (s *Store) claimedHashes(ctx context.Context, ids []string) (map[string][]claim, error) {
+	tbl, err := idTable(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT event_id, content_hash, max(state)
+	FROM event_ids
+	WHERE event_id IN batch_ids
+	GROUP BY event_id, content_hash`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string][]claim, len(ids))
+	var h string
+	for rows.Next() {
+		var c claim
+		if err := rows.Scan(&c.id, &h, &c.state); err != nil {
+			return nil, err
+		}
+		copy(c.hash[:], h)
+		out[c.id] = append(out[c.id], c)
+	}
+	return out, rows.Err()
+}
+
+// idTable is ids as the external table batch_ids.
+func idTable(ids []string) (*ext.Table, error) {
 	tbl, err := ext.NewTable("batch_ids", ext.Column("id", "String"))
 	if err != nil {
 		return nil, err
@@ -323,6 +472,16 @@ func (s *Store) claims(ctx context.Context, ids []string) (map[string][]claim, e
 		if err := tbl.Append(id); err != nil {
 			return nil, err
 		}
+	}
+	return tbl, nil
+}
+
+// claims reads the claims of ids, by id. The ids go to ClickHouse as an
+// external table, so that a batch of any size fits in one query.
+func (s *Store) claims(ctx context.Context, ids []string) (map[string][]claim, error) {
+	tbl, err := idTable(ids)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT
 		event_id, content_hash, max(state), any(kind), any(entity_id), any(target), min(event_time),
