@@ -118,55 +118,110 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		return nil, nil, nil
 	}
 	cands := make([]candidate, len(records))
-	byID := make(map[string][]int, len(records))
-	var ids []string
-	var proposed []candidate // the batch's first content of each id
+	owner := make([]int32, len(records))          // the index in proposed of each record's id
+	first := make(map[string]int32, len(records)) // an id's index in proposed
+	var proposed []candidate                      // the batch's first content of each id
+	var mixed []bool                              // whether the batch has other content for the id too
 	var buf []byte
 	for i, r := range records {
 		cands[i] = candidate{rec: r, hash: r.hash}
 		if !r.hashed {
 			cands[i].hash, buf = eventHash(r.Event, buf)
 		}
-		if _, ok := byID[r.Event.ID]; !ok {
-			ids = append(ids, r.Event.ID)
+		j, ok := first[r.Event.ID]
+		switch {
+		case !ok:
+			j = int32(len(proposed))
+			first[r.Event.ID] = j
 			proposed = append(proposed, cands[i])
+			mixed = append(mixed, false)
+		case cands[i].hash != proposed[j].hash:
+			mixed[j] = true
 		}
-		byID[r.Event.ID] = append(byID[r.Event.ID], i)
+		owner[i] = j
 	}
 	if err := s.insertClaims(ctx, proposed, stateClaimed); err != nil {
 		return nil, nil, fmt.Errorf("claim %d event ids: %w", len(proposed), err)
 	}
-	known, err := s.claimedHashes(ctx, ids)
+	alone, err := s.claimedAlone(ctx, proposed, first)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read event ids: %w", err)
 	}
-	// Most ids have no claim but the batch's own: the others (claimed for
-	// other content, stored before migration 5, or with several contents
-	// in this batch) are read again whole, for their kind, entity and
-	// source.
-	var whole []string
-	for _, c := range proposed {
-		if id := c.rec.Event.ID; !onlyOwnClaim(known[id], c.hash) || !sameContent(cands, byID[id]) {
-			whole = append(whole, id)
+	// Most ids have no claim but the batch's own, and are accepted. The
+	// others (claimed for other content, stored before migration 5, with
+	// several contents in this batch, or not visible yet) are decided from
+	// their claims read whole, for their kind, entity and source.
+	var rest []candidate
+	byID := map[string][]int{}
+	for i, c := range cands {
+		if j := owner[i]; !alone[j] || mixed[j] {
+			if len(byID[c.rec.Event.ID]) == 0 {
+				rest = append(rest, proposed[j])
+			}
+			byID[c.rec.Event.ID] = append(byID[c.rec.Event.ID], i)
 		}
 	}
-	if len(whole) > 0 {
-		detail, err := s.claims(ctx, whole)
+	var (
+		accepted  map[string]hash
+		known     map[string][]claim
+		conflicts []Conflict
+	)
+	if len(rest) > 0 {
+		if accepted, known, conflicts, err = s.decide(ctx, rest, cands, byID); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	// Every record of an id with an accepted content is written if it has
+	// that content, and refused otherwise, saying what differs.
+	var out []Record
+	var differing []candidate
+	for i, c := range cands {
+		if j := owner[i]; alone[j] && !mixed[j] {
+			out = append(out, c.rec)
+			continue
+		}
+		a, ok := accepted[c.rec.Event.ID]
+		switch {
+		case !ok: // refused by decide
+		case c.hash == a:
+			out = append(out, c.rec)
+		default:
+			differing = append(differing, c)
+		}
+	}
+	if len(differing) > 0 {
+		details, err := s.describeConflicts(ctx, differing, accepted, byID, cands, known)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read the claims of %d event ids: %w", len(whole), err)
+			return nil, nil, err
 		}
-		for _, id := range whole {
-			known[id] = detail[id]
+		for i, c := range differing {
+			conflicts = append(conflicts, Conflict{Record: c.rec, Detail: details[i]})
 		}
+	}
+	return out, conflicts, nil
+}
+
+// decide decides the ids of proposed, the first content of each in the
+// batch, from their claims read whole: it returns the content accepted for
+// each id that has one, the claims, and the conflicts of the ids refused.
+// byID indexes the batch's records (cands) of these ids.
+func (s *Store) decide(ctx context.Context, proposed, cands []candidate, byID map[string][]int) (map[string]hash, map[string][]claim, []Conflict, error) {
+	ids := make([]string, len(proposed))
+	for i, c := range proposed {
+		ids[i] = c.rec.Event.ID
+	}
+	known, err := s.claims(ctx, ids)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read the claims of %d event ids: %w", len(ids), err)
 	}
 	if known, err = s.resolveLegacy(ctx, known); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	stored, err := s.resolveStored(ctx, proposed, known)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-
 	var conflicts []Conflict
 	accepted := make(map[string]hash, len(proposed))
 	var accepting []candidate
@@ -180,7 +235,7 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 			continue
 		}
 		if !claimed(known[id], c.hash) {
-			return nil, nil, fmt.Errorf("the claim of event id %q is not visible yet; reads must see acknowledged inserts", id)
+			return nil, nil, nil, fmt.Errorf("the claim of event id %q is not visible yet; reads must see acknowledged inserts", id)
 		}
 		if other, ok := claimedOther(known[id], c.hash); ok {
 			if a, ok := stored[id]; ok {
@@ -201,49 +256,9 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		accepted[id] = c.hash // the only content claimed
 	}
 	if err := s.insertClaims(ctx, accepting, stateAccepted); err != nil {
-		return nil, nil, fmt.Errorf("accept %d event ids: %w", len(accepting), err)
+		return nil, nil, nil, fmt.Errorf("accept %d event ids: %w", len(accepting), err)
 	}
-
-	// Every record of an id with an accepted content is written if it has
-	// that content, and refused otherwise, saying what differs.
-	var out []Record
-	var differing []candidate
-	for _, c := range cands {
-		a, ok := accepted[c.rec.Event.ID]
-		switch {
-		case !ok: // refused above
-		case c.hash == a:
-			out = append(out, c.rec)
-		default:
-			differing = append(differing, c)
-		}
-	}
-	if len(differing) > 0 {
-		details, err := s.describeConflicts(ctx, differing, accepted, byID, cands, known)
-		if err != nil {
-			return nil, nil, err
-		}
-		for i, c := range differing {
-			conflicts = append(conflicts, Conflict{Record: c.rec, Detail: details[i]})
-		}
-	}
-	return out, conflicts, nil
-}
-
-// onlyOwnClaim reports whether an id's claims are content h, claimed and
-// no more: the common case, where the claim read says all there is.
-func onlyOwnClaim(cs []claim, h hash) bool {
-	return len(cs) == 1 && cs[0].hash == h && cs[0].state == stateClaimed
-}
-
-// sameContent reports whether the candidates at is all have one content.
-func sameContent(cands []candidate, is []int) bool {
-	for _, i := range is[1:] {
-		if cands[i].hash != cands[is[0]].hash {
-			return false
-		}
-	}
-	return true
+	return accepted, known, conflicts, nil
 }
 
 // resolveStored decides the ids of proposed that have several contents
@@ -433,13 +448,19 @@ func claimedOther(cs []claim, h hash) (claim, bool) {
 	return claim{}, false
 }
 
-// claimedHashes reads the contents claimed for ids and their states, by id:
-// the claims without their kind, entity and source, which the common case
-// does not need, so that ClickHouse reads three columns, not ten.
-func (s *Store) claimedHashes(ctx context.Context, ids []string) (map[string][]claim, error) {
-	tbl, err := idTable(ids)
+// claimedAlone reads the contents claimed for the ids of proposed (first
+// indexes them) and reports, by index, whether an id's only claim is its
+// content in proposed, claimed and no more: the common case, which needs
+// nothing else. It reads three columns of the claims, not ten.
+func (s *Store) claimedAlone(ctx context.Context, proposed []candidate, first map[string]int32) ([]bool, error) {
+	tbl, err := ext.NewTable("batch_ids", ext.Column("id", "String"))
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range proposed {
+		if err := tbl.Append(c.rec.Event.ID); err != nil {
+			return nil, err
+		}
 	}
 	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT event_id, content_hash, max(state)
 	FROM event_ids
@@ -449,17 +470,33 @@ func (s *Store) claimedHashes(ctx context.Context, ids []string) (map[string][]c
 		return nil, err
 	}
 	defer rows.Close()
-	out := make(map[string][]claim, len(ids))
-	var h string
+	own := make([]bool, len(proposed))
+	other := make([]bool, len(proposed))
+	var (
+		id, h string
+		state uint8
+	)
 	for rows.Next() {
-		var c claim
-		if err := rows.Scan(&c.id, &h, &c.state); err != nil {
+		if err := rows.Scan(&id, &h, &state); err != nil {
 			return nil, err
 		}
-		copy(c.hash[:], h)
-		out[c.id] = append(out[c.id], c)
+		j, ok := first[id]
+		if !ok {
+			continue
+		}
+		if c := proposed[j]; state == stateClaimed && string(c.hash[:]) == h {
+			own[j] = true
+		} else {
+			other[j] = true
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for j := range own {
+		own[j] = own[j] && !other[j]
+	}
+	return own, nil
 }
 
 // idTable is ids as the external table batch_ids.
