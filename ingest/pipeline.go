@@ -59,7 +59,7 @@ func (in *Ingester) add(b *batch, m kafka.Message) {
 	e, err := in.decoder.Decode(event.Message{Topic: m.Topic, Value: m.Value, Headers: eventHeaders(m.Headers)})
 	if err == nil {
 		in.countDecoded(e)
-		b.records = append(b.records, store.Record{Event: e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		b.records = append(b.records, store.NewRecord(e, m.Topic, m.Partition, m.Offset))
 		return
 	}
 	if in.skip(err) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,26 +26,39 @@ import (
 // For each event id of a batch, Claim
 //
 //  1. inserts a claim of the first content the batch has for the id;
-//  2. reads the id's claims. If a content was accepted, a record with that
-//     content is accepted again (a replay or a duplicate) and any other is a
-//     conflict. If this content is the only one claimed, it is accepted
-//     (step 3) and its records written; if another content is claimed and
-//     none accepted, the id is refused;
-//  3. inserts the acceptances.
+//  2. reads the contents claimed for the id. If this content is the only
+//     one, it is accepted and its records written. If a content was
+//     accepted (step 3), a record with that content is accepted again (a
+//     replay or a duplicate) and any other is a conflict. If several are
+//     claimed and none accepted, the rows stored decide: rows are written
+//     only once their content is accepted, so a content stored is the one
+//     accepted; with none stored, the id is refused;
+//  3. where the rows decided for this content, inserts its acceptance, so
+//     that the id's next messages need not read the rows back (and so for
+//     ids claimed by migration 5, below).
+//
+// So the common case, a new id, costs one insert and one read of three
+// columns; the claims' kind, entity and source are read only for the ids
+// that need them.
 //
 // Two ingesters may race on one id, with different contents arriving on
 // two partitions at once. Whichever claim is visible first is seen by the
-// other's read, so at most one content is ever accepted; if both claims are
-// visible to both reads, neither is accepted, both messages are
-// dead-lettered and the id stays refused (so it does when a crash falls
-// between a claim and its acceptance and other content comes before the
-// replay). A crash anywhere replays the batch, and every step is
-// idempotent. So the event tables never hold two contents for one id, and
-// the views give the same answer before and after ClickHouse merges rows
-// away. This needs reads to see acknowledged inserts: a single server, or a
-// cluster with insert_distributed_sync=1 (and, on several replicas,
-// insert_quorum with select_sequential_consistency); Claim fails, to be
-// retried, when its own claim is not visible.
+// other's read, so at most one content is ever the only one claimed, and
+// so accepted; if both claims are visible to both reads, neither is
+// accepted, both messages are dead-lettered and, as neither is stored, the
+// id stays refused (so it does when a crash falls between a claim and its
+// rows and other content comes before the replay). A content accepted and
+// not yet stored refuses other content just the same. A crash anywhere
+// replays the batch, and every step is idempotent. So the event tables
+// never hold two contents for one id, and the views give the same answer
+// before and after ClickHouse merges rows away. This needs reads to see
+// acknowledged inserts: a single server, or a cluster with
+// insert_distributed_sync=1 (and, on several replicas, insert_quorum with
+// select_sequential_consistency); Claim fails, to be retried, when its own
+// claim is not visible.
+//
+// Acceptances written by releases before this rule (one per id) are still
+// read as such.
 //
 // Rows written before migration 5 are claimed by the migration as "legacy",
 // without a content hash; their content is read back from the event table
@@ -104,68 +118,72 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		return nil, nil, nil
 	}
 	cands := make([]candidate, len(records))
-	byID := make(map[string][]int, len(records))
-	var ids []string
-	var proposed []candidate // the batch's first content of each id
+	owner := make([]int32, len(records))          // the index in proposed of each record's id
+	first := make(map[string]int32, len(records)) // an id's index in proposed
+	var proposed []candidate                      // the batch's first content of each id
+	var mixed []bool                              // whether the batch has other content for the id too
 	var buf []byte
 	for i, r := range records {
-		cands[i] = candidate{rec: r}
-		cands[i].hash, buf = eventHash(r.Event, buf)
-		if _, ok := byID[r.Event.ID]; !ok {
-			ids = append(ids, r.Event.ID)
-			proposed = append(proposed, cands[i])
+		cands[i] = candidate{rec: r, hash: r.hash}
+		if !r.hashed {
+			cands[i].hash, buf = eventHash(r.Event, buf)
 		}
-		byID[r.Event.ID] = append(byID[r.Event.ID], i)
+		j, ok := first[r.Event.ID]
+		switch {
+		case !ok:
+			j = int32(len(proposed))
+			first[r.Event.ID] = j
+			proposed = append(proposed, cands[i])
+			mixed = append(mixed, false)
+		case cands[i].hash != proposed[j].hash:
+			mixed[j] = true
+		}
+		owner[i] = j
 	}
 	if err := s.insertClaims(ctx, proposed, stateClaimed); err != nil {
 		return nil, nil, fmt.Errorf("claim %d event ids: %w", len(proposed), err)
 	}
-	known, err := s.claims(ctx, ids)
+	alone, err := s.claimedAlone(ctx, proposed, first)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read event ids: %w", err)
 	}
-	if known, err = s.resolveLegacy(ctx, known); err != nil {
-		return nil, nil, err
-	}
-
-	var conflicts []Conflict
-	accepted := make(map[string]hash, len(proposed))
-	var accepting []candidate
-	for _, c := range proposed {
-		id := c.rec.Event.ID
-		if a, legacy, ok := acceptedHash(known[id]); ok {
-			accepted[id] = a
-			if legacy && a == c.hash {
-				accepting = append(accepting, c) // record the hash, so that the row is not read back again
+	// Most ids have no claim but the batch's own, and are accepted. The
+	// others (claimed for other content, stored before migration 5, with
+	// several contents in this batch, or not visible yet) are decided from
+	// their claims read whole, for their kind, entity and source.
+	var rest []candidate
+	byID := map[string][]int{}
+	for i, c := range cands {
+		if j := owner[i]; !alone[j] || mixed[j] {
+			if len(byID[c.rec.Event.ID]) == 0 {
+				rest = append(rest, proposed[j])
 			}
-			continue
+			byID[c.rec.Event.ID] = append(byID[c.rec.Event.ID], i)
 		}
-		if !claimed(known[id], c.hash) {
-			return nil, nil, fmt.Errorf("the claim of event id %q is not visible yet; reads must see acknowledged inserts", id)
-		}
-		if other, ok := claimedOther(known[id], c.hash); ok {
-			for _, i := range byID[id] {
-				conflicts = append(conflicts, Conflict{Record: cands[i].rec, Detail: fmt.Sprintf(
-					"event id %q is claimed for different content by the message at %s, and neither is accepted; the id stays refused",
-					id, other.source())})
-			}
-			continue
-		}
-		accepted[id] = c.hash
-		accepting = append(accepting, c)
 	}
-	if err := s.insertClaims(ctx, accepting, stateAccepted); err != nil {
-		return nil, nil, fmt.Errorf("accept %d event ids: %w", len(accepting), err)
+	var (
+		accepted  map[string]hash
+		known     map[string][]claim
+		conflicts []Conflict
+	)
+	if len(rest) > 0 {
+		if accepted, known, conflicts, err = s.decide(ctx, rest, cands, byID); err != nil {
+			return nil, nil, err
+		}
 	}
 
 	// Every record of an id with an accepted content is written if it has
 	// that content, and refused otherwise, saying what differs.
 	var out []Record
 	var differing []candidate
-	for _, c := range cands {
+	for i, c := range cands {
+		if j := owner[i]; alone[j] && !mixed[j] {
+			out = append(out, c.rec)
+			continue
+		}
 		a, ok := accepted[c.rec.Event.ID]
 		switch {
-		case !ok: // refused above
+		case !ok: // refused by decide
 		case c.hash == a:
 			out = append(out, c.rec)
 		default:
@@ -182,6 +200,124 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		}
 	}
 	return out, conflicts, nil
+}
+
+// decide decides the ids of proposed, the first content of each in the
+// batch, from their claims read whole: it returns the content accepted for
+// each id that has one, the claims, and the conflicts of the ids refused.
+// byID indexes the batch's records (cands) of these ids.
+func (s *Store) decide(ctx context.Context, proposed, cands []candidate, byID map[string][]int) (map[string]hash, map[string][]claim, []Conflict, error) {
+	ids := make([]string, len(proposed))
+	for i, c := range proposed {
+		ids[i] = c.rec.Event.ID
+	}
+	known, err := s.claims(ctx, ids)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read the claims of %d event ids: %w", len(ids), err)
+	}
+	if known, err = s.resolveLegacy(ctx, known); err != nil {
+		return nil, nil, nil, err
+	}
+	stored, err := s.resolveStored(ctx, proposed, known)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var conflicts []Conflict
+	accepted := make(map[string]hash, len(proposed))
+	var accepting []candidate
+	for _, c := range proposed {
+		id := c.rec.Event.ID
+		if a, legacy, ok := acceptedHash(known[id]); ok {
+			accepted[id] = a
+			if legacy && a == c.hash {
+				accepting = append(accepting, c) // record the hash, so that the row is not read back again
+			}
+			continue
+		}
+		if !claimed(known[id], c.hash) {
+			return nil, nil, nil, fmt.Errorf("the claim of event id %q is not visible yet; reads must see acknowledged inserts", id)
+		}
+		if other, ok := claimedOther(known[id], c.hash); ok {
+			if a, ok := stored[id]; ok {
+				accepted[id] = a
+				if a == c.hash {
+					accepting = append(accepting, c) // so that its next messages need not read the row back
+				}
+				continue
+			}
+			for _, i := range byID[id] {
+				conflicts = append(conflicts, Conflict{Record: cands[i].rec, Detail: fmt.Sprintf(
+					"event id %q is claimed for different content by the message at %s, and no content of it is stored: "+
+						"both were claimed at once (the id stays refused), or the other is being stored",
+					id, other.source())})
+			}
+			continue
+		}
+		accepted[id] = c.hash // the only content claimed
+	}
+	if err := s.insertClaims(ctx, accepting, stateAccepted); err != nil {
+		return nil, nil, nil, fmt.Errorf("accept %d event ids: %w", len(accepting), err)
+	}
+	return accepted, known, conflicts, nil
+}
+
+// resolveStored decides the ids of proposed that have several contents
+// claimed and none accepted: by the rows stored. Rows are written only
+// once their content is accepted, and at most one content of an id is
+// ever accepted (see Claim), so the content of an id's stored rows is
+// the one accepted; an id with none stored stays refused. It returns the
+// accepted content of the ids it decided.
+func (s *Store) resolveStored(ctx context.Context, proposed []candidate, known map[string][]claim) (map[string]hash, error) {
+	var load []claim
+	var open []string
+	for _, c := range proposed {
+		id := c.rec.Event.ID
+		cs := known[id]
+		if _, _, ok := acceptedHash(cs); ok || !claimed(cs, c.hash) {
+			continue
+		}
+		if _, ok := claimedOther(cs, c.hash); !ok {
+			continue
+		}
+		open = append(open, id)
+		seen := map[rowKey]bool{}
+		for _, k := range cs {
+			if !seen[k.key()] {
+				seen[k.key()] = true
+				load = append(load, k)
+			}
+		}
+	}
+	if len(open) == 0 {
+		return nil, nil
+	}
+	rows, err := s.storedContents(ctx, load)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]hash{}
+	var buf []byte
+	for _, id := range open {
+		var found []hash
+		seen := map[rowKey]bool{}
+		for _, k := range known[id] {
+			if seen[k.key()] {
+				continue
+			}
+			seen[k.key()] = true
+			for _, vals := range rows[k.key()] {
+				var h hash
+				h, buf = contentHash(k.kind, vals, buf)
+				if !slices.Contains(found, h) {
+					found = append(found, h)
+				}
+			}
+		}
+		if len(found) == 1 {
+			out[id] = found[0]
+		}
+	}
+	return out, nil
 }
 
 // describeConflicts says, for each record whose id means other content,
@@ -312,9 +448,59 @@ func claimedOther(cs []claim, h hash) (claim, bool) {
 	return claim{}, false
 }
 
-// claims reads the claims of ids, by id. The ids go to ClickHouse as an
-// external table, so that a batch of any size fits in one query.
-func (s *Store) claims(ctx context.Context, ids []string) (map[string][]claim, error) {
+// claimedAlone reads the contents claimed for the ids of proposed (first
+// indexes them) and reports, by index, whether an id's only claim is its
+// content in proposed, claimed and no more: the common case, which needs
+// nothing else. It reads three columns of the claims, not ten.
+func (s *Store) claimedAlone(ctx context.Context, proposed []candidate, first map[string]int32) ([]bool, error) {
+	tbl, err := ext.NewTable("batch_ids", ext.Column("id", "String"))
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range proposed {
+		if err := tbl.Append(c.rec.Event.ID); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT event_id, content_hash, max(state)
+	FROM event_ids
+	WHERE event_id IN batch_ids
+	GROUP BY event_id, content_hash`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	own := make([]bool, len(proposed))
+	other := make([]bool, len(proposed))
+	var (
+		id, h string
+		state uint8
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &h, &state); err != nil {
+			return nil, err
+		}
+		j, ok := first[id]
+		if !ok {
+			continue
+		}
+		if c := proposed[j]; state == stateClaimed && string(c.hash[:]) == h {
+			own[j] = true
+		} else {
+			other[j] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for j := range own {
+		own[j] = own[j] && !other[j]
+	}
+	return own, nil
+}
+
+// idTable is ids as the external table batch_ids.
+func idTable(ids []string) (*ext.Table, error) {
 	tbl, err := ext.NewTable("batch_ids", ext.Column("id", "String"))
 	if err != nil {
 		return nil, err
@@ -323,6 +509,16 @@ func (s *Store) claims(ctx context.Context, ids []string) (map[string][]claim, e
 		if err := tbl.Append(id); err != nil {
 			return nil, err
 		}
+	}
+	return tbl, nil
+}
+
+// claims reads the claims of ids, by id. The ids go to ClickHouse as an
+// external table, so that a batch of any size fits in one query.
+func (s *Store) claims(ctx context.Context, ids []string) (map[string][]claim, error) {
+	tbl, err := idTable(ids)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT
 		event_id, content_hash, max(state), any(kind), any(entity_id), any(target), min(event_time),

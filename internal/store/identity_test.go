@@ -142,6 +142,44 @@ func TestClaimRace(t *testing.T) {
 	}
 }
 
+// TestClaimUnstored claims an id and crashes before its rows are written,
+// then sends other content for it: with two contents claimed and none
+// stored, neither is accepted, the replay of the first included. An id
+// whose rows are stored is decided by them, and its replay records the
+// acceptance, so that later messages need not read the rows back.
+func TestClaimUnstored(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	ctx := context.Background()
+	if ok, _, err := st.Claim(ctx, []store.Record{rec(deployment("u-1", "d-u", "success", at), 1)}); err != nil || len(ok) != 1 {
+		t.Fatalf("first claim: accepted %d, err %v", len(ok), err) // and the rows are never written
+	}
+	if stored, cs := claimAndWrite(t, st, rec(deployment("u-1", "d-u", "failure", at), 2)); len(stored) != 0 ||
+		!strings.Contains(cs[2], "no content of it is stored") || !strings.Contains(cs[2], "ops.deployments/1 offset 1") {
+		t.Errorf("other content of an id claimed and not stored: stored %v, conflicts %v", stored, cs)
+	}
+	if stored, cs := claimAndWrite(t, st, rec(deployment("u-1", "d-u", "success", at), 3)); len(stored) != 0 {
+		t.Errorf("replay of the first content after the other was claimed: stored, want refused (%v)", cs)
+	}
+	if n := testenv.Count(t, st, "SELECT count() FROM deployment_events WHERE event_id = 'u-1'"); n != 0 {
+		t.Errorf("%d rows of the refused id stored", n)
+	}
+
+	claimAndWrite(t, st, rec(deployment("s-1", "d-s", "success", at), 10))
+	if stored, cs := claimAndWrite(t, st, rec(deployment("s-1", "d-s", "failure", at), 11)); len(stored) != 0 ||
+		!strings.Contains(cs[11], `status "success" there, "failure" here`) {
+		t.Errorf("other content of a stored id: stored %v, conflicts %v", stored, cs)
+	}
+	if n := testenv.Count(t, st, "SELECT count() FROM event_ids WHERE event_id = 's-1' AND state = 1"); n != 0 {
+		t.Errorf("accepted claims of an id claimed once: %d, want 0 (the only claim is the accepted one)", n)
+	}
+	if stored, cs := claimAndWrite(t, st, rec(deployment("s-1", "d-s", "success", at), 12)); len(stored) != 1 {
+		t.Errorf("replay of the stored content: refused %v", cs)
+	}
+	if n := testenv.Count(t, st, "SELECT count() FROM event_ids WHERE event_id = 's-1' AND state = 1"); n != 1 {
+		t.Errorf("accepted claims after the replay decided by the stored rows: %d, want 1", n)
+	}
+}
+
 // TestClaimLegacy stores rows as before migration 5, without claims, then
 // claims them as the migration does: a message with the same content is
 // stored again, one with other content is refused with what differs.

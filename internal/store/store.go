@@ -6,11 +6,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -278,7 +280,26 @@ type Record struct {
 	Topic     string
 	Partition int
 	Offset    int64
+	// hash is the event's content hash when hashed (NewRecord); Claim
+	// computes it otherwise.
+	hash   hash
+	hashed bool
 }
+
+// NewRecord is the record of e from topic, partition and offset, with its
+// content hash computed now: the ingester makes records where it decodes,
+// ahead of the batch's claim, which then need not hash them. e must not
+// change until it is claimed.
+func NewRecord(e *event.Event, topic string, partition int, offset int64) Record {
+	r := Record{Event: e, Topic: topic, Partition: partition, Offset: offset, hashed: true}
+	buf := hashBufs.Get().(*[]byte)
+	r.hash, *buf = eventHash(e, *buf)
+	hashBufs.Put(buf)
+	return r
+}
+
+// hashBufs are NewRecord's scratch buffers.
+var hashBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // DeadLetter is a message that could not be decoded, with the reason.
 type DeadLetter struct {
@@ -300,27 +321,34 @@ type DeadLetter struct {
 // every row is acknowledged by ClickHouse, so the caller may then commit the
 // batch's offsets. Writing the same batch again is harmless: rows are
 // identified by event id (dead letters by topic, partition and offset).
+// The tables are written at once, each over its own connection, so that
+// ClickHouse and the caller build their parts side by side.
 func (s *Store) Write(ctx context.Context, records []Record, dead []DeadLetter) error {
 	now := time.Now().UTC()
 	byKind := map[event.Kind][]Record{}
 	for _, r := range records {
 		byKind[r.Event.Kind] = append(byKind[r.Event.Kind], r)
 	}
-	for _, k := range event.Kinds {
-		rs := byKind[k]
-		if len(rs) == 0 {
-			continue
-		}
-		if err := s.writeKind(ctx, k, rs, now); err != nil {
-			return fmt.Errorf("insert %d %s events: %w", len(rs), k, err)
+	errs := make([]error, len(event.Kinds)+1)
+	var wg sync.WaitGroup
+	for i, k := range event.Kinds {
+		if rs := byKind[k]; len(rs) > 0 {
+			wg.Go(func() {
+				if err := s.writeKind(ctx, k, rs, now); err != nil {
+					errs[i] = fmt.Errorf("insert %d %s events: %w", len(rs), k, err)
+				}
+			})
 		}
 	}
 	if len(dead) > 0 {
-		if err := s.writeDeadLetters(ctx, dead); err != nil {
-			return fmt.Errorf("insert %d dead letters: %w", len(dead), err)
-		}
+		wg.Go(func() {
+			if err := s.writeDeadLetters(ctx, dead); err != nil {
+				errs[len(event.Kinds)] = fmt.Errorf("insert %d dead letters: %w", len(dead), err)
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 const sourceColumns = "source_topic, source_partition, source_offset, ingested_at"
