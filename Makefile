@@ -76,7 +76,7 @@ bench-learn: deps
 
 # bench-kpi times the KPI summary over 10M events against a plain scan.
 bench-kpi: deps
-	OPSMETRICS_BENCH_EVENTS=$(or $(KPI_BENCH_EVENTS),10000000) $(GO) test ./metrics -run '^$$' -bench '^BenchmarkKPISummary$$' -benchtime 1x -timeout 60m -v
+	OPSMETRICS_BENCH_EVENTS=$(or $(KPI_BENCH_EVENTS),10000000) $(GO) test ./e2e -run '^$$' -bench '^BenchmarkKPISummary$$' -benchtime 1x -timeout 60m -v
 
 # reliability runs the reliability suite (at most 10 minutes) and prints its figures.
 reliability: deps
