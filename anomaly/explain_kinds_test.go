@@ -80,11 +80,7 @@ func TestFactorsOfCountsAndDurations(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, c := range []struct {
-		kpi, team, dir string
-		expected       float64
-		first, summary string
-	}{
+	checkExplained(t, st, []explainCase{
 		{"deployments", "alpha", "down", 20, "pipeline deploy-eu",
 			"10 deployments against 20 expected: pipeline deploy-eu had 0 against 10 expected."},
 		{"deployments", "beta", "up", 10, "actor release-bot",
@@ -93,25 +89,7 @@ func TestFactorsOfCountsAndDurations(t *testing.T) {
 			"8 of the 9 incidents were of severity critical, where 0.0 were expected."},
 		{"mttr", "delta", "up", 3600, "service h",
 			"20 of the 30 incidents resolved in more than 1.0 h were on service h, which had 20 incidents in total."},
-	} {
-		iv := &anomaly.Interval{Start: anomalyDay, End: anomalyDay.Add(day), Score: baselines.Score{Test: "interval", Intervals: 1,
-			Expected: c.expected, Direction: c.dir, Anomaly: true}}
-		e := anomaly.Evaluation{Series: baselines.Series{KPI: c.kpi, Step: metrics.StepDay, Team: c.team}, Firing: true, Latest: iv}
-		f, err := anomaly.Explain(ctx, st.Conn(), e, nil)
-		if err != nil {
-			t.Fatalf("%s %s: %v", c.kpi, c.team, err)
-		}
-		if f == nil || len(f.Factors) == 0 {
-			t.Errorf("%s %s %s: no factor: %+v", c.kpi, c.team, c.dir, f)
-			continue
-		}
-		if got := f.Factors[0].Dimension + " " + f.Factors[0].Value; got != c.first || len(f.Factors) != 1 {
-			t.Errorf("%s %s %s: factors %+v, want %s alone", c.kpi, c.team, c.dir, f.Factors, c.first)
-		}
-		if f.Summary != c.summary {
-			t.Errorf("%s %s: summary\n %q\nwant %q", c.kpi, c.team, f.Summary, c.summary)
-		}
-	}
+	})
 }
 
 // TestFactorsOfLeadTimeAndPatches injects one cause per team into the
@@ -186,11 +164,7 @@ func TestFactorsOfLeadTimeAndPatches(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, c := range []struct {
-		kpi, team, dir string
-		expected       float64
-		first, summary string
-	}{
+	checkExplained(t, st, []explainCase{
 		{"lead_time", "eng", "up", 7200, "actor new-hire",
 			"15 of the 15 changes that took more than 2.0 h to reach production were by actor new-hire, who made 15 changes in total."},
 		{"patch_compliance", "ops", "down", 0.95, "target host-7",
@@ -199,7 +173,23 @@ func TestFactorsOfLeadTimeAndPatches(t *testing.T) {
 			"14 of the 14 patches applied in more than 24.0 h were on target image-a, which had 14 patches in total."},
 		{"patches", "sec", "up", 2, "target image-a",
 			"14 of the 28 patch advisories were on target image-a, where 0.0 were expected."},
-	} {
+	})
+}
+
+// explainCase is an anomaly on the injected day of one team's series and
+// the one factor, and summary, that explain it.
+type explainCase struct {
+	kpi, team, dir string
+	expected       float64
+	first, summary string
+}
+
+// checkExplained explains each case's anomaly from the rows of st and
+// wants its factor alone, first, with its summary.
+func checkExplained(t *testing.T, st *store.Store, cases []explainCase) {
+	t.Helper()
+	ctx := context.Background()
+	for _, c := range cases {
 		iv := &anomaly.Interval{Start: anomalyDay, End: anomalyDay.Add(day), Score: baselines.Score{Test: "interval", Intervals: 1,
 			Expected: c.expected, Direction: c.dir, Anomaly: true}}
 		e := anomaly.Evaluation{Series: baselines.Series{KPI: c.kpi, Step: metrics.StepDay, Team: c.team}, Firing: true, Latest: iv}
