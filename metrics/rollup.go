@@ -547,9 +547,12 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	// family present, even over no rows.
 	whole := len(q.By) == 0 && (q.Step == "" || q.perDay)
 	out := []*Summary{}
-	key, err := chsql.Inline(rq)
-	if err != nil {
-		return nil, err
+	var key string // the statement, inlined, is the cache's key
+	if q.Cache != nil {
+		var err error
+		if key, err = chsql.Inline(rq); err != nil {
+			return nil, err
+		}
 	}
 	rows, err := q.Cache.rows(ctx, key, func() ([]rollupRow, error) {
 		var rows []rollupRow
@@ -664,34 +667,27 @@ type patchTally struct {
 // tally counts the targets t as the patch query does from the raw rows
 // (patchSource): a target is due when its deadline is before the range end
 // or it has an outcome, and complies when it was applied by its deadline.
+// It is patchDay, which the rollup keeps, judged at q.To as the rollup
+// read judges it in ClickHouse (patchTallySQL).
 func (q Query) tally(t *patchTuples) patchTally {
-	var p patchTally
-	p.released = uint64(len(t.IDs))
-	ids := map[string]bool{}
-	for i, id := range t.IDs {
-		ids[id] = true
-		sev, released, applied, outcome := t.Severities[i], t.Released[i], t.Applied[i], t.Outcomes[i]
-		dueAt := released.Add(q.deadline(sev).Truncate(time.Second))
-		isApplied := outcome == "applied" && applied.Unix() > 0
-		if isApplied {
-			p.latency.xs = append(p.latency.xs, applied.Sub(released).Seconds())
+	d := q.patchDay(t)
+	p := patchTally{released: uint64(len(t.IDs)), failed: d.failed, withOutcome: d.withOutcome, latency: dist{xs: d.latency}}
+	copy(p.due[:], d.dueClosed)
+	copy(p.good[:], d.good)
+	end := q.To.Unix()
+	for i, due := range d.openDue {
+		if due < end {
+			p.due[d.openSev[i]]++
 		}
-		k := slices.Index(Severities, sev)
-		if k >= 0 && (dueAt.Before(q.To) || outcome != "open") {
-			p.due[k]++
-			if isApplied && !applied.After(dueAt) {
-				p.good[k]++
-			}
-		}
-		if outcome == "failed" || outcome == "rolled_back" {
-			p.failed++
-		}
-		if outcome != "open" {
-			p.withOutcome++
-		}
-		if outcome != "applied" && dueAt.Before(q.To) {
+	}
+	for _, due := range d.unappliedDue {
+		if due < end {
 			p.overdue++
 		}
+	}
+	ids := map[string]bool{}
+	for _, id := range t.IDs {
+		ids[id] = true
 	}
 	p.advisories = uint64(len(ids))
 	return p
