@@ -146,17 +146,49 @@ func Relearn(ctx context.Context, conn driver.Conn, cfg baselines.Config, now ti
 }
 
 // AnomaliesSQL lists the series' anomalies in the range, for the anomalies
-// dashboard (its variables and $__timeFilter: baselines.SeriesFilterSQL).
-var AnomaliesSQL = `SELECT interval_start AS time, ` + baselines.HumanSQL("o") + ` AS observed, ` + baselines.HumanSQL("e") + ` AS expected,
+// dashboard (its variables and $__timeFilter: baselines.SeriesFilterSQL),
+// each with the owner and tier labels its alert carries under the tiers t
+// (Tiers.Owner), from the service catalog opsmetrics last stored
+// (metrics.StoreCatalog).
+func AnomaliesSQL(t Tiers) string {
+	return `SELECT interval_start AS time, ` + baselines.HumanSQL("o") + ` AS observed, ` + baselines.HumanSQL("e") + ` AS expected,
 	` + baselines.HumanSQL("lo") + ` AS lower, ` + baselines.HumanSQL("hi") + ` AS upper, direction, severity, tail,
-	if(firing = 1, 'yes', 'no') AS alerted, factors
+	if(firing = 1, 'yes', 'no') AS alerted, if(c_owner != '', c_owner, if(team != '', team, '` + NoOwner + `')) AS owner,
+	` + t.NameSQL("c_tier") + ` AS tier, factors
 FROM (
-	SELECT series, interval_start, observed AS o, expected AS e, lower AS lo, upper AS hi, direction, severity, tail, firing, factors
-	FROM anomalies FINAL
-	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
+	SELECT *
+	FROM (
+		SELECT series, interval_start, team, ` + metrics.ServiceKey("service") + ` AS key, observed AS o, expected AS e, lower AS lo, upper AS hi,
+			direction, severity, tail, firing, factors
+		FROM anomalies FINAL
+		WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start)
+	)
+	ANY LEFT JOIN (SELECT key, owner AS c_owner, tier AS c_tier FROM ` + metrics.CurrentServiceCatalog + `) USING (key)
 )
 ANY LEFT JOIN ` + baselines.KindsSQL + ` USING (series)
 ORDER BY time DESC`
+}
+
+// FactorsSQL lists the contributing factors of the series' anomalies in
+// the range, one row per factor in the order detection found them
+// (Factor): the dimension and value, its harmful events, trials, events
+// expected at the baseline, excess over them, share of its dimension's
+// excess in percent, and the events it was counted among.
+const FactorsSQL = `SELECT time, f_dimension AS dimension, f_value AS value, f_observed AS events, f_trials AS trials,
+	round(f_expected, 2) AS expected, round(f_excess, 2) AS excess, round(100 * f_share, 1) AS share, f_of AS among
+FROM (
+	SELECT interval_start AS time, factor_dimensions, factor_values, factor_observed, factor_trials, factor_expected,
+		factor_excess, factor_shares, factor_of
+	FROM anomalies FINAL
+	WHERE ` + baselines.SeriesFilterSQL + ` AND $__timeFilter(interval_start) AND notEmpty(factor_dimensions)
+		AND length(factor_values) = length(factor_dimensions) AND length(factor_observed) = length(factor_dimensions)
+		AND length(factor_trials) = length(factor_dimensions) AND length(factor_expected) = length(factor_dimensions)
+		AND length(factor_excess) = length(factor_dimensions) AND length(factor_shares) = length(factor_dimensions)
+		AND length(factor_of) = length(factor_dimensions)
+)
+ARRAY JOIN factor_dimensions AS f_dimension, factor_values AS f_value, factor_observed AS f_observed, factor_trials AS f_trials,
+	factor_expected AS f_expected, factor_excess AS f_excess, factor_shares AS f_share, factor_of AS f_of
+ORDER BY time DESC, f_share DESC`
 
 // AnnotationSQL marks the series' anomalies on the dashboard's time axis.
 var AnnotationSQL = `SELECT interval_start AS time, concat(severity, ' ', direction, ' anomaly: observed ', toString(round(observed, 3)),

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"strings"
+
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
 
 // Tier is one level of business impact, as the service catalog names it
@@ -119,6 +121,29 @@ func (t Tiers) Name(tier string) string {
 		return l.Name
 	}
 	return normTier(tier)
+}
+
+// NameSQL is Name over the SQL expression x of a tier as the catalog
+// stores it (trimmed and lower-cased), NoTier where it is empty: the tier
+// label of an alert, in SQL.
+func (t Tiers) NameSQL(x string) string {
+	var keys, names []string
+	for _, l := range t.Levels {
+		for _, n := range append([]string{l.Name}, l.Aliases...) {
+			keys, names = append(keys, normTier(n)), append(names, l.Name)
+		}
+	}
+	other := x // a tier not listed, without a Default
+	if l, _, ok := t.level(t.Default); ok && t.Default != "" {
+		other = chsql.Quote(l.Name)
+	}
+	name := other
+	if len(keys) > 0 { // transform's arrays cannot be empty on 18.16
+		k, _ := chsql.Literal(keys)
+		n, _ := chsql.Literal(names)
+		name = "transform(" + x + ", " + k + ", " + n + ", " + other + ")"
+	}
+	return "if((" + name + ") = '', '" + NoTier + "', " + name + ")"
 }
 
 // Rank is the tier's place in the order, 0 first; unlisted tiers rank

@@ -1,6 +1,7 @@
 package anomaly_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
 )
 
 func TestTiersSeverityAndName(t *testing.T) {
@@ -96,6 +98,33 @@ func TestTiersValidate(t *testing.T) {
 		err := tiers.Validate()
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestTiersNameSQL: the tier label in SQL (the anomalies dashboard's) is
+// Name's, NoTier for none, on ClickHouse, for listed tiers, aliases,
+// unlisted ones and none, with and without a default.
+func TestTiersNameSQL(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	custom := anomaly.Tiers{Levels: []anomaly.Tier{{Name: "Gold", Aliases: []string{"tier-1", "1"}, Severity: "critical"},
+		{Name: "silver", Aliases: []string{"s"}, Severity: "detected"}}, Default: "S"}
+	for name, tiers := range map[string]anomaly.Tiers{
+		"default": anomaly.DefaultTiers, "default with tier-3": {Levels: anomaly.DefaultTiers.Levels, Default: "tier-3"},
+		"custom": custom, "none": {},
+	} {
+		for _, tier := range []string{"", "tier-1", "1", "tier2", "t2", "tier-3", "gold", "silver", "s", "weird", "o'neil"} {
+			want := tiers.Name(tier)
+			if want == "" {
+				want = anomaly.NoTier
+			}
+			var got string
+			if err := st.Conn().QueryRow(context.Background(), "SELECT "+tiers.NameSQL("x")+" FROM (SELECT ? AS x)", tier).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if got != want {
+				t.Errorf("%s: tier %q is %q in SQL, want %q", name, tier, got, want)
+			}
 		}
 	}
 }

@@ -22,6 +22,7 @@ var (
 	JudgementSQL     = anomaly.JudgementSQL
 	StatusSQL        = baselines.StatusSQL
 	AnomaliesSQL     = anomaly.AnomaliesSQL
+	FactorsSQL       = anomaly.FactorsSQL
 	AnnotationSQL    = anomaly.AnnotationSQL
 )
 
@@ -42,7 +43,7 @@ const UnitRefID = "unit"
 // Anomalies is the anomalies and baselines dashboard: one KPI series, chosen
 // by the series variable, drawn with its learnt band and its anomalies.
 // Alerts link here with their series named.
-func Anomalies() *dashboard.DashboardBuilder {
+func Anomalies(o Options) *dashboard.DashboardBuilder {
 	series := dashboard.NewQueryVariableBuilder(SeriesVariable).Label("series").Datasource(clickhouse()).
 		Description("The KPI series to draw: KPI · step · slice. Only series with a baseline and an observed interval in the range are listed.").
 		Query(dashboard.StringOrMap{String: cog.ToPtr(SeriesOptionsSQL)}).
@@ -101,10 +102,15 @@ func Anomalies() *dashboard.DashboardBuilder {
 				"applyTo":     map[string]string{"id": "byType", "options": "number"},
 			}})).
 		WithPanel(table.NewPanelBuilder().Title("Anomalies of this series").
-			Description("The intervals of the chosen series judged outside their band, with the direction and severity (docs/baselines.md).").
+			Description("The intervals of the chosen series judged outside their band, with the direction and severity, the owner and tier labels of their alert from the service catalog opsmetrics last stored (the slice's team, else unowned, where the catalog does not know the service), and the contributing factors of the alerted ones (docs/baselines.md, docs/alerting.md).").
 			Datasource(clickhouse()).Height(8).Span(24).
 			NoValue("No anomalies of this series in range (the judgement panel above says whether the range was judged).").
-			WithTarget(SQL(AnomaliesSQL, true).RefId("A"))).
+			WithTarget(SQL(AnomaliesSQL(o.tiers()), true).RefId("A"))).
+		WithPanel(table.NewPanelBuilder().Title("Contributing factors of this series' anomalies").
+			Description("For each alerted anomaly of the chosen series, the values of each dimension below it (service, team, version, actor, pipeline, detection source, severity, …) that explain it, in the order detection found them: the value's harmful events, its trials (deployments, patches due or durations), the events expected of it at the baseline, its excess over them, its share of its dimension's excess in percent, and the events it was counted among (docs/baselines.md, \"Contributing factors\").").
+			Datasource(clickhouse()).Height(8).Span(24).
+			NoValue("No contributing factors: no alerted anomaly of this series in range, or none explained.").
+			WithTarget(SQL(FactorsSQL, true).RefId("A"))).
 		WithPanel(table.NewPanelBuilder().Title("Baselines of this KPI: ready or learning").
 			Description("Every series of the chosen series' KPI with its baseline's state: ready to judge, or still learning.").
 			Datasource(clickhouse()).Height(8).Span(24).

@@ -16,6 +16,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
+	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
 )
 
@@ -37,18 +38,30 @@ func init() {
 
 // Options are what the dashboards take from the configuration: the change
 // calendar the DORA overview's change-window panels judge deployments by
-// (nil: none, they show 0), and the services' tiers from the catalog for
-// its tier-scoped windows.
+// (nil: none, they show 0), and the tiers of alerts (alerting.tiers; no
+// levels: anomaly.DefaultTiers) whose names the anomalies table shows.
+// The services' systems, tiers and owners are read from the service
+// catalog opsmetrics last stored (metrics.StoreCatalog), so dashboards
+// follow the catalog without being rebuilt.
 type Options struct {
-	Calendar     *calendar.Calendar
-	ServiceTiers map[string]string
+	Calendar *calendar.Calendar
+	Tiers    anomaly.Tiers
+}
+
+// tiers are the alert tiers o names, the defaults when it names none.
+func (o Options) tiers() anomaly.Tiers {
+	if len(o.Tiers.Levels) == 0 {
+		return anomaly.DefaultTiers
+	}
+	return o.Tiers
 }
 
 // All builds every dashboard.
 func All(o Options) ([]dashboard.Dashboard, error) {
 	var out []dashboard.Dashboard
 	dora := func() *dashboard.DashboardBuilder { return DORA(o) }
-	for _, b := range []func() *dashboard.DashboardBuilder{dora, Incidents, Patches, OpsReview, Anomalies, Pipeline} {
+	anomalies := func() *dashboard.DashboardBuilder { return Anomalies(o) }
+	for _, b := range []func() *dashboard.DashboardBuilder{dora, Incidents, Patches, OpsReview, anomalies, Pipeline} {
 		d, err := b().Build()
 		if err != nil {
 			return nil, fmt.Errorf("build dashboard: %w", err)

@@ -123,15 +123,16 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 		t.Fatal("no anomaly recorded to draw")
 	}
 	f := strings.Split(rows[0], " | ")
-	vars := map[string]string{"kpi": f[0], "step": f[1], "service": f[2], "team": f[3], "environment": f[4], "series": f[5]}
+	vars := map[string]string{"kpi": f[0], "step": f[1], "service": f[2], "team": f[3], "environment": f[4], "series": f[5],
+		"system": "__all", "tier": "__all"}
 	from, to := end.AddDate(0, 0, -30), end.Add(time.Hour)
 	checkSeriesOptions(t, st, from, to, vars)
 
 	want := map[string][]string{ // leading columns and their ClickHouse types, by query
 		dashboards.SeriesSQL: {"time DateTime('UTC')", "observed Float64", "expected Nullable(Float64)", "lower Nullable(Float64)",
 			"upper Nullable(Float64)", "flagged Nullable(Float64)"},
-		dashboards.AnomaliesSQL: {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String",
-			"severity String", "tail Float64", "alerted String", "factors String"},
+		dashboards.AnomaliesSQL(anomaly.DefaultTiers): {"time DateTime('UTC')", "observed Float64", "expected Float64", "lower Float64", "upper Float64", "direction String",
+			"severity String", "tail Float64", "alerted String", "owner String", "tier String", "factors String"},
 		dashboards.AnnotationSQL: {"time DateTime('UTC')", "text String"},
 		dashboards.UnitSQL:       {"unit String"},
 		dashboards.ForecastSQL: {"time DateTime('UTC')", "observed Nullable(Float64)", "expected Nullable(Float64)", "lower Nullable(Float64)",
@@ -141,7 +142,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	// Pipeline health: what this test wrote was stored in the last hour, by
 	// kind, and filtered by the slice variables.
 	now := time.Now()
-	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all"}
+	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all", "system": "__all", "tier": "__all"}
 	var kinds, total uint64
 	if err := st.Conn().QueryRow(ctx, "SELECT uniqExact(kind), sum(rows) FROM ("+
 		expand(dashboards.StoredSQL, now.Add(-time.Hour), now.Add(time.Hour), all)+")").Scan(&kinds, &total); err != nil {
@@ -152,7 +153,7 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	}
 	var one uint64
 	if err := st.Conn().QueryRow(ctx, "SELECT sum(rows) FROM ("+expand(dashboards.StoredSQL, now.Add(-time.Hour), now.Add(time.Hour),
-		map[string]string{"service": vars["service"], "team": "__all", "environment": "__all"})+")").Scan(&one); err != nil {
+		map[string]string{"service": vars["service"], "team": "__all", "environment": "__all", "system": "__all", "tier": "__all"})+")").Scan(&one); err != nil {
 		t.Fatal(err)
 	}
 	if one == 0 || one >= total {
@@ -188,15 +189,53 @@ func TestPanelSQLOnClickHouse(t *testing.T) {
 	checkForecast(t, st, from, to, vars)
 	// The anomaly detection alerted on names its contributing factors in
 	// the anomalies table of its series.
-	explained := testenv.Rows(t, st, "SELECT kpi, step, service, team, environment, series, factors FROM anomalies FINAL WHERE factors != '' LIMIT 1")
+	explained := testenv.Rows(t, st, "SELECT kpi, step, service, team, environment, series, factors, "+
+		"arrayStringConcat(arrayMap((d, v) -> concat(d, '=', v), factor_dimensions, factor_values), ', ') FROM anomalies FINAL "+
+		"WHERE factors != '' ORDER BY notEmpty(factor_dimensions) DESC, series LIMIT 1")
 	if len(explained) != 1 {
 		t.Error("no recorded anomaly names its contributing factors")
 	} else {
 		f := strings.Split(explained[0], " | ")
 		ev := map[string]string{"kpi": f[0], "step": f[1], "service": f[2], "team": f[3], "environment": f[4], "series": f[5]}
-		shown := testenv.Rows(t, st, "SELECT factors FROM ("+expand(dashboards.AnomaliesSQL, from, end.Add(24*time.Hour), ev)+") WHERE factors != ''")
+		if len(f) != 8 {
+			t.Fatalf("explained anomaly row %q", explained[0])
+		}
+		shown := testenv.Rows(t, st, "SELECT factors FROM ("+expand(dashboards.AnomaliesSQL(anomaly.DefaultTiers), from, end.Add(24*time.Hour), ev)+") WHERE factors != ''")
 		if !slices.Contains(shown, f[6]) {
 			t.Errorf("the anomalies panel of %v shows factors %q, want %q", ev, shown, f[6])
+		}
+		// And the factors table its factors one by one, in its columns.
+		var listed []string
+		r, err := st.Conn().Query(ctx, expand(dashboards.FactorsSQL, from, end.Add(24*time.Hour), ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cols []string
+		for _, c := range r.ColumnTypes() {
+			cols = append(cols, c.Name()+" "+c.DatabaseTypeName())
+		}
+		for r.Next() {
+			var at time.Time
+			var d, v string
+			var events, trials, expected, excess, share, among float64
+			if err := r.Scan(&at, &d, &v, &events, &trials, &expected, &excess, &share, &among); err != nil {
+				t.Fatal(err)
+			}
+			listed = append(listed, d+"="+v)
+		}
+		r.Close()
+		if want := "time DateTime('UTC'), dimension String, value String, events Float64, trials Float64, expected Float64, excess Float64, share Float64, among Float64"; strings.Join(cols, ", ") != want {
+			t.Errorf("factors table columns %v, want %s", cols, want)
+		}
+		if len(listed) == 0 {
+			t.Errorf("the factors table of %v lists none, want %s", ev, f[7])
+		}
+		// Sorted by share, so compare as sets.
+		stored := strings.Split(f[7], ", ")
+		slices.Sort(stored)
+		slices.Sort(listed)
+		if !slices.Equal(listed, stored) {
+			t.Errorf("the factors table of %v lists %v, want the stored %v", ev, listed, stored)
 		}
 	}
 	boards, err := dashboards.All(testOptions(t))
@@ -431,7 +470,7 @@ func checkSeriesOptions(t *testing.T, st *store.Store, from, to time.Time, alert
 // panel says something when its query returns nothing; and the band
 // panel takes its unit from its unit query.
 func TestAnomaliesSeriesChoice(t *testing.T) {
-	d, err := dashboards.Anomalies().Build()
+	d, err := dashboards.Anomalies(dashboards.Options{}).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +547,7 @@ func TestDORAStatsMatchTheCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all"}
+	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all", "system": "__all", "tier": "__all"}
 	checked := 0
 	for _, p := range d.Panels {
 		if p.Panel == nil || p.Panel.Type != "stat" {

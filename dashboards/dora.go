@@ -21,23 +21,58 @@ const DORAUID = "opsmetrics-dora"
 const allValue = "__all"
 
 // sliceFilter is the condition a multi-value slice variable puts on its
-// column: everything when All is selected.
+// column: everything when All is selected. The service column also
+// carries the system and tier variables, which keep the services the
+// stored service catalog puts in the systems and tiers chosen
+// (catalogFilter).
 func sliceFilter(col string) string {
-	return "'" + allValue + "' IN (${" + col + ":singlequote}) OR " + col + " IN (${" + col + ":singlequote})"
+	if col != "service" {
+		return variableFilter(col, col)
+	}
+	return "(" + variableFilter(col, col) + ") AND (" + catalogFilter("system", col) + ") AND (" + catalogFilter("tier", col) + ")"
 }
 
-// multiSliceVariables are the service, team and environment variables of
-// the KPI dashboards: several values, or All.
+// variableFilter is variable v's condition on the expression x.
+func variableFilter(v, x string) string {
+	return "'" + allValue + "' IN (${" + v + ":singlequote}) OR " + x + " IN (${" + v + ":singlequote})"
+}
+
+// catalogFilter is the condition of the catalog variable dim (system or
+// tier) on a service column: the service's entry in the stored catalog
+// (metrics.StoreCatalog) is in one of the values chosen. A service the
+// catalog does not know is in none.
+func catalogFilter(dim, serviceCol string) string {
+	return "'" + allValue + "' IN (${" + dim + ":singlequote}) OR " + metrics.ServiceKey(serviceCol) + " IN (SELECT key FROM " +
+		metrics.CurrentServiceCatalog + " WHERE " + dim + " IN (${" + dim + ":singlequote}))"
+}
+
+// multiSliceVariables are the variables of the KPI dashboards, several
+// values or All each: the system and tier of the service catalog, then the
+// service (of the systems and tiers chosen), team and environment.
 func multiSliceVariables() []cog.Builder[dashboard.VariableModel] {
 	var out []cog.Builder[dashboard.VariableModel]
+	all := func(b *dashboard.QueryVariableBuilder) *dashboard.QueryVariableBuilder {
+		return b.Multi(true).IncludeAll(true).AllValue(allValue).
+			Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("All")},
+				Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("$__all")}})
+	}
+	for _, dim := range []string{"system", "tier"} {
+		q := fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s != '' ORDER BY %s", dim, metrics.CurrentServiceCatalog, dim, dim)
+		out = append(out, all(dashboard.NewQueryVariableBuilder(dim).Label(dim).Datasource(clickhouse()).
+			Description("The "+dim+"s of the service catalog opsmetrics last stored (docs/catalog.md): panels keep the services in the ones chosen. Empty without a catalog.").
+			Query(dashboard.StringOrMap{String: cog.ToPtr(q)}).Definition(q).
+			Refresh(dashboard.VariableRefreshOnDashboardLoad)))
+	}
 	for _, dim := range []string{"service", "team", "environment"} {
 		q := fmt.Sprintf("SELECT DISTINCT %s FROM deployment_events WHERE %s != '' ORDER BY %s", dim, dim, dim)
-		out = append(out, dashboard.NewQueryVariableBuilder(dim).Label(dim).Datasource(clickhouse()).
+		if dim == "service" {
+			// GROUP BY: 18.16's DISTINCT repeats values beside an IN subquery.
+			q = fmt.Sprintf("SELECT service FROM deployment_events WHERE service != '' AND (%s) AND (%s) GROUP BY service ORDER BY service",
+				catalogFilter("system", "service"), catalogFilter("tier", "service"))
+		}
+		out = append(out, all(dashboard.NewQueryVariableBuilder(dim).Label(dim).Datasource(clickhouse()).
 			Query(dashboard.StringOrMap{String: cog.ToPtr(q)}).Definition(q).
-			Multi(true).IncludeAll(true).AllValue(allValue).
-			Refresh(dashboard.VariableRefreshOnDashboardLoad).
-			Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("All")},
-				Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("$__all")}}))
+			Refresh(dashboard.VariableRefreshOnDashboardLoad)))
 	}
 	return out
 }
@@ -139,7 +174,7 @@ const OutsideWindowTable = "Deployments outside change windows, newest first"
 // their windows or in a freeze over the range and the one before, by
 // week, and one by one.
 func windowPanels(b *dashboard.DashboardBuilder, o Options) *dashboard.DashboardBuilder {
-	po := metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Calendar: o.Calendar, ServiceTiers: o.ServiceTiers}
+	po := metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Calendar: o.Calendar, StoredTiers: true}
 	sql := func(from, to, bucket string) string {
 		p := po
 		p.From, p.To, p.Bucket = from, to, bucket

@@ -160,6 +160,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if _, err := metrics.StoreCatalog(ctx, st.Conn(), services.Catalog()); err != nil {
+		return err
+	}
+	say("stored it in ClickHouse for the dashboards' system and tier variables and the anomalies' owners (%s; opsmetrics catalog store, or serve as it reloads)",
+		metrics.CurrentServiceCatalog)
 	say("generated %d events over %d days for %d services into %s (native, CloudEvents and CDEvents 0.4/0.5):",
 		stats.Events, gcfg.Days, gcfg.Services, file)
 	say("  %d deployments, %d changes, %d incidents in %d messages, %d patch targets in %d messages",
@@ -218,12 +223,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The KPI rollup, as ingest --until-idle builds it after draining the
 	// topics: the KPIs below are read from it.
-	r, _, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{})
+	r, _, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{Calendar: o.Calendar}.WithCatalog(services.Catalog()))
 	if err != nil {
 		return err
 	}
 	say("KPI rollup built from what landed: %d days × slices in %v (opsmetrics kpi refresh; docs/kpis.md, Freshness)", r.Rows, r.Took.Round(time.Millisecond))
-	q := metrics.Query{From: o.End.AddDate(0, 0, -30), To: o.End, By: []metrics.Dimension{metrics.Team}, Calendar: o.Calendar}
+	q := metrics.Query{From: o.End.AddDate(0, 0, -30), To: o.End, By: []metrics.Dimension{metrics.Team}, Calendar: o.Calendar}.WithCatalog(services.Catalog())
 	sums, err := metrics.Summaries(ctx, st.Conn(), q)
 	if err != nil {
 		return err

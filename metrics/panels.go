@@ -60,6 +60,10 @@ type PanelOptions struct {
 	// Query's do (nil: no calendar, the KPI is 0).
 	Calendar     *calendar.Calendar
 	ServiceTiers map[string]string
+	// StoredTiers, instead, reads each service's tier from the service
+	// catalog opsmetrics last stored (StoreCatalog): dashboards follow the
+	// catalog without being rebuilt.
+	StoredTiers bool
 }
 
 // panelRange is q over the panel's range, its expressions.
@@ -111,7 +115,7 @@ func panelSQL(kpi string, o PanelOptions) (string, error) {
 		return "", fmt.Errorf("a panel query is bucketed or grouped, not both")
 	}
 	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback,
-		Calendar: o.Calendar, ServiceTiers: o.ServiceTiers})
+		Calendar: o.Calendar, ServiceTiers: o.ServiceTiers, storedTiers: o.StoredTiers})
 	gap := r.gap()
 	attr, err := chsql.Inline(attributionQuery(panelWindow(r, gap)))
 	if err != nil {
@@ -308,7 +312,7 @@ const (
 
 // PanelTableSQL returns the statement of a panel table over the range.
 func PanelTableSQL(name string, o PanelOptions) (string, error) {
-	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, Calendar: o.Calendar, ServiceTiers: o.ServiceTiers})
+	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, Calendar: o.Calendar, ServiceTiers: o.ServiceTiers, storedTiers: o.StoredTiers})
 	gap := r.gap()
 	prod, err := chsql.Literal(r.production())
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
 
@@ -54,10 +55,13 @@ type Rollup struct {
 	// Took is how long the build took; Rows how many rows it wrote.
 	Took time.Duration
 	Rows uint64
+	// WindowKey names the change calendar and service tiers whose counts
+	// it holds (windowKey); empty when it was built without a calendar.
+	WindowKey string
 }
 
 // rollupOutputs are the tables a build writes a generation of.
-var rollupOutputs = []string{"kpi_daily", "kpi_attributions"}
+var rollupOutputs = []string{"kpi_daily", "kpi_attributions", "kpi_window_daily"}
 
 // rollupTables are the raw tables a rollup is built from.
 var rollupTables = []string{"deployment_events", "incident_events", "change_events", "patch_events"}
@@ -101,8 +105,8 @@ func latestRollup(ctx context.Context, conn driver.Conn, params string) (Rollup,
 	var took float64
 	var n uint64
 	err := conn.QueryRow(ctx, `SELECT count(), argMax(generation, generation), argMax(fingerprint, generation),
-			argMax(built_at, generation), argMax(took_seconds, generation), argMax(rows, generation)
-		FROM kpi_rollups WHERE params = ?`, params).Scan(&n, &r.Generation, &r.Fingerprint, &r.BuiltAt, &took, &r.Rows)
+			argMax(built_at, generation), argMax(took_seconds, generation), argMax(rows, generation), argMax(window_key, generation)
+		FROM kpi_rollups WHERE params = ?`, params).Scan(&n, &r.Generation, &r.Fingerprint, &r.BuiltAt, &took, &r.Rows, &r.WindowKey)
 	if err != nil {
 		return Rollup{}, false, fmt.Errorf("read the KPI rollups: %w", err)
 	}
@@ -111,8 +115,9 @@ func latestRollup(ctx context.Context, conn driver.Conn, params string) (Rollup,
 }
 
 // RefreshRollup builds the KPI rollup for the definitions of q from every
-// stored row, unless the latest one for them is of the rows stored now;
-// built says whether it built one. Generations older than the one before
+// stored row, unless the latest one for them is of the rows stored now
+// and, when q has a change calendar, holds its counts (windowKey); built
+// says whether it built one. Generations older than the one before
 // are dropped.
 func RefreshRollup(ctx context.Context, conn driver.Conn, q Query) (r Rollup, built bool, err error) {
 	var engine string
@@ -132,7 +137,7 @@ func RefreshRollup(ctx context.Context, conn driver.Conn, q Query) (r Rollup, bu
 	if err != nil {
 		return Rollup{}, false, err
 	}
-	if ok && cur.Fingerprint == fp {
+	if ok && cur.Fingerprint == fp && (q.Calendar == nil || cur.WindowKey == q.windowKey()) {
 		return cur, false, nil
 	}
 	r, err = buildRollup(ctx, conn, q, params, fp)
@@ -187,6 +192,10 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 	if err == nil && found {
 		err = writeAttributions(ctx, conn, r.Generation, lo, hi, q.gap())
 	}
+	if err == nil && found && q.Calendar != nil {
+		r.WindowKey = q.windowKey()
+		err = writeWindows(ctx, conn, q, r.Generation, lo, hi)
+	}
 	if err != nil {
 		// Uncommitted, it is never read; drop what was written of it.
 		for _, table := range rollupOutputs {
@@ -195,8 +204,8 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 		return Rollup{}, err
 	}
 	r.Rows, r.Took = uint64(len(rows)), time.Since(start)
-	err = conn.Exec(ctx, `INSERT INTO kpi_rollups (generation, params, fingerprint, built_at, took_seconds, rows)
-		SELECT toUInt64(?), ?, ?, toDateTime(?, 'UTC'), toFloat64(?), toUInt64(?)`, r.Generation, params, fp, start.Unix(), r.Took.Seconds(), r.Rows)
+	err = conn.Exec(ctx, `INSERT INTO kpi_rollups (generation, params, fingerprint, built_at, took_seconds, rows, window_key)
+		SELECT toUInt64(?), ?, ?, toDateTime(?, 'UTC'), toFloat64(?), toUInt64(?), ?`, r.Generation, params, fp, start.Unix(), r.Took.Seconds(), r.Rows, r.WindowKey)
 	if err != nil {
 		return Rollup{}, fmt.Errorf("commit the KPI rollup: %w", err)
 	}
@@ -605,22 +614,32 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 		s.finish(daysOf(q), levels)
 		out = append(out, s)
 	}
-	// The change calendar's figures are not in the rollup: they are read
-	// from the raw rows (outsideWindow), into the slices they belong to.
+	// The change calendar's figures come from the rollup when it was built
+	// for q's calendar and tiers, else from the raw rows (outsideWindow),
+	// into the slices they belong to.
 	if q.Calendar != nil {
 		keyed := map[string]*Summary{}
 		for _, s := range out {
 			keyed[strings.Join(sliceValues(s, q), "\x00")] = s
 		}
-		err := outsideWindow(ctx, conn, q, func(vals []string) *Summary {
+		get := func(vals []string) *Summary {
 			s, ok := keyed[strings.Join(vals, "\x00")]
 			if !ok { // cannot happen: its deployments are in the rollup
 				s = &Summary{Slice: map[Dimension]string{}, AsOf: &asOf}
+				for i, d := range q.By {
+					s.Slice[d] = vals[i]
+				}
 				keyed[strings.Join(vals, "\x00")] = s
 				out = append(out, s)
 			}
 			return s
-		})
+		}
+		var err error
+		if r.WindowKey == q.windowKey() {
+			err = windowsFromRollup(ctx, conn, q, r, cols, group, get)
+		} else {
+			err = outsideWindow(ctx, conn, q, get)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -737,13 +756,16 @@ func (p patchTally) figures(s *Summary, always bool) {
 }
 
 // RollupRefresher rebuilds the KPI rollup for the definitions of Query
-// every Interval, when rows were stored since the last build, and at
-// once when it starts.
+// every Interval, when rows were stored since the last build (or the
+// change calendar's tiers changed), and at once when it starts.
 type RollupRefresher struct {
 	Conn     driver.Conn
 	Query    Query
 	Interval time.Duration
 	Log      *slog.Logger
+	// Catalog, when set, is the service catalog of the moment, whose
+	// tiers the change calendar's counts are built with (Query.WithCatalog).
+	Catalog func() *catalog.Catalog
 }
 
 // Run refreshes until ctx ends. A failed build is logged and tried again
@@ -752,7 +774,11 @@ func (f RollupRefresher) Run(ctx context.Context) error {
 	t := time.NewTicker(f.Interval)
 	defer t.Stop()
 	for {
-		r, built, err := RefreshRollup(ctx, f.Conn, f.Query)
+		q := f.Query
+		if f.Catalog != nil {
+			q = q.WithCatalog(f.Catalog())
+		}
+		r, built, err := RefreshRollup(ctx, f.Conn, q)
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -54,6 +54,9 @@ func oracleQueries(t *testing.T, end time.Time) map[string]metrics.Query {
 		"by system and tier": {From: from, To: end, By: []metrics.Dimension{metrics.System, metrics.Tier}, Catalog: cat},
 		"tier filter, daily": {From: end.AddDate(0, 0, -10), To: end, Step: metrics.StepDay, Tiers: []string{"tier-1"}, Catalog: cat},
 		"change calendar":    {From: from, To: end, By: []metrics.Dimension{metrics.Team}, Calendar: windowCalendar(t)},
+		"calendar, tiers, daily": metrics.Query{From: end.AddDate(0, 0, -10), To: end, By: []metrics.Dimension{metrics.Service}, Step: metrics.StepDay,
+			Calendar: windowCalendar(t)}.WithCatalog(cat),
+		"calendar by tier": metrics.Query{From: from, To: end, By: []metrics.Dimension{metrics.Tier}, Calendar: windowCalendar(t)}.WithCatalog(cat),
 	}
 }
 
@@ -454,5 +457,93 @@ func TestRollupDailyReport(t *testing.T) {
 			t.Errorf("%s: no summary: the case checks nothing", name)
 		}
 		sameSummaries(t, name, got.Summaries, want.Summaries)
+	}
+}
+
+// TestRollupWindowCounts: a rollup built with a change calendar holds its
+// counts, and calendar figures are read from them (a row added to them
+// shows); a query judging by other tiers reads the raw rows, and a refresh
+// for those tiers builds again although no row was stored.
+func TestRollupWindowCounts(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	end := time.Now().UTC().Truncate(24 * time.Hour)
+	for _, b := range oracleStream(t, 5, end, 2) {
+		writeEvents(t, st, b)
+	}
+	cat, err := catalog.Parse("catalog.yaml", []byte("- {name: checkout, owner: payments, tier: tier-1}\n- {name: cart, owner: storefront, tier: tier-1}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := metrics.Query{From: end.AddDate(0, 0, -20), To: end, By: []metrics.Dimension{metrics.Service}, Calendar: windowCalendar(t)}.WithCatalog(cat)
+	r, built, err := metrics.RefreshRollup(ctx, st.Conn(), q)
+	if err != nil || !built || r.WindowKey == "" {
+		t.Fatalf("RefreshRollup with a calendar: %+v, %v, %v", r, built, err)
+	}
+	raw := q
+	raw.RollupMaxAge = -1
+	want, err := metrics.Summaries(ctx, st.Conn(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outside uint64
+	for _, s := range want {
+		outside += s.DeploymentsOutsideWindow
+	}
+	if outside == 0 {
+		t.Fatal("no deployment outside the calendar: the test proves nothing")
+	}
+	got, err := metrics.Summaries(ctx, st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range got {
+		s.AsOf = nil
+	}
+	sameSummaries(t, "calendar from the rollup", got, want)
+	// One more deployment outside, in the rollup only: the read shows it.
+	if err := st.Conn().Exec(ctx, `INSERT INTO kpi_window_daily (generation, day, service, team, environment, deployments, outside, in_freeze, fixes)
+		SELECT toUInt64(?), toDate(?), 'checkout', 'payments', 'production', 1, 1, 0, 0`, r.Generation, end.AddDate(0, 0, -3)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = metrics.Summaries(ctx, st.Conn(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen uint64
+	for _, s := range got {
+		seen += s.DeploymentsOutsideWindow
+	}
+	if seen != outside+1 {
+		t.Errorf("%d deployments outside after one was added to the rollup's counts, want %d: the counts are not read from it", seen, outside+1)
+	}
+	// Other tiers: the raw rows decide, until a build for them.
+	other, err := catalog.Parse("catalog.yaml", []byte("- {name: search, owner: discovery, tier: tier-1}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2 := q.WithCatalog(other)
+	raw2 := q2
+	raw2.RollupMaxAge = -1
+	want2, err := metrics.Summaries(ctx, st.Conn(), raw2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got2, err := metrics.Summaries(ctx, st.Conn(), q2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range got2 {
+		if s.AsOf == nil {
+			t.Fatalf("slice %v not read from the rollup", s.Slice)
+		}
+		s.AsOf = nil
+	}
+	sameSummaries(t, "calendar with other tiers", got2, want2)
+	if _, built, err := metrics.RefreshRollup(ctx, st.Conn(), q2); err != nil || !built {
+		t.Errorf("RefreshRollup for other tiers, nothing stored since: built %v, %v; want a build", built, err)
+	}
+	if _, built, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{}); err != nil || built {
+		t.Errorf("RefreshRollup without a calendar after one with: built %v, %v; want none", built, err)
 	}
 }

@@ -75,6 +75,9 @@ type Query struct {
 	// and freezes.
 	Calendar     *calendar.Calendar
 	ServiceTiers map[string]string
+	// storedTiers reads each service's tier from the stored service
+	// catalog instead of ServiceTiers (PanelOptions.StoredTiers).
+	storedTiers bool
 	// Step, when set, splits the range into UTC hours or days within one
 	// set of queries: Summaries then returns a summary per step and slice
 	// that has data, with Bucket set. Baselines learn from these series.

@@ -2,7 +2,10 @@ package metrics
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -37,7 +40,8 @@ var breaksCalendar = fmt.Sprintf("%s IN ('%s', '%s')", windowClass, calendar.Out
 // windowSource is the production deployments whose messages report a
 // finish in r's range, with the columns the calendar reads and cols: t
 // (the start, or the finish when the start is unknown), tier (from
-// r.ServiceTiers), fix (an unplanned deployment while an incident of its
+// r.ServiceTiers, or the stored service catalog for panels that ask for
+// it: PanelOptions.StoredTiers), fix (an unplanned deployment while an incident of its
 // service is open: impact start, or detection, at or before t, and not
 // resolved by t) and window_class, the calendar's class (no_window for
 // all when r has no calendar). Callers filter on finished_at.
@@ -50,6 +54,11 @@ func windowSource(r queryRange, cols ...string) chsql.Expr {
 		names = append(names, strings.ToLower(strings.TrimSpace(svc)))
 		tiers = append(tiers, strings.ToLower(strings.TrimSpace(r.ServiceTiers[svc])))
 	}
+	tier := chsql.SQL("SELECT *, transform(lower(service), ?, ?, '') AS tier FROM ? WHERE has(?, environment)", names, tiers, deploys, r.production())
+	if r.storedTiers {
+		tier = chsql.SQL(`SELECT * FROM (SELECT *, `+ServiceKey("service")+` AS catalog_key FROM ? WHERE has(?, environment))
+			ANY LEFT JOIN (SELECT key AS catalog_key, tier FROM `+CurrentServiceCatalog+`) USING (catalog_key)`, deploys, r.production())
+	}
 	class := "'" + string(calendar.NoWindow) + "'"
 	if r.Calendar != nil {
 		class = r.Calendar.SQL(calendar.Columns{Time: "t", Environment: "environment", Team: "team", Tier: "tier", UnplannedFix: "fix"})
@@ -60,8 +69,7 @@ func windowSource(r queryRange, cols ...string) chsql.Expr {
 			FROM (
 				SELECT *, unplanned = 1 AND arrayExists((o, c) -> o <= t AND (c = toDateTime(0) OR c > t), inc_open, inc_closed) AS fix
 				FROM (
-					SELECT *, assumeNotNull(ifNull(started_at, finished_at)) AS t, transform(lower(service), ?, ?, '') AS tier
-					FROM ? WHERE has(?, environment)
+					SELECT *, assumeNotNull(ifNull(started_at, finished_at)) AS t FROM (?)
 				)
 				ANY LEFT JOIN (
 					SELECT service, groupArray(opened) AS inc_open, groupArray(closed) AS inc_closed
@@ -74,7 +82,7 @@ func windowSource(r queryRange, cols ...string) chsql.Expr {
 					GROUP BY service
 				) USING (service)
 			)
-		)`, names, tiers, deploys, r.production(), r.to)
+		)`, tier, r.to)
 }
 
 // windowRow is a row of the KPI's query.
@@ -86,6 +94,72 @@ type windowRow struct {
 	Fixes       uint64 `ch:"v_fixes"`
 }
 
+// set sets the calendar's figures of s from r.
+func (r *windowRow) set(s *Summary) {
+	s.DeploymentsOutsideWindow, s.DeploymentsInFreeze, s.UnplannedFixesOutsideWindow = r.Outside, r.InFreeze, r.Fixes
+	if r.Deployments > 0 {
+		s.OutsideWindowShare = ptr(float64(r.Outside) / float64(r.Deployments))
+	}
+}
+
+// windowKey names the change calendar and service tiers of q, which decide
+// every deployment's class: a rollup built with the same key holds q's
+// calendar counts (kpi_window_daily). Empty without a calendar.
+func (q Query) windowKey() string {
+	if q.Calendar == nil {
+		return ""
+	}
+	h := sha256.New()
+	io.WriteString(h, q.Calendar.SQL(calendar.Columns{Time: "t", Environment: "environment", Team: "team", Tier: "tier", UnplannedFix: "fix"}))
+	for _, svc := range slices.Sorted(maps.Keys(q.ServiceTiers)) {
+		fmt.Fprintf(h, "\x00%s=%s", strings.ToLower(strings.TrimSpace(svc)), strings.ToLower(strings.TrimSpace(q.ServiceTiers[svc])))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// windowCounts are the columns of kpi_window_daily's counts, over
+// windowSource's rows.
+var windowCounts = `count() AS v_deployments, countIf(` + breaksCalendar + `) AS v_outside,
+		countIf(` + windowClass + ` = '` + string(calendar.InFreeze) + `') AS v_in_freeze,
+		countIf(` + windowClass + ` = '` + string(calendar.UnplannedFix) + `') AS v_fixes`
+
+// writeWindows writes generation gen of kpi_window_daily: the calendar
+// counts of every UTC day in [lo, hi) and slice, by q's calendar and tiers.
+// A deployment's class depends on it alone (its times, scope and the
+// incidents open at its start), never on the range asked, so the counts of
+// days add up to those of their range.
+func writeWindows(ctx context.Context, conn driver.Conn, q Query, gen uint64, lo, hi time.Time) error {
+	r := queryRange{Query: q, from: at(lo), to: at(hi)}
+	text, args, err := chsql.Bind(chsql.SQL(`INSERT INTO kpi_window_daily (generation, day, service, team, environment, deployments, outside, in_freeze, fixes)
+		SELECT toUInt64(?), day, service, team, environment, v_deployments, v_outside, v_in_freeze, v_fixes
+		FROM (
+			SELECT toDate(finished_at) AS day, service, team, environment, `+windowCounts+`
+			FROM ? WHERE finished_at >= ? AND finished_at < ?
+			GROUP BY day, service, team, environment
+		)`, gen, windowSource(r), r.from, r.to))
+	if err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, text, args...); err != nil {
+		return fmt.Errorf("write the KPI rollup's calendar counts: %w", err)
+	}
+	return nil
+}
+
+// windowsFromRollup sets the calendar's figures of each slice of q from
+// rollup r, grouped as the rollup read groups (cols, group).
+func windowsFromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, cols, group chsql.Expr, get func([]string) *Summary) error {
+	wq := chsql.SQL(`SELECT ?sum(deployments) AS v_deployments, sum(outside) AS v_outside, sum(in_freeze) AS v_in_freeze, sum(fixes) AS v_fixes
+		FROM kpi_window_daily
+		WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)??`, cols, r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
+	n := q.dims()
+	err := query(ctx, conn, wq, func(row *windowRow) { row.set(get(row.values(n))) })
+	if err != nil {
+		return fmt.Errorf("deployments outside window, from the rollup: %w", err)
+	}
+	return nil
+}
+
 // outsideWindow sets the calendar's figures of each slice of q. Without a
 // calendar it does nothing: the counts stay 0 and the share absent.
 func outsideWindow(ctx context.Context, conn driver.Conn, q Query, get func([]string) *Summary) error {
@@ -93,18 +167,10 @@ func outsideWindow(ctx context.Context, conn driver.Conn, q Query, get func([]st
 		return nil
 	}
 	cols, group := q.groupBy("finished_at")
-	wq := chsql.SQL(`SELECT ?count() AS v_deployments, countIf(`+breaksCalendar+`) AS v_outside,
-		countIf(`+windowClass+` = '`+string(calendar.InFreeze)+`') AS v_in_freeze,
-		countIf(`+windowClass+` = '`+string(calendar.UnplannedFix)+`') AS v_fixes
+	wq := chsql.SQL(`SELECT ?`+windowCounts+`
 		FROM ? WHERE ??`, cols, windowSource(q.rangeOf()), q.where("finished_at"), group)
 	n := q.dims()
-	err := query(ctx, conn, wq, func(r *windowRow) {
-		s := get(r.values(n))
-		s.DeploymentsOutsideWindow, s.DeploymentsInFreeze, s.UnplannedFixesOutsideWindow = r.Outside, r.InFreeze, r.Fixes
-		if r.Deployments > 0 {
-			s.OutsideWindowShare = ptr(float64(r.Outside) / float64(r.Deployments))
-		}
-	})
+	err := query(ctx, conn, wq, func(r *windowRow) { r.set(get(r.values(n))) })
 	if err != nil {
 		return fmt.Errorf("deployments outside window: %w", err)
 	}

@@ -14,10 +14,13 @@ import (
 
 // runCatalog checks the service catalog of the configuration: it loads
 // (every error of every file), and which teams stored in the range differ
-// from its owners.
+// from its owners; or stores it for the dashboards.
 func runCatalog(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 && args[0] == "store" {
+		return runCatalogStore(ctx, fs, args[1:])
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return subcommandUsage(fs, args, "usage: opsmetrics catalog check [flags]")
+		return subcommandUsage(fs, args, "usage: opsmetrics catalog check|store [flags]")
 	}
 	parse := bind(fs, setClickHouse)
 	from := fs.String("from", "", "start of the range, inclusive: a date or RFC 3339 time (default: 30 days before --to)")
@@ -81,4 +84,38 @@ func nonNil[T any](xs []T) []T {
 		return []T{}
 	}
 	return xs
+}
+
+// runCatalogStore stores the service catalog of the configuration in
+// ClickHouse, where the dashboards' system and tier variables, their
+// filters and the anomalies' owners read it (serve keeps it stored as the
+// catalog reloads). It says whether the stored one changed.
+func runCatalogStore(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	parse := bind(fs, setClickHouse)
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if !cfg.Catalog.Enabled() {
+		return usagef("catalog store: no service catalog: set catalog.path in the configuration file (--config)")
+	}
+	cat, err := cfg.services()
+	if err != nil {
+		return err
+	}
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	wrote, err := metrics.StoreCatalog(ctx, st.Conn(), cat)
+	if err != nil {
+		return err
+	}
+	if wrote {
+		fmt.Printf("stored the service catalog %s for the dashboards: %d services\n", cfg.Catalog.Path, cat.Len())
+	} else {
+		fmt.Printf("the stored service catalog is already %s's: %d services\n", cfg.Catalog.Path, cat.Len())
+	}
+	return nil
 }

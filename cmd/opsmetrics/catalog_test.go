@@ -43,6 +43,19 @@ func TestCatalogCheckAndTier(t *testing.T) {
 		len(strings.Fields(lineWith(out, "checkout"))) != 6 || !strings.Contains(lineWith(out, "checkout"), "deployment  web") {
 		t.Errorf("catalog check: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
 	}
+	// catalog store: written once, then already stored.
+	store := []string{"catalog", "store", "--config", conf, "--clickhouse", dsn}
+	out, errOut, code = opsmetrics(t, store...)
+	if code != 0 || !strings.Contains(out, "stored the service catalog "+cat+" for the dashboards: 2 services") {
+		t.Errorf("catalog store: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	if got := testenv.Rows(t, st, "SELECT service, tier, owner FROM current_service_catalog ORDER BY service"); strings.Join(got, "; ") != "checkout | tier-1 | payments; search | tier-2 | discovery" {
+		t.Errorf("stored catalog: %v", got)
+	}
+	out, errOut, code = opsmetrics(t, store...)
+	if code != 0 || !strings.Contains(out, "already") {
+		t.Errorf("catalog store again: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
 	out, errOut, code = opsmetrics(t, append([]string{"kpi", "--by", "tier", "--format", "csv"}, rng...)...)
 	if code != 0 || !strings.Contains(out, "\ntier-1,") || !strings.Contains(out, "\ntier-2,") {
 		t.Errorf("kpi --by tier: exit %d, stderr %q, stdout:\n%s", code, errOut, out)

@@ -51,7 +51,7 @@ func opsmetrics(t *testing.T, args ...string) (stdout, stderr string, code int) 
 // subcommand is on stdout with exit 0, and lists flags as --flag.
 func TestHelpGoesToStdout(t *testing.T) {
 	words := [][]string{{}, {"kpi", "explain"}, {"baselines", "learn"}, {"baselines", "show"},
-		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}, {"targets", "review"}, {"catalog", "check"}, {"completion"}}
+		{"anomaly", "detect"}, {"anomaly", "score"}, {"dashboards", "build"}, {"dashboards", "provision"}, {"targets", "review"}, {"catalog", "check"}, {"catalog", "store"}, {"completion"}}
 	for _, c := range commands {
 		words = append(words, []string{c.name})
 	}

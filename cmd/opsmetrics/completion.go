@@ -16,7 +16,7 @@ var subcommands = map[string][]string{
 	"anomaly":    {"detect", "score"},
 	"dashboards": {"build", "provision"},
 	"targets":    {"review"},
-	"catalog":    {"check"},
+	"catalog":    {"check", "store"},
 }
 
 // runCompletion writes the shell completion script of args[0], bash or

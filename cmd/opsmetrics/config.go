@@ -128,11 +128,16 @@ func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 	return q.WithCatalog(cat), nil
 }
 
+// rollupQuery is what the KPI rollup is built for: the kpi section's
+// definitions, and the change calendar with the catalog's tiers, whose
+// counts it then holds for the queries that judge by them.
+func (c *fileConfig) rollupQuery() (metrics.Query, error) { return c.kpiDefaults() }
+
 // dashboardOptions are the dashboards' settings of the configuration: the
-// change calendar and the tiers the KPIs judge deployments by.
+// change calendar and the alerts' tiers.
 func (c *fileConfig) dashboardOptions() (dashboards.Options, error) {
-	q, err := c.kpiDefaults()
-	return dashboards.Options{Calendar: q.Calendar, ServiceTiers: q.ServiceTiers}, err
+	cal, err := c.calendar()
+	return dashboards.Options{Calendar: cal, Tiers: c.Alerting.Tiers}, err
 }
 
 // calendar is the compiled change calendar; nil when change_calendar

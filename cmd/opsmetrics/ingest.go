@@ -77,7 +77,11 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		done()
-		return refreshRollup(ctx, st.Conn(), cfg.KPI.Defaults())
+		q, err := cfg.rollupQuery()
+		if err != nil {
+			return err
+		}
+		return refreshRollup(ctx, st.Conn(), q)
 	}
 	if cfg.MetricsAddr == "" && services == nil {
 		return run(ctx)

@@ -164,7 +164,11 @@ func runKPIRefresh(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	return refreshRollup(ctx, st.Conn(), cfg.KPI.Defaults())
+	q, err := cfg.rollupQuery()
+	if err != nil {
+		return err
+	}
+	return refreshRollup(ctx, st.Conn(), q)
 }
 
 // checkFormat refuses an output format other than table, json or csv.

@@ -45,8 +45,8 @@ var commands = []command{
 		"       opsmetrics dashboards provision --grafana-url URL [--grafana-token-file F | --grafana-user U --grafana-password-file F] [--clickhouse DSN] [--prometheus-url URL] [--password-env NAME]",
 		"write the Grafana dashboards and a file-provisioning tree for them, or create or update them through Grafana's HTTP API", runDashboards},
 	{"report", "report --clickhouse DSN [--from T] [--to T] [--by team] [--tz Z] --out report.html", "write the ops-review report: a self-contained HTML page with KPI trends, baselines, anomalies and incidents", runReport},
-	{"catalog", "catalog check --config F --clickhouse DSN [--from T] [--to T] [--format table|json]",
-		"load the service catalog and list the teams stored that are not their service's owner (exit 1 when any)", runCatalog},
+	{"catalog", "catalog check --config F --clickhouse DSN [--from T] [--to T] [--format table|json]\n       opsmetrics catalog store --config F --clickhouse DSN",
+		"load the service catalog and list the teams stored that are not their service's owner (exit 1 when any); or store it for the dashboards", runCatalog},
 	{"demo", "demo [--services N] [--days N] [--seed N] [--dir DIR] [--keep]", "run the whole pipeline end to end on embedded defaults", runDemo},
 }
 

@@ -53,7 +53,11 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	return refreshRollup(ctx, st.Conn(), cfg.KPI.Defaults())
+	q, err := cfg.rollupQuery()
+	if err != nil {
+		return err
+	}
+	return refreshRollup(ctx, st.Conn(), q)
 }
 
 // refreshRollup builds the KPI rollup unless it is of the stored rows,

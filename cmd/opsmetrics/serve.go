@@ -235,6 +235,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if cfg.KPI.RollupInterval > 0 && (on["api"] || on["kpi"] || on["anomaly"]) {
 		rf := metrics.RollupRefresher{Conn: st.Conn(), Query: defaults, Interval: cfg.KPI.RollupInterval, Log: log}
+		if services != nil {
+			rf.Catalog = services.Catalog
+		}
 		g.add("rollup", afterSchema(rf.Run))
 	}
 	if svc != nil {
@@ -242,6 +245,12 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if services != nil {
 		g.add("catalog", services.Run)
+		// The dashboards read the catalog from ClickHouse: the replicas
+		// that serve readers keep it stored as it reloads.
+		if on["api"] || on["kpi"] || on["anomaly"] {
+			pub := metrics.CatalogPublisher{Conn: st.Conn(), Catalog: services.Catalog, Interval: cfg.Catalog.WithDefaults().ReloadInterval, Log: log}
+			g.add("catalog-store", afterSchema(pub.Run))
+		}
 	}
 	if ms != nil {
 		g.add("metrics", ms.Run)

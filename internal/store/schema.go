@@ -403,6 +403,57 @@ var migrations = []migration{
 		) ENGINE = MergeTree
 		ORDER BY deployment_id`,
 	}},
+	{14, "service catalog for the dashboards", []string{
+		// The service catalog as the processes that read its files last
+		// stored it (metrics.StoreCatalog): the dashboards' system and tier
+		// variables and filters and the anomalies' owner and tier read it.
+		// A generation's rows are written before its row in
+		// service_catalog_generations commits them; key is the lower-cased
+		// name that an event's service matches.
+		`CREATE TABLE IF NOT EXISTS service_catalog (
+			generation UInt64,
+			key String,
+			service String,
+			system String,
+			tier String,
+			owner String,
+			lifecycle String
+		) ENGINE = MergeTree
+		PARTITION BY generation
+		ORDER BY key`,
+		`CREATE TABLE IF NOT EXISTS service_catalog_generations (
+			generation UInt64,
+			fingerprint String,
+			services UInt64,
+			stored_at DateTime('UTC')
+		) ENGINE = MergeTree
+		ORDER BY generation`,
+		`CREATE VIEW IF NOT EXISTS current_service_catalog AS
+		SELECT key, service, system, tier, owner, lifecycle FROM service_catalog
+		WHERE generation = (SELECT max(generation) FROM service_catalog_generations)`,
+	}},
+	{15, "KPI rollup: change-calendar counts", []string{
+		// deployments_outside_window of each UTC day and slice, for the
+		// change calendar and service tiers a build was given
+		// (metrics.windowKey, kept in kpi_rollups.window_key; empty: none,
+		// and calendar figures read the raw rows): the production
+		// deployments the calendar judged, those outside their windows or
+		// in a freeze, those in a freeze, and the unplanned fixes outside.
+		`CREATE TABLE IF NOT EXISTS kpi_window_daily (
+			generation UInt64,
+			day Date,
+			service String,
+			team String,
+			environment String,
+			deployments UInt64,
+			outside UInt64,
+			in_freeze UInt64,
+			fixes UInt64
+		) ENGINE = MergeTree
+		PARTITION BY generation
+		ORDER BY (day, environment, service, team)`,
+		`ALTER TABLE kpi_rollups ADD COLUMN window_key String DEFAULT ''`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"
