@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,6 +138,32 @@ func BenchmarkKPISummary(b *testing.B) {
 	withCal := byService(q)
 	withCal.Calendar = cal
 	rollupCal := timeIt(summary(withCal))
+	calRaw, err := metrics.Summaries(ctx, st.Conn(), withCal)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The same once the rollup holds the calendar's counts: a build given
+	// the calendar (serve's, with the configured one).
+	cq := q
+	cq.Calendar = cal
+	r, _, err := metrics.RefreshRollup(ctx, st.Conn(), cq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	builds = append(builds, r)
+	rollupCalCounts := timeIt(summary(withCal))
+	calCounts, err := metrics.Summaries(ctx, st.Conn(), withCal)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range [][]*metrics.Summary{calRaw, calCounts} {
+		for _, s := range l {
+			s.AsOf = nil
+		}
+	}
+	if a, c := fmt.Sprint(jsonOf(calRaw)), fmt.Sprint(jsonOf(calCounts)); a != c {
+		b.Errorf("the summary with a calendar differs once its counts come from the rollup")
+	}
 	// A report's daily points: 30 days, one summary per day.
 	daily := q
 	daily.From, daily.Step = end.AddDate(0, 0, -30), metrics.StepDay
@@ -209,6 +236,7 @@ func BenchmarkKPISummary(b *testing.B) {
 	line("90-day summary --by team,environment, raw rows (before)", ms(rawByTeamEnv))
 	line("90-day summary --by team,environment, rollup (after)", ms(rollupByTeamEnv))
 	line("  the same with a change calendar (its figures from the raw rows)", ms(rollupCal))
+	line("  the same with a change calendar (its counts from the rollup)", ms(rollupCalCounts))
 	line("30 daily summaries (a report's points), raw rows (before)", ms(rawDaily))
 	line("30 daily summaries (a report's points), rollup (after)", ms(rollupDaily))
 	line("peak ClickHouse memory of a rollup read (query_log)", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)))
@@ -235,6 +263,12 @@ func BenchmarkKPISummary(b *testing.B) {
 	for _, t := range tc.times {
 		fmt.Printf("%8s  %s\n", t.d.Round(time.Millisecond), t.q)
 	}
+}
+
+// jsonOf is v as JSON, for comparing results.
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // apiFigures are the latencies of apiReads.
