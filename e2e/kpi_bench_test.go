@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/api"
+	"github.com/opsmetrics/opsmetrics/dashboards"
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
 	"github.com/opsmetrics/opsmetrics/internal/localserver/clickhouse"
@@ -219,6 +222,8 @@ func BenchmarkKPISummary(b *testing.B) {
 		}
 		return nil
 	})
+	panelStart := time.Now()
+	panels := panelTimes(b, st.Conn(), q.From, q.To, cal)
 	b.ReportMetric(rollupByService.Seconds(), "s/summary-by-service")
 	b.ReportMetric(rollupByService.Seconds()/scan.Seconds(), "ratio")
 	line := func(name string, v any) { fmt.Printf("%-62s %12v\n", name, v) }
@@ -259,10 +264,112 @@ func BenchmarkKPISummary(b *testing.B) {
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by service / plain scan, after", rollupByService.Seconds()/scan.Seconds())
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by team,environment / plain scan, before", rawByTeamEnv.Seconds()/scan.Seconds())
 	fmt.Printf("%-62s %12.2f\n", "ratio summary by team,environment / plain scan, after", rollupByTeamEnv.Seconds()/scan.Seconds())
+	if len(panels) > 0 {
+		fmt.Printf("%-62s %12v\n", fmt.Sprintf("panel queries of every dashboard, 90 days (%d): p50", len(panels)), ms(panels[len(panels)/2].d))
+		fmt.Printf("%-62s %12v\n", "panel queries of every dashboard, 90 days: max", ms(panels[len(panels)-1].d))
+		fmt.Printf("%-62s %12v\n", "  peak ClickHouse memory of a panel query (query_log)", fmt.Sprintf("%.1f MiB", float64(panelPeak(st.Conn(), panelStart))/(1<<20)))
+		fmt.Printf("\nthe slowest panel queries:\n")
+		for i := len(panels) - 1; i >= max(0, len(panels)-8); i-- {
+			fmt.Printf("%8s  %s\n", ms(panels[i].d), panels[i].q)
+		}
+	}
 	fmt.Printf("\nqueries of one summary by service from the raw rows (one run, first run of each):\n")
 	for _, t := range tc.times {
 		fmt.Printf("%8s  %s\n", t.d.Round(time.Millisecond), t.q)
 	}
+}
+
+// panelTimes runs every ClickHouse query of every built dashboard (panels,
+// annotations, variables) over [from, to) with All selected, as the
+// grafana-clickhouse-datasource plugin expands its macros, and returns
+// each one's time (the best of two), fastest first. The anomalies
+// dashboard's series is the first its variable lists.
+func panelTimes(b *testing.B, conn driver.Conn, from, to time.Time, cal *calendar.Calendar) []queryTime {
+	boards, err := dashboards.All(dashboards.Options{Calendar: cal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vars := map[string]string{"service": "__all", "team": "__all", "environment": "__all", "system": "__all", "tier": "__all",
+		"kpi": "", "step": "", "series": ""}
+	var series string
+	_ = conn.QueryRow(context.Background(), "SELECT any(series) FROM kpi_series").Scan(&series)
+	vars["series"] = series
+	expand := func(sql string) string {
+		f, t := fmt.Sprint(from.Unix()), fmt.Sprint(to.Unix())
+		sql = regexp.MustCompile(`\$__timeFilter\(([^)]+)\)`).ReplaceAllString(sql, "$1 >= toDateTime("+f+") AND $1 <= toDateTime("+t+")")
+		sql = strings.NewReplacer("$__fromTime", "toDateTime("+f+")", "$__toTime", "toDateTime("+t+")").Replace(sql)
+		for k, v := range vars {
+			sql = strings.ReplaceAll(sql, "${"+k+":singlequote}", "'"+v+"'")
+			sql = strings.ReplaceAll(sql, "${"+k+"}", v)
+		}
+		return sql
+	}
+	ctx := chgo.Context(context.Background(), chgo.WithSettings(chgo.Settings{"log_queries": 1}))
+	var out []queryTime
+	for _, d := range boards {
+		var qs []string
+		names := map[string]string{}
+		add := func(name string, sql string) {
+			qs = append(qs, sql)
+			names[sql] = *d.Uid + ": " + name
+		}
+		for _, p := range d.Panels {
+			if p.Panel == nil {
+				continue
+			}
+			for _, t := range p.Panel.Targets {
+				if ch, ok := t.(dashboards.ClickHouseQuery); ok {
+					add(*p.Panel.Title, ch.RawSQL)
+				}
+			}
+		}
+		for _, v := range d.Templating.List {
+			if v.Datasource != nil && v.Datasource.Type != nil && *v.Datasource.Type == dashboards.PluginID && v.Query != nil && v.Query.String != nil {
+				add("variable "+v.Name, *v.Query.String)
+			}
+		}
+		for _, sql := range qs {
+			q := expand(sql)
+			best := time.Duration(1<<63 - 1)
+			for range 2 {
+				start := time.Now()
+				rows, err := conn.Query(ctx, q)
+				if err != nil {
+					b.Errorf("%s: %v", names[sql], err)
+					break
+				}
+				for rows.Next() {
+				}
+				err = rows.Err()
+				rows.Close()
+				if err != nil {
+					b.Errorf("%s: %v", names[sql], err)
+					break
+				}
+				best = min(best, time.Since(start))
+			}
+			out = append(out, queryTime{q: names[sql], d: best})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].d < out[j].d })
+	return out
+}
+
+// queryTime is a named query's time.
+type queryTime struct {
+	q string
+	d time.Duration
+}
+
+// panelPeak is the peak memory of the queries that ended since start
+// (panelTimes'), from system.query_log.
+func panelPeak(conn driver.Conn, start time.Time) uint64 {
+	var peak uint64
+	if err := conn.Exec(context.Background(), "SYSTEM FLUSH LOGS"); err == nil {
+		_ = conn.QueryRow(context.Background(), `SELECT toUInt64(max(memory_usage)) FROM system.query_log
+			WHERE type = 2 AND event_time >= toDateTime(?)`, start.Add(-time.Second).Unix()).Scan(&peak)
+	}
+	return peak
 }
 
 // jsonOf is v as JSON, for comparing results.

@@ -411,20 +411,37 @@ change_calendar:
 		}
 		return "none"
 	}
-	follow := func(want, wantGauge string) {
+	// stored is the catalog serve stored for the dashboards: "service tier" of each.
+	stored := func() string {
+		var out []string
+		rows, err := st.Conn().Query(context.Background(), "SELECT service, tier FROM current_service_catalog ORDER BY service")
+		if err != nil {
+			return err.Error()
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var svc, tier string
+			if err := rows.Scan(&svc, &tier); err != nil {
+				return err.Error()
+			}
+			out = append(out, svc+" "+tier)
+		}
+		return strings.Join(out, ", ")
+	}
+	follow := func(want, wantGauge, wantStored string) {
 		t.Helper()
-		testenv.Eventually(t, 60*time.Second, "the API's tiers "+want+" and the gauge "+wantGauge, func() (bool, string) {
-			got, g := tiers(), gauge()
-			return got == want && g == wantGauge, fmt.Sprintf("tiers %q, gauge %s\n%s", got, g, logs.String())
+		testenv.Eventually(t, 60*time.Second, "the API's tiers "+want+", the gauge "+wantGauge+" and the stored catalog "+wantStored, func() (bool, string) {
+			got, g, c := tiers(), gauge(), stored()
+			return got == want && g == wantGauge && c == wantStored, fmt.Sprintf("tiers %q, gauge %s, stored %q\n%s", got, g, c, logs.String())
 		})
 	}
-	follow("tier-1 2 2, tier-2 1 0", "2")
+	follow("tier-1 2 2, tier-2 1 0", "2", "checkout tier-1, search tier-2")
 	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments": 2`) {
 		t.Errorf("tier=tier-1: %d %.300s", code, body)
 	}
 	// search becomes tier-1 and checkout tier-2.
 	writeCatalog("search")
-	follow("tier-1 1 1, tier-2 2 0", "1")
+	follow("tier-1 1 1, tier-2 2 0", "1", "checkout tier-2, search tier-1")
 	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments": 1`) {
 		t.Errorf("tier=tier-1 after the change: %d %.300s", code, body)
 	}
