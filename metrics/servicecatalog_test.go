@@ -1,0 +1,55 @@
+package metrics_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// TestStoreCatalog: the stored catalog is the last one stored, an empty
+// one included; the same one again writes nothing; two generations stay.
+func TestStoreCatalog(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	parse := func(s string) *catalog.Catalog {
+		c, err := catalog.Parse("catalog.yaml", []byte(s), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a := parse("- {name: Checkout, owner: payments, system: shop, tier: Tier-1, lifecycle: production}\n- {name: search, owner: discovery}\n")
+	b := parse("- {name: checkout, owner: sre, system: shop, tier: tier-2}\n")
+	for i, step := range []struct {
+		c     *catalog.Catalog
+		wrote bool
+		want  string
+	}{
+		{a, true, "checkout Checkout shop tier-1 payments production; search search   discovery "},
+		{a, false, "checkout Checkout shop tier-1 payments production; search search   discovery "},
+		{nil, true, ""},
+		{nil, false, ""},
+		{a, true, "checkout Checkout shop tier-1 payments production; search search   discovery "},
+		{b, true, "checkout checkout shop tier-2 sre "},
+	} {
+		wrote, err := metrics.StoreCatalog(ctx, st.Conn(), step.c)
+		if err != nil || wrote != step.wrote {
+			t.Fatalf("store %d: wrote %v, %v; want %v", i, wrote, err, step.wrote)
+		}
+		rows := testenv.Rows(t, st, "SELECT concat(key, ' ', service, ' ', system, ' ', tier, ' ', owner, ' ', lifecycle) FROM "+
+			metrics.CurrentServiceCatalog+" ORDER BY key")
+		if got := strings.Join(rows, "; "); got != step.want {
+			t.Errorf("store %d: stored %q, want %q", i, got, step.want)
+		}
+	}
+	if n := testenv.Count(t, st, "SELECT uniqExact(generation) FROM service_catalog"); n > 2 {
+		t.Errorf("%d generations of rows kept, want at most 2", n)
+	}
+	if n := testenv.Count(t, st, "SELECT count() FROM service_catalog_generations"); n != 4 {
+		t.Errorf("%d catalogs committed, want the 4 changes", n)
+	}
+}
