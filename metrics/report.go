@@ -103,29 +103,45 @@ func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Loc
 		loc = time.UTC
 	}
 	r := &Report{From: q.From.In(loc), To: q.To.In(loc), By: q.By, Bucket: b, TimeZone: loc.String(), LevelTable: table.Name}
-	// Daily buckets of UTC days come from one read of the KPI rollup,
-	// when it serves them, each day judged as its own range.
-	var days map[int64][]*Summary
-	if b == Day && !compare && loc.String() == "UTC" && q.Step == "" {
-		if days, err = daysFromRollup(ctx, conn, q, table); err != nil {
+	// Buckets of UTC days, and the ranges they are compared with, come
+	// from one read of the KPI rollup when it serves them, each judged as
+	// its own range.
+	ranges := Ranges(q.From, q.To, b, loc)
+	var read map[[2]int64][]*Summary
+	if loc.String() == "UTC" && q.Step == "" && (b != Whole || compare) {
+		all := ranges
+		if compare {
+			for _, rg := range ranges {
+				all = append(all, [2]time.Time{rg[0].Add(-rg[1].Sub(rg[0])), rg[0]})
+			}
+		}
+		if read, err = rangesFromRollup(ctx, conn, q, all, table); err != nil {
 			return nil, err
 		}
 	}
-	for _, rg := range Ranges(q.From, q.To, b, loc) {
-		bq := q
-		bq.From, bq.To = rg[0], rg[1]
-		sums, ok := days[rg[0].Unix()]
-		if !ok {
-			var err error
-			if sums, err = Summaries(ctx, conn, bq); err != nil {
-				return nil, err
+	summaries := func(from, to time.Time) ([]*Summary, error) {
+		if sums, ok := read[[2]int64{from.Unix(), to.Unix()}]; ok {
+			// A range may be a bucket and the previous range of the next:
+			// each use gets its own copies, as Summaries would give.
+			out := make([]*Summary, len(sums))
+			for i, s := range sums {
+				c := *s
+				out[i] = &c
 			}
+			return out, nil
+		}
+		bq := q
+		bq.From, bq.To = from, to
+		return Summaries(ctx, conn, bq)
+	}
+	for _, rg := range ranges {
+		sums, err := summaries(rg[0], rg[1])
+		if err != nil {
+			return nil, err
 		}
 		var prev map[string]*Summary
 		if compare {
-			pq := bq
-			pq.From, pq.To = bq.From.Add(-bq.To.Sub(bq.From)), bq.From
-			ps, err := Summaries(ctx, conn, pq)
+			ps, err := summaries(rg[0].Add(-rg[1].Sub(rg[0])), rg[0])
 			if err != nil {
 				return nil, err
 			}
@@ -152,17 +168,42 @@ func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Loc
 	return r, nil
 }
 
-// daysFromRollup is the summaries of each UTC day of q, by the day's
-// start, as Summaries of that day would give them, read from the KPI
-// rollup in one query; nil when the rollup does not serve q. A day with
-// no summary is left out (its caller asks Summaries for it: without
-// slices, Summaries gives one even over no rows).
-func daysFromRollup(ctx context.Context, conn driver.Conn, q Query, levels LevelTable) (map[int64][]*Summary, error) {
-	if err := q.check(); err != nil {
+// rangesFromRollup is the summaries of each of ranges (whole UTC days),
+// by the range's bounds in Unix seconds, as Summaries of that range would
+// give them, read from the KPI rollup in one query; nil when the rollup
+// does not serve them. A range that appears twice is read once. With
+// slices, a range without a summary has none; without, it is left out
+// (its caller asks Summaries, which gives one even over no rows).
+func rangesFromRollup(ctx context.Context, conn driver.Conn, q Query, ranges [][2]time.Time, levels LevelTable) (map[[2]int64][]*Summary, error) {
+	if err := q.check(); err != nil || len(ranges) == 0 {
 		return nil, err
 	}
+	// One range per start: two ranges that start together are the same
+	// range (Run's buckets and previous ranges), or read apart.
+	byStart := map[int64][2]time.Time{}
+	var unique [][2]time.Time
 	dq := q
-	dq.Step, dq.perDay = StepDay, true
+	dq.Step, dq.From, dq.To = StepDay, ranges[0][0], ranges[0][1]
+	for _, rg := range ranges {
+		if have, ok := byStart[rg[0].Unix()]; ok {
+			if !have[1].Equal(rg[1]) {
+				return nil, nil
+			}
+			continue
+		}
+		byStart[rg[0].Unix()] = rg
+		unique = append(unique, rg)
+		if rg[0].Before(dq.From) {
+			dq.From = rg[0]
+		}
+		if rg[1].After(dq.To) {
+			dq.To = rg[1]
+		}
+		if !StepDay.Truncate(rg[0]).Equal(rg[0]) || !StepDay.Truncate(rg[1]).Equal(rg[1]) {
+			return nil, nil
+		}
+	}
+	dq.ranges = unique
 	r, ok, err := rollupFor(ctx, conn, dq)
 	if err != nil || !ok {
 		return nil, err
@@ -171,13 +212,22 @@ func daysFromRollup(ctx context.Context, conn driver.Conn, q Query, levels Level
 	if err != nil {
 		return nil, err
 	}
-	out := map[int64][]*Summary{}
+	out := map[[2]int64][]*Summary{}
+	if len(q.By) > 0 {
+		for _, rg := range unique {
+			out[[2]int64{rg[0].Unix(), rg[1].Unix()}] = []*Summary{}
+		}
+	}
 	for _, s := range sums {
 		if s.Bucket == nil {
 			continue
 		}
-		k := s.Bucket.Unix()
+		rg, ok := byStart[s.Bucket.Unix()]
+		if !ok {
+			continue
+		}
 		s.Bucket = nil
+		k := [2]int64{rg[0].Unix(), rg[1].Unix()}
 		out[k] = append(out[k], s)
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -502,9 +503,16 @@ func rollupDist(s, alias string) string {
 // joined and sorted in ClickHouse, which returns only what the figures
 // need of them (rollupDist).
 func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels LevelTable) ([]*Summary, error) {
-	// A day's bucket as the raw rows' step reads it (Step.sql).
+	// A day's bucket as the raw rows' step reads it (Step.sql); ranges
+	// read each as its own are keyed by their start. Their bounds are
+	// grouped by too: 18.16 drops a subquery's column that only a lambda
+	// reads.
 	cols, group := q.groupByStep("")
-	if q.Step == StepDay {
+	switch {
+	case q.ranges != nil:
+		cols, group = q.groupByStep("r_start")
+		group = chsql.SQL("?, r_from, r_to", group)
+	case q.Step == StepDay:
 		cols, group = q.groupByStep("concat(toString(day), ' 00:00:00')")
 	}
 	var outer []string
@@ -516,16 +524,16 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 		lookback = DefaultLeadTimeLookback
 	}
 	// A change counts if it started no earlier than the lookback before
-	// the range, and before its end (leadTimeSource). Days read each as
-	// its own range (Query.perDay) judge that, and patch deadlines, by
-	// the row's day.
+	// the range, and before its end (leadTimeSource). Ranges read each as
+	// its own (Query.ranges) judge that, and patch deadlines, by the range
+	// of the row.
 	leads := chsql.SQL("arraySort(arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts))) AS s_leads",
 		at(q.From.Add(-lookback)), at(q.To))
 	end := chsql.SQL("?", q.To.Unix())
-	if q.perDay {
-		end = chsql.Raw("(toInt64(day) * 86400 + 86400)")
-		leads = chsql.SQL("arraySort(groupArrayArray(arrayFilter((l, st) -> toInt64(st) >= toInt64(day) * 86400 - ? AND toInt64(st) < ?, leads, lead_starts))) AS s_leads",
-			int64(lookback/time.Second), end)
+	if q.ranges != nil {
+		end = chsql.Raw("r_to")
+		leads = chsql.SQL("arraySort(groupArrayArray(arrayFilter((l, st) -> toInt64(st) >= r_from - ? AND toInt64(st) < r_to, leads, lead_starts))) AS s_leads",
+			int64(lookback/time.Second))
 	}
 	rq := chsql.SQL(`SELECT `+strings.Join(outer, "")+`v_deployments, v_successful, v_days, v_failed, v_rework,
 		`+rollupDist("s_durations", "v_durations")+`,
@@ -547,14 +555,13 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 				sum(not_deployed) AS v_not_deployed,
 				arraySort(groupArrayArray(recoveries)) AS s_recoveries, sum(unrecovered) AS v_unrecovered,
 				?
-			FROM kpi_daily
-			WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)??
-		)`, cols, leads, q.patchTallySQL(end), r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
+			FROM ???
+		)`, cols, leads, q.patchTallySQL(end), q.rollupSource("kpi_daily", r), andAll(q.filters()), group)
 	n := q.dims()
 	asOf := r.BuiltAt
 	// Without slices or steps, the raw rows give one summary, with every
 	// family present, even over no rows.
-	whole := len(q.By) == 0 && (q.Step == "" || q.perDay)
+	whole := len(q.By) == 0 && (q.Step == "" || q.ranges != nil)
 	out := []*Summary{}
 	var key string // the statement, inlined, is the cache's key
 	if q.Cache != nil {
@@ -611,7 +618,15 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 		if s.empty() {
 			continue // only changes outside the lookback: the raw rows give no slice
 		}
-		s.finish(daysOf(q), levels)
+		days := daysOf(q)
+		if q.ranges != nil && s.Bucket != nil {
+			for _, rg := range q.ranges { // a range's rates are per day of its own length
+				if rg[0].Equal(*s.Bucket) {
+					days = rg[1].Sub(rg[0]).Hours() / 24
+				}
+			}
+		}
+		s.finish(days, levels)
 		out = append(out, s)
 	}
 	// The change calendar's figures come from the rollup when it was built
@@ -635,9 +650,20 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 			return s
 		}
 		var err error
-		if r.WindowKey == q.windowKey() {
+		switch {
+		case r.WindowKey == q.windowKey():
 			err = windowsFromRollup(ctx, conn, q, r, cols, group, get)
-		} else {
+		case q.ranges != nil:
+			// The raw rows, range by range, each keyed by its start.
+			for _, rg := range q.ranges {
+				rq := q
+				rq.From, rq.To, rq.ranges, rq.Step = rg[0], rg[1], nil, ""
+				start := rg[0].UTC().Format(time.DateTime)
+				if err = outsideWindow(ctx, conn, rq, func(vals []string) *Summary { return get(append(vals, start)) }); err != nil {
+					break
+				}
+			}
+		default:
 			err = outsideWindow(ctx, conn, q, get)
 		}
 		if err != nil {
@@ -646,6 +672,27 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
 	return out, nil
+}
+
+// rollupSource is the FROM item and the start of the WHERE of a read of
+// table (kpi_daily, kpi_window_daily) of generation r over q's days. For
+// ranges read each as its own (Query.ranges), a day's row stands once for
+// each range that holds it, with the range's index (r_index), start as
+// the bucket's text (r_start) and bounds in Unix seconds (r_from, r_to).
+func (q Query) rollupSource(table string, r Rollup) chsql.Expr {
+	if q.ranges == nil {
+		return chsql.SQL(table+" WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)", r.Generation, at(q.From), at(q.To))
+	}
+	var from, to []string
+	for _, rg := range q.ranges {
+		from, to = append(from, strconv.FormatInt(rg[0].Unix(), 10)), append(to, strconv.FormatInt(rg[1].Unix(), 10))
+	}
+	starts, ends := "["+strings.Join(from, ", ")+"]", "["+strings.Join(to, ", ")+"]"
+	return chsql.SQL(`(
+			SELECT *, arrayJoin(arrayFilter(i -> toInt64(day) * 86400 >= `+starts+`[i] AND toInt64(day) * 86400 < `+ends+`[i], arrayEnumerate(`+starts+`))) AS r_index,
+				`+starts+`[r_index] AS r_from, `+ends+`[r_index] AS r_to, toString(toDateTime(r_from, 'UTC')) AS r_start
+			FROM `+table+` WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)
+		) WHERE 1`, r.Generation, at(q.From), at(q.To))
 }
 
 // andAll is " AND e" for each of es.

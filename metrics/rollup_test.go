@@ -411,10 +411,12 @@ func TestRollupAttributions(t *testing.T) {
 	}
 }
 
-// TestRollupDailyReport: a report's daily buckets read from the rollup in
-// one query equal each day's summary from the raw rows (lookback, patch
-// deadlines and the families of a summary without slices judged per day),
-// with and without slices, filters and a change calendar.
+// TestRollupDailyReport: a report's buckets (days, weeks, months, the
+// whole range) and the ranges they are compared with, read from the rollup
+// in one query, equal each range's summary from the raw rows (lookback,
+// patch deadlines, rates per day and the families of a summary without
+// slices judged per range), with and without slices, filters and a change
+// calendar.
 func TestRollupDailyReport(t *testing.T) {
 	ctx := context.Background()
 	st := testenv.Store(t, testenv.Database(t))
@@ -429,34 +431,47 @@ func TestRollupDailyReport(t *testing.T) {
 		"deadlines, calendar": {From: end.AddDate(0, 0, -15), To: end, PatchDeadlines: map[string]time.Duration{"critical": time.Hour, "low": 100 * time.Hour}, Calendar: windowCalendar(t)},
 		"filtered":            {From: end.AddDate(0, 0, -20), To: end, By: []metrics.Dimension{metrics.Environment}, Services: []string{"checkout", "search"}},
 	}
+	buckets := []struct {
+		b       metrics.Bucket
+		compare bool
+	}{{metrics.Day, false}, {metrics.Day, true}, {metrics.Week, false}, {metrics.Week, true}, {metrics.Month, true}, {metrics.Whole, true}}
 	for name, q := range cases {
 		if _, _, err := metrics.RefreshRollup(ctx, st.Conn(), q); err != nil {
 			t.Fatal(err)
 		}
-		got, err := metrics.Run(ctx, st.Conn(), q, metrics.Day, time.UTC, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := q
-		raw.RollupMaxAge = -1
-		want, err := metrics.Run(ctx, st.Conn(), raw, metrics.Day, time.UTC, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fromRollup := 0
-		for _, s := range got.Summaries {
-			if s.AsOf != nil {
-				fromRollup++
+		for _, bc := range buckets {
+			name := fmt.Sprintf("%s, %s buckets, compare %v", name, bc.b, bc.compare)
+			got, err := metrics.Run(ctx, st.Conn(), q, bc.b, time.UTC, bc.compare)
+			if err != nil {
+				t.Fatal(err)
 			}
-			s.AsOf = nil
+			raw := q
+			raw.RollupMaxAge = -1
+			want, err := metrics.Run(ctx, st.Conn(), raw, bc.b, time.UTC, bc.compare)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromRollup := 0
+			for _, s := range got.Summaries {
+				if s.AsOf != nil {
+					fromRollup++
+				}
+				s.AsOf = nil
+				if s.Previous != nil {
+					if s.Previous.AsOf != nil {
+						fromRollup++
+					}
+					s.Previous.AsOf = nil
+				}
+			}
+			if fromRollup == 0 {
+				t.Errorf("%s: no bucket read from the rollup", name)
+			}
+			if len(want.Summaries) == 0 {
+				t.Errorf("%s: no summary: the case checks nothing", name)
+			}
+			sameSummaries(t, name, got.Summaries, want.Summaries)
 		}
-		if fromRollup == 0 {
-			t.Errorf("%s: no day read from the rollup", name)
-		}
-		if len(want.Summaries) == 0 {
-			t.Errorf("%s: no summary: the case checks nothing", name)
-		}
-		sameSummaries(t, name, got.Summaries, want.Summaries)
 	}
 }
 

@@ -94,10 +94,12 @@ type Query struct {
 	// leadStarts has the lead-time query return the start of each change
 	// it counts (samples.starts), which the rollup keeps.
 	leadStarts bool
-	// perDay has a rollup read with Step day judge each day as its own
-	// range (Run's daily buckets): the lookback, the patch deadlines and
-	// the families of a summary without slices, as Summaries of that day.
-	perDay bool
+	// ranges has a rollup read (with Step day) judge each of these whole
+	// UTC-day ranges within [From, To) as its own range (Run's buckets
+	// and the ranges they are compared with): the lookback, the patch
+	// deadlines and the families of a summary without slices, as
+	// Summaries of that range; its summaries' Bucket is the range's start.
+	ranges [][2]time.Time
 }
 
 // Step is the granularity of a KPI series.

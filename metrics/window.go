@@ -150,8 +150,7 @@ func writeWindows(ctx context.Context, conn driver.Conn, q Query, gen uint64, lo
 // rollup r, grouped as the rollup read groups (cols, group).
 func windowsFromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, cols, group chsql.Expr, get func([]string) *Summary) error {
 	wq := chsql.SQL(`SELECT ?sum(deployments) AS v_deployments, sum(outside) AS v_outside, sum(in_freeze) AS v_in_freeze, sum(fixes) AS v_fixes
-		FROM kpi_window_daily
-		WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)??`, cols, r.Generation, at(q.From), at(q.To), andAll(q.filters()), group)
+		FROM ???`, cols, q.rollupSource("kpi_window_daily", r), andAll(q.filters()), group)
 	n := q.dims()
 	err := query(ctx, conn, wq, func(row *windowRow) { row.set(get(row.values(n))) })
 	if err != nil {
