@@ -172,6 +172,24 @@ func BenchmarkKPISummary(b *testing.B) {
 	daily.From, daily.Step = end.AddDate(0, 0, -30), metrics.StepDay
 	rollupDaily := timeIt(func() error { _, err := metrics.Summaries(logged, st.Conn(), daily); return err })
 	rawDaily := timeIt(summary(raw(daily)))
+	// 52 weeks by team, each compared with the week before (the API's
+	// heaviest request of the reliability mix): one rollup read for every
+	// bucket and previous range, against one Summaries call for each, as
+	// Run made them before.
+	weeks := metrics.Query{From: end.AddDate(0, 0, -7*52), To: end, By: []metrics.Dimension{metrics.Team}}
+	weeksOneRead := timeIt(func() error { _, err := metrics.Run(ctx, st.Conn(), weeks, metrics.Week, time.UTC, true); return err })
+	weeksPerRange := timeIt(func() error {
+		for _, rg := range metrics.Ranges(weeks.From, weeks.To, metrics.Week, time.UTC) {
+			for _, r := range [][2]time.Time{rg, {rg[0].Add(-rg[1].Sub(rg[0])), rg[0]}} {
+				wq := weeks
+				wq.From, wq.To = r[0], r[1]
+				if _, err := metrics.Summaries(ctx, st.Conn(), wq); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 	sums, err := metrics.Summaries(ctx, st.Conn(), byService(q))
 	if err != nil {
 		b.Fatal(err)
@@ -244,6 +262,8 @@ func BenchmarkKPISummary(b *testing.B) {
 	line("  the same with a change calendar (its counts from the rollup)", ms(rollupCalCounts))
 	line("30 daily summaries (a report's points), raw rows (before)", ms(rawDaily))
 	line("30 daily summaries (a report's points), rollup (after)", ms(rollupDaily))
+	line("52 weeks by team, each compared: a rollup read per range (before)", ms(weeksPerRange))
+	line("52 weeks by team, each compared: one rollup read (after)", ms(weeksOneRead))
 	line("peak ClickHouse memory of a rollup read (query_log)", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)))
 	for _, r := range []struct {
 		name string
