@@ -65,7 +65,7 @@ func (p *strSizes) prepareBatch(ctx context.Context, conn driver.Conn, query str
 
 // with runs build, which makes clickhouse-go columns (preparing a batch,
 // or an external table), with the String columns named in sizes given that
-// room.
+// room. It consumes sizes.
 func (p *strSizes) with(sizes map[string]strSize, build func()) {
 	if len(sizes) == 0 {
 		build()
