@@ -44,6 +44,9 @@ import (
 // OPSMETRICS_BENCH_PROFILE names a file to write a 10-second CPU profile of
 // the first ingester to, taken from its second second, and a heap
 // profile after it to the same name with .heap added.
+// OPSMETRICS_BENCH_QUERY_LOG=1 logs the ingesters' queries (log_queries=1)
+// and prints, after each run, ClickHouse's time per statement while it ran:
+// wall time, the ingester's building and sending of a batch included.
 func BenchmarkIngestEndToEnd(b *testing.B) {
 	bench := newIngestBench(b, 6)
 	bins := bench.binaries()
@@ -53,6 +56,9 @@ func BenchmarkIngestEndToEnd(b *testing.B) {
 		for i, bin := range bins {
 			r := bench.ingest(fmt.Sprintf("run%d_%d", round, i), bin, 1)
 			fmt.Printf("round %d, %s: %s\n", round+1, bin, r)
+			if r.statements != "" {
+				fmt.Print(r.statements)
+			}
 			runs = append(runs, r)
 		}
 	}
@@ -189,6 +195,9 @@ type ingestRun struct {
 	// replayed is the rows stored twice (a batch written and not committed
 	// before a rebalance), not yet merged away at the end.
 	replayed uint64
+	// statements is ClickHouse's time per statement, with
+	// OPSMETRICS_BENCH_QUERY_LOG.
+	statements string
 }
 
 func (r ingestRun) rate() float64 { return float64(r.events) / r.took.Seconds() }
@@ -207,8 +216,16 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	if _, err := store.Migrate(ctx, dsn, quiet); err != nil {
 		b.Fatal(err)
 	}
+	var query []string
 	if q := os.Getenv("OPSMETRICS_BENCH_DSN_QUERY"); q != "" {
-		dsn += "?" + q
+		query = append(query, q)
+	}
+	logQueries := os.Getenv("OPSMETRICS_BENCH_QUERY_LOG") != ""
+	if logQueries {
+		query = append(query, "log_queries=1")
+	}
+	if len(query) > 0 {
+		dsn += "?" + strings.Join(query, "&")
 	}
 	const idle = 5 * time.Second
 	var cmds []*exec.Cmd
@@ -261,6 +278,10 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	b.StopTimer()
 	cpu := bench.cpu(cmds)
 	work := bench.serverWork().minus(work0)
+	var statements string
+	if logQueries {
+		statements = bench.statements(start)
+	}
 	for _, cmd := range cmds {
 		peakRSS = max(peakRSS, testenv.PeakRSS(cmd.Process.Pid))
 	}
@@ -272,9 +293,41 @@ func (bench *ingestBench) ingest(db, bin string, n int) ingestRun {
 	if stored = bench.stored(db); stored != uint64(bench.events) {
 		b.Fatalf("%d events stored for %d produced", stored, bench.events)
 	}
-	return ingestRun{db: db, events: bench.events, took: took, peakRSS: peakRSS, server: work,
+	return ingestRun{db: db, events: bench.events, took: took, peakRSS: peakRSS, server: work, statements: statements,
 		replayed: bench.partRows(db) - stored,
 		cpu:      cpuSeconds{ingesters: cpu.ingesters, server: cpu.server - cpu0.server, broker: cpu.broker - cpu0.broker}}
+}
+
+// statements sums system.query_log by statement (its first 48
+// characters) over the queries that finished since start: count, wall
+// time, rows read and written.
+func (bench *ingestBench) statements(start time.Time) string {
+	ctx := context.Background()
+	if err := bench.st.Conn().Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		bench.b.Fatal(err)
+	}
+	rows, err := bench.st.Conn().Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 48) AS q,
+		count(), sum(query_duration_ms), sum(read_rows), sum(written_rows)
+	FROM system.query_log
+	WHERE type = 2 AND event_time >= ? AND query NOT LIKE '%system.%'
+	GROUP BY q ORDER BY sum(query_duration_ms) DESC`, start.Truncate(time.Second))
+	if err != nil {
+		bench.b.Fatal(err)
+	}
+	defer rows.Close()
+	var sb strings.Builder
+	for rows.Next() {
+		var q string
+		var n, ms, read, written uint64
+		if err := rows.Scan(&q, &n, &ms, &read, &written); err != nil {
+			bench.b.Fatal(err)
+		}
+		fmt.Fprintf(&sb, "  %-50q %5d queries %8d ms %10d rows read %10d written\n", q, n, ms, read, written)
+	}
+	if err := rows.Err(); err != nil {
+		bench.b.Fatal(err)
+	}
+	return sb.String()
 }
 
 // stored is the distinct events stored in db.

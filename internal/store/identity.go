@@ -118,10 +118,10 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		return nil, nil, nil
 	}
 	cands := make([]candidate, len(records))
-	owner := make([]int32, len(records))          // the index in proposed of each record's id
-	first := make(map[string]int32, len(records)) // an id's index in proposed
-	var proposed []candidate                      // the batch's first content of each id
-	var mixed []bool                              // whether the batch has other content for the id too
+	owner := make([]int32, len(records))           // the index in proposed of each record's id
+	first := make(map[string]int32, len(records))  // an id's index in proposed
+	proposed := make([]candidate, 0, len(records)) // the batch's first content of each id
+	mixed := make([]bool, 0, len(records))         // whether the batch has other content for the id too
 	var buf []byte
 	for i, r := range records {
 		cands[i] = candidate{rec: r, hash: r.hash}
@@ -174,7 +174,7 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 
 	// Every record of an id with an accepted content is written if it has
 	// that content, and refused otherwise, saying what differs.
-	var out []Record
+	out := make([]Record, 0, len(records))
 	var differing []candidate
 	for i, c := range cands {
 		if j := owner[i]; alone[j] && !mixed[j] {
@@ -453,14 +453,13 @@ func claimedOther(cs []claim, h hash) (claim, bool) {
 // content in proposed, claimed and no more: the common case, which needs
 // nothing else. It reads three columns of the claims, not ten.
 func (s *Store) claimedAlone(ctx context.Context, proposed []candidate, first map[string]int32) ([]bool, error) {
-	tbl, err := ext.NewTable("batch_ids", ext.Column("id", "String"))
+	ids := make([]string, len(proposed))
+	for i, c := range proposed {
+		ids[i] = c.rec.Event.ID
+	}
+	tbl, err := idTable(ids)
 	if err != nil {
 		return nil, err
-	}
-	for _, c := range proposed {
-		if err := tbl.Append(c.rec.Event.ID); err != nil {
-			return nil, err
-		}
 	}
 	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT event_id, content_hash, max(state)
 	FROM event_ids
@@ -501,7 +500,15 @@ func (s *Store) claimedAlone(ctx context.Context, proposed []candidate, first ma
 
 // idTable is ids as the external table batch_ids.
 func idTable(ids []string) (*ext.Table, error) {
-	tbl, err := ext.NewTable("batch_ids", ext.Column("id", "String"))
+	sz := strSize{rows: len(ids)}
+	for _, id := range ids {
+		sz.bytes += len(id)
+	}
+	var (
+		tbl *ext.Table
+		err error
+	)
+	presized.with(map[string]strSize{"id": sz}, func() { tbl, err = ext.NewTable("batch_ids", ext.Column("id", "String")) })
 	if err != nil {
 		return nil, err
 	}

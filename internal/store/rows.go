@@ -162,6 +162,8 @@ func content(e *event.Event) []any {
 type col[R any] interface {
 	add(R)
 	appendTo(driver.BatchColumn) error
+	// size is what the column holds, if it is of strings (presize.go).
+	size() (strSize, bool)
 }
 
 // newCol is a col of the values get returns, with room for n.
@@ -178,9 +180,32 @@ func (c *typedCol[R, T]) add(r R) { c.vals = append(c.vals, c.get(r)) }
 
 func (c *typedCol[R, T]) appendTo(bc driver.BatchColumn) error { return bc.Append(c.vals) }
 
+func (c *typedCol[R, T]) size() (strSize, bool) {
+	vals, ok := any(c.vals).([]string)
+	if !ok {
+		return strSize{}, false
+	}
+	sz := strSize{rows: len(vals)}
+	for _, v := range vals {
+		sz.bytes += len(v)
+	}
+	return sz, true
+}
+
 // listCol is an Array(String) column. It is appended row by row, which
 // clickhouse-go does without reflection, unlike a whole [][]string.
 type listCol[R any] struct{ typedCol[R, []string] }
+
+func (c *listCol[R]) size() (strSize, bool) {
+	var sz strSize
+	for _, v := range c.vals {
+		sz.rows += len(v)
+		for _, s := range v {
+			sz.bytes += len(s)
+		}
+	}
+	return sz, true
+}
 
 func (c *listCol[R]) appendTo(bc driver.BatchColumn) error {
 	for _, v := range c.vals {

@@ -325,7 +325,14 @@ type DeadLetter struct {
 // ClickHouse and the caller build their parts side by side.
 func (s *Store) Write(ctx context.Context, records []Record, dead []DeadLetter) error {
 	now := time.Now().UTC()
-	byKind := map[event.Kind][]Record{}
+	counts := map[event.Kind]int{}
+	for _, r := range records {
+		counts[r.Event.Kind]++
+	}
+	byKind := make(map[event.Kind][]Record, len(counts))
+	for k, n := range counts {
+		byKind[k] = make([]Record, 0, n)
+	}
 	for _, r := range records {
 		byKind[r.Event.Kind] = append(byKind[r.Event.Kind], r)
 	}
@@ -364,9 +371,18 @@ func (s *Store) writeKind(ctx context.Context, k event.Kind, rs []Record, now ti
 }
 
 // insert runs a batch INSERT of query with the values of cols, in the
-// query's column order.
+// query's column order. Its String columns are made with room for their
+// values (presize.go).
 func insert[R any](ctx context.Context, s *Store, query string, cols []col[R]) error {
-	b, err := s.conn.PrepareBatch(ctx, query)
+	sizes := map[string]strSize{}
+	for i, name := range insertColumns(query) {
+		if i < len(cols) {
+			if sz, ok := cols[i].size(); ok {
+				sizes[name] = sz
+			}
+		}
+	}
+	b, err := presized.prepareBatch(ctx, s.conn, query, sizes)
 	if err != nil {
 		return err
 	}
