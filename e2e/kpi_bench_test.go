@@ -302,7 +302,7 @@ func BenchmarkKPISummary(b *testing.B) {
 // panelTimes runs every ClickHouse query of every built dashboard (panels,
 // annotations, variables) over [from, to) with All selected, as the
 // grafana-clickhouse-datasource plugin expands its macros, and returns
-// each one's time (the best of two), fastest first. The anomalies
+// each one's time (the best of two; of one over 5 s), fastest first. The anomalies
 // dashboard's series is the first its variable lists.
 func panelTimes(b *testing.B, conn driver.Conn, from, to time.Time, cal *calendar.Calendar) []queryTime {
 	boards, err := dashboards.All(dashboards.Options{Calendar: cal})
@@ -366,7 +366,9 @@ func panelTimes(b *testing.B, conn driver.Conn, from, to time.Time, cal *calenda
 					b.Errorf("%s: %v", names[sql], err)
 					break
 				}
-				best = min(best, time.Since(start))
+				if best = min(best, time.Since(start)); best > 5*time.Second {
+					break // a second run of a slow one tells no more
+				}
 			}
 			out = append(out, queryTime{q: names[sql], d: best})
 		}
