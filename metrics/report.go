@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,7 @@ func Run(ctx context.Context, conn driver.Conn, q Query, b Bucket, loc *time.Loc
 	ranges := Ranges(q.From, q.To, b, loc)
 	var read map[[2]int64][]*Summary
 	if loc.String() == "UTC" && q.Step == "" && (b != Whole || compare) {
-		all := ranges
+		all := slices.Clone(ranges)
 		if compare {
 			for _, rg := range ranges {
 				all = append(all, [2]time.Time{rg[0].Add(-rg[1].Sub(rg[0])), rg[0]})

@@ -430,13 +430,23 @@ func TestRollupDailyReport(t *testing.T) {
 		"lookback 2d":         {From: end.AddDate(0, 0, -10), To: end.AddDate(0, 0, 2), By: []metrics.Dimension{metrics.Service}, LeadTimeLookback: 48 * time.Hour},
 		"deadlines, calendar": {From: end.AddDate(0, 0, -15), To: end, PatchDeadlines: map[string]time.Duration{"critical": time.Hour, "low": 100 * time.Hour}, Calendar: windowCalendar(t)},
 		"filtered":            {From: end.AddDate(0, 0, -20), To: end, By: []metrics.Dimension{metrics.Environment}, Services: []string{"checkout", "search"}},
+		"calendar, built without": {From: end.AddDate(0, 0, -15), To: end, By: []metrics.Dimension{metrics.Team}, Calendar: windowCalendar(t),
+			Production: []string{"production", "staging"}},
 	}
+	// The rollup of a case is built for it, but this one's without its
+	// calendar: its calendar figures come from the raw rows, range by range.
+	builtWithout := cases["calendar, built without"]
+	builtWithout.Calendar = nil
 	buckets := []struct {
 		b       metrics.Bucket
 		compare bool
 	}{{metrics.Day, false}, {metrics.Day, true}, {metrics.Week, false}, {metrics.Week, true}, {metrics.Month, true}, {metrics.Whole, true}}
 	for name, q := range cases {
-		if _, _, err := metrics.RefreshRollup(ctx, st.Conn(), q); err != nil {
+		bq := q
+		if name == "calendar, built without" {
+			bq = builtWithout
+		}
+		if _, _, err := metrics.RefreshRollup(ctx, st.Conn(), bq); err != nil {
 			t.Fatal(err)
 		}
 		for _, bc := range buckets {
