@@ -484,6 +484,13 @@ type rollupRow struct {
 	PatchOutcomes uint64    `ch:"v_patch_outcomes"`
 	PatchOverdue  uint64    `ch:"v_patch_overdue"`
 	PatchLatency  []float64 `ch:"v_patch_latency"`
+
+	// The change calendar's counts, of a read of kpi_window_daily
+	// (windowsFromRollup), which the cache keeps as rows of this type.
+	WindowDeployments uint64 `ch:"w_deployments"`
+	Outside           uint64 `ch:"w_outside"`
+	InFreeze          uint64 `ch:"w_in_freeze"`
+	Fixes             uint64 `ch:"w_fixes"`
 }
 
 // rollupDist is the statistics dist.quantile and dist.mean need of the

@@ -526,6 +526,22 @@ func TestRollupWindowCounts(t *testing.T) {
 		s.AsOf = nil
 	}
 	sameSummaries(t, "calendar from the rollup", got, want)
+	// Through a cache, twice: the same, the second from the cache.
+	qc := q
+	qc.Cache = metrics.NewRollupCache(1 << 20)
+	for i := range 2 {
+		cached, err := metrics.Summaries(ctx, st.Conn(), qc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range cached {
+			s.AsOf = nil
+		}
+		sameSummaries(t, fmt.Sprintf("calendar from the rollup, cached, read %d", i+1), cached, want)
+	}
+	if s := qc.Cache.Stats(); s.Hits < 2 {
+		t.Errorf("cache stats %+v: the second read did not hit for the rollup and its calendar counts", s)
+	}
 	// One more deployment outside, in the rollup only: the read shows it.
 	if err := st.Conn().Exec(ctx, `INSERT INTO kpi_window_daily (generation, day, service, team, environment, deployments, outside, in_freeze, fixes)
 		SELECT toUInt64(?), toDate(?), 'checkout', 'payments', 'production', 1, 1, 0, 0`, r.Generation, end.AddDate(0, 0, -3)); err != nil {

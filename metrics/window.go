@@ -147,14 +147,31 @@ func writeWindows(ctx context.Context, conn driver.Conn, q Query, gen uint64, lo
 }
 
 // windowsFromRollup sets the calendar's figures of each slice of q from
-// rollup r, grouped as the rollup read groups (cols, group).
+// rollup r, grouped as the rollup read groups (cols, group), through q's
+// cache as the rollup read is.
 func windowsFromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, cols, group chsql.Expr, get func([]string) *Summary) error {
-	wq := chsql.SQL(`SELECT ?sum(deployments) AS v_deployments, sum(outside) AS v_outside, sum(in_freeze) AS v_in_freeze, sum(fixes) AS v_fixes
+	wq := chsql.SQL(`SELECT ?sum(deployments) AS w_deployments, sum(outside) AS w_outside, sum(in_freeze) AS w_in_freeze, sum(fixes) AS w_fixes
 		FROM ???`, cols, q.rollupSource("kpi_window_daily", r), andAll(q.filters()), group)
-	n := q.dims()
-	err := query(ctx, conn, wq, func(row *windowRow) { row.set(get(row.values(n))) })
+	var key string
+	if q.Cache != nil {
+		var err error
+		if key, err = chsql.Inline(wq); err != nil {
+			return err
+		}
+	}
+	rows, err := q.Cache.rows(ctx, key, func() ([]rollupRow, error) {
+		var rows []rollupRow
+		err := query(ctx, conn, wq, func(row *rollupRow) { rows = append(rows, *row) })
+		return rows, err
+	})
 	if err != nil {
 		return fmt.Errorf("deployments outside window, from the rollup: %w", err)
+	}
+	n := q.dims()
+	for i := range rows {
+		row := &rows[i]
+		w := windowRow{Deployments: row.WindowDeployments, Outside: row.Outside, InFreeze: row.InFreeze, Fixes: row.Fixes}
+		w.set(get(row.values(n)))
 	}
 	return nil
 }
