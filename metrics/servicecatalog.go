@@ -39,7 +39,8 @@ const keepCatalogs = 2
 // stored one has the same services, and reports whether it wrote. The rows
 // are written before the generation that commits them, so a reader never
 // sees part of a catalog; older generations but one are dropped. A nil c
-// stores an empty catalog (none configured any more).
+// stores an empty catalog (none configured any more). On a cluster the
+// older generations are kept (one catalog's rows each).
 func StoreCatalog(ctx context.Context, conn driver.Conn, c *catalog.Catalog) (bool, error) {
 	entities := c.Entities()
 	h := sha256.New()
@@ -73,6 +74,16 @@ func StoreCatalog(ctx context.Context, conn driver.Conn, c *catalog.Catalog) (bo
 	if err := conn.Exec(ctx, `INSERT INTO service_catalog_generations (generation, fingerprint, services, stored_at)
 		SELECT toUInt64(?), ?, toUInt64(?), toDateTime(?, 'UTC')`, gen, fp, len(entities), time.Now().Unix()); err != nil {
 		return false, fmt.Errorf("commit the service catalog: %w", err)
+	}
+	// On a cluster (migrate --cluster) service_catalog is a Distributed
+	// table, which holds no partitions: the generations stay there.
+	var engine string
+	if err := conn.QueryRow(ctx, `SELECT any(engine) FROM system.tables
+		WHERE database = currentDatabase() AND name = 'service_catalog'`).Scan(&engine); err != nil {
+		return true, fmt.Errorf("find the stored service catalog's table: %w", err)
+	}
+	if engine == "Distributed" {
+		return true, nil
 	}
 	var gens []uint64
 	if err := conn.QueryRow(ctx, `SELECT arrayReverseSort(groupArray(generation)) FROM service_catalog_generations`).Scan(&gens); err != nil {
