@@ -570,18 +570,7 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	// family present, even over no rows.
 	whole := len(q.By) == 0 && (q.Step == "" || q.ranges != nil)
 	out := []*Summary{}
-	var key string // the statement, inlined, is the cache's key
-	if q.Cache != nil {
-		var err error
-		if key, err = chsql.Inline(rq); err != nil {
-			return nil, err
-		}
-	}
-	rows, err := q.Cache.rows(ctx, key, func() ([]rollupRow, error) {
-		var rows []rollupRow
-		err := query(ctx, conn, rq, func(row *rollupRow) { rows = append(rows, *row) })
-		return rows, err
-	})
+	rows, err := readRollup(ctx, conn, q.Cache, rq)
 	if err != nil {
 		return nil, fmt.Errorf("read the KPI rollup: %w", err)
 	}
@@ -679,6 +668,23 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
 	return out, nil
+}
+
+// readRollup runs rq, a read of the rollup's tables, through cache (nil:
+// none), whose key is the statement inlined: it names the generation.
+func readRollup(ctx context.Context, conn driver.Conn, cache *RollupCache, rq chsql.Expr) ([]rollupRow, error) {
+	var key string
+	if cache != nil {
+		var err error
+		if key, err = chsql.Inline(rq); err != nil {
+			return nil, err
+		}
+	}
+	return cache.rows(ctx, key, func() ([]rollupRow, error) {
+		var rows []rollupRow
+		err := query(ctx, conn, rq, func(row *rollupRow) { rows = append(rows, *row) })
+		return rows, err
+	})
 }
 
 // rollupSource is the FROM item and the start of the WHERE of a read of

@@ -37,6 +37,9 @@ const windowClass = "window_class"
 // KPI counts.
 var breaksCalendar = fmt.Sprintf("%s IN ('%s', '%s')", windowClass, calendar.OutsideWindow, calendar.InFreeze)
 
+// calendarColumns are the columns of windowSource the calendar judges.
+var calendarColumns = calendar.Columns{Time: "t", Environment: "environment", Team: "team", Tier: "tier", UnplannedFix: "fix"}
+
 // windowSource is the production deployments whose messages report a
 // finish in r's range, with the columns the calendar reads and cols: t
 // (the start, or the finish when the start is unknown), tier (from
@@ -47,21 +50,23 @@ var breaksCalendar = fmt.Sprintf("%s IN ('%s', '%s')", windowClass, calendar.Out
 // all when r has no calendar). Callers filter on finished_at.
 func windowSource(r queryRange, cols ...string) chsql.Expr {
 	deploys := deploymentsFinished(r.from, r.to, dimsAnd(append([]string{"started_at", "finished_at", "unplanned"}, cols...)...), chsql.Expr{})
-	// In the services' order, so that a panel's SQL is the same at every
-	// build; the empty name keeps the arrays typed Array(String).
-	names, tiers := []string{""}, []string{""}
-	for _, svc := range slices.Sorted(maps.Keys(r.ServiceTiers)) {
-		names = append(names, strings.ToLower(strings.TrimSpace(svc)))
-		tiers = append(tiers, strings.ToLower(strings.TrimSpace(r.ServiceTiers[svc])))
-	}
-	tier := chsql.SQL("SELECT *, transform(lower(service), ?, ?, '') AS tier FROM ? WHERE has(?, environment)", names, tiers, deploys, r.production())
+	var tier chsql.Expr
 	if r.storedTiers {
 		tier = chsql.SQL(`SELECT * FROM (SELECT *, `+ServiceKey("service")+` AS catalog_key FROM ? WHERE has(?, environment))
 			ANY LEFT JOIN (SELECT key AS catalog_key, tier FROM `+CurrentServiceCatalog+`) USING (catalog_key)`, deploys, r.production())
+	} else {
+		// In the services' order, so that a panel's SQL is the same at
+		// every build; the empty name keeps the arrays typed Array(String).
+		names, tiers := []string{""}, []string{""}
+		for _, svc := range slices.Sorted(maps.Keys(r.ServiceTiers)) {
+			names = append(names, strings.ToLower(strings.TrimSpace(svc)))
+			tiers = append(tiers, strings.ToLower(strings.TrimSpace(r.ServiceTiers[svc])))
+		}
+		tier = chsql.SQL("SELECT *, transform(lower(service), ?, ?, '') AS tier FROM ? WHERE has(?, environment)", names, tiers, deploys, r.production())
 	}
 	class := "'" + string(calendar.NoWindow) + "'"
 	if r.Calendar != nil {
-		class = r.Calendar.SQL(calendar.Columns{Time: "t", Environment: "environment", Team: "team", Tier: "tier", UnplannedFix: "fix"})
+		class = r.Calendar.SQL(calendarColumns)
 	}
 	incidents := "(" + store.Incidents("", "service", "impact_started_at", "detected_at", "resolved_at") + ")"
 	return chsql.SQL(`(
@@ -110,7 +115,7 @@ func (q Query) windowKey() string {
 		return ""
 	}
 	h := sha256.New()
-	io.WriteString(h, q.Calendar.SQL(calendar.Columns{Time: "t", Environment: "environment", Team: "team", Tier: "tier", UnplannedFix: "fix"}))
+	io.WriteString(h, q.Calendar.SQL(calendarColumns))
 	for _, svc := range slices.Sorted(maps.Keys(q.ServiceTiers)) {
 		fmt.Fprintf(h, "\x00%s=%s", strings.ToLower(strings.TrimSpace(svc)), strings.ToLower(strings.TrimSpace(q.ServiceTiers[svc])))
 	}
@@ -152,18 +157,7 @@ func writeWindows(ctx context.Context, conn driver.Conn, q Query, gen uint64, lo
 func windowsFromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, cols, group chsql.Expr, get func([]string) *Summary) error {
 	wq := chsql.SQL(`SELECT ?sum(deployments) AS w_deployments, sum(outside) AS w_outside, sum(in_freeze) AS w_in_freeze, sum(fixes) AS w_fixes
 		FROM ???`, cols, q.rollupSource("kpi_window_daily", r), andAll(q.filters()), group)
-	var key string
-	if q.Cache != nil {
-		var err error
-		if key, err = chsql.Inline(wq); err != nil {
-			return err
-		}
-	}
-	rows, err := q.Cache.rows(ctx, key, func() ([]rollupRow, error) {
-		var rows []rollupRow
-		err := query(ctx, conn, wq, func(row *rollupRow) { rows = append(rows, *row) })
-		return rows, err
-	})
+	rows, err := readRollup(ctx, conn, q.Cache, wq)
 	if err != nil {
 		return fmt.Errorf("deployments outside window, from the rollup: %w", err)
 	}

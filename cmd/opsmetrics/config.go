@@ -128,11 +128,6 @@ func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 	return q.WithCatalog(cat), nil
 }
 
-// rollupQuery is what the KPI rollup is built for: the kpi section's
-// definitions, and the change calendar with the catalog's tiers, whose
-// counts it then holds for the queries that judge by them.
-func (c *fileConfig) rollupQuery() (metrics.Query, error) { return c.kpiDefaults() }
-
 // dashboardOptions are the dashboards' settings of the configuration: the
 // change calendar and the alerts' tiers.
 func (c *fileConfig) dashboardOptions() (dashboards.Options, error) {

@@ -77,7 +77,7 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		done()
-		q, err := cfg.rollupQuery()
+		q, err := cfg.kpiDefaults() // with the calendar and the catalog's tiers, whose counts the rollup keeps
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer st.Close()
-	q, err := cfg.rollupQuery()
+	q, err := cfg.kpiDefaults() // with the calendar and the catalog's tiers, whose counts the rollup keeps
 	if err != nil {
 		return err
 	}
