@@ -53,3 +53,28 @@ func TestStoreCatalog(t *testing.T) {
 		t.Errorf("%d catalogs committed, want the 4 changes", n)
 	}
 }
+
+// TestStoreCatalogBackstageExamples stores three of Backstage's own
+// example components (testdata/backstage-examples, copied from
+// backstage/backstage) as the dashboards read them: the owner is the
+// reference's name whatever its kind or namespace, the system as written,
+// no tier where there is no annotation.
+func TestStoreCatalogBackstageExamples(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	c, err := catalog.Load("testdata/backstage-examples", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.StoreCatalog(context.Background(), st.Conn(), c); err != nil {
+		t.Fatal(err)
+	}
+	got := testenv.Rows(t, st, "SELECT key, system, tier, owner, lifecycle FROM "+metrics.CurrentServiceCatalog+" ORDER BY key")
+	want := []string{
+		"artist-lookup | artist-engagement-portal |  | team-a | experimental",
+		"different-namespace |  |  | team-a | experimental",
+		"playback-order | audio-playback |  | guest | production",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stored:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
