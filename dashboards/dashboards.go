@@ -18,6 +18,7 @@ import (
 
 	"github.com/opsmetrics/opsmetrics/anomaly"
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
+	"github.com/opsmetrics/opsmetrics/metrics"
 )
 
 // Data source and dashboard identities. Provisioning owns exactly these
@@ -43,9 +44,29 @@ func init() {
 // The services' systems, tiers and owners are read from the service
 // catalog opsmetrics last stored (metrics.StoreCatalog), so dashboards
 // follow the catalog without being rebuilt.
+//
+// KPI, when set, is the KPI definitions of the configuration: the KPI
+// panels then read the latest KPI rollup built for them (serve rebuilds it
+// every kpi.rollup_interval, `opsmetrics kpi refresh` once), over whole
+// UTC days, and a panel says when it was built; nil: they read the raw
+// rows with the default definitions.
 type Options struct {
 	Calendar *calendar.Calendar
 	Tiers    anomaly.Tiers
+	KPI      *metrics.Query
+}
+
+// panel is po with o's KPI definitions, reading the rollup when o has
+// them.
+func (o Options) panel(po metrics.PanelOptions) metrics.PanelOptions {
+	if o.KPI == nil {
+		return po
+	}
+	q := o.KPI
+	po.Production, po.MaxGap, po.LeadTimeLookback, po.LeadTimeFromMerge, po.PatchDeadlines =
+		q.Production, q.MaxGap, q.LeadTimeLookback, q.LeadTimeFromMerge, q.PatchDeadlines
+	po.Rollup = true
+	return po
 }
 
 // tiers are the alert tiers o names, the defaults when it names none.
@@ -60,8 +81,10 @@ func (o Options) tiers() anomaly.Tiers {
 func All(o Options) ([]dashboard.Dashboard, error) {
 	var out []dashboard.Dashboard
 	dora := func() *dashboard.DashboardBuilder { return DORA(o) }
+	incidents := func() *dashboard.DashboardBuilder { return Incidents(o) }
+	review := func() *dashboard.DashboardBuilder { return OpsReview(o) }
 	anomalies := func() *dashboard.DashboardBuilder { return Anomalies(o) }
-	for _, b := range []func() *dashboard.DashboardBuilder{dora, Incidents, Patches, OpsReview, anomalies, Pipeline} {
+	for _, b := range []func() *dashboard.DashboardBuilder{dora, incidents, Patches, review, anomalies, Pipeline} {
 		d, err := b().Build()
 		if err != nil {
 			return nil, fmt.Errorf("build dashboard: %w", err)

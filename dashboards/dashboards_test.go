@@ -543,46 +543,89 @@ func TestDORAStatsMatchTheCLI(t *testing.T) {
 	want := map[string]*float64{"Change failure rate": s.ChangeFailureRate, "Deployment rework rate": s.ReworkRate,
 		"Change lead time (median)": s.LeadTimeMedianSeconds, "Failed-deployment recovery time (median)": s.RecoveryMedianSeconds,
 		"Deployment frequency (per day)": &s.DeploymentsPerDay, metrics.Title(metrics.KPIDeploymentsOutsideWindow): &outside}
-	d, err := dashboards.DORA(opts).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all", "system": "__all", "tier": "__all"}
-	checked := 0
-	for _, p := range d.Panels {
-		if p.Panel == nil || p.Panel.Type != "stat" {
-			continue
-		}
-		w, ok := want[*p.Panel.Title]
-		if !ok {
-			t.Errorf("stat %q has no CLI figure to compare with", *p.Panel.Title)
-			continue
-		}
-		var got *float64
-		q := expand(p.Panel.Targets[0].(dashboards.ClickHouseQuery).RawSQL, from, to, all)
-		if err := st.Conn().QueryRow(ctx, q).Scan(&got); err != nil {
-			t.Fatalf("%s: %v", *p.Panel.Title, err)
-		}
-		if (got == nil) != (w == nil) || (got != nil && math.Abs(*got-*w) > 1e-9*math.Max(1, math.Abs(*w))) {
-			t.Errorf("%s: dashboard %v, kpi %v", *p.Panel.Title, deref(got), deref(w))
-		}
-		checked++
-	}
-	if checked != len(want) {
-		t.Errorf("compared %d stats, want %d", checked, len(want))
-	}
-	// The ops review's table shows the same figures in human units.
-	var cfr, prev *float64
-	q := expand("SELECT this_period, previous_period FROM ("+dashboards.ReviewSQL()+") WHERE kpi = 'Change failure rate'", from, to, all)
-	if err := st.Conn().QueryRow(ctx, q).Scan(&cfr, &prev); err != nil {
-		t.Fatal(err)
-	}
 	before, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: from.Add(-to.Sub(from)), To: from})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfr == nil || math.Abs(*cfr-100**s.ChangeFailureRate) > 1e-9 || prev == nil || math.Abs(*prev-100**before[0].ChangeFailureRate) > 1e-9 {
-		t.Errorf("ops review CFR: %v and %v, kpi %v and %v", deref(cfr), deref(prev), 100**s.ChangeFailureRate, 100**before[0].ChangeFailureRate)
+	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all", "system": "__all", "tier": "__all"}
+	// The dashboards read the raw rows; built with the configuration's KPI
+	// definitions, the rollup built for them (whole days: the range is).
+	check := func(name string, opts dashboards.Options) {
+		d, err := dashboards.DORA(opts).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for _, p := range d.Panels {
+			if p.Panel == nil || p.Panel.Type != "stat" || *p.Panel.Title == "KPI rollup built" {
+				continue
+			}
+			w, ok := want[*p.Panel.Title]
+			if !ok {
+				t.Errorf("stat %q has no CLI figure to compare with", *p.Panel.Title)
+				continue
+			}
+			var got *float64
+			q := expand(p.Panel.Targets[0].(dashboards.ClickHouseQuery).RawSQL, from, to, all)
+			if err := st.Conn().QueryRow(ctx, q).Scan(&got); err != nil {
+				t.Fatalf("%s, %s: %v", name, *p.Panel.Title, err)
+			}
+			if (got == nil) != (w == nil) || (got != nil && math.Abs(*got-*w) > 1e-9*math.Max(1, math.Abs(*w))) {
+				t.Errorf("%s, %s: dashboard %v, kpi %v", name, *p.Panel.Title, deref(got), deref(w))
+			}
+			checked++
+		}
+		if checked != len(want) {
+			t.Errorf("%s: compared %d stats, want %d", name, checked, len(want))
+		}
+		// The ops review's table shows the same figures in human units.
+		var cfr, prev *float64
+		q := expand("SELECT this_period, previous_period FROM ("+dashboards.ReviewSQL(opts)+") WHERE kpi = 'Change failure rate'", from, to, all)
+		if err := st.Conn().QueryRow(ctx, q).Scan(&cfr, &prev); err != nil {
+			t.Fatal(err)
+		}
+		if cfr == nil || math.Abs(*cfr-100**s.ChangeFailureRate) > 1e-9 || prev == nil || math.Abs(*prev-100**before[0].ChangeFailureRate) > 1e-9 {
+			t.Errorf("%s: ops review CFR: %v and %v, kpi %v and %v", name, deref(cfr), deref(prev), 100**s.ChangeFailureRate, 100**before[0].ChangeFailureRate)
+		}
+	}
+	check("raw rows", opts)
+	r, _, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.KPI = &metrics.Query{}
+	check("rollup", opts)
+	// Every query of every dashboard reading the rollup runs on 18.16, and
+	// the rollup's age is its build's.
+	boards, err := dashboards.All(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ages := 0
+	for _, d := range boards {
+		for name, sql := range queries(t, d) {
+			rows, err := st.Conn().Query(ctx, expand(sql, from, to, all))
+			if err != nil {
+				t.Errorf("%s, %s: %v", *d.Uid, name, err)
+				continue
+			}
+			for rows.Next() {
+				if strings.Contains(name, "KPI rollup built") {
+					var age float64
+					if err := rows.Scan(&age); err != nil || age < 0 || age > time.Since(r.BuiltAt).Seconds()+60 {
+						t.Errorf("%s: age %v, %v; built %v", *d.Uid, age, err, r.BuiltAt)
+					}
+					ages++
+				}
+			}
+			if err := rows.Err(); err != nil {
+				t.Errorf("%s, %s: %v", *d.Uid, name, err)
+			}
+			rows.Close()
+		}
+	}
+	if ages != 3 {
+		t.Errorf("%d dashboards say the rollup's age, want 3 (DORA, incidents, ops review)", ages)
 	}
 }
 

@@ -121,12 +121,12 @@ func doraPanels() []doraPanel {
 
 // panelSQL is the KPI statement for the dashboard's range (or the range
 // before it, of the same length) and slice variables.
-func panelSQL(kpi, bucket string, previous bool) string {
-	o := metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Bucket: bucket}
+func (o Options) panelSQL(kpi, bucket string, previous bool) string {
+	po := o.panel(metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Bucket: bucket})
 	if previous {
-		o.From, o.To = previousFrom, "$__fromTime"
+		po.From, po.To = o.previous()
 	}
-	sql, err := metrics.PanelSQL(kpi, o)
+	sql, err := metrics.PanelSQL(kpi, po)
 	if err != nil {
 		panic(err) // the KPIs are constants of this package
 	}
@@ -154,16 +154,35 @@ func DORA(o Options) *dashboard.DashboardBuilder {
 			// 5+5+5+5+4: the grid's 24 columns.
 			Unit(p.unit).Height(5).Span(uint32(5 - i/4)).ColorMode(common.BigValueColorModeBackground).
 			Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(p.levels)).
-			WithTarget(SQL("SELECT value AS `this period` FROM ("+panelSQL(p.kpi, "", false)+")", true).RefId("A")).
-			WithTarget(SQL("SELECT value AS `previous period` FROM ("+panelSQL(p.kpi, "", true)+")", true).RefId("B")))
+			WithTarget(SQL("SELECT value AS `this period` FROM ("+o.panelSQL(p.kpi, "", false)+")", true).RefId("A")).
+			WithTarget(SQL("SELECT value AS `previous period` FROM ("+o.panelSQL(p.kpi, "", true)+")", true).RefId("B")))
 	}
 	for _, bucket := range []string{"week", "month"} {
 		b.WithRow(dashboard.NewRowBuilder("By " + bucket))
 		for _, p := range doraPanels() {
-			b.WithPanel(bucketPanel(p.title+" by "+bucket, p.about, bucket, p.unit, panelSQL(p.kpi, bucket, false)).Height(7).Span(8))
+			b.WithPanel(bucketPanel(p.title+" by "+bucket, p.about, bucket, p.unit, o.panelSQL(p.kpi, bucket, false)).Height(7).Span(8))
 		}
 	}
-	return windowPanels(b, o)
+	return windowPanels(rollupAge(b, o), o)
+}
+
+// rollupAge adds, when o's KPI panels read the KPI rollup, a panel that
+// says when it was built: their figures are of the rows stored then.
+func rollupAge(b *dashboard.DashboardBuilder, o Options) *dashboard.DashboardBuilder {
+	if o.KPI == nil {
+		return b
+	}
+	sql, err := metrics.PanelRollupAgeSQL(o.panel(metrics.PanelOptions{}))
+	if err != nil {
+		panic(err) // the definitions are the configuration's, checked when read
+	}
+	return b.WithPanel(stat.NewPanelBuilder().Title("KPI rollup built").
+		Description("The KPI figures are of the whole UTC days of the range, read from the KPI rollup, and of the rows stored when it was built " +
+			"(serve rebuilds it every kpi.rollup_interval when rows changed; docs/kpis.md, Freshness). Its age in seconds.").
+		Datasource(clickhouse()).Unit("s").Height(3).Span(24).
+		Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).
+			Steps(steps([]float64{3600}, []string{"green", "orange"}))).
+		WithTarget(SQL("SELECT age FROM ("+sql+")", true).RefId("A")))
 }
 
 // OutsideWindowTable is the title of the DORA overview's table of the

@@ -23,8 +23,14 @@ const (
 
 // kpiSQL is a panel statement over the dashboard's range and variables.
 func kpiSQL(kpi string, o metrics.PanelOptions) string {
-	o.From, o.To, o.Filter = "$__fromTime", "$__toTime", sliceFilter
-	sql, err := metrics.PanelSQL(kpi, o)
+	return Options{}.kpiSQL(kpi, o)
+}
+
+// kpiSQL is the statement of kpi with po, over the dashboard's range and
+// slice variables, with o's definitions.
+func (o Options) kpiSQL(kpi string, po metrics.PanelOptions) string {
+	po.From, po.To, po.Filter = "$__fromTime", "$__toTime", sliceFilter
+	sql, err := metrics.PanelSQL(kpi, o.panel(po))
 	if err != nil {
 		panic(err) // the KPIs are constants of this package
 	}
@@ -56,9 +62,10 @@ func statPanel(title, unit, sql, about string) *stat.PanelBuilder {
 // Incidents is the incidents and recovery dashboard for operations: MTTD,
 // MTTA and MTTR by severity and service, incident counts, and the
 // incident→deployment attribution.
-func Incidents() *dashboard.DashboardBuilder {
+func Incidents(o Options) *dashboard.DashboardBuilder {
 	b := kpiDashboard("opsmetrics: incidents and recovery", IncidentsUID,
 		"Incident response times, counts and the incident→deployment attribution (docs/kpis.md).")
+	b = rollupAge(b, o)
 	b.WithRow(dashboard.NewRowBuilder("Over the range"))
 	for _, p := range []struct{ kpi, title, unit, about string }{
 		{metrics.PanelIncidents, metrics.Title(metrics.PanelIncidents), "none", "Production incidents whose impact (or detection) started in the range."},
@@ -66,7 +73,7 @@ func Incidents() *dashboard.DashboardBuilder {
 		{metrics.PanelMTTA, metrics.Title(metrics.PanelMTTA), "s", "Detected → acknowledged."},
 		{metrics.PanelMTTR, metrics.Title(metrics.PanelMTTR), "s", "Detected → resolved, over resolved incidents."},
 	} {
-		b.WithPanel(statPanel(p.title, p.unit, kpiSQL(p.kpi, metrics.PanelOptions{}), p.about))
+		b.WithPanel(statPanel(p.title, p.unit, o.kpiSQL(p.kpi, metrics.PanelOptions{}), p.about))
 	}
 	for _, group := range []string{"severity", "service"} {
 		b.WithRow(dashboard.NewRowBuilder("By " + group))
@@ -78,14 +85,14 @@ func Incidents() *dashboard.DashboardBuilder {
 		} {
 			b.WithPanel(bargauge.NewPanelBuilder().Title(p.title + " by " + group).Description(p.about + ", by " + group + ".").
 				Datasource(clickhouse()).Unit(p.unit).
-				Height(7).Span(6).WithTarget(SQL(kpiSQL(p.kpi, metrics.PanelOptions{GroupBy: group}), true).RefId("A")))
+				Height(7).Span(6).WithTarget(SQL(o.kpiSQL(p.kpi, metrics.PanelOptions{GroupBy: group}), true).RefId("A")))
 		}
 	}
 	b.WithRow(dashboard.NewRowBuilder("Trend"))
 	b.WithPanel(bucketPanel("MTTR (median) by week", "Median time from detection to resolution of the incidents whose impact started in the week.",
-		"week", "s", kpiSQL(metrics.PanelMTTR, metrics.PanelOptions{Bucket: "week"})).Height(7).Span(12))
+		"week", "s", o.kpiSQL(metrics.PanelMTTR, metrics.PanelOptions{Bucket: "week"})).Height(7).Span(12))
 	b.WithPanel(bucketPanel("Incidents by week", "Production incidents whose impact (or detection) started in the week.",
-		"week", "none", kpiSQL(metrics.PanelIncidents, metrics.PanelOptions{Bucket: "week"})).Height(7).Span(12))
+		"week", "none", o.kpiSQL(metrics.PanelIncidents, metrics.PanelOptions{Bucket: "week"})).Height(7).Span(12))
 	b.WithRow(dashboard.NewRowBuilder("Attribution"))
 	return b.WithPanel(table.NewPanelBuilder().Title("Incidents and the deployments that caused them").
 		Description("Explicit: the incident names its cause. Inferred: the latest successful deployment of the same service and environment within the gap before impact. Unattributed: neither.").

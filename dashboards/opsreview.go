@@ -12,17 +12,33 @@ import (
 // OpsReviewUID is the ops-review dashboard.
 const OpsReviewUID = "opsmetrics-ops-review"
 
-// The ranges an ops review compares: the dashboard's, the one before it of
-// the same length, and the same range a quarter (91 days) earlier.
-var reviewRanges = []struct{ name, from, to string }{
-	{"this_period", "$__fromTime", "$__toTime"},
-	{"previous_period", previousFrom, "$__fromTime"},
-	{"quarter_ago", metrics.ShiftSQL("$__fromTime", "-7862400"), metrics.ShiftSQL("$__toTime", "-7862400")},
+// reviewRanges are the ranges an ops review compares: the dashboard's,
+// the one before it of the same length, and the same range a quarter (91
+// days) earlier.
+func (o Options) reviewRanges() []struct{ name, from, to string } {
+	from, to := o.previous()
+	return []struct{ name, from, to string }{
+		{"this_period", "$__fromTime", "$__toTime"},
+		{"previous_period", from, to},
+		{"quarter_ago", metrics.ShiftSQL("$__fromTime", "-7862400"), metrics.ShiftSQL("$__toTime", "-7862400")},
+	}
 }
 
 // previousFrom is the start of the range before the dashboard's, of the
 // same length, computed so that it never wraps below 1970.
 var previousFrom = metrics.ShiftSQL("$__fromTime", "-(toInt64($__toTime) - toInt64($__fromTime))")
+
+// previous is the range before the dashboard's, of the same length, for
+// o's KPI panels: of the whole days before those of the range when they
+// read the rollup, so that the two do not share the day the range starts
+// in.
+func (o Options) previous() (from, to string) {
+	if o.KPI == nil {
+		return previousFrom, "$__fromTime"
+	}
+	f, t := metrics.WholeDaysSQL("$__fromTime", "$__toTime")
+	return metrics.ShiftSQL(f, "-(toInt64("+t+") - toInt64("+f+"))"), f
+}
 
 // reviewKPIs are the KPIs of the review table, with the unit of the row
 // and the SQL that turns the base value into it.
@@ -37,8 +53,8 @@ var reviewKPIs = []struct{ kpi, name, unit, scale string }{
 	{metrics.PanelPatchCompliance, metrics.Title(metrics.PanelPatchCompliance), "%", "100"},
 }
 
-func rangeSQL(kpi, from, to, group string) string {
-	sql, err := metrics.PanelSQL(kpi, metrics.PanelOptions{From: from, To: to, Filter: sliceFilter, GroupBy: group})
+func (o Options) rangeSQL(kpi, from, to, group string) string {
+	sql, err := metrics.PanelSQL(kpi, o.panel(metrics.PanelOptions{From: from, To: to, Filter: sliceFilter, GroupBy: group}))
 	if err != nil {
 		panic(err) // the KPIs are constants of this package
 	}
@@ -47,12 +63,12 @@ func rangeSQL(kpi, from, to, group string) string {
 
 // ReviewSQL is the review table: each KPI over the three ranges, in human
 // units, and its change against the previous period.
-func ReviewSQL() string {
+func ReviewSQL(o Options) string {
 	var rows []string
 	for _, k := range reviewKPIs {
 		cols := []string{"'" + k.name + "' AS kpi", "'" + k.unit + "' AS unit"}
-		for _, r := range reviewRanges {
-			cols = append(cols, "(SELECT value * "+k.scale+" FROM ("+rangeSQL(k.kpi, r.from, r.to, "")+")) AS "+r.name)
+		for _, r := range o.reviewRanges() {
+			cols = append(cols, "(SELECT value * "+k.scale+" FROM ("+o.rangeSQL(k.kpi, r.from, r.to, "")+")) AS "+r.name)
 		}
 		rows = append(rows, "SELECT "+strings.Join(cols, ", "))
 	}
@@ -62,12 +78,12 @@ func ReviewSQL() string {
 
 // MoversSQL is the ten services whose KPI moved most against the previous
 // period, in the KPI's human unit.
-func MoversSQL(kpi, scale string) string {
-	cur, prev := reviewRanges[0], reviewRanges[1]
+func MoversSQL(o Options, kpi, scale string) string {
+	cur, prev := o.reviewRanges()[0], o.reviewRanges()[1]
 	return `SELECT key AS service, now_value * ` + scale + ` AS this_period, before * ` + scale + ` AS previous_period,
 	(now_value - before) * ` + scale + ` AS change
-FROM (SELECT key, value AS now_value FROM (` + rangeSQL(kpi, cur.from, cur.to, "service") + `))
-ALL INNER JOIN (SELECT key, value AS before FROM (` + rangeSQL(kpi, prev.from, prev.to, "service") + `)) USING (key)
+FROM (SELECT key, value AS now_value FROM (` + o.rangeSQL(kpi, cur.from, cur.to, "service") + `))
+ALL INNER JOIN (SELECT key, value AS before FROM (` + o.rangeSQL(kpi, prev.from, prev.to, "service") + `)) USING (key)
 WHERE isNotNull(now_value) AND isNotNull(before)
 ORDER BY abs(change) DESC, key
 LIMIT 10`
@@ -75,12 +91,13 @@ LIMIT 10`
 
 // OpsReview is the ops-review dashboard: the period against the previous
 // one and the same period a quarter ago, and the top movers.
-func OpsReview() *dashboard.DashboardBuilder {
+func OpsReview(o Options) *dashboard.DashboardBuilder {
 	b := kpiDashboard("opsmetrics: ops review", OpsReviewUID,
 		"The period against the one before it and the same period a quarter ago, and the services that moved most (docs/kpis.md).")
+	b = rollupAge(b, o)
 	b.WithPanel(table.NewPanelBuilder().Title("This period, the previous one, and a quarter ago").
 		Description("Durations in hours, rates in percent; change is against the previous period of the same length.").
-		Datasource(clickhouse()).Height(10).Span(24).WithTarget(SQL(ReviewSQL(), true).RefId("A")))
+		Datasource(clickhouse()).Height(10).Span(24).WithTarget(SQL(ReviewSQL(o), true).RefId("A")))
 	for _, m := range []struct{ kpi, title, scale, unit, about string }{
 		{metrics.PanelChangeFailureRate, "Top movers: change failure rate", "100", "percent",
 			"The ten services whose change failure rate moved most against the previous period; the change is in percentage points."},
@@ -90,7 +107,7 @@ func OpsReview() *dashboard.DashboardBuilder {
 			"The ten services whose successful production deployments per day moved most against the previous period."},
 	} {
 		b.WithPanel(table.NewPanelBuilder().Title(m.title).Description(m.about).Datasource(clickhouse()).Unit(m.unit).Height(8).Span(8).
-			WithTarget(SQL(MoversSQL(m.kpi, m.scale), true).RefId("A")))
+			WithTarget(SQL(MoversSQL(o, m.kpi, m.scale), true).RefId("A")))
 	}
 	return b
 }

@@ -52,10 +52,14 @@ type PanelOptions struct {
 	Bucket string
 	// GroupBy, instead, gives a row per "severity" (incidents and patches)
 	// or "service", with the group as the first column, key.
-	GroupBy          string
-	Production       []string
-	MaxGap           time.Duration
-	LeadTimeLookback time.Duration
+	GroupBy string
+	// Production, MaxGap, LeadTimeLookback, LeadTimeFromMerge and
+	// PatchDeadlines are the KPI definitions, as Query's.
+	Production        []string
+	MaxGap            time.Duration
+	LeadTimeLookback  time.Duration
+	LeadTimeFromMerge bool
+	PatchDeadlines    map[string]time.Duration
 	// Calendar and ServiceTiers judge deployments_outside_window, as
 	// Query's do (nil: no calendar, the KPI is 0).
 	Calendar     *calendar.Calendar
@@ -64,6 +68,10 @@ type PanelOptions struct {
 	// catalog opsmetrics last stored (StoreCatalog): dashboards follow the
 	// catalog without being rebuilt.
 	StoredTiers bool
+	// Rollup reads the KPIs it can from the latest KPI rollup built for
+	// these definitions, over whole UTC days (panelrollup.go); the others,
+	// and every KPI without it, read the raw rows over [From, To).
+	Rollup bool
 }
 
 // panelRange is q over the panel's range, its expressions.
@@ -81,13 +89,18 @@ func panelWindow(r queryRange, gap time.Duration) (from, to chsql.Time, _ time.D
 	return r.from.Add(-gap), r.to.Add(gap), gap
 }
 
-// PanelSQL returns the statement of one KPI. Its columns are value
-// (Nullable(Float64): absent is NULL), preceded by time (DateTime) when
+// PanelSQL returns the statement of one KPI (with o.Rollup, of the KPI
+// rollup over the whole UTC days of o's range, for the KPIs it holds:
+// WholeDaysSQL). Its columns are value (Nullable(Float64): absent is
+// NULL), preceded by time (DateTime) when
 // bucketed. A bucketed statement has a third column, partial: the value of
 // a bucket the range's edges cut (value is NULL there), so that a panel
 // draws it apart rather than as a full week or month; as in Summaries, a
 // rate per day of a cut bucket is over the days the range covers of it.
 func PanelSQL(kpi string, o PanelOptions) (string, error) {
+	if o.readsRollup(kpi) {
+		o.From, o.To = floorDay(o.From), ceilDay(o.To)
+	}
 	sql, err := panelSQL(kpi, o)
 	if err != nil || o.Bucket == "" {
 		return sql, err
@@ -114,8 +127,10 @@ func panelSQL(kpi string, o PanelOptions) (string, error) {
 	if o.GroupBy != "" && o.Bucket != "" {
 		return "", fmt.Errorf("a panel query is bucketed or grouped, not both")
 	}
-	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback,
-		Calendar: o.Calendar, ServiceTiers: o.ServiceTiers, storedTiers: o.StoredTiers})
+	if o.readsRollup(kpi) {
+		return panelRollupSQL(kpi, o)
+	}
+	r := o.panelRange(o.query())
 	gap := r.gap()
 	attr, err := chsql.Inline(attributionQuery(panelWindow(r, gap)))
 	if err != nil {
@@ -168,12 +183,12 @@ func panelSQL(kpi string, o PanelOptions) (string, error) {
 		// impact start; any other failed one at the next successful
 		// deployment of its service and environment. -1: not recovered.
 		from := `(
-			SELECT finished_at,
+			SELECT finished_at, service,
 				if(b_impact > toDateTime(0),
 					if(b_resolved > toDateTime(0), toFloat64(greatest(dateDiff('second', b_impact, b_resolved), 0)), -1),
 					if(nxt > toDateTime(0), toFloat64(dateDiff('second', finished_at, nxt)), -1)) AS rt
 			FROM (
-				SELECT deployment_id, finished_at, arrayFirst(x -> x > finished_at, succ) AS nxt
+				SELECT deployment_id, service, finished_at, arrayFirst(x -> x > finished_at, succ) AS nxt
 				FROM (
 					SELECT deployment_id, service, environment, finished_at FROM ` + failed + `
 					WHERE ` + o.inRange("finished_at") + ` AND has(` + prod + `, environment) AND ` + o.filters() + `
@@ -312,7 +327,7 @@ const (
 
 // PanelTableSQL returns the statement of a panel table over the range.
 func PanelTableSQL(name string, o PanelOptions) (string, error) {
-	r := o.panelRange(Query{Production: o.Production, MaxGap: o.MaxGap, Calendar: o.Calendar, ServiceTiers: o.ServiceTiers, storedTiers: o.StoredTiers})
+	r := o.panelRange(o.query())
 	gap := r.gap()
 	prod, err := chsql.Literal(r.production())
 	if err != nil {

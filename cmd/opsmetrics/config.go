@@ -129,10 +129,12 @@ func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 }
 
 // dashboardOptions are the dashboards' settings of the configuration: the
-// change calendar and the alerts' tiers.
+// change calendar, the alerts' tiers, and the KPI definitions, whose
+// rollup (serve's) the KPI panels read.
 func (c *fileConfig) dashboardOptions() (dashboards.Options, error) {
 	cal, err := c.calendar()
-	return dashboards.Options{Calendar: cal, Tiers: c.Alerting.Tiers}, err
+	q := c.KPI.Defaults()
+	return dashboards.Options{Calendar: cal, Tiers: c.Alerting.Tiers, KPI: &q}, err
 }
 
 // calendar is the compiled change calendar; nil when change_calendar

@@ -1,0 +1,142 @@
+package metrics
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/chsql"
+)
+
+// Panels may read the KPI rollup rather than the raw rows
+// (PanelOptions.Rollup), in SQL alone since Grafana runs them. Such a
+// panel counts whole UTC days: its range [From, To) is widened to the
+// midnights at or before From and at or after To, and every day of it is
+// read from the latest rollup built for the panel's definitions (the day
+// it was built in as it was at the build). Its figures are those of the
+// raw rows over the same days as of that build, exactly (counts add up;
+// medians interpolate over the days' samples joined, as Summaries does):
+// TestPanelRollupOracle holds them to the raw-row statements. They are as
+// fresh as the rollup: serve rebuilds it every kpi.rollup_interval when
+// rows changed, and PanelRollupAgeSQL says when it was built.
+//
+// Raw-row parts for the days after the build were tried and dropped: in
+// ClickHouse 18.16 every fold and attribution of them costs a scan of its
+// table even over an empty range, so the panels were slower than the
+// raw-row ones (docs/benchmarks.md).
+
+// floorDay and ceilDay are the UTC midnights at or before and at or
+// after the time t, SQL expressions.
+func floorDay(t string) string {
+	return "toDateTime(intDiv(toUInt32(" + t + "), 86400) * 86400, 'UTC')"
+}
+func ceilDay(t string) string {
+	return "toDateTime(intDiv(toUInt32(" + t + ") + 86399, 86400) * 86400, 'UTC')"
+}
+
+// WholeDaysSQL is the range of whole UTC days a panel reading the rollup
+// counts for [from, to), SQL expressions.
+func WholeDaysSQL(from, to string) (string, string) { return floorDay(from), ceilDay(to) }
+
+// rollupPanels are the KPIs a panel can read from the rollup; the others
+// read the raw rows, fast without it (docs/benchmarks.md). Incidents
+// grouped by severity read it for their count only.
+var rollupPanels = map[string]bool{
+	PanelDeploymentFrequency: true, PanelChangeFailureRate: true, PanelReworkRate: true, PanelDeployments: true,
+	PanelLeadTime: true, PanelRecoveryTime: true, PanelIncidents: true, PanelMTTR: true, PanelMTTD: true, PanelMTTA: true,
+}
+
+// readsRollup says whether the panel of kpi with o reads the rollup.
+func (o PanelOptions) readsRollup(kpi string) bool {
+	return o.Rollup && rollupPanels[kpi] && (o.GroupBy != "severity" || kpi == PanelIncidents)
+}
+
+// query is the definitions o's panels compute with.
+func (o PanelOptions) query() Query {
+	return Query{Production: o.Production, MaxGap: o.MaxGap, LeadTimeLookback: o.LeadTimeLookback, LeadTimeFromMerge: o.LeadTimeFromMerge,
+		PatchDeadlines: o.PatchDeadlines, Calendar: o.Calendar, ServiceTiers: o.ServiceTiers, storedTiers: o.StoredTiers}
+}
+
+// rollupGeneration is the latest rollup built for q's definitions, 0
+// when none is (its days then hold no row).
+func rollupGeneration(q Query) (string, error) {
+	params, err := chsql.Literal(q.rollupParams())
+	if err != nil {
+		return "", err
+	}
+	return "(SELECT max(generation) FROM kpi_rollups WHERE params = " + params + ")", nil
+}
+
+// PanelRollupAgeSQL is the statement of when the rollup the panels of o
+// read was built (built_at, DateTime), and its age in seconds (age); no
+// row when none is.
+func PanelRollupAgeSQL(o PanelOptions) (string, error) {
+	params, err := chsql.Literal(o.query().rollupParams())
+	if err != nil {
+		return "", err
+	}
+	return "SELECT built_at, toFloat64(toUInt32(now()) - toUInt32(built_at)) AS age FROM kpi_rollups WHERE params = " + params +
+		" ORDER BY generation DESC LIMIT 1", nil
+}
+
+// panelRollupSQL is panelSQL of a KPI of rollupPanels, from the rollup's
+// days of o's range (whole days: PanelSQL widened it).
+func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
+	q := o.query()
+	gen, err := rollupGeneration(q)
+	if err != nil {
+		return "", err
+	}
+	prod, err := chsql.Literal(q.production())
+	if err != nil {
+		return "", err
+	}
+	days := "kpi_daily WHERE generation = " + gen + " AND day >= toDate(" + o.From + ") AND day < toDate(" + o.To + ")" +
+		" AND has(" + prod + ", environment) AND " + o.filters()
+	// A raw-row panel has a row (a bucket, a group) for each entity of
+	// the KPI's kind, whether or not it has the duration the median is
+	// of: nan stands for a day's entities, which the median skips.
+	const sample = "NOT isNaN(x)"
+	switch kpi {
+	case PanelDeploymentFrequency, PanelChangeFailureRate, PanelReworkRate, PanelDeployments:
+		expr := map[string]string{
+			PanelDeploymentFrequency: "sum(successful) / " + o.days(),
+			PanelChangeFailureRate:   "sum(failed) / nullIf(sum(deployments), 0)",
+			PanelReworkRate:          "sum(rework) / nullIf(sum(deployments), 0)",
+			PanelDeployments:         "sum(deployments)",
+		}[kpi]
+		return o.wrap("t", "toNullable(toFloat64("+expr+")) AS value",
+			"(SELECT toDateTime(day, 'UTC') AS t, * FROM "+days+" AND deployments > 0)"), nil
+	case PanelLeadTime:
+		// The changes that started no earlier than the lookback before
+		// the range, and before its end (leadTimeSource).
+		since, err := chsql.Inline(chsql.SQL("?", o.panelRange(q).from.Add(-q.lookback())))
+		if err != nil {
+			return "", err
+		}
+		return o.median("t", "x", "1", `(SELECT toDateTime(day, 'UTC') AS t, service,
+			arrayJoin(arrayFilter((l, st) -> st >= `+since+` AND st < `+o.To+`, leads, lead_starts)) AS x FROM `+days+`)`), nil
+	case PanelRecoveryTime:
+		return o.median("t", "x", sample, `(SELECT toDateTime(day, 'UTC') AS t, service,
+			arrayJoin(arrayConcat([nan], recoveries)) AS x FROM `+days+` AND failed > 0)`), nil
+	case PanelIncidents:
+		if o.GroupBy == "severity" {
+			return o.wrap("t", "toNullable(toFloat64(sum(n))) AS value", `(SELECT t, severities[i] AS sev, severity_counts[i] AS n FROM (
+				SELECT toDateTime(day, 'UTC') AS t, severities, severity_counts, arrayJoin(arrayEnumerate(severities)) AS i FROM `+days+`))`), nil
+		}
+		return o.wrap("t", "toNullable(toFloat64(sum(incidents))) AS value",
+			"(SELECT toDateTime(day, 'UTC') AS t, * FROM "+days+" AND incidents > 0)"), nil
+	case PanelMTTR, PanelMTTD, PanelMTTA:
+		col := map[string]string{PanelMTTR: "mttr", PanelMTTD: "mttd", PanelMTTA: "mtta"}[kpi]
+		return o.median("t", "x", sample, `(SELECT toDateTime(day, 'UTC') AS t, service,
+			arrayJoin(arrayConcat([nan], `+col+`)) AS x FROM `+days+` AND incidents > 0)`), nil
+	}
+	return "", fmt.Errorf("no rollup panel for KPI %q", kpi)
+}
+
+// lookback is q's lead-time lookback.
+func (q Query) lookback() time.Duration {
+	if q.LeadTimeLookback <= 0 {
+		return DefaultLeadTimeLookback
+	}
+	return q.LeadTimeLookback
+}

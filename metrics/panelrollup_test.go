@@ -1,0 +1,194 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsmetrics/opsmetrics/internal/event"
+	"github.com/opsmetrics/opsmetrics/internal/store"
+	"github.com/opsmetrics/opsmetrics/internal/testenv"
+	"github.com/opsmetrics/opsmetrics/metrics"
+)
+
+// panelRows runs a panel statement and renders its rows: value, or
+// key and value, or time, value and partial.
+func panelRows(t *testing.T, st *store.Store, sql string) string {
+	t.Helper()
+	rows, err := st.Conn().Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	defer rows.Close()
+	f := func(v *float64) string {
+		if v == nil {
+			return "NULL"
+		}
+		return strconv.FormatFloat(*v, 'g', -1, 64)
+	}
+	var out []string
+	n := len(rows.Columns())
+	for rows.Next() {
+		var key string
+		var at time.Time
+		var v, partial *float64
+		var err error
+		switch n {
+		case 1:
+			err = rows.Scan(&v)
+			out = append(out, f(v))
+		case 2:
+			err = rows.Scan(&key, &v)
+			out = append(out, key+" "+f(v))
+		default:
+			err = rows.Scan(&at, &v, &partial)
+			out = append(out, at.UTC().Format(time.DateTime)+" "+f(v)+" "+f(partial))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(out, "; ")
+}
+
+// TestPanelRollupOracle: the panels that read the KPI rollup give exactly
+// the raw-row statements' rows over the same whole UTC days, for every KPI
+// they cover, bucketed, grouped and filtered, over ranges cut at any
+// second, of whole days, inside one day and reaching into the day the
+// rollup was built in, on a disordered stream with duplicates, replays and
+// late messages. A row stored after the build shows once it is built
+// again, and not before: the panels read the rollup, and say when it was
+// built.
+func TestPanelRollupOracle(t *testing.T) {
+	ctx := context.Background()
+	end := time.Now().UTC().Truncate(24 * time.Hour)
+	st := testenv.Store(t, testenv.Database(t))
+	stream := oracleStream(t, 21, end, 4)
+	for i, b := range stream {
+		writeEvents(t, st, b)
+		if i == 2 {
+			writeEvents(t, st, stream[1])
+		}
+	}
+	r, built, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{})
+	if err != nil || !built {
+		t.Fatalf("rollup: built %v, %v", built, err)
+	}
+	day := 24 * time.Hour
+	ranges := []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"whole days", end.Add(-30 * day), end},
+		{"cut at seconds", end.Add(-30*day + 5*time.Hour + 13*time.Minute + 7*time.Second), end.Add(-2*day + 17*time.Hour)},
+		{"into the day of the build", end.Add(-20*day + 3*time.Hour), time.Now().UTC()},
+		{"inside a day", end.Add(-5*day + 2*time.Hour), end.Add(-5*day + 9*time.Hour)},
+		{"before and after the rows", end.Add(-60 * day), end.Add(2 * day)},
+	}
+	var svc, team string
+	if err := st.Conn().QueryRow(ctx, `SELECT any(service), any(team) FROM deployment_events WHERE environment = 'production'`).Scan(&svc, &team); err != nil {
+		t.Fatal(err)
+	}
+	only := func(dim, value string) func(string) string {
+		return func(col string) string {
+			if col == dim {
+				return col + " = '" + value + "'"
+			}
+			return "1"
+		}
+	}
+	kpis := []string{metrics.PanelDeploymentFrequency, metrics.PanelChangeFailureRate, metrics.PanelReworkRate, metrics.PanelDeployments,
+		metrics.PanelLeadTime, metrics.PanelRecoveryTime, metrics.PanelIncidents, metrics.PanelMTTR, metrics.PanelMTTD, metrics.PanelMTTA}
+	sqlTime := func(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
+	// compare runs each KPI over the range in each of the shapes (bucket
+	// or group) with the filter, and counts the values that agree and
+	// those that differ.
+	compare := func(name string, from, to time.Time, filter func(string) string, shapes ...metrics.PanelOptions) (same, differ int) {
+		for _, kpi := range kpis {
+			for _, o := range shapes {
+				if o.GroupBy == "severity" && kpi != metrics.PanelIncidents {
+					continue
+				}
+				o.Filter, o.Rollup = filter, true
+				o.From, o.To = sqlTime(from), sqlTime(to)
+				fast, err := metrics.PanelSQL(kpi, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Rollup = false
+				o.From, o.To = sqlTime(from.Truncate(day)), sqlTime(to.Add(day-time.Second).Truncate(day))
+				raw, err := metrics.PanelSQL(kpi, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := panelRows(t, st, fast), panelRows(t, st, raw); got != want {
+					differ++
+					if name != "stale" {
+						t.Errorf("%s, %s %s %s: rollup\n%s\nraw rows\n%s", name, kpi, o.Bucket, o.GroupBy, got, want)
+					}
+				} else {
+					same += strings.Count(want, ";") + 1 - strings.Count(want, "NULL")
+				}
+			}
+		}
+		return same, differ
+	}
+	values := 0
+	for i, rg := range ranges {
+		shapes := []metrics.PanelOptions{{}}
+		if i == 1 || i == 2 {
+			shapes = append(shapes, metrics.PanelOptions{Bucket: "week"}, metrics.PanelOptions{GroupBy: "service"})
+		}
+		if i == 1 {
+			shapes = append(shapes, metrics.PanelOptions{Bucket: "month"}, metrics.PanelOptions{GroupBy: "severity"})
+		}
+		n, _ := compare(rg.name, rg.from, rg.to, nil, shapes...)
+		values += n
+	}
+	for _, c := range []struct {
+		name   string
+		filter func(string) string
+		shape  metrics.PanelOptions
+	}{{"one service", only("service", svc), metrics.PanelOptions{}}, {"one service", only("service", svc), metrics.PanelOptions{Bucket: "week"}},
+		{"one team", only("team", team), metrics.PanelOptions{Bucket: "month"}}} {
+		n, _ := compare(c.name, ranges[1].from, ranges[1].to, c.filter, c.shape)
+		values += n
+	}
+	if values < 150 {
+		t.Errorf("only %d values compared", values)
+	}
+	age, err := metrics.PanelRollupAgeSQL(metrics.PanelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at time.Time
+	var secs float64
+	if err := st.Conn().QueryRow(ctx, age).Scan(&at, &secs); err != nil || !at.Equal(r.BuiltAt) || secs < 0 || secs > 3600 {
+		t.Errorf("rollup age: built at %v, %v s, %v; want %v", at, secs, err, r.BuiltAt)
+	}
+
+	// Deployments stored after the build, on days the rollup holds, are in
+	// the rollup's panels once it is built again, and not before.
+	var late []*event.Event
+	for i := range 3 {
+		at := end.Add(-time.Duration(10+i) * day)
+		id := fmt.Sprintf("late-deploy-%d", i)
+		late = append(late, &event.Event{Kind: event.KindDeployment, ID: id, Time: at, Deployment: &event.Deployment{
+			ID: id, Service: svc, Team: team, Environment: "production", Status: event.DeploymentFailure,
+			StartedAt: at.Add(time.Hour), FinishedAt: at.Add(2 * time.Hour)}})
+	}
+	writeEvents(t, st, late)
+	if _, differ := compare("stale", ranges[0].from, ranges[0].to, nil, metrics.PanelOptions{}); differ == 0 {
+		t.Error("the panels show rows stored after the rollup's build: they do not read it")
+	}
+	if _, built, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{}); err != nil || !built {
+		t.Fatalf("rebuild: built %v, %v", built, err)
+	}
+	compare("rebuilt", ranges[0].from, ranges[0].to, nil, metrics.PanelOptions{})
+}
