@@ -130,11 +130,16 @@ func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 
 // dashboardOptions are the dashboards' settings of the configuration: the
 // change calendar, the alerts' tiers, and the KPI definitions, whose
-// rollup (serve's) the KPI panels read.
+// rollup (serve's) the KPI panels read; with kpi.rollup_interval 0 no
+// rollup is kept (as on a cluster), and they read the raw rows.
 func (c *fileConfig) dashboardOptions() (dashboards.Options, error) {
 	cal, err := c.calendar()
-	q := c.KPI.Defaults()
-	return dashboards.Options{Calendar: cal, Tiers: c.Alerting.Tiers, KPI: &q}, err
+	o := dashboards.Options{Calendar: cal, Tiers: c.Alerting.Tiers}
+	if c.KPI.RollupInterval > 0 {
+		q := c.KPI.Defaults()
+		o.KPI = &q
+	}
+	return o, err
 }
 
 // calendar is the compiled change calendar; nil when change_calendar

@@ -65,6 +65,15 @@ func TestGoodFile(t *testing.T) {
 	if q, err := cfg.kpiDefaults(); err != nil || q.Calendar == nil {
 		t.Errorf("the KPIs' defaults have no change calendar (%v)", err)
 	}
+	// The dashboards' KPI panels read the rollup of the configured
+	// definitions, unless no rollup is kept.
+	if o, err := cfg.dashboardOptions(); err != nil || o.KPI == nil || o.KPI.MaxGap != 6*time.Hour {
+		t.Errorf("the dashboards do not take the KPI definitions: %+v, %v", o.KPI, err)
+	}
+	cfg.KPI.RollupInterval = 0
+	if o, err := cfg.dashboardOptions(); err != nil || o.KPI != nil {
+		t.Errorf("with no rollup kept, the dashboards read it: %+v, %v", o.KPI, err)
+	}
 }
 
 func TestPrecedence(t *testing.T) {
