@@ -565,8 +565,12 @@ func TestDORAStatsMatchTheCLI(t *testing.T) {
 				t.Errorf("stat %q has no CLI figure to compare with", *p.Panel.Title)
 				continue
 			}
+			sql := p.Panel.Targets[0].(dashboards.ClickHouseQuery).RawSQL
+			if reads := strings.Contains(sql, "kpi_daily"); reads != (opts.KPI != nil && *p.Panel.Title != metrics.Title(metrics.KPIDeploymentsOutsideWindow)) {
+				t.Errorf("%s, %s: reads the KPI rollup: %v", name, *p.Panel.Title, reads)
+			}
 			var got *float64
-			q := expand(p.Panel.Targets[0].(dashboards.ClickHouseQuery).RawSQL, from, to, all)
+			q := expand(sql, from, to, all)
 			if err := st.Conn().QueryRow(ctx, q).Scan(&got); err != nil {
 				t.Fatalf("%s, %s: %v", name, *p.Panel.Title, err)
 			}

@@ -250,10 +250,7 @@ func LeadTimeBreakdownSQL(q Query, threshold time.Duration, below bool) (string,
 // start, lookback and first production deployment), with the actor and
 // pipeline of that deployment.
 func leadTimeBreakdown(q Query, threshold time.Duration, below bool) chsql.Expr {
-	lookback := q.LeadTimeLookback
-	if lookback <= 0 {
-		lookback = DefaultLeadTimeLookback
-	}
+	lookback := q.lookback()
 	since := at(q.From.Add(-lookback))
 	start := "ifNull(least(authored_at, merged_at), ifNull(authored_at, merged_at))"
 	if q.LeadTimeFromMerge {

@@ -86,10 +86,7 @@ func ExplainIn(ctx context.Context, conn driver.Conn, kpi string, q Query, loc *
 		return e, err
 	case "lead_time":
 		e.Columns = []string{"change", "service", "authored", "merged", "first production deployment", "deployed"}
-		lookback := q.LeadTimeLookback
-		if lookback <= 0 {
-			lookback = DefaultLeadTimeLookback
-		}
+		lookback := q.lookback()
 		since := at(q.From.Add(-lookback))
 		changes := chsql.SQL("("+store.Changes("authored_at >= ? OR merged_at >= ?", "service", "authored_at", "merged_at")+")", since, since)
 		deploys := deploymentsFinished(since, chsql.Time{}, []string{"environment", "status", "finished_at", "changes"}, chsql.Expr{})

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
@@ -131,12 +130,4 @@ func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
 			arrayJoin(arrayConcat([nan], `+col+`)) AS x FROM `+days+` AND incidents > 0)`), nil
 	}
 	return "", fmt.Errorf("no rollup panel for KPI %q", kpi)
-}
-
-// lookback is q's lead-time lookback.
-func (q Query) lookback() time.Duration {
-	if q.LeadTimeLookback <= 0 {
-		return DefaultLeadTimeLookback
-	}
-	return q.LeadTimeLookback
 }

@@ -526,10 +526,7 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	for i := 0; i < q.dims(); i++ {
 		outer = append(outer, fmt.Sprintf("d%d, ", i))
 	}
-	lookback := q.LeadTimeLookback
-	if lookback <= 0 {
-		lookback = DefaultLeadTimeLookback
-	}
+	lookback := q.lookback()
 	// A change counts if it started no earlier than the lookback before
 	// the range, and before its end (leadTimeSource). Ranges read each as
 	// its own (Query.ranges) judge that, and patch deadlines, by the range

@@ -720,10 +720,7 @@ func patches(ctx context.Context, conn driver.Conn, q Query, get func([]string) 
 // start and first_deploy. Callers pick the changes whose first deployment
 // is in the range, or that started in it and are not deployed.
 func leadTimeSource(q queryRange) chsql.Expr {
-	lookback := q.LeadTimeLookback
-	if lookback <= 0 {
-		lookback = DefaultLeadTimeLookback
-	}
+	lookback := q.lookback()
 	since := q.from.Add(-lookback)
 	// A commit authored after its merge (clock skew, an amended or rebased
 	// commit) starts at the merge.
@@ -764,6 +761,14 @@ const leadSeconds = "toFloat64(greatest(dateDiff('second', start, first_deploy),
 // DefaultLeadTimeLookback is how long before a range a change may have
 // started and still have its lead time counted in the range.
 const DefaultLeadTimeLookback = 90 * 24 * time.Hour
+
+// lookback is q's lead-time lookback.
+func (q Query) lookback() time.Duration {
+	if q.LeadTimeLookback <= 0 {
+		return DefaultLeadTimeLookback
+	}
+	return q.LeadTimeLookback
+}
 
 // leadTimes computes change lead time per slice. A change counts in the
 // range its first successful production deployment finished in; one that
