@@ -83,8 +83,9 @@ func All(o Options) ([]dashboard.Dashboard, error) {
 	dora := func() *dashboard.DashboardBuilder { return DORA(o) }
 	incidents := func() *dashboard.DashboardBuilder { return Incidents(o) }
 	review := func() *dashboard.DashboardBuilder { return OpsReview(o) }
+	patches := func() *dashboard.DashboardBuilder { return Patches(o) }
 	anomalies := func() *dashboard.DashboardBuilder { return Anomalies(o) }
-	for _, b := range []func() *dashboard.DashboardBuilder{dora, incidents, Patches, review, anomalies, Pipeline} {
+	for _, b := range []func() *dashboard.DashboardBuilder{dora, incidents, patches, review, anomalies, Pipeline} {
 		d, err := b().Build()
 		if err != nil {
 			return nil, fmt.Errorf("build dashboard: %w", err)

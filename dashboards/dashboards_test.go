@@ -628,8 +628,8 @@ func TestDORAStatsMatchTheCLI(t *testing.T) {
 			rows.Close()
 		}
 	}
-	if ages != 3 {
-		t.Errorf("%d dashboards say the rollup's age, want 3 (DORA, incidents, ops review)", ages)
+	if ages != 4 {
+		t.Errorf("%d dashboards say the rollup's age, want 4 (DORA, incidents, patches, ops review)", ages)
 	}
 }
 

@@ -37,8 +37,11 @@ func (o Options) kpiSQL(kpi string, po metrics.PanelOptions) string {
 	return sql
 }
 
-func tableSQL(name string) string {
-	sql, err := metrics.PanelTableSQL(name, metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter})
+// tableSQL is the statement of the panel table name over the dashboard's
+// range and slice variables, with o's definitions (of the rollup's whole
+// days for the tables that read it).
+func (o Options) tableSQL(name string) string {
+	sql, err := metrics.PanelTableSQL(name, o.panel(metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter}))
 	if err != nil {
 		panic(err)
 	}
@@ -96,38 +99,44 @@ func Incidents(o Options) *dashboard.DashboardBuilder {
 	b.WithRow(dashboard.NewRowBuilder("Attribution"))
 	return b.WithPanel(table.NewPanelBuilder().Title("Incidents and the deployments that caused them").
 		Description("Explicit: the incident names its cause. Inferred: the latest successful deployment of the same service and environment within the gap before impact. Unattributed: neither.").
-		Datasource(clickhouse()).Height(10).Span(24).WithTarget(SQL(tableSQL(metrics.TableAttributions), true).RefId("A")))
+		Datasource(clickhouse()).Height(10).Span(24).WithTarget(SQL(o.tableSQL(metrics.TableAttributions), true).RefId("A")))
 }
 
 // Patches is the patch management dashboard: the latency distribution,
-// compliance per severity against its deadline, and overdue patches.
-func Patches() *dashboard.DashboardBuilder {
+// compliance per severity against its deadline (o's, the defaults
+// without), and overdue patches.
+func Patches(o Options) *dashboard.DashboardBuilder {
+	var q metrics.Query
+	if o.KPI != nil {
+		q = *o.KPI
+	}
 	var deadlines []string
 	for _, sev := range metrics.Severities[:4] {
-		deadlines = append(deadlines, fmt.Sprintf("%s %s", sev, days(metrics.DefaultPatchDeadlines[sev])))
+		deadlines = append(deadlines, fmt.Sprintf("%s %s", sev, days(q.Deadline(sev))))
 	}
 	b := kpiDashboard("opsmetrics: patch management", PatchesUID,
 		"Patch latency, compliance with the deadline per severity ("+strings.Join(deadlines, ", ")+") and overdue patches (docs/kpis.md).")
-	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchCompliance), "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{}),
+	b = rollupAge(b, o)
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchCompliance), "percentunit", o.kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{}),
 		"Applied within the severity's deadline ÷ due (deadline passed, or an outcome).").Span(8))
-	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchLatency), "s", kpiSQL(metrics.PanelPatchLatency, metrics.PanelOptions{}),
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchLatency), "s", o.kpiSQL(metrics.PanelPatchLatency, metrics.PanelOptions{}),
 		"Median time from a patch's release to its application on a target.").Span(8))
-	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchesOverdue), "none", kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
+	b.WithPanel(statPanel(metrics.Title(metrics.PanelPatchesOverdue), "none", o.kpiSQL(metrics.PanelPatchesOverdue, metrics.PanelOptions{}),
 		"Not applied and past their deadline at the end of the range.").Span(8))
 	b.WithPanel(bargauge.NewPanelBuilder().Title("Compliance by severity").
 		Description("Applied within the deadline ÷ due, per severity. Deadlines: " + strings.Join(deadlines, ", ") + ".").
 		Datasource(clickhouse()).Unit("percentunit").Min(0).Max(1).
-		Height(7).Span(12).WithTarget(SQL(kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{GroupBy: "severity"}), true).RefId("A")))
+		Height(7).Span(12).WithTarget(SQL(o.kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{GroupBy: "severity"}), true).RefId("A")))
 	b.WithPanel(histogram.NewPanelBuilder().Title("Patch latency distribution").
 		Description("How many patch targets took how long from release to application, in hours.").
 		Datasource(clickhouse()).Unit("h").
-		Height(7).Span(12).WithTarget(SQL(tableSQL(metrics.TablePatchLatencies), true).RefId("A")))
+		Height(7).Span(12).WithTarget(SQL(o.tableSQL(metrics.TablePatchLatencies), true).RefId("A")))
 	b.WithPanel(bucketPanel("Compliance by month", "Applied within the severity's deadline ÷ due, of the patches released in the month.",
-		"month", "percentunit", kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{Bucket: "month"})).Height(7).Span(24))
+		"month", "percentunit", o.kpiSQL(metrics.PanelPatchCompliance, metrics.PanelOptions{Bucket: "month"})).Height(7).Span(24))
 	return b.WithPanel(table.NewPanelBuilder().Title("Overdue patches").
 		Description("Patch targets not applied by their deadline at the end of the range, the longest overdue first.").
 		Datasource(clickhouse()).Height(10).Span(24).
-		WithTarget(SQL(tableSQL(metrics.TableOverduePatches), true).RefId("A")))
+		WithTarget(SQL(o.tableSQL(metrics.TableOverduePatches), true).RefId("A")))
 }
 
 func days(d time.Duration) string { return fmt.Sprintf("%.0f days", d.Hours()/24) }

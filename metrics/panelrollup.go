@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 )
@@ -42,11 +43,12 @@ func WholeDaysSQL(from, to string) (string, string) { return floorDay(from), cei
 var rollupPanels = map[string]bool{
 	PanelDeploymentFrequency: true, PanelChangeFailureRate: true, PanelReworkRate: true, PanelDeployments: true,
 	PanelLeadTime: true, PanelRecoveryTime: true, PanelIncidents: true, PanelMTTR: true, PanelMTTD: true, PanelMTTA: true,
+	PanelPatchLatency: true, PanelPatchCompliance: true, PanelPatchesOverdue: true,
 }
 
 // readsRollup says whether the panel of kpi with o reads the rollup.
 func (o PanelOptions) readsRollup(kpi string) bool {
-	return o.Rollup && rollupPanels[kpi] && (o.GroupBy != "severity" || kpi == PanelIncidents)
+	return o.Rollup && rollupPanels[kpi] && (o.GroupBy != "severity" || kpi == PanelIncidents || strings.HasPrefix(kpi, "patch"))
 }
 
 // query is the definitions o's panels compute with.
@@ -128,6 +130,28 @@ func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
 		col := map[string]string{PanelMTTR: "mttr", PanelMTTD: "mttd", PanelMTTA: "mtta"}[kpi]
 		return o.median("t", "x", sample, `(SELECT toDateTime(day, 'UTC') AS t, service,
 			arrayJoin(arrayConcat([nan], `+col+`)) AS x FROM `+days+` AND incidents > 0)`), nil
+	case PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue:
+		src, err := o.rollupTargets(q, gen)
+		if err != nil {
+			return "", err
+		}
+		return o.patchPanel(kpi, src, prod), nil
 	}
 	return "", fmt.Errorf("no rollup panel for KPI %q", kpi)
 }
+
+// rollupTargets is the patch targets the rollup generation gen keeps of
+// the days of o's range, one by one, with the columns of patchSourceAt,
+// judged as it judges the raw rows.
+func (o PanelOptions) rollupTargets(q Query, gen string) (string, error) {
+	targets := chsql.Raw(`(SELECT service, team, environment, patch_id, sev, released_at,
+			if(applied > toDateTime(0), toNullable(applied), NULL) AS applied_at, outcome
+		FROM kpi_daily ARRAY JOIN patch_ids AS patch_id, patch_severities AS sev, patch_released AS released_at,
+			patch_applied AS applied, patch_outcomes AS outcome
+		WHERE generation = ` + gen + ` AND day >= toDate(` + o.From + `) AND day < toDate(` + o.To + `))`)
+	return chsql.Inline(q.judgePatches(targets, chsql.TimeOf(chsql.Macro(o.judgeAt()))))
+}
+
+// rollupPanelTables are the panel tables that read the rollup with
+// PanelOptions.Rollup, over whole UTC days; the others read the raw rows.
+var rollupPanelTables = map[string]bool{TableAttributions: true, TablePatchLatencies: true}

@@ -3,6 +3,8 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +59,41 @@ func panelRows(t *testing.T, st *store.Store, sql string) string {
 	return strings.Join(out, "; ")
 }
 
+// tableRows runs a panel table's statement and renders its rows.
+func tableRows(t *testing.T, st *store.Store, sql string) []string {
+	t.Helper()
+	rows, err := st.Conn().Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(rows.ColumnTypes()))
+		for i, ct := range rows.ColumnTypes() {
+			vals[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(vals...); err != nil {
+			t.Fatal(err)
+		}
+		var cols []string
+		for _, v := range vals {
+			rv := reflect.Indirect(reflect.ValueOf(v))
+			switch {
+			case rv.Kind() == reflect.Pointer && rv.IsNil():
+				cols = append(cols, "NULL")
+			default:
+				cols = append(cols, fmt.Sprint(reflect.Indirect(rv).Interface()))
+			}
+		}
+		out = append(out, strings.Join(cols, " "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestPanelRollupOracle: the panels that read the KPI rollup give exactly
 // the raw-row statements' rows over the same whole UTC days, for every KPI
 // they cover, bucketed, grouped and filtered, over ranges cut at any
@@ -76,11 +113,27 @@ func TestPanelRollupOracle(t *testing.T) {
 			writeEvents(t, st, stream[1])
 		}
 	}
+	day := 24 * time.Hour
+	var svc, team string
+	if err := st.Conn().QueryRow(ctx, `SELECT any(service), any(team) FROM deployment_events WHERE environment = 'production'`).Scan(&svc, &team); err != nil {
+		t.Fatal(err)
+	}
+	// Open critical patch targets due 3 hours after the end of the range
+	// cut at seconds (below), before the midnight after it: not yet due
+	// nor overdue at the range's end, both at that midnight.
+	due := end.Add(-2*day + 20*time.Hour)
+	var edge []*event.Event
+	for i := range 2 {
+		id := fmt.Sprintf("edge-patch-%d", i)
+		edge = append(edge, &event.Event{Kind: event.KindPatch, ID: id, Time: due.Add(-7 * day), Patch: &event.Patch{
+			ID: id, Severity: event.SeverityCritical, Target: fmt.Sprintf("host-%d", i), Service: svc, Team: team,
+			Environment: "production", ReleasedAt: due.Add(-7 * day)}})
+	}
+	writeEvents(t, st, edge)
 	r, built, err := metrics.RefreshRollup(ctx, st.Conn(), metrics.Query{})
 	if err != nil || !built {
 		t.Fatalf("rollup: built %v, %v", built, err)
 	}
-	day := 24 * time.Hour
 	ranges := []struct {
 		name     string
 		from, to time.Time
@@ -91,10 +144,6 @@ func TestPanelRollupOracle(t *testing.T) {
 		{"inside a day", end.Add(-5*day + 2*time.Hour), end.Add(-5*day + 9*time.Hour)},
 		{"before and after the rows", end.Add(-60 * day), end.Add(2 * day)},
 	}
-	var svc, team string
-	if err := st.Conn().QueryRow(ctx, `SELECT any(service), any(team) FROM deployment_events WHERE environment = 'production'`).Scan(&svc, &team); err != nil {
-		t.Fatal(err)
-	}
 	only := func(dim, value string) func(string) string {
 		return func(col string) string {
 			if col == dim {
@@ -104,7 +153,8 @@ func TestPanelRollupOracle(t *testing.T) {
 		}
 	}
 	kpis := []string{metrics.PanelDeploymentFrequency, metrics.PanelChangeFailureRate, metrics.PanelReworkRate, metrics.PanelDeployments,
-		metrics.PanelLeadTime, metrics.PanelRecoveryTime, metrics.PanelIncidents, metrics.PanelMTTR, metrics.PanelMTTD, metrics.PanelMTTA}
+		metrics.PanelLeadTime, metrics.PanelRecoveryTime, metrics.PanelIncidents, metrics.PanelMTTR, metrics.PanelMTTD, metrics.PanelMTTA,
+		metrics.PanelPatchLatency, metrics.PanelPatchCompliance, metrics.PanelPatchesOverdue}
 	sqlTime := func(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
 	// compare runs each KPI over the range in each of the shapes (bucket
 	// or group) with the filter, and counts the values that agree and
@@ -112,7 +162,7 @@ func TestPanelRollupOracle(t *testing.T) {
 	compare := func(name string, from, to time.Time, filter func(string) string, shapes ...metrics.PanelOptions) (same, differ int) {
 		for _, kpi := range kpis {
 			for _, o := range shapes {
-				if o.GroupBy == "severity" && kpi != metrics.PanelIncidents {
+				if o.GroupBy == "severity" && kpi != metrics.PanelIncidents && !strings.HasPrefix(kpi, "patch") {
 					continue
 				}
 				o.Filter, o.Rollup = filter, true
@@ -121,7 +171,8 @@ func TestPanelRollupOracle(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				o.Rollup = false
+				// The same days; patch deadlines judged at the range's end.
+				o.Rollup, o.JudgeAt = false, sqlTime(to)
 				o.From, o.To = sqlTime(from.Truncate(day)), sqlTime(to.Add(day-time.Second).Truncate(day))
 				raw, err := metrics.PanelSQL(kpi, o)
 				if err != nil {
@@ -162,6 +213,38 @@ func TestPanelRollupOracle(t *testing.T) {
 	}
 	if values < 150 {
 		t.Errorf("only %d values compared", values)
+	}
+	// The tables that read the rollup: the incidents with their causes,
+	// and the patch latencies (a histogram's rows, in no order).
+	tables := 0
+	for _, rg := range ranges[1:3] {
+		for _, filter := range []func(string) string{nil, only("service", svc)} {
+			for _, name := range []string{metrics.TableAttributions, metrics.TablePatchLatencies} {
+				o := metrics.PanelOptions{Filter: filter, Rollup: true, From: sqlTime(rg.from), To: sqlTime(rg.to)}
+				fast, err := metrics.PanelTableSQL(name, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Rollup, o.JudgeAt = false, sqlTime(rg.to)
+				o.From, o.To = sqlTime(rg.from.Truncate(day)), sqlTime(rg.to.Add(day-time.Second).Truncate(day))
+				raw, err := metrics.PanelTableSQL(name, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, want := tableRows(t, st, fast), tableRows(t, st, raw)
+				if name == metrics.TablePatchLatencies {
+					slices.Sort(got)
+					slices.Sort(want)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s, table %s: rollup %d rows\n%s\nraw rows %d\n%s", rg.name, name, len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
+				}
+				tables += len(want)
+			}
+		}
+	}
+	if tables < 50 {
+		t.Errorf("only %d table rows compared", tables)
 	}
 	age, err := metrics.PanelRollupAgeSQL(metrics.PanelOptions{})
 	if err != nil {

@@ -72,6 +72,18 @@ type PanelOptions struct {
 	// these definitions, over whole UTC days (panelrollup.go); the others,
 	// and every KPI without it, read the raw rows over [From, To).
 	Rollup bool
+	// JudgeAt is the SQL expression of the time patch deadlines are
+	// judged at (due, overdue); To when empty. A patch panel reading the
+	// rollup judges at its range's end before it widens to whole days.
+	JudgeAt string
+}
+
+// judgeAt is the time o's patch deadlines are judged at.
+func (o PanelOptions) judgeAt() string {
+	if o.JudgeAt != "" {
+		return o.JudgeAt
+	}
+	return o.To
 }
 
 // panelRange is q over the panel's range, its expressions.
@@ -99,6 +111,7 @@ func panelWindow(r queryRange, gap time.Duration) (from, to chsql.Time, _ time.D
 // rate per day of a cut bucket is over the days the range covers of it.
 func PanelSQL(kpi string, o PanelOptions) (string, error) {
 	if o.readsRollup(kpi) {
+		o.JudgeAt = o.judgeAt()
 		o.From, o.To = floorDay(o.From), ceilDay(o.To)
 	}
 	sql, err := panelSQL(kpi, o)
@@ -228,22 +241,29 @@ func panelSQL(kpi string, o PanelOptions) (string, error) {
 				"isNotNull(acknowledged_at) AND isNotNull(detected_at)", from), nil
 		}
 	case PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue:
-		src, err := chsql.Inline(patchSource(r))
+		src, err := chsql.Inline(patchSourceAt(r, chsql.TimeOf(chsql.Macro(o.judgeAt()))))
 		if err != nil {
 			return "", err
 		}
-		from := src + ` WHERE ` + o.inRange("assumeNotNull(released_at)") + ` AND has(` + prod + `, environment) AND ` + o.filters()
-		switch kpi {
-		case PanelPatchLatency:
-			return o.median("assumeNotNull(released_at)", "toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at)))",
-				"outcome = 'applied' AND isNotNull(applied_at)", from), nil
-		case PanelPatchCompliance:
-			return o.wrap("assumeNotNull(released_at)", "toNullable(toFloat64(countIf(due AND compliant) / nullIf(countIf(due), 0))) AS value", from), nil
-		default:
-			return o.wrap("assumeNotNull(released_at)", "toNullable(toFloat64(countIf(outcome != 'applied' AND due_at < "+o.To+"))) AS value", from), nil
-		}
+		return o.patchPanel(kpi, src, prod), nil
 	}
 	return "", fmt.Errorf("no panel query for KPI %q: want one of %s", kpi, strings.Join(PanelKPIs, ", "))
+}
+
+// patchPanel is the statement of a patch KPI over the patch targets of
+// src (patchSourceAt's columns), those released in the range in a
+// production environment and the dashboard's slices.
+func (o PanelOptions) patchPanel(kpi, src, prod string) string {
+	from := src + ` WHERE ` + o.inRange("assumeNotNull(released_at)") + ` AND has(` + prod + `, environment) AND ` + o.filters()
+	switch kpi {
+	case PanelPatchLatency:
+		return o.median("assumeNotNull(released_at)", "toFloat64(dateDiff('second', assumeNotNull(released_at), assumeNotNull(applied_at)))",
+			"outcome = 'applied' AND isNotNull(applied_at)", from)
+	case PanelPatchCompliance:
+		return o.wrap("assumeNotNull(released_at)", "toNullable(toFloat64(countIf(due AND compliant) / nullIf(countIf(due), 0))) AS value", from)
+	default:
+		return o.wrap("assumeNotNull(released_at)", "toNullable(toFloat64(countIf(outcome != 'applied' AND due_at < "+o.judgeAt()+"))) AS value", from)
+	}
 }
 
 // group is the grouping column of a panel query.
@@ -327,6 +347,11 @@ const (
 
 // PanelTableSQL returns the statement of a panel table over the range.
 func PanelTableSQL(name string, o PanelOptions) (string, error) {
+	rollup := o.Rollup && rollupPanelTables[name]
+	if rollup {
+		o.JudgeAt = o.judgeAt()
+		o.From, o.To = floorDay(o.From), ceilDay(o.To)
+	}
 	r := o.panelRange(o.query())
 	gap := r.gap()
 	prod, err := chsql.Literal(r.production())
@@ -349,13 +374,21 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if rollup {
+			gen, err := rollupGeneration(r.Query)
+			if err != nil {
+				return "", err
+			}
+			attr = `SELECT impact, incident_id, service, environment, resolved, deployment_id, method FROM kpi_attributions
+			WHERE generation = ` + gen + ` AND impact >= ` + o.From + ` AND impact < ` + o.To
+		}
 		return `SELECT impact AS time, incident_id AS incident, service, environment,
 			if(resolved > toDateTime(0), toString(resolved), 'open') AS resolved_at,
 			if(resolved > toDateTime(0), toNullable(toFloat64(dateDiff('second', impact, resolved))), NULL) AS time_to_resolve,
 			deployment_id AS caused_by, method
 		FROM (` + attr + `)
 		WHERE has(` + prod + `, environment) AND ` + filter("service", "environment") + `
-		ORDER BY time DESC`, nil
+		ORDER BY time DESC, incident`, nil
 	case TableOutsideWindow:
 		src, err := chsql.Inline(windowSource(r, "actor", "pipeline", "version"))
 		if err != nil {
@@ -364,11 +397,20 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 		return `SELECT t AS time, deployment_id AS deployment, service, team, environment, actor, pipeline, version,
 			` + windowClass + ` AS class
 		FROM ` + src + ` WHERE ` + o.inRange("finished_at") + ` AND ` + o.filters() + ` AND ` + breaksCalendar + `
-		ORDER BY time DESC`, nil
+		ORDER BY time DESC, deployment`, nil
 	case TablePatchLatencies, TableOverduePatches:
 		src, err := chsql.Inline(patchSource(r))
 		if err != nil {
 			return "", err
+		}
+		if rollup {
+			gen, err := rollupGeneration(r.Query)
+			if err != nil {
+				return "", err
+			}
+			if src, err = o.rollupTargets(r.Query, gen); err != nil {
+				return "", err
+			}
 		}
 		where := o.inRange("assumeNotNull(released_at)") + " AND has(" + prod + ", environment) AND " + o.filters()
 		if name == TablePatchLatencies {

@@ -81,7 +81,7 @@ func (q Query) rollupParams() string {
 	sort.Strings(prod)
 	var deadlines []string
 	for _, sev := range Severities {
-		deadlines = append(deadlines, fmt.Sprint(int64(q.deadline(sev)/time.Second)))
+		deadlines = append(deadlines, fmt.Sprint(int64(q.Deadline(sev)/time.Second)))
 	}
 	return fmt.Sprintf("format=%d;production=%s;max_gap=%d;lead_time_from_merge=%t;patch_deadlines=%s", rollupFormat,
 		strings.Join(prod, ","), int64(q.gap()/time.Second), q.LeadTimeFromMerge, strings.Join(deadlines, ","))
@@ -313,7 +313,7 @@ func (q Query) patchDay(t *patchTuples) patchDay {
 	p.dueClosed, p.good = make([]uint64, len(Severities)), make([]uint64, len(Severities))
 	for i := range t.IDs {
 		sev, released, applied, outcome := t.Severities[i], t.Released[i], t.Applied[i], t.Outcomes[i]
-		dueAt := released.Add(q.deadline(sev).Truncate(time.Second))
+		dueAt := released.Add(q.Deadline(sev).Truncate(time.Second))
 		isApplied := outcome == "applied" && applied.Unix() > 0
 		if isApplied {
 			p.latency = append(p.latency, applied.Sub(released).Seconds())

@@ -150,7 +150,9 @@ var DefaultPatchDeadlines = map[string]time.Duration{
 // (its patch deadline is the low one).
 var Severities = []string{"critical", "high", "medium", "low", "unknown"}
 
-func (q Query) deadline(sev string) time.Duration {
+// Deadline is the patch deadline of the severity sev by q's definitions:
+// its PatchDeadlines, else DefaultPatchDeadlines, else the low one.
+func (q Query) Deadline(sev string) time.Duration {
 	if d, ok := q.PatchDeadlines[sev]; ok {
 		return d
 	}
@@ -683,20 +685,30 @@ func quantile(xs []float64, p float64) *float64 {
 // (sev, "unknown" when none), deadline (due_at), whether they are due at the
 // range end (due: deadline passed, or an outcome) and compliant (applied by
 // the deadline).
-func patchSource(q queryRange) chsql.Expr {
+func patchSource(q queryRange) chsql.Expr { return patchSourceAt(q, q.to) }
+
+// patchSourceAt is patchSource with the deadlines judged at judge rather
+// than at the range's end.
+func patchSourceAt(q queryRange, judge chsql.Time) chsql.Expr {
 	src := patchesReleased(q.from, q.to, dimsAnd("severity", "released_at", "applied_at", "outcome")...)
+	return q.judgePatches(chsql.SQL("(SELECT *, if(severity = '', 'unknown', severity) AS sev FROM ? WHERE isNotNull(released_at))", src), judge)
+}
+
+// judgePatches adds to the patch targets of src (with sev, released_at,
+// applied_at and outcome) the columns the patch KPIs read, by q's
+// deadlines judged at judge: due_at, due and compliant.
+func (q Query) judgePatches(src chsql.Expr, judge chsql.Time) chsql.Expr {
 	var cases []chsql.Expr
 	for _, sev := range Severities[:4] {
-		cases = append(cases, chsql.SQL("sev = ?, ?", sev, int64(q.deadline(sev)/time.Second)))
+		cases = append(cases, chsql.SQL("sev = ?, ?", sev, int64(q.Deadline(sev)/time.Second)))
 	}
-	deadline := chsql.SQL("multiIf(?, ?)", chsql.Join(", ", cases...), int64(q.deadline("unknown")/time.Second))
+	deadline := chsql.SQL("multiIf(?, ?)", chsql.Join(", ", cases...), int64(q.Deadline("unknown")/time.Second))
 	return chsql.SQL(`(
-			SELECT *, if(severity = '', 'unknown', severity) AS sev,
-				? AS due_at,
+			SELECT *, ? AS due_at,
 				(due_at < ? OR outcome != 'open') AS due,
 				(outcome = 'applied' AND isNotNull(applied_at) AND assumeNotNull(applied_at) <= due_at) AS compliant
-			FROM ? WHERE isNotNull(released_at)
-		)`, chsql.Shift(chsql.Raw("assumeNotNull(released_at)"), deadline), q.to, src)
+			FROM ?
+		)`, chsql.Shift(chsql.Raw("assumeNotNull(released_at)"), deadline), judge, src)
 }
 
 // patches computes the patch KPIs of the patch targets released in range
