@@ -144,9 +144,9 @@ func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
 // the days of o's range, one by one, with the columns of patchSourceAt,
 // judged as it judges the raw rows.
 func (o PanelOptions) rollupTargets(q Query, gen string) (string, error) {
-	targets := chsql.Raw(`(SELECT service, team, environment, patch_id, sev, released_at,
+	targets := chsql.Raw(`(SELECT service, team, environment, patch_id, target, sev, released_at,
 			if(applied > toDateTime(0), toNullable(applied), NULL) AS applied_at, outcome
-		FROM kpi_daily ARRAY JOIN patch_ids AS patch_id, patch_severities AS sev, patch_released AS released_at,
+		FROM kpi_daily ARRAY JOIN patch_ids AS patch_id, patch_targets AS target, patch_severities AS sev, patch_released AS released_at,
 			patch_applied AS applied, patch_outcomes AS outcome
 		WHERE generation = ` + gen + ` AND day >= toDate(` + o.From + `) AND day < toDate(` + o.To + `))`)
 	return chsql.Inline(q.judgePatches(targets, chsql.TimeOf(chsql.Macro(o.judgeAt()))))
@@ -154,4 +154,4 @@ func (o PanelOptions) rollupTargets(q Query, gen string) (string, error) {
 
 // rollupPanelTables are the panel tables that read the rollup with
 // PanelOptions.Rollup, over whole UTC days; the others read the raw rows.
-var rollupPanelTables = map[string]bool{TableAttributions: true, TablePatchLatencies: true}
+var rollupPanelTables = map[string]bool{TableAttributions: true, TablePatchLatencies: true, TableOverduePatches: true}

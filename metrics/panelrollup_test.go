@@ -216,10 +216,10 @@ func TestPanelRollupOracle(t *testing.T) {
 	}
 	// The tables that read the rollup: the incidents with their causes,
 	// and the patch latencies (a histogram's rows, in no order).
-	tables := 0
+	tables, overdue := 0, 0
 	for _, rg := range ranges[1:3] {
 		for _, filter := range []func(string) string{nil, only("service", svc)} {
-			for _, name := range []string{metrics.TableAttributions, metrics.TablePatchLatencies} {
+			for _, name := range []string{metrics.TableAttributions, metrics.TablePatchLatencies, metrics.TableOverduePatches} {
 				o := metrics.PanelOptions{Filter: filter, Rollup: true, From: sqlTime(rg.from), To: sqlTime(rg.to)}
 				fast, err := metrics.PanelTableSQL(name, o)
 				if err != nil {
@@ -240,11 +240,14 @@ func TestPanelRollupOracle(t *testing.T) {
 					t.Errorf("%s, table %s: rollup %d rows\n%s\nraw rows %d\n%s", rg.name, name, len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
 				}
 				tables += len(want)
+				if name == metrics.TableOverduePatches {
+					overdue += len(want)
+				}
 			}
 		}
 	}
-	if tables < 50 {
-		t.Errorf("only %d table rows compared", tables)
+	if tables < 50 || overdue == 0 {
+		t.Errorf("only %d table rows compared, %d of them overdue patches", tables, overdue)
 	}
 	age, err := metrics.PanelRollupAgeSQL(metrics.PanelOptions{})
 	if err != nil {

@@ -420,7 +420,7 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 		return `SELECT patch_id AS patch, target, sev AS severity, service, environment, assumeNotNull(released_at) AS released,
 			due_at AS due, outcome, toFloat64(dateDiff('second', due_at, ` + o.To + `)) / 86400 AS days_overdue
 		FROM ` + src + ` WHERE ` + where + ` AND outcome != 'applied' AND due_at < ` + o.To + `
-		ORDER BY days_overdue DESC`, nil
+		ORDER BY days_overdue DESC, patch, target`, nil
 	}
 	return "", fmt.Errorf("no panel table %q", name)
 }

@@ -69,8 +69,9 @@ var rollupTables = []string{"deployment_events", "incident_events", "change_even
 
 // rollupFormat is the version of what a build writes: a rollup of an
 // older format (before the migration that added what this one writes) is
-// never read, and the next build replaces it. 2: migrations 10 and 11.
-const rollupFormat = 2
+// never read, and the next build replaces it. 2: migrations 10 and 11;
+// 3: migration 16.
+const rollupFormat = 3
 
 // rollupParams names the definitions a rollup is built for; a query with
 // other ones reads the raw rows. The lookback and DORA levels apply when
@@ -257,6 +258,7 @@ type patchTuples struct {
 	Released   []time.Time `ch:"v_released"`
 	Applied    []time.Time `ch:"v_applied"` // the zero time (1970) when not applied
 	Outcomes   []string    `ch:"v_outcomes"`
+	Targets    []string    `ch:"v_targets"`
 }
 
 // collectPatches is the patch targets of q's range, by its slices.
@@ -265,7 +267,7 @@ func collectPatches(ctx context.Context, conn driver.Conn, q Query) (map[string]
 	src := patchesReleased(at(q.From), at(q.To), dimsAnd("severity", "released_at", "applied_at", "outcome")...)
 	pq := chsql.SQL(`SELECT ?groupArray(patch_id) AS v_ids, groupArray(if(severity = '', 'unknown', severity)) AS v_severities,
 		groupArray(assumeNotNull(released_at)) AS v_released, groupArray(ifNull(applied_at, toDateTime(0, 'UTC'))) AS v_applied,
-		groupArray(outcome) AS v_outcomes
+		groupArray(outcome) AS v_outcomes, groupArray(target) AS v_targets
 		FROM ? WHERE isNotNull(released_at) AND ??`, cols, src, q.where("assumeNotNull(released_at)"), group)
 	out := map[string]*patchTuples{}
 	n := q.dims()
@@ -286,7 +288,7 @@ var rollupColumns = []string{"generation", "day", "service", "team", "environmen
 	"leads", "lead_starts", "not_deployed", "recoveries", "unrecovered",
 	"patch_ids", "patch_severities", "patch_released", "patch_applied", "patch_outcomes",
 	"patch_failed", "patch_with_outcome", "patch_due_closed", "patch_good", "patch_open_due", "patch_open_sev",
-	"patch_unapplied_due", "patch_latency"}
+	"patch_unapplied_due", "patch_latency", "patch_targets"}
 
 // patchDay is what the rollup keeps of a day's patch targets for the
 // patch KPIs (migration 10), judged by the deadlines of its definitions:
@@ -365,7 +367,7 @@ func writeRollup(ctx context.Context, conn driver.Conn, q Query, gen uint64, row
 			s.Incidents, s.UnresolvedIncidents, nonNil(r.mttr.xs), nonNil(r.mttd.xs), nonNil(r.mtta.xs), nonNil(r.mttrImpact.xs), nonNil(sevs), nonNil(counts),
 			nonNil(r.leads.xs), nonNil(r.starts), s.ChangesNotDeployed, nonNil(r.recoveries.xs), s.Unrecovered,
 			nonNil(p.IDs), nonNil(p.Severities), nonNil(p.Released), nonNil(p.Applied), nonNil(p.Outcomes),
-			pd.failed, pd.withOutcome, pd.dueClosed, pd.good, pd.openDue, pd.openSev, pd.unappliedDue, pd.latency)
+			pd.failed, pd.withOutcome, pd.dueClosed, pd.good, pd.openDue, pd.openSev, pd.unappliedDue, pd.latency, nonNil(p.Targets))
 		if err != nil {
 			return fmt.Errorf("write the KPI rollup: %w", err)
 		}

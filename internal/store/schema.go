@@ -454,6 +454,11 @@ var migrations = []migration{
 		ORDER BY (day, environment, service, team)`,
 		`ALTER TABLE kpi_rollups ADD COLUMN window_key String DEFAULT ''`,
 	}},
+	{16, "KPI rollup: patch targets' names", []string{
+		// The target of each patch target a day keeps (beside patch_ids),
+		// for the overdue-patches table.
+		`ALTER TABLE kpi_daily ADD COLUMN patch_targets Array(String)`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"
