@@ -43,7 +43,7 @@ func WholeDaysSQL(from, to string) (string, string) { return floorDay(from), cei
 var rollupPanels = map[string]bool{
 	PanelDeploymentFrequency: true, PanelChangeFailureRate: true, PanelReworkRate: true, PanelDeployments: true,
 	PanelLeadTime: true, PanelRecoveryTime: true, PanelIncidents: true, PanelMTTR: true, PanelMTTD: true, PanelMTTA: true,
-	PanelPatchLatency: true, PanelPatchCompliance: true, PanelPatchesOverdue: true,
+	PanelPatchLatency: true, PanelPatchCompliance: true, PanelPatchesOverdue: true, KPIDeploymentsOutsideWindow: true,
 }
 
 // readsRollup says whether the panel of kpi with o reads the rollup.
@@ -65,6 +65,32 @@ func rollupGeneration(q Query) (string, error) {
 		return "", err
 	}
 	return "(SELECT max(generation) FROM kpi_rollups WHERE params = " + params + ")", nil
+}
+
+// windowGeneration is the latest rollup built for q's definitions that
+// holds the change calendar's counts of q (windowKey), 0 when none does:
+// of q's calendar and tiers, or of its calendar and any tiers for panels
+// that read the tiers from the stored catalog (PanelOptions.StoredTiers),
+// which serve's build took them from.
+func (o PanelOptions) windowGeneration(q Query) (string, error) {
+	params, err := chsql.Literal(q.rollupParams())
+	if err != nil {
+		return "", err
+	}
+	key, err := chsql.Literal(q.windowKey())
+	if err != nil {
+		return "", err
+	}
+	cond := "window_key = " + key
+	if o.StoredTiers {
+		prefix := q.windowCalendarKey()
+		lit, err := chsql.Literal(prefix)
+		if err != nil {
+			return "", err
+		}
+		cond = fmt.Sprintf("substring(window_key, 1, %d) = %s", len(prefix), lit)
+	}
+	return "(SELECT max(generation) FROM kpi_rollups WHERE params = " + params + " AND " + cond + ")", nil
 }
 
 // PanelRollupAgeSQL is the statement of when the rollup the panels of o
@@ -130,6 +156,16 @@ func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
 		col := map[string]string{PanelMTTR: "mttr", PanelMTTD: "mttd", PanelMTTA: "mtta"}[kpi]
 		return o.median("t", "x", sample, `(SELECT toDateTime(day, 'UTC') AS t, service,
 			arrayJoin(arrayConcat([nan], `+col+`)) AS x FROM `+days+` AND incidents > 0)`), nil
+	case KPIDeploymentsOutsideWindow:
+		if q.Calendar == nil { // 0 for every bucket or group with production deployments
+			return o.wrap("t", "toNullable(toFloat64(0 * count())) AS value", "(SELECT toDateTime(day, 'UTC') AS t, * FROM "+days+" AND deployments > 0)"), nil
+		}
+		wgen, err := o.windowGeneration(q)
+		if err != nil {
+			return "", err
+		}
+		return o.wrap("t", "toNullable(toFloat64(sum(outside))) AS value", "(SELECT toDateTime(day, 'UTC') AS t, * FROM kpi_window_daily WHERE generation = "+wgen+
+			" AND day >= toDate("+o.From+") AND day < toDate("+o.To+") AND has("+prod+", environment) AND "+o.filters()+")"), nil
 	case PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue:
 		src, err := o.rollupTargets(q, gen)
 		if err != nil {
@@ -154,4 +190,4 @@ func (o PanelOptions) rollupTargets(q Query, gen string) (string, error) {
 
 // rollupPanelTables are the panel tables that read the rollup with
 // PanelOptions.Rollup, over whole UTC days; the others read the raw rows.
-var rollupPanelTables = map[string]bool{TableAttributions: true, TablePatchLatencies: true, TableOverduePatches: true}
+var rollupPanelTables = map[string]bool{TableAttributions: true, TablePatchLatencies: true, TableOverduePatches: true, TableOutsideWindow: true}

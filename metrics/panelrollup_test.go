@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -277,4 +278,95 @@ func TestPanelRollupOracle(t *testing.T) {
 		t.Fatalf("rebuild: built %v, %v", built, err)
 	}
 	compare("rebuilt", ranges[0].from, ranges[0].to, nil, metrics.PanelOptions{})
+}
+
+// TestWindowPanelRollupOracle: with a rollup built with a change calendar
+// and the catalog's tiers, the calendar's panels and their list of
+// deployments read it and give exactly the raw-row statements' rows over
+// the same whole UTC days, judging by the tiers given or by those of the
+// stored catalog; without a calendar the panels read 0 from the rollup as
+// the raw rows do.
+func TestWindowPanelRollupOracle(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	end := time.Now().UTC().Truncate(24 * time.Hour)
+	for _, b := range oracleStream(t, 5, end, 2) {
+		writeEvents(t, st, b)
+	}
+	cat, err := catalog.Parse("catalog.yaml", []byte("- {name: checkout, owner: payments, tier: tier-1}\n- {name: cart, owner: storefront, tier: tier-1}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.StoreCatalog(ctx, st.Conn(), cat); err != nil {
+		t.Fatal(err)
+	}
+	cal := windowCalendar(t)
+	q := metrics.Query{Calendar: cal}.WithCatalog(cat)
+	if _, built, err := metrics.RefreshRollup(ctx, st.Conn(), q); err != nil || !built {
+		t.Fatalf("rollup: built %v, %v", built, err)
+	}
+	day := 24 * time.Hour
+	sqlTime := func(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
+	ranges := [][2]time.Time{
+		{end.Add(-30*day + 5*time.Hour + 13*time.Minute + 7*time.Second), end.Add(-2*day + 17*time.Hour)},
+		{end.Add(-20*day + 3*time.Hour), time.Now().UTC()},
+	}
+	outside, listed := 0.0, 0
+	for _, c := range []struct {
+		name string
+		o    metrics.PanelOptions
+	}{
+		{"tiers given", metrics.PanelOptions{Calendar: cal, ServiceTiers: q.ServiceTiers}},
+		{"stored tiers", metrics.PanelOptions{Calendar: cal, StoredTiers: true}},
+		{"no calendar", metrics.PanelOptions{}},
+	} {
+		for _, rg := range ranges {
+			for _, shape := range []metrics.PanelOptions{{}, {Bucket: "week"}, {GroupBy: "service"}} {
+				o := c.o
+				o.Bucket, o.GroupBy, o.Rollup = shape.Bucket, shape.GroupBy, true
+				o.From, o.To = sqlTime(rg[0]), sqlTime(rg[1])
+				fast, err := metrics.PanelSQL(metrics.KPIDeploymentsOutsideWindow, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(fast, "kpi_window_daily") && c.o.Calendar != nil {
+					t.Errorf("%s: the panel does not read the rollup's counts", c.name)
+				}
+				o.Rollup = false
+				o.From, o.To = sqlTime(rg[0].Truncate(day)), sqlTime(rg[1].Add(day-time.Second).Truncate(day))
+				raw, err := metrics.PanelSQL(metrics.KPIDeploymentsOutsideWindow, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, want := panelRows(t, st, fast), panelRows(t, st, raw)
+				if got != want {
+					t.Errorf("%s, %v %s %s: rollup\n%s\nraw rows\n%s", c.name, rg, shape.Bucket, shape.GroupBy, got, want)
+				}
+				if shape.Bucket == "" && shape.GroupBy == "" {
+					v, _ := strconv.ParseFloat(want, 64)
+					outside += v
+				}
+			}
+			o := c.o
+			o.Filter, o.Rollup, o.From, o.To = nil, true, sqlTime(rg[0]), sqlTime(rg[1])
+			fast, err := metrics.PanelTableSQL(metrics.TableOutsideWindow, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Rollup = false
+			o.From, o.To = sqlTime(rg[0].Truncate(day)), sqlTime(rg[1].Add(day-time.Second).Truncate(day))
+			raw, err := metrics.PanelTableSQL(metrics.TableOutsideWindow, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := tableRows(t, st, fast), tableRows(t, st, raw)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s, %v, the list: rollup %d rows\n%s\nraw rows %d\n%s", c.name, rg, len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
+			}
+			listed += len(want)
+		}
+	}
+	if outside == 0 || listed == 0 {
+		t.Errorf("%v deployments outside windows, %d listed: the test proves nothing", outside, listed)
+	}
 }

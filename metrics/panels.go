@@ -390,6 +390,18 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 		WHERE has(` + prod + `, environment) AND ` + filter("service", "environment") + `
 		ORDER BY time DESC, incident`, nil
 	case TableOutsideWindow:
+		if rollup {
+			// Those of the latest build of the calendar (none without one).
+			gen := "0"
+			if r.Calendar != nil {
+				if gen, err = o.windowGeneration(r.Query); err != nil {
+					return "", err
+				}
+			}
+			return `SELECT t AS time, deployment_id AS deployment, service, team, environment, actor, pipeline, version, window_class AS class
+		FROM kpi_window_deployments WHERE generation = ` + gen + ` AND ` + o.inRange("finished_at") + ` AND ` + o.filters() + `
+		ORDER BY time DESC, deployment`, nil
+		}
 		src, err := chsql.Inline(windowSource(r, "actor", "pipeline", "version"))
 		if err != nil {
 			return "", err

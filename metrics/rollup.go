@@ -62,7 +62,7 @@ type Rollup struct {
 }
 
 // rollupOutputs are the tables a build writes a generation of.
-var rollupOutputs = []string{"kpi_daily", "kpi_attributions", "kpi_window_daily"}
+var rollupOutputs = []string{"kpi_daily", "kpi_attributions", "kpi_window_daily", "kpi_window_deployments"}
 
 // rollupTables are the raw tables a rollup is built from.
 var rollupTables = []string{"deployment_events", "incident_events", "change_events", "patch_events"}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -110,16 +109,25 @@ func (r *windowRow) set(s *Summary) {
 // windowKey names the change calendar and service tiers of q, which decide
 // every deployment's class: a rollup built with the same key holds q's
 // calendar counts (kpi_window_daily). Empty without a calendar.
+//
+// It is the SHA-256 of the calendar's classification SQL, a colon and
+// that of the tiers (windowCalendarKey): panels that read the tiers from
+// the stored catalog match the calendar alone.
 func (q Query) windowKey() string {
 	if q.Calendar == nil {
 		return ""
 	}
 	h := sha256.New()
-	io.WriteString(h, q.Calendar.SQL(calendarColumns))
 	for _, svc := range slices.Sorted(maps.Keys(q.ServiceTiers)) {
 		fmt.Fprintf(h, "\x00%s=%s", strings.ToLower(strings.TrimSpace(svc)), strings.ToLower(strings.TrimSpace(q.ServiceTiers[svc])))
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return q.windowCalendarKey() + hex.EncodeToString(h.Sum(nil))
+}
+
+// windowCalendarKey is the start of windowKey that names q's calendar.
+func (q Query) windowCalendarKey() string {
+	h := sha256.Sum256([]byte(q.Calendar.SQL(calendarColumns)))
+	return hex.EncodeToString(h[:]) + ":"
 }
 
 // windowCounts are the columns of kpi_window_daily's counts, over
@@ -147,6 +155,17 @@ func writeWindows(ctx context.Context, conn driver.Conn, q Query, gen uint64, lo
 	}
 	if err := conn.Exec(ctx, text, args...); err != nil {
 		return fmt.Errorf("write the KPI rollup's calendar counts: %w", err)
+	}
+	// And the deployments that broke the calendar, for the panels' list.
+	text, args, err = chsql.Bind(chsql.SQL(`INSERT INTO kpi_window_deployments (generation, t, finished_at, deployment_id, service, team, environment,
+			actor, pipeline, version, window_class)
+		SELECT toUInt64(?), t, finished_at, deployment_id, service, team, environment, actor, pipeline, version, `+windowClass+`
+		FROM ? WHERE finished_at >= ? AND finished_at < ? AND `+breaksCalendar, gen, windowSource(r, "actor", "pipeline", "version"), r.from, r.to))
+	if err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, text, args...); err != nil {
+		return fmt.Errorf("write the KPI rollup's deployments outside windows: %w", err)
 	}
 	return nil
 }

@@ -454,10 +454,29 @@ var migrations = []migration{
 		ORDER BY (day, environment, service, team)`,
 		`ALTER TABLE kpi_rollups ADD COLUMN window_key String DEFAULT ''`,
 	}},
-	{16, "KPI rollup: patch targets' names", []string{
+	{16, "KPI rollup: patch targets' names, deployments outside windows", []string{
 		// The target of each patch target a day keeps (beside patch_ids),
 		// for the overdue-patches table.
 		`ALTER TABLE kpi_daily ADD COLUMN patch_targets Array(String)`,
+		// The production deployments that broke the change calendar of a
+		// build given one (outside their windows or in a freeze), for the
+		// dashboards' list of them: t is the start (the finish when it is
+		// unknown), the time the calendar judged.
+		`CREATE TABLE IF NOT EXISTS kpi_window_deployments (
+			generation UInt64,
+			t DateTime('UTC'),
+			finished_at DateTime('UTC'),
+			deployment_id String,
+			service String,
+			team String,
+			environment String,
+			actor String,
+			pipeline String,
+			version String,
+			window_class String
+		) ENGINE = MergeTree
+		PARTITION BY generation
+		ORDER BY (finished_at, deployment_id)`,
 	}},
 }
 
