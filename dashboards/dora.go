@@ -193,7 +193,7 @@ const OutsideWindowTable = "Deployments outside change windows, newest first"
 // their windows or in a freeze over the range and the one before, by
 // week, and one by one.
 func windowPanels(b *dashboard.DashboardBuilder, o Options) *dashboard.DashboardBuilder {
-	po := metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Calendar: o.Calendar, StoredTiers: true}
+	po := o.panel(metrics.PanelOptions{From: "$__fromTime", To: "$__toTime", Filter: sliceFilter, Calendar: o.Calendar, StoredTiers: true})
 	sql := func(from, to, bucket string) string {
 		p := po
 		p.From, p.To, p.Bucket = from, to, bucket
@@ -203,6 +203,7 @@ func windowPanels(b *dashboard.DashboardBuilder, o Options) *dashboard.Dashboard
 		}
 		return s
 	}
+	prevFrom, prevTo := o.previous()
 	list, err := metrics.PanelTableSQL(metrics.TableOutsideWindow, po)
 	if err != nil {
 		panic(err)
@@ -216,7 +217,7 @@ func windowPanels(b *dashboard.DashboardBuilder, o Options) *dashboard.Dashboard
 		Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).
 			Steps(steps([]float64{1}, []string{"green", "orange"}))).
 		WithTarget(SQL("SELECT value AS `this period` FROM ("+sql("$__fromTime", "$__toTime", "")+")", true).RefId("A")).
-		WithTarget(SQL("SELECT value AS `previous period` FROM ("+sql(previousFrom, "$__fromTime", "")+")", true).RefId("B")))
+		WithTarget(SQL("SELECT value AS `previous period` FROM ("+sql(prevFrom, prevTo, "")+")", true).RefId("B")))
 	b.WithPanel(bucketPanel(title+" by week", about, "week", "none", sql("$__fromTime", "$__toTime", "week")).Height(7).Span(6))
 	return b.WithPanel(table.NewPanelBuilder().Title(OutsideWindowTable).
 		Description(about + " Class in_freeze: in a freeze; outside_window: outside the windows that decide for the deployment's scope.").

@@ -164,7 +164,8 @@ func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return o.wrap("t", "toNullable(toFloat64(sum(outside))) AS value", "(SELECT toDateTime(day, 'UTC') AS t, * FROM kpi_window_daily WHERE generation = "+wgen+
+		// No build of the calendar: no value, rather than 0.
+		return o.wrap("t", "if("+wgen+" = 0, NULL, toNullable(toFloat64(sum(outside)))) AS value", "(SELECT toDateTime(day, 'UTC') AS t, * FROM kpi_window_daily WHERE generation = "+wgen+
 			" AND day >= toDate("+o.From+") AND day < toDate("+o.To+") AND has("+prod+", environment) AND "+o.filters()+")"), nil
 	case PanelPatchLatency, PanelPatchCompliance, PanelPatchesOverdue:
 		src, err := o.rollupTargets(q, gen)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
@@ -368,5 +369,20 @@ func TestWindowPanelRollupOracle(t *testing.T) {
 	}
 	if outside == 0 || listed == 0 {
 		t.Errorf("%v deployments outside windows, %d listed: the test proves nothing", outside, listed)
+	}
+	// A calendar the rollup was not built with has no value there (the
+	// raw rows would count), not 0, until serve builds it.
+	other, err := calendar.New(calendar.Config{TimeZone: "UTC", Windows: []calendar.WindowConfig{
+		{Name: "mornings", Scope: calendar.Scope{Environments: []string{"production"}}, Days: []string{"mon-fri"}, From: "08:00", To: "12:00"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := metrics.PanelOptions{Calendar: other, StoredTiers: true, Rollup: true, From: sqlTime(ranges[0][0]), To: sqlTime(ranges[0][1])}
+	sql, err := metrics.PanelSQL(metrics.KPIDeploymentsOutsideWindow, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := panelRows(t, st, sql); got != "NULL" {
+		t.Errorf("a calendar the rollup lacks: %s, want NULL", got)
 	}
 }
