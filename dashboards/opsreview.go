@@ -1,6 +1,7 @@
 package dashboards
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
@@ -62,18 +63,24 @@ func (o Options) rangeSQL(kpi, from, to, group string) string {
 }
 
 // ReviewSQL is the review table: each KPI over the three ranges, in human
-// units, and its change against the previous period.
+// units, and its change against the previous period. Each KPI's value of
+// each range is a row of one UNION ALL, pivoted by range: as scalar
+// subqueries ClickHouse 18.16 ran every one twice, once to type the union.
 func ReviewSQL(o Options) string {
 	var rows []string
-	for _, k := range reviewKPIs {
-		cols := []string{"'" + k.name + "' AS kpi", "'" + k.unit + "' AS unit"}
-		for _, r := range o.reviewRanges() {
-			cols = append(cols, "(SELECT value * "+k.scale+" FROM ("+o.rangeSQL(k.kpi, r.from, r.to, "")+")) AS "+r.name)
+	for i, k := range reviewKPIs {
+		for j, r := range o.reviewRanges() {
+			rows = append(rows, fmt.Sprintf("SELECT %d AS ord, '%s' AS kpi, '%s' AS unit, %d AS period, value * %s AS value FROM (%s)",
+				i, k.name, k.unit, j, k.scale, o.rangeSQL(k.kpi, r.from, r.to, "")))
 		}
-		rows = append(rows, "SELECT "+strings.Join(cols, ", "))
+	}
+	var cols []string
+	for j, r := range o.reviewRanges() {
+		cols = append(cols, fmt.Sprintf("anyIf(value, period = %d) AS %s", j, r.name))
 	}
 	return "SELECT kpi, unit, this_period, previous_period, quarter_ago, this_period - previous_period AS change\nFROM (\n" +
-		strings.Join(rows, "\nUNION ALL\n") + "\n)"
+		"SELECT ord, kpi, unit, " + strings.Join(cols, ", ") + "\nFROM (\n" +
+		strings.Join(rows, "\nUNION ALL\n") + "\n)\nGROUP BY ord, kpi, unit\n)\nORDER BY ord"
 }
 
 // MoversSQL is the ten services whose KPI moved most against the previous
