@@ -67,6 +67,9 @@ func (o Options) rangeSQL(kpi, from, to, group string) string {
 // each range is a row of one UNION ALL, pivoted by range: as scalar
 // subqueries ClickHouse 18.16 ran every one twice, once to type the union.
 func ReviewSQL(o Options) string {
+	if o.KPI != nil {
+		return o.reviewRollupSQL()
+	}
 	var rows []string
 	for i, k := range reviewKPIs {
 		for j, r := range o.reviewRanges() {
@@ -81,6 +84,34 @@ func ReviewSQL(o Options) string {
 	return "SELECT kpi, unit, this_period, previous_period, quarter_ago, this_period - previous_period AS change\nFROM (\n" +
 		"SELECT ord, kpi, unit, " + strings.Join(cols, ", ") + "\nFROM (\n" +
 		strings.Join(rows, "\nUNION ALL\n") + "\n)\nGROUP BY ord, kpi, unit\n)\nORDER BY ord"
+}
+
+// reviewRollupSQL is ReviewSQL of the rollup: every KPI of every range
+// from one pass over it (metrics.PanelPeriodsSQL), a row per KPI.
+func (o Options) reviewRollupSQL() string {
+	var kpis []string
+	var periods [][2]string
+	for _, k := range reviewKPIs {
+		kpis = append(kpis, k.kpi)
+	}
+	for _, r := range o.reviewRanges() {
+		periods = append(periods, [2]string{r.from, r.to})
+	}
+	sql, err := metrics.PanelPeriodsSQL(kpis, periods, o.panel(metrics.PanelOptions{Filter: sliceFilter}))
+	if err != nil {
+		panic(err) // the KPIs are constants of this package
+	}
+	var rows []string
+	for i, k := range reviewKPIs {
+		var vals []string
+		for j := range periods {
+			vals = append(vals, fmt.Sprintf("%s_%d * %s", k.kpi, j, k.scale))
+		}
+		rows = append(rows, fmt.Sprintf("(%d, '%s', '%s', %s)", i, k.name, k.unit, strings.Join(vals, ", ")))
+	}
+	return "SELECT tupleElement(r, 2) AS kpi, tupleElement(r, 3) AS unit, tupleElement(r, 4) AS this_period, tupleElement(r, 5) AS previous_period,\n" +
+		"\ttupleElement(r, 6) AS quarter_ago, this_period - previous_period AS change\n" +
+		"FROM (SELECT arrayJoin([" + strings.Join(rows, ",\n\t") + "]) AS r FROM (\n" + sql + "\n))\nORDER BY tupleElement(r, 1)"
 }
 
 // MoversSQL is the ten services whose KPI moved most against the previous

@@ -192,3 +192,89 @@ func (o PanelOptions) rollupTargets(q Query, gen string) (string, error) {
 // rollupPanelTables are the panel tables that read the rollup with
 // PanelOptions.Rollup, over whole UTC days; the others read the raw rows.
 var rollupPanelTables = map[string]bool{TableAttributions: true, TablePatchLatencies: true, TableOverduePatches: true, TableOutsideWindow: true}
+
+// PanelPeriodsSQL is a statement of one row: the value of each KPI of kpis
+// over each range of periods ([from, to), SQL expressions), as PanelSQL
+// with o.Rollup gives it (over whole UTC days, patch deadlines judged at
+// the range's end), read from the rollup in one pass rather than one
+// statement each. Column <kpi>_<i> (Nullable(Float64)) is kpi over
+// periods[i]. o's Bucket and GroupBy must be empty. An ops review
+// compares three ranges of eight KPIs: one pass took a fraction of 24
+// statements, each of which pays for the slice filters and the
+// generation's lookup (docs/benchmarks.md).
+func PanelPeriodsSQL(kpis []string, periods [][2]string, o PanelOptions) (string, error) {
+	if o.Bucket != "" || o.GroupBy != "" || len(periods) == 0 {
+		return "", fmt.Errorf("a statement of periods has periods and is neither bucketed nor grouped")
+	}
+	q := o.query()
+	gen, err := rollupGeneration(q)
+	if err != nil {
+		return "", err
+	}
+	prod, err := chsql.Literal(q.production())
+	if err != nil {
+		return "", err
+	}
+	median := func(arr, in string) string {
+		n := "sumIf(length(" + arr + "), " + in + ")"
+		hi := "quantileExactArrayIf(0.5)(" + arr + ", " + in + ")"
+		lo := "-quantileExactArrayIf(0.5)(arrayMap(v -> -v, " + arr + "), " + in + ")"
+		pos := "((" + n + " - 1) / 2)"
+		return "if(" + n + " = 0, NULL, toNullable(" + lo + " + (" + pos + " - floor(" + pos + ")) * (" + hi + " - " + lo + ")))"
+	}
+	var cols, lows, highs []string
+	for i, p := range periods {
+		po := o
+		po.From, po.To = floorDay(p[0]), ceilDay(p[1])
+		if po.JudgeAt == "" { // each range judged at its own end
+			po.JudgeAt = p[1]
+		}
+		lows, highs = append(lows, "toDate("+po.From+")"), append(highs, "toDate("+po.To+")")
+		in := "(day >= toDate(" + po.From + ") AND day < toDate(" + po.To + "))"
+		for _, kpi := range kpis {
+			var expr string
+			switch kpi {
+			case PanelDeploymentFrequency:
+				expr = "toNullable(toFloat64(sumIf(successful, " + in + ") / " + po.days() + "))"
+			case PanelChangeFailureRate:
+				expr = "toNullable(toFloat64(sumIf(failed, " + in + ") / nullIf(sumIf(deployments, " + in + "), 0)))"
+			case PanelReworkRate:
+				expr = "toNullable(toFloat64(sumIf(rework, " + in + ") / nullIf(sumIf(deployments, " + in + "), 0)))"
+			case PanelDeployments:
+				expr = "toNullable(toFloat64(sumIf(deployments, " + in + ")))"
+			case PanelIncidents:
+				expr = "toNullable(toFloat64(sumIf(incidents, " + in + ")))"
+			case PanelLeadTime:
+				since, err := chsql.Inline(chsql.SQL("?", po.panelRange(q).from.Add(-q.lookback())))
+				if err != nil {
+					return "", err
+				}
+				expr = median("arrayFilter((l, st) -> st >= "+since+" AND st < "+po.To+", leads, lead_starts)", in)
+			case PanelRecoveryTime:
+				expr = median("recoveries", in)
+			case PanelMTTR, PanelMTTD, PanelMTTA:
+				expr = median(map[string]string{PanelMTTR: "mttr", PanelMTTD: "mttd", PanelMTTA: "mtta"}[kpi], in)
+			case PanelPatchLatency:
+				expr = median("patch_latency", in)
+			case PanelPatchCompliance:
+				// Due: with an outcome, or open past the deadline; compliant:
+				// applied by it (patchDay).
+				expr = "toNullable(toFloat64(sumIf(arraySum(patch_good), " + in + ") / nullIf(sumIf(arraySum(patch_due_closed), " + in +
+					") + sumIf(arrayCount(d -> d < toInt64(toUInt32(" + po.JudgeAt + ")), patch_open_due), " + in + "), 0)))"
+			case PanelPatchesOverdue:
+				expr = "toNullable(toFloat64(sumIf(arrayCount(d -> d < toInt64(toUInt32(" + po.JudgeAt + ")), patch_unapplied_due), " + in + ")))"
+			default:
+				return "", fmt.Errorf("no rollup panel of periods for KPI %q", kpi)
+			}
+			cols = append(cols, fmt.Sprintf("%s AS %s_%d", expr, kpi, i))
+		}
+	}
+	// least and greatest of two: 18.16 has no more.
+	lo, hi := lows[0], highs[0]
+	for i := 1; i < len(periods); i++ {
+		lo, hi = "least("+lo+", "+lows[i]+")", "greatest("+hi+", "+highs[i]+")"
+	}
+	return "SELECT " + strings.Join(cols, ",\n\t") + "\nFROM kpi_daily WHERE generation = " + gen +
+		" AND day >= " + lo + " AND day < " + hi +
+		" AND has(" + prod + ", environment) AND " + o.filters(), nil
+}

@@ -216,6 +216,44 @@ func TestPanelRollupOracle(t *testing.T) {
 	if values < 150 {
 		t.Errorf("only %d values compared", values)
 	}
+	// The KPIs of several ranges in one statement: each as the panel
+	// statement of its range gives it.
+	periodKPIs := []string{metrics.PanelDeploymentFrequency, metrics.PanelChangeFailureRate, metrics.PanelReworkRate, metrics.PanelDeployments,
+		metrics.PanelLeadTime, metrics.PanelRecoveryTime, metrics.PanelIncidents, metrics.PanelMTTR, metrics.PanelMTTD, metrics.PanelMTTA,
+		metrics.PanelPatchLatency, metrics.PanelPatchCompliance, metrics.PanelPatchesOverdue}
+	for _, filter := range []func(string) string{nil, only("service", svc)} {
+		var periods [][2]string
+		for _, rg := range ranges {
+			periods = append(periods, [2]string{sqlTime(rg.from), sqlTime(rg.to)})
+		}
+		sql, err := metrics.PanelPeriodsSQL(periodKPIs, periods, metrics.PanelOptions{Filter: filter, Rollup: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tableRows(t, st, sql)
+		if len(got) != 1 {
+			t.Fatalf("periods: %d rows, want 1", len(got))
+		}
+		cols := strings.Fields(got[0])
+		k, nonNull := 0, 0
+		for i, rg := range ranges {
+			for _, kpi := range periodKPIs {
+				one, err := metrics.PanelSQL(kpi, metrics.PanelOptions{Filter: filter, Rollup: true, From: periods[i][0], To: periods[i][1]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := panelRows(t, st, one); cols[k] != want {
+					t.Errorf("periods, %s, %s: %s, its own statement %s", rg.name, kpi, cols[k], want)
+				} else if want != "NULL" {
+					nonNull++
+				}
+				k++
+			}
+		}
+		if nonNull < len(periodKPIs) {
+			t.Errorf("periods: only %d values not NULL", nonNull)
+		}
+	}
 	// The tables that read the rollup: the incidents with their causes,
 	// and the patch latencies (a histogram's rows, in no order).
 	tables, overdue := 0, 0
