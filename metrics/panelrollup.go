@@ -67,6 +67,17 @@ func rollupGeneration(q Query) (string, error) {
 	return "(SELECT max(generation) FROM kpi_rollups WHERE params = " + params + ")", nil
 }
 
+// rollupOf is what a panel reading the rollup for q's definitions names:
+// its latest generation (rollupGeneration) and the production
+// environments, SQL expressions.
+func rollupOf(q Query) (gen, prod string, err error) {
+	if gen, err = rollupGeneration(q); err != nil {
+		return "", "", err
+	}
+	prod, err = chsql.Literal(q.production())
+	return gen, prod, err
+}
+
 // windowGeneration is the latest rollup built for q's definitions that
 // holds the change calendar's counts of q (windowKey), 0 when none does:
 // of q's calendar and tiers, or of its calendar and any tiers for panels
@@ -109,11 +120,7 @@ func PanelRollupAgeSQL(o PanelOptions) (string, error) {
 // days of o's range (whole days: PanelSQL widened it).
 func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
 	q := o.query()
-	gen, err := rollupGeneration(q)
-	if err != nil {
-		return "", err
-	}
-	prod, err := chsql.Literal(q.production())
+	gen, prod, err := rollupOf(q)
 	if err != nil {
 		return "", err
 	}
@@ -207,11 +214,7 @@ func PanelPeriodsSQL(kpis []string, periods [][2]string, o PanelOptions) (string
 		return "", fmt.Errorf("a statement of periods has periods and is neither bucketed nor grouped")
 	}
 	q := o.query()
-	gen, err := rollupGeneration(q)
-	if err != nil {
-		return "", err
-	}
-	prod, err := chsql.Literal(q.production())
+	gen, prod, err := rollupOf(q)
 	if err != nil {
 		return "", err
 	}
