@@ -414,7 +414,7 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 		FROM ` + src + ` WHERE ` + o.inRange("finished_at") + ` AND ` + o.filters() + ` AND ` + breaksCalendar + `
 		ORDER BY time DESC, deployment`, nil
 	case TablePatchLatencies, TableOverduePatches:
-		src, err := chsql.Inline(patchSource(r))
+		src, err := chsql.Inline(patchSourceAt(r, chsql.TimeOf(chsql.Macro(o.judgeAt()))))
 		if err != nil {
 			return "", err
 		}
@@ -433,8 +433,8 @@ func PanelTableSQL(name string, o PanelOptions) (string, error) {
 			FROM ` + src + ` WHERE ` + where + ` AND outcome = 'applied' AND isNotNull(applied_at)`, nil
 		}
 		return `SELECT patch_id AS patch, target, sev AS severity, service, environment, assumeNotNull(released_at) AS released,
-			due_at AS due, outcome, toFloat64(dateDiff('second', due_at, ` + o.To + `)) / 86400 AS days_overdue
-		FROM ` + src + ` WHERE ` + where + ` AND outcome != 'applied' AND due_at < ` + o.To + `
+			due_at AS due, outcome, toFloat64(dateDiff('second', due_at, ` + o.judgeAt() + `)) / 86400 AS days_overdue
+		FROM ` + src + ` WHERE ` + where + ` AND outcome != 'applied' AND due_at < ` + o.judgeAt() + `
 		ORDER BY days_overdue DESC, patch, target`, nil
 	}
 	return "", fmt.Errorf("no panel table %q", name)
