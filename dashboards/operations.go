@@ -21,11 +21,6 @@ const (
 	PatchesUID   = "opsmetrics-patches"
 )
 
-// kpiSQL is a panel statement over the dashboard's range and variables.
-func kpiSQL(kpi string, o metrics.PanelOptions) string {
-	return Options{}.kpiSQL(kpi, o)
-}
-
 // kpiSQL is the statement of kpi with po, over the dashboard's range and
 // slice variables, with o's definitions.
 func (o Options) kpiSQL(kpi string, po metrics.PanelOptions) string {
