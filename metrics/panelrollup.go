@@ -228,10 +228,8 @@ func PanelPeriodsSQL(kpis []string, periods [][2]string, o PanelOptions) (string
 	var cols, lows, highs []string
 	for i, p := range periods {
 		po := o
-		po.From, po.To = floorDay(p[0]), ceilDay(p[1])
-		if po.JudgeAt == "" { // each range judged at its own end
-			po.JudgeAt = p[1]
-		}
+		po.From, po.To = p[0], p[1] // each range judged at its own end
+		po = po.wholeDays()
 		lows, highs = append(lows, "toDate("+po.From+")"), append(highs, "toDate("+po.To+")")
 		in := "(day >= toDate(" + po.From + ") AND day < toDate(" + po.To + "))"
 		for _, kpi := range kpis {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
-	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/event"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 	"github.com/opsmetrics/opsmetrics/internal/testenv"
@@ -59,6 +58,14 @@ func panelRows(t *testing.T, st *store.Store, sql string) string {
 		t.Fatal(err)
 	}
 	return strings.Join(out, "; ")
+}
+
+// wholeDays are the UTC midnights at or before from and at or after to,
+// as SQL: the raw-row range a panel reading the rollup over [from, to)
+// counts.
+func wholeDays(from, to time.Time) (string, string) {
+	day := 24 * time.Hour
+	return fmt.Sprintf("toDateTime(%d)", from.Truncate(day).Unix()), fmt.Sprintf("toDateTime(%d)", to.Add(day-time.Second).Truncate(day).Unix())
 }
 
 // tableRows runs a panel table's statement and renders its rows.
@@ -175,7 +182,7 @@ func TestPanelRollupOracle(t *testing.T) {
 				}
 				// The same days; patch deadlines judged at the range's end.
 				o.Rollup, o.JudgeAt = false, sqlTime(to)
-				o.From, o.To = sqlTime(from.Truncate(day)), sqlTime(to.Add(day-time.Second).Truncate(day))
+				o.From, o.To = wholeDays(from, to)
 				raw, err := metrics.PanelSQL(kpi, o)
 				if err != nil {
 					t.Fatal(err)
@@ -266,7 +273,7 @@ func TestPanelRollupOracle(t *testing.T) {
 					t.Fatal(err)
 				}
 				o.Rollup, o.JudgeAt = false, sqlTime(rg.to)
-				o.From, o.To = sqlTime(rg.from.Truncate(day)), sqlTime(rg.to.Add(day-time.Second).Truncate(day))
+				o.From, o.To = wholeDays(rg.from, rg.to)
 				raw, err := metrics.PanelTableSQL(name, o)
 				if err != nil {
 					t.Fatal(err)
@@ -330,15 +337,7 @@ func TestPanelRollupOracle(t *testing.T) {
 // the raw rows do.
 func TestWindowPanelRollupOracle(t *testing.T) {
 	ctx := context.Background()
-	st := testenv.Store(t, testenv.Database(t))
-	end := time.Now().UTC().Truncate(24 * time.Hour)
-	for _, b := range oracleStream(t, 5, end, 2) {
-		writeEvents(t, st, b)
-	}
-	cat, err := catalog.Parse("catalog.yaml", []byte("- {name: checkout, owner: payments, tier: tier-1}\n- {name: cart, owner: storefront, tier: tier-1}\n"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, end, cat := windowStream(t)
 	if _, err := metrics.StoreCatalog(ctx, st.Conn(), cat); err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +374,7 @@ func TestWindowPanelRollupOracle(t *testing.T) {
 					t.Errorf("%s: the panel does not read the rollup's counts", c.name)
 				}
 				o.Rollup = false
-				o.From, o.To = sqlTime(rg[0].Truncate(day)), sqlTime(rg[1].Add(day-time.Second).Truncate(day))
+				o.From, o.To = wholeDays(rg[0], rg[1])
 				raw, err := metrics.PanelSQL(metrics.KPIDeploymentsOutsideWindow, o)
 				if err != nil {
 					t.Fatal(err)
@@ -396,7 +395,7 @@ func TestWindowPanelRollupOracle(t *testing.T) {
 				t.Fatal(err)
 			}
 			o.Rollup = false
-			o.From, o.To = sqlTime(rg[0].Truncate(day)), sqlTime(rg[1].Add(day-time.Second).Truncate(day))
+			o.From, o.To = wholeDays(rg[0], rg[1])
 			raw, err := metrics.PanelTableSQL(metrics.TableOutsideWindow, o)
 			if err != nil {
 				t.Fatal(err)

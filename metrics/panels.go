@@ -78,6 +78,14 @@ type PanelOptions struct {
 	JudgeAt string
 }
 
+// wholeDays is o over the whole UTC days of its range, as a panel reading
+// the rollup counts them, its patch deadlines still judged at its end.
+func (o PanelOptions) wholeDays() PanelOptions {
+	o.JudgeAt = o.judgeAt()
+	o.From, o.To = floorDay(o.From), ceilDay(o.To)
+	return o
+}
+
 // judgeAt is the time o's patch deadlines are judged at.
 func (o PanelOptions) judgeAt() string {
 	if o.JudgeAt != "" {
@@ -111,8 +119,7 @@ func panelWindow(r queryRange, gap time.Duration) (from, to chsql.Time, _ time.D
 // rate per day of a cut bucket is over the days the range covers of it.
 func PanelSQL(kpi string, o PanelOptions) (string, error) {
 	if o.readsRollup(kpi) {
-		o.JudgeAt = o.judgeAt()
-		o.From, o.To = floorDay(o.From), ceilDay(o.To)
+		o = o.wholeDays()
 	}
 	sql, err := panelSQL(kpi, o)
 	if err != nil || o.Bucket == "" {
@@ -352,8 +359,7 @@ const (
 func PanelTableSQL(name string, o PanelOptions) (string, error) {
 	rollup := o.Rollup && rollupPanelTables[name]
 	if rollup {
-		o.JudgeAt = o.judgeAt()
-		o.From, o.To = floorDay(o.From), ceilDay(o.To)
+		o = o.wholeDays()
 	}
 	r := o.panelRange(o.query())
 	gap := r.gap()

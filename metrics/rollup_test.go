@@ -485,12 +485,11 @@ func TestRollupDailyReport(t *testing.T) {
 	}
 }
 
-// TestRollupWindowCounts: a rollup built with a change calendar holds its
-// counts, and calendar figures are read from them (a row added to them
-// shows); a query judging by other tiers reads the raw rows, and a refresh
-// for those tiers builds again although no row was stored.
-func TestRollupWindowCounts(t *testing.T) {
-	ctx := context.Background()
+// windowStream is a store holding the oracle stream of seed 5 to today's
+// midnight (end), and a catalog that puts two of its services in tier-1,
+// for the change calendar's tests.
+func windowStream(t *testing.T) (*store.Store, time.Time, *catalog.Catalog) {
+	t.Helper()
 	st := testenv.Store(t, testenv.Database(t))
 	end := time.Now().UTC().Truncate(24 * time.Hour)
 	for _, b := range oracleStream(t, 5, end, 2) {
@@ -500,6 +499,16 @@ func TestRollupWindowCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, end, cat
+}
+
+// TestRollupWindowCounts: a rollup built with a change calendar holds its
+// counts, and calendar figures are read from them (a row added to them
+// shows); a query judging by other tiers reads the raw rows, and a refresh
+// for those tiers builds again although no row was stored.
+func TestRollupWindowCounts(t *testing.T) {
+	ctx := context.Background()
+	st, end, cat := windowStream(t)
 	q := metrics.Query{From: end.AddDate(0, 0, -20), To: end, By: []metrics.Dimension{metrics.Service}, Calendar: windowCalendar(t)}.WithCatalog(cat)
 	r, built, err := metrics.RefreshRollup(ctx, st.Conn(), q)
 	if err != nil || !built || r.WindowKey == "" {
