@@ -297,8 +297,7 @@ func (h *handler) kpis(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	rep.WriteJSON(w)
+	writeJSON(w, rep)
 }
 
 // heavy reports a KPI request of more than two query sets, counting

@@ -32,11 +32,11 @@ func number(v float64) *float64 {
 	return &v
 }
 
+// writeJSON answers v as compact JSON: a report by service and day runs
+// to tens of megabytes, and indenting it took most of its time.
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	json.NewEncoder(w).Encode(v)
 }
 
 // kpiOf is the catalogue's KPI named by the path, or a 404 listing the

@@ -665,7 +665,7 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 			return nil, err
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(sliceKey(out[i], q.By)) < fmt.Sprint(sliceKey(out[j], q.By)) })
+	sortBySlice(out, q.By)
 	return out, nil
 }
 

@@ -126,7 +126,7 @@ func TestServeSecretsAndProbes(t *testing.T) {
 	if code, _ := get(listen, kpis, "Bearer wrong"); code != http.StatusUnauthorized {
 		t.Errorf("API with a wrong token: %d, want 401", code)
 	}
-	if code, body := get(listen, kpis, "Bearer "+token); code != http.StatusOK || !strings.Contains(body, `"deployments": 1`) {
+	if code, body := get(listen, kpis, "Bearer "+token); code != http.StatusOK || !strings.Contains(body, `"deployments":1`) {
 		t.Errorf("API with the token: %d %s", code, body)
 	}
 	if code, _ := get(listen, "/healthz", ""); code != http.StatusOK {
@@ -271,7 +271,7 @@ func TestServeOutlivesDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("/readyz waits for Kafka", "/readyz", 503, "waiting for Kafka")
-	expect("the API answers without Kafka", kpis, 200, `"deployments": 0`)
+	expect("the API answers without Kafka", kpis, 200, `"deployments":0`)
 	st = testenv.Store(t, dsn) // migrated by serve by now
 
 	// Kafka comes.
@@ -282,7 +282,7 @@ func TestServeOutlivesDependencies(t *testing.T) {
 	// Kafka goes away, then comes back with its data.
 	broker.Close()
 	expect("/readyz says Kafka is failing", "/readyz", 503, "Kafka")
-	expect("the API answers while Kafka is away", kpis, 200, `"deployments": 1`)
+	expect("the API answers while Kafka is away", kpis, 200, `"deployments":1`)
 	expect("/healthz while Kafka is away", "/healthz", 200, "ok")
 	startKafka()
 	land("an event after Kafka came back")
@@ -296,7 +296,7 @@ func TestServeOutlivesDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	land("an event after ClickHouse came back")
-	expect("the API after ClickHouse came back", kpis, 200, `"deployments": 3`)
+	expect("the API after ClickHouse came back", kpis, 200, `"deployments":3`)
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -436,13 +436,13 @@ change_calendar:
 		})
 	}
 	follow("tier-1 2 2, tier-2 1 0", "2", "checkout tier-1, search tier-2")
-	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments": 2`) {
+	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments":2`) {
 		t.Errorf("tier=tier-1: %d %.300s", code, body)
 	}
 	// search becomes tier-1 and checkout tier-2.
 	writeCatalog("search")
 	follow("tier-1 1 1, tier-2 2 0", "1", "checkout tier-2, search tier-1")
-	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments": 1`) {
+	if code, body := get(listen, "/api/v1/kpis?tier=tier-1&"+url.PathEscape(rng)); code != http.StatusOK || !strings.Contains(body, `"deployments":1`) {
 		t.Errorf("tier=tier-1 after the change: %d %.300s", code, body)
 	}
 }
