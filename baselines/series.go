@@ -123,7 +123,9 @@ type LoadOptions struct {
 // Load reads every series of the step over [From, To) with one set of KPI
 // queries per slicing, as consecutive points: counts with zeros where
 // nothing happened, rates and durations not present where they have no
-// value.
+// value. When the KPIs are only the deployment and incident counts (the
+// hourly series), the slices are those with a production deployment or
+// incident in the range, and only those two counts are read.
 func Load(ctx context.Context, conn driver.Conn, o LoadOptions) (map[Series][]Point, error) {
 	step := o.Step.Duration()
 	n := int(o.To.Sub(o.From) / step)
@@ -136,10 +138,29 @@ func Load(ctx context.Context, conn driver.Conn, o LoadOptions) (map[Series][]Po
 			kpis = append(kpis, k)
 		}
 	}
+	// Series of the two counts alone (the hourly ones) read only them
+	// (metrics.Counts), once, by the finest slicing, which adds up to the
+	// others: a slice has them when it had a production deployment or
+	// incident in the range.
+	var counts []*metrics.Summary
+	countsOnly := true
+	for _, k := range kpis {
+		countsOnly = countsOnly && (k.Name == metrics.PanelDeployments || k.Name == metrics.PanelIncidents)
+	}
+	if countsOnly {
+		var err error
+		finest := []metrics.Dimension{metrics.Service, metrics.Team, metrics.Environment}
+		if counts, err = metrics.Counts(ctx, conn, metrics.Query{From: o.From, To: o.To, By: finest, Step: o.Step, Production: o.Production}); err != nil {
+			return nil, fmt.Errorf("load %s series by %v: %w", o.Step, finest, err)
+		}
+	}
 	out := map[Series][]Point{}
 	for _, by := range slicings {
-		sums, err := metrics.Summaries(ctx, conn, metrics.Query{From: o.From, To: o.To, By: by, Step: o.Step, Production: o.Production})
-		if err != nil {
+		var sums []*metrics.Summary
+		var err error
+		if countsOnly {
+			sums = addCounts(counts, by)
+		} else if sums, err = metrics.Summaries(ctx, conn, metrics.Query{From: o.From, To: o.To, By: by, Step: o.Step, Production: o.Production}); err != nil {
 			return nil, fmt.Errorf("load %s series by %v: %w", o.Step, by, err)
 		}
 		for _, s := range sums {
@@ -173,6 +194,41 @@ func Load(ctx context.Context, conn driver.Conn, o LoadOptions) (map[Series][]Po
 		}
 	}
 	return out, nil
+}
+
+// addCounts adds the deployment and incident counts of ss, summaries by
+// service, team and environment (metrics.Counts), up to the slices of by
+// (and the same buckets).
+func addCounts(ss []*metrics.Summary, by []metrics.Dimension) []*metrics.Summary {
+	type key struct {
+		slice  string
+		bucket time.Time
+	}
+	sums := map[key]*metrics.Summary{}
+	var out []*metrics.Summary
+	for _, s := range ss {
+		k := key{}
+		vals := make([]string, len(by))
+		for i, d := range by {
+			vals[i] = s.Slice[d]
+		}
+		k.slice = strings.Join(vals, "\x00")
+		if s.Bucket != nil {
+			k.bucket = *s.Bucket
+		}
+		sum, ok := sums[k]
+		if !ok {
+			sum = &metrics.Summary{Slice: map[metrics.Dimension]string{}, Bucket: s.Bucket}
+			for i, d := range by {
+				sum.Slice[d] = vals[i]
+			}
+			sums[k] = sum
+			out = append(out, sum)
+		}
+		sum.Deployments += s.Deployments
+		sum.Incidents += s.Incidents
+	}
+	return out
 }
 
 // SortedSeries returns the keys of m in a stable order.

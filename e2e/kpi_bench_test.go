@@ -23,6 +23,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/api"
+	"github.com/opsmetrics/opsmetrics/baselines"
 	"github.com/opsmetrics/opsmetrics/dashboards"
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
 	"github.com/opsmetrics/opsmetrics/internal/generator"
@@ -224,6 +225,24 @@ func BenchmarkKPISummary(b *testing.B) {
 		return r.WriteHTML(io.Discard)
 	})
 
+	// The hourly baselines' training points (8 weeks to the end): the four
+	// hourly summaries Load read before (one run), against Load reading
+	// the two counts once (best of 3).
+	hourFrom := end.Add(-baselines.DefaultTraining)
+	hourlyBefore := time.Now()
+	for _, by := range [][]metrics.Dimension{nil, {metrics.Team}, {metrics.Service, metrics.Team, metrics.Environment}, {metrics.Environment}} {
+		if _, err := metrics.Summaries(ctx, st.Conn(), metrics.Query{From: hourFrom, To: end, By: by, Step: metrics.StepHour}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	hourlySummaries := time.Since(hourlyBefore)
+	var hourlySeries int
+	hourlyLoad := timeIt(func() error {
+		series, err := baselines.Load(ctx, st.Conn(), baselines.LoadOptions{From: hourFrom, To: end, Step: metrics.StepHour})
+		hourlySeries = len(series)
+		return err
+	})
+
 	// The reference reads the same columns of the raw rows in the same range.
 	scans := []string{
 		`SELECT sum(cityHash64(deployment_id, event_id, service, team, environment, status, unplanned, started_at, finished_at, changes)) FROM deployment_events WHERE finished_at >= ? AND finished_at < ?`,
@@ -293,6 +312,8 @@ func BenchmarkKPISummary(b *testing.B) {
 	line("  the cache: hits / shared / misses", fmt.Sprintf("%d / %d / %d", cacheStats.Hits, cacheStats.Shared, cacheStats.Misses))
 	line("  the cache: bytes held (entries)", fmt.Sprintf("%.1f MiB (%d)", float64(cacheStats.Bytes)/(1<<20), cacheStats.Entries))
 	line("opsmetrics report, 30 days by team (best of 3)", ms(reportTook))
+	line("hourly baselines' 8 weeks: 4 hourly summaries (before; 1 run)", ms(hourlySummaries))
+	line(fmt.Sprintf("hourly baselines' 8 weeks: Load, %d series (after)", hourlySeries), ms(hourlyLoad))
 	if cached.errors > 0 {
 		b.Errorf("%d API requests failed with the cache: the goal is none", cached.errors)
 	}
