@@ -123,9 +123,9 @@ type LoadOptions struct {
 // Load reads every series of the step over [From, To) with one set of KPI
 // queries per slicing, as consecutive points: counts with zeros where
 // nothing happened, rates and durations not present where they have no
-// value. When the KPIs are only the deployment and incident counts (the
-// hourly series), the slices are those with a production deployment or
-// incident in the range, and only those two counts are read.
+// value. Hourly series (of the deployment and incident counts only) are
+// those of the slices with a production deployment or incident in the
+// range, and only those two counts are read.
 func Load(ctx context.Context, conn driver.Conn, o LoadOptions) (map[Series][]Point, error) {
 	step := o.Step.Duration()
 	n := int(o.To.Sub(o.From) / step)
@@ -138,12 +138,12 @@ func Load(ctx context.Context, conn driver.Conn, o LoadOptions) (map[Series][]Po
 			kpis = append(kpis, k)
 		}
 	}
-	// Series of the two counts alone (the hourly ones) read only them
+	// The hourly series, of the two counts alone, read only them
 	// (metrics.Counts), once, by the finest slicing, which adds up to the
 	// others: a slice has them when it had a production deployment or
 	// incident in the range.
 	var counts []*metrics.Summary
-	countsOnly := true
+	countsOnly := o.Step == metrics.StepHour
 	for _, k := range kpis {
 		countsOnly = countsOnly && (k.Name == metrics.PanelDeployments || k.Name == metrics.PanelIncidents)
 	}

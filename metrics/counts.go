@@ -21,12 +21,12 @@ type countRow struct {
 // one production deployment finished or incident started in q's range,
 // those two counts exactly as Summaries counts them (Summary.Deployments
 // and Summary.Incidents, with Slice and Bucket), and nothing else: no
-// other figure is set and none is finished. It reads the raw rows of the
-// two tables once each, without the attributions, lead times, recoveries
-// and patch folds a summary needs, so its cost is about a scan of the
-// range whatever the step: the hourly baselines (baselines.Load), which
-// learn only these two counts, read it. It never reads the rollup, which
-// has no hours, so it is as fresh as the stored rows.
+// other figure is set and none is finished. It reads the deployments'
+// and the incidents' folds of the raw rows once each, without the
+// attributions, lead times, recoveries and patch folds a summary needs:
+// the hourly baselines (baselines.Load), which learn only these two
+// counts, read it. It never reads the rollup, which has no hours, so it
+// is as fresh as the stored rows.
 func Counts(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, error) {
 	if err := q.check(); err != nil {
 		return nil, err
