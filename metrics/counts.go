@@ -3,7 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -32,24 +32,7 @@ func Counts(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, error) 
 		return nil, err
 	}
 	n := q.dims()
-	out := map[string]*Summary{}
-	get := func(vals []string) *Summary {
-		key := strings.Join(vals, "\x00")
-		s, ok := out[key]
-		if !ok {
-			s = &Summary{Slice: map[Dimension]string{}}
-			for i, d := range q.By {
-				s.Slice[d] = vals[i]
-			}
-			if q.Step != "" {
-				if b, err := time.ParseInLocation(time.DateTime, vals[len(q.By)], time.UTC); err == nil {
-					s.Bucket = &b
-				}
-			}
-			out[key] = s
-		}
-		return s
-	}
+	out, get := keyedSummaries(q)
 	// The sources and conditions of collect's deployment and incident
 	// queries, counted only.
 	cols, group := q.groupBy("finished_at")
@@ -68,6 +51,15 @@ func Counts(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, error) 
 	ss := make([]*Summary, 0, len(out))
 	for _, s := range out {
 		ss = append(ss, s)
+	}
+	if q.Step != "" { // by bucket within a slice
+		start := func(s *Summary) time.Time {
+			if s.Bucket == nil {
+				return time.Time{}
+			}
+			return *s.Bucket
+		}
+		slices.SortFunc(ss, func(a, b *Summary) int { return start(a).Compare(start(b)) })
 	}
 	sortBySlice(ss, q.By)
 	return ss, nil

@@ -440,25 +440,7 @@ func collect(ctx context.Context, conn driver.Conn, q Query) (map[string]*Summar
 		}
 	}
 
-	slices := map[string]*Summary{}
-	get := func(vals []string) *Summary {
-		key := strings.Join(vals, "\x00")
-		s, ok := slices[key]
-		if !ok {
-			s = &Summary{Slice: map[Dimension]string{}}
-			for i, d := range q.By {
-				s.Slice[d] = vals[i]
-			}
-			if q.Step != "" {
-				b, err := time.ParseInLocation(time.DateTime, vals[len(q.By)], time.UTC)
-				if err == nil {
-					s.Bucket = &b
-				}
-			}
-			slices[key] = s
-		}
-		return s
-	}
+	slices, get := keyedSummaries(q)
 	cols, group := q.groupBy("finished_at")
 	n := q.dims()
 	src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("status", "unplanned", "started_at", "finished_at"), chsql.Expr{})
@@ -528,9 +510,33 @@ func sliceKey(s *Summary, by []Dimension) []string {
 	return k
 }
 
-// sortBySlice orders ss by their slices' values as the raw rows' read
-// does (the formatted key), keeping the order of equal ones. Each key is
-// formatted once: a day-by-service read sorts tens of thousands.
+// keyedSummaries is the summaries of q's slices (and buckets) by their
+// dimension values joined, and get, which returns the one of the values
+// vals (a row's dims: q.By's, then the bucket's), made on first use.
+func keyedSummaries(q Query) (map[string]*Summary, func(vals []string) *Summary) {
+	keyed := map[string]*Summary{}
+	return keyed, func(vals []string) *Summary {
+		key := strings.Join(vals, "\x00")
+		s, ok := keyed[key]
+		if !ok {
+			s = &Summary{Slice: map[Dimension]string{}}
+			for i, d := range q.By {
+				s.Slice[d] = vals[i]
+			}
+			if q.Step != "" {
+				if b, err := time.ParseInLocation(time.DateTime, vals[len(q.By)], time.UTC); err == nil {
+					s.Bucket = &b
+				}
+			}
+			keyed[key] = s
+		}
+		return s
+	}
+}
+
+// sortBySlice orders ss by their slices' values (formatted as one key),
+// keeping the order of equal ones. Each key is formatted once: a report
+// by service and day sorts tens of thousands.
 func sortBySlice(ss []*Summary, by []Dimension) {
 	type keyed struct {
 		key string
