@@ -67,8 +67,8 @@ func TestLoadHourlyMatchesSummaries(t *testing.T) {
 				n++
 			}
 		}
-		if want := len(pts) - int(to.Sub(from)/time.Hour); want != 0 {
-			t.Errorf("%s: %d points too many", k.Key(), want)
+		if extra := len(pts) - int(to.Sub(from)/time.Hour); extra != 0 {
+			t.Errorf("%s: %d points too many", k.Key(), extra)
 		}
 		nonzero := 0
 		for _, v := range w {

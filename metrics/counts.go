@@ -33,18 +33,14 @@ func Counts(ctx context.Context, conn driver.Conn, q Query) ([]*Summary, error) 
 	}
 	n := q.dims()
 	out, get := keyedSummaries(q)
-	// The sources and conditions of collect's deployment and incident
-	// queries, counted only.
+	// The rows of collect's deployment and incident queries, counted only.
 	cols, group := q.groupBy("finished_at")
-	dq := chsql.SQL(`SELECT ?count() AS v_n FROM ? WHERE ??`, cols,
-		deploymentsFinished(at(q.From), at(q.To), dimsAnd("finished_at"), chsql.Expr{}), q.where("finished_at"), group)
+	dq := chsql.SQL(`SELECT ?count() AS v_n FROM ??`, cols, q.deploymentRows("finished_at"), group)
 	if err := query(ctx, conn, dq, func(r *countRow) { get(r.values(n)).Deployments = r.N }); err != nil {
 		return nil, fmt.Errorf("deployment counts: %w", err)
 	}
-	impact := "assumeNotNull(ifNull(impact_started_at, detected_at))"
-	cols, group = q.groupBy(impact)
-	iq := chsql.SQL(`SELECT ?count() AS v_n FROM ? WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ??`, cols,
-		incidentsStarted(at(q.From), at(q.To), dimsAnd("impact_started_at", "detected_at")...), q.where(impact), group)
+	cols, group = q.groupBy(incidentImpact)
+	iq := chsql.SQL(`SELECT ?count() AS v_n FROM ??`, cols, q.incidentRows("impact_started_at", "detected_at"), group)
 	if err := query(ctx, conn, iq, func(r *countRow) { get(r.values(n)).Incidents = r.N }); err != nil {
 		return nil, fmt.Errorf("incident counts: %w", err)
 	}

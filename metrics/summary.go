@@ -443,12 +443,11 @@ func collect(ctx context.Context, conn driver.Conn, q Query) (map[string]*Summar
 	slices, get := keyedSummaries(q)
 	cols, group := q.groupBy("finished_at")
 	n := q.dims()
-	src := deploymentsFinished(at(q.From), at(q.To), dimsAnd("status", "unplanned", "started_at", "finished_at"), chsql.Expr{})
 	dq := chsql.SQL(`SELECT ?count() AS v_deployments, countIf(status = 'success') AS v_successful,
 		uniqExactIf(toDate(finished_at), status = 'success') AS v_days,
 		countIf(status != 'success' OR ?) AS v_failed, countIf(unplanned = 1) AS v_rework,
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(started_at), finished_at)), isNotNull(started_at)) AS v_durations
-		FROM ? WHERE ??`, cols, inSet("deployment_id", blamed), src, q.where("finished_at"), group)
+		FROM ??`, cols, inSet("deployment_id", blamed), q.deploymentRows("status", "unplanned", "started_at", "finished_at"), group)
 	if err := query(ctx, conn, dq, func(r *deploymentRow) {
 		s := get(r.values(n))
 		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = r.Deployments, r.Successful, r.Days
@@ -458,9 +457,7 @@ func collect(ctx context.Context, conn driver.Conn, q Query) (map[string]*Summar
 		return nil, fmt.Errorf("deployment KPIs: %w", err)
 	}
 
-	impact := "assumeNotNull(ifNull(impact_started_at, detected_at))"
-	isrc := incidentsStarted(at(q.From), at(q.To), dimsAnd("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at")...)
-	cols, group = q.groupBy(impact)
+	cols, group = q.groupBy(incidentImpact)
 	iq := chsql.SQL(`SELECT ?count() AS v_incidents, countIf(isNull(resolved_at)) AS v_unresolved,
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(detected_at), assumeNotNull(resolved_at))),
 			isNotNull(resolved_at) AND isNotNull(detected_at)) AS v_mttr,
@@ -471,7 +468,7 @@ func collect(ctx context.Context, conn driver.Conn, q Query) (map[string]*Summar
 		groupArrayIf(toFloat64(dateDiff('second', assumeNotNull(ifNull(impact_started_at, detected_at)), assumeNotNull(resolved_at))),
 			isNotNull(resolved_at)) AS v_mttr_impact,
 		groupArray(if(severity = '', 'unknown', severity)) AS v_severities
-		FROM ? WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ??`, cols, isrc, q.where(impact), group)
+		FROM ??`, cols, q.incidentRows("severity", "impact_started_at", "detected_at", "acknowledged_at", "resolved_at"), group)
 	if err := query(ctx, conn, iq, func(r *incidentRow) {
 		s := get(r.values(n))
 		s.Incidents, s.UnresolvedIncidents = r.Incidents, r.Unresolved
@@ -508,6 +505,27 @@ func sliceKey(s *Summary, by []Dimension) []string {
 		k[i] = s.Slice[d]
 	}
 	return k
+}
+
+// deploymentRows is the FROM and WHERE of the summary's deployment
+// query (and Counts'): the deployments finished in q's range, folded
+// (deploymentsFinished) with cols beside the dimensions, in its
+// production environments and filters.
+func (q Query) deploymentRows(cols ...string) chsql.Expr {
+	return chsql.SQL("? WHERE ?", deploymentsFinished(at(q.From), at(q.To), dimsAnd(cols...), chsql.Expr{}), q.where("finished_at"))
+}
+
+// incidentImpact is when an incident's impact started: its impact start,
+// else its detection. Incidents count in the range, step and slice of it.
+const incidentImpact = "assumeNotNull(ifNull(impact_started_at, detected_at))"
+
+// incidentRows is the FROM and WHERE of the summary's incident query (and
+// Counts'): the incidents whose impact started in q's range, folded
+// (incidentsStarted) with cols beside the dimensions, in its production
+// environments and filters.
+func (q Query) incidentRows(cols ...string) chsql.Expr {
+	return chsql.SQL("? WHERE isNotNull(ifNull(impact_started_at, detected_at)) AND ?",
+		incidentsStarted(at(q.From), at(q.To), dimsAnd(cols...)...), q.where(incidentImpact))
 }
 
 // keyedSummaries is the summaries of q's slices (and buckets) by their
