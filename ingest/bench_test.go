@@ -142,7 +142,10 @@ func newIngestBench(b *testing.B, partitions int32) *ingestBench {
 	bench := &ingestBench{b: b, srv: srv, serverPID: pidOf(srv.Dir), brokers: cluster.ListenAddrs()}
 
 	// About 4,600 events per service-year: size the stream to n.
-	gcfg := generator.Config{Services: max(1, n/4600), Days: 365, Seed: 11, End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	// OPSMETRICS_BENCH_UUIDS: event ids as random-looking UUIDs, as
+	// producers commonly send them, not "gen-11-<n>" in emission order.
+	gcfg := generator.Config{Services: max(1, n/4600), Days: 365, Seed: 11, End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		UUIDs: os.Getenv("OPSMETRICS_BENCH_UUIDS") != ""}
 	var buf bytes.Buffer
 	stats, err := generator.WriteJSONL(&buf, gcfg, generator.FormatMixed)
 	if err != nil {

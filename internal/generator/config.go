@@ -37,6 +37,11 @@ type Config struct {
 	Days int
 	// Seed selects the stream. Zero means DefaultSeed.
 	Seed uint64
+	// UUIDs makes event ids random-looking UUIDs (version 4 in form,
+	// derived from the seed and the event's number) instead of
+	// "gen-<seed>-<n>", as producers commonly send them: their order then
+	// says nothing of when they arrive.
+	UUIDs bool
 	// End is the exclusive end of the generated range: no event carries a
 	// timestamp at or after it. The zero value means today 00:00 UTC, which
 	// differs from day to day; pass End for a reproducible stream.

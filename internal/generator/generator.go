@@ -2,6 +2,9 @@ package generator
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -307,6 +310,9 @@ func (g *gen) flush(before int64) error {
 // send gives ev its event id, counts it and emits it.
 func (g *gen) send(ev *event.Event) error {
 	ev.ID = g.idPrefix + strconv.FormatUint(g.emitted, 10)
+	if g.cfg.UUIDs {
+		ev.ID = eventUUID(g.cfg.Seed, g.emitted)
+	}
 	g.emitted++
 	switch ev.Kind {
 	case event.KindDeployment:
@@ -361,4 +367,18 @@ func Services(cfg Config) ([]Service, error) {
 		out[i] = Service{Name: s.name, Team: s.team, PerDay: s.rate}
 	}
 	return out, nil
+}
+
+// eventUUID is the n-th event id of a stream of seed as a UUID: 16 bytes of
+// SHA-256 of both, with the version 4 and variant bits set.
+func eventUUID(seed, n uint64) string {
+	var in [16]byte
+	binary.BigEndian.PutUint64(in[:8], seed)
+	binary.BigEndian.PutUint64(in[8:], n)
+	sum := sha256.Sum256(in[:])
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

