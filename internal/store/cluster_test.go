@@ -67,6 +67,34 @@ func TestMigrateCluster(t *testing.T) {
 	if got := testenv.Rows(t, st, "SELECT DISTINCT actor, pipeline FROM deployment_events"); len(got) != 1 || got[0] != "new-hire | deploy-prod" {
 		t.Errorf("actor and pipeline over the cluster: %q", got)
 	}
+	// Claims through the Distributed event_ids, whose id_hash column
+	// (migration 17) came with the Distributed table created again: a new
+	// id is accepted, its replay too, other content is refused.
+	claim := func(id, status string) (int, int) {
+		t.Helper()
+		r := []store.Record{{Topic: "t", Event: &event.Event{Kind: event.KindDeployment, ID: id, Time: at,
+			Deployment: &event.Deployment{ID: "d-2", Service: "checkout", Environment: "production", Status: event.DeploymentStatus(status), FinishedAt: at}}}}
+		ok, conflicts, err := st.Claim(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Write(ctx, ok, nil); err != nil {
+			t.Fatal(err)
+		}
+		return len(ok), len(conflicts)
+	}
+	if ok, c := claim("e-2", "success"); ok != 1 || c != 0 {
+		t.Errorf("new id over the cluster: %d accepted, %d conflicts", ok, c)
+	}
+	if ok, c := claim("e-2", "success"); ok != 1 || c != 0 {
+		t.Errorf("replay over the cluster: %d accepted, %d conflicts", ok, c)
+	}
+	if ok, c := claim("e-2", "failure"); ok != 0 || c != 1 {
+		t.Errorf("other content over the cluster: %d accepted, %d conflicts", ok, c)
+	}
+	if n := testenv.Count(t, st, "SELECT count() FROM event_ids WHERE id_hash = ?", store.IDHash("e-2")); n == 0 {
+		t.Errorf("no claim of e-2 under its hash over the cluster")
+	}
 	if v, err := st.SchemaVersion(ctx); err != nil || v != store.LatestVersion() {
 		t.Errorf("schema version %d, %v", v, err)
 	}
