@@ -50,22 +50,36 @@ func init() {
 // every kpi.rollup_interval, `opsmetrics kpi refresh` once), over whole
 // UTC days, and a panel says when it was built; nil: they read the raw
 // rows with the default definitions.
+//
+// Definitions, when KPI is nil, is the KPI definitions the panels read the
+// raw rows with (no rollup kept: kpi.rollup_interval 0, as on a cluster);
+// nil: the defaults.
 type Options struct {
-	Calendar *calendar.Calendar
-	Tiers    anomaly.Tiers
-	KPI      *metrics.Query
+	Calendar    *calendar.Calendar
+	Tiers       anomaly.Tiers
+	KPI         *metrics.Query
+	Definitions *metrics.Query
+}
+
+// definitions are o's KPI definitions: the rollup's, else those of the
+// raw-row panels, else nil (the defaults).
+func (o Options) definitions() *metrics.Query {
+	if o.KPI != nil {
+		return o.KPI
+	}
+	return o.Definitions
 }
 
 // panel is po with o's KPI definitions, reading the rollup when o has
-// them.
+// one (KPI).
 func (o Options) panel(po metrics.PanelOptions) metrics.PanelOptions {
-	if o.KPI == nil {
+	q := o.definitions()
+	if q == nil {
 		return po
 	}
-	q := o.KPI
 	po.Production, po.MaxGap, po.LeadTimeLookback, po.LeadTimeFromMerge, po.PatchDeadlines =
 		q.Production, q.MaxGap, q.LeadTimeLookback, q.LeadTimeFromMerge, q.PatchDeadlines
-	po.Rollup = true
+	po.Rollup = o.KPI != nil
 	return po
 }
 

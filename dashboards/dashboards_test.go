@@ -814,3 +814,68 @@ func TestWriteTree(t *testing.T) {
 		}
 	}
 }
+
+// TestRawPanelsTakeDefinitions: with no rollup kept, the panels read the
+// raw rows with the configuration's definitions (Options.Definitions), and
+// give the CLI's figures for them, which differ from the defaults'.
+func TestRawPanelsTakeDefinitions(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.Store(t, testenv.Database(t))
+	end := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+	testenv.StoreGenerated(t, st, generator.Config{Services: 5, Teams: 2, Days: 60, Seed: 3, End: end}, 1<<20)
+	from, to := end.AddDate(0, 0, -30), end
+	defs := metrics.Query{MaxGap: 20 * time.Minute, LeadTimeFromMerge: true,
+		PatchDeadlines: map[string]time.Duration{"critical": time.Hour, "high": 2 * time.Hour, "medium": 4 * time.Hour, "low": 8 * time.Hour}}
+	summary := func(q metrics.Query) *metrics.Summary {
+		q.From, q.To = from, to
+		sums, err := metrics.Summaries(ctx, st.Conn(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sums[0]
+	}
+	got, def := summary(defs), summary(metrics.Query{})
+	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all", "system": "__all", "tier": "__all"}
+	boards := []func(dashboards.Options) *dashboard.DashboardBuilder{dashboards.DORA, dashboards.Patches}
+	want := map[string][2]*float64{
+		"Change failure rate":       {got.ChangeFailureRate, def.ChangeFailureRate},
+		"Change lead time (median)": {got.LeadTimeMedianSeconds, def.LeadTimeMedianSeconds},
+		metrics.Title(metrics.PanelPatchCompliance): {got.PatchCompliance, def.PatchCompliance},
+	}
+	for title, w := range want {
+		if w[0] == nil || w[1] == nil || *w[0] == *w[1] {
+			t.Fatalf("%s: %v with the definitions, %v with the defaults: the comparison would prove nothing", title, deref(w[0]), deref(w[1]))
+		}
+	}
+	checked := 0
+	for _, build := range boards {
+		d, err := build(dashboards.Options{Definitions: &defs}).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range d.Panels {
+			if p.Panel == nil || p.Panel.Type != "stat" {
+				continue
+			}
+			w, ok := want[*p.Panel.Title]
+			if !ok {
+				continue
+			}
+			sql := p.Panel.Targets[0].(dashboards.ClickHouseQuery).RawSQL
+			if strings.Contains(sql, "kpi_daily") {
+				t.Errorf("%s reads the rollup", *p.Panel.Title)
+			}
+			var v *float64
+			if err := st.Conn().QueryRow(ctx, expand(sql, from, to, all)).Scan(&v); err != nil {
+				t.Fatalf("%s: %v", *p.Panel.Title, err)
+			}
+			if v == nil || math.Abs(*v-*w[0]) > 1e-9*math.Max(1, math.Abs(*w[0])) {
+				t.Errorf("%s: dashboard %v, kpi with the definitions %v (defaults %v)", *p.Panel.Title, deref(v), *w[0], *w[1])
+			}
+			checked++
+		}
+	}
+	if checked != len(want) {
+		t.Errorf("compared %d stats, want %d", checked, len(want))
+	}
+}

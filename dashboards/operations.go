@@ -102,8 +102,8 @@ func Incidents(o Options) *dashboard.DashboardBuilder {
 // without), and overdue patches.
 func Patches(o Options) *dashboard.DashboardBuilder {
 	var q metrics.Query
-	if o.KPI != nil {
-		q = *o.KPI
+	if d := o.definitions(); d != nil {
+		q = *d
 	}
 	var deadlines []string
 	for _, sev := range metrics.Severities[:4] {

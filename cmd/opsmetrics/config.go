@@ -131,13 +131,16 @@ func (c *fileConfig) kpiDefaults() (metrics.Query, error) {
 // dashboardOptions are the dashboards' settings of the configuration: the
 // change calendar, the alerts' tiers, and the KPI definitions, whose
 // rollup (serve's) the KPI panels read; with kpi.rollup_interval 0 no
-// rollup is kept (as on a cluster), and they read the raw rows.
+// rollup is kept (as on a cluster), and they read the raw rows with the
+// same definitions.
 func (c *fileConfig) dashboardOptions() (dashboards.Options, error) {
 	cal, err := c.calendar()
 	o := dashboards.Options{Calendar: cal, Tiers: c.Alerting.Tiers}
+	q := c.KPI.Defaults()
 	if c.KPI.RollupInterval > 0 {
-		q := c.KPI.Defaults()
 		o.KPI = &q
+	} else {
+		o.Definitions = &q
 	}
 	return o, err
 }

@@ -71,8 +71,8 @@ func TestGoodFile(t *testing.T) {
 		t.Errorf("the dashboards do not take the KPI definitions: %+v, %v", o.KPI, err)
 	}
 	cfg.KPI.RollupInterval = 0
-	if o, err := cfg.dashboardOptions(); err != nil || o.KPI != nil {
-		t.Errorf("with no rollup kept, the dashboards read it: %+v, %v", o.KPI, err)
+	if o, err := cfg.dashboardOptions(); err != nil || o.KPI != nil || o.Definitions == nil || o.Definitions.MaxGap != 6*time.Hour {
+		t.Errorf("with no rollup kept, the dashboards read it, or not with the configured definitions: %+v, %+v, %v", o.KPI, o.Definitions, err)
 	}
 }
 
