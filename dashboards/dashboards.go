@@ -49,7 +49,7 @@ func init() {
 // panels then read the latest KPI rollup built for them (serve rebuilds it
 // every kpi.rollup_interval, `opsmetrics kpi refresh` once), over whole
 // UTC days, and a panel says when it was built; nil: they read the raw
-// rows with the default definitions.
+// rows over the exact range.
 //
 // Definitions, when KPI is nil, is the KPI definitions the panels read the
 // raw rows with (no rollup kept: kpi.rollup_interval 0, as on a cluster);

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -45,7 +44,7 @@ func StoreCatalog(ctx context.Context, conn driver.Conn, c *catalog.Catalog) (bo
 	entities := c.Entities()
 	h := sha256.New()
 	for _, e := range entities {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\n", strings.ToLower(e.Name), e.Name, e.System, e.Tier, e.Owner, e.Lifecycle)
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\n", catalog.Key(e.Name), e.Name, e.System, e.Tier, e.Owner, e.Lifecycle)
 	}
 	fp := hex.EncodeToString(h.Sum(nil))
 	last, err := latestCatalogFingerprint(ctx, conn)
@@ -62,7 +61,7 @@ func StoreCatalog(ctx context.Context, conn driver.Conn, c *catalog.Catalog) (bo
 			return false, fmt.Errorf("store the service catalog: %w", err)
 		}
 		for _, e := range entities {
-			if err := b.Append(gen, strings.ToLower(e.Name), e.Name, e.System, e.Tier, e.Owner, e.Lifecycle); err != nil {
+			if err := b.Append(gen, catalog.Key(e.Name), e.Name, e.System, e.Tier, e.Owner, e.Lifecycle); err != nil {
 				_ = b.Abort()
 				return false, fmt.Errorf("store the service catalog: %w", err)
 			}

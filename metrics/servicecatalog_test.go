@@ -78,3 +78,33 @@ func TestStoreCatalogBackstageExamples(t *testing.T) {
 		t.Errorf("stored:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestCatalogKeyIsClickHouseLower: Go matches services to the catalog by
+// catalog.Key, the dashboards' SQL by lower(service); both give the same
+// key for any name, those whose Unicode lower case differs included.
+func TestCatalogKeyIsClickHouseLower(t *testing.T) {
+	st := testenv.Store(t, testenv.Database(t))
+	names := []string{"", "checkout", "CheckOut-API", "ÜBER-svc", "Çheckout", "İstanbul", "checKout" /* Kelvin sign */, "ΣΊΣΥΦΟΣ", "ǅ", "ß-ẞ", "a\x00B", "Z_z.9"}
+	rows, err := st.Conn().Query(context.Background(), "SELECT s, lower(s) FROM (SELECT arrayJoin(?) AS s)", names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var s, lower string
+		if err := rows.Scan(&s, &lower); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if got := catalog.Key(s); got != lower {
+			t.Errorf("%q: catalog.Key %q, ClickHouse lower() %q", s, got, lower)
+		}
+	}
+	if err := rows.Err(); err != nil || n != len(names) {
+		t.Fatalf("%d of %d names, %v", n, len(names), err)
+	}
+	if catalog.Key("ÜBER-svc") == strings.ToLower("ÜBER-svc") {
+		t.Errorf("the names do not tell ASCII folding from Unicode's")
+	}
+}

@@ -34,7 +34,7 @@ func (q Query) column(d Dimension) chsql.Expr {
 	var names, values []string
 	for _, e := range q.Catalog.Entities() {
 		if v := get(e); v != "" {
-			names, values = append(names, strings.ToLower(e.Name)), append(values, v)
+			names, values = append(names, catalog.Key(e.Name)), append(values, v)
 		}
 	}
 	if len(names) == 0 {
@@ -116,7 +116,7 @@ type TeamMismatch struct {
 func TeamMismatches(ctx context.Context, conn driver.Conn, c *catalog.Catalog, from, to time.Time) ([]TeamMismatch, error) {
 	var names, owners []string
 	for _, e := range c.Entities() {
-		names, owners = append(names, strings.ToLower(e.Name)), append(owners, e.Owner)
+		names, owners = append(names, catalog.Key(e.Name)), append(owners, e.Owner)
 	}
 	if len(names) == 0 {
 		return nil, nil

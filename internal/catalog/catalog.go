@@ -65,7 +65,7 @@ func (c *Catalog) Lookup(service string) (Entity, bool) {
 	if c == nil {
 		return Entity{}, false
 	}
-	i, ok := c.byName[strings.ToLower(strings.TrimSpace(service))]
+	i, ok := c.byName[Key(strings.TrimSpace(service))]
 	if !ok {
 		return Entity{}, false
 	}
@@ -152,7 +152,7 @@ func (c *Catalog) Team(service, sent string) Team {
 	case sent == "":
 		return Team{Name: e.Owner, FromCatalog: true, Catalog: e.Owner}
 	}
-	return Team{Name: sent, Mismatch: !strings.EqualFold(sent, e.Owner), Catalog: e.Owner}
+	return Team{Name: sent, Mismatch: Key(sent) != Key(e.Owner), Catalog: e.Owner}
 }
 
 // maxErrors is how many errors one load reports; the rest are counted.
@@ -278,7 +278,7 @@ func build(files []parsed) (*Catalog, []error) {
 		}
 		c.foreign += f.foreign
 		for _, e := range f.entities {
-			key := strings.ToLower(e.Name)
+			key := Key(e.Name)
 			if i, ok := c.byName[key]; ok {
 				errs = append(errs, fmt.Errorf("%s: metadata.name: service %q is already defined in %s; service names must be unique, whatever their namespace",
 					e.Source, e.Name, c.entities[i].Source))
@@ -290,7 +290,7 @@ func build(files []parsed) (*Catalog, []error) {
 	}
 	sort.Slice(c.entities, func(i, j int) bool { return c.entities[i].Name < c.entities[j].Name })
 	for i, e := range c.entities {
-		c.byName[strings.ToLower(e.Name)] = i
+		c.byName[Key(e.Name)] = i
 	}
 	return c, errs
 }
@@ -624,9 +624,8 @@ func (r *reader) checkName(n *yaml.Node, field, name string) {
 
 // validName reports whether name is a Backstage entity name (its catalog
 // model's isValidObjectName): 1 to 63 ASCII letters, digits, '-', '_' and
-// '.', starting and ending with a letter or digit. Names are matched
-// without regard to case, and lower-cased alike by Go here and by
-// ClickHouse's lower() in the dashboards' SQL only because they are ASCII.
+// '.', starting and ending with a letter or digit. Being ASCII, they fold
+// to the same key (Key) whether case is ignored the ASCII way or Unicode's.
 func validName(name string) bool {
 	if len(name) == 0 || len(name) > 63 {
 		return false
@@ -638,4 +637,22 @@ func validName(name string) bool {
 		}
 	}
 	return true
+}
+
+// Key is how services and teams are matched without regard to case: A-Z
+// lowered, every other byte kept, as ClickHouse's lower() does, so that
+// Go and the dashboards' SQL (`lower(service)`) match the same names.
+func Key(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; c >= 'A' && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
