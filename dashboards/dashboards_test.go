@@ -838,8 +838,8 @@ func TestRawPanelsTakeDefinitions(t *testing.T) {
 	all := map[string]string{"service": "__all", "team": "__all", "environment": "__all", "system": "__all", "tier": "__all"}
 	boards := []func(dashboards.Options) *dashboard.DashboardBuilder{dashboards.DORA, dashboards.Patches}
 	want := map[string][2]*float64{
-		"Change failure rate":       {got.ChangeFailureRate, def.ChangeFailureRate},
-		"Change lead time (median)": {got.LeadTimeMedianSeconds, def.LeadTimeMedianSeconds},
+		"Change failure rate":                       {got.ChangeFailureRate, def.ChangeFailureRate},
+		"Change lead time (median)":                 {got.LeadTimeMedianSeconds, def.LeadTimeMedianSeconds},
 		metrics.Title(metrics.PanelPatchCompliance): {got.PatchCompliance, def.PatchCompliance},
 	}
 	for title, w := range want {
