@@ -428,7 +428,9 @@ func (r *reader) component(n *yaml.Node) (Entity, bool) {
 		}
 		e.Annotations = r.stringMap(meta, "annotations", "metadata.annotations")
 		e.Labels = r.stringMap(meta, "labels", "metadata.labels")
-		r.checkName(meta, "metadata.name", e.Name)
+		if e.Name == "" {
+			r.fail(meta, "metadata.name", "required")
+		}
 	}
 	if spec != nil {
 		r.owner(spec, "spec.owner", &e)
@@ -451,7 +453,9 @@ func (r *reader) plain(n *yaml.Node) (Entity, bool) {
 	before := len(r.errs)
 	e := Entity{Namespace: "default", Source: r.source()}
 	e.Name, _ = r.str(n, "name", "name")
-	r.checkName(n, "name", e.Name)
+	if e.Name == "" {
+		r.fail(n, "name", "required")
+	}
 	if ns, ok := r.str(n, "namespace", "namespace"); ok && ns != "" {
 		e.Namespace = ns
 	}
@@ -609,34 +613,6 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("%q", n.Value)
 	}
 	return "nothing"
-}
-
-// checkName fails field n unless name is a Backstage entity name.
-func (r *reader) checkName(n *yaml.Node, field, name string) {
-	switch {
-	case name == "":
-		r.fail(n, field, "required")
-	case !validName(name):
-		r.fail(n, field, "%q is not a Backstage entity name: 1 to 63 of a-z, A-Z, 0-9, '-', '_' and '.', "+
-			"starting and ending with a letter or digit", name)
-	}
-}
-
-// validName reports whether name is a Backstage entity name (its catalog
-// model's isValidObjectName): 1 to 63 ASCII letters, digits, '-', '_' and
-// '.', starting and ending with a letter or digit. Being ASCII, they fold
-// to the same key (Key) whether case is ignored the ASCII way or Unicode's.
-func validName(name string) bool {
-	if len(name) == 0 || len(name) > 63 {
-		return false
-	}
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; !alnum(c) && (c != '-' && c != '_' && c != '.' || i == 0 || i == len(name)-1) {
-			return false
-		}
-	}
-	return true
 }
 
 // Key is how services and teams are matched without regard to case: A-Z

@@ -226,20 +226,6 @@ metadata: {name: a}
 		{"duplicate in one file", `- {name: checkout, owner: a}
 - {name: Checkout, owner: b}
 `, []string{`f.yaml#1.2: metadata.name: service "Checkout" is already defined in f.yaml#1.1`}},
-		{"names as Backstage allows them", `- {name: Çheckout, owner: a}
-- {name: -checkout, owner: a}
-- {name: checkout-, owner: a}
-- {name: check out, owner: a}
-- {name: ` + strings.Repeat("x", 64) + `, owner: a}
-- {name: ` + strings.Repeat("y", 63) + `, owner: a}
-- {name: a.b_c--D9, owner: a}
-`, []string{`item 1 (line 1): name: "Çheckout" is not a Backstage entity name`, `item 2 (line 2): name: "-checkout"`,
-			`item 3 (line 3): name: "checkout-"`, `item 4 (line 4): name: "check out"`, `item 5 (line 5): name: "xxxx`}},
-		{"Backstage name not ASCII", `apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: zahlungsdienst-ü}
-spec: {owner: x}
-`, []string{`document 1 (line 3): metadata.name: "zahlungsdienst-ü" is not a Backstage entity name`}},
 		{"every error reported", `- {name: a}
 - {owner: b}
 `, []string{"item 1 (line 1): owner: required", "item 2 (line 2): name: required"}},
@@ -375,19 +361,4 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestBackstageNames: the names Backstage's catalog model accepts (1 to 63
-// ASCII letters, digits, '-', '_', '.', a letter or digit at each end) load.
-func TestBackstageNames(t *testing.T) {
-	for _, name := range []string{"a", "9", "checkout", "Checkout-API", "a.b_c--D9", strings.Repeat("y", 63)} {
-		c, err := catalog.Parse("f.yaml", []byte("- {name: "+name+", owner: team-a}\n"), "")
-		if err != nil {
-			t.Errorf("%q: %v", name, err)
-			continue
-		}
-		if _, ok := c.Lookup(strings.ToUpper(name)); !ok {
-			t.Errorf("%q: not found by its upper case", name)
-		}
-	}
 }
