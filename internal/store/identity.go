@@ -101,10 +101,12 @@ func (c claim) source() string {
 	return fmt.Sprintf("%s/%d offset %d", c.topic, c.partition, c.offset)
 }
 
-// candidate is a record with its content's hash.
+// candidate is a record with its content's hash, and, for a batch's
+// first content of an id (Claim's proposed), the id's hash (idHash).
 type candidate struct {
-	rec  Record
-	hash hash
+	rec    Record
+	hash   hash
+	idHash uint64
 }
 
 // The most stored contents Claim reads back per batch to say what
@@ -135,7 +137,9 @@ func (s *Store) Claim(ctx context.Context, records []Record) ([]Record, []Confli
 		case !ok:
 			j = int32(len(proposed))
 			first[r.Event.ID] = j
-			proposed = append(proposed, cands[i])
+			c := cands[i]
+			c.idHash = idHash(r.Event.ID)
+			proposed = append(proposed, c)
 			mixed = append(mixed, false)
 		case cands[i].hash != proposed[j].hash:
 			mixed[j] = true
@@ -465,7 +469,7 @@ func (s *Store) claimedAlone(ctx context.Context, proposed []candidate) ([]bool,
 	byHash := make(map[uint64]int32, len(proposed))
 	other := make([]bool, len(proposed))
 	for j, c := range proposed {
-		h := idHash(c.rec.Event.ID)
+		h := c.idHash
 		if k, ok := byHash[h]; ok {
 			other[j], other[k] = true, true
 			continue
@@ -598,7 +602,7 @@ func (s *Store) insertClaims(ctx context.Context, cs []candidate, state uint8) e
 		newCol(n, func(c *candidate) int32 { return int32(c.rec.Partition) }),
 		newCol(n, func(c *candidate) int64 { return c.rec.Offset }),
 		newCol(n, func(*candidate) time.Time { return now }),
-		newCol(n, func(c *candidate) uint64 { return idHash(c.rec.Event.ID) }),
+		newCol(n, func(c *candidate) uint64 { return c.idHash }),
 	}
 	for i := range cs {
 		for _, c := range cols {

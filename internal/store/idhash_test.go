@@ -82,6 +82,11 @@ func TestClaimBeforeIDHashes(t *testing.T) {
 	if stored, cs := claimAndWrite(t, st, rec(deployment("pre-1", "d-pre", "success", at), 3)); len(stored) != 1 {
 		t.Errorf("replay of an id claimed before migration 17: refused %v", cs)
 	}
+	// The acceptance that replay wrote carries the id's hash, so the next
+	// message's read finds it.
+	if n := testenv.Count(t, st, "SELECT count() FROM event_ids WHERE id_hash = ? AND state = 1", store.IDHash("pre-1")); n != 1 {
+		t.Errorf("acceptances of pre-1 under its hash: %d, want 1", n)
+	}
 }
 
 // TestClaimHashShared claims ids whose hash another id's claims share (a
