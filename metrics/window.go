@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/opsmetrics/opsmetrics/internal/calendar"
+	"github.com/opsmetrics/opsmetrics/internal/catalog"
 	"github.com/opsmetrics/opsmetrics/internal/chsql"
 	"github.com/opsmetrics/opsmetrics/internal/store"
 )
@@ -58,7 +59,7 @@ func windowSource(r queryRange, cols ...string) chsql.Expr {
 		// every build; the empty name keeps the arrays typed Array(String).
 		names, tiers := []string{""}, []string{""}
 		for _, svc := range slices.Sorted(maps.Keys(r.ServiceTiers)) {
-			names = append(names, strings.ToLower(strings.TrimSpace(svc)))
+			names = append(names, catalog.Key(strings.TrimSpace(svc))) // as lower(service) folds
 			tiers = append(tiers, strings.ToLower(strings.TrimSpace(r.ServiceTiers[svc])))
 		}
 		tier = chsql.SQL("SELECT *, transform(lower(service), ?, ?, '') AS tier FROM ? WHERE has(?, environment)", names, tiers, deploys, r.production())

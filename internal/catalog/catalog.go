@@ -619,16 +619,17 @@ func describe(n *yaml.Node) string {
 // lowered, every other byte kept, as ClickHouse's lower() does, so that
 // Go and the dashboards' SQL (`lower(service)`) match the same names.
 func Key(s string) string {
+	var b []byte // a copy, made at the first capital
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; c >= 'A' && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
+			if b == nil {
+				b = []byte(s)
 			}
-			return string(b)
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return s
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
