@@ -220,13 +220,8 @@ func rowsBytes(rows []rollupRow) int64 {
 	n := int64(cap(rows)) * int64(unsafe.Sizeof(rollupRow{}))
 	for i := range rows {
 		r := &rows[i]
-		n += int64(len(r.D0) + len(r.D1) + len(r.D2) + len(r.D3))
-		for _, f := range [][]float64{r.Durations, r.MTTR, r.MTTD, r.MTTA, r.MTTRFromImpact, r.Leads, r.Recoveries, r.PatchLatency} {
-			n += int64(cap(f)) * 8
-		}
-		for _, u := range [][]uint64{r.SeverityCounts, r.PatchDue, r.PatchDueOpen, r.PatchGood} {
-			n += int64(cap(u)) * 8
-		}
+		n += int64(len(r.D0) + len(r.D1) + len(r.D2) + len(r.D3) + len(r.Severity))
+		n += int64(cap(r.SeverityCounts)) * 8
 		for _, s := range r.Severities {
 			n += int64(len(s)) + int64(unsafe.Sizeof(s))
 		}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -453,7 +455,9 @@ func rollupFor(ctx context.Context, conn driver.Conn, q Query) (Rollup, bool, er
 }
 
 // rollupRow is a row of the rollup read: the day rows of one slice (and
-// bucket) joined. Each sample comes as rollupDist's statistics.
+// bucket) joined. Each sample comes as rollupDist's statistics, in
+// columns of scalars: clickhouse-go scans an array element by element
+// through reflection, which cost more than the read's transfer.
 type rollupRow struct {
 	dims
 	Deployments uint64    `ch:"v_deployments"`
@@ -461,31 +465,35 @@ type rollupRow struct {
 	Days        uint64    `ch:"v_days"`
 	Failed      uint64    `ch:"v_failed"`
 	Rework      uint64    `ch:"v_rework"`
-	Durations   []float64 `ch:"v_durations"`
+	Durations   distStats `ch:"v_durations"`
 
 	Incidents      uint64    `ch:"v_incidents"`
 	Unresolved     uint64    `ch:"v_unresolved"`
-	MTTR           []float64 `ch:"v_mttr"`
-	MTTD           []float64 `ch:"v_mttd"`
-	MTTA           []float64 `ch:"v_mtta"`
-	MTTRFromImpact []float64 `ch:"v_mttr_impact"`
-	Severities     []string  `ch:"v_severities"`
-	SeverityCounts []uint64  `ch:"v_severity_counts"`
+	MTTR           distStats `ch:"v_mttr"`
+	MTTD           distStats `ch:"v_mttd"`
+	MTTA           distStats `ch:"v_mtta"`
+	MTTRFromImpact distStats `ch:"v_mttr_impact"`
+	// Incidents by severity, joined from rows of one severity each
+	// (Severity, SeverityCount).
+	Severities     []string `ch:"-"`
+	SeverityCounts []uint64 `ch:"-"`
+	Severity       string   `ch:"v_severity"`
+	SeverityCount  uint64   `ch:"v_severity_count"`
 
-	Leads       []float64 `ch:"v_leads"`
+	Leads       distStats `ch:"v_leads"`
 	NotDeployed uint64    `ch:"v_not_deployed"`
-	Recoveries  []float64 `ch:"v_recoveries"`
+	Recoveries  distStats `ch:"v_recoveries"`
 	Unrecovered uint64    `ch:"v_unrecovered"`
 
 	Patches       uint64    `ch:"v_patches"`
 	Advisories    uint64    `ch:"v_advisories"`
-	PatchDue      []uint64  `ch:"v_patch_due"`
-	PatchDueOpen  []uint64  `ch:"v_patch_due_open"`
-	PatchGood     []uint64  `ch:"v_patch_good"`
+	PatchDue      [5]uint64 `ch:"v_patch_due"` // per severity (Severities)
+	PatchDueOpen  [5]uint64 `ch:"v_patch_due_open"`
+	PatchGood     [5]uint64 `ch:"v_patch_good"`
 	PatchFailed   uint64    `ch:"v_patch_failed"`
 	PatchOutcomes uint64    `ch:"v_patch_outcomes"`
 	PatchOverdue  uint64    `ch:"v_patch_overdue"`
-	PatchLatency  []float64 `ch:"v_patch_latency"`
+	PatchLatency  distStats `ch:"v_patch_latency"`
 
 	// The change calendar's counts, of a read of kpi_window_daily
 	// (windowsFromRollup), which the cache keeps as rows of this type.
@@ -495,17 +503,51 @@ type rollupRow struct {
 	Fixes             uint64 `ch:"w_fixes"`
 }
 
-// rollupDist is the statistics dist.quantile and dist.mean need of the
-// sorted sample s (an array column), as one array: its size, the values
-// at the ranks around the median and around the 90th percentile, and its
-// sum. Only these cross the wire, however large the sample.
-func rollupDist(s, alias string) string {
-	at := func(p string) string {
-		i := "toInt64(floor(" + p + " * (length(" + s + ") - 1))) + 1"
-		return s + "[" + i + "], " + s + "[least(" + i + " + 1, toInt64(length(" + s + ")))]"
+// distStats are what dist.quantile and dist.mean need of a sample
+// (dist.stats): its size, the values at the ranks around the median and
+// around the 90th percentile, and its sum.
+type distStats [6]float64
+
+// rollupDist is the distStats of the sample s, an array column, as the
+// columns alias_0 to alias_5. Only these cross the wire, however large the
+// sample.
+//
+// Unless sorted, s may be in any order and the values at the ranks are
+// selected, not sorted for: quantileExact(p) is the value at rank floor(p
+// × size) (from 0, by nth_element, in 18.16 as in current releases), and
+// the ranks dist.quantile needs, i = floor(p × (n − 1)) and i + 1, are
+// that rank of s with sentinels added: one −inf (i) or one +inf (i + 1)
+// for the median, nine −inf (i) or eight −inf and one +inf (i + 1) for
+// the 90th percentile, since floor(0.5 × (n + 1)) − 1 = floor(0.5 × (n −
+// 1)) and floor(0.9 × (n + 9)) − 9 = floor(0.9 × (n − 1)). That costs
+// less than a sort for the samples of hundreds or more per slice (lead
+// times, durations, patch latencies), and more for the incident families
+// of a few, which come sorted (docs/benchmarks.md, 2026-12-04).
+func rollupDist(s, alias string, sorted bool) string {
+	n := "length(" + s + ")"
+	var lo50, hi50, lo90, hi90 string
+	if sorted {
+		at := func(p string) (string, string) {
+			i := "toInt64(floor(" + p + " * (" + n + " - 1))) + 1"
+			return s + "[" + i + "]", s + "[least(" + i + " + 1, toInt64(" + n + "))]"
+		}
+		lo50, hi50 = at("0.5")
+		lo90, hi90 = at("0.9")
+		lo50, hi50 = "if("+n+" = 0, 0., "+lo50+")", "if("+n+" = 0, 0., "+hi50+")"
+		lo90, hi90 = "if("+n+" = 0, 0., "+lo90+")", "if("+n+" = 0, 0., "+hi90+")"
+	} else {
+		neg := func(k int) string { return strings.Repeat("-inf, ", k) }
+		at := func(p, pad string) string {
+			return "arrayReduce('quantileExact(" + p + ")', arrayConcat(" + s + ", [" + strings.TrimSuffix(pad, ", ") + "]))"
+		}
+		lo50, lo90 = "if("+n+" = 0, 0., "+at("0.5", neg(1))+")", "if("+n+" = 0, 0., "+at("0.9", neg(9))+")"
+		hi50, hi90 = "if("+n+" <= 1, "+lo50+", "+at("0.5", "inf")+")", "if("+n+" <= 1, "+lo90+", "+at("0.9", neg(8)+"inf")+")"
 	}
-	return "if(length(" + s + ") = 0, [0., 0., 0., 0., 0., 0.], [toFloat64(length(" + s + ")), " + at("0.5") + ", " + at("0.9") +
-		", arraySum(" + s + ")]) AS " + alias
+	cols := []string{"toFloat64(" + n + ")", lo50, hi50, lo90, hi90, "arraySum(" + s + ")"}
+	for i := range cols {
+		cols[i] += " AS " + alias + "_" + strconv.Itoa(i)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // fromRollup is Summaries of q read from rollup r. The samples are
@@ -533,46 +575,64 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	// the range, and before its end (leadTimeSource). Ranges read each as
 	// its own (Query.ranges) judge that, and patch deadlines, by the range
 	// of the row.
-	leads := chsql.SQL("arraySort(arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts))) AS s_leads",
+	leads := chsql.SQL("arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts)) AS s_leads",
 		at(q.From.Add(-lookback)), at(q.To))
 	end := chsql.SQL("?", q.To.Unix())
 	if q.ranges != nil {
 		end = chsql.Raw("r_to")
-		leads = chsql.SQL("arraySort(groupArrayArray(arrayFilter((l, st) -> toInt64(st) >= r_from - ? AND toInt64(st) < r_to, leads, lead_starts))) AS s_leads",
+		leads = chsql.SQL("groupArrayArray(arrayFilter((l, st) -> toInt64(st) >= r_from - ? AND toInt64(st) < r_to, leads, lead_starts)) AS s_leads",
 			int64(lookback/time.Second))
 	}
-	rq := chsql.SQL(`SELECT `+strings.Join(outer, "")+`v_deployments, v_successful, v_days, v_failed, v_rework,
-		`+rollupDist("s_durations", "v_durations")+`,
-		v_incidents, v_unresolved, `+rollupDist("s_mttr", "v_mttr")+`, `+rollupDist("s_mttd", "v_mttd")+`,
-		`+rollupDist("s_mtta", "v_mtta")+`, `+rollupDist("s_mttr_impact", "v_mttr_impact")+`,
-		v_severities, v_severity_counts, `+rollupDist("s_leads", "v_leads")+`, v_not_deployed,
-		`+rollupDist("s_recoveries", "v_recoveries")+`, v_unrecovered,
-		v_patches, v_advisories, v_patch_due, v_patch_due_open, v_patch_good, v_patch_failed, v_patch_outcomes, v_patch_overdue,
-		`+rollupDist("s_patch_latency", "v_patch_latency")+`
+	// The read is three statements over the same rows, grouped alike, run
+	// at once: one would run on one core, as 18.16 reads the few granules
+	// of a range in one stream. The lead times (the largest sample: one per
+	// change) and durations are one; incidents by severity, one row per
+	// slice and severity, another (arrays of strings are the slowest to
+	// scan); the rest the third. Their rows are joined by slice
+	// (mergeRollupParts).
+	source := chsql.SQL("?? ?", q.rollupSource("kpi_daily", r, ""), andAll(q.filters()), group)
+	leadsPart := chsql.SQL(`SELECT `+strings.Join(outer, "")+rollupDist("s_leads", "v_leads", false)+`, v_not_deployed,
+		`+rollupDist("s_durations", "v_durations", false)+`
+		FROM (
+			SELECT ??, sum(not_deployed) AS v_not_deployed, groupArrayArray(durations) AS s_durations
+			FROM ?
+		)`, cols, leads, source)
+	restPart := chsql.SQL(`SELECT `+strings.Join(outer, "")+`v_deployments, v_successful, v_days, v_failed, v_rework,
+		v_incidents, v_unresolved, `+rollupDist("s_mttr", "v_mttr", true)+`, `+rollupDist("s_mttd", "v_mttd", true)+`,
+		`+rollupDist("s_mtta", "v_mtta", true)+`, `+rollupDist("s_mttr_impact", "v_mttr_impact", true)+`,
+		`+rollupDist("s_recoveries", "v_recoveries", true)+`, v_unrecovered,
+		v_patches, v_advisories, `+elements("v_patch_due", 5)+`, `+elements("v_patch_due_open", 5)+`, `+elements("v_patch_good", 5)+`,
+		v_patch_failed, v_patch_outcomes, v_patch_overdue,
+		`+rollupDist("s_patch_latency", "v_patch_latency", false)+`
 		FROM (
 			SELECT ?sum(deployments) AS v_deployments, sum(successful) AS v_successful,
 				uniqExactIf(day, successful > 0) AS v_days, sum(failed) AS v_failed, sum(rework) AS v_rework,
-				arraySort(groupArrayArray(durations)) AS s_durations,
 				sum(incidents) AS v_incidents, sum(unresolved) AS v_unresolved,
 				arraySort(groupArrayArray(mttr)) AS s_mttr, arraySort(groupArrayArray(mttd)) AS s_mttd,
 				arraySort(groupArrayArray(mtta)) AS s_mtta, arraySort(groupArrayArray(mttr_impact)) AS s_mttr_impact,
-				groupArrayArray(severities) AS v_severities, groupArrayArray(severity_counts) AS v_severity_counts,
-				?,
-				sum(not_deployed) AS v_not_deployed,
 				arraySort(groupArrayArray(recoveries)) AS s_recoveries, sum(unrecovered) AS v_unrecovered,
 				?
-			FROM ???
-		)`, cols, leads, q.patchTallySQL(end), q.rollupSource("kpi_daily", r), andAll(q.filters()), group)
+			FROM ?
+		)`, cols, q.patchTallySQL(end), source)
 	n := q.dims()
 	asOf := r.BuiltAt
 	// Without slices or steps, the raw rows give one summary, with every
 	// family present, even over no rows.
 	whole := len(q.By) == 0 && (q.Step == "" || q.ranges != nil)
 	out := []*Summary{}
-	rows, err := readRollup(ctx, conn, q.Cache, rq)
+	sevGroup := chsql.SQL("?, sev", group)
+	if group.IsZero() {
+		sevGroup = chsql.SQL(" GROUP BY sev")
+	}
+	sevPart := chsql.SQL("SELECT ?sev AS v_severity, sum(cnt) AS v_severity_count FROM ?? ?", cols,
+		q.rollupSource("kpi_daily", r, "ARRAY JOIN severities AS sev, severity_counts AS cnt"), andAll(q.filters()), sevGroup)
+	rows, err := readRollupParts(ctx, conn, q.Cache, []chsql.Expr{leadsPart, restPart, sevPart}, func(parts [][]rollupRow) []rollupRow {
+		return mergeRollupParts(parts[0], parts[1], parts[2])
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read the KPI rollup: %w", err)
 	}
+
 	for i := range rows {
 		row := &rows[i]
 		vals := row.values(n)
@@ -587,28 +647,28 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 		}
 		s.Deployments, s.SuccessfulDeploys, s.DeploymentDays = row.Deployments, row.Successful, row.Days
 		s.FailedDeployments, s.ReworkDeployments = row.Failed, row.Rework
-		s.raw.durations = dist{stats: row.Durations}
+		s.raw.durations = row.Durations.dist()
 		if row.Incidents > 0 || whole {
 			s.Incidents, s.UnresolvedIncidents = row.Incidents, row.Unresolved
 			s.raw.incidents = true
-			s.raw.mttr, s.raw.mttd, s.raw.mtta = dist{stats: row.MTTR}, dist{stats: row.MTTD}, dist{stats: row.MTTA}
-			s.raw.mttrImpact = dist{stats: row.MTTRFromImpact}
+			s.raw.mttr, s.raw.mttd, s.raw.mtta = row.MTTR.dist(), row.MTTD.dist(), row.MTTA.dist()
+			s.raw.mttrImpact = row.MTTRFromImpact.dist()
 			s.IncidentsBySeverity = map[string]uint64{}
 			for i, sev := range row.Severities {
 				s.IncidentsBySeverity[sev] += row.SeverityCounts[i]
 			}
 		}
-		if leads := (dist{stats: row.Leads}); leads.len() > 0 || row.NotDeployed > 0 || whole {
+		if leads := (row.Leads.dist()); leads.len() > 0 || row.NotDeployed > 0 || whole {
 			s.raw.leadTimes, s.raw.leads, s.ChangesNotDeployed = true, leads, row.NotDeployed
 		}
-		s.raw.recoveries, s.Unrecovered = dist{stats: row.Recoveries}, row.Unrecovered
+		s.raw.recoveries, s.Unrecovered = row.Recoveries.dist(), row.Unrecovered
 		p := patchTally{released: row.Patches, advisories: row.Advisories, failed: row.PatchFailed,
-			withOutcome: row.PatchOutcomes, overdue: row.PatchOverdue, latency: dist{stats: row.PatchLatency}}
-		copy(p.due[:], row.PatchDue)
+			withOutcome: row.PatchOutcomes, overdue: row.PatchOverdue, latency: row.PatchLatency.dist()}
+		p.due = row.PatchDue
 		for i, n := range row.PatchDueOpen {
 			p.due[i] += n
 		}
-		copy(p.good[:], row.PatchGood)
+		p.good = row.PatchGood
 		p.figures(s, whole)
 		if s.empty() {
 			continue // only changes outside the lookback: the raw rows give no slice
@@ -669,31 +729,143 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	return out, nil
 }
 
+// mergeRollupParts joins the rows of the rollup read's statements
+// (fromRollup) by slice and bucket: each of rest with the lead times,
+// changes not deployed and durations of its row in leads, and with its
+// rows in severities. The statements group the same rows alike, so each
+// slice of rest is in leads.
+func mergeRollupParts(leads, rest, severities []rollupRow) []rollupRow {
+	out := make([]rollupRow, len(rest))
+	at := make(map[dims]int, len(rest))
+	for i := range rest {
+		out[i] = rest[i]
+		at[rest[i].dims] = i
+	}
+	for i := range leads {
+		j, ok := at[leads[i].dims]
+		if !ok { // cannot happen: the statements group the same rows
+			j = len(out)
+			out, at[leads[i].dims] = append(out, rollupRow{dims: leads[i].dims}), j
+		}
+		out[j].Leads, out[j].NotDeployed, out[j].Durations = leads[i].Leads, leads[i].NotDeployed, leads[i].Durations
+	}
+	for _, sv := range severities {
+		if j, ok := at[sv.dims]; ok {
+			out[j].Severities = append(out[j].Severities, sv.Severity)
+			out[j].SeverityCounts = append(out[j].SeverityCounts, sv.SeverityCount)
+		}
+	}
+	return out
+}
+
 // readRollup runs rq, a read of the rollup's tables, through cache (nil:
 // none), whose key is the statement inlined: it names the generation.
 func readRollup(ctx context.Context, conn driver.Conn, cache *RollupCache, rq chsql.Expr) ([]rollupRow, error) {
+	return readRollupParts(ctx, conn, cache, []chsql.Expr{rq}, func(parts [][]rollupRow) []rollupRow { return parts[0] })
+}
+
+// readRollupParts runs the statements parts at once, each on a connection
+// of its own, and returns their rows joined by merge, through cache (nil:
+// none) as one entry, keyed by the statements inlined.
+func readRollupParts(ctx context.Context, conn driver.Conn, cache *RollupCache, parts []chsql.Expr, merge func([][]rollupRow) []rollupRow) ([]rollupRow, error) {
 	var key string
 	if cache != nil {
-		var err error
-		if key, err = chsql.Inline(rq); err != nil {
-			return nil, err
+		var texts []string
+		for _, rq := range parts {
+			text, err := chsql.Inline(rq)
+			if err != nil {
+				return nil, err
+			}
+			texts = append(texts, text)
 		}
+		key = strings.Join(texts, "\x00")
 	}
 	return cache.rows(ctx, key, func() ([]rollupRow, error) {
-		var rows []rollupRow
-		err := query(ctx, conn, rq, func(row *rollupRow) { rows = append(rows, *row) })
-		return rows, err
+		rows := make([][]rollupRow, len(parts))
+		errs := make([]error, len(parts))
+		var wg sync.WaitGroup
+		for i, rq := range parts {
+			wg.Go(func() { rows[i], errs[i] = scanRollup(ctx, conn, rq) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		return merge(rows), nil
 	})
 }
 
+// scanRollup runs rq and returns its rows. Each column goes to the field
+// of rollupRow its name tags, and name_k to element k of an array field
+// tagged name (distStats, counts per severity).
+func scanRollup(ctx context.Context, conn driver.Conn, rq chsql.Expr) ([]rollupRow, error) {
+	text, args, err := chsql.Bind(rq)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := conn.Query(ctx, text, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	type target struct {
+		field []int // the index path of the field in rollupRow
+		elem  int   // the element of an array field; -1 for others
+	}
+	rowType := reflect.TypeFor[rollupRow]()
+	fields := map[string]reflect.StructField{}
+	for _, f := range reflect.VisibleFields(rowType) {
+		if tag := f.Tag.Get("ch"); tag != "" && tag != "-" {
+			fields[tag] = f
+		}
+	}
+	var targets []target
+	for _, c := range rs.Columns() {
+		tg := target{elem: -1}
+		if f, ok := fields[c]; ok && f.Type.Kind() != reflect.Array {
+			tg.field = f.Index
+		} else if i := strings.LastIndexByte(c, '_'); i > 0 {
+			k, err := strconv.Atoi(c[i+1:])
+			if f, ok := fields[c[:i]]; ok && err == nil && f.Type.Kind() == reflect.Array && k < f.Type.Len() {
+				tg.field, tg.elem = f.Index, k
+			}
+		}
+		if tg.field == nil {
+			return nil, fmt.Errorf("the rollup read's column %s has no field", c)
+		}
+		targets = append(targets, tg)
+	}
+	var out []rollupRow
+	dests := make([]any, len(targets))
+	for rs.Next() {
+		out = append(out, rollupRow{})
+		row := reflect.ValueOf(&out[len(out)-1]).Elem()
+		for i, tg := range targets {
+			f := row.FieldByIndex(tg.field)
+			if tg.elem >= 0 {
+				f = f.Index(tg.elem)
+			}
+			dests[i] = f.Addr().Interface()
+		}
+		if err := rs.Scan(dests...); err != nil {
+			return nil, err
+		}
+	}
+	return out, rs.Err()
+}
+
 // rollupSource is the FROM item and the start of the WHERE of a read of
-// table (kpi_daily, kpi_window_daily) of generation r over q's days. For
+// table (kpi_daily, kpi_window_daily) of generation r over q's days, with
+// arrayJoin (an ARRAY JOIN clause, or "") after the FROM item. For
 // ranges read each as its own (Query.ranges), a day's row stands once for
 // each range that holds it, with the range's index (r_index), start as
 // the bucket's text (r_start) and bounds in Unix seconds (r_from, r_to).
-func (q Query) rollupSource(table string, r Rollup) chsql.Expr {
+func (q Query) rollupSource(table string, r Rollup, arrayJoin string) chsql.Expr {
+	if arrayJoin != "" {
+		arrayJoin = " " + arrayJoin
+	}
 	if q.ranges == nil {
-		return chsql.SQL(table+" WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)", r.Generation, at(q.From), at(q.To))
+		return chsql.SQL(table+arrayJoin+" WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)", r.Generation, at(q.From), at(q.To))
 	}
 	var from, to []string
 	for _, rg := range q.ranges {
@@ -704,7 +876,7 @@ func (q Query) rollupSource(table string, r Rollup) chsql.Expr {
 			SELECT *, arrayJoin(arrayFilter(i -> toInt64(day) * 86400 >= `+starts+`[i] AND toInt64(day) * 86400 < `+ends+`[i], arrayEnumerate(`+starts+`))) AS r_index,
 				`+starts+`[r_index] AS r_from, `+ends+`[r_index] AS r_to, toString(toDateTime(r_from, 'UTC')) AS r_start
 			FROM `+table+` WHERE generation = ? AND day >= toDate(?) AND day < toDate(?)
-		) WHERE 1`, r.Generation, at(q.From), at(q.To))
+		)`+arrayJoin+` WHERE 1`, r.Generation, at(q.From), at(q.To))
 }
 
 // andAll is " AND e" for each of es.
@@ -783,7 +955,7 @@ func (q Query) patchTallySQL(end chsql.Expr) chsql.Expr {
 		sumForEach(patch_due_closed) AS v_patch_due, [?] AS v_patch_due_open, sumForEach(patch_good) AS v_patch_good,
 		sum(patch_failed) AS v_patch_failed, sum(patch_with_outcome) AS v_patch_outcomes,
 		sum(arrayCount(d -> d < ?, patch_unapplied_due)) AS v_patch_overdue,
-		arraySort(groupArrayArray(patch_latency)) AS s_patch_latency`, chsql.Join(", ", open...), end)
+		groupArrayArray(patch_latency) AS s_patch_latency`, chsql.Join(", ", open...), end)
 }
 
 // figures sets the patch KPIs of s from p. Without targets it sets
@@ -866,3 +1038,16 @@ func sliceValues(s *Summary, q Query) []string {
 	}
 	return vals
 }
+
+// elements are the first n elements of the array column name, as the
+// columns name_0 to name_(n-1) (scanRollup).
+func elements(name string, n int) string {
+	var cols []string
+	for i := range n {
+		cols = append(cols, name+"["+strconv.Itoa(i+1)+"] AS "+name+"_"+strconv.Itoa(i))
+	}
+	return strings.Join(cols, ", ")
+}
+
+// dist is the sample these statistics are of.
+func (s distStats) dist() dist { return dist{stats: s[:]} }

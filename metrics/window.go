@@ -176,7 +176,7 @@ func writeWindows(ctx context.Context, conn driver.Conn, q Query, gen uint64, lo
 // cache as the rollup read is.
 func windowsFromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, cols, group chsql.Expr, get func([]string) *Summary) error {
 	wq := chsql.SQL(`SELECT ?sum(deployments) AS w_deployments, sum(outside) AS w_outside, sum(in_freeze) AS w_in_freeze, sum(fixes) AS w_fixes
-		FROM ???`, cols, q.rollupSource("kpi_window_daily", r), andAll(q.filters()), group)
+		FROM ???`, cols, q.rollupSource("kpi_window_daily", r, ""), andAll(q.filters()), group)
 	rows, err := readRollup(ctx, conn, q.Cache, wq)
 	if err != nil {
 		return fmt.Errorf("deployments outside window, from the rollup: %w", err)

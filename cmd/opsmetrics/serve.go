@@ -204,7 +204,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		o.Catalog = services.Catalog
 	}
 	if on["api"] {
-		ast, err := store.Connect(cfg.ClickHouse, cfg.API.MaxConcurrent+1)
+		// A request's rollup read runs three statements at once
+		// (metrics.Summaries), so each running request may hold three.
+		ast, err := store.Connect(cfg.ClickHouse, 3*cfg.API.MaxConcurrent+1)
 		if err != nil {
 			return err
 		}
