@@ -148,7 +148,7 @@ func panelRollupSQL(kpi string, o PanelOptions) (string, error) {
 			return "", err
 		}
 		return o.median("t", "x", "1", `(SELECT toDateTime(day, 'UTC') AS t, service,
-			arrayJoin(arrayFilter((l, st) -> st >= `+since+` AND st < `+o.To+`, leads, lead_starts)) AS x FROM `+days+`)`), nil
+			arrayJoin(arrayFilter((l, st) -> st >= `+since+` AND st < `+o.To+`, arrayConcat(leads, leads_far), arrayConcat(lead_starts, lead_far_starts))) AS x FROM `+days+`)`), nil
 	case PanelRecoveryTime:
 		return o.median("t", "x", sample, `(SELECT toDateTime(day, 'UTC') AS t, service,
 			arrayJoin(arrayConcat([nan], recoveries)) AS x FROM `+days+` AND failed > 0)`), nil
@@ -250,7 +250,7 @@ func PanelPeriodsSQL(kpis []string, periods [][2]string, o PanelOptions) (string
 				if err != nil {
 					return "", err
 				}
-				expr = median("arrayFilter((l, st) -> st >= "+since+" AND st < "+po.To+", leads, lead_starts)", in)
+				expr = median("arrayFilter((l, st) -> st >= "+since+" AND st < "+po.To+", arrayConcat(leads, leads_far), arrayConcat(lead_starts, lead_far_starts))", in)
 			case PanelRecoveryTime:
 				expr = median("recoveries", in)
 			case PanelMTTR, PanelMTTD, PanelMTTA:

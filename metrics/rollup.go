@@ -60,7 +60,10 @@ type Rollup struct {
 	Rows uint64
 	// WindowKey names the change calendar and service tiers whose counts
 	// it holds (windowKey); empty when it was built without a calendar.
+	// LeadSplit is how long before its day a change may have started and
+	// its lead time still be kept in kpi_daily.leads (splitLeads).
 	WindowKey string
+	LeadSplit time.Duration
 }
 
 // rollupOutputs are the tables a build writes a generation of.
@@ -72,8 +75,8 @@ var rollupTables = []string{"deployment_events", "incident_events", "change_even
 // rollupFormat is the version of what a build writes: a rollup of an
 // older format (before the migration that added what this one writes) is
 // never read, and the next build replaces it. 2: migrations 10 and 11;
-// 3: migration 16.
-const rollupFormat = 3
+// 3: migration 16; 4: migration 18.
+const rollupFormat = 4
 
 // rollupParams names the definitions a rollup is built for; a query with
 // other ones reads the raw rows. The lookback and DORA levels apply when
@@ -107,14 +110,15 @@ func fingerprint(ctx context.Context, conn driver.Conn) (string, error) {
 func latestRollup(ctx context.Context, conn driver.Conn, params string) (Rollup, bool, error) {
 	var r Rollup
 	var took float64
-	var n uint64
+	var n, split uint64
 	err := conn.QueryRow(ctx, `SELECT count(), argMax(generation, generation), argMax(fingerprint, generation),
-			argMax(built_at, generation), argMax(took_seconds, generation), argMax(rows, generation), argMax(window_key, generation)
-		FROM kpi_rollups WHERE params = ?`, params).Scan(&n, &r.Generation, &r.Fingerprint, &r.BuiltAt, &took, &r.Rows, &r.WindowKey)
+			argMax(built_at, generation), argMax(took_seconds, generation), argMax(rows, generation), argMax(window_key, generation),
+			argMax(lead_split, generation)
+		FROM kpi_rollups WHERE params = ?`, params).Scan(&n, &r.Generation, &r.Fingerprint, &r.BuiltAt, &took, &r.Rows, &r.WindowKey, &split)
 	if err != nil {
 		return Rollup{}, false, fmt.Errorf("read the KPI rollups: %w", err)
 	}
-	r.Params, r.Took = params, time.Duration(took*float64(time.Second))
+	r.Params, r.Took, r.LeadSplit = params, time.Duration(took*float64(time.Second)), time.Duration(split)*time.Second
 	return r, n > 0, nil
 }
 
@@ -167,7 +171,7 @@ var rollupSettings = clickhouse.Settings{"max_query_size": 64 << 20}
 func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp string) (Rollup, error) {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(rollupSettings))
 	start := time.Now().UTC().Truncate(time.Second)
-	r := Rollup{Generation: uint64(time.Now().UnixNano()), Params: params, Fingerprint: fp, BuiltAt: start}
+	r := Rollup{Generation: uint64(time.Now().UnixNano()), Params: params, Fingerprint: fp, BuiltAt: start, LeadSplit: q.lookback()}
 	lo, hi, found, err := dataDays(ctx, conn)
 	if err != nil {
 		return Rollup{}, err
@@ -192,7 +196,7 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 			rows[k] = &Summary{Slice: map[Dimension]string{Service: vals[0], Team: vals[1], Environment: vals[2]}, Bucket: &b}
 		}
 	}
-	err = writeRollup(ctx, conn, q, r.Generation, rows, patches)
+	err = writeRollup(ctx, conn, q, r, rows, patches)
 	if err == nil && found {
 		err = writeAttributions(ctx, conn, r.Generation, lo, hi, q.gap())
 	}
@@ -208,8 +212,9 @@ func buildRollup(ctx context.Context, conn driver.Conn, q Query, params, fp stri
 		return Rollup{}, err
 	}
 	r.Rows, r.Took = uint64(len(rows)), time.Since(start)
-	err = conn.Exec(ctx, `INSERT INTO kpi_rollups (generation, params, fingerprint, built_at, took_seconds, rows, window_key)
-		SELECT toUInt64(?), ?, ?, toDateTime(?, 'UTC'), toFloat64(?), toUInt64(?), ?`, r.Generation, params, fp, start.Unix(), r.Took.Seconds(), r.Rows, r.WindowKey)
+	err = conn.Exec(ctx, `INSERT INTO kpi_rollups (generation, params, fingerprint, built_at, took_seconds, rows, window_key, lead_split)
+		SELECT toUInt64(?), ?, ?, toDateTime(?, 'UTC'), toFloat64(?), toUInt64(?), ?, toUInt64(?)`, r.Generation, params, fp, start.Unix(), r.Took.Seconds(), r.Rows, r.WindowKey,
+		int64(r.LeadSplit/time.Second))
 	if err != nil {
 		return Rollup{}, fmt.Errorf("commit the KPI rollup: %w", err)
 	}
@@ -290,7 +295,8 @@ var rollupColumns = []string{"generation", "day", "service", "team", "environmen
 	"leads", "lead_starts", "not_deployed", "recoveries", "unrecovered",
 	"patch_ids", "patch_severities", "patch_released", "patch_applied", "patch_outcomes",
 	"patch_failed", "patch_with_outcome", "patch_due_closed", "patch_good", "patch_open_due", "patch_open_sev",
-	"patch_unapplied_due", "patch_latency", "patch_targets"}
+	"patch_unapplied_due", "patch_latency", "patch_targets",
+	"leads_far", "lead_far_starts", "patch_count", "patch_advisories"}
 
 // patchDay is what the rollup keeps of a day's patch targets for the
 // patch KPIs (migration 10), judged by the deadlines of its definitions:
@@ -346,7 +352,7 @@ func (q Query) patchDay(t *patchTuples) patchDay {
 	return p
 }
 
-func writeRollup(ctx context.Context, conn driver.Conn, q Query, gen uint64, rows map[string]*Summary, patches map[string]*patchTuples) error {
+func writeRollup(ctx context.Context, conn driver.Conn, q Query, ru Rollup, rows map[string]*Summary, patches map[string]*patchTuples) error {
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO kpi_daily ("+strings.Join(rollupColumns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("write the KPI rollup: %w", err)
@@ -364,12 +370,14 @@ func writeRollup(ctx context.Context, conn driver.Conn, q Query, gen uint64, row
 		}
 		pd := q.patchDay(p)
 		r := s.raw
-		err := batch.Append(gen, *s.Bucket, s.Slice[Service], s.Slice[Team], s.Slice[Environment],
+		leads, starts, far, farStarts := splitLeads(*s.Bucket, ru.LeadSplit, r.leads.xs, r.starts)
+		err := batch.Append(ru.Generation, *s.Bucket, s.Slice[Service], s.Slice[Team], s.Slice[Environment],
 			s.Deployments, s.SuccessfulDeploys, s.FailedDeployments, s.ReworkDeployments, nonNil(r.durations.xs),
 			s.Incidents, s.UnresolvedIncidents, nonNil(r.mttr.xs), nonNil(r.mttd.xs), nonNil(r.mtta.xs), nonNil(r.mttrImpact.xs), nonNil(sevs), nonNil(counts),
-			nonNil(r.leads.xs), nonNil(r.starts), s.ChangesNotDeployed, nonNil(r.recoveries.xs), s.Unrecovered,
+			leads, starts, s.ChangesNotDeployed, nonNil(r.recoveries.xs), s.Unrecovered,
 			nonNil(p.IDs), nonNil(p.Severities), nonNil(p.Released), nonNil(p.Applied), nonNil(p.Outcomes),
-			pd.failed, pd.withOutcome, pd.dueClosed, pd.good, pd.openDue, pd.openSev, pd.unappliedDue, pd.latency, nonNil(p.Targets))
+			pd.failed, pd.withOutcome, pd.dueClosed, pd.good, pd.openDue, pd.openSev, pd.unappliedDue, pd.latency, nonNil(p.Targets),
+			far, farStarts, uint64(len(p.IDs)), distinct(p.IDs))
 		if err != nil {
 			return fmt.Errorf("write the KPI rollup: %w", err)
 		}
@@ -378,6 +386,32 @@ func writeRollup(ctx context.Context, conn driver.Conn, q Query, gen uint64, row
 		return fmt.Errorf("write the KPI rollup: %w", err)
 	}
 	return nil
+}
+
+// splitLeads splits the lead times of a day's row (day, its start) by the
+// starts of their changes: near are those that started at most split
+// before the day and before its end, which every read of the day with a
+// lookback of split or more counts (a range holding the day starts at or
+// before it and ends at or after its end); far are the others, whose
+// starts each read judges (fromRollup).
+func splitLeads(day time.Time, split time.Duration, leads []float64, starts []time.Time) (near []float64, nearStarts []time.Time, far []float64, farStarts []time.Time) {
+	near, nearStarts, far, farStarts = []float64{}, []time.Time{}, []float64{}, []time.Time{}
+	from, to := day.Add(-split), day.Add(24*time.Hour)
+	for i, l := range leads {
+		if st := starts[i]; !st.Before(from) && st.Before(to) {
+			near, nearStarts = append(near, l), append(nearStarts, st)
+		} else {
+			far, farStarts = append(far, l), append(farStarts, st)
+		}
+	}
+	return near, nearStarts, far, farStarts
+}
+
+// distinct is xs without repeats, sorted.
+func distinct(xs []string) []string {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return nonNil(slices.Compact(out))
 }
 
 // writeAttributions writes generation gen of kpi_attributions: every
@@ -575,13 +609,23 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	// the range, and before its end (leadTimeSource). Ranges read each as
 	// its own (Query.ranges) judge that, and patch deadlines, by the range
 	// of the row.
-	leads := chsql.SQL("arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray(leads), groupArrayArray(lead_starts)) AS s_leads",
-		at(q.From.Add(-lookback)), at(q.To))
+	// The lead times kept as near (splitLeads) count without their starts
+	// when the lookback is at least the build's split.
+	filter := func(leads, starts string) chsql.Expr {
+		if q.ranges != nil {
+			return chsql.SQL("groupArrayArray(arrayFilter((l, st) -> toInt64(st) >= r_from - ? AND toInt64(st) < r_to, "+leads+", "+starts+"))",
+				int64(lookback/time.Second))
+		}
+		return chsql.SQL("arrayFilter((l, st) -> st >= ? AND st < ?, groupArrayArray("+leads+"), groupArrayArray("+starts+"))", at(q.From.Add(-lookback)), at(q.To))
+	}
+	near := filter("leads", "lead_starts")
+	if lookback >= r.LeadSplit {
+		near = chsql.SQL("groupArrayArray(leads)")
+	}
+	leads := chsql.SQL("arrayConcat(?, ?) AS s_leads", near, filter("leads_far", "lead_far_starts"))
 	end := chsql.SQL("?", q.To.Unix())
 	if q.ranges != nil {
 		end = chsql.Raw("r_to")
-		leads = chsql.SQL("groupArrayArray(arrayFilter((l, st) -> toInt64(st) >= r_from - ? AND toInt64(st) < r_to, leads, lead_starts)) AS s_leads",
-			int64(lookback/time.Second))
 	}
 	// The read is three statements over the same rows, grouped alike, run
 	// at once: one would run on one core, as 18.16 reads the few granules
@@ -951,7 +995,7 @@ func (q Query) patchTallySQL(end chsql.Expr) chsql.Expr {
 	for k := range Severities {
 		open = append(open, chsql.SQL("sum(arrayCount((d, s) -> s = ? AND d < ?, patch_open_due, patch_open_sev))", k, end))
 	}
-	return chsql.SQL(`sum(length(patch_ids)) AS v_patches, uniqExactArray(patch_ids) AS v_advisories,
+	return chsql.SQL(`sum(patch_count) AS v_patches, uniqExactArray(patch_advisories) AS v_advisories,
 		sumForEach(patch_due_closed) AS v_patch_due, [?] AS v_patch_due_open, sumForEach(patch_good) AS v_patch_good,
 		sum(patch_failed) AS v_patch_failed, sum(patch_with_outcome) AS v_patch_outcomes,
 		sum(arrayCount(d -> d < ?, patch_unapplied_due)) AS v_patch_overdue,

@@ -181,8 +181,8 @@ func compareWithOracle(t *testing.T, st *store.Store, end time.Time, names ...st
 // the message in it); some
 // incidents are resolved days later, by a message that comes in the last
 // batch; some changes are merged after their deployment (the merge comes
-// later, in its own message); and some new incidents name a failed
-// deployment as their cause, late.
+// later, in its own message), and some were authored months before; and
+// some new incidents name a failed deployment as their cause, late.
 func oracleStream(t *testing.T, seed uint64, end time.Time, batches int) [][]*event.Event {
 	t.Helper()
 	var evs []*event.Event
@@ -226,6 +226,12 @@ func oracleStream(t *testing.T, seed uint64, end time.Time, batches int) [][]*ev
 			late := *e.Change
 			late.AuthoredAt, late.MergedAt = time.Time{}, c.AuthoredAt.Add(time.Duration(2+rng.IntN(72))*time.Hour)
 			extra(b+1+rng.IntN(3), &event.Event{Kind: event.KindChange, Time: late.MergedAt, Change: &late})
+		}
+		if e.Kind == event.KindChange && !e.Change.AuthoredAt.IsZero() && rng.Float64() < 0.03 {
+			// A change from a stale branch, authored months before.
+			c := *e.Change
+			c.AuthoredAt = c.AuthoredAt.AddDate(0, 0, -95-rng.IntN(60))
+			e = &event.Event{Kind: e.Kind, ID: e.ID, Time: e.Time, Encoding: e.Encoding, Change: &c}
 		}
 		if rng.Float64() < 0.1 {
 			b += 1 + rng.IntN(3)
@@ -299,6 +305,82 @@ func TestRollupMatchesOracle(t *testing.T) {
 				t.Error("a replay changed a figure")
 			}
 		})
+	}
+}
+
+// TestRollupLeadSplit: a build keeps the lead times of changes that
+// started within its lookback before their day as near, which reads with
+// at least that lookback count without their starts, and the others
+// (stale branches, merges after the deployment's day) as far. Reads with
+// lookbacks shorter than, equal to and longer than the build's equal the
+// raw rows, with changes counted from their authoring and from their
+// merge.
+func TestRollupLeadSplit(t *testing.T) {
+	ctx := context.Background()
+	end := time.Now().UTC().Truncate(24 * time.Hour)
+	st := testenv.Store(t, testenv.Database(t))
+	for _, b := range oracleStream(t, 13, end, 3) {
+		writeEvents(t, st, b)
+	}
+	const day = 24 * time.Hour
+	// Changes that started about the build's lookback (20 days) before
+	// their deployment's day: either side of a read's bound on the first
+	// day of its range with that lookback.
+	deployed := end.AddDate(0, 0, -5).Add(15 * time.Hour)
+	var edge []*event.Event
+	var ids []string
+	for i, before := range []time.Duration{20*day - time.Hour, 20*day + 15*time.Hour - time.Second, 20*day + 15*time.Hour + time.Second, 21*day + time.Hour} {
+		id := fmt.Sprintf("edge-change-%d", i)
+		ids = append(ids, id)
+		edge = append(edge, &event.Event{ID: "ev-" + id, Kind: event.KindChange, Time: deployed.Add(-before),
+			Change: &event.Change{ID: id, Service: "edge", Team: "edge", AuthoredAt: deployed.Add(-before), MergedAt: deployed.Add(-before)}})
+	}
+	edge = append(edge, &event.Event{ID: "ev-edge-deploy", Kind: event.KindDeployment, Time: deployed, Deployment: &event.Deployment{
+		ID: "edge-deploy", Service: "edge", Team: "edge", Environment: "production", StartedAt: deployed.Add(-10 * time.Minute),
+		FinishedAt: deployed, Status: event.DeploymentSuccess, Changes: ids}})
+	writeEvents(t, st, edge)
+	for _, merge := range []bool{false, true} {
+		build := metrics.Query{LeadTimeLookback: 20 * day, LeadTimeFromMerge: merge}
+		r, built, err := metrics.RefreshRollup(ctx, st.Conn(), build)
+		if err != nil || !built || r.LeadSplit != 20*day {
+			t.Fatalf("merge %v: build %+v, built %v, %v; want one with a split of 20 days", merge, r, built, err)
+		}
+		near := testenv.Count(t, st, fmt.Sprintf("SELECT sum(length(leads)) FROM kpi_daily WHERE generation = %d", r.Generation))
+		far := testenv.Count(t, st, fmt.Sprintf("SELECT sum(length(leads_far)) FROM kpi_daily WHERE generation = %d", r.Generation))
+		if near == 0 || far == 0 {
+			t.Fatalf("merge %v: %d near and %d far lead times: the case checks nothing", merge, near, far)
+		}
+		var reads []metrics.Query
+		for _, lookback := range []time.Duration{2 * day, 20 * day, 90 * day, 200 * day} {
+			for _, by := range [][]metrics.Dimension{nil, {metrics.Service}} {
+				reads = append(reads, metrics.Query{From: end.AddDate(0, 0, -25), To: end.AddDate(0, 0, -1), By: by,
+					LeadTimeLookback: lookback, LeadTimeFromMerge: merge})
+			}
+		}
+		for _, from := range []int{-5, -4} { // the edge deployment's day first, then the day after
+			reads = append(reads, metrics.Query{From: end.AddDate(0, 0, from), To: end.AddDate(0, 0, -1), By: []metrics.Dimension{metrics.Service},
+				LeadTimeLookback: 20 * day, LeadTimeFromMerge: merge})
+		}
+		for _, q := range reads {
+			raw := q
+			raw.RollupMaxAge = -1
+			want, err := metrics.Summaries(ctx, st.Conn(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := metrics.Summaries(ctx, st.Conn(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 || got[0].AsOf == nil {
+				t.Fatalf("merge %v, %v from %v, lookback %v: not read from the rollup", merge, q.By, q.From, q.LeadTimeLookback)
+			}
+			for _, s := range got {
+				s.AsOf = nil
+			}
+			name := fmt.Sprintf("merge %v, %v from %s, lookback %v", merge, q.By, q.From.Format(time.DateOnly), q.LeadTimeLookback)
+			sameSummaries(t, name, got, want)
+		}
 	}
 }
 

@@ -488,6 +488,21 @@ var migrations = []migration{
 		// until merges rewrite them.
 		`ALTER TABLE event_ids ADD COLUMN id_hash UInt64 DEFAULT cityHash64(event_id)`,
 	}},
+	{18, "KPI rollup: lead times split by start, patch counts and advisories", []string{
+		// A build of format 4 keeps in leads and lead_starts only the lead
+		// times whose change started within kpi_rollups.lead_split
+		// seconds before the day and before its end, which every read with
+		// a lookback at least that long counts without looking at the
+		// start; the others go to leads_far and lead_far_starts.
+		`ALTER TABLE kpi_daily ADD COLUMN leads_far Array(Float64)`,
+		`ALTER TABLE kpi_daily ADD COLUMN lead_far_starts Array(DateTime('UTC'))`,
+		`ALTER TABLE kpi_rollups ADD COLUMN lead_split UInt64`,
+		// The day's patch targets, counted, and its distinct patch ids,
+		// so that a read counts the targets and advisories without
+		// reading patch_ids (a string a target).
+		`ALTER TABLE kpi_daily ADD COLUMN patch_count UInt64`,
+		`ALTER TABLE kpi_daily ADD COLUMN patch_advisories Array(String)`,
+	}},
 }
 
 // legacyClaims claims every event stored before migration 5, as "legacy"
