@@ -92,6 +92,13 @@ func (l Limits) withDefaults() Limits {
 		QueueTimeout: cmp.Or(l.QueueTimeout, d.QueueTimeout), MaxRows: cmp.Or(l.MaxRows, d.MaxRows)}
 }
 
+// Connections is how many ClickHouse connections the API needs: each
+// running request may hold metrics.RollupStatements at once (a KPI read
+// of the rollup), and one is left for the rest.
+func (l Limits) Connections() int {
+	return metrics.RollupStatements*l.withDefaults().MaxConcurrent + 1
+}
+
 // WriteTimeout is the HTTP write timeout that lets a request wait for its
 // turn and run to its query timeout.
 func (l Limits) WriteTimeout() time.Duration {

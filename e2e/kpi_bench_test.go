@@ -454,7 +454,7 @@ type apiFigures struct {
 // or months (heavy) before end, for d, with the API's default limits, and
 // returns their latencies and how many failed (the goal is none).
 func apiReads(b *testing.B, dsn string, end time.Time, service string, cache *metrics.RollupCache, n int, d time.Duration) apiFigures {
-	st, err := store.Connect(dsn, api.DefaultLimits.MaxConcurrent+1)
+	st, err := store.Connect(dsn, api.DefaultLimits.Connections())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -376,7 +376,7 @@ func apiOverload(t *testing.T, rc reliabilityConfig, tab *figures, dsn string) {
 	if n := testenv.Count(t, st, "SELECT count() FROM deployments"); n == 0 {
 		t.Fatal("no deployments stored: the crash storm stored nothing to query")
 	}
-	apiStore, err := store.Connect(dsn, api.DefaultLimits.MaxConcurrent+1)
+	apiStore, err := store.Connect(dsn, api.DefaultLimits.Connections())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,10 @@ type Rollup struct {
 	LeadSplit time.Duration
 }
 
+// RollupStatements is how many statements a read of the rollup runs at
+// once (fromRollup), each on a connection of its own.
+const RollupStatements = 3
+
 // rollupOutputs are the tables a build writes a generation of.
 var rollupOutputs = []string{"kpi_daily", "kpi_attributions", "kpi_window_daily", "kpi_window_deployments"}
 
@@ -542,40 +546,38 @@ type rollupRow struct {
 // around the 90th percentile, and its sum.
 type distStats [6]float64
 
-// rollupDist is the distStats of the sample s, an array column, as the
-// columns alias_0 to alias_5. Only these cross the wire, however large the
-// sample.
+// rollupDist is the distStats of the sample s, an array column in any
+// order, as the columns alias_0 to alias_5. Only these cross the wire,
+// however large the sample.
 //
-// Unless sorted, s may be in any order and the values at the ranks are
-// selected, not sorted for: quantileExact(p) is the value at rank floor(p
-// × size) (from 0, by nth_element, in 18.16 as in current releases), and
-// the ranks dist.quantile needs, i = floor(p × (n − 1)) and i + 1, are
-// that rank of s with sentinels added: one −inf (i) or one +inf (i + 1)
-// for the median, nine −inf (i) or eight −inf and one +inf (i + 1) for
+// Sorted, the values at the ranks dist.quantile needs, i = floor(p × (n −
+// 1)) and i + 1, are picked from the sorted sample. Selected, they are
+// quantileExact(p), the value at rank floor(p × size) (from 0, by
+// nth_element, in 18.16 as in current releases), of the sample with
+// sentinels added: one −inf (rank i) or one +inf (rank i + 1) for the
+// median, nine −inf (rank i) or eight −inf and one +inf (rank i + 1) for
 // the 90th percentile, since floor(0.5 × (n + 1)) − 1 = floor(0.5 × (n −
-// 1)) and floor(0.9 × (n + 9)) − 9 = floor(0.9 × (n − 1)). That costs
-// less than a sort for the samples of hundreds or more per slice (lead
-// times, durations, patch latencies), and more for the incident families
-// of a few, which come sorted (docs/benchmarks.md, 2026-12-04).
-func rollupDist(s, alias string, sorted bool) string {
+// 1)) and floor(0.9 × (n + 9)) − 9 = floor(0.9 × (n − 1)). Selecting
+// costs less than 18.16's sort for samples of hundreds or more per slice,
+// and more for a few (docs/benchmarks.md, 2026-12-04 (morning)).
+func rollupDist(s, alias string, selected bool) string {
 	n := "length(" + s + ")"
 	var lo50, hi50, lo90, hi90 string
-	if sorted {
-		at := func(p string) (string, string) {
-			i := "toInt64(floor(" + p + " * (" + n + " - 1))) + 1"
-			return s + "[" + i + "]", s + "[least(" + i + " + 1, toInt64(" + n + "))]"
-		}
-		lo50, hi50 = at("0.5")
-		lo90, hi90 = at("0.9")
-		lo50, hi50 = "if("+n+" = 0, 0., "+lo50+")", "if("+n+" = 0, 0., "+hi50+")"
-		lo90, hi90 = "if("+n+" = 0, 0., "+lo90+")", "if("+n+" = 0, 0., "+hi90+")"
-	} else {
+	if selected {
 		neg := func(k int) string { return strings.Repeat("-inf, ", k) }
 		at := func(p, pad string) string {
 			return "arrayReduce('quantileExact(" + p + ")', arrayConcat(" + s + ", [" + strings.TrimSuffix(pad, ", ") + "]))"
 		}
 		lo50, lo90 = "if("+n+" = 0, 0., "+at("0.5", neg(1))+")", "if("+n+" = 0, 0., "+at("0.9", neg(9))+")"
 		hi50, hi90 = "if("+n+" <= 1, "+lo50+", "+at("0.5", "inf")+")", "if("+n+" <= 1, "+lo90+", "+at("0.9", neg(8)+"inf")+")"
+	} else {
+		sorted := "arraySort(" + s + ")"
+		at := func(p string) (string, string) {
+			i := "toInt64(floor(" + p + " * (" + n + " - 1))) + 1"
+			return "if(" + n + " = 0, 0., " + sorted + "[" + i + "])", "if(" + n + " = 0, 0., " + sorted + "[least(" + i + " + 1, toInt64(" + n + "))])"
+		}
+		lo50, hi50 = at("0.5")
+		lo90, hi90 = at("0.9")
 	}
 	cols := []string{"toFloat64(" + n + ")", lo50, hi50, lo90, hi90, "arraySum(" + s + ")"}
 	for i := range cols {
@@ -634,27 +636,33 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	// slice and severity, another (arrays of strings are the slowest to
 	// scan); the rest the third. Their rows are joined by slice
 	// (mergeRollupParts).
+	//
+	// The large samples are selected rather than sorted (rollupDist) when
+	// a slice joins many rows of the rollup: a slice of one service and a
+	// day holds a few samples, one of one service over a quarter a few
+	// hundred, where both cost about the same.
+	large := !slices.Contains(q.By, Service) && q.Step != StepDay
 	source := chsql.SQL("?? ?", q.rollupSource("kpi_daily", r, ""), andAll(q.filters()), group)
-	leadsPart := chsql.SQL(`SELECT `+strings.Join(outer, "")+rollupDist("s_leads", "v_leads", false)+`, v_not_deployed,
-		`+rollupDist("s_durations", "v_durations", false)+`
+	leadsPart := chsql.SQL(`SELECT `+strings.Join(outer, "")+rollupDist("s_leads", "v_leads", large)+`, v_not_deployed,
+		`+rollupDist("s_durations", "v_durations", large)+`
 		FROM (
 			SELECT ??, sum(not_deployed) AS v_not_deployed, groupArrayArray(durations) AS s_durations
 			FROM ?
 		)`, cols, leads, source)
 	restPart := chsql.SQL(`SELECT `+strings.Join(outer, "")+`v_deployments, v_successful, v_days, v_failed, v_rework,
-		v_incidents, v_unresolved, `+rollupDist("s_mttr", "v_mttr", true)+`, `+rollupDist("s_mttd", "v_mttd", true)+`,
-		`+rollupDist("s_mtta", "v_mtta", true)+`, `+rollupDist("s_mttr_impact", "v_mttr_impact", true)+`,
-		`+rollupDist("s_recoveries", "v_recoveries", true)+`, v_unrecovered,
+		v_incidents, v_unresolved, `+rollupDist("s_mttr", "v_mttr", false)+`, `+rollupDist("s_mttd", "v_mttd", false)+`,
+		`+rollupDist("s_mtta", "v_mtta", false)+`, `+rollupDist("s_mttr_impact", "v_mttr_impact", false)+`,
+		`+rollupDist("s_recoveries", "v_recoveries", false)+`, v_unrecovered,
 		v_patches, v_advisories, `+elements("v_patch_due", 5)+`, `+elements("v_patch_due_open", 5)+`, `+elements("v_patch_good", 5)+`,
 		v_patch_failed, v_patch_outcomes, v_patch_overdue,
-		`+rollupDist("s_patch_latency", "v_patch_latency", false)+`
+		`+rollupDist("s_patch_latency", "v_patch_latency", large)+`
 		FROM (
 			SELECT ?sum(deployments) AS v_deployments, sum(successful) AS v_successful,
 				uniqExactIf(day, successful > 0) AS v_days, sum(failed) AS v_failed, sum(rework) AS v_rework,
 				sum(incidents) AS v_incidents, sum(unresolved) AS v_unresolved,
-				arraySort(groupArrayArray(mttr)) AS s_mttr, arraySort(groupArrayArray(mttd)) AS s_mttd,
-				arraySort(groupArrayArray(mtta)) AS s_mtta, arraySort(groupArrayArray(mttr_impact)) AS s_mttr_impact,
-				arraySort(groupArrayArray(recoveries)) AS s_recoveries, sum(unrecovered) AS v_unrecovered,
+				groupArrayArray(mttr) AS s_mttr, groupArrayArray(mttd) AS s_mttd,
+				groupArrayArray(mtta) AS s_mtta, groupArrayArray(mttr_impact) AS s_mttr_impact,
+				groupArrayArray(recoveries) AS s_recoveries, sum(unrecovered) AS v_unrecovered,
 				?
 			FROM ?
 		)`, cols, q.patchTallySQL(end), source)
@@ -670,7 +678,8 @@ func fromRollup(ctx context.Context, conn driver.Conn, q Query, r Rollup, levels
 	}
 	sevPart := chsql.SQL("SELECT ?sev AS v_severity, sum(cnt) AS v_severity_count FROM ?? ?", cols,
 		q.rollupSource("kpi_daily", r, "ARRAY JOIN severities AS sev, severity_counts AS cnt"), andAll(q.filters()), sevGroup)
-	rows, err := readRollupParts(ctx, conn, q.Cache, []chsql.Expr{leadsPart, restPart, sevPart}, func(parts [][]rollupRow) []rollupRow {
+	parts := [RollupStatements]chsql.Expr{leadsPart, restPart, sevPart}
+	rows, err := readRollupParts(ctx, conn, q.Cache, parts[:], func(parts [][]rollupRow) []rollupRow {
 		return mergeRollupParts(parts[0], parts[1], parts[2])
 	})
 	if err != nil {

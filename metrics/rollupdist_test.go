@@ -39,22 +39,21 @@ func TestRollupDistMatchesQuantile(t *testing.T) {
 			}
 		}
 	}
-	for _, sorted := range []bool{false, true} {
+	for _, selected := range []bool{true, false} {
 		for _, xs := range samples {
 			lit := make([]string, len(xs))
 			for j, x := range xs {
 				lit[j] = strconv.FormatFloat(x, 'g', -1, 64)
 			}
-			s := "CAST([" + strings.Join(lit, ", ") + "] AS Array(Float64))"
-			if sorted {
-				s = "arraySort(" + s + ")"
-			}
+			// Materialized, as the rollup's arrays are: 18.16 indexes a
+			// constant array's sort wrongly (0) by an Int64 expression.
+			s := "materialize(CAST([" + strings.Join(lit, ", ") + "] AS Array(Float64)))"
 			var got distStats
 			dests := make([]any, len(got))
 			for i := range got {
 				dests[i] = &got[i]
 			}
-			if err := st.Conn().QueryRow(ctx, "SELECT "+rollupDist("s", "v", sorted)+" FROM (SELECT "+s+" AS s)").Scan(dests...); err != nil {
+			if err := st.Conn().QueryRow(ctx, "SELECT "+rollupDist("s", "v", selected)+" FROM (SELECT "+s+" AS s)").Scan(dests...); err != nil {
 				t.Fatal(err)
 			}
 			d := got.dist()
@@ -66,14 +65,14 @@ func TestRollupDistMatchesQuantile(t *testing.T) {
 			}
 			for _, p := range []float64{0.5, 0.9} {
 				if g, w := show(d.quantile(p)), show(quantile(xs, p)); g != w {
-					t.Errorf("sorted %v, n %d: quantile %v %s, want %s", sorted, len(xs), p, g, w)
+					t.Errorf("selected %v, n %d: quantile %v %s, want %s", selected, len(xs), p, g, w)
 				}
 			}
 			if g, w := show(d.mean()), show(mean(xs)); g != w {
-				t.Errorf("sorted %v, n %d: mean %s, want %s", sorted, len(xs), g, w)
+				t.Errorf("selected %v, n %d: mean %s, want %s", selected, len(xs), g, w)
 			}
 			if d.len() != len(xs) {
-				t.Errorf("sorted %v: size %d, want %d", sorted, d.len(), len(xs))
+				t.Errorf("selected %v: size %d, want %d", selected, d.len(), len(xs))
 			}
 		}
 	}

@@ -204,9 +204,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		o.Catalog = services.Catalog
 	}
 	if on["api"] {
-		// A request's rollup read runs three statements at once
-		// (metrics.Summaries), so each running request may hold three.
-		ast, err := store.Connect(cfg.ClickHouse, 3*cfg.API.MaxConcurrent+1)
+		ast, err := store.Connect(cfg.ClickHouse, cfg.API.Limits.Connections())
 		if err != nil {
 			return err
 		}
